@@ -1,0 +1,17 @@
+//! testum: a self-hosted SSH key and fleet-command service.
+//!
+//! The pure core ([`authorized_keys`], [`keys`]) has no I/O and carries most tests. The shell around
+//! it is the SSH engine ([`ssh`], [`deploy`]), the store ([`store`]), the task queue and workers
+//! ([`tasks`]), the HTTP/WebSocket API ([`api`]) and the command line ([`cli`]).
+
+pub mod api;
+pub mod authorized_keys;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod deploy;
+pub mod keys;
+pub mod secret;
+pub mod ssh;
+pub mod store;
+pub mod tasks;

@@ -1,1 +1,47 @@
-//! (placeholder)
+//! The command line: `testum serve` and friends.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::ServeConfig;
+
+/// testum: SSH keys into authorized_keys and commands across a fleet, audited.
+#[derive(Debug, Parser)]
+#[command(name = "testum", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: HTTP API, WebSocket streams and in-process workers.
+    Serve(ServeConfig),
+}
+
+/// Parse the command line, run the command, and turn a failure into a one-line message on stderr
+/// and exit status 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("testum: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("testum: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

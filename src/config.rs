@@ -1,1 +1,99 @@
-//! (placeholder)
+//! `testum serve` configuration: every setting is a flag with a `TESTUM_*` environment variable.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::secret::Secret;
+
+/// Settings of `testum serve` (see `testum serve --help`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    #[arg(long, env = "TESTUM_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory for the SQLite database, the master key file and the generated admin password.
+    #[arg(long, env = "TESTUM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; default: SQLite file `testum.db` in the data dir (`sqlite://PATH`).
+    #[arg(long, env = "TESTUM_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Master key sealing stored credentials: base64 of 32 bytes. Default: the key file
+    /// `master.key` in the data dir, created (mode 0600) on first start. Prefer the environment
+    /// variable to the flag (flags show in `ps`).
+    #[arg(long, env = "TESTUM_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
+
+    /// Password of the first admin user `admin`, used only when the database has no user yet.
+    /// Default: a generated one, printed once and saved (mode 0600) as `admin-password` in the
+    /// data dir.
+    #[arg(long, env = "TESTUM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Log filter (tracing's EnvFilter syntax, e.g. `info,testum=debug`); falls back to
+    /// `RUST_LOG`, then `info`.
+    #[arg(long, env = "TESTUM_LOG")]
+    pub log: Option<String>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "TESTUM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// SSH sessions in flight at most in this process's workers.
+    #[arg(long, env = "TESTUM_WORKER_CONCURRENCY", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub worker_concurrency: u32,
+
+    /// Seconds a worker's claim on a target lasts without a heartbeat.
+    #[arg(long, env = "TESTUM_LEASE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_secs: u64,
+
+    /// Seconds to wait for an SSH connection and handshake.
+    #[arg(long, env = "TESTUM_CONNECT_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub connect_timeout_secs: u64,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "TESTUM_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub access_token_ttl_secs: u64,
+}
+
+impl ServeConfig {
+    /// The database URL in force (explicit, or the SQLite file in the data dir).
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data_dir.join("testum.db")))
+    }
+
+    /// The worker lease.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret::new(s))
+    }
+}
+
+/// Create `path` with mode 0600 and write `content`; fails if the file already exists (a secret
+/// file is never silently replaced).
+pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}

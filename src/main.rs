@@ -1,1 +1,5 @@
-fn main() {}
+//! The `testum` binary: see `testum --help`.
+
+fn main() -> std::process::ExitCode {
+    testum::cli::main()
+}

@@ -1,0 +1,271 @@
+//! Login and access tokens: `POST /api/auth/login` checks an Argon2id password hash and returns
+//! a short-lived HS256 JWT; [`require_auth`] guards every other `/api` and `/ws` route.
+//!
+//! The signing key is derived from the master key (see [`crate::crypto::MasterKey::derive`]).
+//! Tokens are accepted from `Authorization: Bearer`, and for WebSocket upgrades (browsers cannot
+//! set headers there) from the `access_token` query parameter, which is never logged.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Extension, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::crypto::{hash_password, verify_password};
+use crate::secret::Secret;
+use crate::store::{Actor, NewAudit};
+
+const ISSUER: &str = "testum";
+
+/// The signed-in user of a request, put in the request's extensions by [`require_auth`].
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub username: String,
+    pub role: String,
+}
+
+impl AuthUser {
+    /// The audit actor for this user.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.id),
+            name: self.username.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    name: String,
+    role: String,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Signing and verification keys for access tokens.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl_secs: u64,
+}
+
+impl TokenKeys {
+    /// Keys from `secret` (32 bytes or more), tokens valid for `ttl_secs`.
+    pub fn new(secret: &[u8], ttl_secs: u64) -> Result<TokenKeys, jsonwebtoken::errors::Error> {
+        Ok(TokenKeys {
+            encoding: EncodingKey::from_secret(secret)?,
+            decoding: DecodingKey::from_secret(secret)?,
+            ttl_secs,
+        })
+    }
+
+    fn issue(&self, user: &AuthUser) -> Result<String, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user.id,
+            name: user.username.clone(),
+            role: user.role.clone(),
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + self.ttl_secs as i64,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)
+    }
+
+    /// The user a token stands for; `None` when it is expired, forged, or not an HS256 token of
+    /// this server.
+    pub fn verify(&self, token: &str) -> Option<AuthUser> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 5;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
+        Some(AuthUser {
+            id: data.claims.sub,
+            username: data.claims.name,
+            role: data.claims.role,
+        })
+    }
+}
+
+/// `POST /api/auth/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    username: String,
+    password: Secret,
+}
+
+/// `POST /api/auth/login`: `{access_token, token_type: "Bearer", expires_in}` or 401 with the
+/// same answer for a wrong username and a wrong password.
+pub async fn login(
+    State(state): State<AppState>,
+    connect_info: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user = state.store.user_by_name(&request.username).await?;
+    let hash = match &user {
+        Some(user) if !user.disabled => user.password_hash.clone(),
+        // Verify against a fixed hash anyway, so an unknown user costs the same time.
+        _ => dummy_hash().to_string(),
+    };
+    let password = request.password.clone();
+    let valid = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
+        .await
+        .map_err(ApiError::internal)?;
+    let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let Some(user) = user.filter(|u| valid && !u.disabled) else {
+        state
+            .store
+            .audit(NewAudit {
+                actor: &Actor {
+                    user_id: None,
+                    name: request.username.clone(),
+                },
+                action: "auth.login",
+                target: None,
+                outcome: "failure",
+                details: json!({"remote_addr": remote}),
+            })
+            .await?;
+        return Err(ApiError::unauthorized("invalid username or password"));
+    };
+    let auth = AuthUser {
+        id: user.id,
+        username: user.username,
+        role: user.role,
+    };
+    state
+        .store
+        .audit(NewAudit {
+            actor: &auth.actor(),
+            action: "auth.login",
+            target: Some(format!("user:{}", auth.id)),
+            outcome: "success",
+            details: json!({"remote_addr": remote}),
+        })
+        .await?;
+    Ok(Json(json!({
+        "access_token": state.tokens.issue(&auth)?,
+        "token_type": "Bearer",
+        "expires_in": state.tokens.ttl_secs,
+    })))
+}
+
+fn dummy_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password("testum timing equaliser").unwrap_or_default())
+}
+
+/// Reject a request without a valid access token (401), else put its [`AuthUser`] in the request
+/// extensions. WebSocket paths (`/ws/...`) also take the token from `access_token` in the query.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .map(str::to_string);
+    let token = from_header.or_else(|| {
+        if !request.uri().path().starts_with("/ws/") {
+            return None;
+        }
+        request.uri().query().and_then(|q| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                .ok()?
+                .into_iter()
+                .find(|(k, _)| k == "access_token")
+                .map(|(_, v)| v)
+        })
+    });
+    let Some(token) = token else {
+        return Err(ApiError::unauthorized("an access token is required"));
+    };
+    let user = state
+        .tokens
+        .verify(&token)
+        .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
+    request.extensions_mut().insert(user);
+    Ok(next.run(request).await)
+}
+
+/// Keys for a state: derived from the master key.
+pub fn token_keys(
+    master_key: &crate::crypto::MasterKey,
+    ttl_secs: u64,
+) -> Result<Arc<TokenKeys>, jsonwebtoken::errors::Error> {
+    TokenKeys::new(&master_key.derive("testum access token v1"), ttl_secs).map(Arc::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> AuthUser {
+        AuthUser {
+            id: Uuid::new_v4(),
+            username: "alice".into(),
+            role: "admin".into(),
+        }
+    }
+
+    #[test]
+    fn tokens_verify_only_with_the_right_key() {
+        let keys = TokenKeys::new(&[1u8; 32], 60).unwrap();
+        let token = keys.issue(&user()).unwrap();
+        assert_eq!(keys.verify(&token).unwrap().username, "alice");
+        assert!(
+            TokenKeys::new(&[2u8; 32], 60)
+                .unwrap()
+                .verify(&token)
+                .is_none()
+        );
+        let mut parts: Vec<&str> = token.split('.').collect();
+        // alg: none with the same claims is refused.
+        let none_header = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            br#"{"alg":"none","typ":"JWT"}"#,
+        );
+        parts[0] = &none_header;
+        assert!(
+            keys.verify(&format!("{}.{}.", parts[0], parts[1]))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let keys = TokenKeys::new(&[1u8; 32], 60).unwrap();
+        let claims = Claims {
+            sub: Uuid::new_v4(),
+            name: "a".into(),
+            role: "admin".into(),
+            iss: ISSUER.into(),
+            iat: 0,
+            exp: chrono::Utc::now().timestamp() - 60,
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert!(keys.verify(&token).is_none());
+    }
+}

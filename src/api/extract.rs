@@ -1,0 +1,201 @@
+//! Extractors that answer bad input with problem+json: JSON bodies ([`ApiJson`]), query strings
+//! ([`ApiQuery`]), ids in paths ([`parse_id`]) and list paging ([`Paging`]).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::store::{Cursor, PageRequest};
+
+/// Largest accepted JSON body, in bytes.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON request body. Not JSON → 415/400; a field of the wrong shape, missing or unknown → 422
+/// naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json") || v.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the request body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let body = Bytes::from_request(request, state).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("cannot read the request body: {e}"),
+            )
+        })?;
+        parse_json(&body).map(ApiJson)
+    }
+}
+
+/// Parse `body` as `T`, mapping serde's errors to field errors.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("the request body is not valid JSON: {inner}"),
+                ));
+            }
+            let message = strip_position(&inner.to_string());
+            let path = e.path().to_string();
+            let field = named_field(&message)
+                .map(|name| {
+                    if path == "." {
+                        name.to_string()
+                    } else {
+                        format!("{path}.{name}")
+                    }
+                })
+                .unwrap_or(if path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                });
+            Err(ApiError::field(field, message))
+        }
+    }
+}
+
+/// serde says "missing field `x`" / "unknown field `x`, expected ..." at the parent's path.
+fn named_field(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("unknown field `"))?;
+    rest.split('`').next()
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A query string parsed into `T`; a bad parameter → 422 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let message = e.to_string();
+                let field = named_field(&message).unwrap_or("query").to_string();
+                ApiError::field(field, message)
+            })
+    }
+}
+
+/// `limit` and `cursor` of list endpoints.
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Default and largest page size.
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+impl Paging {
+    /// Check `limit` (1..=500, default 50) and `cursor`.
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        let limit = match self.limit.as_deref() {
+            None | Some("") => DEFAULT_LIMIT,
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
+        };
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
+                ApiError::field("cursor", "is not a cursor returned by this list")
+            })?),
+        };
+        Ok(PageRequest { limit, cursor })
+    }
+}
+
+/// Parse a path id; anything that is not a UUID cannot name a `what`, so it is a 404.
+pub fn parse_id(text: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::not_found(format!("no {what} with id {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        port: Option<u16>,
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let e = parse_json::<Body>(br#"{"port": 22}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.errors[0].field, "name");
+        let e = parse_json::<Body>(br#"{"name": "a", "nmae": 1}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "nmae");
+        let e = parse_json::<Body>(br#"{"name": 5}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "name");
+        let e = parse_json::<Body>(br#"{"name": "#).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn paging_limits() {
+        let paging = |limit: &str| Paging {
+            limit: Some(limit.into()),
+            cursor: None,
+        };
+        assert_eq!(paging("10").page().unwrap().limit, 10);
+        assert!(paging("0").page().is_err());
+        assert!(paging("501").page().is_err());
+        assert!(paging("x").page().is_err());
+        let bad_cursor = Paging {
+            limit: None,
+            cursor: Some("garbage".into()),
+        };
+        assert_eq!(bad_cursor.page().unwrap_err().errors[0].field, "cursor");
+    }
+}

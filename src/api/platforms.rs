@@ -1,0 +1,367 @@
+//! `/api/platforms`: the inventory of hosts, their credentials (write-only) and their keys.
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::AuthUser;
+use super::error::{ApiError, Errors};
+use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use crate::credential::check_private_key;
+use crate::secret::Secret;
+use crate::ssh::Credential;
+use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
+use crate::validate;
+
+/// `POST /api/platforms` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePlatform {
+    name: String,
+    host: String,
+    #[serde(default = "default_port")]
+    port: i64,
+    username: String,
+    auth_method: String,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default)]
+    private_key: Option<Secret>,
+    #[serde(default)]
+    private_key_passphrase: Option<Secret>,
+    #[serde(default)]
+    host_key_policy: Option<String>,
+    #[serde(default)]
+    host_key_fingerprint: Option<String>,
+    #[serde(default)]
+    host_key_type: Option<String>,
+    #[serde(default)]
+    authorized_keys_path: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+fn default_port() -> i64 {
+    22
+}
+
+/// `PATCH /api/platforms/{id}` body. Changing the credential takes `auth_method` with its secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchPlatform {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    port: Option<i64>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    auth_method: Option<String>,
+    #[serde(default)]
+    password: Option<Secret>,
+    #[serde(default)]
+    private_key: Option<Secret>,
+    #[serde(default)]
+    private_key_passphrase: Option<Secret>,
+    #[serde(default)]
+    host_key_policy: Option<String>,
+    #[serde(default)]
+    authorized_keys_path: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+/// Check the credential fields for `auth_method`, off the async runtime (decrypting a private
+/// key runs a deliberately slow KDF).
+async fn credential(
+    errors: &mut Errors,
+    auth_method: &str,
+    password: Option<Secret>,
+    private_key: Option<Secret>,
+    passphrase: Option<Secret>,
+) -> Option<Credential> {
+    match auth_method {
+        "password" => {
+            if private_key.is_some() {
+                errors.add("private_key", "must be absent when auth_method is password");
+            }
+            match password.filter(|p| !p.expose().is_empty()) {
+                Some(p) => Some(Credential::Password(p)),
+                None => {
+                    errors.add("password", "is required when auth_method is password");
+                    None
+                }
+            }
+        }
+        "private_key" => {
+            if password.is_some() {
+                errors.add("password", "must be absent when auth_method is private_key");
+            }
+            let Some(key) = private_key.filter(|k| !k.expose().trim().is_empty()) else {
+                errors.add("private_key", "is required when auth_method is private_key");
+                return None;
+            };
+            let passphrase = passphrase.filter(|p| !p.expose().is_empty());
+            let (k, p) = (key.clone(), passphrase.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                check_private_key(k.expose(), p.as_ref().map(Secret::expose))
+            })
+            .await
+            .unwrap_or_else(|_| Err("could not be checked".into()));
+            match checked {
+                Ok(()) => Some(Credential::PrivateKey {
+                    private_key: key,
+                    passphrase,
+                }),
+                Err(reason) => {
+                    let field = if reason.contains("passphrase") && passphrase.is_some() {
+                        "private_key_passphrase"
+                    } else {
+                        "private_key"
+                    };
+                    errors.add(field, reason);
+                    None
+                }
+            }
+        }
+        _ => {
+            errors.add("auth_method", "must be \"password\" or \"private_key\"");
+            None
+        }
+    }
+}
+
+fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<String> {
+    match policy {
+        "tofu" | "strict" => Some(policy.to_string()),
+        _ => {
+            errors.add("host_key_policy", "must be \"tofu\" or \"strict\"");
+            None
+        }
+    }
+}
+
+/// `POST /api/platforms` → 201 with the platform (never its credential).
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    ApiJson(body): ApiJson<CreatePlatform>,
+) -> Result<(StatusCode, Json<Platform>), ApiError> {
+    let mut errors = Errors::default();
+    let name = errors.check("name", validate::name(&body.name));
+    let host = errors.check("host", validate::host(&body.host));
+    let port = errors.check("port", validate::port(body.port));
+    let username = errors.check("username", validate::username(&body.username));
+    let policy = host_key_policy(
+        &mut errors,
+        body.host_key_policy.as_deref().unwrap_or("tofu"),
+    );
+    let fingerprint = match &body.host_key_fingerprint {
+        Some(f) => errors.check("host_key_fingerprint", validate::fingerprint(f)),
+        None => None,
+    };
+    if policy.as_deref() == Some("strict") && body.host_key_fingerprint.is_none() {
+        errors.add(
+            "host_key_fingerprint",
+            "is required when host_key_policy is strict (strict refuses any unpinned host key)",
+        );
+    }
+    let host_key_type = match &body.host_key_type {
+        Some(t) if body.host_key_fingerprint.is_none() => {
+            errors.add(
+                "host_key_type",
+                "is only meaningful with host_key_fingerprint",
+            );
+            Some(t.clone())
+        }
+        Some(t) if !is_host_key_algorithm(t) => {
+            errors.add("host_key_type", "is not an SSH host key algorithm name");
+            None
+        }
+        other => other.clone(),
+    };
+    let path = errors.check(
+        "authorized_keys_path",
+        validate::authorized_keys_path(
+            body.authorized_keys_path
+                .as_deref()
+                .unwrap_or(validate::DEFAULT_AUTHORIZED_KEYS_PATH),
+        ),
+    );
+    let tags = errors.check("tags", validate::tags(&body.tags));
+    let credential = credential(
+        &mut errors,
+        &body.auth_method,
+        body.password,
+        body.private_key,
+        body.private_key_passphrase,
+    )
+    .await;
+    errors.finish()?;
+    let (
+        Some(name),
+        Some(host),
+        Some(port),
+        Some(username),
+        Some(policy),
+        Some(path),
+        Some(tags),
+        Some(credential),
+    ) = (name, host, port, username, policy, path, tags, credential)
+    else {
+        return Err(ApiError::internal("validated values missing"));
+    };
+    let id = Uuid::new_v4();
+    let new = NewPlatform {
+        id,
+        name,
+        host,
+        port,
+        username,
+        auth_method: body.auth_method,
+        credential: crate::credential::seal(&state.master_key, id, &credential),
+        host_key_policy: policy,
+        host_key_type,
+        host_key_fingerprint: fingerprint,
+        authorized_keys_path: path,
+        tags,
+    };
+    let platform = state.store.create_platform(&user.actor(), new).await?;
+    Ok((StatusCode::CREATED, Json(platform)))
+}
+
+fn is_host_key_algorithm(name: &str) -> bool {
+    matches!(
+        name,
+        "ssh-ed25519"
+            | "ssh-rsa"
+            | "rsa-sha2-256"
+            | "rsa-sha2-512"
+            | "ecdsa-sha2-nistp256"
+            | "ecdsa-sha2-nistp384"
+            | "ecdsa-sha2-nistp521"
+    )
+}
+
+/// `GET /api/platforms?limit=&cursor=`.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<Page<Platform>>, ApiError> {
+    Ok(Json(state.store.list_platforms(&paging.page()?).await?))
+}
+
+/// The platform with path id `id`, or a 404 naming it.
+pub async fn find(state: &AppState, id: &str) -> Result<Platform, ApiError> {
+    let id = parse_id(id, "platform")?;
+    state
+        .store
+        .get_platform(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no platform with id {id}")))
+}
+
+/// `GET /api/platforms/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Platform>, ApiError> {
+    find(&state, &id).await.map(Json)
+}
+
+/// `PATCH /api/platforms/{id}`.
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchPlatform>,
+) -> Result<Json<Platform>, ApiError> {
+    let platform = find(&state, &id).await?;
+    let mut errors = Errors::default();
+    let mut patch = PlatformPatch::default();
+    if let Some(name) = &body.name {
+        patch.name = errors.check("name", validate::name(name));
+    }
+    if let Some(host) = &body.host {
+        patch.host = errors.check("host", validate::host(host));
+    }
+    if let Some(port) = body.port {
+        patch.port = errors.check("port", validate::port(port));
+    }
+    if let Some(username) = &body.username {
+        patch.username = errors.check("username", validate::username(username));
+    }
+    if let Some(policy) = &body.host_key_policy {
+        patch.host_key_policy = host_key_policy(&mut errors, policy);
+        if policy == "strict" && platform.host_key_fingerprint.is_none() {
+            errors.add(
+                "host_key_policy",
+                "strict needs a pinned host key; connect once under tofu or re-create the \
+                 platform with host_key_fingerprint",
+            );
+        }
+    }
+    if let Some(path) = &body.authorized_keys_path {
+        patch.authorized_keys_path =
+            errors.check("authorized_keys_path", validate::authorized_keys_path(path));
+    }
+    if let Some(tags) = &body.tags {
+        patch.tags = errors.check("tags", validate::tags(tags));
+    }
+    match &body.auth_method {
+        Some(method) => {
+            if let Some(credential) = credential(
+                &mut errors,
+                method,
+                body.password,
+                body.private_key,
+                body.private_key_passphrase,
+            )
+            .await
+            {
+                let sealed = crate::credential::seal(&state.master_key, platform.id, &credential);
+                patch.credential = Some((method.clone(), sealed));
+            }
+        }
+        None if body.password.is_some() || body.private_key.is_some() => {
+            errors.add("auth_method", "is required when changing the credential");
+        }
+        None => {}
+    }
+    errors.finish()?;
+    let updated = state
+        .store
+        .patch_platform(&user.actor(), platform.id, patch)
+        .await?;
+    Ok(Json(updated))
+}
+
+/// `DELETE /api/platforms/{id}` → 204. The keys testum put on the host stay there.
+pub async fn delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = parse_id(&id, "platform")?;
+    match state.store.delete_platform(&user.actor(), id).await {
+        Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no platform with id {id}"))),
+        other => other
+            .map(|()| StatusCode::NO_CONTENT)
+            .map_err(ApiError::from),
+    }
+}
+
+/// `GET /api/platforms/{id}/keys`: assigned keys with the last sync result of each.
+pub async fn keys(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let platform = find(&state, &id).await?;
+    let items: Vec<Assignment> = state.store.platform_assignments(platform.id).await?;
+    Ok(Json(serde_json::json!({ "items": items })))
+}

@@ -1,0 +1,378 @@
+//! `/api/tasks` and the per-platform shortcuts (`deploy_keys`, `revoke_keys`, `run_command`):
+//! queue work over one or many platforms, follow it, read its output, cancel it.
+
+use std::collections::HashSet;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::AuthUser;
+use super::error::{ApiError, Errors};
+use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskParams};
+
+/// Largest per-task concurrency and default.
+pub const MAX_CONCURRENCY: u32 = 1000;
+pub const DEFAULT_CONCURRENCY: u32 = 50;
+/// Largest command timeout, in seconds (one day).
+pub const MAX_TIMEOUT_S: u32 = 86_400;
+/// Largest command, in bytes.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+/// Most platforms in one task.
+pub const MAX_PLATFORMS: usize = 10_000;
+
+/// `POST /api/tasks` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTask {
+    kind: String,
+    platform_ids: Vec<String>,
+    #[serde(default)]
+    key_ids: Option<Vec<String>>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    timeout_s: Option<i64>,
+    #[serde(default)]
+    concurrency: Option<i64>,
+}
+
+/// `POST /api/platforms/{id}/deploy_keys` and `revoke_keys` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIds {
+    key_ids: Vec<String>,
+}
+
+/// `POST /api/platforms/{id}/run_command` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunCommand {
+    command: String,
+    #[serde(default)]
+    timeout_s: Option<i64>,
+}
+
+fn parse_ids(errors: &mut Errors, field: &str, ids: &[String]) -> Vec<Uuid> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match Uuid::parse_str(id) {
+            Ok(id) => {
+                if seen.insert(id) {
+                    out.push(id);
+                }
+            }
+            Err(_) => errors.add(&format!("{field}[{i}]"), "is not a UUID"),
+        }
+    }
+    out
+}
+
+/// Validate and queue a task; answers 202 `{task_id}`.
+async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let platform_ids = parse_ids(&mut errors, "platform_ids", &body.platform_ids);
+    if body.platform_ids.is_empty() {
+        errors.add("platform_ids", "must name at least one platform");
+    } else if platform_ids.len() > MAX_PLATFORMS {
+        errors.add(
+            "platform_ids",
+            format!("at most {MAX_PLATFORMS} platforms per task"),
+        );
+    }
+    let key_ids = parse_ids(
+        &mut errors,
+        "key_ids",
+        body.key_ids.as_deref().unwrap_or_default(),
+    );
+    let mut params = TaskParams::default();
+    match body.kind.as_str() {
+        "deploy_keys" | "revoke_keys" => {
+            if body.key_ids.as_ref().is_none_or(Vec::is_empty) {
+                errors.add(
+                    "key_ids",
+                    format!("must name at least one key for {}", body.kind),
+                );
+            }
+            if body.command.is_some() || body.timeout_s.is_some() {
+                errors.add("command", format!("is not used by {}", body.kind));
+            }
+            params.key_ids = key_ids.clone();
+        }
+        "run_command" => {
+            if body.key_ids.is_some() {
+                errors.add("key_ids", "is not used by run_command");
+            }
+            match body.command.as_deref() {
+                None | Some("") => errors.add("command", "is required for run_command"),
+                Some(c) if c.len() > MAX_COMMAND_BYTES => errors.add(
+                    "command",
+                    format!("must be at most {MAX_COMMAND_BYTES} bytes"),
+                ),
+                Some(c) if c.contains('\0') => errors.add("command", "must not contain NUL"),
+                Some(c) => params.command = Some(c.to_string()),
+            }
+            if let Some(t) = body.timeout_s {
+                match u32::try_from(t)
+                    .ok()
+                    .filter(|t| (1..=MAX_TIMEOUT_S).contains(t))
+                {
+                    Some(t) => params.timeout_s = Some(t),
+                    None => errors.add(
+                        "timeout_s",
+                        format!("must be from 1 to {MAX_TIMEOUT_S} seconds"),
+                    ),
+                }
+            }
+        }
+        _ => errors.add("kind", "must be deploy_keys, revoke_keys or run_command"),
+    }
+    let concurrency = match body.concurrency {
+        None => DEFAULT_CONCURRENCY,
+        Some(c) => match u32::try_from(c)
+            .ok()
+            .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
+        {
+            Some(c) => c,
+            None => {
+                errors.add(
+                    "concurrency",
+                    format!("must be from 1 to {MAX_CONCURRENCY}"),
+                );
+                DEFAULT_CONCURRENCY
+            }
+        },
+    };
+    errors.finish()?;
+    // Every platform and key must exist: a typo must not silently shrink the task.
+    let mut errors = Errors::default();
+    let mut platforms = Vec::with_capacity(platform_ids.len());
+    for (i, id) in platform_ids.iter().enumerate() {
+        match state.store.get_platform(*id).await? {
+            Some(p) => platforms.push((p.id, p.name)),
+            None => errors.add(
+                &format!("platform_ids[{i}]"),
+                format!("no platform with id {id}"),
+            ),
+        }
+    }
+    for id in state.store.missing_keys(&key_ids).await? {
+        errors.add("key_ids", format!("no key with id {id}"));
+    }
+    errors.finish()?;
+    let task_id = state
+        .store
+        .create_task(
+            &user.actor(),
+            NewTask {
+                kind: body.kind,
+                platforms,
+                params,
+                concurrency,
+            },
+        )
+        .await?;
+    state.events.notify_work();
+    let location = format!("/api/tasks/{task_id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(json!({ "task_id": task_id })),
+    )
+        .into_response())
+}
+
+/// `POST /api/tasks` → 202 `{task_id}`.
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    ApiJson(body): ApiJson<CreateTask>,
+) -> Result<Response, ApiError> {
+    queue(&state, &user, body).await
+}
+
+fn single_platform(platform: &str, kind: &str) -> CreateTask {
+    CreateTask {
+        kind: kind.into(),
+        platform_ids: vec![platform.to_string()],
+        key_ids: None,
+        command: None,
+        timeout_s: None,
+        concurrency: None,
+    }
+}
+
+/// `POST /api/platforms/{id}/deploy_keys` `{key_ids}` → 202 `{task_id}`.
+pub async fn deploy_keys(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<KeyIds>,
+) -> Result<Response, ApiError> {
+    let platform = super::platforms::find(&state, &id).await?;
+    let mut task = single_platform(&platform.id.to_string(), "deploy_keys");
+    task.key_ids = Some(body.key_ids);
+    queue(&state, &user, task).await
+}
+
+/// `POST /api/platforms/{id}/revoke_keys` `{key_ids}` → 202 `{task_id}`.
+pub async fn revoke_keys(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<KeyIds>,
+) -> Result<Response, ApiError> {
+    let platform = super::platforms::find(&state, &id).await?;
+    let mut task = single_platform(&platform.id.to_string(), "revoke_keys");
+    task.key_ids = Some(body.key_ids);
+    queue(&state, &user, task).await
+}
+
+/// `POST /api/platforms/{id}/run_command` `{command, timeout_s?}` → 202 `{task_id}`.
+pub async fn run_command(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RunCommand>,
+) -> Result<Response, ApiError> {
+    let platform = super::platforms::find(&state, &id).await?;
+    let mut task = single_platform(&platform.id.to_string(), "run_command");
+    task.command = Some(body.command);
+    task.timeout_s = body.timeout_s;
+    queue(&state, &user, task).await
+}
+
+/// Query of `GET /api/tasks`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    status: Option<String>,
+    kind: Option<String>,
+}
+
+/// `GET /api/tasks?status=&kind=&limit=&cursor=`, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
+    let filter = TaskFilter {
+        status: query.status.filter(|s| !s.is_empty()),
+        kind: query.kind.filter(|s| !s.is_empty()),
+    };
+    Ok(Json(state.store.list_tasks(&filter, &page).await?))
+}
+
+/// The task with path id `id`, or a 404 naming it.
+pub async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
+    let id = parse_id(id, "task")?;
+    state
+        .store
+        .get_task(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
+}
+
+/// `GET /api/tasks/{id}`: status and per-target status, exit codes and errors.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Task>, ApiError> {
+    find(&state, &id).await.map(Json)
+}
+
+/// `POST /api/tasks/{id}/cancel` → 202 while it stops, 409 when it had already ended.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let task = find(&state, &id).await?;
+    if !state.store.cancel_task(&user.actor(), task.id).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("task {} has already ended", task.id),
+        ));
+    }
+    state.events.notify(task.id);
+    state.events.notify_work();
+    Ok((StatusCode::ACCEPTED, Json(json!({ "task_id": task.id }))).into_response())
+}
+
+/// Query of `GET /api/tasks/{id}/output`.
+#[derive(Debug, Deserialize)]
+pub struct OutputQuery {
+    platform_id: Option<String>,
+    stream: Option<String>,
+}
+
+/// `GET /api/tasks/{id}/output`: every output chunk as JSON (`data` is text with invalid UTF-8
+/// replaced); with `platform_id` and `stream` the exact bytes of that one stream, as
+/// `application/octet-stream`.
+pub async fn output(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<OutputQuery>,
+) -> Result<Response, ApiError> {
+    let task = find(&state, &id).await?;
+    let raw = match (&query.platform_id, &query.stream) {
+        (None, None) => None,
+        (Some(platform), Some(stream)) => {
+            let mut errors = Errors::default();
+            let platform = errors.check("platform_id", Uuid::parse_str(platform));
+            if !matches!(stream.as_str(), "stdout" | "stderr") {
+                errors.add("stream", "must be stdout or stderr");
+            }
+            errors.finish()?;
+            platform.map(|p| (p, stream.clone()))
+        }
+        (None, Some(_)) => return Err(ApiError::field("platform_id", "is required with stream")),
+        (Some(_), None) => return Err(ApiError::field("stream", "is required with platform_id")),
+    };
+    let mut chunks = Vec::new();
+    let mut bytes = Vec::new();
+    let mut after = 0;
+    loop {
+        let events = state.store.events_after(task.id, after, 1000).await?;
+        let Some(last) = events.last() else { break };
+        after = last.seq;
+        for event in events.into_iter().filter(|e| e.kind == EventKind::Output) {
+            match &raw {
+                Some((platform, stream)) => {
+                    if event.platform_id == Some(*platform)
+                        && event.stream.as_deref() == Some(stream)
+                    {
+                        bytes.extend_from_slice(&event.data);
+                    }
+                }
+                None => chunks.push(json!({
+                    "seq": event.seq,
+                    "platform_id": event.platform_id,
+                    "stream": event.stream,
+                    "data": String::from_utf8_lossy(&event.data),
+                })),
+            }
+        }
+    }
+    Ok(match raw {
+        Some(_) => (
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            Body::from(bytes),
+        )
+            .into_response(),
+        None => Json(json!({ "task_id": task.id, "items": chunks })).into_response(),
+    })
+}

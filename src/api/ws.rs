@@ -1,0 +1,104 @@
+//! `WS /ws/tasks/{id}`: a task's events as JSON frames, from seq 1 then live.
+//!
+//! The handler subscribes to the event bus first, then replays the stored events in order, then
+//! follows: each wake-up (or a 1 s poll, in case one was missed) reads the events after the last
+//! seq sent. A late or reconnecting client therefore misses nothing and sees nothing twice, and
+//! a slow client only slows its own reads, never the SSH readers that store the output.
+//!
+//! Frames: `{"type":"output","seq","platform_id","stream","data"}`, `{"type":"target","seq",...}`
+//! with the target's fields, and a final `{"type":"done","seq","status"}` after which the server
+//! closes the socket.
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::{EventKind, TaskEvent};
+
+const BATCH: u32 = 500;
+
+/// Upgrade to a WebSocket that streams task `id` (404 before the upgrade when there is none).
+pub async fn task_stream(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let task = super::tasks::find(&state, &id).await?;
+    Ok(upgrade.on_upgrade(move |socket| follow(state, task.id, socket)))
+}
+
+/// The JSON frame for one stored event.
+pub fn frame(event: &TaskEvent) -> Value {
+    match event.kind {
+        EventKind::Output => json!({
+            "type": "output",
+            "seq": event.seq,
+            "platform_id": event.platform_id,
+            "stream": event.stream,
+            "data": String::from_utf8_lossy(&event.data),
+        }),
+        EventKind::Target | EventKind::Done => {
+            let mut value: Value = serde_json::from_slice(&event.data).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut value {
+                map.insert(
+                    "type".into(),
+                    json!(if event.kind == EventKind::Done {
+                        "done"
+                    } else {
+                        "target"
+                    }),
+                );
+                map.insert("seq".into(), json!(event.seq));
+            }
+            value
+        }
+    }
+}
+
+async fn follow(state: AppState, task: Uuid, mut socket: WebSocket) {
+    let mut wakeups = state.events.subscribe();
+    let mut last = 0;
+    loop {
+        let events = match state.store.events_after(task, last, BATCH).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!(error = %e, "reading task events failed");
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+        };
+        let full = events.len() as u32 == BATCH;
+        for event in &events {
+            let text = frame(event).to_string();
+            if socket.send(Message::Text(text.into())).await.is_err() {
+                return; // the client went away
+            }
+            last = event.seq;
+            if event.kind == EventKind::Done {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            woke = wakeups.recv() => match woke {
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

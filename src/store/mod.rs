@@ -1,0 +1,207 @@
+//! The store: every SQL statement testum runs lives under this module.
+//!
+//! One [`Store`] over a SQLite pool today; the schema and statements are kept portable (`$n`
+//! placeholders, `RETURNING`, text UUIDs and fixed-width RFC 3339 timestamps) so a PostgreSQL twin
+//! can follow. Multi-step writes run in one transaction, and every mutation writes its audit event
+//! in the same transaction as the change it records.
+
+mod audit;
+mod keys;
+mod platforms;
+mod tasks;
+mod users;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use uuid::Uuid;
+
+pub use audit::{AuditEvent, AuditFilter, NewAudit};
+pub use keys::{Key, KeyPatch, NewKey};
+pub use platforms::{Assignment, NewPlatform, PinnedHostKey, Platform, PlatformPatch};
+pub use tasks::{
+    ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
+    TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
+};
+pub use users::User;
+
+/// Who performed an action, as the audit log records it.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// The user's id; `None` for the system itself (workers, start-up).
+    pub user_id: Option<Uuid>,
+    /// Username, or `system`.
+    pub name: String,
+}
+
+impl Actor {
+    /// The service itself (workers, start-up).
+    pub fn system() -> Actor {
+        Actor {
+            user_id: None,
+            name: "system".into(),
+        }
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No row with that id.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness or state rule refused the write; the message says which.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed; details are logged, not shown to clients.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored value could not be read back (corrupt row).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// Applying migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One page of a list: `items` and the opaque cursor of the next page (`None` on the last page).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Paging request: at most `limit` items after `cursor` (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+/// Position in a newest-first list: the `(created_at, id)` of the last item seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: String,
+    pub id: String,
+}
+
+impl Cursor {
+    /// Opaque URL-safe form handed to clients.
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("{}|{}", self.created_at, self.id))
+    }
+
+    /// Parse a client's cursor; `None` when it is not one of ours.
+    pub fn decode(text: &str) -> Option<Cursor> {
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (created_at, id) = raw.split_once('|')?;
+        parse_ts(created_at).ok()?;
+        Uuid::parse_str(id).ok()?;
+        Some(Cursor {
+            created_at: created_at.to_string(),
+            id: id.to_string(),
+        })
+    }
+}
+
+/// Build a page from `limit + 1` fetched rows: the extra row only tells that a next page exists.
+fn page_of<T>(mut rows: Vec<T>, limit: u32, position: impl Fn(&T) -> Cursor) -> Page<T> {
+    let limit = limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|last| position(last).encode())
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+/// Format a timestamp the way the store keeps it: fixed width, microseconds, `Z`.
+pub(crate) fn ts(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Now, as stored.
+pub(crate) fn now_ts() -> String {
+    ts(Utc::now())
+}
+
+pub(crate) fn parse_ts(text: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {text:?}: {e}")))
+}
+
+pub(crate) fn parse_opt_ts(text: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {
+    text.as_deref().map(parse_ts).transpose()
+}
+
+pub(crate) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid {text:?}: {e}")))
+}
+
+/// Map a unique-constraint violation to [`StoreError::Conflict`] with `message`.
+pub(crate) fn unique_violation(message: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(message.to_string())
+        }
+        _ => StoreError::Db(e),
+    }
+}
+
+/// A statement assembled from constant pieces (column lists), never from input.
+pub(crate) fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(text)
+}
+
+/// The database behind testum.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating if missing) the database at `url` and apply migrations.
+    ///
+    /// `url` is `sqlite://PATH` (or `sqlite:PATH`); the file is created when missing, in WAL mode
+    /// with foreign keys on and a 5 s busy timeout.
+    pub async fn open(url: &str) -> StoreResult<Store> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The SQLite URL for a database file at `path`.
+    pub fn sqlite_url(path: &Path) -> String {
+        format!("sqlite://{}", path.display())
+    }
+
+    /// Cheap round trip used by `/readyz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,408 @@
+//! Platforms (the hosts testum manages), their encrypted credentials, pinned host keys and
+//! assignments (the desired set of keys per platform).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use super::audit::{cursor_parts, insert as audit};
+use super::{
+    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of,
+    parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
+};
+
+/// A platform as the API returns it: never the credential, only `has_credential`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Platform {
+    pub id: Uuid,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    /// `password` or `private_key`.
+    pub auth_method: String,
+    pub has_credential: bool,
+    /// `tofu` or `strict`.
+    pub host_key_policy: String,
+    /// Algorithm of the pinned host key, once known.
+    pub host_key_type: Option<String>,
+    /// Pinned host key, `SHA256:...`, once known.
+    pub host_key_fingerprint: Option<String>,
+    pub authorized_keys_path: String,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A validated platform to create. `credential` is already encrypted (see [`crate::crypto`]) with
+/// `id` as associated data, so the caller chooses the id.
+#[derive(Debug, Clone)]
+pub struct NewPlatform {
+    pub id: Uuid,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub auth_method: String,
+    pub credential: Vec<u8>,
+    pub host_key_policy: String,
+    pub host_key_type: Option<String>,
+    pub host_key_fingerprint: Option<String>,
+    pub authorized_keys_path: String,
+    pub tags: Vec<String>,
+}
+
+/// Changes to a platform; `None` leaves a field alone. `credential` comes with `auth_method`,
+/// already encrypted for this platform's id.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformPatch {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub credential: Option<(String, Vec<u8>)>,
+    pub host_key_policy: Option<String>,
+    pub authorized_keys_path: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A host key pinned on a platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedHostKey {
+    pub key_type: Option<String>,
+    pub fingerprint: String,
+}
+
+/// One key assigned to a platform, with the result of the last sync that concerned it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assignment {
+    pub key_id: Uuid,
+    pub name: String,
+    pub fingerprint: String,
+    pub key_type: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub assigned_at: DateTime<Utc>,
+    /// `pending` (not synced yet), `present` (on the host after the last sync) or `failed`.
+    pub sync_status: String,
+    pub synced_at: Option<DateTime<Utc>>,
+    pub sync_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
+                       host_key_type, host_key_fingerprint, authorized_keys_path, tags, \
+                       created_at, updated_at";
+
+fn platform_from_row(row: &SqliteRow) -> StoreResult<Platform> {
+    let tags: String = row.try_get("tags")?;
+    Ok(Platform {
+        id: parse_uuid(row.try_get("id")?)?,
+        name: row.try_get("name")?,
+        host: row.try_get("host")?,
+        port: u16::try_from(row.try_get::<i64, _>("port")?)
+            .map_err(|e| StoreError::Corrupt(format!("port: {e}")))?,
+        username: row.try_get("username")?,
+        auth_method: row.try_get("auth_method")?,
+        has_credential: true,
+        host_key_policy: row.try_get("host_key_policy")?,
+        host_key_type: row.try_get("host_key_type")?,
+        host_key_fingerprint: row.try_get("host_key_fingerprint")?,
+        authorized_keys_path: row.try_get("authorized_keys_path")?,
+        tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        updated_at: parse_ts(row.try_get("updated_at")?)?,
+    })
+}
+
+const NAME_TAKEN: &str = "a platform with this name already exists";
+
+impl Store {
+    /// Create a platform. [`StoreError::Conflict`] when the name is taken.
+    pub async fn create_platform(&self, actor: &Actor, new: NewPlatform) -> StoreResult<Platform> {
+        let now = now_ts();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sql(format!(
+            "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
+                 host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path, tags,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+             RETURNING {COLUMNS}"
+        )))
+        .bind(new.id.to_string())
+        .bind(&new.name)
+        .bind(&new.host)
+        .bind(i64::from(new.port))
+        .bind(&new.username)
+        .bind(&new.auth_method)
+        .bind(&new.credential)
+        .bind(&new.host_key_policy)
+        .bind(&new.host_key_type)
+        .bind(&new.host_key_fingerprint)
+        .bind(&new.authorized_keys_path)
+        .bind(json!(new.tags).to_string())
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unique_violation(NAME_TAKEN))?;
+        let platform = platform_from_row(&row)?;
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "platform.create",
+                target: Some(format!("platform:{}", new.id)),
+                outcome: "success",
+                details: json!({
+                    "name": new.name, "host": new.host, "port": new.port,
+                    "username": new.username, "auth_method": new.auth_method,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(platform)
+    }
+
+    /// The platform with `id`, if any.
+    pub async fn get_platform(&self, id: Uuid) -> StoreResult<Option<Platform>> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {COLUMNS} FROM platforms WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(platform_from_row).transpose()
+    }
+
+    /// The encrypted credential of platform `id` (see [`crate::crypto`]).
+    pub async fn platform_credential(&self, id: Uuid) -> StoreResult<Vec<u8>> {
+        sqlx::query_scalar("SELECT credential FROM platforms WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Platforms, newest first.
+    pub async fn list_platforms(&self, page: &PageRequest) -> StoreResult<Page<Platform>> {
+        let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
+        let rows = sqlx::query(sql(format!(
+            "SELECT {COLUMNS} FROM platforms
+             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        )))
+        .bind(after_ts)
+        .bind(after_id)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(platform_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok(page_of(items, page.limit, |p: &Platform| Cursor {
+            created_at: ts(p.created_at),
+            id: p.id.to_string(),
+        }))
+    }
+
+    /// Change a platform.
+    pub async fn patch_platform(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: PlatformPatch,
+    ) -> StoreResult<Platform> {
+        let (auth_method, credential) = patch.credential.clone().unzip();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(sql(format!(
+            "UPDATE platforms SET
+                 name = COALESCE($2, name), host = COALESCE($3, host), port = COALESCE($4, port),
+                 username = COALESCE($5, username), auth_method = COALESCE($6, auth_method),
+                 credential = COALESCE($7, credential),
+                 host_key_policy = COALESCE($8, host_key_policy),
+                 authorized_keys_path = COALESCE($9, authorized_keys_path),
+                 tags = COALESCE($10, tags), updated_at = $11
+             WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(id.to_string())
+        .bind(&patch.name)
+        .bind(&patch.host)
+        .bind(patch.port.map(i64::from))
+        .bind(&patch.username)
+        .bind(&auth_method)
+        .bind(&credential)
+        .bind(&patch.host_key_policy)
+        .bind(&patch.authorized_keys_path)
+        .bind(patch.tags.as_ref().map(|t| json!(t).to_string()))
+        .bind(now_ts())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unique_violation(NAME_TAKEN))?
+        .ok_or(StoreError::NotFound)?;
+        let platform = platform_from_row(&row)?;
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "platform.update",
+                target: Some(format!("platform:{id}")),
+                outcome: "success",
+                details: json!({
+                    "name": patch.name, "host": patch.host, "port": patch.port,
+                    "username": patch.username, "auth_method": auth_method,
+                    "credential_changed": credential.is_some(),
+                    "host_key_policy": patch.host_key_policy,
+                    "authorized_keys_path": patch.authorized_keys_path, "tags": patch.tags,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(platform)
+    }
+
+    /// Delete a platform and its assignments (the keys stay on the host: testum forgets it).
+    pub async fn delete_platform(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let name: Option<String> =
+            sqlx::query_scalar("DELETE FROM platforms WHERE id = $1 RETURNING name")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let name = name.ok_or(StoreError::NotFound)?;
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "platform.delete",
+                target: Some(format!("platform:{id}")),
+                outcome: "success",
+                details: json!({"name": name}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pin a host key on first use. Returns `None` when this call pinned it, or the pin that was
+    /// already there (possibly set by a concurrent first connection) for the caller to compare.
+    pub async fn pin_host_key(
+        &self,
+        id: Uuid,
+        key_type: &str,
+        fingerprint: &str,
+    ) -> StoreResult<Option<PinnedHostKey>> {
+        let pinned = sqlx::query(
+            "UPDATE platforms SET host_key_type = $2, host_key_fingerprint = $3
+             WHERE id = $1 AND host_key_fingerprint IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(key_type)
+        .bind(fingerprint)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if pinned == 1 {
+            return Ok(None);
+        }
+        let row =
+            sqlx::query("SELECT host_key_type, host_key_fingerprint FROM platforms WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let fingerprint: Option<String> = row.try_get("host_key_fingerprint")?;
+        Ok(match fingerprint {
+            Some(fingerprint) => Some(PinnedHostKey {
+                key_type: row.try_get("host_key_type")?,
+                fingerprint,
+            }),
+            None => None,
+        })
+    }
+
+    /// Keys assigned to platform `id` with their last sync result, oldest assignment first.
+    pub async fn platform_assignments(&self, id: Uuid) -> StoreResult<Vec<Assignment>> {
+        let rows = sqlx::query(
+            "SELECT a.key_id, k.name, k.fingerprint, k.key_type, k.expires_at, a.created_at,
+                    a.sync_status, a.synced_at, a.sync_error
+             FROM assignments a JOIN keys k ON k.id = a.key_id
+             WHERE a.platform_id = $1 ORDER BY a.created_at, a.key_id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Assignment {
+                    key_id: parse_uuid(row.try_get("key_id")?)?,
+                    name: row.try_get("name")?,
+                    fingerprint: row.try_get("fingerprint")?,
+                    key_type: row.try_get("key_type")?,
+                    expires_at: parse_opt_ts(row.try_get("expires_at")?)?,
+                    assigned_at: parse_ts(row.try_get("created_at")?)?,
+                    sync_status: row.try_get("sync_status")?,
+                    synced_at: parse_opt_ts(row.try_get("synced_at")?)?,
+                    sync_error: row.try_get("sync_error")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The desired managed lines of platform `id`: its assigned keys that have not expired at
+    /// `now`, as `(key id, one-line public key)`, in assignment order.
+    pub async fn desired_keys(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<(Uuid, String)>> {
+        let rows = sqlx::query(
+            "SELECT a.key_id, k.public_key FROM assignments a JOIN keys k ON k.id = a.key_id
+             WHERE a.platform_id = $1 AND (k.expires_at IS NULL OR k.expires_at > $2)
+             ORDER BY a.created_at, a.key_id",
+        )
+        .bind(id.to_string())
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    parse_uuid(row.try_get("key_id")?)?,
+                    row.try_get("public_key")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Record the result of a sync for the keys that were in its desired set.
+    pub async fn record_sync(
+        &self,
+        platform_id: Uuid,
+        key_ids: &[Uuid],
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let now = now_ts();
+        let status = if error.is_some() { "failed" } else { "present" };
+        let mut tx = self.pool.begin().await?;
+        for key_id in key_ids {
+            sqlx::query(
+                "UPDATE assignments SET sync_status = $3, synced_at = $4, sync_error = $5
+                 WHERE platform_id = $1 AND key_id = $2",
+            )
+            .bind(platform_id.to_string())
+            .bind(key_id.to_string())
+            .bind(status)
+            .bind(&now)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

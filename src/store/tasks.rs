@@ -1,0 +1,766 @@
+//! Tasks, their targets (the work queue) and their event log (output, target changes, done).
+//!
+//! The queue is the `targets` table: a worker claims `queued` targets under a lease
+//! (`lease_owner`, `lease_expires_at`) that it renews while it works; a target whose lease ran out
+//! is given back to the queue when its work is idempotent (deploy, revoke) and failed as
+//! "worker lost" otherwise (run_command: the command may have run; it is not re-run).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use uuid::Uuid;
+
+use super::audit::{cursor_parts, insert as audit};
+use super::{
+    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of,
+    parse_opt_ts, parse_ts, parse_uuid, sql, ts,
+};
+
+/// Status of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// Status of one target (one platform of a task).
+pub type TargetStatus = TaskStatus;
+
+impl TaskStatus {
+    /// The name stored and shown in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Queued => "queued",
+            TaskStatus::Running => "running",
+            TaskStatus::Succeeded => "succeeded",
+            TaskStatus::Failed => "failed",
+            TaskStatus::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(text: &str) -> StoreResult<TaskStatus> {
+        serde_json::from_value(json!(text))
+            .map_err(|_| StoreError::Corrupt(format!("status {text:?}")))
+    }
+
+    /// Whether this status is final.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TaskStatus::Succeeded | TaskStatus::Failed | TaskStatus::Cancelled
+        )
+    }
+}
+
+/// What a task does; the kinds that rewrite authorized_keys are idempotent and may be retried.
+pub fn kind_is_idempotent(kind: &str) -> bool {
+    matches!(kind, "deploy_keys" | "revoke_keys")
+}
+
+/// The parameters of a task, stored as JSON with it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TaskParams {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_ids: Vec<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u32>,
+}
+
+/// A task to create: `kind` over `platforms` (id, name). For `deploy_keys` the keys are assigned
+/// and for `revoke_keys` unassigned in the same transaction that queues the task.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub kind: String,
+    pub platforms: Vec<(Uuid, String)>,
+    pub params: TaskParams,
+    pub concurrency: u32,
+}
+
+/// A task with its targets, as `GET /api/tasks/{id}` returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub id: Uuid,
+    pub kind: String,
+    pub status: TaskStatus,
+    pub created_by: String,
+    #[serde(flatten)]
+    pub params: TaskParams,
+    pub concurrency: u32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub targets: Vec<Target>,
+}
+
+/// One target of a task.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub platform_id: Uuid,
+    pub platform_name: String,
+    pub status: TargetStatus,
+    pub exit_code: Option<i64>,
+    /// Signal name without `SIG`, e.g. `KILL`.
+    pub exit_signal: Option<String>,
+    pub error: Option<String>,
+    /// For deploy/revoke: whether authorized_keys was rewritten.
+    pub changed: Option<bool>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// How a target ended, as the worker reports it.
+#[derive(Debug, Clone, Default)]
+pub struct TargetResult {
+    pub status: Option<TargetStatus>,
+    pub exit_code: Option<i64>,
+    pub exit_signal: Option<String>,
+    pub error: Option<String>,
+    pub changed: Option<bool>,
+}
+
+/// A target a worker has claimed.
+#[derive(Debug, Clone)]
+pub struct ClaimedTarget {
+    pub task_id: Uuid,
+    pub platform_id: Uuid,
+    pub kind: String,
+    pub params: TaskParams,
+}
+
+/// Kind of a task event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A chunk of output: `platform_id`, `stream` and the exact bytes in `data`.
+    Output,
+    /// A target changed status: `data` is the target as JSON.
+    Target,
+    /// The task ended: `data` is `{"status": ...}`.
+    Done,
+}
+
+/// One entry of a task's event log, numbered from 1 with no gap.
+#[derive(Debug, Clone)]
+pub struct TaskEvent {
+    pub seq: i64,
+    pub kind: EventKind,
+    pub platform_id: Option<Uuid>,
+    /// `stdout` or `stderr` for output.
+    pub stream: Option<String>,
+    pub data: Vec<u8>,
+}
+
+/// Filters of `GET /api/tasks`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+}
+
+const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, created_at, \
+                            started_at, finished_at";
+const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
+                              exit_signal, error, changed, started_at, finished_at";
+
+fn task_from_row(row: &SqliteRow, targets: Vec<Target>) -> StoreResult<Task> {
+    let params: String = row.try_get("params")?;
+    Ok(Task {
+        id: parse_uuid(row.try_get("id")?)?,
+        kind: row.try_get("kind")?,
+        status: TaskStatus::parse(row.try_get("status")?)?,
+        created_by: row.try_get("created_by")?,
+        params: serde_json::from_str(&params)
+            .map_err(|e| StoreError::Corrupt(format!("params: {e}")))?,
+        concurrency: row.try_get::<i64, _>("concurrency")? as u32,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        started_at: parse_opt_ts(row.try_get("started_at")?)?,
+        finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
+        targets,
+    })
+}
+
+fn target_from_row(row: &SqliteRow) -> StoreResult<Target> {
+    Ok(Target {
+        platform_id: parse_uuid(row.try_get("platform_id")?)?,
+        platform_name: row.try_get("platform_name")?,
+        status: TaskStatus::parse(row.try_get("status")?)?,
+        exit_code: row.try_get("exit_code")?,
+        exit_signal: row.try_get("exit_signal")?,
+        error: row.try_get("error")?,
+        changed: row.try_get::<Option<i64>, _>("changed")?.map(|c| c != 0),
+        started_at: parse_opt_ts(row.try_get("started_at")?)?,
+        finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
+    })
+}
+
+/// Append an event to a task's log on `conn` (inside a transaction): the next sequence number comes
+/// from the task row, so numbers are gap-free and unique per task.
+async fn append_event(
+    conn: &mut SqliteConnection,
+    task_id: Uuid,
+    kind: EventKind,
+    platform_id: Option<Uuid>,
+    stream: Option<&str>,
+    data: &[u8],
+) -> StoreResult<i64> {
+    let seq: i64 = sqlx::query_scalar(
+        "UPDATE tasks SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+    )
+    .bind(task_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
+    let kind = match kind {
+        EventKind::Output => "output",
+        EventKind::Target => "target",
+        EventKind::Done => "done",
+    };
+    sqlx::query(
+        "INSERT INTO task_events (task_id, seq, kind, platform_id, stream, data, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(task_id.to_string())
+    .bind(seq)
+    .bind(kind)
+    .bind(platform_id.map(|p| p.to_string()))
+    .bind(stream)
+    .bind(data)
+    .bind(now_ts())
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// Load one target of a task on `conn`.
+async fn load_target(
+    conn: &mut SqliteConnection,
+    task_id: Uuid,
+    platform_id: Uuid,
+) -> StoreResult<Target> {
+    let row = sqlx::query(sql(format!(
+        "SELECT {TARGET_COLUMNS} FROM targets WHERE task_id = $1 AND platform_id = $2"
+    )))
+    .bind(task_id.to_string())
+    .bind(platform_id.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    target_from_row(&row)
+}
+
+/// Write a target's new state to the event log on `conn`.
+async fn target_event(
+    conn: &mut SqliteConnection,
+    task_id: Uuid,
+    platform_id: Uuid,
+) -> StoreResult<()> {
+    let target = load_target(conn, task_id, platform_id).await?;
+    let data = serde_json::to_vec(&target).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    append_event(
+        conn,
+        task_id,
+        EventKind::Target,
+        Some(platform_id),
+        None,
+        &data,
+    )
+    .await?;
+    Ok(())
+}
+
+/// If no target of the task is left to run, give the task its final status, write the `done`
+/// event and audit it. Returns the final status when this call ended the task.
+async fn finish_task_if_done(
+    conn: &mut SqliteConnection,
+    task_id: Uuid,
+) -> StoreResult<Option<TaskStatus>> {
+    let counts =
+        sqlx::query("SELECT status, COUNT(*) AS n FROM targets WHERE task_id = $1 GROUP BY status")
+            .bind(task_id.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut by_status = HashMap::new();
+    for row in &counts {
+        by_status.insert(
+            TaskStatus::parse(row.try_get("status")?)?,
+            row.try_get::<i64, _>("n")?,
+        );
+    }
+    let open = by_status.get(&TaskStatus::Queued).copied().unwrap_or(0)
+        + by_status.get(&TaskStatus::Running).copied().unwrap_or(0);
+    if open > 0 {
+        return Ok(None);
+    }
+    let status = if by_status.contains_key(&TaskStatus::Cancelled) {
+        TaskStatus::Cancelled
+    } else if by_status.contains_key(&TaskStatus::Failed) {
+        TaskStatus::Failed
+    } else {
+        TaskStatus::Succeeded
+    };
+    let now = now_ts();
+    let updated = sqlx::query(
+        "UPDATE tasks SET status = $2, finished_at = $3, started_at = COALESCE(started_at, $3)
+         WHERE id = $1 AND status IN ('queued', 'running') RETURNING kind, created_by",
+    )
+    .bind(task_id.to_string())
+    .bind(status.as_str())
+    .bind(&now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = updated else {
+        return Ok(None);
+    };
+    let data = json!({"status": status}).to_string();
+    append_event(conn, task_id, EventKind::Done, None, None, data.as_bytes()).await?;
+    let kind: String = row.try_get("kind")?;
+    let created_by: String = row.try_get("created_by")?;
+    let failed = by_status.get(&TaskStatus::Failed).copied().unwrap_or(0);
+    audit(
+        conn,
+        NewAudit {
+            actor: &Actor::system(),
+            action: "task.finish",
+            target: Some(format!("task:{task_id}")),
+            outcome: match status {
+                TaskStatus::Succeeded => "success",
+                TaskStatus::Cancelled => "cancelled",
+                _ => "failure",
+            },
+            details: json!({"kind": kind, "status": status, "created_by": created_by,
+                            "failed_targets": failed}),
+        },
+    )
+    .await?;
+    Ok(Some(status))
+}
+
+impl Store {
+    /// Queue a task, one target per platform, in one transaction with its assignment changes and
+    /// its audit event. Returns the task id.
+    pub async fn create_task(&self, actor: &Actor, new: NewTask) -> StoreResult<Uuid> {
+        let id = Uuid::new_v4();
+        let now = now_ts();
+        let mut tx = self.pool.begin().await?;
+        for (platform_id, _) in &new.platforms {
+            for key_id in &new.params.key_ids {
+                let statement = match new.kind.as_str() {
+                    "deploy_keys" => {
+                        "INSERT INTO assignments (platform_id, key_id, created_at, sync_status)
+                         VALUES ($1, $2, $3, 'pending') ON CONFLICT DO NOTHING"
+                    }
+                    "revoke_keys" => {
+                        "DELETE FROM assignments WHERE platform_id = $1 AND key_id = $2
+                         AND $3 IS NOT NULL"
+                    }
+                    _ => continue,
+                };
+                sqlx::query(statement)
+                    .bind(platform_id.to_string())
+                    .bind(key_id.to_string())
+                    .bind(&now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let params = json!(new.params).to_string();
+        sqlx::query(
+            "INSERT INTO tasks (id, kind, status, params, concurrency, created_by, created_at)
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6)",
+        )
+        .bind(id.to_string())
+        .bind(&new.kind)
+        .bind(&params)
+        .bind(i64::from(new.concurrency))
+        .bind(&actor.name)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        for (position, (platform_id, name)) in new.platforms.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO targets (task_id, platform_id, platform_name, position, status)
+                 VALUES ($1, $2, $3, $4, 'queued')",
+            )
+            .bind(id.to_string())
+            .bind(platform_id.to_string())
+            .bind(name)
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "task.create",
+                target: Some(format!("task:{id}")),
+                outcome: "success",
+                details: json!({
+                    "kind": new.kind,
+                    "platform_ids": new.platforms.iter().map(|p| p.0).collect::<Vec<_>>(),
+                    "key_ids": new.params.key_ids,
+                    "command": new.params.command,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// The task with `id` and its targets, if any.
+    pub async fn get_task(&self, id: Uuid) -> StoreResult<Option<Task>> {
+        let Some(row) = sqlx::query(sql(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let targets = sqlx::query(sql(format!(
+            "SELECT {TARGET_COLUMNS} FROM targets WHERE task_id = $1 ORDER BY position"
+        )))
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(target_from_row)
+        .collect::<StoreResult<_>>()?;
+        task_from_row(&row, targets).map(Some)
+    }
+
+    /// Tasks, newest first, without their targets.
+    pub async fn list_tasks(
+        &self,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Task>> {
+        let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
+        let rows = sqlx::query(sql(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR kind = $2)
+               AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4))
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        )))
+        .bind(&filter.status)
+        .bind(&filter.kind)
+        .bind(after_ts)
+        .bind(after_id)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let tasks = rows
+            .iter()
+            .map(|row| task_from_row(row, Vec::new()))
+            .collect::<StoreResult<_>>()?;
+        Ok(page_of(tasks, page.limit, |t: &Task| Cursor {
+            created_at: ts(t.created_at),
+            id: t.id.to_string(),
+        }))
+    }
+
+    /// Claim up to `limit` queued targets for `worker`, oldest task first, never exceeding a
+    /// task's `concurrency` in running targets. Each claimed target gets a lease of `lease` and a
+    /// `target` event; its task becomes `running`.
+    pub async fn claim_targets(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: std::time::Duration,
+    ) -> StoreResult<Vec<ClaimedTarget>> {
+        let mut claimed = Vec::new();
+        if limit == 0 {
+            return Ok(claimed);
+        }
+        let now = Utc::now();
+        let expires =
+            ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30)));
+        let mut tx = self.pool.begin().await?;
+        let tasks = sqlx::query(
+            "SELECT k.id, k.kind, k.params, k.concurrency,
+                    (SELECT COUNT(*) FROM targets r WHERE r.task_id = k.id AND r.status = 'running') AS running
+             FROM tasks k
+             WHERE k.status IN ('queued', 'running') AND k.cancel_requested = 0
+               AND EXISTS (SELECT 1 FROM targets q WHERE q.task_id = k.id AND q.status = 'queued')
+             ORDER BY k.created_at, k.id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for task in &tasks {
+            let room =
+                task.try_get::<i64, _>("concurrency")? - task.try_get::<i64, _>("running")?;
+            let want = room.min(i64::from(limit) - claimed.len() as i64);
+            if want <= 0 {
+                continue;
+            }
+            let task_id: String = task.try_get("id")?;
+            let kind: String = task.try_get("kind")?;
+            let params: TaskParams = serde_json::from_str(task.try_get("params")?)
+                .map_err(|e| StoreError::Corrupt(format!("params: {e}")))?;
+            let platforms: Vec<String> = sqlx::query_scalar(
+                "UPDATE targets SET status = 'running', lease_owner = $2, lease_expires_at = $3,
+                     started_at = $4
+                 WHERE task_id = $1 AND platform_id IN (
+                     SELECT platform_id FROM targets WHERE task_id = $1 AND status = 'queued'
+                     ORDER BY position LIMIT $5)
+                 RETURNING platform_id",
+            )
+            .bind(&task_id)
+            .bind(worker)
+            .bind(&expires)
+            .bind(ts(now))
+            .bind(want)
+            .fetch_all(&mut *tx)
+            .await?;
+            if platforms.is_empty() {
+                continue;
+            }
+            let task_uuid = parse_uuid(&task_id)?;
+            sqlx::query(
+                "UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, $2)
+                 WHERE id = $1 AND status = 'queued'",
+            )
+            .bind(&task_id)
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+            for platform in platforms {
+                let platform_id = parse_uuid(&platform)?;
+                target_event(&mut tx, task_uuid, platform_id).await?;
+                claimed.push(ClaimedTarget {
+                    task_id: task_uuid,
+                    platform_id,
+                    kind: kind.clone(),
+                    params: params.clone(),
+                });
+            }
+            if claimed.len() as u32 >= limit {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Extend the leases of every target `worker` is running.
+    pub async fn renew_leases(&self, worker: &str, lease: std::time::Duration) -> StoreResult<()> {
+        let expires =
+            Utc::now() + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30));
+        sqlx::query(
+            "UPDATE targets SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running'",
+        )
+        .bind(worker)
+        .bind(ts(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Give back targets whose lease ran out (their worker died): idempotent kinds go back to the
+    /// queue, run_command targets fail with "worker lost". Returns how many were handled.
+    pub async fn reap_expired_leases(&self) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let expired = sqlx::query(
+            "SELECT t.task_id, t.platform_id, k.kind FROM targets t JOIN tasks k ON k.id = t.task_id
+             WHERE t.status = 'running' AND t.lease_expires_at < $1",
+        )
+        .bind(now_ts())
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &expired {
+            let task_id = parse_uuid(row.try_get("task_id")?)?;
+            let platform_id = parse_uuid(row.try_get("platform_id")?)?;
+            let kind: String = row.try_get("kind")?;
+            if kind_is_idempotent(&kind) {
+                sqlx::query(
+                    "UPDATE targets SET status = 'queued', lease_owner = NULL,
+                         lease_expires_at = NULL, started_at = NULL
+                     WHERE task_id = $1 AND platform_id = $2",
+                )
+                .bind(task_id.to_string())
+                .bind(platform_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                target_event(&mut tx, task_id, platform_id).await?;
+            } else {
+                sqlx::query(
+                    "UPDATE targets SET status = 'failed', error = 'worker lost', finished_at = $3,
+                         lease_owner = NULL, lease_expires_at = NULL
+                     WHERE task_id = $1 AND platform_id = $2",
+                )
+                .bind(task_id.to_string())
+                .bind(platform_id.to_string())
+                .bind(now_ts())
+                .execute(&mut *tx)
+                .await?;
+                target_event(&mut tx, task_id, platform_id).await?;
+                finish_task_if_done(&mut tx, task_id).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(expired.len() as u64)
+    }
+
+    /// Record how a target ended (only while `worker` still holds its lease), write its `target`
+    /// event, and end the task when it was the last open target. Returns the task's final status
+    /// when this call ended it.
+    pub async fn finish_target(
+        &self,
+        worker: &str,
+        task_id: Uuid,
+        platform_id: Uuid,
+        result: TargetResult,
+    ) -> StoreResult<Option<TaskStatus>> {
+        let status = result.status.unwrap_or(TaskStatus::Failed);
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE targets SET status = $4, exit_code = $5, exit_signal = $6, error = $7,
+                 changed = $8, finished_at = $9, lease_owner = NULL, lease_expires_at = NULL
+             WHERE task_id = $1 AND platform_id = $2 AND status = 'running' AND lease_owner = $3",
+        )
+        .bind(task_id.to_string())
+        .bind(platform_id.to_string())
+        .bind(worker)
+        .bind(status.as_str())
+        .bind(result.exit_code)
+        .bind(&result.exit_signal)
+        .bind(&result.error)
+        .bind(result.changed.map(i64::from))
+        .bind(now_ts())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        target_event(&mut tx, task_id, platform_id).await?;
+        let done = finish_task_if_done(&mut tx, task_id).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Append a chunk of output (exact bytes) to a task's event log; returns its sequence number.
+    pub async fn append_output(
+        &self,
+        task_id: Uuid,
+        platform_id: Uuid,
+        stream: &str,
+        data: &[u8],
+    ) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        let seq = append_event(
+            &mut tx,
+            task_id,
+            EventKind::Output,
+            Some(platform_id),
+            Some(stream),
+            data,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    /// Up to `limit` events of a task with `seq > after`, in order.
+    pub async fn events_after(
+        &self,
+        task_id: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<TaskEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, kind, platform_id, stream, data FROM task_events
+             WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(task_id.to_string())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                Ok(TaskEvent {
+                    seq: row.try_get("seq")?,
+                    kind: match kind.as_str() {
+                        "output" => EventKind::Output,
+                        "target" => EventKind::Target,
+                        "done" => EventKind::Done,
+                        other => return Err(StoreError::Corrupt(format!("event kind {other:?}"))),
+                    },
+                    platform_id: row
+                        .try_get::<Option<String>, _>("platform_id")?
+                        .as_deref()
+                        .map(parse_uuid)
+                        .transpose()?,
+                    stream: row.try_get("stream")?,
+                    data: row.try_get("data")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ask a task to stop: queued targets are cancelled at once, running ones by their worker.
+    /// Returns `false` when the task had already ended. [`StoreError::NotFound`] for no such task.
+    pub async fn cancel_task(&self, actor: &Actor, id: Uuid) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let status: String = sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if TaskStatus::parse(&status)?.is_final() {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE tasks SET cancel_requested = 1 WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let cancelled: Vec<String> = sqlx::query_scalar(
+            "UPDATE targets SET status = 'cancelled', finished_at = $2, error = 'cancelled'
+             WHERE task_id = $1 AND status = 'queued' RETURNING platform_id",
+        )
+        .bind(id.to_string())
+        .bind(now_ts())
+        .fetch_all(&mut *tx)
+        .await?;
+        for platform in cancelled {
+            target_event(&mut tx, id, parse_uuid(&platform)?).await?;
+        }
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "task.cancel",
+                target: Some(format!("task:{id}")),
+                outcome: "success",
+                details: json!({}),
+            },
+        )
+        .await?;
+        finish_task_if_done(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Whether someone asked task `id` to stop.
+    pub async fn cancel_requested(&self, id: Uuid) -> StoreResult<bool> {
+        let flag: Option<i64> =
+            sqlx::query_scalar("SELECT cancel_requested FROM tasks WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(flag.unwrap_or(0) != 0)
+    }
+}

@@ -1,0 +1,13 @@
+//! The task engine: workers that claim targets from the store's queue and run them (deploy,
+//! revoke, run_command), the output chunker that stores exact bytes at UTF-8 boundaries, and the
+//! in-process event bus that wakes WebSocket subscribers.
+
+mod events;
+mod locks;
+mod output;
+mod run;
+mod worker;
+
+pub use events::EventBus;
+pub use output::utf8_boundary;
+pub use worker::{Worker, WorkerConfig};

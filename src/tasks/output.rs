@@ -1,0 +1,160 @@
+//! The output chunker: takes `(stream, bytes)` as the SSH engine reads them and stores chunks of
+//! exact bytes, cut so that no UTF-8 character is split across chunks (so each chunk renders on
+//! its own), flushing at 16 KiB or 50 ms after the first unflushed byte, whichever comes first.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::ssh::Stream;
+use crate::store::{Store, StoreResult};
+
+use super::EventBus;
+
+const FLUSH_BYTES: usize = 16 * 1024;
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
+
+/// Length of the longest prefix of `buf` that does not end inside a UTF-8 character: what is
+/// left (at most 3 bytes) is the start of a character whose remaining bytes have not arrived.
+/// Invalid bytes count as complete (they are shown as U+FFFD and kept exactly in the store).
+pub fn utf8_boundary(buf: &[u8]) -> usize {
+    let n = buf.len();
+    for back in 1..=n.min(3) {
+        let byte = buf[n - back];
+        if byte & 0xC0 == 0x80 {
+            continue; // continuation byte: look further back for the lead
+        }
+        let width = match byte {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 1,
+        };
+        return if width > back { n - back } else { n };
+    }
+    n
+}
+
+fn stream_name(stream: Stream) -> &'static str {
+    match stream {
+        Stream::Stdout => "stdout",
+        Stream::Stderr => "stderr",
+    }
+}
+
+/// Store everything received on `rx` as output of (`task`, `platform`) until the sender closes;
+/// wakes subscribers after each stored chunk.
+pub async fn store_output(
+    store: Store,
+    bus: EventBus,
+    task: Uuid,
+    platform: Uuid,
+    mut rx: mpsc::Receiver<(Stream, Bytes)>,
+) -> StoreResult<()> {
+    let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let received = match deadline {
+            Some(at) => tokio::select! {
+                r = rx.recv() => Some(r),
+                _ = tokio::time::sleep_until(at) => None,
+            },
+            None => Some(rx.recv().await),
+        };
+        match received {
+            Some(Some((stream, data))) => {
+                let buf = &mut pending[stream as usize];
+                buf.extend_from_slice(&data);
+                if buf.len() >= FLUSH_BYTES {
+                    flush(&store, &bus, task, platform, stream, buf, false).await?;
+                }
+                if deadline.is_none() {
+                    deadline = Some(Instant::now() + FLUSH_AFTER);
+                }
+            }
+            Some(None) => {
+                for stream in [Stream::Stdout, Stream::Stderr] {
+                    flush(
+                        &store,
+                        &bus,
+                        task,
+                        platform,
+                        stream,
+                        &mut pending[stream as usize],
+                        true,
+                    )
+                    .await?;
+                }
+                return Ok(());
+            }
+            None => {
+                for stream in [Stream::Stdout, Stream::Stderr] {
+                    flush(
+                        &store,
+                        &bus,
+                        task,
+                        platform,
+                        stream,
+                        &mut pending[stream as usize],
+                        false,
+                    )
+                    .await?;
+                }
+                deadline = None;
+            }
+        }
+    }
+}
+
+async fn flush(
+    store: &Store,
+    bus: &EventBus,
+    task: Uuid,
+    platform: Uuid,
+    stream: Stream,
+    buf: &mut Vec<u8>,
+    last: bool,
+) -> StoreResult<()> {
+    let cut = if last { buf.len() } else { utf8_boundary(buf) };
+    if cut == 0 {
+        return Ok(());
+    }
+    store
+        .append_output(task, platform, stream_name(stream), &buf[..cut])
+        .await?;
+    buf.drain(..cut);
+    bus.notify(task);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utf8_boundary;
+
+    #[test]
+    fn boundary_never_splits_a_character() {
+        let text = "aé€😀z".as_bytes();
+        for end in 0..=text.len() {
+            let cut = utf8_boundary(&text[..end]);
+            assert!(
+                std::str::from_utf8(&text[..cut]).is_ok(),
+                "cut {cut} of {end}"
+            );
+            assert!(end - cut <= 3);
+            // Nothing is held back once the character is complete.
+            if std::str::from_utf8(&text[..end]).is_ok() {
+                assert_eq!(cut, end);
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_bytes_are_not_held_back() {
+        assert_eq!(utf8_boundary(b"ab\xff"), 3);
+        assert_eq!(utf8_boundary(b"ab\x80\x80\x80"), 5);
+        assert_eq!(utf8_boundary(b"ab\xc0"), 3);
+    }
+}

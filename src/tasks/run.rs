@@ -1,0 +1,332 @@
+//! Running one claimed target: open the platform's SSH session (checking and pinning its host
+//! key), then sync authorized_keys or run the command, and record the result.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::crypto::MasterKey;
+use crate::deploy::sync_authorized_keys;
+use crate::ssh::{self, ConnectParams, HostKey, HostKeyPolicy, Session, SshError};
+use crate::store::{Actor, ClaimedTarget, NewAudit, Platform, Store, TargetResult, TaskStatus};
+
+use super::EventBus;
+use super::locks::PlatformLocks;
+use super::output::store_output;
+
+/// Default and upper bound of a command's timeout, in seconds.
+pub const DEFAULT_COMMAND_TIMEOUT_S: u32 = 600;
+
+/// What every target run needs.
+#[derive(Clone)]
+pub struct RunContext {
+    pub store: Store,
+    pub master_key: MasterKey,
+    pub bus: EventBus,
+    pub locks: PlatformLocks,
+    pub connect_timeout: Duration,
+    pub worker_id: String,
+}
+
+/// Run `target` to its end and record the result; never fails (failures become the target's).
+pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
+    let result = match execute(context, &target).await {
+        Ok(result) => result,
+        Err(message) => TargetResult {
+            status: Some(TaskStatus::Failed),
+            error: Some(message),
+            ..TargetResult::default()
+        },
+    };
+    match context
+        .store
+        .finish_target(
+            &context.worker_id,
+            target.task_id,
+            target.platform_id,
+            result,
+        )
+        .await
+    {
+        Ok(Some(status)) => {
+            tracing::info!(task = %target.task_id, status = status.as_str(), "task finished")
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(task = %target.task_id, error = %e, "recording a target failed"),
+    }
+}
+
+/// Say something about the run in the target's output (deploy summaries, errors).
+async fn note(context: &RunContext, target: &ClaimedTarget, stream: &str, text: &str) {
+    if let Err(e) = context
+        .store
+        .append_output(target.task_id, target.platform_id, stream, text.as_bytes())
+        .await
+    {
+        tracing::error!(error = %e, "storing output failed");
+    }
+    context.bus.notify(target.task_id);
+}
+
+async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetResult, String> {
+    let store = &context.store;
+    let platform = store
+        .get_platform(target.platform_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("the platform was deleted")?;
+    let session = connect(context, &platform).await?;
+    match target.kind.as_str() {
+        "deploy_keys" | "revoke_keys" => sync(context, target, &platform, &session).await,
+        "run_command" => run_command(context, target, &session).await,
+        other => Err(format!("unknown task kind {other:?}")),
+    }
+}
+
+/// Connect, and pin the host key on first use (race-safe: the store pins only when no pin exists,
+/// and a concurrent first pin is compared like any other).
+async fn connect(context: &RunContext, platform: &Platform) -> Result<Session, String> {
+    let sealed = context
+        .store
+        .platform_credential(platform.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let credential = crate::credential::open(&context.master_key, platform.id, &sealed)
+        .map_err(|e| format!("cannot open the stored credential: {e}"))?;
+    let pinned = platform
+        .host_key_fingerprint
+        .clone()
+        .map(|fingerprint| HostKey {
+            key_type: platform.host_key_type.clone().unwrap_or_default(),
+            fingerprint,
+        });
+    let params = ConnectParams {
+        host: platform.host.clone(),
+        port: platform.port,
+        username: platform.username.clone(),
+        credential,
+        policy: if platform.host_key_policy == "strict" {
+            HostKeyPolicy::Strict
+        } else {
+            HostKeyPolicy::Tofu
+        },
+        pinned,
+        connect_timeout: context.connect_timeout,
+        keepalive_interval: Duration::from_secs(15),
+    };
+    let session = match ssh::connect(&params).await {
+        Ok(session) => session,
+        Err(SshError::HostKeyMismatch { pinned, presented }) => {
+            return Err(host_key_refused(context, platform, &pinned, &presented).await);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    if platform.host_key_fingerprint.is_none() {
+        let presented = &session.host_key;
+        match context
+            .store
+            .pin_host_key(platform.id, &presented.key_type, &presented.fingerprint)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            None => {
+                let _ = context
+                    .store
+                    .audit(NewAudit {
+                        actor: &Actor::system(),
+                        action: "host_key.pin",
+                        target: Some(format!("platform:{}", platform.id)),
+                        outcome: "success",
+                        details: json!({"key_type": presented.key_type,
+                                        "fingerprint": presented.fingerprint}),
+                    })
+                    .await;
+            }
+            Some(existing) if existing.fingerprint == presented.fingerprint => {}
+            Some(existing) => {
+                return Err(host_key_refused(
+                    context,
+                    platform,
+                    &existing.fingerprint,
+                    &presented.fingerprint,
+                )
+                .await);
+            }
+        }
+    }
+    Ok(session)
+}
+
+async fn host_key_refused(
+    context: &RunContext,
+    platform: &Platform,
+    pinned: &str,
+    presented: &str,
+) -> String {
+    let message = format!(
+        "host key changed: pinned {pinned}, presented {presented}; refusing to connect \
+         (an admin must re-trust the platform if the change is legitimate)"
+    );
+    if let Err(e) = context
+        .store
+        .audit(NewAudit {
+            actor: &Actor::system(),
+            action: "host_key.mismatch",
+            target: Some(format!("platform:{}", platform.id)),
+            outcome: "denied",
+            details: json!({"pinned": pinned, "presented": presented,
+                            "host": platform.host, "port": platform.port}),
+        })
+        .await
+    {
+        tracing::error!(error = %e, "auditing a host key mismatch failed");
+    }
+    tracing::warn!(platform = %platform.id, pinned, presented, "host key mismatch");
+    message
+}
+
+async fn sync(
+    context: &RunContext,
+    target: &ClaimedTarget,
+    platform: &Platform,
+    session: &Session,
+) -> Result<TargetResult, String> {
+    let _guard = context.locks.lock(platform.id).await;
+    // Desired state is read under the lock, so a later deploy's keys are never overwritten by an
+    // earlier one that started first.
+    let desired = context
+        .store
+        .desired_keys(platform.id, chrono::Utc::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    let key_ids: Vec<Uuid> = desired.iter().map(|(id, _)| *id).collect();
+    let lines: Vec<String> = desired.into_iter().map(|(_, line)| line).collect();
+    match sync_authorized_keys(session, &platform.authorized_keys_path, &lines).await {
+        Ok(outcome) => {
+            let _ = context.store.record_sync(platform.id, &key_ids, None).await;
+            let mut summary = format!(
+                "{}: {} managed key(s); {}\n",
+                platform.authorized_keys_path,
+                lines.len(),
+                if outcome.changed {
+                    "file updated"
+                } else {
+                    "already up to date"
+                }
+            );
+            for line in &outcome.added {
+                summary.push_str(&format!("+ {line}\n"));
+            }
+            for line in &outcome.removed {
+                summary.push_str(&format!("- {line}\n"));
+            }
+            note(context, target, "stdout", &summary).await;
+            Ok(TargetResult {
+                status: Some(TaskStatus::Succeeded),
+                changed: Some(outcome.changed),
+                ..TargetResult::default()
+            })
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let _ = context
+                .store
+                .record_sync(platform.id, &key_ids, Some(&message))
+                .await;
+            Err(message)
+        }
+    }
+}
+
+async fn run_command(
+    context: &RunContext,
+    target: &ClaimedTarget,
+    session: &Session,
+) -> Result<TargetResult, String> {
+    let command = target
+        .params
+        .command
+        .as_deref()
+        .ok_or("task has no command")?;
+    let timeout_s = target.params.timeout_s.unwrap_or(DEFAULT_COMMAND_TIMEOUT_S);
+    let (tx, rx) = mpsc::channel(64);
+    let writer = tokio::spawn(store_output(
+        context.store.clone(),
+        context.bus.clone(),
+        target.task_id,
+        target.platform_id,
+        rx,
+    ));
+    let exec = session.exec(
+        command,
+        None,
+        Some(Duration::from_secs(u64::from(timeout_s))),
+        tx,
+    );
+    let cancelled = wait_for_cancel(context, target.task_id);
+    let outcome = tokio::select! {
+        status = exec => Some(status),
+        () = cancelled => None,
+    };
+    // The exec future is gone (finished or dropped), so the channel is closed and the writer
+    // ends after storing what it had.
+    match writer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "storing output failed"),
+        Err(e) => tracing::error!(error = %e, "output writer panicked"),
+    }
+    let Some(status) = outcome else {
+        return Ok(TargetResult {
+            status: Some(TaskStatus::Cancelled),
+            error: Some("cancelled".into()),
+            ..TargetResult::default()
+        });
+    };
+    let status = status.map_err(|e| e.to_string())?;
+    let mut result = TargetResult {
+        exit_code: status.code.map(i64::from),
+        exit_signal: status.signal.clone(),
+        ..TargetResult::default()
+    };
+    if status.timed_out {
+        result.status = Some(TaskStatus::Failed);
+        result.error = Some(format!(
+            "timed out after {timeout_s} s; the command was terminated"
+        ));
+    } else if status.code == Some(0) {
+        result.status = Some(TaskStatus::Succeeded);
+    } else {
+        result.status = Some(TaskStatus::Failed);
+        result.error = Some(match (&status.code, &status.signal) {
+            (_, Some(signal)) => format!("killed by signal {signal}"),
+            (Some(code), None) => format!("exit status {code}"),
+            (None, None) => "the command ended without an exit status".into(),
+        });
+    }
+    Ok(result)
+}
+
+/// Resolves when someone asks task `task` to stop (woken by the bus, checked at least every 2 s).
+async fn wait_for_cancel(context: &RunContext, task: Uuid) {
+    let mut wakeups = context.bus.subscribe();
+    loop {
+        if context.store.cancel_requested(task).await.unwrap_or(false) {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                match wakeups.recv().await {
+                    Ok(id) if id == task => return,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        std::future::pending::<()>().await
+                    }
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,136 @@
+//! The worker: claims targets from the store's queue, runs each on the tokio runtime (no thread
+//! per target), keeps their leases alive with heartbeats and gives back targets of dead workers.
+//!
+//! Parallelism is bounded per worker process (`TESTUM_WORKER_CONCURRENCY` SSH sessions in flight,
+//! a semaphore) and per task (`concurrency`, enforced when claiming).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::config::ServeConfig;
+use crate::crypto::MasterKey;
+use crate::store::Store;
+
+use super::EventBus;
+use super::locks::PlatformLocks;
+use super::run::{RunContext, run_target};
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// SSH sessions in flight at most.
+    pub concurrency: u32,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// SSH connect and handshake timeout.
+    pub connect_timeout: Duration,
+}
+
+impl From<&ServeConfig> for WorkerConfig {
+    fn from(config: &ServeConfig) -> Self {
+        WorkerConfig {
+            concurrency: config.worker_concurrency,
+            lease: config.lease(),
+            connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+        }
+    }
+}
+
+/// A running worker; [`Worker::shutdown`] stops it.
+pub struct Worker {
+    stop: Arc<Notify>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Start claiming and running targets. New tasks are noticed through `bus` at once, and by a
+    /// poll every second otherwise.
+    pub fn start(
+        store: Store,
+        master_key: MasterKey,
+        bus: EventBus,
+        config: WorkerConfig,
+    ) -> Worker {
+        let stop = Arc::new(Notify::new());
+        let context = RunContext {
+            store,
+            master_key,
+            bus,
+            locks: PlatformLocks::default(),
+            connect_timeout: config.connect_timeout,
+            worker_id: format!("worker-{}", Uuid::new_v4()),
+        };
+        let handle = tokio::spawn(dispatch(context, config, stop.clone()));
+        Worker { stop, handle }
+    }
+
+    /// Stop claiming, wait up to `grace` for running targets, then abort the rest (their leases
+    /// expire and they are handled like a lost worker's).
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop.notify_one();
+        let mut handle = self.handle;
+        if tokio::time::timeout(grace, &mut handle).await.is_err() {
+            handle.abort();
+        }
+    }
+}
+
+async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) {
+    let slots = Arc::new(Semaphore::new(config.concurrency as usize));
+    let mut running = JoinSet::new();
+    let mut heartbeat = tokio::time::interval(config.lease / 3);
+    let mut poll = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let free = slots.available_permits() as u32;
+        match context
+            .store
+            .claim_targets(&context.worker_id, free, config.lease)
+            .await
+        {
+            Ok(claimed) => {
+                for target in claimed {
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let context = context.clone();
+                    running.spawn(async move {
+                        let task_id = target.task_id;
+                        run_target(&context, target).await;
+                        context.bus.notify(task_id);
+                        drop(permit);
+                    });
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "claiming targets failed"),
+        }
+        tokio::select! {
+            _ = stop.notified() => break,
+            _ = context.bus.work_available() => {},
+            Some(_) = running.join_next() => {},
+            _ = heartbeat.tick() => {
+                if let Err(e) = context.store.renew_leases(&context.worker_id, config.lease).await {
+                    tracing::error!(error = %e, "renewing leases failed");
+                }
+                match context.store.reap_expired_leases().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(targets = n, "took back targets of a lost worker"),
+                    Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
+                }
+            }
+            _ = poll.tick() => {},
+        }
+    }
+    // Drain: finish what runs, keeping leases alive meanwhile.
+    loop {
+        tokio::select! {
+            next = running.join_next() => if next.is_none() { break },
+            _ = heartbeat.tick() => {
+                let _ = context.store.renew_leases(&context.worker_id, config.lease).await;
+            }
+        }
+    }
+}

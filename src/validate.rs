@@ -1,0 +1,252 @@
+//! Checks of user input that are not about keys: names, hosts, usernames, paths, tags and
+//! fingerprints. Each returns the normalised value or a reason (a message that completes
+//! "FIELD: ..."), and never echoes control characters back.
+
+use std::net::IpAddr;
+
+/// A display name (key or platform): 1 to 100 characters, no control characters.
+pub fn name(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.chars().count() > 100 {
+        return Err("must be at most 100 characters".into());
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(text.to_string())
+}
+
+/// An optional free-text field such as a key's owner: at most 200 characters, no control
+/// characters; empty means none.
+pub fn optional_text(text: Option<&str>) -> Result<Option<String>, String> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if text.chars().count() > 200 {
+        return Err("must be at most 200 characters".into());
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// A host: an IPv4 or IPv6 address (brackets allowed) or a DNS name (RFC 1123 labels; `_`
+/// tolerated as some internal zones use it). Never empty, never with whitespace, never starting
+/// with `-` (it would read as an option to ssh tools).
+pub fn host(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters".into());
+    }
+    if text.starts_with('-') {
+        return Err("must not start with '-'".into());
+    }
+    let unbracketed = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    if let Ok(ip) = unbracketed.parse::<IpAddr>() {
+        return Ok(ip.to_string());
+    }
+    if text.len() > 253 {
+        return Err("must be at most 253 characters".into());
+    }
+    let valid_label = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    if !text.trim_end_matches('.').split('.').all(valid_label) {
+        return Err("must be an IP address or a DNS host name (letters, digits, '-', '.')".into());
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
+/// A TCP port, 1 to 65535.
+pub fn port(value: i64) -> Result<u16, String> {
+    u16::try_from(value)
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| "must be from 1 to 65535".to_string())
+}
+
+/// A login name as POSIX and shadow-utils accept it: 1 to 32 of letters, digits, `.`, `_`, `-`,
+/// not starting with `-`.
+pub fn username(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if text.len() > 32 {
+        return Err("must be at most 32 characters".into());
+    }
+    if text.starts_with('-') {
+        return Err("must not start with '-'".into());
+    }
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        return Err("may contain only letters, digits, '.', '_' and '-'".into());
+    }
+    Ok(text.to_string())
+}
+
+/// Default authorized_keys path, relative to the login user's home (OpenSSH's default
+/// `AuthorizedKeysFile .ssh/authorized_keys`).
+pub const DEFAULT_AUTHORIZED_KEYS_PATH: &str = ".ssh/authorized_keys";
+
+/// An authorized_keys path: relative to the login user's home (a leading `~/` is dropped) or
+/// absolute; no `..` component, no control characters, at most 4096 bytes.
+pub fn authorized_keys_path(text: &str) -> Result<String, String> {
+    let text = text.strip_prefix("~/").unwrap_or(text);
+    if text.is_empty() || text == "/" {
+        return Err("must name a file".into());
+    }
+    if text.len() > 4096 {
+        return Err("must be at most 4096 bytes".into());
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    if text.ends_with('/') {
+        return Err("must name a file, not a directory".into());
+    }
+    if text.split('/').any(|part| part == "..") {
+        return Err("must not contain '..'".into());
+    }
+    if text.starts_with('~') {
+        return Err("may start with '~/' only for the login user's own home".into());
+    }
+    Ok(text.to_string())
+}
+
+/// Tags: each 1 to 64 of letters, digits, `.`, `_`, `-`, `:`, `=`, `/`; at most 50; duplicates
+/// dropped, order kept.
+pub fn tags(values: &[String]) -> Result<Vec<String>, String> {
+    if values.len() > 50 {
+        return Err("at most 50 tags".into());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, tag) in values.iter().enumerate() {
+        let valid = !tag.is_empty()
+            && tag.len() <= 64
+            && tag.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '=' | '/')
+            });
+        if !valid {
+            return Err(format!(
+                "tag {} must be 1 to 64 of letters, digits, '.', '_', '-', ':', '=', '/'",
+                i + 1
+            ));
+        }
+        if !out.contains(tag) {
+            out.push(tag.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A SHA-256 fingerprint as `ssh-keygen -l` prints it: `SHA256:` and 43 unpadded base64
+/// characters.
+pub fn fingerprint(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let valid = text.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    });
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(
+            "must be a SHA256 fingerprint as ssh-keygen -l prints it (SHA256: and 43 base64 \
+             characters)"
+                .into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(host("Web-1.Example.org").unwrap(), "web-1.example.org");
+        assert_eq!(host("127.0.0.1").unwrap(), "127.0.0.1");
+        assert_eq!(host("[::1]").unwrap(), "::1");
+        for bad in [
+            "",
+            " a",
+            "a b",
+            "-oProxyCommand=x",
+            "a..b",
+            "a\nb",
+            "ex ample",
+            "é.com",
+        ] {
+            assert!(host(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(port(22).unwrap(), 22);
+        assert_eq!(port(65535).unwrap(), 65535);
+        for bad in [0, -1, 65536, i64::MAX] {
+            assert!(port(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(username("deploy").is_ok());
+        assert!(username("a.b_c-d").is_ok());
+        for bad in ["", "-x", "a b", "root;rm", &"a".repeat(33), "ü"] {
+            assert!(username(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            authorized_keys_path("~/.ssh/authorized_keys").unwrap(),
+            ".ssh/authorized_keys"
+        );
+        assert_eq!(
+            authorized_keys_path("/etc/ssh/keys/u").unwrap(),
+            "/etc/ssh/keys/u"
+        );
+        for bad in ["", "/", "a/../b", "..", "x\n", ".ssh/", "~bob/x"] {
+            assert!(authorized_keys_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn tag_lists() {
+        assert_eq!(
+            tags(&["a".into(), "env=prod".into(), "a".into()]).unwrap(),
+            ["a", "env=prod"]
+        );
+        assert!(tags(&["".into()]).is_err());
+        assert!(tags(&["a b".into()]).is_err());
+    }
+
+    #[test]
+    fn fingerprints() {
+        assert!(fingerprint("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").is_ok());
+        assert!(fingerprint("SHA256:short").is_err());
+        assert!(fingerprint("MD5:aa:bb").is_err());
+    }
+}

@@ -27,7 +27,7 @@ mod case_tests;
 #[cfg(test)]
 mod tests;
 
-pub use options::{KeyOption, OptionsError, parse_options, split_options_field};
+pub use options::{KeyOption, OptionsError, parse_options, render_option, split_options_field};
 pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,
     is_known_key_type, parse, parse_key_line,
@@ -130,20 +130,14 @@ fn find_block(lines: &[(&[u8], LineEnding)]) -> Result<Option<BlockPos>, EngineE
     }
     match (begins.as_slice(), ends.as_slice()) {
         ([], []) => Ok(None),
-        ([b], [e]) if b < e => Ok(Some(BlockPos {
-            begin: *b,
-            end: *e,
-        })),
+        ([b], [e]) if b < e => Ok(Some(BlockPos { begin: *b, end: *e })),
         ([b], [e]) => damaged(format!(
             "END marker on line {} comes before BEGIN marker on line {}",
             e + 1,
             b + 1
         )),
         ([b], []) => damaged(format!("BEGIN marker on line {} has no END marker", b + 1)),
-        ([], [e]) => damaged(format!(
-            "END marker on line {} has no BEGIN marker",
-            e + 1
-        )),
+        ([], [e]) => damaged(format!("END marker on line {} has no BEGIN marker", e + 1)),
         _ => damaged(format!(
             "more than one managed block (BEGIN markers on lines [{}], END markers on lines [{}])",
             join_numbers(&begins),
@@ -260,15 +254,15 @@ fn block_lines(lines: &[(&[u8], LineEnding)], pos: BlockPos) -> Vec<String> {
 fn multiset_minus(a: &[String], b: &[String]) -> Vec<String> {
     let mut pool: Vec<Option<&String>> = b.iter().map(Some).collect();
     a.iter()
-        .filter(|x| {
-            match pool.iter_mut().find(|slot| slot.is_some_and(|y| y == *x)) {
+        .filter(
+            |x| match pool.iter_mut().find(|slot| slot.is_some_and(|y| y == *x)) {
                 Some(slot) => {
                     *slot = None;
                     false
                 }
                 None => true,
-            }
-        })
+            },
+        )
         .cloned()
         .collect()
 }
@@ -338,8 +332,8 @@ pub fn apply(current: &[u8], desired: &[String]) -> Result<Applied, EngineError>
         None => {
             let mut content = current.to_vec();
             if let Some((last_raw, LineEnding::None)) = lines.last() {
-                let previous_crlf = lines.len() > 1
-                    && matches!(lines[lines.len() - 2].1, LineEnding::CrLf);
+                let previous_crlf =
+                    lines.len() > 1 && matches!(lines[lines.len() - 2].1, LineEnding::CrLf);
                 if last_raw.ends_with(b"\r") || !previous_crlf {
                     content.push(b'\n');
                 } else {

@@ -182,8 +182,7 @@ pub fn parse_options(field: &str) -> Result<Vec<KeyOption>, OptionsError> {
                 return Err(OptionsError::Unknown(lower));
             }
             let (value, after) = dequote(&rest[name_end + 1..], &lower)?;
-            if SINGLE.contains(&lower.as_str())
-                && out.iter().any(|o| o.normalized_name() == lower)
+            if SINGLE.contains(&lower.as_str()) && out.iter().any(|o| o.normalized_name() == lower)
             {
                 return Err(OptionsError::Duplicate(lower));
             }
@@ -212,6 +211,33 @@ pub fn parse_options(field: &str) -> Result<Vec<KeyOption>, OptionsError> {
         }
     }
     Ok(out)
+}
+
+/// Render one option from a structured form, quoting as sshd's `opt_dequote` reads it back: flags
+/// as their name, valued options as `name="value"` with every `"` escaped as `\"` (commas and
+/// spaces need no escaping inside quotes, case AK-01). The result always parses back (via
+/// [`parse_options`]) to the same name and value.
+///
+/// # Errors
+/// [`OptionsError::InvalidValue`] for a value sshd cannot carry: one ending in a backslash (it
+/// would escape the closing quote) or containing a control character; and every error
+/// [`parse_options`] gives for the rendered option (unknown name, missing or unexpected value).
+pub fn render_option(name: &str, value: Option<&str>) -> Result<String, OptionsError> {
+    let rendered = match value {
+        None => name.to_string(),
+        Some(v) => {
+            let lower = name.to_ascii_lowercase();
+            if v.ends_with('\\') {
+                return Err(invalid(&lower, "a value cannot end with a backslash"));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(invalid(&lower, "a value cannot contain control characters"));
+            }
+            format!("{name}=\"{}\"", v.replace('"', "\\\""))
+        }
+    };
+    parse_options(&rendered)?;
+    Ok(rendered)
 }
 
 /// `opt_dequote`: `s` must start with `"`; read to the next unescaped `"`, turning `\"` into `"`.
@@ -248,8 +274,7 @@ fn check_value(name: &str, value: &str) -> Result<(), OptionsError> {
         "expiry-time" => {
             // parse_absolute_time: YYYYMMDD, YYYYMMDDHHMM or YYYYMMDDHHMMSS, optional Z (UTC).
             let digits = value.strip_suffix(['Z', 'z']).unwrap_or(value);
-            if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
+            if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid(name, "expected YYYYMMDD[HHMM[SS]][Z]"));
             }
             Ok(())

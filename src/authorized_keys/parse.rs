@@ -144,7 +144,9 @@ impl KeyLine {
 
     /// Whether an option with this (case-insensitive) name is present.
     pub fn has_option(&self, name: &str) -> bool {
-        self.options.iter().any(|o| o.name.eq_ignore_ascii_case(name))
+        self.options
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(name))
     }
 
     /// The canonical one-line form testum writes: the options field verbatim, then type, base64

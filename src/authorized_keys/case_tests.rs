@@ -169,6 +169,9 @@ fn ak02_unrelated_line_breaks_parser() {
         other => panic!("SSH1 line should be unparseable, got {other:?}"),
     }
     assert!(matches!(lines[2].kind, LineKind::Key(_)));
+    let warnings = unparseable_lines(&before);
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].0, 2);
 
     let mut desired = Vec::new();
     request(&mut desired, &json(id, "request.json"));

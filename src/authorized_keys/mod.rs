@@ -9,8 +9,8 @@
 //! - [`parse`] splits a file into [`Line`]s (blank, comment, key with options, unparseable), the
 //!   way sshd reads it; [`parse_options`] parses an options field with sshd's grammar.
 //! - [`apply`] makes the block equal to a desired set and reports what changed.
-//! - [`unmanaged_copies`] and [`shadowed_entries`] give the caller what it needs for warnings
-//!   (cases AK-04, AK-05).
+//! - [`unmanaged_copies`], [`shadowed_entries`] and [`unparseable_lines`] give the caller what it
+//!   needs for warnings (cases AK-02, AK-04, AK-05).
 //!
 //! Decisions (see also the docs of [`apply`]):
 //! - An empty desired set removes the block entirely, so the file returns to its unmanaged bytes
@@ -223,11 +223,11 @@ fn validate_entry(index: usize, line: &str) -> Result<KeyLine, EngineError> {
 
 /// Validate every desired line and collapse duplicates by [`EntryIdentity`] (first wins).
 fn desired_entries(desired: &[String]) -> Result<Vec<KeyLine>, EngineError> {
+    let mut seen = std::collections::HashSet::with_capacity(desired.len());
     let mut out: Vec<KeyLine> = Vec::with_capacity(desired.len());
     for (i, line) in desired.iter().enumerate() {
         let key = validate_entry(i, line)?;
-        let id = key.identity();
-        if !out.iter().any(|k| k.identity() == id) {
+        if seen.insert(key.identity()) {
             out.push(key);
         }
     }
@@ -366,6 +366,18 @@ pub fn managed_lines(current: &[u8]) -> Result<Vec<String>, EngineError> {
         Some(pos) => block_lines(&lines, pos),
         None => Vec::new(),
     })
+}
+
+/// Lines sshd would skip, as `(line number, reason)`, for warnings such as "line 2: unrecognised
+/// format, left untouched" (case AK-02). They never make [`apply`] fail; they are kept verbatim.
+pub fn unparseable_lines(current: &[u8]) -> Vec<(usize, String)> {
+    parse(current)
+        .into_iter()
+        .filter_map(|l| match l.kind {
+            LineKind::Unparseable { reason } => Some((l.number, reason)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A desired key that also appears on a line testum does not own.

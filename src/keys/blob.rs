@@ -9,8 +9,10 @@
 //! uncompressed EC points, RSA between 2048 and 16384 bits, no DSA, no certificates.
 
 use base64::Engine;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{
+    GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD,
+};
 use russh::keys::ssh_key::encoding::{Decode, Encode};
 use russh::keys::ssh_key::public::KeyData;
 use sha2::{Digest, Sha256};
@@ -62,7 +64,10 @@ impl Decoded {
     /// `SHA256:` + unpadded base64 of SHA-256 over the blob: what `ssh-keygen -lf` prints
     /// (OpenSSH `sshkey_fingerprint` with `SSH_FP_BASE64`).
     pub fn fingerprint(&self) -> String {
-        format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(&self.bytes)))
+        format!(
+            "SHA256:{}",
+            STANDARD_NO_PAD.encode(Sha256::digest(&self.bytes))
+        )
     }
 }
 
@@ -106,13 +111,17 @@ pub fn check_algorithm(name: &str) -> Result<&'static str, KeyError> {
         return Err(KeyError::Dsa);
     }
     if is_certificate_name(name) {
-        return Err(KeyError::Certificate { name: safe_name(name) });
+        return Err(KeyError::Certificate {
+            name: safe_name(name),
+        });
     }
     SUPPORTED
         .iter()
         .copied()
         .find(|s| *s == name)
-        .ok_or_else(|| KeyError::UnsupportedAlgorithm { name: safe_name(name) })
+        .ok_or_else(|| KeyError::UnsupportedAlgorithm {
+            name: safe_name(name),
+        })
 }
 
 /// Decode and check a blob.
@@ -124,22 +133,38 @@ pub fn check_algorithm(name: &str) -> Result<&'static str, KeyError> {
 ///   [`check_algorithm`];
 /// - [`KeyError::RsaTooSmall`] / [`KeyError::RsaTooLarge`] outside 2048..=16384 bits.
 pub fn decode(blob: &[u8]) -> Result<Decoded, KeyError> {
-    let name = algorithm_name(blob).ok_or(KeyError::BadBlob { reason: "it does not start with a key type" })?;
+    let name = algorithm_name(blob).ok_or(KeyError::BadBlob {
+        reason: "it does not start with a key type",
+    })?;
     let key_type = check_algorithm(name)?;
     let mut reader: &[u8] = blob;
-    let key = KeyData::decode(&mut reader).map_err(|e| KeyError::BadBlob { reason: decode_reason(&e) })?;
+    let key = KeyData::decode(&mut reader).map_err(|e| KeyError::BadBlob {
+        reason: decode_reason(&e),
+    })?;
     if !reader.is_empty() {
-        return Err(KeyError::BadBlob { reason: "there are extra bytes after the key" });
+        return Err(KeyError::BadBlob {
+            reason: "there are extra bytes after the key",
+        });
     }
     if key.algorithm().as_str() != key_type {
-        return Err(KeyError::BadBlob { reason: "the key material does not match its type" });
+        return Err(KeyError::BadBlob {
+            reason: "the key material does not match its type",
+        });
     }
-    let canonical = key.encode_vec().map_err(|_| KeyError::BadBlob { reason: "it cannot be re-encoded" })?;
+    let canonical = key.encode_vec().map_err(|_| KeyError::BadBlob {
+        reason: "it cannot be re-encoded",
+    })?;
     if canonical != blob {
-        return Err(KeyError::BadBlob { reason: "it is not in canonical SSH encoding" });
+        return Err(KeyError::BadBlob {
+            reason: "it is not in canonical SSH encoding",
+        });
     }
     let bits = bits(&key)?;
-    Ok(Decoded { key_type, bytes: canonical, bits })
+    Ok(Decoded {
+        key_type,
+        bytes: canonical,
+        bits,
+    })
 }
 
 fn decode_reason(error: &russh::keys::ssh_key::Error) -> &'static str {
@@ -153,7 +178,9 @@ fn decode_reason(error: &russh::keys::ssh_key::Error) -> &'static str {
 /// Key size as `ssh-keygen -l` prints it, with the RSA size policy applied.
 fn bits(key: &KeyData) -> Result<u32, KeyError> {
     const UNCOMPRESSED: u8 = 0x04;
-    const NOT_UNCOMPRESSED: KeyError = KeyError::BadBlob { reason: "the EC point is not in uncompressed form" };
+    const NOT_UNCOMPRESSED: KeyError = KeyError::BadBlob {
+        reason: "the EC point is not in uncompressed form",
+    };
     match key {
         KeyData::Ed25519(_) | KeyData::SkEd25519(_) => Ok(256),
         KeyData::Ecdsa(ec) => {
@@ -174,7 +201,9 @@ fn bits(key: &KeyData) -> Result<u32, KeyError> {
             Ok(256)
         }
         KeyData::Rsa(rsa) => {
-            let n = rsa.n().as_positive_bytes().ok_or(KeyError::BadBlob { reason: "the RSA modulus is negative" })?;
+            let n = rsa.n().as_positive_bytes().ok_or(KeyError::BadBlob {
+                reason: "the RSA modulus is negative",
+            })?;
             let bits = modulus_bits(n);
             if bits < RSA_MIN_BITS {
                 Err(KeyError::RsaTooSmall { bits })
@@ -195,7 +224,8 @@ fn modulus_bits(be: &[u8]) -> u32 {
     let mut digits = be.iter().skip_while(|b| **b == 0);
     let Some(first) = digits.next() else { return 0 };
     let rest = u32::try_from(digits.count()).unwrap_or(u32::MAX / 8);
-    rest.saturating_mul(8).saturating_add(8 - first.leading_zeros())
+    rest.saturating_mul(8)
+        .saturating_add(8 - first.leading_zeros())
 }
 
 #[cfg(test)]
@@ -237,8 +267,18 @@ mod tests {
 
         let mut longer = blob.clone();
         longer.push(0);
-        assert_eq!(decode(&longer), Err(KeyError::BadBlob { reason: "there are extra bytes after the key" }));
-        assert_eq!(decode(&blob[..blob.len() - 1]), Err(KeyError::BadBlob { reason: "it ends too early" }));
+        assert_eq!(
+            decode(&longer),
+            Err(KeyError::BadBlob {
+                reason: "there are extra bytes after the key"
+            })
+        );
+        assert_eq!(
+            decode(&blob[..blob.len() - 1]),
+            Err(KeyError::BadBlob {
+                reason: "it ends too early"
+            })
+        );
     }
 
     #[test]
@@ -246,15 +286,24 @@ mod tests {
         assert_eq!(check_algorithm("ssh-dss"), Err(KeyError::Dsa));
         assert_eq!(
             check_algorithm("ssh-ed25519-cert-v01@openssh.com"),
-            Err(KeyError::Certificate { name: Some("ssh-ed25519-cert-v01@openssh.com".into()) })
+            Err(KeyError::Certificate {
+                name: Some("ssh-ed25519-cert-v01@openssh.com".into())
+            })
         );
         assert_eq!(
             check_algorithm("ssh-ed448"),
-            Err(KeyError::UnsupportedAlgorithm { name: Some("ssh-ed448".into()) })
+            Err(KeyError::UnsupportedAlgorithm {
+                name: Some("ssh-ed448".into())
+            })
         );
         let mut blob = string(b"ssh-ed448");
         blob.extend(string(&[7; 57]));
-        assert_eq!(decode(&blob), Err(KeyError::UnsupportedAlgorithm { name: Some("ssh-ed448".into()) }));
+        assert_eq!(
+            decode(&blob),
+            Err(KeyError::UnsupportedAlgorithm {
+                name: Some("ssh-ed448".into())
+            })
+        );
     }
 
     #[test]
@@ -270,6 +319,10 @@ mod tests {
         let mut point = vec![0x02];
         point.extend([0x11; 32]);
         blob.extend(string(&point));
-        assert!(matches!(decode(&blob), Err(KeyError::BadBlob { .. })), "{:?}", decode(&blob));
+        assert!(
+            matches!(decode(&blob), Err(KeyError::BadBlob { .. })),
+            "{:?}",
+            decode(&blob)
+        );
     }
 }

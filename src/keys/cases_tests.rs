@@ -7,7 +7,9 @@ const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases");
 
 fn case(path: &str) -> String {
     let full = format!("{CASES}/{path}");
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("case file {full} is missing ({e}); shared/ must sit beside the repo"))
+    std::fs::read_to_string(&full).unwrap_or_else(|e| {
+        panic!("case file {full} is missing ({e}); shared/ must sit beside the repo")
+    })
 }
 
 fn json(path: &str) -> serde_json::Value {
@@ -15,7 +17,9 @@ fn json(path: &str) -> serde_json::Value {
 }
 
 fn field<'a>(value: &'a serde_json::Value, name: &str) -> &'a str {
-    value[name].as_str().unwrap_or_else(|| panic!("field {name} missing"))
+    value[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("field {name} missing"))
 }
 
 fn parse_ok(input: &str) -> PublicKey {
@@ -33,10 +37,16 @@ fn parse_err(input: &str) -> KeyError {
 fn assert_not_echoed(error: &KeyError, input: &str) {
     let message = error.to_string();
     for word in input.split_whitespace().filter(|w| w.len() >= 8) {
-        assert!(!message.contains(word), "message {message:?} echoes input word {word:?}");
+        assert!(
+            !message.contains(word),
+            "message {message:?} echoes input word {word:?}"
+        );
     }
     for marker in ["AAAA", "alice", "dave", "REDACTED", "b3Blbn"] {
-        assert!(!message.contains(marker), "message {message:?} contains {marker:?}");
+        assert!(
+            !message.contains(marker),
+            "message {message:?} contains {marker:?}"
+        );
     }
 }
 
@@ -58,8 +68,14 @@ fn keygen_lines(text: &str) -> Vec<(String, u32, String)> {
 fn kf01_sk_keys_are_accepted_with_ssh_keygen_fingerprints() {
     let expected = keygen_lines(&case("KF-01-security-key-types/fingerprints.txt"));
     let files = [
-        ("KF-01-security-key-types/sk_ed25519.pub", "sk-ssh-ed25519@openssh.com"),
-        ("KF-01-security-key-types/sk_ecdsa.pub", "sk-ecdsa-sha2-nistp256@openssh.com"),
+        (
+            "KF-01-security-key-types/sk_ed25519.pub",
+            "sk-ssh-ed25519@openssh.com",
+        ),
+        (
+            "KF-01-security-key-types/sk_ecdsa.pub",
+            "sk-ecdsa-sha2-nistp256@openssh.com",
+        ),
     ];
     for ((file, key_type), (fp, bits, comment)) in files.into_iter().zip(expected) {
         let text = case(file);
@@ -77,7 +93,12 @@ fn kf01_entries_with_sk_options_are_keys_behind_options() {
     let ed = parse_ok(&case("KF-01-security-key-types/sk_ed25519.pub"));
     let ec = parse_ok(&case("KF-01-security-key-types/sk_ecdsa.pub"));
     let request = json("KF-01-security-key-types/request.json");
-    let entries: Vec<&str> = request["entries"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    let entries: Vec<&str> = request["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
     assert_eq!(parse_ok(entries[0]).fingerprint, ed.fingerprint);
     // A registered key has no options; the assignment carries them.
     for (entry, key, options) in [
@@ -113,7 +134,12 @@ fn kf01_alias_and_mismatched_type_are_refused_naming_the_blob_type() {
             blob: Some("sk-ssh-ed25519@openssh.com".into())
         }
     );
-    assert!(error.to_string().contains("use 'sk-ssh-ed25519@openssh.com'"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("use 'sk-ssh-ed25519@openssh.com'"),
+        "{error}"
+    );
     // Only the type token (a short safe name) is repeated, never the key data or comment.
     assert_not_echoed(&error, alias.split_once(' ').unwrap().1);
 
@@ -121,9 +147,16 @@ fn kf01_alias_and_mismatched_type_are_refused_naming_the_blob_type() {
     let error = parse_err(&mismatch);
     assert_eq!(
         error,
-        KeyError::TypeMismatch { text: Some("ssh-ed25519".into()), blob: Some("sk-ssh-ed25519@openssh.com".into()) }
+        KeyError::TypeMismatch {
+            text: Some("ssh-ed25519".into()),
+            blob: Some("sk-ssh-ed25519@openssh.com".into())
+        }
     );
-    assert!(error.to_string().starts_with("key type in text and blob differ"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("key type in text and blob differ")
+    );
 }
 
 // ---- KF-02: RFC 4716 ----------------------------------------------------------------------
@@ -131,8 +164,16 @@ fn kf01_alias_and_mismatched_type_are_refused_naming_the_blob_type() {
 #[test]
 fn kf02_rfc4716_blocks_become_one_line_keys() {
     for (input, expected, bits) in [
-        ("KF-02-rfc4716-and-putty-public-keys/rsa.rfc4716.pub", "KF-02-rfc4716-and-putty-public-keys/rsa.expected.openssh", 2048),
-        ("KF-02-rfc4716-and-putty-public-keys/putty.rfc4716.pub", "KF-02-rfc4716-and-putty-public-keys/putty.expected.openssh", 256),
+        (
+            "KF-02-rfc4716-and-putty-public-keys/rsa.rfc4716.pub",
+            "KF-02-rfc4716-and-putty-public-keys/rsa.expected.openssh",
+            2048,
+        ),
+        (
+            "KF-02-rfc4716-and-putty-public-keys/putty.rfc4716.pub",
+            "KF-02-rfc4716-and-putty-public-keys/putty.expected.openssh",
+            256,
+        ),
     ] {
         let block = case(input);
         let expected = case(expected);
@@ -147,20 +188,30 @@ fn kf02_rfc4716_blocks_become_one_line_keys() {
         assert_eq!(parse_ok(&crlf), key);
     }
     let rsa = parse_ok(&case("KF-02-rfc4716-and-putty-public-keys/rsa.rfc4716.pub"));
-    assert_eq!(rsa.comment.as_deref(), Some("2048-bit rsa, rsa-user@example, Tue Mar 20 2012 14:17:39 -0700"));
+    assert_eq!(
+        rsa.comment.as_deref(),
+        Some("2048-bit rsa, rsa-user@example, Tue Mar 20 2012 14:17:39 -0700")
+    );
 }
 
 #[test]
 fn kf02_truncated_blocks_are_refused() {
     let block = case("KF-02-rfc4716-and-putty-public-keys/rsa.rfc4716.pub");
-    let no_end: String = block.lines().filter(|l| !l.starts_with("---- END")).map(|l| format!("{l}\n")).collect();
+    let no_end: String = block
+        .lines()
+        .filter(|l| !l.starts_with("---- END"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert!(matches!(parse_err(&no_end), KeyError::Rfc4716 { .. }));
 
     let lines: Vec<&str> = block.lines().collect();
     let mut short = lines.clone();
     short.remove(lines.len() - 2); // last base64 line
     let error = parse_err(&short.join("\n"));
-    assert!(matches!(error, KeyError::BadBlob { .. } | KeyError::BadBase64), "{error:?}");
+    assert!(
+        matches!(error, KeyError::BadBlob { .. } | KeyError::BadBase64),
+        "{error:?}"
+    );
     assert_not_echoed(&error, &block);
 }
 
@@ -168,18 +219,31 @@ fn kf02_truncated_blocks_are_refused() {
 
 #[test]
 fn kf06_private_keys_are_refused_without_echo() {
-    for file in ["KF-06-private-key-submitted/submitted.ppk", "KF-06-private-key-submitted/submitted.openssh-private"] {
+    for file in [
+        "KF-06-private-key-submitted/submitted.ppk",
+        "KF-06-private-key-submitted/submitted.openssh-private",
+    ] {
         let text = case(file);
         let error = parse_err(&text);
         assert_eq!(error, KeyError::PrivateKey, "{file}");
-        assert_eq!(error.to_string(), "this is a private key; upload the public key (.pub)");
+        assert_eq!(
+            error.to_string(),
+            "this is a private key; upload the public key (.pub)"
+        );
         assert_not_echoed(&error, &text);
         // Also when surrounded by whitespace or preceded by a public key.
         let putty = case("KF-02-rfc4716-and-putty-public-keys/putty.expected.openssh");
         assert_eq!(parse_err(&format!("{putty}\n{text}")), KeyError::PrivateKey);
     }
-    let public = parse_ok(&case("KF-06-private-key-submitted/public-from-ppk.expected"));
-    assert_eq!(public, parse_ok(&case("KF-02-rfc4716-and-putty-public-keys/putty.expected.openssh")));
+    let public = parse_ok(&case(
+        "KF-06-private-key-submitted/public-from-ppk.expected",
+    ));
+    assert_eq!(
+        public,
+        parse_ok(&case(
+            "KF-02-rfc4716-and-putty-public-keys/putty.expected.openssh"
+        ))
+    );
 }
 
 // ---- AK-08: comments with spaces ----------------------------------------------------------
@@ -188,13 +252,22 @@ fn kf06_private_keys_are_refused_without_echo() {
 fn ak08_comment_with_spaces_is_kept_verbatim() {
     let text = case("AK-08-comment-with-spaces/key.pub");
     let key = parse_ok(&text);
-    assert_eq!(key.comment.as_deref(), Some("Alice Example <alice@example> (laptop, 2024)"));
-    assert_eq!(key.line, case("AK-08-comment-with-spaces/authorized_keys.expected").trim_end());
+    assert_eq!(
+        key.comment.as_deref(),
+        Some("Alice Example <alice@example> (laptop, 2024)")
+    );
+    assert_eq!(
+        key.line,
+        case("AK-08-comment-with-spaces/authorized_keys.expected").trim_end()
+    );
     let request = json("AK-08-comment-with-spaces/request.json");
     assert_eq!(parse_ok(field(&request, "entry")), key);
     // Inner runs of spaces are kept as given.
     let spaced = text.trim_end().replace("Alice Example", "Alice   Example");
-    assert_eq!(parse_ok(&spaced).comment.as_deref(), Some("Alice   Example <alice@example> (laptop, 2024)"));
+    assert_eq!(
+        parse_ok(&spaced).comment.as_deref(),
+        Some("Alice   Example <alice@example> (laptop, 2024)")
+    );
 }
 
 // ---- AK-12: newlines in submissions -------------------------------------------------------
@@ -207,7 +280,13 @@ fn ak12_newline_in_comment_is_refused() {
     let key = parse_ok(field(&submission, "key"));
     let comment = field(&submission, "comment");
     let error = key.with_comment(Some(comment)).unwrap_err();
-    assert_eq!(error, KeyError::ControlCharacter { code: 0x0A, in_comment: true });
+    assert_eq!(
+        error,
+        KeyError::ControlCharacter {
+            code: 0x0A,
+            in_comment: true
+        }
+    );
     assert!(error.to_string().contains("U+000A (line feed)"));
     assert_not_echoed(&error, comment);
     // Pasted as one text, it is two keys.
@@ -216,11 +295,17 @@ fn ak12_newline_in_comment_is_refused() {
     // The same with CR only, NUL, or a lone comment word after a break.
     assert_eq!(
         key.with_comment(Some("alice\rx")).unwrap_err(),
-        KeyError::ControlCharacter { code: 0x0D, in_comment: true }
+        KeyError::ControlCharacter {
+            code: 0x0D,
+            in_comment: true
+        }
     );
     assert_eq!(
         parse_err(&format!("{} alice\0x", field(&submission, "key"))),
-        KeyError::ControlCharacter { code: 0, in_comment: true }
+        KeyError::ControlCharacter {
+            code: 0,
+            in_comment: true
+        }
     );
     // Options travel with the assignment, not the key; a key never accepts them.
     assert!(PublicKey::parse(field(&submission, "options")).is_err());
@@ -233,8 +318,14 @@ fn ak12_two_keys_in_the_key_field_are_refused() {
     let error = parse_err(input);
     assert_eq!(error, KeyError::MultipleKeys { count: 2 });
     assert_not_echoed(&error, input);
-    assert_eq!(parse_err(&input.replace('\n', "\r\n")), KeyError::MultipleKeys { count: 2 });
-    assert_eq!(parse_err(&input.replace('\n', " ")), KeyError::MultipleKeys { count: 2 });
+    assert_eq!(
+        parse_err(&input.replace('\n', "\r\n")),
+        KeyError::MultipleKeys { count: 2 }
+    );
+    assert_eq!(
+        parse_err(&input.replace('\n', " ")),
+        KeyError::MultipleKeys { count: 2 }
+    );
 }
 
 #[test]
@@ -247,7 +338,10 @@ fn ak12_newline_in_options_is_refused() {
     assert_eq!(error, KeyError::LineBreak);
     assert_not_echoed(&error, options);
     let error = parse_err(&format!("{options} {key}"));
-    assert!(matches!(error, KeyError::LineBreak | KeyError::MultipleKeys { .. }), "{error:?}");
+    assert!(
+        matches!(error, KeyError::LineBreak | KeyError::MultipleKeys { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]

@@ -28,7 +28,10 @@ pub fn first_forbidden_char(text: &str) -> Option<char> {
 /// (see [`first_forbidden_char`]).
 pub fn validate(comment: &str) -> Result<Option<String>, KeyError> {
     if let Some(c) = first_forbidden_char(comment) {
-        return Err(KeyError::ControlCharacter { code: u32::from(c), in_comment: true });
+        return Err(KeyError::ControlCharacter {
+            code: u32::from(c),
+            in_comment: true,
+        });
     }
     let trimmed = comment.trim_matches(' ');
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
@@ -41,7 +44,9 @@ mod tests {
     #[test]
     fn keeps_inner_spacing_and_punctuation() {
         assert_eq!(
-            validate(" Alice  Example <alice@example> (laptop, 2024) ").unwrap().as_deref(),
+            validate(" Alice  Example <alice@example> (laptop, 2024) ")
+                .unwrap()
+                .as_deref(),
             Some("Alice  Example <alice@example> (laptop, 2024)")
         );
         assert_eq!(validate("   ").unwrap(), None);
@@ -63,7 +68,14 @@ mod tests {
             ("a\u{202E}b", 0x202E),
             ("\u{FEFF}a", 0xFEFF),
         ] {
-            assert_eq!(validate(text), Err(KeyError::ControlCharacter { code, in_comment: true }), "{code:x}");
+            assert_eq!(
+                validate(text),
+                Err(KeyError::ControlCharacter {
+                    code,
+                    in_comment: true
+                }),
+                "{code:x}"
+            );
         }
     }
 }

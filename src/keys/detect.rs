@@ -12,8 +12,13 @@
 
 use super::error::KeyError;
 
-const PRIVATE_MARKERS: [&str; 5] =
-    ["PRIVATE KEY-----", "PRIVATE KEY ----", "PuTTY-User-Key-File-", "Private-Lines:", "b3BlbnNzaC1rZXktdjE"];
+const PRIVATE_MARKERS: [&str; 5] = [
+    "PRIVATE KEY-----",
+    "PRIVATE KEY ----",
+    "PuTTY-User-Key-File-",
+    "Private-Lines:",
+    "b3BlbnNzaC1rZXktdjE",
+];
 
 /// PEM public-key-ish blocks that are not SSH public keys: (marker, what it is, how to convert).
 const FOREIGN: [(&str, &str, &str); 5] = [
@@ -27,9 +32,21 @@ const FOREIGN: [(&str, &str, &str); 5] = [
         "a PEM (PKCS#1) RSA public key",
         "convert it with ssh-keygen -i -m PEM -f key.pem",
     ),
-    ("-----BEGIN CERTIFICATE-----", "an X.509 certificate", "upload the SSH public key (.pub file) instead"),
-    ("-----BEGIN SSH SIGNATURE-----", "an SSH signature", "upload the SSH public key (.pub file) instead"),
-    ("-----BEGIN ", "a PEM block", "upload the SSH public key (.pub file) instead"),
+    (
+        "-----BEGIN CERTIFICATE-----",
+        "an X.509 certificate",
+        "upload the SSH public key (.pub file) instead",
+    ),
+    (
+        "-----BEGIN SSH SIGNATURE-----",
+        "an SSH signature",
+        "upload the SSH public key (.pub file) instead",
+    ),
+    (
+        "-----BEGIN ",
+        "a PEM block",
+        "upload the SSH public key (.pub file) instead",
+    ),
 ];
 
 /// The refusal for input that is recognisably not an SSH public key, if it is one.
@@ -68,11 +85,16 @@ mod tests {
 
     #[test]
     fn pem_public_keys_get_a_conversion_hint() {
-        let Some(KeyError::ForeignFormat { hint, .. }) = foreign("-----BEGIN PUBLIC KEY-----\nMFkw") else {
+        let Some(KeyError::ForeignFormat { hint, .. }) =
+            foreign("-----BEGIN PUBLIC KEY-----\nMFkw")
+        else {
             panic!("not recognised");
         };
         assert!(hint.contains("PKCS8"));
-        assert!(matches!(foreign("-----BEGIN RSA PUBLIC KEY-----"), Some(KeyError::ForeignFormat { .. })));
+        assert!(matches!(
+            foreign("-----BEGIN RSA PUBLIC KEY-----"),
+            Some(KeyError::ForeignFormat { .. })
+        ));
         assert_eq!(foreign("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJb5 x"), None);
     }
 }

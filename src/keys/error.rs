@@ -25,7 +25,9 @@ pub enum KeyError {
     Empty,
 
     /// The input exceeds [`MAX_INPUT_LEN`].
-    #[error("the input is too long to be an SSH public key ({len} bytes; at most {max} are accepted)")]
+    #[error(
+        "the input is too long to be an SSH public key ({len} bytes; at most {max} are accepted)"
+    )]
     TooLong {
         /// Size of the trimmed input in bytes.
         len: usize,
@@ -65,7 +67,9 @@ pub enum KeyError {
     BadBase64,
 
     /// The base64 decodes, but not to a complete, well-formed key blob (RFC 4253 §6.6).
-    #[error("the key data does not decode to a valid public key: {reason}; it may be truncated or corrupted")]
+    #[error(
+        "the key data does not decode to a valid public key: {reason}; it may be truncated or corrupted"
+    )]
     BadBlob {
         /// Which part of the blob is wrong.
         reason: &'static str,
@@ -146,7 +150,9 @@ pub enum KeyError {
     Wrapped,
 
     /// A CR or LF inside the input that is neither a wrapped key nor several keys.
-    #[error("the input contains a line break; a public key must be a single line without CR, LF or NUL")]
+    #[error(
+        "the input contains a line break; a public key must be a single line without CR, LF or NUL"
+    )]
     LineBreak,
 
     /// A control character (NUL, CR, LF, TAB, ESC, DEL, C1, Unicode line/paragraph separators or
@@ -181,12 +187,16 @@ const SUPPORTED_LIST: &str = "ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp
 pub fn safe_name(name: &str) -> Option<String> {
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '+' | '-'));
+    let rest_ok =
+        chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '.' | '_' | '+' | '-'));
     (first_ok && rest_ok && name.len() <= 64).then(|| name.to_owned())
 }
 
 fn mismatch_message(text: Option<&str>, blob: Option<&str>) -> String {
-    let text = text.map_or_else(|| "the line names another type".to_owned(), |t| format!("the line says '{t}'"));
+    let text = text.map_or_else(
+        || "the line names another type".to_owned(),
+        |t| format!("the line says '{t}'"),
+    );
     match blob {
         Some(b) => format!("{text} but the key data is a '{b}' key; use '{b}' as the key type"),
         None => format!("{text} but the key data holds a different type"),
@@ -194,7 +204,10 @@ fn mismatch_message(text: Option<&str>, blob: Option<&str>) -> String {
 }
 
 fn algorithm_phrase(name: Option<&str>) -> String {
-    name.map_or_else(|| "this key algorithm".to_owned(), |n| format!("the key algorithm '{n}'"))
+    name.map_or_else(
+        || "this key algorithm".to_owned(),
+        |n| format!("the key algorithm '{n}'"),
+    )
 }
 
 fn paren(name: Option<&str>) -> String {
@@ -235,7 +248,10 @@ mod tests {
     #[test]
     fn safe_name_accepts_algorithm_names_only() {
         assert_eq!(safe_name("ed25519-sk").as_deref(), Some("ed25519-sk"));
-        assert_eq!(safe_name("sk-ssh-ed25519@openssh.com").as_deref(), Some("sk-ssh-ed25519@openssh.com"));
+        assert_eq!(
+            safe_name("sk-ssh-ed25519@openssh.com").as_deref(),
+            Some("sk-ssh-ed25519@openssh.com")
+        );
         assert_eq!(safe_name(""), None);
         assert_eq!(safe_name("-----BEGIN"), None);
         assert_eq!(safe_name("a b"), None);
@@ -249,7 +265,11 @@ mod tests {
             KeyError::PrivateKey.to_string(),
             "this is a private key; upload the public key (.pub)"
         );
-        assert!(KeyError::RsaTooSmall { bits: 1024 }.to_string().contains("1024 bits"));
+        assert!(
+            KeyError::RsaTooSmall { bits: 1024 }
+                .to_string()
+                .contains("1024 bits")
+        );
         let m = KeyError::TypeMismatch {
             text: Some("ed25519-sk".into()),
             blob: Some("sk-ssh-ed25519@openssh.com".into()),
@@ -257,7 +277,11 @@ mod tests {
         .to_string();
         assert!(m.starts_with("key type in text and blob differ"), "{m}");
         assert!(m.contains("'sk-ssh-ed25519@openssh.com'"), "{m}");
-        let m = KeyError::ControlCharacter { code: 0, in_comment: true }.to_string();
+        let m = KeyError::ControlCharacter {
+            code: 0,
+            in_comment: true,
+        }
+        .to_string();
         assert!(m.contains("comment") && m.contains("U+0000 (NUL)"), "{m}");
         let m = KeyError::UnsupportedAlgorithm { name: None }.to_string();
         assert!(m.starts_with("this key algorithm is not supported"), "{m}");

@@ -73,7 +73,10 @@ impl PublicKey {
             return Err(refusal);
         }
         if text.len() > MAX_INPUT_LEN {
-            return Err(KeyError::TooLong { len: text.len(), max: MAX_INPUT_LEN });
+            return Err(KeyError::TooLong {
+                len: text.len(),
+                max: MAX_INPUT_LEN,
+            });
         }
         let (decoded, comment) = if rfc4716::is_block(text) {
             let block = rfc4716::parse(text)?;
@@ -108,7 +111,11 @@ impl PublicKey {
             return Err(KeyError::MultipleKeys { count: extra + 1 });
         }
         let line = join_line(&self.key_type, self.base64(), comment.as_deref());
-        Ok(PublicKey { line, comment, ..self.clone() })
+        Ok(PublicKey {
+            line,
+            comment,
+            ..self.clone()
+        })
     }
 
     /// The base64 key data field of [`PublicKey::line`] (the blob that identifies the key; two

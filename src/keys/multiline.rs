@@ -25,7 +25,10 @@ pub fn diagnose(text: &str) -> KeyError {
         return KeyError::MultipleKeys { count: keys };
     }
     let first_is_type_only = lines.first().is_some_and(|l| blob::is_known_name(l));
-    if first_is_type_only || parse_line(&lines.join(" ")).is_ok() || parse_line(&lines.concat()).is_ok() {
+    if first_is_type_only
+        || parse_line(&lines.join(" ")).is_ok()
+        || parse_line(&lines.concat()).is_ok()
+    {
         return KeyError::Wrapped;
     }
     KeyError::LineBreak
@@ -40,15 +43,30 @@ mod tests {
 
     #[test]
     fn wrapped_at_fields_or_inside_base64() {
-        assert_eq!(diagnose(&format!("{TYPE}\n{DATA}\nalice")), KeyError::Wrapped);
-        assert_eq!(diagnose(&format!("{TYPE} {}\r\n{} alice", &DATA[..30], &DATA[30..])), KeyError::Wrapped);
-        assert_eq!(diagnose(&format!("{TYPE}\n{}\n{}", &DATA[..30], &DATA[30..])), KeyError::Wrapped);
+        assert_eq!(
+            diagnose(&format!("{TYPE}\n{DATA}\nalice")),
+            KeyError::Wrapped
+        );
+        assert_eq!(
+            diagnose(&format!("{TYPE} {}\r\n{} alice", &DATA[..30], &DATA[30..])),
+            KeyError::Wrapped
+        );
+        assert_eq!(
+            diagnose(&format!("{TYPE}\n{}\n{}", &DATA[..30], &DATA[30..])),
+            KeyError::Wrapped
+        );
     }
 
     #[test]
     fn several_keys_and_other_breaks() {
-        assert_eq!(diagnose(&format!("{TYPE} {DATA} a\n\n{TYPE} {DATA} b")), KeyError::MultipleKeys { count: 2 });
-        assert_eq!(diagnose(&format!("# my key\n{TYPE} {DATA}")), KeyError::LineBreak);
+        assert_eq!(
+            diagnose(&format!("{TYPE} {DATA} a\n\n{TYPE} {DATA} b")),
+            KeyError::MultipleKeys { count: 2 }
+        );
+        assert_eq!(
+            diagnose(&format!("# my key\n{TYPE} {DATA}")),
+            KeyError::LineBreak
+        );
         assert_eq!(diagnose("hello\nworld"), KeyError::LineBreak);
     }
 }

@@ -31,7 +31,9 @@ pub fn parse_line(line: &str) -> Result<(Decoded, Option<String>), KeyError> {
             }
             Ok((decoded, comment))
         }
-        Err(_) if !blob::is_known_name(type_token) && has_key_after_options(line) => Err(KeyError::OptionsNotAllowed),
+        Err(_) if !blob::is_known_name(type_token) && has_key_after_options(line) => {
+            Err(KeyError::OptionsNotAllowed)
+        }
         Err(error) => Err(error),
     }
 }
@@ -73,8 +75,13 @@ fn has_key_after_options(line: &str) -> bool {
 }
 
 fn key_fields(type_token: &str, data: &str) -> Result<Decoded, KeyError> {
-    if let Some(c) = comment::first_forbidden_char(type_token).or_else(|| comment::first_forbidden_char(data)) {
-        return Err(KeyError::ControlCharacter { code: u32::from(c), in_comment: false });
+    if let Some(c) =
+        comment::first_forbidden_char(type_token).or_else(|| comment::first_forbidden_char(data))
+    {
+        return Err(KeyError::ControlCharacter {
+            code: u32::from(c),
+            in_comment: false,
+        });
     }
     let known = blob::is_known_name(type_token);
     if known {
@@ -87,11 +94,16 @@ fn key_fields(type_token: &str, data: &str) -> Result<Decoded, KeyError> {
     }
     let bytes = blob::decode_base64(data).ok_or_else(|| not_a_key(KeyError::BadBase64))?;
     let Some(blob_type) = blob::algorithm_name(&bytes) else {
-        return Err(not_a_key(KeyError::BadBlob { reason: "it does not start with a key type" }));
+        return Err(not_a_key(KeyError::BadBlob {
+            reason: "it does not start with a key type",
+        }));
     };
     if blob_type != type_token {
         return Err(if known || blob::is_known_name(blob_type) {
-            KeyError::TypeMismatch { text: safe_name(type_token), blob: safe_name(blob_type) }
+            KeyError::TypeMismatch {
+                text: safe_name(type_token),
+                blob: safe_name(blob_type),
+            }
         } else {
             KeyError::NotAKey
         });
@@ -103,14 +115,19 @@ fn key_fields(type_token: &str, data: &str) -> Result<Decoded, KeyError> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJb5WmPcZmB7mZl08z8cqmoHgkbq4If0kryuEYjDKSoi";
-    const OTHER: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICh9EY/TaTvteQcpOyAzkBC4LYIXSyjn7kMQrtOC6vrg";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJb5WmPcZmB7mZl08z8cqmoHgkbq4If0kryuEYjDKSoi";
+    const OTHER: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICh9EY/TaTvteQcpOyAzkBC4LYIXSyjn7kMQrtOC6vrg";
 
     #[test]
     fn control_characters_in_the_comment_are_refused() {
         assert_eq!(
             parse_line(&format!("{KEY} a\tb")).map(|_| ()),
-            Err(KeyError::ControlCharacter { code: 9, in_comment: true })
+            Err(KeyError::ControlCharacter {
+                code: 9,
+                in_comment: true
+            })
         );
     }
 
@@ -130,7 +147,11 @@ mod tests {
             format!("no-touch-required\t{KEY}"),
             "verify-required ssh-dss AAAA".to_owned(),
         ] {
-            assert_eq!(parse_line(&line).map(|_| ()), Err(KeyError::OptionsNotAllowed), "{line}");
+            assert_eq!(
+                parse_line(&line).map(|_| ()),
+                Err(KeyError::OptionsNotAllowed),
+                "{line}"
+            );
         }
     }
 
@@ -145,11 +166,31 @@ mod tests {
 
     #[test]
     fn garbage_is_not_a_key_and_known_types_get_precise_errors() {
-        assert_eq!(parse_line("hello world").map(|_| ()), Err(KeyError::NotAKey));
+        assert_eq!(
+            parse_line("hello world").map(|_| ()),
+            Err(KeyError::NotAKey)
+        );
         assert_eq!(parse_line("hello").map(|_| ()), Err(KeyError::NotAKey));
-        assert_eq!(parse_line("ssh-ed25519").map(|_| ()), Err(KeyError::MissingKeyData));
-        assert_eq!(parse_line("ssh-ed25519 !!!").map(|_| ()), Err(KeyError::BadBase64));
-        assert_eq!(parse_line("ssh-rsa d29ybGQ=").map(|_| ()), Err(KeyError::BadBlob { reason: "it does not start with a key type" }));
-        assert_eq!(parse_line("ssh-ed\0 AAAA").map(|_| ()), Err(KeyError::ControlCharacter { code: 0, in_comment: false }));
+        assert_eq!(
+            parse_line("ssh-ed25519").map(|_| ()),
+            Err(KeyError::MissingKeyData)
+        );
+        assert_eq!(
+            parse_line("ssh-ed25519 !!!").map(|_| ()),
+            Err(KeyError::BadBase64)
+        );
+        assert_eq!(
+            parse_line("ssh-rsa d29ybGQ=").map(|_| ()),
+            Err(KeyError::BadBlob {
+                reason: "it does not start with a key type"
+            })
+        );
+        assert_eq!(
+            parse_line("ssh-ed\0 AAAA").map(|_| ()),
+            Err(KeyError::ControlCharacter {
+                code: 0,
+                in_comment: false
+            })
+        );
     }
 }

@@ -42,10 +42,18 @@ mod tests {
     #[test]
     fn quoted_values_keep_spaces_and_commas() {
         assert_eq!(
-            split_options(r#"from="192.0.2.1,198.51.100.0/24",command="echo \"hi there\"" ssh-ed25519 AAAA c"#),
-            Some((r#"from="192.0.2.1,198.51.100.0/24",command="echo \"hi there\"""#, "ssh-ed25519 AAAA c"))
+            split_options(
+                r#"from="192.0.2.1,198.51.100.0/24",command="echo \"hi there\"" ssh-ed25519 AAAA c"#
+            ),
+            Some((
+                r#"from="192.0.2.1,198.51.100.0/24",command="echo \"hi there\"""#,
+                "ssh-ed25519 AAAA c"
+            ))
         );
-        assert_eq!(split_options("no-touch-required\t sk-x AAAA"), Some(("no-touch-required", "sk-x AAAA")));
+        assert_eq!(
+            split_options("no-touch-required\t sk-x AAAA"),
+            Some(("no-touch-required", "sk-x AAAA"))
+        );
     }
 
     #[test]

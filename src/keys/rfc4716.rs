@@ -37,7 +37,9 @@ pub struct Block {
 
 /// Whether trimmed input starts with the RFC 4716 BEGIN line.
 pub fn is_block(text: &str) -> bool {
-    text.lines().next().is_some_and(|first| first.trim_end() == BEGIN)
+    text.lines()
+        .next()
+        .is_some_and(|first| first.trim_end() == BEGIN)
 }
 
 /// Parse a trimmed input that [`is_block`] accepted.
@@ -48,9 +50,13 @@ pub fn is_block(text: &str) -> bool {
 /// [`KeyError::MultipleKeys`] when several blocks follow each other.
 pub fn parse(text: &str) -> Result<Block, KeyError> {
     let malformed = |reason| KeyError::Rfc4716 { reason };
-    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l).trim_end());
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).trim_end());
     if lines.next() != Some(BEGIN) {
-        return Err(malformed("the first line must be ---- BEGIN SSH2 PUBLIC KEY ----"));
+        return Err(malformed(
+            "the first line must be ---- BEGIN SSH2 PUBLIC KEY ----",
+        ));
     }
     let mut comment = None;
     let mut base64 = String::new();
@@ -71,7 +77,9 @@ pub fn parse(text: &str) -> Result<Block, KeyError> {
             return Err(malformed("a header line appears after the key data"));
         }
         if tag.is_empty() || tag.len() > MAX_TAG_LEN || !tag.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(malformed("a header name is empty, too long or not printable ASCII"));
+            return Err(malformed(
+                "a header name is empty, too long or not printable ASCII",
+            ));
         }
         let mut value = value.trim_start().to_owned();
         while value.ends_with('\\') {
@@ -86,18 +94,24 @@ pub fn parse(text: &str) -> Result<Block, KeyError> {
         }
     }
     if !ended {
-        return Err(malformed("the ---- END SSH2 PUBLIC KEY ---- line is missing"));
+        return Err(malformed(
+            "the ---- END SSH2 PUBLIC KEY ---- line is missing",
+        ));
     }
     let rest: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
     let more_blocks = rest.iter().filter(|l| **l == BEGIN).count();
     if more_blocks > 0 {
-        return Err(KeyError::MultipleKeys { count: more_blocks + 1 });
+        return Err(KeyError::MultipleKeys {
+            count: more_blocks + 1,
+        });
     }
     if !rest.is_empty() {
         return Err(malformed("there is text after the END line"));
     }
     if base64.is_empty() {
-        return Err(malformed("there is no key data between the headers and the END line"));
+        return Err(malformed(
+            "there is no key data between the headers and the END line",
+        ));
     }
     Ok(Block { base64, comment })
 }
@@ -119,14 +133,20 @@ mod tests {
         assert!(is_block(text));
         assert_eq!(
             parse(text),
-            Ok(Block { base64: "AAAABBBB".into(), comment: Some("a b".into()) })
+            Ok(Block {
+                base64: "AAAABBBB".into(),
+                comment: Some("a b".into())
+            })
         );
     }
 
     #[test]
     fn unquoted_comment_and_no_comment() {
         let text = format!("{BEGIN}\nComment: plain words\nAAAA\n{END}");
-        assert_eq!(parse(&text).unwrap().comment.as_deref(), Some("plain words"));
+        assert_eq!(
+            parse(&text).unwrap().comment.as_deref(),
+            Some("plain words")
+        );
         let text = format!("{BEGIN}\nAAAA\n{END}");
         assert_eq!(parse(&text).unwrap().comment, None);
     }
@@ -134,13 +154,34 @@ mod tests {
     #[test]
     fn broken_frames_are_refused() {
         let cases = [
-            (format!("{BEGIN}\nAAAA"), "the ---- END SSH2 PUBLIC KEY ---- line is missing"),
-            (format!("{BEGIN}\nComment: x\\"), "a header ending in \\ has no continuation line"),
-            (format!("{BEGIN}\nAAAA\nComment: x\n{END}"), "a header line appears after the key data"),
-            (format!("{BEGIN}\nComment: x\n{END}"), "there is no key data between the headers and the END line"),
-            (format!("{BEGIN}\nAAAA\n{END}\nmore"), "there is text after the END line"),
-            (format!("{BEGIN}\n{BEGIN}\nAAAA\n{END}"), "a BEGIN line appears before the END line"),
-            (format!("{BEGIN}\nbad tag: x\nAAAA\n{END}"), "a header name is empty, too long or not printable ASCII"),
+            (
+                format!("{BEGIN}\nAAAA"),
+                "the ---- END SSH2 PUBLIC KEY ---- line is missing",
+            ),
+            (
+                format!("{BEGIN}\nComment: x\\"),
+                "a header ending in \\ has no continuation line",
+            ),
+            (
+                format!("{BEGIN}\nAAAA\nComment: x\n{END}"),
+                "a header line appears after the key data",
+            ),
+            (
+                format!("{BEGIN}\nComment: x\n{END}"),
+                "there is no key data between the headers and the END line",
+            ),
+            (
+                format!("{BEGIN}\nAAAA\n{END}\nmore"),
+                "there is text after the END line",
+            ),
+            (
+                format!("{BEGIN}\n{BEGIN}\nAAAA\n{END}"),
+                "a BEGIN line appears before the END line",
+            ),
+            (
+                format!("{BEGIN}\nbad tag: x\nAAAA\n{END}"),
+                "a header name is empty, too long or not printable ASCII",
+            ),
         ];
         for (text, reason) in cases {
             assert_eq!(parse(&text), Err(KeyError::Rfc4716 { reason }), "{text}");

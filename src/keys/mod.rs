@@ -27,6 +27,8 @@ mod rfc4716;
 
 #[cfg(test)]
 mod cases_tests;
+#[cfg(test)]
+mod parse_tests;
 
 use std::fmt;
 use std::str::FromStr;

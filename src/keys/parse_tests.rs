@@ -19,7 +19,7 @@ fn string(out: &mut Vec<u8>, bytes: &[u8]) {
 fn rsa_line(bits: usize) -> String {
     let mut n = vec![0xC3u8; bits.div_ceil(8)];
     let top_bits = bits - (n.len() - 1) * 8;
-    n[0] = 0xFF >> (8 - top_bits) & 0xFF;
+    n[0] = 0xFF >> (8 - top_bits);
     n[0] |= 1 << (top_bits - 1);
     if n[0] & 0x80 != 0 {
         n.insert(0, 0);

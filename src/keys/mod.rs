@@ -12,9 +12,9 @@
 //! - an RFC 4716 block (`---- BEGIN SSH2 PUBLIC KEY ----`), whose `Comment` header becomes the
 //!   comment.
 //!
-//! Layout: [`error`] (refusals and messages), [`detect`] (private keys and other formats),
-//! [`openssh`] (one-line form), [`rfc4716`], [`multiline`] (why several lines are refused),
-//! [`blob`] (wire format, policy, fingerprint), [`comment`], [`options`].
+//! Layout (one concern per file): `error` (refusals and messages), `detect` (private keys and
+//! other formats), `openssh` (one-line form), `rfc4716`, `multiline` (why several lines are
+//! refused), `blob` (wire format, policy, fingerprint), `comment`, `options`.
 
 mod blob;
 mod comment;

@@ -177,6 +177,35 @@ pub enum KeyError {
     },
 }
 
+impl KeyError {
+    /// Stable machine-readable code for the API's field error (`errors[].code` on a 422), one per
+    /// variant, e.g. `private_key`, `rsa_too_small`. The human message is the `Display` text.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KeyError::Empty => "empty",
+            KeyError::TooLong { .. } => "too_long",
+            KeyError::PrivateKey => "private_key",
+            KeyError::ForeignFormat { .. } => "foreign_format",
+            KeyError::NotAKey => "not_a_key",
+            KeyError::MissingKeyData => "missing_key_data",
+            KeyError::BadBase64 => "bad_base64",
+            KeyError::BadBlob { .. } => "bad_blob",
+            KeyError::TypeMismatch { .. } => "type_mismatch",
+            KeyError::Dsa => "dsa",
+            KeyError::RsaTooSmall { .. } => "rsa_too_small",
+            KeyError::RsaTooLarge { .. } => "rsa_too_large",
+            KeyError::UnsupportedAlgorithm { .. } => "unsupported_algorithm",
+            KeyError::Certificate { .. } => "certificate",
+            KeyError::OptionsNotAllowed => "options_not_allowed",
+            KeyError::MultipleKeys { .. } => "multiple_keys",
+            KeyError::Wrapped => "wrapped",
+            KeyError::LineBreak => "line_break",
+            KeyError::ControlCharacter { .. } => "control_character",
+            KeyError::Rfc4716 { .. } => "rfc4716",
+        }
+    }
+}
+
 /// The algorithms [`crate::keys::PublicKey::parse`] accepts, for messages.
 const SUPPORTED_LIST: &str = "ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, ecdsa-sha2-nistp521, \
      ssh-rsa (2048 bits or more), sk-ssh-ed25519@openssh.com and sk-ecdsa-sha2-nistp256@openssh.com";
@@ -283,6 +312,7 @@ mod tests {
         }
         .to_string();
         assert!(m.contains("comment") && m.contains("U+0000 (NUL)"), "{m}");
+        assert_eq!(KeyError::RsaTooSmall { bits: 1 }.code(), "rsa_too_small");
         let m = KeyError::UnsupportedAlgorithm { name: None }.to_string();
         assert!(m.starts_with("this key algorithm is not supported"), "{m}");
     }

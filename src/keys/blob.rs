@@ -1,0 +1,328 @@
+//! The binary key blob: the base64-decoded second field of a key line.
+//!
+//! A blob is the SSH wire encoding of a public key: `string algorithm` followed by the key
+//! material (RFC 4253 §6.6 for `ssh-rsa`: `mpint e, mpint n`; RFC 5656 §3.1 for
+//! `ecdsa-sha2-*`: `string curve, string Q`; RFC 8709 for `ssh-ed25519`: `string key`; OpenSSH
+//! PROTOCOL.u2f for the `sk-*` types, which append `string application`). Decoding goes through
+//! the `ssh-key` crate (re-exported by russh); on top of it this module applies the registry's
+//! policy and the checks `ssh-keygen -l` makes: no trailing bytes, canonical encoding,
+//! uncompressed EC points, RSA between 2048 and 16384 bits, no DSA, no certificates.
+
+use base64::Engine;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{
+    GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD,
+};
+use russh::keys::ssh_key::encoding::{Decode, Encode};
+use russh::keys::ssh_key::public::KeyData;
+use sha2::{Digest, Sha256};
+
+use super::error::{KeyError, safe_name};
+
+/// Algorithms the registry accepts, as written in key lines and blobs.
+pub const SUPPORTED: [&str; 7] = [
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-rsa",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+/// Smallest RSA modulus accepted, in bits.
+pub const RSA_MIN_BITS: u32 = 2048;
+/// Largest RSA modulus accepted, in bits (OpenSSH's `SSH_RSA_MAXIMUM_MODULUS_SIZE`).
+pub const RSA_MAX_BITS: u32 = 16384;
+
+const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
+
+/// Base64 as OpenSSH writes it (standard alphabet); padding is optional on input because the
+/// normalised line is re-encoded with padding anyway.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A decoded, policy-checked key blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// Algorithm name from the blob, one of [`SUPPORTED`].
+    pub key_type: &'static str,
+    /// The blob bytes (already canonical: equal to their re-encoding).
+    pub bytes: Vec<u8>,
+    /// Key size as `ssh-keygen -l` prints it.
+    pub bits: u32,
+}
+
+impl Decoded {
+    /// Standard padded base64 of the blob, as in an OpenSSH key line.
+    pub fn base64(&self) -> String {
+        STANDARD.encode(&self.bytes)
+    }
+
+    /// `SHA256:` + unpadded base64 of SHA-256 over the blob: what `ssh-keygen -lf` prints
+    /// (OpenSSH `sshkey_fingerprint` with `SSH_FP_BASE64`).
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "SHA256:{}",
+            STANDARD_NO_PAD.encode(Sha256::digest(&self.bytes))
+        )
+    }
+}
+
+/// Decode the base64 key data field; `None` when it is not base64 or decodes to nothing.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    LENIENT.decode(text).ok().filter(|bytes| !bytes.is_empty())
+}
+
+/// The leading `string algorithm` of a blob, when it is present and UTF-8.
+pub fn algorithm_name(blob: &[u8]) -> Option<&str> {
+    let len_bytes: [u8; 4] = blob.get(..4)?.try_into().ok()?;
+    let len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
+    let name = blob.get(4..4usize.checked_add(len)?)?;
+    std::str::from_utf8(name).ok().filter(|n| !n.is_empty())
+}
+
+/// Whether `type_token data_token` look like one key: the data is base64 of a blob whose own
+/// algorithm name equals the type token. Used to count keys and to spot options before a key.
+pub fn is_key_pair(type_token: &str, data_token: &str) -> bool {
+    decode_base64(data_token).is_some_and(|blob| algorithm_name(&blob) == Some(type_token))
+}
+
+/// Whether `name` is an OpenSSH certificate type (`*-cert-v01@openssh.com`).
+pub fn is_certificate_name(name: &str) -> bool {
+    name.ends_with(CERT_SUFFIX)
+}
+
+/// Whether `name` is a key type OpenSSH knows: one of [`SUPPORTED`], `ssh-dss` or a certificate
+/// type. Such a name in the first field means the user meant a key line, whatever else is wrong.
+pub fn is_known_name(name: &str) -> bool {
+    SUPPORTED.contains(&name) || name == "ssh-dss" || is_certificate_name(name)
+}
+
+/// Refusals that follow from an algorithm name alone (text or blob).
+///
+/// # Errors
+/// [`KeyError::Dsa`] for `ssh-dss`, [`KeyError::Certificate`] for `*-cert-v01@openssh.com`,
+/// [`KeyError::UnsupportedAlgorithm`] for anything not in [`SUPPORTED`].
+pub fn check_algorithm(name: &str) -> Result<&'static str, KeyError> {
+    if name == "ssh-dss" {
+        return Err(KeyError::Dsa);
+    }
+    if is_certificate_name(name) {
+        return Err(KeyError::Certificate {
+            name: safe_name(name),
+        });
+    }
+    SUPPORTED
+        .iter()
+        .copied()
+        .find(|s| *s == name)
+        .ok_or_else(|| KeyError::UnsupportedAlgorithm {
+            name: safe_name(name),
+        })
+}
+
+/// Decode and check a blob.
+///
+/// # Errors
+/// - [`KeyError::BadBlob`]: no algorithm string, truncated or invalid key material, trailing
+///   bytes, non-canonical encoding, compressed or identity EC point;
+/// - [`KeyError::Dsa`], [`KeyError::Certificate`], [`KeyError::UnsupportedAlgorithm`] from
+///   [`check_algorithm`];
+/// - [`KeyError::RsaTooSmall`] / [`KeyError::RsaTooLarge`] outside 2048..=16384 bits.
+pub fn decode(blob: &[u8]) -> Result<Decoded, KeyError> {
+    let name = algorithm_name(blob).ok_or(KeyError::BadBlob {
+        reason: "it does not start with a key type",
+    })?;
+    let key_type = check_algorithm(name)?;
+    let mut reader: &[u8] = blob;
+    let key = KeyData::decode(&mut reader).map_err(|e| KeyError::BadBlob {
+        reason: decode_reason(&e),
+    })?;
+    if !reader.is_empty() {
+        return Err(KeyError::BadBlob {
+            reason: "there are extra bytes after the key",
+        });
+    }
+    if key.algorithm().as_str() != key_type {
+        return Err(KeyError::BadBlob {
+            reason: "the key material does not match its type",
+        });
+    }
+    let canonical = key.encode_vec().map_err(|_| KeyError::BadBlob {
+        reason: "it cannot be re-encoded",
+    })?;
+    if canonical != blob {
+        return Err(KeyError::BadBlob {
+            reason: "it is not in canonical SSH encoding",
+        });
+    }
+    let bits = bits(&key)?;
+    Ok(Decoded {
+        key_type,
+        bytes: canonical,
+        bits,
+    })
+}
+
+fn decode_reason(error: &russh::keys::ssh_key::Error) -> &'static str {
+    use russh::keys::ssh_key::{Error, encoding};
+    match error {
+        Error::Encoding(encoding::Error::Length) => "it ends too early",
+        _ => "the key material is invalid",
+    }
+}
+
+/// Key size as `ssh-keygen -l` prints it, with the RSA size policy applied.
+fn bits(key: &KeyData) -> Result<u32, KeyError> {
+    const UNCOMPRESSED: u8 = 0x04;
+    const NOT_UNCOMPRESSED: KeyError = KeyError::BadBlob {
+        reason: "the EC point is not in uncompressed form",
+    };
+    match key {
+        KeyData::Ed25519(_) | KeyData::SkEd25519(_) => Ok(256),
+        KeyData::Ecdsa(ec) => {
+            // OpenSSH (sshbuf_get_ec) only accepts uncompressed points.
+            if ec.as_sec1_bytes().first() != Some(&UNCOMPRESSED) {
+                return Err(NOT_UNCOMPRESSED);
+            }
+            Ok(match ec.curve() {
+                russh::keys::EcdsaCurve::NistP256 => 256,
+                russh::keys::EcdsaCurve::NistP384 => 384,
+                russh::keys::EcdsaCurve::NistP521 => 521,
+            })
+        }
+        KeyData::SkEcdsaSha2NistP256(sk) => {
+            if sk.ec_point().as_bytes().first() != Some(&UNCOMPRESSED) {
+                return Err(NOT_UNCOMPRESSED);
+            }
+            Ok(256)
+        }
+        KeyData::Rsa(rsa) => {
+            let n = rsa.n().as_positive_bytes().ok_or(KeyError::BadBlob {
+                reason: "the RSA modulus is negative",
+            })?;
+            let bits = modulus_bits(n);
+            if bits < RSA_MIN_BITS {
+                Err(KeyError::RsaTooSmall { bits })
+            } else if bits > RSA_MAX_BITS {
+                Err(KeyError::RsaTooLarge { bits })
+            } else {
+                Ok(bits)
+            }
+        }
+        KeyData::Dsa(_) => Err(KeyError::Dsa),
+        KeyData::Certificate(_) => Err(KeyError::Certificate { name: None }),
+        _ => Err(KeyError::UnsupportedAlgorithm { name: None }),
+    }
+}
+
+/// Number of significant bits of a big-endian unsigned integer (OpenSSL `BN_num_bits`).
+fn modulus_bits(be: &[u8]) -> u32 {
+    let mut digits = be.iter().skip_while(|b| **b == 0);
+    let Some(first) = digits.next() else { return 0 };
+    let rest = u32::try_from(digits.count()).unwrap_or(u32::MAX / 8);
+    rest.saturating_mul(8)
+        .saturating_add(8 - first.leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED25519: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIJb5WmPcZmB7mZl08z8cqmoHgkbq4If0kryuEYjDKSoi";
+
+    fn string(bytes: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(bytes.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn modulus_bits_counts_like_bn_num_bits() {
+        assert_eq!(modulus_bits(&[]), 0);
+        assert_eq!(modulus_bits(&[0, 0]), 0);
+        assert_eq!(modulus_bits(&[1]), 1);
+        assert_eq!(modulus_bits(&[0x80, 0]), 16);
+        assert_eq!(modulus_bits(&[0x7f; 256]), 2047);
+    }
+
+    #[test]
+    fn algorithm_name_reads_the_leading_string() {
+        let blob = decode_base64(ED25519).unwrap();
+        assert_eq!(algorithm_name(&blob), Some("ssh-ed25519"));
+        assert_eq!(algorithm_name(&[0, 0, 0]), None);
+        assert_eq!(algorithm_name(&[0xff, 0xff, 0xff, 0xff, b'a']), None);
+        assert_eq!(algorithm_name(&[0, 0, 0, 0]), None);
+    }
+
+    #[test]
+    fn decodes_ed25519_and_refuses_damage() {
+        let blob = decode_base64(ED25519).unwrap();
+        let d = decode(&blob).unwrap();
+        assert_eq!((d.key_type, d.bits), ("ssh-ed25519", 256));
+        assert_eq!(d.base64(), ED25519);
+
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert_eq!(
+            decode(&longer),
+            Err(KeyError::BadBlob {
+                reason: "there are extra bytes after the key"
+            })
+        );
+        assert_eq!(
+            decode(&blob[..blob.len() - 1]),
+            Err(KeyError::BadBlob {
+                reason: "it ends too early"
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_by_name() {
+        assert_eq!(check_algorithm("ssh-dss"), Err(KeyError::Dsa));
+        assert_eq!(
+            check_algorithm("ssh-ed25519-cert-v01@openssh.com"),
+            Err(KeyError::Certificate {
+                name: Some("ssh-ed25519-cert-v01@openssh.com".into())
+            })
+        );
+        assert_eq!(
+            check_algorithm("ssh-ed448"),
+            Err(KeyError::UnsupportedAlgorithm {
+                name: Some("ssh-ed448".into())
+            })
+        );
+        let mut blob = string(b"ssh-ed448");
+        blob.extend(string(&[7; 57]));
+        assert_eq!(
+            decode(&blob),
+            Err(KeyError::UnsupportedAlgorithm {
+                name: Some("ssh-ed448".into())
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_non_canonical_rsa_and_compressed_points() {
+        // mpint with an unnecessary leading zero byte.
+        let mut blob = string(b"ssh-rsa");
+        blob.extend(string(&[0, 1, 0, 1]));
+        blob.extend(string(&[0x00, 0x7f].repeat(128)));
+        assert!(matches!(decode(&blob), Err(KeyError::BadBlob { .. })));
+
+        let mut blob = string(b"ecdsa-sha2-nistp256");
+        blob.extend(string(b"nistp256"));
+        let mut point = vec![0x02];
+        point.extend([0x11; 32]);
+        blob.extend(string(&point));
+        assert!(
+            matches!(decode(&blob), Err(KeyError::BadBlob { .. })),
+            "{:?}",
+            decode(&blob)
+        );
+    }
+}

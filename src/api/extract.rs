@@ -64,25 +64,22 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             }
             let message = strip_position(&inner.to_string());
             let path = e.path().to_string();
-            let field = named_field(&message)
-                .map(|name| {
-                    if path == "." {
-                        name.to_string()
-                    } else {
-                        format!("{path}.{name}")
-                    }
-                })
-                .unwrap_or(if path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                });
+            // serde reports a missing field at its parent's path; every other error at the
+            // field's own path.
+            let field = match (message.strip_prefix("missing field `"), path.as_str()) {
+                (Some(rest), ".") => rest.split('`').next().unwrap_or("body").to_string(),
+                (Some(rest), parent) => {
+                    format!("{parent}.{}", rest.split('`').next().unwrap_or(""))
+                }
+                (None, ".") => "body".to_string(),
+                (None, _) => path,
+            };
             Err(ApiError::field(field, message))
         }
     }
 }
 
-/// serde says "missing field `x`" / "unknown field `x`, expected ..." at the parent's path.
+/// The field named by serde's "missing field `x`" / "unknown field `x`, expected ...".
 fn named_field(message: &str) -> Option<&str> {
     let rest = message
         .strip_prefix("missing field `")

@@ -1,0 +1,27 @@
+# `make test` installs what the tests need on a fresh Debian machine and runs every test.
+# The tests start real OpenSSH sshd servers on 127.0.0.1 and create throwaway unix users, so they
+# run as root (as CI does) or need sudo-less root rights.
+
+SHELL := /bin/bash
+APT_PACKAGES := openssh-server openssh-client sudo
+
+.PHONY: test deps check bench
+
+test: deps
+	cargo test --all-targets --no-fail-fast
+
+# Install missing test dependencies with apt-get; fail loudly when that is impossible.
+deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" -ne 0 ]; then echo "make test: need root to apt-get install$$missing" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@test -x /usr/sbin/sshd || { echo "make test: /usr/sbin/sshd is missing after install" >&2; exit 1; }
+
+# Formatting and lints, as CI checks them.
+check:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings

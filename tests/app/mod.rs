@@ -1,0 +1,171 @@
+//! Test harness: the real testum service (store, workers, HTTP API) started in-process on a free
+//! loopback port over a fresh data dir, and a small HTTP client logged in as the admin.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use testum::config::ServeConfig;
+use testum::secret::Secret;
+use testum::tasks::{Worker, WorkerConfig};
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// A running service; stops when dropped (the tokio runtime of the test ends it).
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+    pub token: String,
+    pub http: reqwest::Client,
+}
+
+pub fn config(data_dir: PathBuf) -> ServeConfig {
+    ServeConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir,
+        database_url: None,
+        master_key: None,
+        admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+        log: None,
+        log_format: "text".into(),
+        worker_concurrency: 100,
+        lease_secs: 30,
+        connect_timeout_secs: 10,
+        access_token_ttl_secs: 900,
+    }
+}
+
+impl TestApp {
+    /// Start the service with its in-process worker and log in as `admin`.
+    pub async fn start() -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = config(data_dir.path().to_path_buf());
+        let state = testum::server::prepare(&config).await.unwrap();
+        let worker = Worker::start(
+            state.store.clone(),
+            state.master_key.clone(),
+            state.events.clone(),
+            WorkerConfig::from(&config),
+        );
+        std::mem::forget(worker); // runs until the test's runtime ends
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(testum::api::serve(listener, state, std::future::pending()));
+        let http = reqwest::Client::new();
+        let mut app = TestApp {
+            base,
+            data_dir,
+            token: String::new(),
+            http,
+        };
+        let (status, body) = app
+            .call_anon(
+                Method::POST,
+                "/api/auth/login",
+                Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        app.token = body["access_token"].as_str().unwrap().to_string();
+        app
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    /// Call the API as the admin.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, value, _) = self.send(method, path, body, Some(&self.token)).await;
+        (status, value)
+    }
+
+    /// Call the API as the admin, also returning the response headers.
+    pub async fn call_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        self.send(method, path, body, Some(&self.token)).await
+    }
+
+    /// Call the API without a token.
+    pub async fn call_anon(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, value, _) = self.send(method, path, body, None).await;
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Wait until task `id` ends (bounded: 120 s), returning its JSON.
+    pub async fn wait_task(&self, id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let task = self.get(&format!("/api/tasks/{id}")).await;
+            if ["succeeded", "failed", "cancelled"].contains(&task["status"].as_str().unwrap()) {
+                return task;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task {id} did not end: {task}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Exact bytes of one stream of one platform of a task.
+    pub async fn raw_output(&self, task: &str, platform: &str, stream: &str) -> Vec<u8> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/api/tasks/{task}/output?platform_id={platform}&stream={stream}",
+                self.base
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.bytes().await.unwrap().to_vec()
+    }
+}

@@ -1,0 +1,289 @@
+//! The main job end to end through the HTTP API against real OpenSSH servers: register keys and
+//! platforms, deploy and revoke (proved with the real `ssh` client), run commands with output
+//! streamed over the WebSocket, host keys pinned and changes refused.
+
+mod app;
+mod common;
+
+use std::time::Duration;
+
+use app::TestApp;
+use common::{KeyKind, TestHost};
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Register `host` as a password platform named `name`.
+async fn add_platform(app: &TestApp, host: &TestHost, name: &str) -> String {
+    let (status, platform) = app
+        .post(
+            "/api/platforms",
+            json!({"name": name, "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "password",
+                   "password": host.user.password}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{platform}");
+    platform["id"].as_str().unwrap().to_string()
+}
+
+async fn add_key(app: &TestApp, name: &str, line: &str) -> String {
+    let (status, key) = app.post("/api/keys", json!({"name": name, "public_key": line})).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    key["id"].as_str().unwrap().to_string()
+}
+
+/// Start a task with `path` and `body` and wait for its end.
+async fn run_task(app: &TestApp, path: &str, body: Value) -> Value {
+    let (status, accepted) = app.post(path, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    app.wait_task(accepted["task_id"].as_str().unwrap()).await
+}
+
+/// All frames of a task's WebSocket until `done` (bounded: 60 s).
+async fn ws_frames(app: &TestApp, task: &str) -> Vec<Value> {
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}",
+        app.base.replace("http://", "ws://"),
+        app.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut frames = Vec::new();
+    let read = async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message.unwrap() {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                let done = frame["type"] == "done";
+                frames.push(frame);
+                if done {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read).await.expect("WebSocket ended in time");
+    frames
+}
+
+#[tokio::test]
+async fn deploy_then_ssh_login_then_revoke_refuses_it() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "web1").await;
+    let client = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let key = add_key(&app, "alice", &client.public_line).await;
+    assert!(!host.ssh_login_works(&client), "login worked before deploy");
+
+    let task = run_task(&app, &format!("/api/platforms/{platform}/deploy_keys"), json!({"key_ids": [key]})).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["targets"][0]["changed"], true);
+    assert!(host.ssh_login_works(&client), "deployed key does not log in");
+    let file = String::from_utf8(host.user.read_file(".ssh/authorized_keys")).unwrap();
+    assert!(file.contains("# BEGIN testum managed keys - do not edit"), "{file}");
+    assert_eq!(host.user.mode(".ssh"), 0o700);
+
+    // The host key was pinned on first use, exactly as ssh-keygen -l prints it.
+    let shown = app.get(&format!("/api/platforms/{platform}")).await;
+    let kind = match shown["host_key_type"].as_str().unwrap() {
+        "ssh-ed25519" => "ed25519",
+        "ssh-rsa" | "rsa-sha2-256" | "rsa-sha2-512" => "rsa",
+        _ => "ecdsa",
+    };
+    assert_eq!(shown["host_key_fingerprint"], host.sshd.host_key(kind).fingerprint);
+    let assigned = app.get(&format!("/api/platforms/{platform}/keys")).await;
+    assert_eq!(assigned["items"][0]["sync_status"], "present", "{assigned}");
+
+    // Deploying again changes nothing on the host.
+    let task = run_task(&app, &format!("/api/platforms/{platform}/deploy_keys"), json!({"key_ids": [key]})).await;
+    assert_eq!(task["targets"][0]["changed"], false, "{task}");
+
+    let task = run_task(&app, &format!("/api/platforms/{platform}/revoke_keys"), json!({"key_ids": [key]})).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(!host.ssh_login_works(&client), "revoked key still logs in");
+    assert_eq!(app.get(&format!("/api/platforms/{platform}/keys")).await["items"], json!([]));
+
+    let audit = app.get("/api/audit?limit=100").await.to_string();
+    for action in ["platform.create", "key.create", "task.create", "task.finish", "host_key.pin"] {
+        assert!(audit.contains(action), "{action} not audited");
+    }
+    assert!(!audit.contains(&host.user.password), "password in the audit log");
+}
+
+#[tokio::test]
+async fn private_key_platform_and_concurrent_deploys_both_land() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let login = host.authorized_key(KeyKind::Ecdsa);
+    let (status, platform) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "db1", "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "private_key",
+                   "private_key": login.private_pem}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{platform}");
+    let platform = platform["id"].as_str().unwrap().to_string();
+    let a = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let b = common::ClientKey::generate(KeyKind::Rsa, None);
+    let key_a = add_key(&app, "a", &a.public_line).await;
+    let key_b = add_key(&app, "b", &b.public_line).await;
+    let path = format!("/api/platforms/{platform}/deploy_keys");
+    let (first, second) = tokio::join!(
+        app.post(&path, json!({"key_ids": [key_a]})),
+        app.post(&path, json!({"key_ids": [key_b]})),
+    );
+    for (status, accepted) in [first, second] {
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let task = app.wait_task(accepted["task_id"].as_str().unwrap()).await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+    assert!(host.ssh_login_works(&a));
+    assert!(host.ssh_login_works(&b));
+    // The key testum logs in with, written by hand before, is untouched.
+    assert!(host.ssh_login_works(&login));
+}
+
+#[tokio::test]
+async fn run_command_reports_streams_exit_status_and_timeout() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "app1").await;
+    let path = format!("/api/platforms/{platform}/run_command");
+
+    let task = run_task(&app, &path, json!({"command": "echo out; echo err >&2; printf '\\377\\376'; exit 3"})).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(task["targets"][0]["status"], "failed");
+    assert_eq!(task["targets"][0]["exit_code"], 3);
+    let id = task["id"].as_str().unwrap();
+    assert_eq!(app.raw_output(id, &platform, "stdout").await, b"out\n\xff\xfe");
+    assert_eq!(app.raw_output(id, &platform, "stderr").await, b"err\n");
+
+    let task = run_task(&app, &path, json!({"command": "cat; echo done"})).await;
+    assert_eq!(task["status"], "succeeded", "stdin is closed, so cat ends: {task}");
+
+    let marker = format!("testum-sleep-{}", std::process::id());
+    let task = run_task(&app, &path, json!({"command": format!("sleep 300 # {marker}"), "timeout_s": 1})).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(task["targets"][0]["error"].as_str().unwrap().contains("timed out"), "{task}");
+    // The remote command was ended, not left running.
+    let check = run_task(&app, &path, json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")})).await;
+    let check_id = check["id"].as_str().unwrap();
+    assert_eq!(app.raw_output(check_id, &platform, "stdout").await, b"0\n");
+}
+
+#[tokio::test]
+async fn websocket_streams_live_and_replays_everything_to_late_subscribers() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "stream1").await;
+    let (status, accepted) = app
+        .post(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "echo first; sleep 3; echo second; echo oops >&2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = accepted["task_id"].as_str().unwrap().to_string();
+
+    // A live subscriber sees "first" while the task is still running.
+    let url = format!("{}/ws/tasks/{task}?access_token={}", app.base.replace("http://", "ws://"), app.token);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let first_seen_while_running = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message.unwrap() {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["type"] == "output" && frame["data"] == "first\n" {
+                    return app.get(&format!("/api/tasks/{task}")).await["status"] == "running";
+                }
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    assert!(first_seen_while_running, "output was not streamed before the command ended");
+    drop(socket);
+
+    let live_end = app.wait_task(&task).await;
+    assert_eq!(live_end["status"], "succeeded");
+    // A subscriber that joins after the end gets every frame from seq 1, in order, once.
+    let frames = ws_frames(&app, &task).await;
+    let seqs: Vec<i64> = frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    let text = |stream: &str| -> String {
+        frames
+            .iter()
+            .filter(|f| f["type"] == "output" && f["stream"] == stream)
+            .map(|f| f["data"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(text("stdout"), "first\nsecond\n");
+    assert_eq!(text("stderr"), "oops\n");
+    assert_eq!(frames.last().unwrap()["type"], "done");
+    assert_eq!(frames.last().unwrap()["status"], "succeeded");
+    assert!(frames.iter().any(|f| f["type"] == "target" && f["status"] == "succeeded"));
+}
+
+#[tokio::test]
+async fn changed_host_key_is_refused_with_both_fingerprints() {
+    let mut host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "moved").await;
+    let path = format!("/api/platforms/{platform}/run_command");
+    assert_eq!(run_task(&app, &path, json!({"command": "true"})).await["status"], "succeeded");
+    let pinned = app.get(&format!("/api/platforms/{platform}")).await["host_key_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    host.sshd.restart_with_new_host_keys();
+    let marker = host.user.path("ran");
+    let task = run_task(&app, &path, json!({"command": format!("touch {}", marker.display())})).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap();
+    assert!(error.contains(&pinned), "{error}");
+    let presented: Vec<String> = ["ed25519", "ecdsa", "rsa"]
+        .iter()
+        .map(|k| host.sshd.host_key(k).fingerprint)
+        .filter(|f| error.contains(f.as_str()))
+        .collect();
+    assert_eq!(presented.len(), 1, "the presented fingerprint is named: {error}");
+    assert!(!marker.exists(), "the command ran on an unverified host");
+    let audit = app.get("/api/audit?action=host_key.mismatch").await;
+    assert_eq!(audit["items"][0]["outcome"], "denied", "{audit}");
+    assert_eq!(app.get(&format!("/api/platforms/{platform}")).await["host_key_fingerprint"], pinned);
+}
+
+#[tokio::test]
+async fn one_task_over_several_platforms_has_one_target_each() {
+    let hosts = [TestHost::start(), TestHost::start(), TestHost::start()];
+    let app = TestApp::start().await;
+    let mut ids = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        ids.push(add_platform(&app, host, &format!("fleet{i}")).await);
+    }
+    let task = run_task(&app, "/api/tasks", json!({"kind": "run_command", "platform_ids": ids,
+                                                    "command": "id -un", "concurrency": 2}))
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["targets"].as_array().unwrap().len(), 3);
+    let id = task["id"].as_str().unwrap();
+    for (host, platform) in hosts.iter().zip(&ids) {
+        let out = app.raw_output(id, platform, "stdout").await;
+        assert_eq!(out, format!("{}\n", host.user.name).as_bytes());
+    }
+    // A platform that cannot be reached fails its own target only.
+    let (status, dead) = app
+        .post("/api/platforms", json!({"name": "dead", "host": "127.0.0.1", "port": 1,
+                                       "username": "nobody", "auth_method": "password", "password": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let task = run_task(&app, "/api/tasks", json!({"kind": "run_command",
+        "platform_ids": [ids[0], dead["id"]], "command": "true"})).await;
+    assert_eq!(task["status"], "failed");
+    assert_eq!(task["targets"][0]["status"], "succeeded");
+    assert_eq!(task["targets"][1]["status"], "failed");
+    assert!(task["targets"][1]["error"].as_str().unwrap().contains("connect"), "{task}");
+}

@@ -199,7 +199,10 @@ fn split_stderr(stderr: &[u8]) -> (Vec<String>, String) {
     for line in text.lines() {
         match line.strip_prefix(WARNING_PREFIX) {
             Some(w) => warnings.push(w.to_owned()),
-            None if !line.trim().is_empty() => rest.push(line.trim()),
+            None if !line.trim().is_empty() => {
+                let line = line.trim();
+                rest.push(line.strip_prefix("testum: ").unwrap_or(line));
+            }
             None => {}
         }
     }
@@ -405,9 +408,9 @@ mod tests {
 
     #[test]
     fn stderr_splits_warnings() {
-        let (w, e) = split_stderr(b"testum-warning: a\nsh: boom\n\ntestum-warning: b\n");
+        let (w, e) = split_stderr(b"testum-warning: a\nsh: boom\n\ntestum-warning: b\ntestum: x\n");
         assert_eq!(w, vec!["a", "b"]);
-        assert_eq!(e, "sh: boom");
+        assert_eq!(e, "sh: boom; x");
     }
 
     #[test]

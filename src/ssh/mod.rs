@@ -278,7 +278,7 @@ fn client_config(params: &ConnectParams) -> client::Config {
         .unwrap_or(Duration::from_secs(600));
     let mut preferred = russh::Preferred::default();
     if let Some(pin) = &params.pinned {
-        preferred.key = handler::preferred_host_key_algorithms(&pin.key_type).into();
+        preferred.key = handler::preferred_host_key_algorithms(&pin.key_type);
     }
     client::Config {
         keepalive_interval: keepalive,

@@ -614,3 +614,41 @@ async fn exercise(host: &TestHost, session: &Session) {
     assert_eq!(conflict, testum::deploy::WriteResult::Conflict);
     assert!(temp_files(&host.user, ".ssh").is_empty());
 }
+
+/// AF-05: a root-owned central key file (`/etc/ssh/keys/%u` style) that the login user may not
+/// write: a clear permission error naming the directory, no fallback, nothing chmod'ed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_owned_central_file_is_not_touched() {
+    let host = TestHost::start();
+    let central = tempfile::Builder::new()
+        .prefix("testum-central-")
+        .tempdir()
+        .expect("tempdir");
+    fs::set_permissions(central.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let keys = central.path().join("keys");
+    fs::create_dir(&keys).expect("mkdir");
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let file = keys.join(&host.user.name);
+    let original = b"ssh-ed25519 AAAA alice\n";
+    fs::write(&file, original).expect("write");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let session = open(&host).await;
+    let read = read_remote(&session, &file.to_string_lossy())
+        .await
+        .expect("read");
+    assert_eq!(read.content.as_deref(), Some(&original[..]));
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    let err = sync(&session, &file.to_string_lossy(), &[key.public_line])
+        .await
+        .expect_err("must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Permission denied") && msg.contains(&keys.to_string_lossy().into_owned()),
+        "{msg}"
+    );
+    assert_eq!(fs::read(&file).expect("read"), original);
+    let mode = |p: &std::path::Path| fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+    assert_eq!((mode(&keys), mode(&file)), (0o755, 0o644));
+    assert_eq!(fs::metadata(&file).expect("stat").uid(), 0);
+    assert!(!host.user.path(".ssh").exists(), "no fallback to ~/.ssh");
+}

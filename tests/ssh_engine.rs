@@ -380,6 +380,9 @@ async fn timeout_kills_the_remote_process() {
     assert!(status.terminated, "remote end not confirmed: {status:?}");
     assert!(!status.success());
     assert!(took < Duration::from_secs(4), "took {took:?}");
+    // The mechanism is the RFC 4254 `signal` request, delivered with killpg by OpenSSH.
+    let log = host.sshd.log();
+    assert!(log.contains("signal TERM, killpg"), "{log}");
 
     // Wait until the command would have finished, then check on the host.
     tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
@@ -387,8 +390,8 @@ async fn timeout_kills_the_remote_process() {
     let (check, out, _) = run(
         &session,
         &format!(
-            "test ! -e ~/ex07-marker && ! pgrep -u {} sleep",
-            host.user.name
+            "test ! -e ~/ex07-marker && {}",
+            no_live_sleep(&host.user.name)
         ),
         None,
         None,
@@ -400,6 +403,12 @@ async fn timeout_kills_the_remote_process() {
         "left behind: {}",
         String::from_utf8_lossy(&out)
     );
+}
+
+/// A shell check that no live (non-zombie) `sleep` of `user` exists. Zombies are dead processes
+/// whose parent is gone; a container's PID 1 may never reap them.
+fn no_live_sleep(user: &str) -> String {
+    format!("! ps -u {user} -o stat=,comm= | grep -v '^Z' | grep -q sleep")
 }
 
 /// A command that ignores TERM is killed with KILL after the grace period.
@@ -415,13 +424,7 @@ async fn timeout_escalates_to_kill() {
     )
     .await;
     assert!(status.timed_out && status.terminated, "{status:?}");
-    let (check, _, _) = run(
-        &session,
-        &format!("! pgrep -u {} sleep", host.user.name),
-        None,
-        None,
-    )
-    .await;
+    let (check, _, _) = run(&session, &no_live_sleep(&host.user.name), None, None).await;
     assert_eq!(check.code, Some(0));
 }
 
@@ -515,4 +518,29 @@ async fn sudo_failures_are_fast_and_recognised() {
     assert_eq!(status.code, Some(0), "{}", String::from_utf8_lossy(&err));
     assert_eq!(out, b"0\n");
     assert!(!String::from_utf8_lossy(&err).contains(&password));
+}
+
+/// HK-02 (partly): a server that accepts RSA user keys only as `ssh-rsa` (SHA-1). A real pre-7.2
+/// OpenSSH cannot be started here; OpenSSH 9.2 restricted to `PubkeyAcceptedAlgorithms ssh-rsa`
+/// stands in. testum never falls back to SHA-1: the login fails with an error instead of a
+/// silent downgrade, and the server never sees an `ssh-rsa` signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_key_never_downgrades_to_sha1() {
+    let host = TestHost::start_with_config("PubkeyAcceptedAlgorithms ssh-rsa");
+    let key = host.authorized_key(KeyKind::Rsa);
+    let err = connect(&host.key_params(&key)).await.expect_err("no SHA-1");
+    assert!(
+        matches!(
+            err,
+            SshError::AuthFailed | SshError::UnsupportedAlgorithm(_)
+        ),
+        "{err:?}"
+    );
+    let log = host.sshd.log();
+    assert!(!log.contains("Accepted publickey"), "{log}");
+    assert!(
+        log.contains("signature algorithm rsa-sha2-512 not in PubkeyAcceptedAlgorithms"),
+        "{log}"
+    );
+    assert!(!log.contains("signature algorithm ssh-rsa"), "{log}");
 }

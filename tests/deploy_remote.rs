@@ -529,10 +529,7 @@ async fn parallel_deploys_and_manual_append_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn works_with_busybox_userland_and_bash_login_shell() {
     let busybox = std::path::Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "busybox is missing: apt-get install -y busybox"
-    );
+    common::sshd::ensure_tool("/bin/busybox", "busybox");
     let bin = tempfile::Builder::new()
         .prefix("testum-bb-")
         .tempdir()

@@ -461,10 +461,7 @@ async fn parallel_execs_and_dropped_consumer() {
 /// `requiretty` and when a password would be needed. Needs `sudo` on the test machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sudo_failures_are_fast_and_recognised() {
-    assert!(
-        std::path::Path::new("/usr/bin/sudo").exists(),
-        "sudo is missing: apt-get install -y sudo"
-    );
+    common::sshd::ensure_tool("/usr/bin/sudo", "sudo");
     let host = TestHost::start();
     let session = password_session(&host).await;
     let sudoers = std::path::PathBuf::from(format!("/etc/sudoers.d/{}", host.user.name));

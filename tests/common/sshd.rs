@@ -58,6 +58,26 @@ fn assert_root() {
     );
 }
 
+/// Serialises package installs.
+static PACKAGES: Mutex<()> = Mutex::new(());
+
+/// Make sure `binary` exists, installing Debian package `package` with apt-get when it does not
+/// (tests run as root in CI). Panics when it still does not exist: a test never skips silently.
+pub fn ensure_tool(binary: &str, package: &str) {
+    let _guard = PACKAGES.lock().unwrap_or_else(|e| e.into_inner());
+    if Path::new(binary).exists() {
+        return;
+    }
+    let out = Command::new("apt-get")
+        .args(["install", "-y", "--no-install-recommends", package])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output();
+    assert!(
+        Path::new(binary).exists(),
+        "{binary} is missing and `apt-get install -y {package}` did not provide it: {out:?}"
+    );
+}
+
 /// Host-key types the test server has.
 pub const HOST_KEY_TYPES: [&str; 3] = ["ed25519", "ecdsa", "rsa"];
 

@@ -1,0 +1,314 @@
+//! Running one command in a session channel (RFC 4254 section 6.5).
+//!
+//! One loop drives everything, so nothing can deadlock on flow control: it reads channel messages
+//! (stdout = data, stderr = extended data type 1) and hands each chunk to the caller's bounded
+//! channel as it arrives; it writes the given stdin (respecting the window) and then sends
+//! `SSH_MSG_CHANNEL_EOF`, or EOF at once without stdin; it records `exit-status` / `exit-signal`
+//! (RFC 4254 section 6.10) and returns when the server closes the channel. Back-pressure: while a
+//! chunk waits for room in the caller's channel no further message is read, which stalls the
+//! remote side (through the SSH window) instead of buffering; the timeout still fires meanwhile.
+//!
+//! Timeout (case EX-07): closing the channel alone leaves a command without a PTY running on
+//! OpenSSH, so the loop sends `signal TERM` (RFC 4254 section 6.9), after [`TERM_GRACE`]
+//! `signal KILL`, and after [`KILL_GRACE`] gives up and closes the channel. OpenSSH (7.9+)
+//! delivers a `signal` request with `killpg()` to the session's process group (the command runs
+//! in its own session via `setsid()`), so children such as `sleep` in `sh -c 'sleep 5; touch x'`
+//! die too. OpenSSH refuses `signal` for forced commands and subsystems; then the result says
+//! `terminated: false`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use russh::client;
+use russh::{ChannelMsg, Sig};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::handler::Client;
+use super::{ExitStatus, SshError, Stream};
+
+/// Time between `signal TERM` and `signal KILL` after a timeout.
+pub const TERM_GRACE: Duration = Duration::from_secs(2);
+/// Time after `signal KILL` before the channel is abandoned unconfirmed.
+pub const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Collected result of [`super::Session::exec_collect`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// How the command ended.
+    pub status: ExitStatus,
+    /// All stdout bytes, exactly as received.
+    pub stdout: Vec<u8>,
+    /// All stderr bytes, exactly as received.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// stderr as text (invalid UTF-8 replaced by U+FFFD), trimmed; for error messages.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).trim().to_owned()
+    }
+}
+
+/// Quote `s` as one word for a POSIX shell: `'...'`, with each `'` written as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    let mut quoted = String::with_capacity(s.len() + 2);
+    quoted.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            quoted.push_str("'\\''");
+        } else {
+            quoted.push(c);
+        }
+    }
+    quoted.push('\'');
+    quoted
+}
+
+/// An actionable explanation for a known `sudo` failure in `stderr` (case EX-08), or `None`.
+///
+/// Recognises "sorry, you must have a tty to run sudo" (`Defaults requiretty`), "a password is
+/// required" (what `sudo -n` prints when it would prompt) and "is not in the sudoers file" /
+/// "is not allowed to run sudo" / "not allowed to execute". Run privileged commands as
+/// `sudo -n ...` so they fail fast with one of these instead of waiting for a prompt.
+pub fn sudo_hint(stderr: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(stderr).to_lowercase();
+    if text.contains("must have a tty") {
+        Some(
+            "host requires a TTY for sudo: enable a PTY for this host or add \
+             `Defaults:<user> !requiretty` to sudoers",
+        )
+    } else if text.contains("password is required") {
+        Some("sudo needs a password: store one for this platform or configure NOPASSWD")
+    } else if text.contains("not in the sudoers file")
+        || text.contains("not allowed to run sudo")
+        || text.contains("not allowed to execute")
+    {
+        Some("the login user may not run this command with sudo")
+    } else {
+        None
+    }
+}
+
+/// Name of a signal as RFC 4254 sends it (without `SIG`).
+fn signal_name(sig: &Sig) -> String {
+    match sig {
+        Sig::ABRT => "ABRT".into(),
+        Sig::ALRM => "ALRM".into(),
+        Sig::FPE => "FPE".into(),
+        Sig::HUP => "HUP".into(),
+        Sig::ILL => "ILL".into(),
+        Sig::INT => "INT".into(),
+        Sig::KILL => "KILL".into(),
+        Sig::PIPE => "PIPE".into(),
+        Sig::QUIT => "QUIT".into(),
+        Sig::SEGV => "SEGV".into(),
+        Sig::TERM => "TERM".into(),
+        Sig::USR1 => "USR1".into(),
+        Sig::Custom(name) => name.trim_start_matches("SIG").to_owned(),
+    }
+}
+
+/// Where the timeout handling stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    TermSent,
+    KillSent,
+}
+
+/// See [`super::Session::exec`].
+pub(crate) async fn run(
+    handle: &client::Handle<Client>,
+    command: &str,
+    stdin: Option<&[u8]>,
+    timeout: Option<Duration>,
+    output: mpsc::Sender<(Stream, Bytes)>,
+) -> Result<ExitStatus, SshError> {
+    let channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| SshError::Protocol(format!("opening a session channel: {e}")))?;
+    channel
+        .exec(true, command)
+        .await
+        .map_err(|e| SshError::Protocol(format!("sending the exec request: {e}")))?;
+    let (mut rx, tx) = channel.split();
+
+    let write = async {
+        if let Some(data) = stdin.filter(|d| !d.is_empty()) {
+            tx.data_bytes(Bytes::copy_from_slice(data)).await?;
+        }
+        tx.eof().await
+    };
+    tokio::pin!(write);
+    let mut writing = true;
+
+    let mut status = ExitStatus::default();
+    let mut exec_answered = false;
+    let mut consumer_gone = false;
+    let mut pending: Option<(Stream, Bytes)> = None;
+    let mut phase = Phase::Running;
+    let mut next_step = timeout.map(|t| Instant::now() + t);
+    let mut closed = false;
+
+    loop {
+        let step_at = next_step;
+        tokio::select! {
+            // Hand a waiting chunk to the consumer; no new message is read meanwhile.
+            permit = output.reserve(), if pending.is_some() => {
+                match (permit, pending.take()) {
+                    (Ok(permit), Some(chunk)) => permit.send(chunk),
+                    (Err(_), _) => consumer_gone = true,
+                    (Ok(_), None) => {}
+                }
+            }
+            msg = rx.wait(), if pending.is_none() => {
+                let Some(msg) = msg else { break };
+                match msg {
+                    ChannelMsg::Data { data } if !consumer_gone => {
+                        pending = Some((Stream::Stdout, data));
+                    }
+                    ChannelMsg::ExtendedData { data, ext: 1 } if !consumer_gone => {
+                        pending = Some((Stream::Stderr, data));
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => status.code = Some(exit_status),
+                    ChannelMsg::ExitSignal { signal_name: sig, core_dumped, .. } => {
+                        status.signal = Some(signal_name(&sig));
+                        status.core_dumped = core_dumped;
+                    }
+                    ChannelMsg::Success => exec_answered = true,
+                    ChannelMsg::Failure if !exec_answered => {
+                        return Err(SshError::Protocol(
+                            "the server refused to run the command".into(),
+                        ));
+                    }
+                    ChannelMsg::Close => {
+                        closed = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            result = &mut write, if writing => {
+                writing = false;
+                if let Err(e) = result {
+                    // The command may legitimately exit without reading its input.
+                    tracing::debug!(error = %e, "writing stdin stopped");
+                }
+            }
+            () = sleep_until(step_at), if step_at.is_some() => {
+                let now = Instant::now();
+                match phase {
+                    Phase::Running => {
+                        status.timed_out = true;
+                        send_signal(&tx, Sig::TERM).await;
+                        phase = Phase::TermSent;
+                        next_step = Some(now + TERM_GRACE);
+                    }
+                    Phase::TermSent => {
+                        send_signal(&tx, Sig::KILL).await;
+                        phase = Phase::KillSent;
+                        next_step = Some(now + KILL_GRACE);
+                    }
+                    Phase::KillSent => {
+                        tracing::warn!("remote command ignored TERM and KILL; abandoning channel");
+                        let _ = tx.close().await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if status.timed_out {
+        status.terminated = closed || status.code.is_some() || status.signal.is_some();
+        return Ok(status);
+    }
+    if !closed && status.code.is_none() && status.signal.is_none() {
+        return Err(SshError::Protocol(
+            "the connection ended before the command finished".into(),
+        ));
+    }
+    Ok(status)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn send_signal(tx: &russh::ChannelWriteHalf<client::Msg>, sig: Sig) {
+    let name = signal_name(&sig);
+    if let Err(e) = tx.signal(sig).await {
+        tracing::debug!(error = %e, signal = %name, "sending signal request failed");
+    }
+}
+
+/// See [`super::Session::exec_collect`].
+pub(crate) async fn collect(
+    handle: &client::Handle<Client>,
+    command: &str,
+    stdin: Option<&[u8]>,
+    timeout: Option<Duration>,
+) -> Result<Output, SshError> {
+    let (sender, mut receiver) = mpsc::channel::<(Stream, Bytes)>(64);
+    let gather = async {
+        let mut out = Output::default();
+        while let Some((stream, chunk)) = receiver.recv().await {
+            match stream {
+                Stream::Stdout => out.stdout.extend_from_slice(&chunk),
+                Stream::Stderr => out.stderr.extend_from_slice(&chunk),
+            }
+        }
+        out
+    };
+    let (status, mut out) = tokio::join!(run(handle, command, stdin, timeout, sender), gather);
+    out.status = status?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_survives_quotes_and_spaces() {
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn sudo_messages_are_recognised() {
+        assert!(
+            sudo_hint(b"sudo: sorry, you must have a tty to run sudo\n")
+                .is_some_and(|h| h.contains("TTY"))
+        );
+        assert!(
+            sudo_hint(b"sudo: a password is required\n").is_some_and(|h| h.contains("password"))
+        );
+        assert_eq!(sudo_hint(b"ls: cannot access"), None);
+    }
+
+    #[test]
+    fn compat_codes() {
+        let killed = ExitStatus {
+            signal: Some("KILL".into()),
+            ..Default::default()
+        };
+        assert_eq!(killed.compat_code(), Some(137));
+        assert!(!killed.success());
+        let term = ExitStatus {
+            signal: Some("TERM".into()),
+            ..Default::default()
+        };
+        assert_eq!(term.compat_code(), Some(143));
+        let ok = ExitStatus {
+            code: Some(0),
+            ..Default::default()
+        };
+        assert!(ok.success());
+    }
+}

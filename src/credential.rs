@@ -66,18 +66,3 @@ pub fn open(key: &MasterKey, platform: Uuid, sealed: &[u8]) -> Result<Credential
         _ => Err(CryptoError::Damaged),
     }
 }
-
-/// Check that `pem` is a private key russh can use (OpenSSH, PKCS#1/#8 PEM or PuTTY format) and
-/// that `passphrase` opens it. The reason never contains the key.
-pub fn check_private_key(pem: &str, passphrase: Option<&str>) -> Result<(), String> {
-    match russh::keys::decode_secret_key(pem, passphrase) {
-        Ok(_) => Ok(()),
-        Err(russh::keys::Error::KeyIsEncrypted) => {
-            Err("is encrypted: give its passphrase in private_key_passphrase".into())
-        }
-        Err(_) if passphrase.is_some() => {
-            Err("cannot be opened: it does not parse, or the passphrase is wrong".into())
-        }
-        Err(_) => Err("is not a private key in OpenSSH, PEM or PuTTY format".into()),
-    }
-}

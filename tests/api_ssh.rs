@@ -29,7 +29,9 @@ async fn add_platform(app: &TestApp, host: &TestHost, name: &str) -> String {
 }
 
 async fn add_key(app: &TestApp, name: &str, line: &str) -> String {
-    let (status, key) = app.post("/api/keys", json!({"name": name, "public_key": line})).await;
+    let (status, key) = app
+        .post("/api/keys", json!({"name": name, "public_key": line}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{key}");
     key["id"].as_str().unwrap().to_string()
 }
@@ -62,7 +64,9 @@ async fn ws_frames(app: &TestApp, task: &str) -> Vec<Value> {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), read).await.expect("WebSocket ended in time");
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("WebSocket ended in time");
     frames
 }
 
@@ -75,12 +79,23 @@ async fn deploy_then_ssh_login_then_revoke_refuses_it() {
     let key = add_key(&app, "alice", &client.public_line).await;
     assert!(!host.ssh_login_works(&client), "login worked before deploy");
 
-    let task = run_task(&app, &format!("/api/platforms/{platform}/deploy_keys"), json!({"key_ids": [key]})).await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/deploy_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["targets"][0]["changed"], true);
-    assert!(host.ssh_login_works(&client), "deployed key does not log in");
+    assert!(
+        host.ssh_login_works(&client),
+        "deployed key does not log in"
+    );
     let file = String::from_utf8(host.user.read_file(".ssh/authorized_keys")).unwrap();
-    assert!(file.contains("# BEGIN testum managed keys - do not edit"), "{file}");
+    assert!(
+        file.contains("# BEGIN testum managed keys - do not edit"),
+        "{file}"
+    );
     assert_eq!(host.user.mode(".ssh"), 0o700);
 
     // The host key was pinned on first use, exactly as ssh-keygen -l prints it.
@@ -90,24 +105,49 @@ async fn deploy_then_ssh_login_then_revoke_refuses_it() {
         "ssh-rsa" | "rsa-sha2-256" | "rsa-sha2-512" => "rsa",
         _ => "ecdsa",
     };
-    assert_eq!(shown["host_key_fingerprint"], host.sshd.host_key(kind).fingerprint);
+    assert_eq!(
+        shown["host_key_fingerprint"],
+        host.sshd.host_key(kind).fingerprint
+    );
     let assigned = app.get(&format!("/api/platforms/{platform}/keys")).await;
     assert_eq!(assigned["items"][0]["sync_status"], "present", "{assigned}");
 
     // Deploying again changes nothing on the host.
-    let task = run_task(&app, &format!("/api/platforms/{platform}/deploy_keys"), json!({"key_ids": [key]})).await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/deploy_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
     assert_eq!(task["targets"][0]["changed"], false, "{task}");
 
-    let task = run_task(&app, &format!("/api/platforms/{platform}/revoke_keys"), json!({"key_ids": [key]})).await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/revoke_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert!(!host.ssh_login_works(&client), "revoked key still logs in");
-    assert_eq!(app.get(&format!("/api/platforms/{platform}/keys")).await["items"], json!([]));
+    assert_eq!(
+        app.get(&format!("/api/platforms/{platform}/keys")).await["items"],
+        json!([])
+    );
 
     let audit = app.get("/api/audit?limit=100").await.to_string();
-    for action in ["platform.create", "key.create", "task.create", "task.finish", "host_key.pin"] {
+    for action in [
+        "platform.create",
+        "key.create",
+        "task.create",
+        "task.finish",
+        "host_key.pin",
+    ] {
         assert!(audit.contains(action), "{action} not audited");
     }
-    assert!(!audit.contains(&host.user.password), "password in the audit log");
+    assert!(
+        !audit.contains(&host.user.password),
+        "password in the audit log"
+    );
 }
 
 #[tokio::test]
@@ -152,23 +192,50 @@ async fn run_command_reports_streams_exit_status_and_timeout() {
     let platform = add_platform(&app, &host, "app1").await;
     let path = format!("/api/platforms/{platform}/run_command");
 
-    let task = run_task(&app, &path, json!({"command": "echo out; echo err >&2; printf '\\377\\376'; exit 3"})).await;
+    let task = run_task(
+        &app,
+        &path,
+        json!({"command": "echo out; echo err >&2; printf '\\377\\376'; exit 3"}),
+    )
+    .await;
     assert_eq!(task["status"], "failed", "{task}");
     assert_eq!(task["targets"][0]["status"], "failed");
     assert_eq!(task["targets"][0]["exit_code"], 3);
     let id = task["id"].as_str().unwrap();
-    assert_eq!(app.raw_output(id, &platform, "stdout").await, b"out\n\xff\xfe");
+    assert_eq!(
+        app.raw_output(id, &platform, "stdout").await,
+        b"out\n\xff\xfe"
+    );
     assert_eq!(app.raw_output(id, &platform, "stderr").await, b"err\n");
 
     let task = run_task(&app, &path, json!({"command": "cat; echo done"})).await;
-    assert_eq!(task["status"], "succeeded", "stdin is closed, so cat ends: {task}");
+    assert_eq!(
+        task["status"], "succeeded",
+        "stdin is closed, so cat ends: {task}"
+    );
 
     let marker = format!("testum-sleep-{}", std::process::id());
-    let task = run_task(&app, &path, json!({"command": format!("sleep 300 # {marker}"), "timeout_s": 1})).await;
+    let task = run_task(
+        &app,
+        &path,
+        json!({"command": format!("sleep 300 # {marker}"), "timeout_s": 1}),
+    )
+    .await;
     assert_eq!(task["status"], "failed", "{task}");
-    assert!(task["targets"][0]["error"].as_str().unwrap().contains("timed out"), "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{task}"
+    );
     // The remote command was ended, not left running.
-    let check = run_task(&app, &path, json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")})).await;
+    let check = run_task(
+        &app,
+        &path,
+        json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")}),
+    )
+    .await;
     let check_id = check["id"].as_str().unwrap();
     assert_eq!(app.raw_output(check_id, &platform, "stdout").await, b"0\n");
 }
@@ -188,7 +255,11 @@ async fn websocket_streams_live_and_replays_everything_to_late_subscribers() {
     let task = accepted["task_id"].as_str().unwrap().to_string();
 
     // A live subscriber sees "first" while the task is still running.
-    let url = format!("{}/ws/tasks/{task}?access_token={}", app.base.replace("http://", "ws://"), app.token);
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}",
+        app.base.replace("http://", "ws://"),
+        app.token
+    );
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let first_seen_while_running = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(message) = socket.next().await {
@@ -203,7 +274,10 @@ async fn websocket_streams_live_and_replays_everything_to_late_subscribers() {
     })
     .await
     .unwrap();
-    assert!(first_seen_while_running, "output was not streamed before the command ended");
+    assert!(
+        first_seen_while_running,
+        "output was not streamed before the command ended"
+    );
     drop(socket);
 
     let live_end = app.wait_task(&task).await;
@@ -223,7 +297,11 @@ async fn websocket_streams_live_and_replays_everything_to_late_subscribers() {
     assert_eq!(text("stderr"), "oops\n");
     assert_eq!(frames.last().unwrap()["type"], "done");
     assert_eq!(frames.last().unwrap()["status"], "succeeded");
-    assert!(frames.iter().any(|f| f["type"] == "target" && f["status"] == "succeeded"));
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "target" && f["status"] == "succeeded")
+    );
 }
 
 #[tokio::test]
@@ -232,7 +310,10 @@ async fn changed_host_key_is_refused_with_both_fingerprints() {
     let app = TestApp::start().await;
     let platform = add_platform(&app, &host, "moved").await;
     let path = format!("/api/platforms/{platform}/run_command");
-    assert_eq!(run_task(&app, &path, json!({"command": "true"})).await["status"], "succeeded");
+    assert_eq!(
+        run_task(&app, &path, json!({"command": "true"})).await["status"],
+        "succeeded"
+    );
     let pinned = app.get(&format!("/api/platforms/{platform}")).await["host_key_fingerprint"]
         .as_str()
         .unwrap()
@@ -240,7 +321,12 @@ async fn changed_host_key_is_refused_with_both_fingerprints() {
 
     host.sshd.restart_with_new_host_keys();
     let marker = host.user.path("ran");
-    let task = run_task(&app, &path, json!({"command": format!("touch {}", marker.display())})).await;
+    let task = run_task(
+        &app,
+        &path,
+        json!({"command": format!("touch {}", marker.display())}),
+    )
+    .await;
     assert_eq!(task["status"], "failed", "{task}");
     let error = task["targets"][0]["error"].as_str().unwrap();
     assert!(error.contains(&pinned), "{error}");
@@ -249,11 +335,18 @@ async fn changed_host_key_is_refused_with_both_fingerprints() {
         .map(|k| host.sshd.host_key(k).fingerprint)
         .filter(|f| error.contains(f.as_str()))
         .collect();
-    assert_eq!(presented.len(), 1, "the presented fingerprint is named: {error}");
+    assert_eq!(
+        presented.len(),
+        1,
+        "the presented fingerprint is named: {error}"
+    );
     assert!(!marker.exists(), "the command ran on an unverified host");
     let audit = app.get("/api/audit?action=host_key.mismatch").await;
     assert_eq!(audit["items"][0]["outcome"], "denied", "{audit}");
-    assert_eq!(app.get(&format!("/api/platforms/{platform}")).await["host_key_fingerprint"], pinned);
+    assert_eq!(
+        app.get(&format!("/api/platforms/{platform}")).await["host_key_fingerprint"],
+        pinned
+    );
 }
 
 #[tokio::test]
@@ -264,9 +357,13 @@ async fn one_task_over_several_platforms_has_one_target_each() {
     for (i, host) in hosts.iter().enumerate() {
         ids.push(add_platform(&app, host, &format!("fleet{i}")).await);
     }
-    let task = run_task(&app, "/api/tasks", json!({"kind": "run_command", "platform_ids": ids,
-                                                    "command": "id -un", "concurrency": 2}))
-        .await;
+    let task = run_task(
+        &app,
+        "/api/tasks",
+        json!({"kind": "run_command", "platform_ids": ids,
+                                                    "command": "id -un", "concurrency": 2}),
+    )
+    .await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["targets"].as_array().unwrap().len(), 3);
     let id = task["id"].as_str().unwrap();
@@ -280,10 +377,21 @@ async fn one_task_over_several_platforms_has_one_target_each() {
                                        "username": "nobody", "auth_method": "password", "password": "x"}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let task = run_task(&app, "/api/tasks", json!({"kind": "run_command",
-        "platform_ids": [ids[0], dead["id"]], "command": "true"})).await;
+    let task = run_task(
+        &app,
+        "/api/tasks",
+        json!({"kind": "run_command",
+        "platform_ids": [ids[0], dead["id"]], "command": "true"}),
+    )
+    .await;
     assert_eq!(task["status"], "failed");
     assert_eq!(task["targets"][0]["status"], "succeeded");
     assert_eq!(task["targets"][1]["status"], "failed");
-    assert!(task["targets"][1]["error"].as_str().unwrap().contains("connect"), "{task}");
+    assert!(
+        task["targets"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("connect"),
+        "{task}"
+    );
 }

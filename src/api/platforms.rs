@@ -10,7 +10,6 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
-use crate::credential::check_private_key;
 use crate::secret::Secret;
 use crate::ssh::Credential;
 use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
@@ -109,7 +108,12 @@ async fn credential(
             let passphrase = passphrase.filter(|p| !p.expose().is_empty());
             let (k, p) = (key.clone(), passphrase.clone());
             let checked = tokio::task::spawn_blocking(move || {
-                check_private_key(k.expose(), p.as_ref().map(Secret::expose))
+                crate::ssh::parse_private_key(k.expose(), p.as_ref().map(Secret::expose)).map_err(
+                    |e| match e {
+                        crate::ssh::SshError::PrivateKey(reason) => reason,
+                        other => other.to_string(),
+                    },
+                )
             })
             .await
             .unwrap_or_else(|_| Err("could not be checked".into()));

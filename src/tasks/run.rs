@@ -222,6 +222,9 @@ async fn sync(
             for line in &outcome.removed {
                 summary.push_str(&format!("- {line}\n"));
             }
+            for warning in &outcome.warnings {
+                summary.push_str(&format!("warning: {warning}\n"));
+            }
             note(context, target, "stdout", &summary).await;
             Ok(TargetResult {
                 status: Some(TaskStatus::Succeeded),

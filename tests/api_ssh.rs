@@ -395,3 +395,56 @@ async fn one_task_over_several_platforms_has_one_target_each() {
         "{task}"
     );
 }
+
+#[tokio::test]
+async fn cancel_ends_the_running_command_and_skips_queued_targets() {
+    let hosts = [TestHost::start(), TestHost::start()];
+    let app = TestApp::start().await;
+    let a = add_platform(&app, &hosts[0], "slow-a").await;
+    let b = add_platform(&app, &hosts[1], "slow-b").await;
+    let marker = format!("testum-cancel-{}", std::process::id());
+    let (status, accepted) = app
+        .post(
+            "/api/tasks",
+            json!({"kind": "run_command", "platform_ids": [a, b], "concurrency": 1,
+                                   "command": format!("echo started; sleep 300 # {marker}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task = accepted["task_id"].as_str().unwrap().to_string();
+    // Cancel once the first target's command is running (its output has arrived).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.raw_output(&task, &a, "stdout").await != b"started\n" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = app
+        .post(&format!("/api/tasks/{task}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let ended = app.wait_task(&task).await;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    assert_eq!(ended["targets"][0]["status"], "cancelled");
+    assert_eq!(ended["targets"][1]["status"], "cancelled");
+    assert!(
+        ended["targets"][1]["started_at"].is_null(),
+        "the queued target ran: {ended}"
+    );
+    // The remote command was ended, not left behind.
+    let check = run_task(
+        &app,
+        &format!("/api/platforms/{a}/run_command"),
+        json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")}),
+    )
+    .await;
+    let check_id = check["id"].as_str().unwrap();
+    assert_eq!(app.raw_output(check_id, &a, "stdout").await, b"0\n");
+    // Cancelling an ended task is a conflict.
+    let (status, _) = app
+        .post(&format!("/api/tasks/{task}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}

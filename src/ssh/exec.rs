@@ -124,7 +124,9 @@ pub(crate) async fn run(
     stdin: Option<&[u8]>,
     timeout: Option<Duration>,
     output: mpsc::Sender<(Stream, Bytes)>,
+    cancel: impl std::future::Future<Output = ()>,
 ) -> Result<ExitStatus, SshError> {
+    tokio::pin!(cancel);
     let channel = handle
         .channel_open_session()
         .await
@@ -197,6 +199,12 @@ pub(crate) async fn run(
                     tracing::debug!(error = %e, "writing stdin stopped");
                 }
             }
+            () = &mut cancel, if phase == Phase::Running && !status.cancelled => {
+                status.cancelled = true;
+                send_signal(&tx, Sig::TERM).await;
+                phase = Phase::TermSent;
+                next_step = Some(Instant::now() + TERM_GRACE);
+            }
             () = sleep_until(step_at), if step_at.is_some() => {
                 let now = Instant::now();
                 match phase {
@@ -220,7 +228,7 @@ pub(crate) async fn run(
             }
         }
     }
-    if status.timed_out {
+    if status.timed_out || status.cancelled {
         status.terminated = closed || status.code.is_some() || status.signal.is_some();
         return Ok(status);
     }
@@ -264,7 +272,17 @@ pub(crate) async fn collect(
         }
         out
     };
-    let (status, mut out) = tokio::join!(run(handle, command, stdin, timeout, sender), gather);
+    let (status, mut out) = tokio::join!(
+        run(
+            handle,
+            command,
+            stdin,
+            timeout,
+            sender,
+            std::future::pending()
+        ),
+        gather
+    );
     out.status = status?;
     Ok(out)
 }

@@ -112,7 +112,10 @@ pub struct ExitStatus {
     pub core_dumped: bool,
     /// The command ran past its timeout and was terminated.
     pub timed_out: bool,
-    /// After a timeout: the server confirmed the end of the command (it sent `exit-status`,
+    /// The caller cancelled the command (see [`Session::exec_until`]) and it was terminated like
+    /// on a timeout.
+    pub cancelled: bool,
+    /// After a timeout or cancel: the server confirmed the end of the command (it sent `exit-status`,
     /// `exit-signal` or closed the channel after our `signal` requests). `false` when the channel
     /// had to be abandoned (the server ignores `signal` requests, e.g. forced commands).
     pub terminated: bool,
@@ -121,7 +124,7 @@ pub struct ExitStatus {
 impl ExitStatus {
     /// `true` only for exit status 0 without timeout.
     pub fn success(&self) -> bool {
-        self.code == Some(0) && self.signal.is_none() && !self.timed_out
+        self.code == Some(0) && self.signal.is_none() && !self.timed_out && !self.cancelled
     }
 
     /// One number in the shell's convention: the exit status, or 128 + signal number for a
@@ -307,7 +310,29 @@ impl Session {
         timeout: Option<Duration>,
         output: mpsc::Sender<(Stream, Bytes)>,
     ) -> Result<ExitStatus, SshError> {
-        exec::run(&self.handle, command, stdin, timeout, output).await
+        exec::run(
+            &self.handle,
+            command,
+            stdin,
+            timeout,
+            output,
+            std::future::pending(),
+        )
+        .await
+    }
+
+    /// [`Session::exec`] that also ends the remote command, the same way as a timeout does
+    /// (`signal TERM`, then `KILL`), as soon as `cancel` resolves; the status then has
+    /// `cancelled` set.
+    pub async fn exec_until(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+        output: mpsc::Sender<(Stream, Bytes)>,
+        cancel: impl std::future::Future<Output = ()>,
+    ) -> Result<ExitStatus, SshError> {
+        exec::run(&self.handle, command, stdin, timeout, output, cancel).await
     }
 
     /// Run `command` like [`Session::exec`] and collect its output in memory. For short, bounded

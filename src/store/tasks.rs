@@ -99,6 +99,8 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// One per platform; left out of list answers (`GET /api/tasks`), which carry no targets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
 }
 

@@ -262,38 +262,35 @@ async fn run_command(
         target.platform_id,
         rx,
     ));
-    let exec = session.exec(
-        command,
-        None,
-        Some(Duration::from_secs(u64::from(timeout_s))),
-        tx,
-    );
-    let cancelled = wait_for_cancel(context, target.task_id);
-    let outcome = tokio::select! {
-        status = exec => Some(status),
-        () = cancelled => None,
-    };
-    // The exec future is gone (finished or dropped), so the channel is closed and the writer
-    // ends after storing what it had.
+    let status = session
+        .exec_until(
+            command,
+            None,
+            Some(Duration::from_secs(u64::from(timeout_s))),
+            tx,
+            wait_for_cancel(context, target.task_id),
+        )
+        .await;
+    // The sender is gone with the exec, so the writer ends after storing what it had.
     match writer.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "storing output failed"),
         Err(e) => tracing::error!(error = %e, "output writer panicked"),
     }
-    let Some(status) = outcome else {
-        return Ok(TargetResult {
-            status: Some(TaskStatus::Cancelled),
-            error: Some("cancelled".into()),
-            ..TargetResult::default()
-        });
-    };
     let status = status.map_err(|e| e.to_string())?;
     let mut result = TargetResult {
         exit_code: status.code.map(i64::from),
         exit_signal: status.signal.clone(),
         ..TargetResult::default()
     };
-    if status.timed_out {
+    if status.cancelled {
+        result.status = Some(TaskStatus::Cancelled);
+        result.error = Some(if status.terminated {
+            "cancelled; the command was terminated".into()
+        } else {
+            "cancelled; the server did not confirm the command ended".into()
+        });
+    } else if status.timed_out {
         result.status = Some(TaskStatus::Failed);
         result.error = Some(format!(
             "timed out after {timeout_s} s; the command was terminated"

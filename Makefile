@@ -8,7 +8,7 @@ APT_PACKAGES := openssh-server openssh-client sudo busybox
 .PHONY: test deps check bench
 
 test: deps
-	cargo test --all-targets --no-fail-fast
+	cargo test --no-fail-fast
 
 # Install missing test dependencies with apt-get; fail loudly when that is impossible.
 deps:
@@ -25,3 +25,7 @@ deps:
 check:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
+
+# Fan-out benchmark against N real sshd on 127.0.0.1 (../shared/tools/fleet.sh; see benches/fanout.rs).
+bench: deps
+	cargo bench --bench fanout

@@ -448,3 +448,35 @@ async fn cancel_ends_the_running_command_and_skips_queued_targets() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn a_character_split_across_reads_is_never_split_across_frames() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "utf8").await;
+    // "€" is E2 82 AC: the first byte arrives well before the other two.
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/run_command"),
+        json!({"command": "printf 'a\\342'; sleep 0.5; printf '\\202\\254b\\n'; printf '\\377\\n'"}),
+    )
+    .await;
+    let id = task["id"].as_str().unwrap();
+    let frames = ws_frames(&app, id).await;
+    let data: Vec<&str> = frames
+        .iter()
+        .filter(|f| f["type"] == "output")
+        .map(|f| f["data"].as_str().unwrap())
+        .collect();
+    assert!(
+        data.len() >= 2,
+        "the output came in one frame, the test proves nothing: {data:?}"
+    );
+    assert_eq!(data.concat(), "a€b\n\u{fffd}\n", "{data:?}");
+    assert_eq!(data[0], "a", "{data:?}");
+    // The stored bytes stay exact, invalid byte included.
+    assert_eq!(
+        app.raw_output(id, &platform, "stdout").await,
+        b"a\xe2\x82\xacb\n\xff\n"
+    );
+}

@@ -1,9 +1,8 @@
 //! The remote authorized_keys writer against a real OpenSSH server, as a non-root login user
 //! (cases AF-01, AF-02, AF-06, AF-07, AF-10).
 //!
-//! The content computation is a small test-only stand-in for the managed-block engine
-//! ([`fake_apply`]) passed to [`sync_with`], so these tests exercise only the remote read/write
-//! layer; `sync_authorized_keys` is `sync_with` + the real engine.
+//! The content comes from the real managed-block engine (`authorized_keys::apply`); tests that
+//! need to act between the read and the write pass it to [`sync_with`] themselves.
 
 mod common;
 
@@ -13,97 +12,41 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{ClientKey, KeyKind, TestHost, TestUser};
-use testum::authorized_keys::{Applied, BEGIN_MARKER, END_MARKER, EngineError};
-use testum::deploy::{SyncError, SyncOutcome, read_remote, sync_with, write_remote};
+use testum::authorized_keys::{BEGIN_MARKER, END_MARKER, apply, managed_lines};
+use testum::deploy::{
+    SyncError, SyncOutcome, read_remote, sync_authorized_keys, sync_with, write_remote,
+};
 use testum::ssh::{Session, connect};
 
 const AK: &str = ".ssh/authorized_keys";
 
-/// The managed lines of `current` (between the markers).
-fn managed_lines(current: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(current);
-    let mut inside = false;
-    let mut lines = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line == BEGIN_MARKER {
-            inside = true;
-        } else if line == END_MARKER {
-            inside = false;
-        } else if inside {
-            lines.push(line.to_owned());
-        }
-    }
-    lines
-}
-
-/// Test stand-in for `authorized_keys::apply`: replace or append the managed block, keep every
-/// other byte.
-fn fake_apply(current: &[u8], desired: &[String]) -> Result<Applied, EngineError> {
-    let block = {
-        let mut b = format!("{BEGIN_MARKER}\n");
-        for line in desired {
-            b.push_str(line);
-            b.push('\n');
-        }
-        b.push_str(END_MARKER);
-        b.push('\n');
-        b.into_bytes()
-    };
-    let mut out = Vec::new();
-    let mut found = false;
-    let mut inside = false;
-    for line in current.split_inclusive(|&b| b == b'\n') {
-        let bare = String::from_utf8_lossy(line);
-        let bare = bare.trim_end_matches(['\n', '\r']);
-        if bare == BEGIN_MARKER {
-            found = true;
-            inside = true;
-            out.extend_from_slice(&block);
-        } else if inside {
-            inside = bare != END_MARKER;
-        } else {
-            out.extend_from_slice(line);
-        }
-    }
-    if !found && !desired.is_empty() {
-        if !out.is_empty() && !out.ends_with(b"\n") {
-            out.push(b'\n');
-        }
-        out.extend_from_slice(&block);
-    }
-    let before = managed_lines(current);
-    Ok(Applied {
-        changed: out != current,
-        added: desired
-            .iter()
-            .filter(|l| !before.contains(l))
-            .cloned()
-            .collect(),
-        removed: before
-            .iter()
-            .filter(|l| !desired.contains(l))
-            .cloned()
-            .collect(),
-        content: out,
-    })
-}
-
 /// Sync to exactly `desired`.
 async fn sync(session: &Session, path: &str, desired: &[String]) -> Result<SyncOutcome, SyncError> {
-    sync_with(session, path, |current| fake_apply(current, desired)).await
+    sync_authorized_keys(session, path, desired).await
 }
 
 /// Add `line` to whatever the managed block holds now (what a deploy of one more key does).
 async fn add_line(session: &Session, path: &str, line: &str) -> Result<SyncOutcome, SyncError> {
     sync_with(session, path, |current| {
-        let mut desired = managed_lines(current);
+        let mut desired = managed_lines(current)?;
         if !desired.iter().any(|l| l == line) {
             desired.push(line.to_owned());
         }
-        fake_apply(current, &desired)
+        apply(current, &desired)
     })
     .await
+}
+
+/// A well-formed ed25519 key line, distinct per `n` (the engine checks the key data's shape).
+fn key_line(n: usize, comment: &str) -> String {
+    use base64::Engine as _;
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&11u32.to_be_bytes());
+    blob.extend_from_slice(b"ssh-ed25519");
+    blob.extend_from_slice(&32u32.to_be_bytes());
+    blob.extend_from_slice(&[n as u8; 32]);
+    let data = base64::engine::general_purpose::STANDARD.encode(blob);
+    format!("ssh-ed25519 {data} {comment}")
 }
 
 async fn open(host: &TestHost) -> Session {
@@ -434,7 +377,7 @@ async fn concurrent_edit_between_read_and_write_is_not_lost() {
                 .expect("open");
             f.write_all(b"ssh-ed25519 AAAA dave\n").expect("append");
         }
-        fake_apply(current, std::slice::from_ref(&key))
+        apply(current, std::slice::from_ref(&key))
     })
     .await
     .expect("sync");
@@ -491,7 +434,7 @@ async fn parallel_deploys_and_manual_append_lose_nothing() {
     let mut expected = vec!["ssh-ed25519 AAAA existing".to_owned()];
     for round in 0..4 {
         let keys: Vec<String> = (0..3)
-            .map(|i| format!("ssh-ed25519 AAAAround{round}key{i} k{i}@r{round}"))
+            .map(|i| key_line(round * 3 + i, &format!("k{i}@r{round}")))
             .collect();
         let dave = format!("ssh-ed25519 AAAAdave{round} dave@r{round}");
         let append = format!("echo '{dave}' >> ~/{AK}");

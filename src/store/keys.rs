@@ -77,7 +77,7 @@ impl Store {
     pub async fn create_key(&self, actor: &Actor, new: NewKey) -> StoreResult<Key> {
         let id = Uuid::new_v4();
         let now = now_ts();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(sql(format!(
             "INSERT INTO keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
              RETURNING {COLUMNS}"
@@ -155,7 +155,7 @@ impl Store {
 
     /// Change a key's name, owner or expiry.
     pub async fn patch_key(&self, actor: &Actor, id: Uuid, patch: KeyPatch) -> StoreResult<Key> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(sql(format!(
             "UPDATE keys SET
                  name = CASE WHEN $2 THEN $3 ELSE name END,
@@ -198,7 +198,7 @@ impl Store {
     /// Delete a key. [`StoreError::Conflict`] while it is still assigned to a platform: deleting
     /// it then would leave it on hosts with no record of where.
     pub async fn delete_key(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let assigned: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM assignments WHERE key_id = $1")
                 .bind(id.to_string())

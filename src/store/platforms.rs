@@ -122,7 +122,7 @@ impl Store {
     /// Create a platform. [`StoreError::Conflict`] when the name is taken.
     pub async fn create_platform(&self, actor: &Actor, new: NewPlatform) -> StoreResult<Platform> {
         let now = now_ts();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(sql(format!(
             "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
                  host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path, tags,
@@ -216,7 +216,7 @@ impl Store {
         patch: PlatformPatch,
     ) -> StoreResult<Platform> {
         let (auth_method, credential) = patch.credential.clone().unzip();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(sql(format!(
             "UPDATE platforms SET
                  name = COALESCE($2, name), host = COALESCE($3, host), port = COALESCE($4, port),
@@ -266,7 +266,7 @@ impl Store {
 
     /// Delete a platform and its assignments (the keys stay on the host: testum forgets it).
     pub async fn delete_platform(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let name: Option<String> =
             sqlx::query_scalar("DELETE FROM platforms WHERE id = $1 RETURNING name")
                 .bind(id.to_string())
@@ -388,7 +388,7 @@ impl Store {
     ) -> StoreResult<()> {
         let now = now_ts();
         let status = if error.is_some() { "failed" } else { "present" };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for key_id in key_ids {
             sqlx::query(
                 "UPDATE assignments SET sync_status = $3, synced_at = $4, sync_error = $5

@@ -352,7 +352,7 @@ impl Store {
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> StoreResult<Uuid> {
         let id = Uuid::new_v4();
         let now = now_ts();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (platform_id, _) in &new.platforms {
             for key_id in &new.params.key_ids {
                 let statement = match new.kind.as_str() {
@@ -488,7 +488,7 @@ impl Store {
         let now = Utc::now();
         let expires =
             ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30)));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let tasks = sqlx::query(
             "SELECT k.id, k.kind, k.params, k.concurrency,
                     (SELECT COUNT(*) FROM targets r WHERE r.task_id = k.id AND r.status = 'running') AS running
@@ -572,7 +572,7 @@ impl Store {
     /// Give back targets whose lease ran out (their worker died): idempotent kinds go back to the
     /// queue, run_command targets fail with "worker lost". Returns how many were handled.
     pub async fn reap_expired_leases(&self) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let expired = sqlx::query(
             "SELECT t.task_id, t.platform_id, k.kind FROM targets t JOIN tasks k ON k.id = t.task_id
              WHERE t.status = 'running' AND t.lease_expires_at < $1",
@@ -625,7 +625,7 @@ impl Store {
         result: TargetResult,
     ) -> StoreResult<Option<TaskStatus>> {
         let status = result.status.unwrap_or(TaskStatus::Failed);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let updated = sqlx::query(
             "UPDATE targets SET status = $4, exit_code = $5, exit_signal = $6, error = $7,
                  changed = $8, finished_at = $9, lease_owner = NULL, lease_expires_at = NULL
@@ -660,7 +660,7 @@ impl Store {
         stream: &str,
         data: &[u8],
     ) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let seq = append_event(
             &mut tx,
             task_id,
@@ -716,7 +716,7 @@ impl Store {
     /// Ask a task to stop: queued targets are cancelled at once, running ones by their worker.
     /// Returns `false` when the task had already ended. [`StoreError::NotFound`] for no such task.
     pub async fn cancel_task(&self, actor: &Actor, id: Uuid) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let status: String = sqlx::query_scalar("SELECT status FROM tasks WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)

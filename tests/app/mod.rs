@@ -41,8 +41,14 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
 impl TestApp {
     /// Start the service with its in-process worker and log in as `admin`.
     pub async fn start() -> TestApp {
+        TestApp::start_with(|_| {}).await
+    }
+
+    /// [`TestApp::start`] with the configuration changed by `adjust` first.
+    pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
-        let config = config(data_dir.path().to_path_buf());
+        let mut config = config(data_dir.path().to_path_buf());
+        adjust(&mut config);
         let state = testum::server::prepare(&config).await.unwrap();
         let worker = Worker::start(
             state.store.clone(),

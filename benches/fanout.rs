@@ -7,6 +7,7 @@
 //! - `ssh true` through `xargs -P N` (the OpenSSH client itself, the bar to meet),
 //! - testum `run_command true` over every host in one task (API call to `done`),
 //! - testum `deploy_keys` then `revoke_keys` of one key on every host.
+//!
 //! Nothing here asserts a time: the figures are for people.
 
 #[path = "../tests/app/mod.rs"]

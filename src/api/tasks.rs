@@ -199,11 +199,23 @@ pub async fn create(
     queue(&state, &user, body).await
 }
 
-fn single_platform(platform: &str, kind: &str) -> CreateTask {
+/// Queue `kind` on the one platform of the path (a 404 when there is none).
+async fn for_platform(
+    state: &AppState,
+    user: &AuthUser,
+    id: &str,
+    mut task: CreateTask,
+) -> Result<Response, ApiError> {
+    let platform = super::platforms::find(state, id).await?;
+    task.platform_ids = vec![platform.id.to_string()];
+    queue(state, user, task).await
+}
+
+fn key_task(kind: &str, body: KeyIds) -> CreateTask {
     CreateTask {
         kind: kind.into(),
-        platform_ids: vec![platform.to_string()],
-        key_ids: None,
+        platform_ids: Vec::new(),
+        key_ids: Some(body.key_ids),
         command: None,
         timeout_s: None,
         concurrency: None,
@@ -217,10 +229,7 @@ pub async fn deploy_keys(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyIds>,
 ) -> Result<Response, ApiError> {
-    let platform = super::platforms::find(&state, &id).await?;
-    let mut task = single_platform(&platform.id.to_string(), "deploy_keys");
-    task.key_ids = Some(body.key_ids);
-    queue(&state, &user, task).await
+    for_platform(&state, &user, &id, key_task("deploy_keys", body)).await
 }
 
 /// `POST /api/platforms/{id}/revoke_keys` `{key_ids}` → 202 `{task_id}`.
@@ -230,10 +239,7 @@ pub async fn revoke_keys(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyIds>,
 ) -> Result<Response, ApiError> {
-    let platform = super::platforms::find(&state, &id).await?;
-    let mut task = single_platform(&platform.id.to_string(), "revoke_keys");
-    task.key_ids = Some(body.key_ids);
-    queue(&state, &user, task).await
+    for_platform(&state, &user, &id, key_task("revoke_keys", body)).await
 }
 
 /// `POST /api/platforms/{id}/run_command` `{command, timeout_s?}` → 202 `{task_id}`.
@@ -243,11 +249,15 @@ pub async fn run_command(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<RunCommand>,
 ) -> Result<Response, ApiError> {
-    let platform = super::platforms::find(&state, &id).await?;
-    let mut task = single_platform(&platform.id.to_string(), "run_command");
-    task.command = Some(body.command);
-    task.timeout_s = body.timeout_s;
-    queue(&state, &user, task).await
+    let task = CreateTask {
+        kind: "run_command".into(),
+        platform_ids: Vec::new(),
+        key_ids: None,
+        command: Some(body.command),
+        timeout_s: body.timeout_s,
+        concurrency: None,
+    };
+    for_platform(&state, &user, &id, task).await
 }
 
 /// Query of `GET /api/tasks`.

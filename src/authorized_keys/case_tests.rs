@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use super::tests::block;
 use super::*;
 
 const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases/");
@@ -71,17 +72,6 @@ fn request(desired: &mut Vec<String>, req: &serde_json::Value) {
         }
         other => panic!("unknown action {other:?}"),
     }
-}
-
-fn block(lines: &[&str]) -> Vec<u8> {
-    let mut out = format!("{BEGIN_MARKER}\n");
-    for l in lines {
-        out.push_str(l);
-        out.push('\n');
-    }
-    out.push_str(END_MARKER);
-    out.push('\n');
-    out.into_bytes()
 }
 
 fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {

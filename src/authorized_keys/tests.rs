@@ -9,7 +9,8 @@ const CAROL: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJckazTNTt9zJt8bfM1Wvsa
 const CI: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKif/UohpVQKjLot63SrKCSUFhqQMc5BD8uZR/QPu+Zd ci@example";
 
-fn block(lines: &[&str]) -> Vec<u8> {
+/// The managed block holding `lines`, as the engine writes it.
+pub(super) fn block(lines: &[&str]) -> Vec<u8> {
     let mut out = format!("{BEGIN_MARKER}\n");
     for l in lines {
         out.push_str(l);

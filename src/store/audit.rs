@@ -62,6 +62,36 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewAudit<'_>) -> 
     Ok(())
 }
 
+/// Delete one row with `statement` (`DELETE ... WHERE id = $1 RETURNING <one text column>`) on
+/// `conn` and record `action` on `<kind>:<id>` with that column as `details[detail]`, in the same
+/// transaction. [`super::StoreError::NotFound`] when no row matched.
+pub(crate) async fn delete_audited(
+    conn: &mut SqliteConnection,
+    actor: &Actor,
+    statement: &'static str,
+    id: Uuid,
+    action: &str,
+    detail: &str,
+) -> StoreResult<()> {
+    let value: Option<String> = sqlx::query_scalar(statement)
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let value = value.ok_or(super::StoreError::NotFound)?;
+    let kind = action.split('.').next().unwrap_or(action);
+    insert(
+        conn,
+        NewAudit {
+            actor,
+            action,
+            target: Some(format!("{kind}:{id}")),
+            outcome: "success",
+            details: serde_json::json!({ detail: value }),
+        },
+    )
+    .await
+}
+
 impl Store {
     /// Record an event that is not part of another write (login, task finish, refused host key).
     pub async fn audit(&self, event: NewAudit<'_>) -> StoreResult<()> {

@@ -7,9 +7,9 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use super::audit::{cursor_parts, insert as audit};
+use super::audit::{delete_audited, insert as audit};
 use super::{
-    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of,
+    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
 };
 
@@ -124,22 +124,11 @@ impl Store {
 
     /// Keys, newest first.
     pub async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<Key>> {
-        let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
-        let rows = sqlx::query(sql(format!(
-            "SELECT {COLUMNS} FROM keys
-             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
-             ORDER BY created_at DESC, id DESC LIMIT $3"
-        )))
-        .bind(after_ts)
-        .bind(after_id)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let keys = rows.iter().map(key_from_row).collect::<StoreResult<_>>()?;
-        Ok(page_of(keys, page.limit, |k: &Key| Cursor {
+        self.list_newest("keys", COLUMNS, page, key_from_row, |k: &Key| Cursor {
             created_at: ts(k.created_at),
             id: k.id.to_string(),
-        }))
+        })
+        .await
     }
 
     /// Which of `ids` are not registered (to report unknown `key_ids`).
@@ -209,21 +198,13 @@ impl Store {
                 "the key is still assigned to {assigned} platform(s); revoke it first"
             )));
         }
-        let fingerprint: Option<String> =
-            sqlx::query_scalar("DELETE FROM keys WHERE id = $1 RETURNING fingerprint")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let fingerprint = fingerprint.ok_or(StoreError::NotFound)?;
-        audit(
+        delete_audited(
             &mut tx,
-            NewAudit {
-                actor,
-                action: "key.delete",
-                target: Some(format!("key:{id}")),
-                outcome: "success",
-                details: json!({"fingerprint": fingerprint}),
-            },
+            actor,
+            "DELETE FROM keys WHERE id = $1 RETURNING fingerprint",
+            id,
+            "key.delete",
+            "fingerprint",
         )
         .await?;
         tx.commit().await?;

@@ -206,6 +206,31 @@ impl Store {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// A newest-first page of `table` (which has `created_at` and `id` columns), read with
+    /// `columns` and turned into items by `from_row`; `position` gives an item's cursor.
+    async fn list_newest<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        page: &PageRequest,
+        from_row: fn(&sqlx::sqlite::SqliteRow) -> StoreResult<T>,
+        position: fn(&T) -> Cursor,
+    ) -> StoreResult<Page<T>> {
+        let (after_ts, after_id) = audit::cursor_parts(page.cursor.as_ref());
+        let rows = sqlx::query(sql(format!(
+            "SELECT {columns} FROM {table}
+             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        )))
+        .bind(after_ts)
+        .bind(after_id)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
+        Ok(page_of(items, page.limit, position))
+    }
+
     /// Cheap round trip used by `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

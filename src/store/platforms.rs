@@ -8,9 +8,9 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
 
-use super::audit::{cursor_parts, insert as audit};
+use super::audit::{delete_audited, insert as audit};
 use super::{
-    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of,
+    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
 };
 
@@ -187,25 +187,17 @@ impl Store {
 
     /// Platforms, newest first.
     pub async fn list_platforms(&self, page: &PageRequest) -> StoreResult<Page<Platform>> {
-        let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
-        let rows = sqlx::query(sql(format!(
-            "SELECT {COLUMNS} FROM platforms
-             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
-             ORDER BY created_at DESC, id DESC LIMIT $3"
-        )))
-        .bind(after_ts)
-        .bind(after_id)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows
-            .iter()
-            .map(platform_from_row)
-            .collect::<StoreResult<_>>()?;
-        Ok(page_of(items, page.limit, |p: &Platform| Cursor {
-            created_at: ts(p.created_at),
-            id: p.id.to_string(),
-        }))
+        self.list_newest(
+            "platforms",
+            COLUMNS,
+            page,
+            platform_from_row,
+            |p: &Platform| Cursor {
+                created_at: ts(p.created_at),
+                id: p.id.to_string(),
+            },
+        )
+        .await
     }
 
     /// Change a platform.
@@ -267,21 +259,13 @@ impl Store {
     /// Delete a platform and its assignments (the keys stay on the host: testum forgets it).
     pub async fn delete_platform(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        let name: Option<String> =
-            sqlx::query_scalar("DELETE FROM platforms WHERE id = $1 RETURNING name")
-                .bind(id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let name = name.ok_or(StoreError::NotFound)?;
-        audit(
+        delete_audited(
             &mut tx,
-            NewAudit {
-                actor,
-                action: "platform.delete",
-                target: Some(format!("platform:{id}")),
-                outcome: "success",
-                details: json!({"name": name}),
-            },
+            actor,
+            "DELETE FROM platforms WHERE id = $1 RETURNING name",
+            id,
+            "platform.delete",
+            "name",
         )
         .await?;
         tx.commit().await?;

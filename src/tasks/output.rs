@@ -45,6 +45,38 @@ fn stream_name(stream: Stream) -> &'static str {
     }
 }
 
+/// Where one target's output goes: the task's event log, then a wake-up for subscribers.
+struct Sink {
+    store: Store,
+    bus: EventBus,
+    task: Uuid,
+    platform: Uuid,
+}
+
+impl Sink {
+    /// Store what `buf` holds up to its last complete character (everything when `last`).
+    async fn flush(&self, stream: Stream, buf: &mut Vec<u8>, last: bool) -> StoreResult<()> {
+        let cut = if last { buf.len() } else { utf8_boundary(buf) };
+        if cut == 0 {
+            return Ok(());
+        }
+        self.store
+            .append_output(self.task, self.platform, stream_name(stream), &buf[..cut])
+            .await?;
+        buf.drain(..cut);
+        self.bus.notify(self.task);
+        Ok(())
+    }
+
+    async fn flush_all(&self, pending: &mut [Vec<u8>; 2], last: bool) -> StoreResult<()> {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            self.flush(stream, &mut pending[stream as usize], last)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// Store everything received on `rx` as output of (`task`, `platform`) until the sender closes;
 /// wakes subscribers after each stored chunk.
 pub async fn store_output(
@@ -54,6 +86,12 @@ pub async fn store_output(
     platform: Uuid,
     mut rx: mpsc::Receiver<(Stream, Bytes)>,
 ) -> StoreResult<()> {
+    let sink = Sink {
+        store,
+        bus,
+        task,
+        platform,
+    };
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut deadline: Option<Instant> = None;
     loop {
@@ -69,65 +107,19 @@ pub async fn store_output(
                 let buf = &mut pending[stream as usize];
                 buf.extend_from_slice(&data);
                 if buf.len() >= FLUSH_BYTES {
-                    flush(&store, &bus, task, platform, stream, buf, false).await?;
+                    sink.flush(stream, buf, false).await?;
                 }
                 if deadline.is_none() {
                     deadline = Some(Instant::now() + FLUSH_AFTER);
                 }
             }
-            Some(None) => {
-                for stream in [Stream::Stdout, Stream::Stderr] {
-                    flush(
-                        &store,
-                        &bus,
-                        task,
-                        platform,
-                        stream,
-                        &mut pending[stream as usize],
-                        true,
-                    )
-                    .await?;
-                }
-                return Ok(());
-            }
+            Some(None) => return sink.flush_all(&mut pending, true).await,
             None => {
-                for stream in [Stream::Stdout, Stream::Stderr] {
-                    flush(
-                        &store,
-                        &bus,
-                        task,
-                        platform,
-                        stream,
-                        &mut pending[stream as usize],
-                        false,
-                    )
-                    .await?;
-                }
+                sink.flush_all(&mut pending, false).await?;
                 deadline = None;
             }
         }
     }
-}
-
-async fn flush(
-    store: &Store,
-    bus: &EventBus,
-    task: Uuid,
-    platform: Uuid,
-    stream: Stream,
-    buf: &mut Vec<u8>,
-    last: bool,
-) -> StoreResult<()> {
-    let cut = if last { buf.len() } else { utf8_boundary(buf) };
-    if cut == 0 {
-        return Ok(());
-    }
-    store
-        .append_output(task, platform, stream_name(stream), &buf[..cut])
-        .await?;
-    buf.drain(..cut);
-    bus.notify(task);
-    Ok(())
 }
 
 #[cfg(test)]

@@ -480,3 +480,37 @@ async fn a_character_split_across_reads_is_never_split_across_frames() {
         b"a\xe2\x82\xacb\n\xff\n"
     );
 }
+
+#[tokio::test]
+async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let first = add_platform(&app, &host, "original").await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{first}/run_command"),
+        json!({"command": "true"}),
+    )
+    .await;
+    assert_eq!(task["status"], "succeeded");
+    // The same server registered again under another name (a redirected port, a cloned image).
+    let second = add_platform(&app, &host, "clone").await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{second}/run_command"),
+        json!({"command": "true"}),
+    )
+    .await;
+    let id = task["id"].as_str().unwrap();
+    let stderr = String::from_utf8(app.raw_output(id, &second, "stderr").await).unwrap();
+    assert!(
+        stderr.contains("also pinned by platform(s) original"),
+        "{stderr}"
+    );
+    let audit = app.get("/api/audit?action=host_key.pin").await;
+    assert_eq!(
+        audit["items"][0]["details"]["also_pinned_by"],
+        json!(["original"]),
+        "{audit}"
+    );
+}

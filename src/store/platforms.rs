@@ -309,6 +309,22 @@ impl Store {
         })
     }
 
+    /// Names of the platforms other than `id` that pinned `fingerprint` (the same host key on two
+    /// platforms means a cloned image or a redirected port).
+    pub async fn platforms_sharing_host_key(
+        &self,
+        id: Uuid,
+        fingerprint: &str,
+    ) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM platforms WHERE host_key_fingerprint = $1 AND id <> $2 ORDER BY name",
+        )
+        .bind(fingerprint)
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Keys assigned to platform `id` with their last sync result, oldest assignment first.
     pub async fn platform_assignments(&self, id: Uuid) -> StoreResult<Vec<Assignment>> {
         let rows = sqlx::query(

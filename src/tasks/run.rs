@@ -77,7 +77,7 @@ async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetR
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the platform was deleted")?;
-    let session = connect(context, &platform).await?;
+    let session = connect(context, target, &platform).await?;
     match target.kind.as_str() {
         "deploy_keys" | "revoke_keys" => sync(context, target, &platform, &session).await,
         "run_command" => run_command(context, target, &session).await,
@@ -87,7 +87,11 @@ async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetR
 
 /// Connect, and pin the host key on first use (race-safe: the store pins only when no pin exists,
 /// and a concurrent first pin is compared like any other).
-async fn connect(context: &RunContext, platform: &Platform) -> Result<Session, String> {
+async fn connect(
+    context: &RunContext,
+    target: &ClaimedTarget,
+    platform: &Platform,
+) -> Result<Session, String> {
     let sealed = context
         .store
         .platform_credential(platform.id)
@@ -132,6 +136,25 @@ async fn connect(context: &RunContext, platform: &Platform) -> Result<Session, S
             .map_err(|e| e.to_string())?
         {
             None => {
+                let shared = context
+                    .store
+                    .platforms_sharing_host_key(platform.id, &presented.fingerprint)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !shared.is_empty() {
+                    note(
+                        context,
+                        target,
+                        "stderr",
+                        &format!(
+                            "warning: host key {} is also pinned by platform(s) {}: a cloned \
+                             image or a redirected port?\n",
+                            presented.fingerprint,
+                            shared.join(", ")
+                        ),
+                    )
+                    .await;
+                }
                 let _ = context
                     .store
                     .audit(NewAudit {
@@ -140,7 +163,8 @@ async fn connect(context: &RunContext, platform: &Platform) -> Result<Session, S
                         target: Some(format!("platform:{}", platform.id)),
                         outcome: "success",
                         details: json!({"key_type": presented.key_type,
-                                        "fingerprint": presented.fingerprint}),
+                                        "fingerprint": presented.fingerprint,
+                                        "also_pinned_by": shared}),
                     })
                     .await;
             }

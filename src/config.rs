@@ -19,9 +19,15 @@ pub struct ServeConfig {
     #[arg(long, env = "TESTUM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 
-    /// Database URL; default: SQLite file `testum.db` in the data dir (`sqlite://PATH`).
-    #[arg(long, env = "TESTUM_DATABASE_URL")]
+    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. Default:
+    /// SQLite file `testum.db` in the data dir.
+    #[arg(long, env = "TESTUM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// Most database connections this process opens.
+    #[arg(long, env = "TESTUM_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_max_connections: u32,
 
     /// Master key sealing stored credentials: base64 of 32 bytes. Default: the key file
     /// `master.key` in the data dir, created (mode 0600) on first start. Prefer the environment

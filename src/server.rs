@@ -14,7 +14,7 @@ use crate::api::{self, AppState};
 use crate::config::{ServeConfig, write_private_file};
 use crate::crypto::{MasterKey, hash_password};
 use crate::secret::Secret;
-use crate::store::Store;
+use crate::store::{Backend, PoolConfig, Store};
 use crate::tasks::{EventBus, Worker, WorkerConfig};
 
 /// Set up logging as configured; the filter comes from `--log`/`TESTUM_LOG`, else `RUST_LOG`.
@@ -47,19 +47,34 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         None => MasterKey::load_or_create(&config.data_dir.join("master.key"))?,
     };
     let url = config.database_url();
-    if !url.starts_with("sqlite:") {
+    if Backend::of_url(&url).is_none() {
         bail!(
-            "TESTUM_DATABASE_URL: only sqlite:// URLs are supported by this build (got a URL \
-             with scheme {:?})",
+            "TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB (got a URL with \
+             scheme {:?})",
             url.split(':').next().unwrap_or_default()
         );
     }
-    let store = Store::open(&url)
+    let pool = PoolConfig {
+        max_connections: config.db_max_connections,
+    };
+    let store = Store::open(&url, pool)
         .await
-        .with_context(|| format!("cannot open database {url}"))?;
+        .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     bootstrap_admin(&store, config).await?;
     AppState::new(store, master_key, Arc::new(config.clone()), EventBus::new())
         .context("cannot set up access token keys")
+}
+
+/// `url` without the password of its user part, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or_default();
+            format!("{}://{}@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// Create the first admin when the database has no user: with `TESTUM_ADMIN_PASSWORD`, or a
@@ -133,4 +148,21 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_are_not_shown() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/testum"),
+            "postgres://app@db:5432/testum"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/testum.db"),
+            "sqlite://./data/testum.db"
+        );
+    }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::{
@@ -45,7 +45,7 @@ pub struct AuditFilter {
 }
 
 /// Insert `event` on `conn` (usually inside the transaction of the change it records).
-pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewAudit<'_>) -> StoreResult<()> {
+pub(crate) async fn insert(conn: &mut AnyConnection, event: NewAudit<'_>) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_events (id, created_at, actor, action, target, outcome, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -66,7 +66,7 @@ pub(crate) async fn insert(conn: &mut SqliteConnection, event: NewAudit<'_>) -> 
 /// `conn` and record `action` on `<kind>:<id>` with that column as `details[detail]`, in the same
 /// transaction. [`super::StoreError::NotFound`] when no row matched.
 pub(crate) async fn delete_audited(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     actor: &Actor,
     statement: &'static str,
     id: Uuid,

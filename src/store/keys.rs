@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::audit::{delete_audited, insert as audit};
@@ -56,7 +56,7 @@ pub struct KeyPatch {
 const COLUMNS: &str = "id, name, public_key, key_type, fingerprint, bits, comment, owner, \
                        expires_at, created_at, updated_at";
 
-fn key_from_row(row: &SqliteRow) -> StoreResult<Key> {
+fn key_from_row(row: &AnyRow) -> StoreResult<Key> {
     Ok(Key {
         id: parse_uuid(row.try_get("id")?)?,
         name: row.try_get("name")?,

@@ -12,12 +12,12 @@ mod tasks;
 mod users;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::AnyPool;
+use sqlx::Executor as _;
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
@@ -169,29 +169,93 @@ pub(crate) fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
 }
 
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one process, in-process workers and event fan-out.
+    Sqlite,
+    /// PostgreSQL: several processes; queue claims with `FOR UPDATE SKIP LOCKED`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a database URL names, or `None` for an unsupported scheme.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Pool settings.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 10,
+        }
+    }
+}
+
 /// The database behind testum.
+///
+/// One pool over sqlx's `Any` driver: every statement is written once, portable between SQLite
+/// and PostgreSQL (text UUIDs and timestamps, BIGINT integers, byte strings), and the few places
+/// that must differ (write-transaction start, queue claims, locks) ask [`Store::backend`].
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
-    /// Open (creating if missing) the database at `url` and apply migrations.
+    /// Open the database at `url` and apply its backend's migrations.
     ///
-    /// `url` is `sqlite://PATH` (or `sqlite:PATH`); the file is created when missing, in WAL mode
-    /// with foreign keys on and a 5 s busy timeout.
-    pub async fn open(url: &str) -> StoreResult<Store> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+    /// `sqlite://PATH` creates the file when missing and uses WAL mode; `postgres://...` needs an
+    /// existing database (migrations take an advisory lock, so several processes may start at
+    /// once).
+    pub async fn open(url: &str, pool: PoolConfig) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url).ok_or_else(|| {
+            StoreError::Corrupt("unsupported database URL (use sqlite:// or postgres://)".into())
+        })?;
+        let url = match backend {
+            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(pool.max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The SQLite URL for a database file at `path`.
@@ -202,8 +266,11 @@ impl Store {
     /// Begin a transaction that writes. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and then writes fails with
     /// `SQLITE_BUSY` at once, without waiting, when another connection wrote meanwhile.
-    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// A newest-first page of `table` (which has `created_at` and `id` columns), read with
@@ -213,7 +280,7 @@ impl Store {
         table: &str,
         columns: &str,
         page: &PageRequest,
-        from_row: fn(&sqlx::sqlite::SqliteRow) -> StoreResult<T>,
+        from_row: fn(&AnyRow) -> StoreResult<T>,
         position: fn(&T) -> Cursor,
     ) -> StoreResult<Page<T>> {
         let (after_ts, after_id) = audit::cursor_parts(page.cursor.as_ref());

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::audit::{delete_audited, insert as audit};
@@ -95,7 +95,7 @@ const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_pol
                        host_key_type, host_key_fingerprint, authorized_keys_path, tags, \
                        created_at, updated_at";
 
-fn platform_from_row(row: &SqliteRow) -> StoreResult<Platform> {
+fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
     let tags: String = row.try_get("tags")?;
     Ok(Platform {
         id: parse_uuid(row.try_get("id")?)?,

@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::audit::{cursor_parts, insert as audit};
 use super::{
-    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of,
-    parse_opt_ts, parse_ts, parse_uuid, sql, ts,
+    Actor, Backend, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
+    page_of, parse_opt_ts, parse_ts, parse_uuid, sql, ts,
 };
 
 /// Status of a task.
@@ -174,7 +174,7 @@ const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, c
 const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
                               exit_signal, error, changed, started_at, finished_at";
 
-fn task_from_row(row: &SqliteRow, targets: Vec<Target>) -> StoreResult<Task> {
+fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
     let params: String = row.try_get("params")?;
     Ok(Task {
         id: parse_uuid(row.try_get("id")?)?,
@@ -191,7 +191,7 @@ fn task_from_row(row: &SqliteRow, targets: Vec<Target>) -> StoreResult<Task> {
     })
 }
 
-fn target_from_row(row: &SqliteRow) -> StoreResult<Target> {
+fn target_from_row(row: &AnyRow) -> StoreResult<Target> {
     Ok(Target {
         platform_id: parse_uuid(row.try_get("platform_id")?)?,
         platform_name: row.try_get("platform_name")?,
@@ -208,7 +208,7 @@ fn target_from_row(row: &SqliteRow) -> StoreResult<Target> {
 /// Append an event to a task's log on `conn` (inside a transaction): the next sequence number comes
 /// from the task row, so numbers are gap-free and unique per task.
 async fn append_event(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     task_id: Uuid,
     kind: EventKind,
     platform_id: Option<Uuid>,
@@ -245,7 +245,7 @@ async fn append_event(
 
 /// Load one target of a task on `conn`.
 async fn load_target(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     task_id: Uuid,
     platform_id: Uuid,
 ) -> StoreResult<Target> {
@@ -261,7 +261,7 @@ async fn load_target(
 
 /// Write a target's new state to the event log on `conn`.
 async fn target_event(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     task_id: Uuid,
     platform_id: Uuid,
 ) -> StoreResult<()> {
@@ -282,7 +282,7 @@ async fn target_event(
 /// If no target of the task is left to run, give the task its final status, write the `done`
 /// event and audit it. Returns the final status when this call ended the task.
 async fn finish_task_if_done(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     task_id: Uuid,
 ) -> StoreResult<Option<TaskStatus>> {
     let counts =
@@ -488,36 +488,51 @@ impl Store {
         let now = Utc::now();
         let expires =
             ts(now + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30)));
-        let mut tx = self.write_tx().await?;
         let tasks = sqlx::query(
-            "SELECT k.id, k.kind, k.params, k.concurrency,
-                    (SELECT COUNT(*) FROM targets r WHERE r.task_id = k.id AND r.status = 'running') AS running
-             FROM tasks k
+            "SELECT k.id, k.kind, k.params FROM tasks k
              WHERE k.status IN ('queued', 'running') AND k.cancel_requested = 0
                AND EXISTS (SELECT 1 FROM targets q WHERE q.task_id = k.id AND q.status = 'queued')
              ORDER BY k.created_at, k.id",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
+        // PostgreSQL: the task row lock serialises claimers of one task (so its concurrency holds
+        // across workers) and SKIP LOCKED keeps targets another claimer holds out of reach.
+        let (lock_task, skip_locked) = match self.backend {
+            Backend::Sqlite => ("", ""),
+            Backend::Postgres => (" FOR UPDATE", " FOR UPDATE SKIP LOCKED"),
+        };
         for task in &tasks {
-            let room =
-                task.try_get::<i64, _>("concurrency")? - task.try_get::<i64, _>("running")?;
-            let want = room.min(i64::from(limit) - claimed.len() as i64);
-            if want <= 0 {
-                continue;
+            let want_most = i64::from(limit) - claimed.len() as i64;
+            if want_most <= 0 {
+                break;
             }
             let task_id: String = task.try_get("id")?;
+            let task_uuid = parse_uuid(&task_id)?;
             let kind: String = task.try_get("kind")?;
             let params: TaskParams = serde_json::from_str(task.try_get("params")?)
                 .map_err(|e| StoreError::Corrupt(format!("params: {e}")))?;
-            let platforms: Vec<String> = sqlx::query_scalar(
+            let mut tx = self.write_tx().await?;
+            let room: Option<i64> = sqlx::query_scalar(sql(format!(
+                "SELECT concurrency - (SELECT COUNT(*) FROM targets r
+                                       WHERE r.task_id = tasks.id AND r.status = 'running')
+                 FROM tasks WHERE id = $1 AND cancel_requested = 0{lock_task}"
+            )))
+            .bind(&task_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let want = room.unwrap_or(0).min(want_most);
+            if want <= 0 {
+                continue;
+            }
+            let platforms: Vec<String> = sqlx::query_scalar(sql(format!(
                 "UPDATE targets SET status = 'running', lease_owner = $2, lease_expires_at = $3,
                      started_at = $4
                  WHERE task_id = $1 AND platform_id IN (
                      SELECT platform_id FROM targets WHERE task_id = $1 AND status = 'queued'
-                     ORDER BY position LIMIT $5)
-                 RETURNING platform_id",
-            )
+                     ORDER BY position LIMIT $5{skip_locked})
+                 RETURNING platform_id"
+            )))
             .bind(&task_id)
             .bind(worker)
             .bind(&expires)
@@ -528,7 +543,6 @@ impl Store {
             if platforms.is_empty() {
                 continue;
             }
-            let task_uuid = parse_uuid(&task_id)?;
             sqlx::query(
                 "UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, $2)
                  WHERE id = $1 AND status = 'queued'",
@@ -547,11 +561,8 @@ impl Store {
                     params: params.clone(),
                 });
             }
-            if claimed.len() as u32 >= limit {
-                break;
-            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
         Ok(claimed)
     }
 

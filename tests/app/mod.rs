@@ -27,6 +27,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         data_dir,
         database_url: None,
+        db_max_connections: 10,
         master_key: None,
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         log: None,

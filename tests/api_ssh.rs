@@ -514,3 +514,133 @@ async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_revoke_never_looks_done_and_platforms_with_keys_are_not_silently_deleted() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "stubborn").await;
+    let client = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let key = add_key(&app, "bob", &client.public_line).await;
+    let deploy = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/deploy_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
+    assert_eq!(deploy["status"], "succeeded", "{deploy}");
+
+    // The login user cannot write ~/.ssh any more: the revoke fails and says so.
+    let ssh_dir = host.user.path(".ssh");
+    std::fs::set_permissions(
+        &ssh_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o500),
+    )
+    .unwrap();
+    let revoke = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/revoke_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
+    assert_eq!(revoke["status"], "failed", "{revoke}");
+    assert!(host.ssh_login_works(&client), "the key must still be there");
+    let assigned = app.get(&format!("/api/platforms/{platform}/keys")).await;
+    assert_eq!(
+        assigned["items"][0]["sync_status"], "revoking",
+        "{assigned}"
+    );
+    assert!(
+        assigned["items"][0]["sync_error"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied"),
+        "{assigned}"
+    );
+    let (status, problem) = app
+        .call(reqwest::Method::DELETE, &format!("/api/keys/{key}"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let (status, problem) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/platforms/{platform}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("forget_keys"),
+        "{problem}"
+    );
+
+    // Fixed on the host: the next revoke really removes it, and only then is it gone here.
+    std::fs::set_permissions(
+        &ssh_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let revoke = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/revoke_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
+    assert_eq!(revoke["status"], "succeeded", "{revoke}");
+    assert!(!host.ssh_login_works(&client));
+    assert_eq!(
+        app.get(&format!("/api/platforms/{platform}/keys")).await["items"],
+        json!([])
+    );
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/platforms/{platform}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_deploy_to_an_unreachable_host_is_recorded_as_failed() {
+    let app = TestApp::start().await;
+    let (status, dead) = app
+        .post("/api/platforms", json!({"name": "gone", "host": "127.0.0.1", "port": 1,
+                                       "username": "nobody", "auth_method": "password", "password": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let dead = dead["id"].as_str().unwrap();
+    let client = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let key = add_key(&app, "carol", &client.public_line).await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{dead}/deploy_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await;
+    assert_eq!(task["status"], "failed");
+    let assigned = app.get(&format!("/api/platforms/{dead}/keys")).await;
+    assert_eq!(assigned["items"][0]["sync_status"], "failed", "{assigned}");
+    assert!(
+        assigned["items"][0]["sync_error"]
+            .as_str()
+            .unwrap()
+            .contains("connect"),
+        "{assigned}"
+    );
+    // The host is gone for good: forgetting it is explicit and audited.
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/platforms/{dead}?forget_keys=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let audit = app.get("/api/audit?action=platform.delete").await;
+    assert_eq!(
+        audit["items"][0]["details"]["keys_left_on_host"], 1,
+        "{audit}"
+    );
+}

@@ -80,6 +80,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(platforms::delete),
         )
         .route("/api/platforms/{id}/keys", get(platforms::keys))
+        .route(
+            "/api/platforms/{id}/host_key/trust",
+            post(platforms::trust_host_key),
+        )
         .route("/api/platforms/{id}/deploy_keys", post(tasks::deploy_keys))
         .route("/api/platforms/{id}/revoke_keys", post(tasks::revoke_keys))
         .route("/api/platforms/{id}/run_command", post(tasks::run_command))

@@ -345,19 +345,93 @@ pub async fn patch(
     Ok(Json(updated))
 }
 
-/// `DELETE /api/platforms/{id}` → 204. The keys testum put on the host stay there.
+/// Query of `DELETE /api/platforms/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    forget_keys: Option<String>,
+}
+
+/// `DELETE /api/platforms/{id}[?forget_keys=true]` → 204; 409 while keys are assigned, unless
+/// `forget_keys` (for a host that is gone: the keys testum put there stay).
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "platform")?;
-    match state.store.delete_platform(&user.actor(), id).await {
+    let forget_keys = match query.forget_keys.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::field("forget_keys", "must be true or false")),
+    };
+    match state
+        .store
+        .delete_platform(&user.actor(), id, forget_keys)
+        .await
+    {
         Err(StoreError::NotFound) => Err(ApiError::not_found(format!("no platform with id {id}"))),
         other => other
             .map(|()| StatusCode::NO_CONTENT)
             .map_err(ApiError::from),
     }
+}
+
+/// `POST /api/platforms/{id}/host_key/trust` body: the new pin, or nothing to re-pin on the next
+/// connection.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustHostKey {
+    #[serde(default)]
+    host_key_fingerprint: Option<String>,
+    #[serde(default)]
+    host_key_type: Option<String>,
+}
+
+/// `POST /api/platforms/{id}/host_key/trust`: re-trust after a legitimate host key change.
+/// With `host_key_fingerprint` (and optionally `host_key_type`) that key is pinned; without, the
+/// pin is cleared and the next connection pins what it sees (refused under `strict`, which never
+/// trusts an unknown key). The audit event shows the old and the new fingerprint.
+pub async fn trust_host_key(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<TrustHostKey>,
+) -> Result<Json<Platform>, ApiError> {
+    let platform = find(&state, &id).await?;
+    let mut errors = Errors::default();
+    let pin = match &body.host_key_fingerprint {
+        Some(fingerprint) => errors
+            .check("host_key_fingerprint", validate::fingerprint(fingerprint))
+            .map(|f| (body.host_key_type.clone(), f)),
+        None => {
+            if body.host_key_type.is_some() {
+                errors.add(
+                    "host_key_type",
+                    "is only meaningful with host_key_fingerprint",
+                );
+            }
+            if platform.host_key_policy == "strict" {
+                errors.add(
+                    "host_key_fingerprint",
+                    "is required: the platform's policy is strict, which never trusts an \
+                     unknown key on first use",
+                );
+            }
+            None
+        }
+    };
+    if let Some(t) = &body.host_key_type
+        && !is_host_key_algorithm(t)
+    {
+        errors.add("host_key_type", "is not an SSH host key algorithm name");
+    }
+    errors.finish()?;
+    let updated = state
+        .store
+        .trust_host_key(&user.actor(), platform.id, pin)
+        .await?;
+    Ok(Json(updated))
 }
 
 /// `GET /api/platforms/{id}/keys`: assigned keys with the last sync result of each.

@@ -63,8 +63,9 @@ pub(crate) async fn insert(conn: &mut AnyConnection, event: NewAudit<'_>) -> Sto
 }
 
 /// Delete one row with `statement` (`DELETE ... WHERE id = $1 RETURNING <one text column>`) on
-/// `conn` and record `action` on `<kind>:<id>` with that column as `details[detail]`, in the same
-/// transaction. [`super::StoreError::NotFound`] when no row matched.
+/// `conn` and record `action` on `<kind>:<id>` with `details` plus that column as
+/// `details[detail]`, in the same transaction. [`super::StoreError::NotFound`] when no row
+/// matched.
 pub(crate) async fn delete_audited(
     conn: &mut AnyConnection,
     actor: &Actor,
@@ -72,6 +73,7 @@ pub(crate) async fn delete_audited(
     id: Uuid,
     action: &str,
     detail: &str,
+    mut details: serde_json::Value,
 ) -> StoreResult<()> {
     let value: Option<String> = sqlx::query_scalar(statement)
         .bind(id.to_string())
@@ -79,6 +81,7 @@ pub(crate) async fn delete_audited(
         .await?;
     let value = value.ok_or(super::StoreError::NotFound)?;
     let kind = action.split('.').next().unwrap_or(action);
+    details[detail] = serde_json::Value::String(value);
     insert(
         conn,
         NewAudit {
@@ -86,7 +89,7 @@ pub(crate) async fn delete_audited(
             action,
             target: Some(format!("{kind}:{id}")),
             outcome: "success",
-            details: serde_json::json!({ detail: value }),
+            details,
         },
     )
     .await

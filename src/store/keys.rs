@@ -205,6 +205,7 @@ impl Store {
             id,
             "key.delete",
             "fingerprint",
+            json!({}),
         )
         .await?;
         tx.commit().await?;

@@ -22,7 +22,9 @@ use uuid::Uuid;
 
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use keys::{Key, KeyPatch, NewKey};
-pub use platforms::{Assignment, NewPlatform, PinnedHostKey, Platform, PlatformPatch};
+pub use platforms::{
+    Assignment, DesiredState, NewPlatform, PinnedHostKey, Platform, PlatformPatch, REVOKING,
+};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,

@@ -69,6 +69,21 @@ pub struct PlatformPatch {
     pub tags: Option<Vec<String>>,
 }
 
+/// `sync_status` of an assignment whose key is being revoked: kept until a sync has really
+/// removed the key from the host, so a failed revoke never looks like a done one.
+pub const REVOKING: &str = "revoking";
+
+/// What a sync of one platform must make true, read from its assignments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DesiredState {
+    /// Keys that must be on the host: `(key id, one-line public key)`, in assignment order.
+    pub keys: Vec<(Uuid, String)>,
+    /// Keys being revoked: they must leave the host, then their assignments go.
+    pub revoking: Vec<Uuid>,
+    /// Assigned keys past their expiry: they must leave the host; their assignments stay.
+    pub expired: Vec<Uuid>,
+}
+
 /// A host key pinned on a platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinnedHostKey {
@@ -85,7 +100,9 @@ pub struct Assignment {
     pub key_type: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub assigned_at: DateTime<Utc>,
-    /// `pending` (not synced yet), `present` (on the host after the last sync) or `failed`.
+    /// `pending` (not synced yet), `present` (on the host after the last sync), `failed` (the
+    /// last sync failed: see `sync_error`), `revoking` (a revoke is queued or failed; the key may
+    /// still be on the host) or `expired` (removed from the host because the key expired).
     pub sync_status: String,
     pub synced_at: Option<DateTime<Utc>>,
     pub sync_error: Option<String>,
@@ -256,9 +273,28 @@ impl Store {
         Ok(platform)
     }
 
-    /// Delete a platform and its assignments (the keys stay on the host: testum forgets it).
-    pub async fn delete_platform(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
+    /// Delete a platform and its assignments.
+    ///
+    /// [`StoreError::Conflict`] while keys are assigned to it, unless `forget_keys`: testum would
+    /// otherwise lose the record of keys it left on the host.
+    pub async fn delete_platform(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        forget_keys: bool,
+    ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
+        let assigned: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM assignments WHERE platform_id = $1")
+                .bind(id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        if assigned > 0 && !forget_keys {
+            return Err(StoreError::Conflict(format!(
+                "the platform still has {assigned} assigned key(s) on the host; revoke them \
+                 first, or delete with ?forget_keys=true to leave them there"
+            )));
+        }
         delete_audited(
             &mut tx,
             actor,
@@ -266,10 +302,59 @@ impl Store {
             id,
             "platform.delete",
             "name",
+            json!({"keys_left_on_host": assigned}),
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Re-trust platform `id`'s host key after a legitimate change: pin `pin` (type, fingerprint),
+    /// or clear the pin so the next connection pins what it sees (trust on first use). Audited
+    /// with the old and the new pin.
+    pub async fn trust_host_key(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        pin: Option<(Option<String>, String)>,
+    ) -> StoreResult<Platform> {
+        let mut tx = self.write_tx().await?;
+        let old =
+            sqlx::query("SELECT host_key_type, host_key_fingerprint FROM platforms WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let old_type: Option<String> = old.try_get("host_key_type")?;
+        let old_fingerprint: Option<String> = old.try_get("host_key_fingerprint")?;
+        let (new_type, new_fingerprint) = pin.unzip();
+        let row = sqlx::query(sql(format!(
+            "UPDATE platforms SET host_key_type = $2, host_key_fingerprint = $3, updated_at = $4
+             WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(id.to_string())
+        .bind(new_type.clone().flatten())
+        .bind(new_fingerprint.clone())
+        .bind(now_ts())
+        .fetch_one(&mut *tx)
+        .await?;
+        let platform = platform_from_row(&row)?;
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "host_key.trust",
+                target: Some(format!("platform:{id}")),
+                outcome: "success",
+                details: json!({
+                    "old": {"key_type": old_type, "fingerprint": old_fingerprint},
+                    "new": {"key_type": new_type.flatten(), "fingerprint": new_fingerprint},
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(platform)
     }
 
     /// Pin a host key on first use. Returns `None` when this call pinned it, or the pin that was
@@ -353,54 +438,84 @@ impl Store {
             .collect()
     }
 
-    /// The desired managed lines of platform `id`: its assigned keys that have not expired at
-    /// `now`, as `(key id, one-line public key)`, in assignment order.
-    pub async fn desired_keys(
-        &self,
-        id: Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Vec<(Uuid, String)>> {
+    /// The desired state of platform `id` at `now`, read in one statement.
+    pub async fn desired_state(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<DesiredState> {
         let rows = sqlx::query(
-            "SELECT a.key_id, k.public_key FROM assignments a JOIN keys k ON k.id = a.key_id
-             WHERE a.platform_id = $1 AND (k.expires_at IS NULL OR k.expires_at > $2)
-             ORDER BY a.created_at, a.key_id",
+            "SELECT a.key_id, a.sync_status, k.public_key, k.expires_at
+             FROM assignments a JOIN keys k ON k.id = a.key_id
+             WHERE a.platform_id = $1 ORDER BY a.created_at, a.key_id",
         )
         .bind(id.to_string())
-        .bind(ts(now))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    parse_uuid(row.try_get("key_id")?)?,
-                    row.try_get("public_key")?,
-                ))
-            })
-            .collect()
+        let now = ts(now);
+        let mut state = DesiredState::default();
+        for row in &rows {
+            let key_id = parse_uuid(row.try_get("key_id")?)?;
+            let status: String = row.try_get("sync_status")?;
+            let expires_at: Option<String> = row.try_get("expires_at")?;
+            if status == REVOKING {
+                state.revoking.push(key_id);
+            } else if expires_at.is_some_and(|at| at <= now) {
+                state.expired.push(key_id);
+            } else {
+                state.keys.push((key_id, row.try_get("public_key")?));
+            }
+        }
+        Ok(state)
     }
 
-    /// Record the result of a sync for the keys that were in its desired set.
+    /// Record the result of a sync of `state`: on success its keys are `present`, its revoked
+    /// assignments are gone and its expired ones are `expired`; on failure every one of them
+    /// carries `error` (revoked ones stay `revoking` until a sync removes them for real).
     pub async fn record_sync(
         &self,
         platform_id: Uuid,
-        key_ids: &[Uuid],
+        state: &DesiredState,
         error: Option<&str>,
     ) -> StoreResult<()> {
         let now = now_ts();
-        let status = if error.is_some() { "failed" } else { "present" };
         let mut tx = self.write_tx().await?;
-        for key_id in key_ids {
+        let set = |status: &'static str, key_id: Uuid| {
             sqlx::query(
                 "UPDATE assignments SET sync_status = $3, synced_at = $4, sync_error = $5
-                 WHERE platform_id = $1 AND key_id = $2",
+                 WHERE platform_id = $1 AND key_id = $2 AND sync_status <> 'revoking'",
             )
             .bind(platform_id.to_string())
             .bind(key_id.to_string())
             .bind(status)
-            .bind(&now)
-            .bind(error)
-            .execute(&mut *tx)
-            .await?;
+            .bind(now.clone())
+            .bind(error.map(str::to_string))
+        };
+        let ok = error.is_none();
+        for (key_id, _) in &state.keys {
+            set(if ok { "present" } else { "failed" }, *key_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for key_id in &state.expired {
+            set(if ok { "expired" } else { "failed" }, *key_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for key_id in &state.revoking {
+            let query = if ok {
+                sqlx::query(
+                    "DELETE FROM assignments WHERE platform_id = $1 AND key_id = $2
+                     AND sync_status = 'revoking'",
+                )
+                .bind(platform_id.to_string())
+                .bind(key_id.to_string())
+            } else {
+                sqlx::query(
+                    "UPDATE assignments SET sync_error = $3
+                     WHERE platform_id = $1 AND key_id = $2 AND sync_status = 'revoking'",
+                )
+                .bind(platform_id.to_string())
+                .bind(key_id.to_string())
+                .bind(error.map(str::to_string))
+            };
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

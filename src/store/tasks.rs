@@ -353,25 +353,30 @@ impl Store {
         let id = Uuid::new_v4();
         let now = now_ts();
         let mut tx = self.write_tx().await?;
+        // Re-deploying a key that is being revoked cancels the revoke; a revoked assignment
+        // stays, marked, until a sync has removed the key from the host.
         for (platform_id, _) in &new.platforms {
             for key_id in &new.params.key_ids {
-                let statement = match new.kind.as_str() {
-                    "deploy_keys" => {
+                let query = match new.kind.as_str() {
+                    "deploy_keys" => sqlx::query(
                         "INSERT INTO assignments (platform_id, key_id, created_at, sync_status)
-                         VALUES ($1, $2, $3, 'pending') ON CONFLICT DO NOTHING"
-                    }
-                    "revoke_keys" => {
-                        "DELETE FROM assignments WHERE platform_id = $1 AND key_id = $2
-                         AND $3 IS NOT NULL"
-                    }
-                    _ => continue,
-                };
-                sqlx::query(statement)
+                         VALUES ($1, $2, $3, 'pending')
+                         ON CONFLICT (platform_id, key_id) DO UPDATE SET sync_status = 'pending',
+                             sync_error = NULL
+                         WHERE assignments.sync_status = 'revoking'",
+                    )
                     .bind(platform_id.to_string())
                     .bind(key_id.to_string())
-                    .bind(&now)
-                    .execute(&mut *tx)
-                    .await?;
+                    .bind(&now),
+                    "revoke_keys" => sqlx::query(
+                        "UPDATE assignments SET sync_status = 'revoking', sync_error = NULL
+                         WHERE platform_id = $1 AND key_id = $2",
+                    )
+                    .bind(platform_id.to_string())
+                    .bind(key_id.to_string()),
+                    _ => continue,
+                };
+                query.execute(&mut *tx).await?;
             }
         }
         let params = json!(new.params).to_string();

@@ -77,10 +77,12 @@ async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetR
         .await
         .map_err(|e| e.to_string())?
         .ok_or("the platform was deleted")?;
-    let session = connect(context, target, &platform).await?;
     match target.kind.as_str() {
-        "deploy_keys" | "revoke_keys" => sync(context, target, &platform, &session).await,
-        "run_command" => run_command(context, target, &session).await,
+        "deploy_keys" | "revoke_keys" => sync(context, target, &platform).await,
+        "run_command" => {
+            let session = connect(context, target, &platform).await?;
+            run_command(context, target, &session).await
+        }
         other => Err(format!("unknown task kind {other:?}")),
     }
 }
@@ -190,8 +192,9 @@ async fn host_key_refused(
     presented: &str,
 ) -> String {
     let message = format!(
-        "host key changed: pinned {pinned}, presented {presented}; refusing to connect \
-         (an admin must re-trust the platform if the change is legitimate)"
+        "host key changed: pinned {pinned}, presented {presented}; refusing to connect (if the \
+         change is legitimate, re-trust it: POST /api/platforms/{}/host_key/trust)",
+        platform.id
     );
     if let Err(e) = context
         .store
@@ -211,60 +214,58 @@ async fn host_key_refused(
     message
 }
 
+/// Make the platform's authorized_keys match its assignments, and record the outcome on every
+/// assignment involved, whether the sync worked or failed (also when the host was unreachable).
 async fn sync(
     context: &RunContext,
     target: &ClaimedTarget,
     platform: &Platform,
-    session: &Session,
 ) -> Result<TargetResult, String> {
     let _guard = context.locks.lock(platform.id).await;
     // Desired state is read under the lock, so a later deploy's keys are never overwritten by an
     // earlier one that started first.
-    let desired = context
+    let state = context
         .store
-        .desired_keys(platform.id, chrono::Utc::now())
+        .desired_state(platform.id, chrono::Utc::now())
         .await
         .map_err(|e| e.to_string())?;
-    let key_ids: Vec<Uuid> = desired.iter().map(|(id, _)| *id).collect();
-    let lines: Vec<String> = desired.into_iter().map(|(_, line)| line).collect();
-    match sync_authorized_keys(session, &platform.authorized_keys_path, &lines).await {
-        Ok(outcome) => {
-            let _ = context.store.record_sync(platform.id, &key_ids, None).await;
-            let mut summary = format!(
-                "{}: {} managed key(s); {}\n",
-                platform.authorized_keys_path,
-                lines.len(),
-                if outcome.changed {
-                    "file updated"
-                } else {
-                    "already up to date"
-                }
-            );
-            for line in &outcome.added {
-                summary.push_str(&format!("+ {line}\n"));
-            }
-            for line in &outcome.removed {
-                summary.push_str(&format!("- {line}\n"));
-            }
-            for warning in &outcome.warnings {
-                summary.push_str(&format!("warning: {warning}\n"));
-            }
-            note(context, target, "stdout", &summary).await;
-            Ok(TargetResult {
-                status: Some(TaskStatus::Succeeded),
-                changed: Some(outcome.changed),
-                ..TargetResult::default()
-            })
-        }
-        Err(e) => {
-            let message = e.to_string();
-            let _ = context
-                .store
-                .record_sync(platform.id, &key_ids, Some(&message))
-                .await;
-            Err(message)
-        }
+    let lines: Vec<String> = state.keys.iter().map(|(_, line)| line.clone()).collect();
+    let outcome = match connect(context, target, platform).await {
+        Ok(session) => sync_authorized_keys(&session, &platform.authorized_keys_path, &lines)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    };
+    let error = outcome.as_ref().err().map(String::as_str);
+    if let Err(e) = context.store.record_sync(platform.id, &state, error).await {
+        tracing::error!(platform = %platform.id, error = %e, "recording a sync result failed");
     }
+    let outcome = outcome?;
+    let mut summary = format!(
+        "{}: {} managed key(s); {}\n",
+        platform.authorized_keys_path,
+        lines.len(),
+        if outcome.changed {
+            "file updated"
+        } else {
+            "already up to date"
+        }
+    );
+    for line in &outcome.added {
+        summary.push_str(&format!("+ {line}\n"));
+    }
+    for line in &outcome.removed {
+        summary.push_str(&format!("- {line}\n"));
+    }
+    for warning in &outcome.warnings {
+        summary.push_str(&format!("warning: {warning}\n"));
+    }
+    note(context, target, "stdout", &summary).await;
+    Ok(TargetResult {
+        status: Some(TaskStatus::Succeeded),
+        changed: Some(outcome.changed),
+        ..TargetResult::default()
+    })
 }
 
 async fn run_command(

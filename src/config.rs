@@ -50,7 +50,7 @@ pub struct ServeConfig {
     #[arg(long, env = "TESTUM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
 
-    /// SSH sessions in flight at most in this process's workers.
+    /// SSH sessions in flight at most in this process's workers (1 to 10000).
     #[arg(long, env = "TESTUM_WORKER_CONCURRENCY", default_value_t = 100,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub worker_concurrency: u32,
@@ -65,7 +65,13 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout_secs: u64,
 
-    /// Lifetime of access tokens, in seconds.
+    /// Most output bytes kept per target (stdout and stderr together); past it the command runs
+    /// on but its output is dropped, with a note in its stderr.
+    #[arg(long, env = "TESTUM_MAX_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
+    pub max_output_bytes: u64,
+
+    /// Lifetime of access tokens, in seconds (60 to 86400).
     #[arg(long, env = "TESTUM_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub access_token_ttl_secs: u64,

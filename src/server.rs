@@ -25,7 +25,12 @@ fn init_tracing(config: &ServeConfig) {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use std::io::IsTerminal as _;
+    // Logs go to stderr, coloured only on a terminal (a log file or journald gets plain text).
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     // `try_init` fails only when a subscriber is already set (tests that start several servers).
     let _ = if config.log_format == "json" {
         builder.json().try_init()
@@ -54,6 +59,9 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
             url.split(':').next().unwrap_or_default()
         );
     }
+    if url.starts_with("sqlite:") && config.database_url.is_none() {
+        create_private_file(&config.data_dir.join("testum.db"))?;
+    }
     let pool = PoolConfig {
         max_connections: config.db_max_connections,
     };
@@ -63,6 +71,17 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     bootstrap_admin(&store, config).await?;
     AppState::new(store, master_key, Arc::new(config.clone()), EventBus::new())
         .context("cannot set up access token keys")
+}
+
+/// Create `path` empty with mode 0600 when it does not exist, so the database (which holds password
+/// hashes and sealed credentials) is readable by the service's user only; SQLite gives its WAL
+/// and shared-memory files the same mode.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    match write_private_file(path, b"") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+    }
 }
 
 /// `url` without the password of its user part, for messages.

@@ -357,9 +357,18 @@ async fn database_holds_no_secret_in_clear() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    // Every file in the data dir (database, WAL) is scanned.
+    // Every file in the data dir (database, WAL) is scanned, and is the service user's only.
     for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
         let path = entry.unwrap().path();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "{} is readable by others ({mode:o})",
+            path.display()
+        );
         let bytes = std::fs::read(&path).unwrap();
         assert!(
             !bytes

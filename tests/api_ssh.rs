@@ -493,8 +493,32 @@ async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
     )
     .await;
     assert_eq!(task["status"], "succeeded");
-    // The same server registered again under another name (a redirected port, a cloned image).
-    let second = add_platform(&app, &host, "clone").await;
+    // The same file of the same server cannot be registered twice: the blocks would fight.
+    let (status, problem) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "twin", "host": "127.0.0.1", "port": host.sshd.port(),
+                                       "username": host.user.name, "auth_method": "password",
+                                       "password": host.user.password}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("'original'"),
+        "{problem}"
+    );
+    // The same server under another name and file (a redirected port, a cloned image).
+    let (status, second) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "clone", "host": "127.0.0.1", "port": host.sshd.port(),
+                                       "username": host.user.name, "auth_method": "password",
+                                       "password": host.user.password,
+                                       "authorized_keys_path": ".ssh/authorized_keys2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second = second["id"].as_str().unwrap().to_string();
     let task = run_task(
         &app,
         &format!("/api/platforms/{second}/run_command"),
@@ -643,4 +667,62 @@ async fn a_deploy_to_an_unreachable_host_is_recorded_as_failed() {
         audit["items"][0]["details"]["keys_left_on_host"], 1,
         "{audit}"
     );
+}
+
+#[tokio::test]
+async fn output_is_capped_per_target_and_paged() {
+    let host = TestHost::start();
+    let app = TestApp::start_with(|config| config.max_output_bytes = 10_000).await;
+    let platform = add_platform(&app, &host, "chatty").await;
+    let task = run_task(
+        &app,
+        &format!("/api/platforms/{platform}/run_command"),
+        json!({"command": "yes | head -c 1000000; echo done >&2"}),
+    )
+    .await;
+    // The command ran to its end (its exit status is known); only its output was cut.
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let id = task["id"].as_str().unwrap();
+    let stdout = app.raw_output(id, &platform, "stdout").await;
+    assert!(
+        stdout.len() <= 10_000 && stdout.len() > 5_000,
+        "{}",
+        stdout.len()
+    );
+    let stderr = String::from_utf8(app.raw_output(id, &platform, "stderr").await).unwrap();
+    assert!(
+        stderr.contains("output limit of 10000 bytes reached"),
+        "{stderr}"
+    );
+
+    // JSON output comes in pages that chain without gap or overlap.
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .get(&format!("/api/tasks/{id}/output?after_seq={after}&limit=2"))
+            .await;
+        for item in page["items"].as_array().unwrap() {
+            seqs.push(item["seq"].as_i64().unwrap());
+        }
+        match page["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let mut sorted = seqs.clone();
+    sorted.dedup();
+    assert_eq!(seqs, sorted);
+    assert!(seqs.len() >= 2, "{seqs:?}");
+    let (status, _) = app
+        .call(
+            reqwest::Method::GET,
+            &format!(
+                "/api/tasks/{id}/output?platform_id={}&stream=stdout",
+                uuid::Uuid::new_v4()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

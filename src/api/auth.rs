@@ -132,7 +132,8 @@ pub async fn login(
             .audit(NewAudit {
                 actor: &Actor {
                     user_id: None,
-                    name: request.username.clone(),
+                    // Whatever was typed, bounded: an anonymous caller must not bloat the log.
+                    name: request.username.chars().take(64).collect(),
                 },
                 action: "auth.login",
                 target: None,

@@ -62,7 +62,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                     format!("the request body is not valid JSON: {inner}"),
                 ));
             }
-            let message = strip_position(&inner.to_string());
+            let mut message = strip_position(&inner.to_string());
             let path = e.path().to_string();
             // serde reports a missing field at its parent's path; every other error at the
             // field's own path.
@@ -74,6 +74,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 (None, ".") => "body".to_string(),
                 (None, _) => path,
             };
+            if field.ends_with("_at") && !message.starts_with("missing") {
+                message.push_str("; expected an RFC 3339 timestamp such as 2027-01-31T00:00:00Z");
+            }
             Err(ApiError::field(field, message))
         }
     }

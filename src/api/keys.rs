@@ -85,8 +85,24 @@ pub async fn create(
         owner,
         expires_at,
     };
-    let key = state.store.create_key(&user.actor(), new).await?;
-    Ok((StatusCode::CREATED, Json(key)))
+    let fingerprint = new.fingerprint.clone();
+    match state.store.create_key(&user.actor(), new).await {
+        Ok(key) => Ok((StatusCode::CREATED, Json(key))),
+        Err(crate::store::StoreError::Conflict(message)) => {
+            let existing = state.store.key_by_fingerprint(&fingerprint).await?;
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                match existing {
+                    Some(key) => format!(
+                        "this key ({fingerprint}) is already registered as '{}' (id {})",
+                        key.name, key.id
+                    ),
+                    None => message,
+                },
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `GET /api/keys?limit=&cursor=`.

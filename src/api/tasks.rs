@@ -18,6 +18,9 @@ use super::error::{ApiError, Errors};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskParams};
 
+/// The kinds of task that can be queued.
+pub const KINDS: [&str; 3] = ["deploy_keys", "revoke_keys", "run_command"];
+
 /// Largest per-task concurrency and default.
 pub const MAX_CONCURRENCY: u32 = 1000;
 pub const DEFAULT_CONCURRENCY: u32 = 50;
@@ -112,7 +115,8 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 errors.add("key_ids", "is not used by run_command");
             }
             match body.command.as_deref() {
-                None | Some("") => errors.add("command", "is required for run_command"),
+                None => errors.add("command", "is required for run_command"),
+                Some(c) if c.trim().is_empty() => errors.add("command", "must not be blank"),
                 Some(c) if c.len() > MAX_COMMAND_BYTES => errors.add(
                     "command",
                     format!("must be at most {MAX_COMMAND_BYTES} bytes"),
@@ -279,10 +283,24 @@ pub async fn list(
         cursor: query.cursor,
     }
     .page()?;
-    let filter = TaskFilter {
-        status: query.status.filter(|s| !s.is_empty()),
-        kind: query.kind.filter(|s| !s.is_empty()),
-    };
+    let mut errors = Errors::default();
+    let status = query.status.filter(|s| !s.is_empty());
+    if let Some(status) = &status
+        && !["queued", "running", "succeeded", "failed", "cancelled"].contains(&status.as_str())
+    {
+        errors.add(
+            "status",
+            "must be queued, running, succeeded, failed or cancelled",
+        );
+    }
+    let kind = query.kind.filter(|s| !s.is_empty());
+    if let Some(kind) = &kind
+        && !KINDS.contains(&kind.as_str())
+    {
+        errors.add("kind", "must be deploy_keys, revoke_keys or run_command");
+    }
+    errors.finish()?;
+    let filter = TaskFilter { status, kind };
     Ok(Json(state.store.list_tasks(&filter, &page).await?))
 }
 
@@ -327,19 +345,26 @@ pub async fn cancel(
 pub struct OutputQuery {
     platform_id: Option<String>,
     stream: Option<String>,
+    after_seq: Option<String>,
+    limit: Option<String>,
 }
 
-/// `GET /api/tasks/{id}/output`: every output chunk as JSON (`data` is text with invalid UTF-8
-/// replaced); with `platform_id` and `stream` the exact bytes of that one stream, as
-/// `application/octet-stream`.
+/// Most events one `GET /api/tasks/{id}/output` page looks at, and the default.
+pub const MAX_OUTPUT_PAGE: u32 = 10_000;
+pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
+
+/// `GET /api/tasks/{id}/output[?after_seq=&limit=]`: output chunks as JSON, `data` as text with
+/// invalid UTF-8 replaced, a page of events at a time (`next_after_seq` continues it).
+/// `?platform_id=&stream=stdout|stderr`: the exact bytes of that one stream, as
+/// `application/octet-stream` (bounded by `TESTUM_MAX_OUTPUT_BYTES` per target).
 pub async fn output(
     State(state): State<AppState>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<OutputQuery>,
 ) -> Result<Response, ApiError> {
     let task = find(&state, &id).await?;
-    let raw = match (&query.platform_id, &query.stream) {
-        (None, None) => None,
+    match (&query.platform_id, &query.stream) {
+        (None, None) => output_page(&state, &task, &query).await,
         (Some(platform), Some(stream)) => {
             let mut errors = Errors::default();
             let platform = errors.check("platform_id", Uuid::parse_str(platform));
@@ -347,42 +372,100 @@ pub async fn output(
                 errors.add("stream", "must be stdout or stderr");
             }
             errors.finish()?;
-            platform.map(|p| (p, stream.clone()))
+            let platform = platform.ok_or_else(|| ApiError::internal("validated value missing"))?;
+            if !task.targets.iter().any(|t| t.platform_id == platform) {
+                return Err(ApiError::not_found(format!(
+                    "task {} has no target on platform {platform}",
+                    task.id
+                )));
+            }
+            raw_stream(&state, task.id, platform, stream).await
         }
-        (None, Some(_)) => return Err(ApiError::field("platform_id", "is required with stream")),
-        (Some(_), None) => return Err(ApiError::field("stream", "is required with platform_id")),
+        (None, Some(_)) => Err(ApiError::field("platform_id", "is required with stream")),
+        (Some(_), None) => Err(ApiError::field("stream", "is required with platform_id")),
+    }
+}
+
+async fn output_page(
+    state: &AppState,
+    task: &Task,
+    query: &OutputQuery,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let after = match query.after_seq.as_deref() {
+        None | Some("") => 0,
+        Some(text) => errors
+            .check(
+                "after_seq",
+                text.parse::<u32>().map_err(|_| "must be a whole number"),
+            )
+            .map(i64::from)
+            .unwrap_or(0),
     };
-    let mut chunks = Vec::new();
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_OUTPUT_PAGE,
+        Some(text) => errors
+            .check(
+                "limit",
+                text.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_OUTPUT_PAGE).contains(n))
+                    .ok_or(format!(
+                        "must be a whole number from 1 to {MAX_OUTPUT_PAGE}"
+                    )),
+            )
+            .unwrap_or(DEFAULT_OUTPUT_PAGE),
+    };
+    errors.finish()?;
+    let events = state.store.events_after(task.id, after, limit).await?;
+    let next_after_seq = (events.len() as u32 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
+    let items: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Output)
+        .map(|event| {
+            json!({
+                "seq": event.seq,
+                "platform_id": event.platform_id,
+                "stream": event.stream,
+                "data": String::from_utf8_lossy(&event.data),
+            })
+        })
+        .collect();
+    Ok(
+        Json(json!({ "task_id": task.id, "items": items, "next_after_seq": next_after_seq }))
+            .into_response(),
+    )
+}
+
+async fn raw_stream(
+    state: &AppState,
+    task: Uuid,
+    platform: Uuid,
+    stream: &str,
+) -> Result<Response, ApiError> {
     let mut bytes = Vec::new();
     let mut after = 0;
     loop {
-        let events = state.store.events_after(task.id, after, 1000).await?;
+        let events = state
+            .store
+            .events_after(task, after, DEFAULT_OUTPUT_PAGE)
+            .await?;
         let Some(last) = events.last() else { break };
         after = last.seq;
-        for event in events.into_iter().filter(|e| e.kind == EventKind::Output) {
-            match &raw {
-                Some((platform, stream)) => {
-                    if event.platform_id == Some(*platform)
-                        && event.stream.as_deref() == Some(stream)
-                    {
-                        bytes.extend_from_slice(&event.data);
-                    }
-                }
-                None => chunks.push(json!({
-                    "seq": event.seq,
-                    "platform_id": event.platform_id,
-                    "stream": event.stream,
-                    "data": String::from_utf8_lossy(&event.data),
-                })),
+        for event in &events {
+            if event.kind == EventKind::Output
+                && event.platform_id == Some(platform)
+                && event.stream.as_deref() == Some(stream)
+            {
+                bytes.extend_from_slice(&event.data);
             }
         }
     }
-    Ok(match raw {
-        Some(_) => (
-            [(header::CONTENT_TYPE, "application/octet-stream")],
-            Body::from(bytes),
-        )
-            .into_response(),
-        None => Json(json!({ "task_id": task.id, "items": chunks })).into_response(),
-    })
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from(bytes),
+    )
+        .into_response())
 }

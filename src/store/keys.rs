@@ -122,6 +122,17 @@ impl Store {
         row.as_ref().map(key_from_row).transpose()
     }
 
+    /// The key registered with `fingerprint`, if any.
+    pub async fn key_by_fingerprint(&self, fingerprint: &str) -> StoreResult<Option<Key>> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {COLUMNS} FROM keys WHERE fingerprint = $1"
+        )))
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
     /// Keys, newest first.
     pub async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<Key>> {
         self.list_newest("keys", COLUMNS, page, key_from_row, |k: &Key| Cursor {

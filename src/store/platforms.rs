@@ -394,6 +394,29 @@ impl Store {
         })
     }
 
+    /// The name of a platform other than `except` that manages the same file (host, port, login
+    /// user and authorized_keys path): two such platforms would overwrite each other's block.
+    pub async fn platform_managing_same_file(
+        &self,
+        except: Option<Uuid>,
+        host: &str,
+        port: u16,
+        username: &str,
+        path: &str,
+    ) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT name FROM platforms WHERE host = $1 AND port = $2 AND username = $3
+             AND authorized_keys_path = $4 AND id <> $5 LIMIT 1",
+        )
+        .bind(host)
+        .bind(i64::from(port))
+        .bind(username)
+        .bind(path)
+        .bind(except.map(|id| id.to_string()).unwrap_or_default())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Names of the platforms other than `id` that pinned `fingerprint` (the same host key on two
     /// platforms means a cloned image or a redirected port).
     pub async fn platforms_sharing_host_key(

@@ -1,6 +1,8 @@
 //! The output chunker: takes `(stream, bytes)` as the SSH engine reads them and stores chunks of
 //! exact bytes, cut so that no UTF-8 character is split across chunks (so each chunk renders on
 //! its own), flushing at 16 KiB or 50 ms after the first unflushed byte, whichever comes first.
+//! At most `limit` bytes are kept per target; the rest is read (so the command is never blocked)
+//! and dropped, and one note on stderr says so.
 
 use std::time::Duration;
 
@@ -51,24 +53,51 @@ struct Sink {
     bus: EventBus,
     task: Uuid,
     platform: Uuid,
+    /// Bytes kept so far, and the most that may be.
+    kept: u64,
+    limit: u64,
 }
 
 impl Sink {
     /// Store what `buf` holds up to its last complete character (everything when `last`).
-    async fn flush(&self, stream: Stream, buf: &mut Vec<u8>, last: bool) -> StoreResult<()> {
-        let cut = if last { buf.len() } else { utf8_boundary(buf) };
+    async fn flush(&mut self, stream: Stream, buf: &mut Vec<u8>, last: bool) -> StoreResult<()> {
+        let mut cut = if last { buf.len() } else { utf8_boundary(buf) };
         if cut == 0 {
             return Ok(());
         }
-        self.store
-            .append_output(self.task, self.platform, stream_name(stream), &buf[..cut])
-            .await?;
-        buf.drain(..cut);
+        let room = self.limit.saturating_sub(self.kept);
+        if room == 0 {
+            buf.drain(..cut);
+            return Ok(());
+        }
+        let truncated = cut as u64 > room;
+        if truncated {
+            cut = utf8_boundary(&buf[..room as usize]);
+        }
+        if cut > 0 {
+            self.store
+                .append_output(self.task, self.platform, stream_name(stream), &buf[..cut])
+                .await?;
+        }
+        self.kept += cut as u64;
+        if truncated {
+            self.kept = self.limit;
+            buf.clear();
+            let note = format!(
+                "\n[testum: output limit of {} bytes reached; further output is not kept]\n",
+                self.limit
+            );
+            self.store
+                .append_output(self.task, self.platform, "stderr", note.as_bytes())
+                .await?;
+        } else {
+            buf.drain(..cut);
+        }
         self.bus.notify(self.task);
         Ok(())
     }
 
-    async fn flush_all(&self, pending: &mut [Vec<u8>; 2], last: bool) -> StoreResult<()> {
+    async fn flush_all(&mut self, pending: &mut [Vec<u8>; 2], last: bool) -> StoreResult<()> {
         for stream in [Stream::Stdout, Stream::Stderr] {
             self.flush(stream, &mut pending[stream as usize], last)
                 .await?;
@@ -77,20 +106,23 @@ impl Sink {
     }
 }
 
-/// Store everything received on `rx` as output of (`task`, `platform`) until the sender closes;
-/// wakes subscribers after each stored chunk.
+/// Store what is received on `rx` as output of (`task`, `platform`), at most `limit` bytes, until
+/// the sender closes; wakes subscribers after each stored chunk.
 pub async fn store_output(
     store: Store,
     bus: EventBus,
     task: Uuid,
     platform: Uuid,
+    limit: u64,
     mut rx: mpsc::Receiver<(Stream, Bytes)>,
 ) -> StoreResult<()> {
-    let sink = Sink {
+    let mut sink = Sink {
         store,
         bus,
         task,
         platform,
+        kept: 0,
+        limit,
     };
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut deadline: Option<Instant> = None;

@@ -27,6 +27,7 @@ pub struct RunContext {
     pub bus: EventBus,
     pub locks: PlatformLocks,
     pub connect_timeout: Duration,
+    pub max_output_bytes: u64,
     pub worker_id: String,
 }
 
@@ -285,6 +286,7 @@ async fn run_command(
         context.bus.clone(),
         target.task_id,
         target.platform_id,
+        context.max_output_bytes,
         rx,
     ));
     let status = session

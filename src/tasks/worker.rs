@@ -28,6 +28,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// SSH connect and handshake timeout.
     pub connect_timeout: Duration,
+    /// Most output bytes kept per target.
+    pub max_output_bytes: u64,
 }
 
 impl From<&ServeConfig> for WorkerConfig {
@@ -36,6 +38,7 @@ impl From<&ServeConfig> for WorkerConfig {
             concurrency: config.worker_concurrency,
             lease: config.lease(),
             connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+            max_output_bytes: config.max_output_bytes,
         }
     }
 }
@@ -62,6 +65,7 @@ impl Worker {
             bus,
             locks: PlatformLocks::default(),
             connect_timeout: config.connect_timeout,
+            max_output_bytes: config.max_output_bytes,
             worker_id: format!("worker-{}", Uuid::new_v4()),
         };
         let handle = tokio::spawn(dispatch(context, config, stop.clone()));

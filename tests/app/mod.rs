@@ -35,6 +35,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         worker_concurrency: 100,
         lease_secs: 30,
         connect_timeout_secs: 10,
+        max_output_bytes: 16 * 1024 * 1024,
         access_token_ttl_secs: 900,
     }
 }

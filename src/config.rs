@@ -65,6 +65,12 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u64).range(1..=600))]
     pub connect_timeout_secs: u64,
 
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for running targets before it ends the
+    /// commands still running on their hosts.
+    #[arg(long, env = "TESTUM_SHUTDOWN_GRACE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace_secs: u64,
+
     /// Most output bytes kept per target (stdout and stderr together); past it the command runs
     /// on but its output is dropped, with a note in its stderr.
     #[arg(long, env = "TESTUM_MAX_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024,

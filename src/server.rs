@@ -147,7 +147,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     );
     tracing::info!(address = %config.bind, "testum is listening");
     api::serve(listener, state, shutdown_signal()).await?;
-    worker.shutdown(Duration::from_secs(10)).await;
+    worker
+        .shutdown(Duration::from_secs(config.shutdown_grace_secs))
+        .await;
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -726,3 +726,45 @@ async fn output_is_capped_per_target_and_paged() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn shutdown_ends_running_commands_on_their_hosts() {
+    let host = TestHost::start();
+    let mut app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "draining").await;
+    let marker = format!("testum-drain-{}", std::process::id());
+    let (status, accepted) = app
+        .post(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": format!("echo started; sleep 300 # {marker}")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = accepted["task_id"].as_str().unwrap().to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.raw_output(&task, &platform, "stdout").await != b"started\n" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the command did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.shutdown_worker(Duration::from_millis(500)).await;
+    let ended = app.get(&format!("/api/tasks/{task}")).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert!(
+        ended["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{ended}"
+    );
+    let leftover = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        leftover.stdout.is_empty(),
+        "the remote command survived the shutdown"
+    );
+}

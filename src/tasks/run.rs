@@ -29,6 +29,8 @@ pub struct RunContext {
     pub connect_timeout: Duration,
     pub max_output_bytes: u64,
     pub worker_id: String,
+    /// Becomes `true` when the worker shuts down and running commands must end.
+    pub interrupted: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Run `target` to its end and record the result; never fails (failures become the target's).
@@ -310,7 +312,14 @@ async fn run_command(
         exit_signal: status.signal.clone(),
         ..TargetResult::default()
     };
-    if status.cancelled {
+    if status.cancelled && *context.interrupted.borrow() {
+        result.status = Some(TaskStatus::Failed);
+        result.error = Some(
+            "interrupted: testum shut down before the command ended; the command was sent \
+             TERM/KILL"
+                .into(),
+        );
+    } else if status.cancelled {
         result.status = Some(TaskStatus::Cancelled);
         result.error = Some(if status.terminated {
             "cancelled; the command was terminated".into()
@@ -335,8 +344,22 @@ async fn run_command(
     Ok(result)
 }
 
-/// Resolves when someone asks task `task` to stop (woken by the bus, checked at least every 2 s).
+/// Resolves when someone asks task `task` to stop (woken by the bus, checked at least every 2 s)
+/// or when the worker is interrupted at shutdown.
 async fn wait_for_cancel(context: &RunContext, task: Uuid) {
+    let mut interrupted = context.interrupted.clone();
+    tokio::select! {
+        () = wait_for_cancel_request(context, task) => {}
+        () = async {
+            // A worker dropped without shutdown never interrupts anything.
+            if interrupted.wait_for(|stop| *stop).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        } => {}
+    }
+}
+
+async fn wait_for_cancel_request(context: &RunContext, task: Uuid) {
     let mut wakeups = context.bus.subscribe();
     loop {
         if context.store.cancel_requested(task).await.unwrap_or(false) {

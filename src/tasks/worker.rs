@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -43,9 +43,13 @@ impl From<&ServeConfig> for WorkerConfig {
     }
 }
 
+/// How long interrupted commands get to end on their hosts (TERM, then KILL) at shutdown.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
 /// A running worker; [`Worker::shutdown`] stops it.
 pub struct Worker {
     stop: Arc<Notify>,
+    interrupt: watch::Sender<bool>,
     handle: tokio::task::JoinHandle<()>,
 }
 
@@ -59,6 +63,7 @@ impl Worker {
         config: WorkerConfig,
     ) -> Worker {
         let stop = Arc::new(Notify::new());
+        let (interrupt, interrupted) = watch::channel(false);
         let context = RunContext {
             store,
             master_key,
@@ -67,17 +72,32 @@ impl Worker {
             connect_timeout: config.connect_timeout,
             max_output_bytes: config.max_output_bytes,
             worker_id: format!("worker-{}", Uuid::new_v4()),
+            interrupted,
         };
         let handle = tokio::spawn(dispatch(context, config, stop.clone()));
-        Worker { stop, handle }
+        Worker {
+            stop,
+            interrupt,
+            handle,
+        }
     }
 
-    /// Stop claiming, wait up to `grace` for running targets, then abort the rest (their leases
-    /// expire and they are handled like a lost worker's).
+    /// Drain: stop claiming and let running targets finish for up to `grace`. Commands still
+    /// running then are ended on their hosts (`signal TERM`, then `KILL`) and their targets fail
+    /// as interrupted, so no remote process is left behind; what still runs after that is aborted
+    /// (its lease expires and it is handled like a lost worker's).
     pub async fn shutdown(self, grace: Duration) {
         self.stop.notify_one();
         let mut handle = self.handle;
-        if tokio::time::timeout(grace, &mut handle).await.is_err() {
+        if tokio::time::timeout(grace, &mut handle).await.is_ok() {
+            return;
+        }
+        tracing::warn!("interrupting the commands still running after the shutdown grace period");
+        let _ = self.interrupt.send(true);
+        if tokio::time::timeout(INTERRUPT_GRACE, &mut handle)
+            .await
+            .is_err()
+        {
             handle.abort();
         }
     }

@@ -17,6 +17,8 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// A running service; stops when dropped (the tokio runtime of the test ends it).
 pub struct TestApp {
     pub base: String,
+    /// The in-process worker, until [`TestApp::shutdown_worker`].
+    pub worker: Option<Worker>,
     pub data_dir: tempfile::TempDir,
     pub token: String,
     pub http: reqwest::Client,
@@ -36,6 +38,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         lease_secs: 30,
         connect_timeout_secs: 10,
         max_output_bytes: 16 * 1024 * 1024,
+        shutdown_grace_secs: 30,
         access_token_ttl_secs: 900,
     }
 }
@@ -58,13 +61,13 @@ impl TestApp {
             state.events.clone(),
             WorkerConfig::from(&config),
         );
-        std::mem::forget(worker); // runs until the test's runtime ends
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(testum::api::serve(listener, state, std::future::pending()));
         let http = reqwest::Client::new();
         let mut app = TestApp {
             base,
+            worker: Some(worker),
             data_dir,
             token: String::new(),
             http,
@@ -79,6 +82,13 @@ impl TestApp {
         assert_eq!(status, StatusCode::OK, "{body}");
         app.token = body["access_token"].as_str().unwrap().to_string();
         app
+    }
+
+    /// Shut the worker down as `serve` does on SIGTERM, with `grace`.
+    pub async fn shutdown_worker(&mut self, grace: Duration) {
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown(grace).await;
+        }
     }
 
     async fn send(

@@ -3,12 +3,18 @@
 # run as root (as CI does) or need sudo-less root rights.
 
 SHELL := /bin/bash
-APT_PACKAGES := openssh-server openssh-client sudo busybox
+APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client
 
 .PHONY: test deps check bench
 
+# The whole suite runs twice: on SQLite, then on PostgreSQL (each test in its own database).
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432
+
 test: deps
 	cargo test --no-fail-fast
+	scripts/ensure-postgres.sh
+	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) cargo test --no-fail-fast; \
+	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
 
 # Install missing test dependencies with apt-get; fail loudly when that is impossible.
 deps:

@@ -531,11 +531,14 @@ impl Store {
                 continue;
             }
             let platforms: Vec<String> = sqlx::query_scalar(sql(format!(
-                "UPDATE targets SET status = 'running', lease_owner = $2, lease_expires_at = $3,
-                     started_at = $4
-                 WHERE task_id = $1 AND platform_id IN (
+                // A CTE is evaluated once; as an IN (...) subquery PostgreSQL may run the
+                // LIMIT ... SKIP LOCKED select again per row and claim more than the limit.
+                "WITH picked AS (
                      SELECT platform_id FROM targets WHERE task_id = $1 AND status = 'queued'
                      ORDER BY position LIMIT $5{skip_locked})
+                 UPDATE targets SET status = 'running', lease_owner = $2, lease_expires_at = $3,
+                     started_at = $4
+                 WHERE task_id = $1 AND platform_id IN (SELECT platform_id FROM picked)
                  RETURNING platform_id"
             )))
             .bind(&task_id)

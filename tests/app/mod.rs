@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sqlx::Connection as _;
 use testum::config::ServeConfig;
 use testum::secret::Secret;
 use testum::tasks::{Worker, WorkerConfig};
@@ -17,11 +18,45 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 /// A running service; stops when dropped (the tokio runtime of the test ends it).
 pub struct TestApp {
     pub base: String,
+    /// The PostgreSQL database of this test, when the suite runs on PostgreSQL.
+    pub database_url: Option<String>,
     /// The in-process worker, until [`TestApp::shutdown_worker`].
     pub worker: Option<Worker>,
     pub data_dir: tempfile::TempDir,
     pub token: String,
     pub http: reqwest::Client,
+}
+
+/// The database for one test: a fresh SQLite file in the data dir, or, when
+/// `TESTUM_TEST_DATABASE_URL` names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`),
+/// a fresh database `testum_t_<uuid>` created on it (the Makefile drops them after the run).
+pub async fn test_database_url() -> Option<String> {
+    let server = std::env::var("TESTUM_TEST_DATABASE_URL").ok()?;
+    let server = server.trim_end_matches('/');
+    let name = format!("testum_t_{}", uuid::Uuid::new_v4().simple());
+    let (admin_url, _) = split_database(server);
+    let mut admin = sqlx::PgConnection::connect(&format!("{admin_url}/postgres"))
+        .await
+        .expect("connect to the test PostgreSQL server");
+    sqlx::Executor::execute(
+        &mut admin,
+        sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")),
+    )
+    .await
+    .expect("create the test database");
+    Some(format!("{admin_url}/{name}"))
+}
+
+/// `postgres://user@host:port[/db]` → (`postgres://user@host:port`, db).
+fn split_database(url: &str) -> (&str, Option<&str>) {
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    match url[after_scheme..].find('/') {
+        Some(slash) => (
+            &url[..after_scheme + slash],
+            Some(&url[after_scheme + slash + 1..]),
+        ),
+        None => (url, None),
+    }
 }
 
 pub fn config(data_dir: PathBuf) -> ServeConfig {
@@ -53,6 +88,7 @@ impl TestApp {
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = config(data_dir.path().to_path_buf());
+        config.database_url = test_database_url().await;
         adjust(&mut config);
         let state = testum::server::prepare(&config).await.unwrap();
         let worker = Worker::start(
@@ -67,6 +103,7 @@ impl TestApp {
         let http = reqwest::Client::new();
         let mut app = TestApp {
             base,
+            database_url: config.database_url.clone(),
             worker: Some(worker),
             data_dir,
             token: String::new(),

@@ -138,7 +138,7 @@ async fn main() {
     let (hosts, started) = fleet();
     let n = hosts.len();
     println!("fan-out over {n} sshd on 127.0.0.1 (release build, {ROUNDS} rounds each)");
-    let app = TestApp::start_with(|config| config.worker_concurrency = n as u32).await;
+    let app = TestApp::start_with(|config| config.settings.worker_concurrency = n as u32).await;
     let dir = fleet_dir();
     let private_key = std::fs::read_to_string(dir.join("client_ed25519")).expect("client key");
     let mut platform_ids = Vec::new();

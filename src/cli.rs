@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, WorkerCommandConfig};
 
 /// testum: SSH keys into authorized_keys and commands across a fleet, audited.
 #[derive(Debug, Parser)]
@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Run the service: HTTP API, WebSocket streams and in-process workers.
     Serve(ServeConfig),
+    /// Run a worker only (no HTTP): claims and runs targets from the shared PostgreSQL queue.
+    Worker(WorkerCommandConfig),
 }
 
 /// Parse the command line, run the command, and turn a failure into a one-line message on stderr
@@ -36,6 +38,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
+        Command::Worker(config) => runtime.block_on(crate::server::work(config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,6 @@
-//! `testum serve` configuration: every setting is a flag with a `TESTUM_*` environment variable.
+//! Configuration of `testum serve` and `testum worker`: every setting is a flag with a `TESTUM_*`
+//! environment variable. [`Settings`] holds what both processes need; [`ServeConfig`] adds the
+//! HTTP side.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -15,6 +17,37 @@ pub struct ServeConfig {
     #[arg(long, env = "TESTUM_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
+    /// In-process workers (0 = serve the API only, with `testum worker` processes doing the work;
+    /// that needs PostgreSQL).
+    #[arg(long, env = "TESTUM_WORKERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub workers: u32,
+
+    /// Password of the first admin user `admin`, used only when the database has no user yet.
+    /// Default: a generated one, printed once and saved (mode 0600) as `admin-password` in the
+    /// data dir.
+    #[arg(long, env = "TESTUM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Lifetime of access tokens, in seconds (60 to 86400).
+    #[arg(long, env = "TESTUM_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(60..=86_400))]
+    pub access_token_ttl_secs: u64,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Settings of `testum worker`: what every process needs, nothing HTTP.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerCommandConfig {
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+/// Settings shared by `testum serve` and `testum worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
     /// Directory for the SQLite database, the master key file and the generated admin password.
     #[arg(long, env = "TESTUM_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -34,12 +67,6 @@ pub struct ServeConfig {
     /// variable to the flag (flags show in `ps`).
     #[arg(long, env = "TESTUM_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<Secret>,
-
-    /// Password of the first admin user `admin`, used only when the database has no user yet.
-    /// Default: a generated one, printed once and saved (mode 0600) as `admin-password` in the
-    /// data dir.
-    #[arg(long, env = "TESTUM_ADMIN_PASSWORD", hide_env_values = true)]
-    pub admin_password: Option<Secret>,
 
     /// Log filter (tracing's EnvFilter syntax, e.g. `info,testum=debug`); falls back to
     /// `RUST_LOG`, then `info`.
@@ -76,14 +103,9 @@ pub struct ServeConfig {
     #[arg(long, env = "TESTUM_MAX_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_output_bytes: u64,
-
-    /// Lifetime of access tokens, in seconds (60 to 86400).
-    #[arg(long, env = "TESTUM_ACCESS_TOKEN_TTL_SECS", default_value_t = 900,
-          value_parser = clap::value_parser!(u64).range(60..=86_400))]
-    pub access_token_ttl_secs: u64,
 }
 
-impl ServeConfig {
+impl Settings {
     /// The database URL in force (explicit, or the SQLite file in the data dir).
     pub fn database_url(&self) -> String {
         self.database_url

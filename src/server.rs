@@ -1,5 +1,6 @@
-//! `testum serve`: start-up (data dir, master key, database, first admin), the in-process worker
-//! and the HTTP server, with graceful shutdown on SIGTERM or Ctrl-C.
+//! `testum serve` and `testum worker`: start-up (data dir, master key, database, first admin),
+//! workers, the HTTP server and, on PostgreSQL, the LISTEN/NOTIFY bridge that carries events
+//! between processes; graceful shutdown on SIGTERM or Ctrl-C.
 
 use std::os::unix::fs::DirBuilderExt as _;
 use std::sync::Arc;
@@ -11,14 +12,14 @@ use rand::RngCore as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::api::{self, AppState};
-use crate::config::{ServeConfig, write_private_file};
+use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
 use crate::crypto::{MasterKey, hash_password};
 use crate::secret::Secret;
 use crate::store::{Backend, PoolConfig, Store};
 use crate::tasks::{EventBus, Worker, WorkerConfig};
 
 /// Set up logging as configured; the filter comes from `--log`/`TESTUM_LOG`, else `RUST_LOG`.
-fn init_tracing(config: &ServeConfig) {
+fn init_tracing(config: &Settings) {
     let filter = config
         .log
         .as_deref()
@@ -39,9 +40,8 @@ fn init_tracing(config: &ServeConfig) {
     };
 }
 
-/// Everything `serve` needs, opened and checked; used by `serve` and by tests that run the
-/// service in-process.
-pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
+/// What every process opens: the data dir, the master key and the database.
+async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -68,8 +68,32 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     let store = Store::open(&url, pool)
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+    Ok((store, master_key))
+}
+
+/// The event bus of a process: in-process, fed from PostgreSQL's LISTEN/NOTIFY too when the
+/// database is PostgreSQL (so a WebSocket on one server follows a task a worker elsewhere runs).
+fn event_bus(store: &Store, config: &Settings) -> EventBus {
+    let bus = EventBus::new();
+    if store.backend() == Backend::Postgres {
+        bus.bridge_postgres(config.database_url());
+    }
+    bus
+}
+
+/// Everything `serve` needs, opened and checked; used by `serve` and by tests that run the
+/// service in-process.
+pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
+    let (store, master_key) = open(&config.settings).await?;
+    if config.workers == 0 && store.backend() == Backend::Sqlite {
+        bail!(
+            "TESTUM_WORKERS=0 needs TESTUM_DATABASE_URL=postgres://... (with SQLite the workers \
+             run inside serve; nothing else could run the tasks)"
+        );
+    }
     bootstrap_admin(&store, config).await?;
-    AppState::new(store, master_key, Arc::new(config.clone()), EventBus::new())
+    let events = event_bus(&store, &config.settings);
+    AppState::new(store, master_key, Arc::new(config.clone()), events)
         .context("cannot set up access token keys")
 }
 
@@ -99,6 +123,7 @@ fn redact_url(url: &str) -> String {
 /// Create the first admin when the database has no user: with `TESTUM_ADMIN_PASSWORD`, or a
 /// generated password that is printed once and saved (0600) in the data dir.
 async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<()> {
+    let data_dir = &config.settings.data_dir;
     if store.count_users().await? > 0 {
         return Ok(());
     }
@@ -115,7 +140,7 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
     };
     let hash = hash_password(password.expose()).map_err(anyhow::Error::msg)?;
     if generated {
-        let path = config.data_dir.join("admin-password");
+        let path = data_dir.join("admin-password");
         write_private_file(&path, format!("{}\n", password.expose()).as_bytes())
             .with_context(|| format!("cannot save the admin password to {}", path.display()))?;
         println!(
@@ -134,21 +159,47 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
 
 /// Run the service until SIGTERM or Ctrl-C.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    init_tracing(&config);
+    init_tracing(&config.settings);
     let state = prepare(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
-    let worker = Worker::start(
-        state.store.clone(),
-        state.master_key.clone(),
-        state.events.clone(),
-        WorkerConfig::from(&config),
-    );
-    tracing::info!(address = %config.bind, "testum is listening");
+    let workers: Vec<Worker> = (0..config.workers)
+        .map(|_| {
+            Worker::start(
+                state.store.clone(),
+                state.master_key.clone(),
+                state.events.clone(),
+                WorkerConfig::from(&config.settings),
+            )
+        })
+        .collect();
+    tracing::info!(address = %config.bind, workers = config.workers, "testum is listening");
     api::serve(listener, state, shutdown_signal()).await?;
+    let grace = Duration::from_secs(config.settings.shutdown_grace_secs);
+    futures::future::join_all(workers.into_iter().map(|w| w.shutdown(grace))).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Run a worker process (no HTTP) until SIGTERM or Ctrl-C: it claims targets from the shared
+/// PostgreSQL queue.
+pub async fn work(config: WorkerCommandConfig) -> anyhow::Result<()> {
+    let settings = &config.settings;
+    init_tracing(settings);
+    let (store, master_key) = open(settings).await?;
+    if store.backend() == Backend::Sqlite {
+        bail!(
+            "testum worker needs TESTUM_DATABASE_URL=postgres://... (with SQLite the workers run \
+             inside testum serve)"
+        );
+    }
+    let events = event_bus(&store, settings);
+    let worker = Worker::start(store, master_key, events, WorkerConfig::from(settings));
+    tracing::info!("testum worker is running");
+    shutdown_signal().await;
     worker
-        .shutdown(Duration::from_secs(config.shutdown_grace_secs))
+        .shutdown(Duration::from_secs(settings.shutdown_grace_secs))
         .await;
     tracing::info!("stopped");
     Ok(())

@@ -672,7 +672,7 @@ async fn a_deploy_to_an_unreachable_host_is_recorded_as_failed() {
 #[tokio::test]
 async fn output_is_capped_per_target_and_paged() {
     let host = TestHost::start();
-    let app = TestApp::start_with(|config| config.max_output_bytes = 10_000).await;
+    let app = TestApp::start_with(|config| config.settings.max_output_bytes = 10_000).await;
     let platform = add_platform(&app, &host, "chatty").await;
     let task = run_task(
         &app,

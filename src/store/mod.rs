@@ -7,6 +7,7 @@
 
 mod audit;
 mod keys;
+mod locks;
 mod platforms;
 mod tasks;
 mod users;
@@ -22,6 +23,7 @@ use uuid::Uuid;
 
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use keys::{Key, KeyPatch, NewKey};
+pub use locks::PlatformLease;
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinnedHostKey, Platform, PlatformPatch, REVOKING,
 };

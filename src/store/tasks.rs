@@ -240,7 +240,26 @@ async fn append_event(
     .bind(now_ts())
     .execute(&mut *conn)
     .await?;
+    notify(conn, crate::tasks::EVENTS_CHANNEL, &task_id.to_string()).await?;
     Ok(seq)
+}
+
+/// On PostgreSQL, `pg_notify(channel, payload)` on `conn`: sent when its transaction commits, to
+/// every process listening (see [`crate::tasks::EventBus::bridge_postgres`]). Nothing on SQLite,
+/// where one process holds all listeners.
+pub(crate) async fn notify(
+    conn: &mut AnyConnection,
+    channel: &str,
+    payload: &str,
+) -> StoreResult<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Load one target of a task on `conn`.
@@ -420,6 +439,7 @@ impl Store {
             },
         )
         .await?;
+        notify(&mut tx, crate::tasks::WORK_CHANNEL, "").await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -591,10 +611,17 @@ impl Store {
     /// Give back targets whose lease ran out (their worker died): idempotent kinds go back to the
     /// queue, run_command targets fail with "worker lost". Returns how many were handled.
     pub async fn reap_expired_leases(&self) -> StoreResult<u64> {
+        // Every worker reaps; on PostgreSQL each expired target is taken by one of them only.
+        let skip_locked = match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE OF t SKIP LOCKED",
+        };
         let mut tx = self.write_tx().await?;
         let expired = sqlx::query(
-            "SELECT t.task_id, t.platform_id, k.kind FROM targets t JOIN tasks k ON k.id = t.task_id
-             WHERE t.status = 'running' AND t.lease_expires_at < $1",
+            sql(format!(
+                "SELECT t.task_id, t.platform_id, k.kind FROM targets t JOIN tasks k ON k.id = t.task_id
+                 WHERE t.status = 'running' AND t.lease_expires_at < $1{skip_locked}"
+            )),
         )
         .bind(now_ts())
         .fetch_all(&mut *tx)
@@ -771,6 +798,8 @@ impl Store {
         )
         .await?;
         finish_task_if_done(&mut tx, id).await?;
+        // Workers in other processes follow their running targets' tasks on this channel.
+        notify(&mut tx, crate::tasks::EVENTS_CHANNEL, &id.to_string()).await?;
         tx.commit().await?;
         Ok(true)
     }

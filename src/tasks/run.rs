@@ -224,9 +224,23 @@ async fn sync(
     target: &ClaimedTarget,
     platform: &Platform,
 ) -> Result<TargetResult, String> {
-    let _guard = context.locks.lock(platform.id).await;
-    // Desired state is read under the lock, so a later deploy's keys are never overwritten by an
-    // earlier one that started first.
+    let guard = context
+        .locks
+        .lock(&context.store, platform.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = sync_locked(context, target, platform).await;
+    guard.release().await;
+    result
+}
+
+/// [`sync`] under the platform's lock. Desired state is read under the lock, so a later deploy's
+/// keys are never overwritten by an earlier one that started first.
+async fn sync_locked(
+    context: &RunContext,
+    target: &ClaimedTarget,
+    platform: &Platform,
+) -> Result<TargetResult, String> {
     let state = context
         .store
         .desired_state(platform.id, chrono::Utc::now())

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::config::ServeConfig;
+use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::store::Store;
 
@@ -32,8 +32,8 @@ pub struct WorkerConfig {
     pub max_output_bytes: u64,
 }
 
-impl From<&ServeConfig> for WorkerConfig {
-    fn from(config: &ServeConfig) -> Self {
+impl From<&Settings> for WorkerConfig {
+    fn from(config: &Settings) -> Self {
         WorkerConfig {
             concurrency: config.worker_concurrency,
             lease: config.lease(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
-use testum::config::ServeConfig;
+use testum::config::{ServeConfig, Settings};
 use testum::secret::Secret;
 use testum::tasks::{Worker, WorkerConfig};
 
@@ -62,19 +62,22 @@ fn split_database(url: &str) -> (&str, Option<&str>) {
 pub fn config(data_dir: PathBuf) -> ServeConfig {
     ServeConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
-        data_dir,
-        database_url: None,
-        db_max_connections: 10,
-        master_key: None,
+        workers: 1,
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
-        log: None,
-        log_format: "text".into(),
-        worker_concurrency: 100,
-        lease_secs: 30,
-        connect_timeout_secs: 10,
-        max_output_bytes: 16 * 1024 * 1024,
-        shutdown_grace_secs: 30,
         access_token_ttl_secs: 900,
+        settings: Settings {
+            data_dir,
+            database_url: None,
+            db_max_connections: 10,
+            master_key: None,
+            log: None,
+            log_format: "text".into(),
+            worker_concurrency: 100,
+            lease_secs: 30,
+            connect_timeout_secs: 10,
+            shutdown_grace_secs: 30,
+            max_output_bytes: 16 * 1024 * 1024,
+        },
     }
 }
 
@@ -88,14 +91,14 @@ impl TestApp {
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = config(data_dir.path().to_path_buf());
-        config.database_url = test_database_url().await;
+        config.settings.database_url = test_database_url().await;
         adjust(&mut config);
         let state = testum::server::prepare(&config).await.unwrap();
         let worker = Worker::start(
             state.store.clone(),
             state.master_key.clone(),
             state.events.clone(),
-            WorkerConfig::from(&config),
+            WorkerConfig::from(&config.settings),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -103,7 +106,7 @@ impl TestApp {
         let http = reqwest::Client::new();
         let mut app = TestApp {
             base,
-            database_url: config.database_url.clone(),
+            database_url: config.settings.database_url.clone(),
             worker: Some(worker),
             data_dir,
             token: String::new(),

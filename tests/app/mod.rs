@@ -32,6 +32,11 @@ pub struct TestApp {
 /// a fresh database `testum_t_<uuid>` created on it (the Makefile drops them after the run).
 pub async fn test_database_url() -> Option<String> {
     let server = std::env::var("TESTUM_TEST_DATABASE_URL").ok()?;
+    Some(new_postgres_database(&server).await)
+}
+
+/// A fresh database `testum_t_<uuid>` on the PostgreSQL server at `server`; its URL.
+pub async fn new_postgres_database(server: &str) -> String {
     let server = server.trim_end_matches('/');
     let name = format!("testum_t_{}", uuid::Uuid::new_v4().simple());
     let (admin_url, _) = split_database(server);
@@ -44,7 +49,7 @@ pub async fn test_database_url() -> Option<String> {
     )
     .await
     .expect("create the test database");
-    Some(format!("{admin_url}/{name}"))
+    format!("{admin_url}/{name}")
 }
 
 /// `postgres://user@host:port[/db]` → (`postgres://user@host:port`, db).
@@ -111,6 +116,28 @@ impl TestApp {
             data_dir,
             token: String::new(),
             http,
+        };
+        let (status, body) = app
+            .call_anon(
+                Method::POST,
+                "/api/auth/login",
+                Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        app.token = body["access_token"].as_str().unwrap().to_string();
+        app
+    }
+
+    /// A client of a service running elsewhere (another process) at `base`, logged in as admin.
+    pub async fn attach(base: String) -> TestApp {
+        let mut app = TestApp {
+            base,
+            database_url: None,
+            worker: None,
+            data_dir: tempfile::tempdir().unwrap(),
+            token: String::new(),
+            http: reqwest::Client::new(),
         };
         let (status, body) = app
             .call_anon(

@@ -1,0 +1,378 @@
+//! Scaling out on PostgreSQL with real OS processes: `testum serve --workers 0` API servers and
+//! `testum worker` processes over one database, against real sshd hosts. Workers are killed with
+//! SIGKILL to prove that nothing is lost or run twice.
+//!
+//! These tests always use PostgreSQL (`TESTUM_TEST_DATABASE_URL`, default
+//! `postgres://postgres@127.0.0.1:5432`), each in a fresh database; `make test` runs them once,
+//! in its PostgreSQL pass.
+
+mod app;
+mod common;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use app::TestApp;
+use base64::Engine as _;
+use common::{KeyKind, TestHost};
+use futures::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Lease of the test processes: short, so a killed worker's targets come back quickly.
+const LEASE_SECS: &str = "3";
+
+/// One PostgreSQL database and the master key every process of a test shares.
+struct Cluster {
+    database_url: String,
+    master_key: String,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn new() -> Cluster {
+        let server = std::env::var("TESTUM_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        Cluster {
+            database_url: app::new_postgres_database(&server).await,
+            master_key: base64::engine::general_purpose::STANDARD.encode(rand_bytes()),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        let data_dir = self.dir.path().join(name);
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let log_path = self.dir.path().join(format!("{name}.log"));
+        let log = File::create(&log_path).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_testum"))
+            .args(args)
+            .env("TESTUM_DATABASE_URL", &self.database_url)
+            .env("TESTUM_MASTER_KEY", &self.master_key)
+            .env("TESTUM_DATA_DIR", &data_dir)
+            .env("TESTUM_ADMIN_PASSWORD", app::ADMIN_PASSWORD)
+            .env("TESTUM_LEASE_SECS", LEASE_SECS)
+            .env("TESTUM_SHUTDOWN_GRACE_SECS", "5")
+            .env("TESTUM_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start testum");
+        Proc {
+            child,
+            log: log_path,
+        }
+    }
+
+    /// An API server without workers, ready, with a logged-in client.
+    async fn server(&self, name: &str, workers: &str) -> (Proc, TestApp) {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let proc = self.spawn(name, &["serve", "--bind", &bind, "--workers", workers]);
+        let base = format!("http://{bind}");
+        let http = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} did not start: {}",
+                proc.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (proc, TestApp::attach(base).await)
+    }
+
+    fn worker(&self, name: &str) -> Proc {
+        self.spawn(name, &["worker"])
+    }
+}
+
+fn rand_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    for (i, chunk) in uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .enumerate()
+    {
+        bytes[i] = *chunk;
+    }
+    bytes
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A testum process, SIGKILLed when dropped.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+async fn add_platform(app: &TestApp, host: &TestHost, name: &str) -> String {
+    let (status, platform) = app
+        .post(
+            "/api/platforms",
+            json!({"name": name, "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "password",
+                   "password": host.user.password}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{platform}");
+    platform["id"].as_str().unwrap().to_string()
+}
+
+async fn queue(app: &TestApp, path: &str, body: Value) -> String {
+    let (status, accepted) = app.post(path, body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    accepted["task_id"].as_str().unwrap().to_string()
+}
+
+/// Wait until the target of `task` on its first platform is running.
+async fn wait_running(app: &TestApp, task: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = app.get(&format!("/api/tasks/{task}")).await;
+        if t["targets"][0]["status"] == "running" {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never ran: {t}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_two_servers_two_workers_run_every_target_exactly_once() {
+    let hosts = [TestHost::start(), TestHost::start(), TestHost::start()];
+    let cluster = Cluster::new().await;
+    let (_a, api_a) = cluster.server("server-a", "0").await;
+    let (_b, api_b) = cluster.server("server-b", "0").await;
+    let _w1 = cluster.worker("worker-1");
+    let _w2 = cluster.worker("worker-2");
+    let mut platforms = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        platforms.push(add_platform(&api_a, host, &format!("h{i}")).await);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let api = if i % 2 == 0 { &api_a } else { &api_b };
+        let body = json!({"kind": "run_command", "platform_ids": platforms,
+                          "command": format!("echo t{i} >> ~/ran.log; echo t{i}")});
+        tasks.push(queue(api, "/api/tasks", body).await);
+    }
+    for task in &tasks {
+        let ended = api_b.wait_task(task).await;
+        assert_eq!(ended["status"], "succeeded", "{ended}");
+    }
+    // Each command ran exactly once on each host: count it there.
+    for host in &hosts {
+        let log = String::from_utf8(host.user.read_file("ran.log")).unwrap();
+        let mut lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 50, "{log}");
+        lines.sort();
+        lines.dedup();
+        assert_eq!(lines.len(), 50, "a command ran twice: {log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_a_worker_killed_mid_deploy_leaves_a_valid_file_and_another_finishes() {
+    let host = TestHost::start();
+    let cluster = Cluster::new().await;
+    let (_server, api) = cluster.server("server", "0").await;
+    let platform = add_platform(&api, &host, "web").await;
+    let client = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let (status, key) = api
+        .post(
+            "/api/keys",
+            json!({"name": "k", "public_key": client.public_line}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    host.user.mkdir(".ssh", 0o700);
+    host.user
+        .write_file(".ssh/authorized_keys", b"# hand-written\n", 0o600);
+    host.user.write_file(".ssh/.testum.lock", b"", 0o600);
+    // Hold the host-side lock so the deploy stays in flight while its worker dies.
+    let mut holder = Command::new("flock")
+        .arg(host.user.path(".ssh/.testum.lock"))
+        .args(["-c", "sleep 6"])
+        .spawn()
+        .unwrap();
+    let mut first = cluster.worker("worker-1");
+    let task = queue(
+        &api,
+        &format!("/api/platforms/{platform}/deploy_keys"),
+        json!({"key_ids": [key["id"]]}),
+    )
+    .await;
+    wait_running(&api, &task).await;
+    first.kill9();
+    let _second = cluster.worker("worker-2");
+    let ended = api.wait_task(&task).await;
+    assert_eq!(ended["status"], "succeeded", "{ended}\n{}", first.log());
+    holder.wait().unwrap();
+    let file = String::from_utf8(host.user.read_file(".ssh/authorized_keys")).unwrap();
+    assert!(file.starts_with("# hand-written\n"), "{file}");
+    assert_eq!(
+        file.matches(client.public_line.split(' ').nth(1).unwrap())
+            .count(),
+        1,
+        "{file}"
+    );
+    assert!(host.ssh_login_works(&client));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_a_worker_killed_mid_command_reports_worker_lost() {
+    let host = TestHost::start();
+    let cluster = Cluster::new().await;
+    let (_server, api) = cluster.server("server", "0").await;
+    let platform = add_platform(&api, &host, "app").await;
+    let mut first = cluster.worker("worker-1");
+    let task = queue(
+        &api,
+        &format!("/api/platforms/{platform}/run_command"),
+        json!({"command": "echo started; sleep 5; echo ran >> ~/ran.log"}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while api.raw_output(&task, &platform, "stdout").await != b"started\n" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "did not start: {}",
+            first.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill9();
+    let _second = cluster.worker("worker-2");
+    let ended = api.wait_task(&task).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    assert_eq!(ended["targets"][0]["error"], "worker lost", "{ended}");
+    // Not run again behind the user's back: after the first run's sleep, one line at most.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let ran = host.user.read_file("ran.log");
+    assert!(
+        ran.len() <= 4,
+        "the command was run again: {:?}",
+        String::from_utf8_lossy(&ran)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_a_websocket_on_one_server_follows_a_task_run_by_another_process() {
+    let host = TestHost::start();
+    let cluster = Cluster::new().await;
+    let (_a, api_a) = cluster.server("server-a", "0").await;
+    let (_b, _api_b) = cluster.server("server-b", "1").await; // its in-process worker runs it
+    let platform = add_platform(&api_a, &host, "watched").await;
+    let task = queue(
+        &api_a,
+        &format!("/api/platforms/{platform}/run_command"),
+        json!({"command": "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo err >&2"}),
+    )
+    .await;
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}",
+        api_a.base.replace("http://", "ws://"),
+        api_a.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut frames = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message.unwrap() {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                let done = frame["type"] == "done";
+                frames.push(frame);
+                if done {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the WebSocket followed the task to its end");
+    let seqs: Vec<i64> = frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "gap or duplicate"
+    );
+    let stdout: String = frames
+        .iter()
+        .filter(|f| f["type"] == "output" && f["stream"] == "stdout")
+        .map(|f| f["data"].as_str().unwrap())
+        .collect();
+    assert_eq!(stdout, "line1\nline2\nline3\nline4\nline5\n");
+    assert_eq!(frames.last().unwrap()["status"], "succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_queued_tasks_survive_a_restart_of_every_process() {
+    let host = TestHost::start();
+    let cluster = Cluster::new().await;
+    let (mut server, api) = cluster.server("server", "0").await;
+    let platform = add_platform(&api, &host, "patient").await;
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        tasks.push(
+            queue(
+                &api,
+                &format!("/api/platforms/{platform}/run_command"),
+                json!({"command": format!("echo q{i} >> ~/ran.log")}),
+            )
+            .await,
+        );
+    }
+    // SIGTERM drains and exits 0 even with work queued (no worker was there to take it).
+    assert!(server.terminate().success(), "{}", server.log());
+    let (_server, api) = cluster.server("server-again", "0").await;
+    let _worker = cluster.worker("worker");
+    for task in &tasks {
+        assert_eq!(api.wait_task(task).await["status"], "succeeded");
+    }
+    let ran = String::from_utf8(host.user.read_file("ran.log")).unwrap();
+    assert_eq!(ran.lines().count(), 5, "{ran}");
+}

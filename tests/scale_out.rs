@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Lease of the test processes: short, so a killed worker's targets come back quickly.
-const LEASE_SECS: &str = "3";
+const LEASE_SECS: &str = "4";
 
 /// One PostgreSQL database and the master key every process of a test shares.
 struct Cluster {

@@ -106,7 +106,8 @@ impl Worker {
 async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) {
     let slots = Arc::new(Semaphore::new(config.concurrency as usize));
     let mut running = JoinSet::new();
-    let mut heartbeat = tokio::time::interval(config.lease / 3);
+    // Leases are renewed by a task of their own, so a slow claim round can never starve them.
+    let heartbeat = tokio::spawn(heartbeat(context.clone(), config.lease));
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     loop {
         let free = slots.available_permits() as u32;
@@ -135,26 +136,27 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) 
             _ = stop.notified() => break,
             _ = context.bus.work_available() => {},
             Some(_) = running.join_next() => {},
-            _ = heartbeat.tick() => {
-                if let Err(e) = context.store.renew_leases(&context.worker_id, config.lease).await {
-                    tracing::error!(error = %e, "renewing leases failed");
-                }
-                match context.store.reap_expired_leases().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::warn!(targets = n, "took back targets of a lost worker"),
-                    Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
-                }
-            }
             _ = poll.tick() => {},
         }
     }
-    // Drain: finish what runs, keeping leases alive meanwhile.
+    // Drain: finish what runs; the heartbeat keeps the leases alive meanwhile.
+    while running.join_next().await.is_some() {}
+    heartbeat.abort();
+}
+
+/// Every third of a lease: renew this worker's leases, then give back the targets of workers
+/// whose leases ran out.
+async fn heartbeat(context: RunContext, lease: Duration) {
+    let mut tick = tokio::time::interval(lease / 3);
     loop {
-        tokio::select! {
-            next = running.join_next() => if next.is_none() { break },
-            _ = heartbeat.tick() => {
-                let _ = context.store.renew_leases(&context.worker_id, config.lease).await;
-            }
+        tick.tick().await;
+        if let Err(e) = context.store.renew_leases(&context.worker_id, lease).await {
+            tracing::error!(error = %e, "renewing leases failed");
+        }
+        match context.store.reap_expired_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(targets = n, "took back targets of a lost worker"),
+            Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::api::{self, AppState};
 use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
 use crate::crypto::{MasterKey, hash_password};
 use crate::secret::Secret;
-use crate::store::{Backend, PoolConfig, Store};
+use crate::store::{Backend, PoolConfig, Store, StoreError};
 use crate::tasks::{EventBus, Worker, WorkerConfig};
 
 /// Set up logging as configured; the filter comes from `--log`/`TESTUM_LOG`, else `RUST_LOG`.
@@ -139,20 +139,32 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
         }
     };
     let hash = hash_password(password.expose()).map_err(anyhow::Error::msg)?;
+    // The file is written before the user exists, so a generated password is never lost.
+    let saved = data_dir.join("admin-password");
     if generated {
-        let path = data_dir.join("admin-password");
-        write_private_file(&path, format!("{}\n", password.expose()).as_bytes())
-            .with_context(|| format!("cannot save the admin password to {}", path.display()))?;
+        write_private_file(&saved, format!("{}\n", password.expose()).as_bytes())
+            .with_context(|| format!("cannot save the admin password to {}", saved.display()))?;
+    }
+    match store.create_user("admin", &hash, "admin").await {
+        Ok(_) => {}
+        // Several processes starting at once on an empty database: one of them wins.
+        Err(StoreError::Conflict(_)) => {
+            if generated {
+                let _ = std::fs::remove_file(&saved);
+            }
+            tracing::info!("another process created the first admin user");
+            return Ok(());
+        }
+        Err(e) => return Err(e).context("cannot create the first admin"),
+    }
+    if generated {
         println!(
-            "testum: created user 'admin' with password {} (also saved in {})",
+            "testum: created user 'admin' with password {} (also saved in {}; note it and \
+             delete the file)",
             password.expose(),
-            path.display()
+            saved.display()
         );
     }
-    store
-        .create_user("admin", &hash, "admin")
-        .await
-        .context("cannot create the first admin")?;
     tracing::info!("created the first admin user 'admin'");
     Ok(())
 }

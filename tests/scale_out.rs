@@ -304,8 +304,11 @@ async fn scale_out_a_worker_killed_mid_command_reports_worker_lost() {
 async fn scale_out_a_websocket_on_one_server_follows_a_task_run_by_another_process() {
     let host = TestHost::start();
     let cluster = Cluster::new().await;
-    let (_a, api_a) = cluster.server("server-a", "0").await;
-    let (_b, _api_b) = cluster.server("server-b", "1").await; // its in-process worker runs it
+    // Both start at once on the empty database: migrations and the first admin happen once.
+    let ((_a, api_a), (_b, _api_b)) = tokio::join!(
+        cluster.server("server-a", "0"),
+        cluster.server("server-b", "1"), // its in-process worker runs the task
+    );
     let platform = add_platform(&api_a, &host, "watched").await;
     let task = queue(
         &api_a,

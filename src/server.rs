@@ -11,6 +11,7 @@ use rand::RngCore as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::api::{self, AppState};
+use crate::archive::OutputArchive;
 use crate::config::{ServeConfig, write_private_file};
 use crate::crypto::{MasterKey, hash_password};
 use crate::secret::Secret;
@@ -69,8 +70,16 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     bootstrap_admin(&store, config).await?;
-    AppState::new(store, master_key, Arc::new(config.clone()), EventBus::new())
-        .context("cannot set up access token keys")
+    let archive = OutputArchive::from_config(&config.data_dir, config.object_store_url.as_deref())
+        .context("TESTUM_OBJECT_STORE_URL")?;
+    AppState::new(
+        store,
+        master_key,
+        Arc::new(config.clone()),
+        EventBus::new(),
+        archive,
+    )
+    .context("cannot set up access token keys")
 }
 
 /// Create `path` empty with mode 0600 when it does not exist, so the database (which holds password
@@ -143,7 +152,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         state.store.clone(),
         state.master_key.clone(),
         state.events.clone(),
-        WorkerConfig::from(&config),
+        WorkerConfig {
+            archive: Some(state.archive.clone()),
+            ..WorkerConfig::from(&config)
+        },
     );
     tracing::info!(address = %config.bind, "testum is listening");
     api::serve(listener, state, shutdown_signal()).await?;

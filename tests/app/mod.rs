@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use testum::archive::OutputArchive;
 use testum::config::ServeConfig;
 use testum::secret::Secret;
 use testum::tasks::{Worker, WorkerConfig};
@@ -75,6 +76,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         max_output_bytes: 16 * 1024 * 1024,
         shutdown_grace_secs: 30,
         access_token_ttl_secs: 900,
+        object_store_url: None,
     }
 }
 
@@ -86,16 +88,31 @@ impl TestApp {
 
     /// [`TestApp::start`] with the configuration changed by `adjust` first.
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        TestApp::start_with_archive(adjust, None).await
+    }
+
+    /// [`TestApp::start_with`], archiving ended tasks' output into `archive` instead of the
+    /// default (the data dir's `task-logs`).
+    pub async fn start_with_archive(
+        adjust: impl FnOnce(&mut ServeConfig),
+        archive: Option<OutputArchive>,
+    ) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = config(data_dir.path().to_path_buf());
         config.database_url = test_database_url().await;
         adjust(&mut config);
-        let state = testum::server::prepare(&config).await.unwrap();
+        let mut state = testum::server::prepare(&config).await.unwrap();
+        if let Some(archive) = archive {
+            state.archive = archive;
+        }
         let worker = Worker::start(
             state.store.clone(),
             state.master_key.clone(),
             state.events.clone(),
-            WorkerConfig::from(&config),
+            WorkerConfig {
+                archive: Some(state.archive.clone()),
+                ..WorkerConfig::from(&config)
+            },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

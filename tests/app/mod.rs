@@ -12,6 +12,7 @@ use sqlx::Connection as _;
 use testum::archive::OutputArchive;
 use testum::config::ServeConfig;
 use testum::secret::Secret;
+use testum::store::Store;
 use testum::tasks::{Worker, WorkerConfig};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -26,6 +27,10 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub token: String,
     pub http: reqwest::Client,
+    /// The service's store (for tests that look behind the API).
+    pub store: Store,
+    /// Where the service archives ended tasks' output.
+    pub archive: OutputArchive,
 }
 
 /// The database for one test: a fresh SQLite file in the data dir, or, when
@@ -88,14 +93,16 @@ impl TestApp {
 
     /// [`TestApp::start`] with the configuration changed by `adjust` first.
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
-        TestApp::start_with_archive(adjust, None).await
+        TestApp::start_with_archive(adjust, None, true).await
     }
 
-    /// [`TestApp::start_with`], archiving ended tasks' output into `archive` instead of the
-    /// default (the data dir's `task-logs`).
+    /// [`TestApp::start_with`], with ended tasks' output archived into `archive` instead of the
+    /// default (the data dir's `task-logs`), by the worker when `archive_on_finish`, else only
+    /// when the test calls `testum::archive::archive_task`.
     pub async fn start_with_archive(
         adjust: impl FnOnce(&mut ServeConfig),
         archive: Option<OutputArchive>,
+        archive_on_finish: bool,
     ) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = config(data_dir.path().to_path_buf());
@@ -110,15 +117,18 @@ impl TestApp {
             state.master_key.clone(),
             state.events.clone(),
             WorkerConfig {
-                archive: Some(state.archive.clone()),
+                archive: archive_on_finish.then(|| state.archive.clone()),
                 ..WorkerConfig::from(&config)
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let (store, archive) = (state.store.clone(), state.archive.clone());
         tokio::spawn(testum::api::serve(listener, state, std::future::pending()));
         let http = reqwest::Client::new();
         let mut app = TestApp {
+            store,
+            archive,
             base,
             database_url: config.database_url.clone(),
             worker: Some(worker),

@@ -3,7 +3,7 @@
 # run as root (as CI does) or need sudo-less root rights.
 
 SHELL := /bin/bash
-APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client
+APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client python3-pip
 
 .PHONY: test deps check bench
 
@@ -26,6 +26,11 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@test -x /usr/sbin/sshd || { echo "make test: /usr/sbin/sshd is missing after install" >&2; exit 1; }
+	@# The S3 tests run against moto's S3 server on loopback.
+	@command -v moto_server >/dev/null 2>&1 || { \
+		echo "installing: moto[server] (pip)"; \
+		python3 -m pip install --quiet 'moto[server]' || { echo "make test: cannot pip install 'moto[server]'" >&2; exit 1; }; }
+	@command -v moto_server >/dev/null 2>&1 || { echo "make test: moto_server is missing after install" >&2; exit 1; }
 
 # Formatting and lints, as CI checks them.
 check:

@@ -28,6 +28,13 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@test -x /usr/sbin/sshd || { echo "make test: /usr/sbin/sshd is missing after install" >&2; exit 1; }
+	@# The S3 tests run against moto's S3 server on loopback.
+	@command -v moto_server >/dev/null 2>&1 || { \
+		echo "installing: moto[server] (pip)"; \
+		python3 -m pip install --quiet 'moto[server]' \
+		  || python3 -m pip install --quiet --break-system-packages 'moto[server]' \
+		  || { echo "make test: cannot pip install 'moto[server]'" >&2; exit 1; }; }
+	@command -v moto_server >/dev/null 2>&1 || { echo "make test: moto_server is missing after install" >&2; exit 1; }
 
 # Formatting and lints, as CI checks them.
 check:

@@ -103,6 +103,12 @@ pub struct Settings {
     #[arg(long, env = "TESTUM_MAX_OUTPUT_BYTES", default_value_t = 16 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_output_bytes: u64,
+
+    /// Where finished tasks' output goes: `s3://bucket/prefix` (S3, MinIO; credentials, region,
+    /// endpoint and `AWS_ALLOW_HTTP` from the `AWS_*` variables). Default: the directory
+    /// `task-logs` in the data dir.
+    #[arg(long, env = "TESTUM_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
 }
 
 impl Settings {

@@ -5,6 +5,7 @@
 //! ([`tasks`]), the HTTP/WebSocket API ([`api`]) and the command line ([`cli`]).
 
 pub mod api;
+pub mod archive;
 pub mod authorized_keys;
 pub mod cli;
 pub mod config;

@@ -12,6 +12,7 @@ use rand::RngCore as _;
 use tracing_subscriber::EnvFilter;
 
 use crate::api::{self, AppState};
+use crate::archive::OutputArchive;
 use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
 use crate::crypto::{MasterKey, hash_password};
 use crate::secret::Secret;
@@ -81,6 +82,12 @@ fn event_bus(store: &Store, config: &Settings) -> EventBus {
     bus
 }
 
+/// Where finished tasks' output goes (see [`OutputArchive::from_config`]).
+fn archive(config: &Settings) -> anyhow::Result<OutputArchive> {
+    OutputArchive::from_config(&config.data_dir, config.object_store_url.as_deref())
+        .context("TESTUM_OBJECT_STORE_URL")
+}
+
 /// Everything `serve` needs, opened and checked; used by `serve` and by tests that run the
 /// service in-process.
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
@@ -93,7 +100,8 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     }
     bootstrap_admin(&store, config).await?;
     let events = event_bus(&store, &config.settings);
-    AppState::new(store, master_key, Arc::new(config.clone()), events)
+    let archive = archive(&config.settings)?;
+    AppState::new(store, master_key, Arc::new(config.clone()), events, archive)
         .context("cannot set up access token keys")
 }
 
@@ -182,7 +190,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 state.store.clone(),
                 state.master_key.clone(),
                 state.events.clone(),
-                WorkerConfig::from(&config.settings),
+                WorkerConfig {
+                    archive: Some(state.archive.clone()),
+                    ..WorkerConfig::from(&config.settings)
+                },
             )
         })
         .collect();
@@ -207,7 +218,11 @@ pub async fn work(config: WorkerCommandConfig) -> anyhow::Result<()> {
         );
     }
     let events = event_bus(&store, settings);
-    let worker = Worker::start(store, master_key, events, WorkerConfig::from(settings));
+    let config = WorkerConfig {
+        archive: Some(archive(settings)?),
+        ..WorkerConfig::from(settings)
+    };
+    let worker = Worker::start(store, master_key, events, config);
     tracing::info!("testum worker is running");
     shutdown_signal().await;
     worker

@@ -26,6 +26,7 @@ use tower::Layer as _;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::archive::OutputArchive;
 use crate::config::ServeConfig;
 use crate::crypto::MasterKey;
 use crate::store::Store;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     pub events: EventBus,
     pub tokens: Arc<auth::TokenKeys>,
+    /// Where finished tasks' output is archived; readers go through [`crate::archive::events_after`].
+    pub archive: OutputArchive,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
         master_key: MasterKey,
         config: Arc<ServeConfig>,
         events: EventBus,
+        archive: OutputArchive,
     ) -> Result<AppState, jsonwebtoken::errors::Error> {
         let tokens = auth::token_keys(&master_key, config.access_token_ttl_secs)?;
         Ok(AppState {
@@ -57,6 +61,7 @@ impl AppState {
             config,
             events,
             tokens,
+            archive,
         })
     }
 }

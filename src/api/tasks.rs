@@ -417,7 +417,9 @@ async fn output_page(
             .unwrap_or(DEFAULT_OUTPUT_PAGE),
     };
     errors.finish()?;
-    let events = state.store.events_after(task.id, after, limit).await?;
+    let events = crate::archive::events_after(&state.store, &state.archive, task.id, after, limit)
+        .await
+        .map_err(ApiError::internal)?;
     let next_after_seq = (events.len() as u32 == limit)
         .then(|| events.last().map(|e| e.seq))
         .flatten();
@@ -448,10 +450,15 @@ async fn raw_stream(
     let mut bytes = Vec::new();
     let mut after = 0;
     loop {
-        let events = state
-            .store
-            .events_after(task, after, DEFAULT_OUTPUT_PAGE)
-            .await?;
+        let events = crate::archive::events_after(
+            &state.store,
+            &state.archive,
+            task,
+            after,
+            DEFAULT_OUTPUT_PAGE,
+        )
+        .await
+        .map_err(ApiError::internal)?;
         let Some(last) = events.last() else { break };
         after = last.seq;
         for event in &events {

@@ -66,14 +66,17 @@ async fn follow(state: AppState, task: Uuid, mut socket: WebSocket) {
     let mut wakeups = state.events.subscribe();
     let mut last = 0;
     loop {
-        let events = match state.store.events_after(task, last, BATCH).await {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::error!(error = %e, "reading task events failed");
-                let _ = socket.send(Message::Close(None)).await;
-                return;
-            }
-        };
+        let events =
+            match crate::archive::events_after(&state.store, &state.archive, task, last, BATCH)
+                .await
+            {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading task events failed");
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+            };
         let full = events.len() as u32 == BATCH;
         for event in &events {
             let text = frame(event).to_string();

@@ -5,6 +5,7 @@
 //! can follow. Multi-step writes run in one transaction, and every mutation writes its audit event
 //! in the same transaction as the change it records.
 
+mod archive;
 mod audit;
 mod keys;
 mod locks;
@@ -21,6 +22,7 @@ use sqlx::Executor as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
+pub use archive::{ArchiveState, MarkArchived};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use keys::{Key, KeyPatch, NewKey};
 pub use locks::PlatformLease;

@@ -31,6 +31,8 @@ pub struct RunContext {
     pub worker_id: String,
     /// Becomes `true` when the worker shuts down and running commands must end.
     pub interrupted: tokio::sync::watch::Receiver<bool>,
+    /// Where ended tasks' output is archived; `None` keeps it in the database.
+    pub archive: Option<crate::archive::OutputArchive>,
 }
 
 /// Run `target` to its end and record the result; never fails (failures become the target's).
@@ -54,7 +56,14 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
         .await
     {
         Ok(Some(status)) => {
-            tracing::info!(task = %target.task_id, status = status.as_str(), "task finished")
+            tracing::info!(task = %target.task_id, status = status.as_str(), "task finished");
+            if let Some(archive) = &context.archive {
+                crate::archive::spawn_archive(
+                    context.store.clone(),
+                    archive.clone(),
+                    target.task_id,
+                );
+            }
         }
         Ok(None) => {}
         Err(e) => tracing::error!(task = %target.task_id, error = %e, "recording a target failed"),

@@ -11,6 +11,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::archive::OutputArchive;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::store::Store;
@@ -30,6 +31,9 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// Most output bytes kept per target.
     pub max_output_bytes: u64,
+    /// Where an ended task's output is moved (in the background); `None` keeps it in the
+    /// database.
+    pub archive: Option<OutputArchive>,
 }
 
 impl From<&Settings> for WorkerConfig {
@@ -39,6 +43,7 @@ impl From<&Settings> for WorkerConfig {
             lease: config.lease(),
             connect_timeout: Duration::from_secs(config.connect_timeout_secs),
             max_output_bytes: config.max_output_bytes,
+            archive: None,
         }
     }
 }
@@ -73,6 +78,7 @@ impl Worker {
             max_output_bytes: config.max_output_bytes,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             interrupted,
+            archive: config.archive.clone(),
         };
         let handle = tokio::spawn(dispatch(context, config, stop.clone()));
         Worker {

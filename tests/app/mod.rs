@@ -9,8 +9,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection as _;
+use testum::archive::OutputArchive;
 use testum::config::{ServeConfig, Settings};
 use testum::secret::Secret;
+use testum::store::Store;
 use testum::tasks::{Worker, WorkerConfig};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -25,6 +27,10 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub token: String,
     pub http: reqwest::Client,
+    /// The service's store (for tests that look behind the API); `None` when attached.
+    in_process_store: Option<Store>,
+    /// Where the service archives ended tasks' output; `None` when attached.
+    in_process_archive: Option<OutputArchive>,
 }
 
 /// The database for one test: a fresh SQLite file in the data dir, or, when
@@ -82,6 +88,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
             connect_timeout_secs: 10,
             shutdown_grace_secs: 30,
             max_output_bytes: 16 * 1024 * 1024,
+            object_store_url: None,
         },
     }
 }
@@ -94,22 +101,42 @@ impl TestApp {
 
     /// [`TestApp::start`] with the configuration changed by `adjust` first.
     pub async fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        TestApp::start_with_archive(adjust, None, true).await
+    }
+
+    /// [`TestApp::start_with`], with ended tasks' output archived into `archive` instead of the
+    /// default (the data dir's `task-logs`), by the worker when `archive_on_finish`, else only
+    /// when the test calls `testum::archive::archive_task`.
+    pub async fn start_with_archive(
+        adjust: impl FnOnce(&mut ServeConfig),
+        archive: Option<OutputArchive>,
+        archive_on_finish: bool,
+    ) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = config(data_dir.path().to_path_buf());
         config.settings.database_url = test_database_url().await;
         adjust(&mut config);
-        let state = testum::server::prepare(&config).await.unwrap();
+        let mut state = testum::server::prepare(&config).await.unwrap();
+        if let Some(archive) = archive {
+            state.archive = archive;
+        }
         let worker = Worker::start(
             state.store.clone(),
             state.master_key.clone(),
             state.events.clone(),
-            WorkerConfig::from(&config.settings),
+            WorkerConfig {
+                archive: archive_on_finish.then(|| state.archive.clone()),
+                ..WorkerConfig::from(&config.settings)
+            },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let (store, archive) = (state.store.clone(), state.archive.clone());
         tokio::spawn(testum::api::serve(listener, state, std::future::pending()));
         let http = reqwest::Client::new();
         let mut app = TestApp {
+            in_process_store: Some(store),
+            in_process_archive: Some(archive),
             base,
             database_url: config.settings.database_url.clone(),
             worker: Some(worker),
@@ -129,12 +156,28 @@ impl TestApp {
         app
     }
 
+    /// The in-process service's store.
+    pub fn store(&self) -> &Store {
+        self.in_process_store
+            .as_ref()
+            .expect("an in-process TestApp")
+    }
+
+    /// The in-process service's output archive.
+    pub fn archive(&self) -> &OutputArchive {
+        self.in_process_archive
+            .as_ref()
+            .expect("an in-process TestApp")
+    }
+
     /// A client of a service running elsewhere (another process) at `base`, logged in as admin.
     pub async fn attach(base: String) -> TestApp {
         let mut app = TestApp {
             base,
             database_url: None,
             worker: None,
+            in_process_store: None,
+            in_process_archive: None,
             data_dir: tempfile::tempdir().unwrap(),
             token: String::new(),
             http: reqwest::Client::new(),

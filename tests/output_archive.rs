@@ -300,3 +300,30 @@ async fn the_worker_archives_into_s3_when_configured() {
     assert_complete(&after);
     assert_eq!(after.frames, live);
 }
+
+/// A cancelled task is archived too, whichever path ends it: the worker's task end when its
+/// running target stops, or the workers' periodic sweep when the cancel itself ended the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_task_is_archived_too() {
+    let host = TestHost::start();
+    let app = TestApp::start_with(|config| config.settings.lease_secs = 3).await;
+    let platform = add_platform(&app, &host).await;
+    let (status, accepted) = app
+        .post(
+            "/api/tasks",
+            json!({"kind": "run_command", "platform_ids": [platform], "concurrency": 1,
+                   "command": "echo started; sleep 30"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let task = accepted["task_id"].as_str().unwrap().to_string();
+    let (status, _) = app
+        .post(&format!("/api/tasks/{task}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let ended = app.wait_task(&task).await;
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    wait_archived(&app, Uuid::parse_str(&task).unwrap()).await;
+    let frames = ws_frames(&app, &task).await;
+    assert_eq!(frames.last().unwrap()["type"], "done");
+}

@@ -52,6 +52,20 @@ impl Store {
         .transpose()
     }
 
+    /// Up to `limit` ended tasks whose output is not archived yet, ended longest ago first
+    /// (tasks ended by a cancel or by a lost worker, and archives that failed, are caught up
+    /// by the workers' periodic sweep).
+    pub async fn tasks_to_archive(&self, limit: u32) -> StoreResult<Vec<Uuid>> {
+        let ids: Vec<String> = sqlx::query_scalar(super::sql(format!(
+            "SELECT id FROM tasks WHERE status IN {FINAL} AND archived_at IS NULL
+             ORDER BY finished_at LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        ids.iter().map(|id| parse_uuid(id)).collect()
+    }
+
     /// Whether task `id`'s output is archived (`false` for no such task).
     pub async fn task_archived(&self, id: Uuid) -> StoreResult<bool> {
         let archived: Option<Option<String>> =

@@ -48,6 +48,9 @@ impl From<&Settings> for WorkerConfig {
     }
 }
 
+/// Most ended tasks archived per heartbeat by the sweep.
+const ARCHIVE_SWEEP: u32 = 20;
+
 /// How long interrupted commands get to end on their hosts (TERM, then KILL) at shutdown.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
@@ -150,12 +153,27 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) 
     heartbeat.abort();
 }
 
-/// Every third of a lease: renew this worker's leases, then give back the targets of workers
-/// whose leases ran out.
+/// Every third of a lease: renew this worker's leases, give back the targets of workers whose
+/// leases ran out, and archive the output of ended tasks that no task end archived (cancelled
+/// tasks, lost workers' tasks, failed archives).
 async fn heartbeat(context: RunContext, lease: Duration) {
     let mut tick = tokio::time::interval(lease / 3);
     loop {
         tick.tick().await;
+        if let Some(archive) = &context.archive {
+            match context.store.tasks_to_archive(ARCHIVE_SWEEP).await {
+                Ok(tasks) => {
+                    for task in tasks {
+                        if let Err(e) =
+                            crate::archive::archive_task(&context.store, archive, task).await
+                        {
+                            tracing::error!(task = %task, error = %e, "archiving task output failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "listing tasks to archive failed"),
+            }
+        }
         if let Err(e) = context.store.renew_leases(&context.worker_id, lease).await {
             tracing::error!(error = %e, "renewing leases failed");
         }

@@ -88,6 +88,25 @@ fn archive(config: &Settings) -> anyhow::Result<OutputArchive> {
         .context("TESTUM_OBJECT_STORE_URL")
 }
 
+/// The archive this process's workers move ended tasks' output into, if any. On PostgreSQL,
+/// processes usually have data dirs of their own, so a default local directory would hide one
+/// process's archives from the others: there output moves only to an explicitly configured
+/// store that every process shares, and otherwise stays in the database.
+fn worker_archive(
+    store: &Store,
+    config: &Settings,
+    archive: &OutputArchive,
+) -> Option<OutputArchive> {
+    if store.backend() == Backend::Postgres && config.object_store_url.is_none() {
+        tracing::info!(
+            "task output stays in the database: set TESTUM_OBJECT_STORE_URL (s3://... or \
+             file:///shared/dir) to move it to storage every process shares"
+        );
+        return None;
+    }
+    Some(archive.clone())
+}
+
 /// Everything `serve` needs, opened and checked; used by `serve` and by tests that run the
 /// service in-process.
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
@@ -191,7 +210,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 state.master_key.clone(),
                 state.events.clone(),
                 WorkerConfig {
-                    archive: Some(state.archive.clone()),
+                    archive: worker_archive(&state.store, &config.settings, &state.archive),
                     ..WorkerConfig::from(&config.settings)
                 },
             )
@@ -218,8 +237,9 @@ pub async fn work(config: WorkerCommandConfig) -> anyhow::Result<()> {
         );
     }
     let events = event_bus(&store, settings);
+    let archive = archive(settings)?;
     let config = WorkerConfig {
-        archive: Some(archive(settings)?),
+        archive: worker_archive(&store, settings, &archive),
         ..WorkerConfig::from(settings)
     };
     let worker = Worker::start(store, master_key, events, config);

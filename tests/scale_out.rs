@@ -57,6 +57,10 @@ impl Cluster {
             .env("TESTUM_LEASE_SECS", LEASE_SECS)
             .env("TESTUM_SHUTDOWN_GRACE_SECS", "5")
             .env("TESTUM_LOG", "info")
+            .env(
+                "TESTUM_OBJECT_STORE_URL",
+                format!("file://{}", self.logs().display()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -90,6 +94,11 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         (proc, TestApp::attach(base).await)
+    }
+
+    /// The task-log directory every process of the cluster shares.
+    fn logs(&self) -> PathBuf {
+        self.dir.path().join("task-logs")
     }
 
     fn worker(&self, name: &str) -> Proc {
@@ -350,6 +359,39 @@ async fn scale_out_a_websocket_on_one_server_follows_a_task_run_by_another_proce
         .collect();
     assert_eq!(stdout, "line1\nline2\nline3\nline4\nline5\n");
     assert_eq!(frames.last().unwrap()["status"], "succeeded");
+    // Once server B's worker has archived the output to the shared store, a late subscriber on
+    // server A replays the very same frames from it.
+    let object = cluster.logs().join(format!("tasks/{task}.log"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !object.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the output was not archived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}",
+        api_a.base.replace("http://", "ws://"),
+        api_a.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut replayed = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(message) = socket.next().await {
+            if let Message::Text(text) = message.unwrap() {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                let done = frame["type"] == "done";
+                replayed.push(frame);
+                if done {
+                    break;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the late WebSocket ended");
+    assert_eq!(replayed, frames);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

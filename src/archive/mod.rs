@@ -87,7 +87,14 @@ impl OutputArchive {
     ) -> Result<OutputArchive, ArchiveError> {
         match url {
             None => OutputArchive::local(&data_dir.join(LOCAL_DIR)),
-            Some(url) => OutputArchive::s3_with(AmazonS3Builder::from_env(), url, []),
+            Some(url) => match url.strip_prefix("file://") {
+                Some(dir) if dir.starts_with('/') => OutputArchive::local(std::path::Path::new(dir)),
+                Some(_) => Err(ArchiveError::Config(
+                    "a file:// object store URL needs an absolute path (file:///var/lib/testum/logs)"
+                        .into(),
+                )),
+                None => OutputArchive::s3_with(AmazonS3Builder::from_env(), url, []),
+            },
         }
     }
 

@@ -16,58 +16,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Register `host` as a password platform named `name`.
 async fn add_platform(app: &TestApp, host: &TestHost, name: &str) -> String {
-    let (status, platform) = app
-        .post(
-            "/api/platforms",
-            json!({"name": name, "host": "127.0.0.1", "port": host.sshd.port(),
-                   "username": host.user.name, "auth_method": "password",
-                   "password": host.user.password}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{platform}");
-    platform["id"].as_str().unwrap().to_string()
-}
-
-async fn add_key(app: &TestApp, name: &str, line: &str) -> String {
-    let (status, key) = app
-        .post("/api/keys", json!({"name": name, "public_key": line}))
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{key}");
-    key["id"].as_str().unwrap().to_string()
-}
-
-/// Start a task with `path` and `body` and wait for its end.
-async fn run_task(app: &TestApp, path: &str, body: Value) -> Value {
-    let (status, accepted) = app.post(path, body).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    app.wait_task(accepted["task_id"].as_str().unwrap()).await
-}
-
-/// All frames of a task's WebSocket until `done` (bounded: 60 s).
-async fn ws_frames(app: &TestApp, task: &str) -> Vec<Value> {
-    let url = format!(
-        "{}/ws/tasks/{task}?access_token={}",
-        app.base.replace("http://", "ws://"),
-        app.token
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut frames = Vec::new();
-    let read = async {
-        while let Some(message) = socket.next().await {
-            if let Message::Text(text) = message.unwrap() {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                let done = frame["type"] == "done";
-                frames.push(frame);
-                if done {
-                    break;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
+    app.add_password_platform(name, host.sshd.port(), &host.user.name, &host.user.password)
         .await
-        .expect("WebSocket ended in time");
-    frames
 }
 
 #[tokio::test]
@@ -76,15 +26,15 @@ async fn deploy_then_ssh_login_then_revoke_refuses_it() {
     let app = TestApp::start().await;
     let platform = add_platform(&app, &host, "web1").await;
     let client = common::ClientKey::generate(KeyKind::Ed25519, None);
-    let key = add_key(&app, "alice", &client.public_line).await;
+    let key = app.add_key("alice", &client.public_line).await;
     assert!(!host.ssh_login_works(&client), "login worked before deploy");
 
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/deploy_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{platform}/deploy_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["targets"][0]["changed"], true);
     assert!(
@@ -113,20 +63,20 @@ async fn deploy_then_ssh_login_then_revoke_refuses_it() {
     assert_eq!(assigned["items"][0]["sync_status"], "present", "{assigned}");
 
     // Deploying again changes nothing on the host.
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/deploy_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{platform}/deploy_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(task["targets"][0]["changed"], false, "{task}");
 
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/revoke_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{platform}/revoke_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert!(!host.ssh_login_works(&client), "revoked key still logs in");
     assert_eq!(
@@ -167,8 +117,8 @@ async fn private_key_platform_and_concurrent_deploys_both_land() {
     let platform = platform["id"].as_str().unwrap().to_string();
     let a = common::ClientKey::generate(KeyKind::Ed25519, None);
     let b = common::ClientKey::generate(KeyKind::Rsa, None);
-    let key_a = add_key(&app, "a", &a.public_line).await;
-    let key_b = add_key(&app, "b", &b.public_line).await;
+    let key_a = app.add_key("a", &a.public_line).await;
+    let key_b = app.add_key("b", &b.public_line).await;
     let path = format!("/api/platforms/{platform}/deploy_keys");
     let (first, second) = tokio::join!(
         app.post(&path, json!({"key_ids": [key_a]})),
@@ -192,12 +142,12 @@ async fn run_command_reports_streams_exit_status_and_timeout() {
     let platform = add_platform(&app, &host, "app1").await;
     let path = format!("/api/platforms/{platform}/run_command");
 
-    let task = run_task(
-        &app,
-        &path,
-        json!({"command": "echo out; echo err >&2; printf '\\377\\376'; exit 3"}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &path,
+            json!({"command": "echo out; echo err >&2; printf '\\377\\376'; exit 3"}),
+        )
+        .await;
     assert_eq!(task["status"], "failed", "{task}");
     assert_eq!(task["targets"][0]["status"], "failed");
     assert_eq!(task["targets"][0]["exit_code"], 3);
@@ -208,19 +158,21 @@ async fn run_command_reports_streams_exit_status_and_timeout() {
     );
     assert_eq!(app.raw_output(id, &platform, "stderr").await, b"err\n");
 
-    let task = run_task(&app, &path, json!({"command": "cat; echo done"})).await;
+    let task = app
+        .run_task(&path, json!({"command": "cat; echo done"}))
+        .await;
     assert_eq!(
         task["status"], "succeeded",
         "stdin is closed, so cat ends: {task}"
     );
 
     let marker = format!("testum-sleep-{}", std::process::id());
-    let task = run_task(
-        &app,
-        &path,
-        json!({"command": format!("sleep 300 # {marker}"), "timeout_s": 1}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &path,
+            json!({"command": format!("sleep 300 # {marker}"), "timeout_s": 1}),
+        )
+        .await;
     assert_eq!(task["status"], "failed", "{task}");
     assert!(
         task["targets"][0]["error"]
@@ -230,12 +182,12 @@ async fn run_command_reports_streams_exit_status_and_timeout() {
         "{task}"
     );
     // The remote command was ended, not left running.
-    let check = run_task(
-        &app,
-        &path,
-        json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")}),
-    )
-    .await;
+    let check = app
+        .run_task(
+            &path,
+            json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")}),
+        )
+        .await;
     let check_id = check["id"].as_str().unwrap();
     assert_eq!(app.raw_output(check_id, &platform, "stdout").await, b"0\n");
 }
@@ -283,7 +235,7 @@ async fn websocket_streams_live_and_replays_everything_to_late_subscribers() {
     let live_end = app.wait_task(&task).await;
     assert_eq!(live_end["status"], "succeeded");
     // A subscriber that joins after the end gets every frame from seq 1, in order, once.
-    let frames = ws_frames(&app, &task).await;
+    let frames = app.ws_frames(&task).await;
     let seqs: Vec<i64> = frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
     let text = |stream: &str| -> String {
@@ -311,7 +263,7 @@ async fn changed_host_key_is_refused_with_both_fingerprints() {
     let platform = add_platform(&app, &host, "moved").await;
     let path = format!("/api/platforms/{platform}/run_command");
     assert_eq!(
-        run_task(&app, &path, json!({"command": "true"})).await["status"],
+        app.run_task(&path, json!({"command": "true"})).await["status"],
         "succeeded"
     );
     let pinned = app.get(&format!("/api/platforms/{platform}")).await["host_key_fingerprint"]
@@ -321,12 +273,12 @@ async fn changed_host_key_is_refused_with_both_fingerprints() {
 
     host.sshd.restart_with_new_host_keys();
     let marker = host.user.path("ran");
-    let task = run_task(
-        &app,
-        &path,
-        json!({"command": format!("touch {}", marker.display())}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &path,
+            json!({"command": format!("touch {}", marker.display())}),
+        )
+        .await;
     assert_eq!(task["status"], "failed", "{task}");
     let error = task["targets"][0]["error"].as_str().unwrap();
     assert!(error.contains(&pinned), "{error}");
@@ -357,13 +309,13 @@ async fn one_task_over_several_platforms_has_one_target_each() {
     for (i, host) in hosts.iter().enumerate() {
         ids.push(add_platform(&app, host, &format!("fleet{i}")).await);
     }
-    let task = run_task(
-        &app,
-        "/api/tasks",
-        json!({"kind": "run_command", "platform_ids": ids,
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "run_command", "platform_ids": ids,
                                                     "command": "id -un", "concurrency": 2}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert_eq!(task["targets"].as_array().unwrap().len(), 3);
     let id = task["id"].as_str().unwrap();
@@ -377,13 +329,13 @@ async fn one_task_over_several_platforms_has_one_target_each() {
                                        "username": "nobody", "auth_method": "password", "password": "x"}))
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let task = run_task(
-        &app,
-        "/api/tasks",
-        json!({"kind": "run_command",
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "run_command",
         "platform_ids": [ids[0], dead["id"]], "command": "true"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(task["status"], "failed");
     assert_eq!(task["targets"][0]["status"], "succeeded");
     assert_eq!(task["targets"][1]["status"], "failed");
@@ -434,12 +386,12 @@ async fn cancel_ends_the_running_command_and_skips_queued_targets() {
         "the queued target ran: {ended}"
     );
     // The remote command was ended, not left behind.
-    let check = run_task(
-        &app,
-        &format!("/api/platforms/{a}/run_command"),
-        json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")}),
-    )
-    .await;
+    let check = app
+        .run_task(
+            &format!("/api/platforms/{a}/run_command"),
+            json!({"command": format!("ps -eo args | grep -v grep | grep -c '{marker}' || true")}),
+        )
+        .await;
     let check_id = check["id"].as_str().unwrap();
     assert_eq!(app.raw_output(check_id, &a, "stdout").await, b"0\n");
     // Cancelling an ended task is a conflict.
@@ -455,14 +407,12 @@ async fn a_character_split_across_reads_is_never_split_across_frames() {
     let app = TestApp::start().await;
     let platform = add_platform(&app, &host, "utf8").await;
     // "€" is E2 82 AC: the first byte arrives well before the other two.
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/run_command"),
+    let task = app.run_task(&format!("/api/platforms/{platform}/run_command"),
         json!({"command": "printf 'a\\342'; sleep 0.5; printf '\\202\\254b\\n'; printf '\\377\\n'"}),
     )
     .await;
     let id = task["id"].as_str().unwrap();
-    let frames = ws_frames(&app, id).await;
+    let frames = app.ws_frames(id).await;
     let data: Vec<&str> = frames
         .iter()
         .filter(|f| f["type"] == "output")
@@ -486,12 +436,12 @@ async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
     let host = TestHost::start();
     let app = TestApp::start().await;
     let first = add_platform(&app, &host, "original").await;
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{first}/run_command"),
-        json!({"command": "true"}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{first}/run_command"),
+            json!({"command": "true"}),
+        )
+        .await;
     assert_eq!(task["status"], "succeeded");
     // The same file of the same server cannot be registered twice: the blocks would fight.
     let (status, problem) = app
@@ -519,12 +469,12 @@ async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
     let second = second["id"].as_str().unwrap().to_string();
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{second}/run_command"),
-        json!({"command": "true"}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{second}/run_command"),
+            json!({"command": "true"}),
+        )
+        .await;
     let id = task["id"].as_str().unwrap();
     let stderr = String::from_utf8(app.raw_output(id, &second, "stderr").await).unwrap();
     assert!(
@@ -545,13 +495,13 @@ async fn a_failed_revoke_never_looks_done_and_platforms_with_keys_are_not_silent
     let app = TestApp::start().await;
     let platform = add_platform(&app, &host, "stubborn").await;
     let client = common::ClientKey::generate(KeyKind::Ed25519, None);
-    let key = add_key(&app, "bob", &client.public_line).await;
-    let deploy = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/deploy_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let key = app.add_key("bob", &client.public_line).await;
+    let deploy = app
+        .run_task(
+            &format!("/api/platforms/{platform}/deploy_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(deploy["status"], "succeeded", "{deploy}");
 
     // The login user cannot write ~/.ssh any more: the revoke fails and says so.
@@ -561,12 +511,12 @@ async fn a_failed_revoke_never_looks_done_and_platforms_with_keys_are_not_silent
         std::os::unix::fs::PermissionsExt::from_mode(0o500),
     )
     .unwrap();
-    let revoke = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/revoke_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let revoke = app
+        .run_task(
+            &format!("/api/platforms/{platform}/revoke_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(revoke["status"], "failed", "{revoke}");
     assert!(host.ssh_login_works(&client), "the key must still be there");
     let assigned = app.get(&format!("/api/platforms/{platform}/keys")).await;
@@ -604,12 +554,12 @@ async fn a_failed_revoke_never_looks_done_and_platforms_with_keys_are_not_silent
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let revoke = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/revoke_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let revoke = app
+        .run_task(
+            &format!("/api/platforms/{platform}/revoke_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(revoke["status"], "succeeded", "{revoke}");
     assert!(!host.ssh_login_works(&client));
     assert_eq!(
@@ -636,13 +586,13 @@ async fn a_deploy_to_an_unreachable_host_is_recorded_as_failed() {
     assert_eq!(status, StatusCode::CREATED);
     let dead = dead["id"].as_str().unwrap();
     let client = common::ClientKey::generate(KeyKind::Ed25519, None);
-    let key = add_key(&app, "carol", &client.public_line).await;
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{dead}/deploy_keys"),
-        json!({"key_ids": [key]}),
-    )
-    .await;
+    let key = app.add_key("carol", &client.public_line).await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{dead}/deploy_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
     assert_eq!(task["status"], "failed");
     let assigned = app.get(&format!("/api/platforms/{dead}/keys")).await;
     assert_eq!(assigned["items"][0]["sync_status"], "failed", "{assigned}");
@@ -674,12 +624,12 @@ async fn output_is_capped_per_target_and_paged() {
     let host = TestHost::start();
     let app = TestApp::start_with(|config| config.settings.max_output_bytes = 10_000).await;
     let platform = add_platform(&app, &host, "chatty").await;
-    let task = run_task(
-        &app,
-        &format!("/api/platforms/{platform}/run_command"),
-        json!({"command": "yes | head -c 1000000; echo done >&2"}),
-    )
-    .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "yes | head -c 1000000; echo done >&2"}),
+        )
+        .await;
     // The command ran to its end (its exit status is known); only its output was cut.
     assert_eq!(task["status"], "succeeded", "{task}");
     let id = task["id"].as_str().unwrap();

@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use app::TestApp;
 use common::TestHost;
-use futures::StreamExt as _;
 use object_store::ObjectStoreExt as _;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testum::archive::{Archived, OutputArchive, archive_task};
-use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 /// Prints several chunks on both streams, including bytes that are not UTF-8, then fails.
@@ -28,16 +26,13 @@ const STDOUT: &[u8] = b"out 1 \xff\nout 2 \xff\nout 3 \xff\nout 4 \xff\n\xc3\xa9
 const STDERR: &[u8] = b"err 1 \xfe\nerr 2 \xfe\nerr 3 \xfe\nerr 4 \xfe\n";
 
 async fn add_platform(app: &TestApp, host: &TestHost) -> String {
-    let (status, platform) = app
-        .post(
-            "/api/platforms",
-            json!({"name": "archived", "host": "127.0.0.1", "port": host.sshd.port(),
-                   "username": host.user.name, "auth_method": "password",
-                   "password": host.user.password}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{platform}");
-    platform["id"].as_str().unwrap().to_string()
+    app.add_password_platform(
+        "archived",
+        host.sshd.port(),
+        &host.user.name,
+        &host.user.password,
+    )
+    .await
 }
 
 /// Start the command on `platform`; returns the task id.
@@ -50,33 +45,6 @@ async fn start_command(app: &TestApp, platform: &str) -> String {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
     accepted["task_id"].as_str().unwrap().to_string()
-}
-
-/// All frames of a task's WebSocket until `done` (bounded: 60 s).
-async fn ws_frames(app: &TestApp, task: &str) -> Vec<Value> {
-    let url = format!(
-        "{}/ws/tasks/{task}?access_token={}",
-        app.base.replace("http://", "ws://"),
-        app.token
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut frames = Vec::new();
-    let read = async {
-        while let Some(message) = socket.next().await {
-            if let Message::Text(text) = message.unwrap() {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                let done = frame["type"] == "done";
-                frames.push(frame);
-                if done {
-                    break;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .expect("WebSocket ended in time");
-    frames
 }
 
 /// Everything a reader can see of a task's output.
@@ -115,7 +83,7 @@ async fn seen(app: &TestApp, task: &str, platform: &str) -> Seen {
         small_pages: pages(app, task).await,
         stdout: app.raw_output(task, platform, "stdout").await,
         stderr: app.raw_output(task, platform, "stderr").await,
-        frames: ws_frames(app, task).await,
+        frames: app.ws_frames(task).await,
     }
 }
 
@@ -200,7 +168,7 @@ async fn an_ended_task_is_archived_to_the_data_dir_and_reads_the_same() {
     let platform = add_platform(&app, &host).await;
     let task = start_command(&app, &platform).await;
     // A subscriber from the start sees the output live, from the database.
-    let live = ws_frames(&app, &task).await;
+    let live = app.ws_frames(&task).await;
     let id = Uuid::parse_str(&task).unwrap();
     wait_archived(&app, id).await;
 
@@ -294,7 +262,7 @@ async fn the_worker_archives_into_s3_when_configured() {
     let app = TestApp::start_with_archive(|_| {}, Some(archive), true).await;
     let platform = add_platform(&app, &host).await;
     let task = start_command(&app, &platform).await;
-    let live = ws_frames(&app, &task).await;
+    let live = app.ws_frames(&task).await;
     wait_archived(&app, Uuid::parse_str(&task).unwrap()).await;
     let after = seen(&app, &task, &platform).await;
     assert_complete(&after);
@@ -324,6 +292,6 @@ async fn a_cancelled_task_is_archived_too() {
     let ended = app.wait_task(&task).await;
     assert_eq!(ended["status"], "cancelled", "{ended}");
     wait_archived(&app, Uuid::parse_str(&task).unwrap()).await;
-    let frames = ws_frames(&app, &task).await;
+    let frames = app.ws_frames(&task).await;
     assert_eq!(frames.last().unwrap()["type"], "done");
 }

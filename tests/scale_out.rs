@@ -17,10 +17,8 @@ use std::time::Duration;
 use app::TestApp;
 use base64::Engine as _;
 use common::{KeyKind, TestHost};
-use futures::StreamExt as _;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
 /// Lease of the test processes: short, so a killed worker's targets come back quickly.
 const LEASE_SECS: &str = "4";
@@ -159,22 +157,8 @@ impl Drop for Proc {
 }
 
 async fn add_platform(app: &TestApp, host: &TestHost, name: &str) -> String {
-    let (status, platform) = app
-        .post(
-            "/api/platforms",
-            json!({"name": name, "host": "127.0.0.1", "port": host.sshd.port(),
-                   "username": host.user.name, "auth_method": "password",
-                   "password": host.user.password}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{platform}");
-    platform["id"].as_str().unwrap().to_string()
-}
-
-async fn queue(app: &TestApp, path: &str, body: Value) -> String {
-    let (status, accepted) = app.post(path, body).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
-    accepted["task_id"].as_str().unwrap().to_string()
+    app.add_password_platform(name, host.sshd.port(), &host.user.name, &host.user.password)
+        .await
 }
 
 /// Wait until the target of `task` on its first platform is running.
@@ -207,7 +191,7 @@ async fn scale_out_two_servers_two_workers_run_every_target_exactly_once() {
         let api = if i % 2 == 0 { &api_a } else { &api_b };
         let body = json!({"kind": "run_command", "platform_ids": platforms,
                           "command": format!("echo t{i} >> ~/ran.log; echo t{i}")});
-        tasks.push(queue(api, "/api/tasks", body).await);
+        tasks.push(api.queue("/api/tasks", body).await);
     }
     for task in &tasks {
         let ended = api_b.wait_task(task).await;
@@ -249,12 +233,12 @@ async fn scale_out_a_worker_killed_mid_deploy_leaves_a_valid_file_and_another_fi
         .spawn()
         .unwrap();
     let mut first = cluster.worker("worker-1");
-    let task = queue(
-        &api,
-        &format!("/api/platforms/{platform}/deploy_keys"),
-        json!({"key_ids": [key["id"]]}),
-    )
-    .await;
+    let task = api
+        .queue(
+            &format!("/api/platforms/{platform}/deploy_keys"),
+            json!({"key_ids": [key["id"]]}),
+        )
+        .await;
     wait_running(&api, &task).await;
     first.kill9();
     let _second = cluster.worker("worker-2");
@@ -279,12 +263,12 @@ async fn scale_out_a_worker_killed_mid_command_reports_worker_lost() {
     let (_server, api) = cluster.server("server", "0").await;
     let platform = add_platform(&api, &host, "app").await;
     let mut first = cluster.worker("worker-1");
-    let task = queue(
-        &api,
-        &format!("/api/platforms/{platform}/run_command"),
-        json!({"command": "echo started; sleep 5; echo ran >> ~/ran.log"}),
-    )
-    .await;
+    let task = api
+        .queue(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "echo started; sleep 5; echo ran >> ~/ran.log"}),
+        )
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while api.raw_output(&task, &platform, "stdout").await != b"started\n" {
         assert!(
@@ -319,33 +303,13 @@ async fn scale_out_a_websocket_on_one_server_follows_a_task_run_by_another_proce
         cluster.server("server-b", "1"), // its in-process worker runs the task
     );
     let platform = add_platform(&api_a, &host, "watched").await;
-    let task = queue(
-        &api_a,
-        &format!("/api/platforms/{platform}/run_command"),
-        json!({"command": "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo err >&2"}),
-    )
-    .await;
-    let url = format!(
-        "{}/ws/tasks/{task}?access_token={}",
-        api_a.base.replace("http://", "ws://"),
-        api_a.token
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut frames = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(message) = socket.next().await {
-            if let Message::Text(text) = message.unwrap() {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                let done = frame["type"] == "done";
-                frames.push(frame);
-                if done {
-                    break;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the WebSocket followed the task to its end");
+    let task = api_a
+        .queue(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done; echo err >&2"}),
+        )
+        .await;
+    let frames = api_a.ws_frames(&task).await;
     let seqs: Vec<i64> = frames.iter().map(|f| f["seq"].as_i64().unwrap()).collect();
     assert_eq!(
         seqs,
@@ -370,27 +334,7 @@ async fn scale_out_a_websocket_on_one_server_follows_a_task_run_by_another_proce
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let url = format!(
-        "{}/ws/tasks/{task}?access_token={}",
-        api_a.base.replace("http://", "ws://"),
-        api_a.token
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut replayed = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(message) = socket.next().await {
-            if let Message::Text(text) = message.unwrap() {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                let done = frame["type"] == "done";
-                replayed.push(frame);
-                if done {
-                    break;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the late WebSocket ended");
+    let replayed = api_a.ws_frames(&task).await;
     assert_eq!(replayed, frames);
 }
 
@@ -403,8 +347,7 @@ async fn scale_out_queued_tasks_survive_a_restart_of_every_process() {
     let mut tasks = Vec::new();
     for i in 0..5 {
         tasks.push(
-            queue(
-                &api,
+            api.queue(
                 &format!("/api/platforms/{platform}/run_command"),
                 json!({"command": format!("echo q{i} >> ~/ran.log")}),
             )

@@ -7,7 +7,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{EventKind, Store, StoreResult, TaskEvent, now_ts, parse_uuid};
+use super::{Store, StoreResult, TaskEvent, now_ts, parse_uuid};
 
 /// Where a task stands for archiving, read in one statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,28 +83,14 @@ impl Store {
         through: i64,
     ) -> StoreResult<Vec<TaskEvent>> {
         let rows = sqlx::query(
-            "SELECT seq, platform_id, stream, data FROM task_events
+            "SELECT seq, kind, platform_id, stream, data FROM task_events
              WHERE task_id = $1 AND kind = 'output' AND seq <= $2 ORDER BY seq",
         )
         .bind(id.to_string())
         .bind(through)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(TaskEvent {
-                    seq: row.try_get("seq")?,
-                    kind: EventKind::Output,
-                    platform_id: row
-                        .try_get::<Option<String>, _>("platform_id")?
-                        .as_deref()
-                        .map(parse_uuid)
-                        .transpose()?,
-                    stream: row.try_get("stream")?,
-                    data: row.try_get("data")?,
-                })
-            })
-            .collect()
+        rows.iter().map(super::tasks::event_from_row).collect()
     }
 
     /// In one transaction: mark finished task `id` archived through `last_seq` and delete its

@@ -262,6 +262,27 @@ pub(crate) async fn notify(
     Ok(())
 }
 
+/// A `task_events` row (`seq, kind, platform_id, stream, data`) as a [`TaskEvent`].
+pub(crate) fn event_from_row(row: &AnyRow) -> StoreResult<TaskEvent> {
+    let kind: String = row.try_get("kind")?;
+    Ok(TaskEvent {
+        seq: row.try_get("seq")?,
+        kind: match kind.as_str() {
+            "output" => EventKind::Output,
+            "target" => EventKind::Target,
+            "done" => EventKind::Done,
+            other => return Err(StoreError::Corrupt(format!("event kind {other:?}"))),
+        },
+        platform_id: row
+            .try_get::<Option<String>, _>("platform_id")?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?,
+        stream: row.try_get("stream")?,
+        data: row.try_get("data")?,
+    })
+}
+
 /// Load one target of a task on `conn`.
 async fn load_target(
     conn: &mut AnyConnection,
@@ -736,27 +757,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                Ok(TaskEvent {
-                    seq: row.try_get("seq")?,
-                    kind: match kind.as_str() {
-                        "output" => EventKind::Output,
-                        "target" => EventKind::Target,
-                        "done" => EventKind::Done,
-                        other => return Err(StoreError::Corrupt(format!("event kind {other:?}"))),
-                    },
-                    platform_id: row
-                        .try_get::<Option<String>, _>("platform_id")?
-                        .as_deref()
-                        .map(parse_uuid)
-                        .transpose()?,
-                    stream: row.try_get("stream")?,
-                    data: row.try_get("data")?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
 
     /// Ask a task to stop: queued targets are cancelled at once, running ones by their worker.

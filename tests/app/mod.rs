@@ -144,7 +144,13 @@ impl TestApp {
             token: String::new(),
             http,
         };
-        let (status, body) = app
+        app.login().await;
+        app
+    }
+
+    /// Log in as `admin` and keep the access token.
+    async fn login(&mut self) {
+        let (status, body) = self
             .call_anon(
                 Method::POST,
                 "/api/auth/login",
@@ -152,8 +158,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        app.token = body["access_token"].as_str().unwrap().to_string();
-        app
+        self.token = body["access_token"].as_str().unwrap().to_string();
     }
 
     /// The in-process service's store.
@@ -182,16 +187,90 @@ impl TestApp {
             token: String::new(),
             http: reqwest::Client::new(),
         };
-        let (status, body) = app
-            .call_anon(
-                Method::POST,
-                "/api/auth/login",
-                Some(json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        app.login().await;
+        app
+    }
+
+    /// Register a password platform `name` at 127.0.0.1:`port`; its id.
+    pub async fn add_password_platform(
+        &self,
+        name: &str,
+        port: u16,
+        username: &str,
+        password: &str,
+    ) -> String {
+        let (status, platform) = self
+            .post(
+                "/api/platforms",
+                json!({"name": name, "host": "127.0.0.1", "port": port, "username": username,
+                       "auth_method": "password", "password": password}),
             )
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        app.token = body["access_token"].as_str().unwrap().to_string();
-        app
+        assert_eq!(status, StatusCode::CREATED, "{platform}");
+        platform["id"].as_str().unwrap().to_string()
+    }
+
+    /// Register public key `line` as `name`; its id.
+    pub async fn add_key(&self, name: &str, line: &str) -> String {
+        let (status, key) = self
+            .post("/api/keys", json!({"name": name, "public_key": line}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        key["id"].as_str().unwrap().to_string()
+    }
+
+    /// POST a task (`path`, `body`) that must be accepted; its id.
+    pub async fn queue(&self, path: &str, body: Value) -> String {
+        let (status, accepted) = self.post(path, body).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted["task_id"].as_str().unwrap().to_string()
+    }
+
+    /// [`TestApp::queue`], then wait for the task's end; its JSON.
+    pub async fn run_task(&self, path: &str, body: Value) -> Value {
+        let task = self.queue(path, body).await;
+        self.wait_task(&task).await
+    }
+
+    /// Every frame of task `task`'s WebSocket until `done` (bounded: 60 s).
+    pub async fn ws_frames(&self, task: &str) -> Vec<Value> {
+        use futures::StreamExt as _;
+        use tokio_tungstenite::tungstenite::Message;
+        let url = format!(
+            "{}/ws/tasks/{task}?access_token={}",
+            self.base.replace("http://", "ws://"),
+            self.token
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut frames = Vec::new();
+        let read = async {
+            while let Some(message) = socket.next().await {
+                if let Message::Text(text) = message.unwrap() {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    let done = frame["type"] == "done";
+                    frames.push(frame);
+                    if done {
+                        break;
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("the WebSocket reached done in time");
+        frames
+    }
+
+    /// Wait (bounded: 30 s) until `platform`'s stdout in `task` is exactly `expected`.
+    pub async fn wait_stdout(&self, task: &str, platform: &str, expected: &[u8]) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.raw_output(task, platform, "stdout").await != expected {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stdout never became {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Shut the worker down as `serve` does on SIGTERM, with `grace`.

@@ -105,8 +105,9 @@ pub struct Settings {
     pub max_output_bytes: u64,
 
     /// Where finished tasks' output goes: `s3://bucket/prefix` (S3, MinIO; credentials, region,
-    /// endpoint and `AWS_ALLOW_HTTP` from the `AWS_*` variables). Default: the directory
-    /// `task-logs` in the data dir.
+    /// endpoint and `AWS_ALLOW_HTTP` from the `AWS_*` variables) or `file:///absolute/dir`.
+    /// Default: on SQLite the directory `task-logs` in the data dir; on PostgreSQL none (output
+    /// stays in the database), as every process must share the store.
     #[arg(long, env = "TESTUM_OBJECT_STORE_URL")]
     pub object_store_url: Option<String>,
 }

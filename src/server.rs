@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use crate::api::{self, AppState};
 use crate::archive::OutputArchive;
 use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
-use crate::crypto::{MasterKey, hash_password};
+use crate::crypto::{CryptoError, MasterKey, hash_password};
 use crate::secret::Secret;
 use crate::store::{Backend, PoolConfig, Store, StoreError};
 use crate::tasks::{EventBus, Worker, WorkerConfig};
@@ -69,7 +69,28 @@ async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
     let store = Store::open(&url, pool)
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+    check_master_key(&store, &master_key).await?;
     Ok((store, master_key))
+}
+
+/// Refuse to run with a master key other than the one the database was set up with: such a
+/// process could open no stored credential and would seal new ones that no other process can
+/// open. The first process stores a value sealed under its key; every later one must open it.
+async fn check_master_key(store: &Store, key: &MasterKey) -> anyhow::Result<()> {
+    const NAME: &str = "master_key_check";
+    const AAD: &[u8] = b"testum master key check";
+    let stored = store
+        .setting_or_insert(NAME, &key.seal(b"testum", AAD))
+        .await?;
+    match key.open(&stored, AAD) {
+        Ok(_) => Ok(()),
+        Err(CryptoError::WrongKey(expected)) => bail!(
+            "the master key (key id {}) is not the one this database was set up with (key id \
+             {expected}): give every process the same TESTUM_MASTER_KEY",
+            key.key_id()
+        ),
+        Err(e) => bail!("the database's master key check cannot be read: {e}"),
+    }
 }
 
 /// The event bus of a process: in-process, fed from PostgreSQL's LISTEN/NOTIFY too when the
@@ -110,6 +131,8 @@ fn worker_archive(
 /// Everything `serve` needs, opened and checked; used by `serve` and by tests that run the
 /// service in-process.
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
+    // Settings that can be wrong are checked before anything is created.
+    let archive = archive(&config.settings)?;
     let (store, master_key) = open(&config.settings).await?;
     if config.workers == 0 && store.backend() == Backend::Sqlite {
         bail!(
@@ -119,7 +142,6 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     }
     bootstrap_admin(&store, config).await?;
     let events = event_bus(&store, &config.settings);
-    let archive = archive(&config.settings)?;
     AppState::new(store, master_key, Arc::new(config.clone()), events, archive)
         .context("cannot set up access token keys")
 }
@@ -229,6 +251,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 pub async fn work(config: WorkerCommandConfig) -> anyhow::Result<()> {
     let settings = &config.settings;
     init_tracing(settings);
+    let archive = archive(settings)?;
     let (store, master_key) = open(settings).await?;
     if store.backend() == Backend::Sqlite {
         bail!(
@@ -237,7 +260,6 @@ pub async fn work(config: WorkerCommandConfig) -> anyhow::Result<()> {
         );
     }
     let events = event_bus(&store, settings);
-    let archive = archive(settings)?;
     let config = WorkerConfig {
         archive: worker_archive(&store, settings, &archive),
         ..WorkerConfig::from(settings)

@@ -42,6 +42,11 @@ impl Cluster {
     }
 
     fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        self.spawn_with(name, args, &[])
+    }
+
+    /// [`Cluster::spawn`] with `env` set after the cluster's own variables.
+    fn spawn_with(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let data_dir = self.dir.path().join(name);
         std::fs::create_dir_all(&data_dir).unwrap();
         let log_path = self.dir.path().join(format!("{name}.log"));
@@ -59,6 +64,7 @@ impl Cluster {
                 "TESTUM_OBJECT_STORE_URL",
                 format!("file://{}", self.logs().display()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -363,4 +369,36 @@ async fn scale_out_queued_tasks_survive_a_restart_of_every_process() {
     }
     let ran = String::from_utf8(host.user.read_file("ran.log")).unwrap();
     assert_eq!(ran.lines().count(), 5, "{ran}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_a_process_with_another_master_key_refuses_to_start() {
+    let cluster = Cluster::new().await;
+    let (_server, _api) = cluster.server("server", "0").await;
+    let other_key = base64::engine::general_purpose::STANDARD.encode(rand_bytes());
+    let mut intruder = cluster.spawn_with(
+        "intruder",
+        &["worker"],
+        &[("TESTUM_MASTER_KEY", &other_key)],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = intruder.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "it kept running: {}",
+            intruder.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    assert!(
+        intruder
+            .log()
+            .contains("is not the one this database was set up with"),
+        "{}",
+        intruder.log()
+    );
 }

@@ -10,6 +10,7 @@ mod audit;
 mod keys;
 mod locks;
 mod platforms;
+mod settings;
 mod tasks;
 mod users;
 

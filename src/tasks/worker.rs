@@ -48,8 +48,9 @@ impl From<&Settings> for WorkerConfig {
     }
 }
 
-/// Most ended tasks archived per heartbeat by the sweep.
+/// Most ended tasks archived per round of the sweep, and how long one archive may take.
 const ARCHIVE_SWEEP: u32 = 20;
+const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long interrupted commands get to end on their hosts (TERM, then KILL) at shutdown.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
@@ -153,27 +154,16 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) 
     heartbeat.abort();
 }
 
-/// Every third of a lease: renew this worker's leases, give back the targets of workers whose
-/// leases ran out, and archive the output of ended tasks that no task end archived (cancelled
-/// tasks, lost workers' tasks, failed archives).
+/// Every third of a lease: renew this worker's leases and give back the targets of workers whose
+/// leases ran out. Nothing else runs here: a slow database call elsewhere, or a slow object store,
+/// must never let a live worker's leases expire.
 async fn heartbeat(context: RunContext, lease: Duration) {
+    if let Some(archive) = context.archive.clone() {
+        tokio::spawn(archive_sweep(context.clone(), archive, lease));
+    }
     let mut tick = tokio::time::interval(lease / 3);
     loop {
         tick.tick().await;
-        if let Some(archive) = &context.archive {
-            match context.store.tasks_to_archive(ARCHIVE_SWEEP).await {
-                Ok(tasks) => {
-                    for task in tasks {
-                        if let Err(e) =
-                            crate::archive::archive_task(&context.store, archive, task).await
-                        {
-                            tracing::error!(task = %task, error = %e, "archiving task output failed");
-                        }
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "listing tasks to archive failed"),
-            }
-        }
         if let Err(e) = context.store.renew_leases(&context.worker_id, lease).await {
             tracing::error!(error = %e, "renewing leases failed");
         }
@@ -181,6 +171,43 @@ async fn heartbeat(context: RunContext, lease: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(targets = n, "took back targets of a lost worker"),
             Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),
+        }
+    }
+}
+
+/// Archive the output of ended tasks that no task end archived (cancelled tasks, lost workers'
+/// tasks, failed archives), a few at a time, each bounded by [`ARCHIVE_TIMEOUT`].
+async fn archive_sweep(
+    context: RunContext,
+    archive: crate::archive::OutputArchive,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let tasks = match context.store.tasks_to_archive(ARCHIVE_SWEEP).await {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                tracing::error!(error = %e, "listing tasks to archive failed");
+                continue;
+            }
+        };
+        for task in tasks {
+            let archived = tokio::time::timeout(
+                ARCHIVE_TIMEOUT,
+                crate::archive::archive_task(&context.store, &archive, task),
+            )
+            .await;
+            match archived {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(task = %task, error = %e, "archiving task output failed")
+                }
+                Err(_) => tracing::error!(
+                    task = %task, location = archive.location(),
+                    "archiving task output timed out; the object store does not answer"
+                ),
+            }
         }
     }
 }

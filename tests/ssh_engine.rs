@@ -541,3 +541,59 @@ async fn rsa_key_never_downgrades_to_sha1() {
     );
     assert!(!log.contains("signature algorithm ssh-rsa"), "{log}");
 }
+
+/// OpenSSH refuses `signal` requests for root logins ("session signalling requires privilege
+/// separation"), and fleets are often managed as root: the timeout must still end the command,
+/// through the process group the wrapper reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_ends_the_command_of_a_root_login_too() {
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys_file = keys_dir.path().join("root_authorized_keys");
+    std::fs::write(&keys_file, format!("{}\n", key.public_line)).unwrap();
+    // Earlier keywords win in sshd_config: root may log in, with keys from our own file only.
+    let sshd = Sshd::start_with_config(&format!(
+        "PermitRootLogin prohibit-password\nAllowUsers root\nAuthorizedKeysFile {}\nStrictModes no",
+        keys_file.display()
+    ));
+    let params = ssh::ConnectParams {
+        host: "127.0.0.1".into(),
+        port: sshd.port(),
+        username: "root".into(),
+        credential: key.credential(),
+        policy: HostKeyPolicy::Tofu,
+        pinned: None,
+        connect_timeout: Duration::from_secs(10),
+        keepalive_interval: Duration::from_secs(5),
+    };
+    let session = connect(&params).await.expect("root login");
+    let marker = format!("testum-root-timeout-{}", std::process::id());
+    let (status, _, err) = run(
+        &session,
+        &format!("exec sleep 300 # {marker}"),
+        None,
+        Some(Duration::from_secs(1)),
+    )
+    .await;
+    assert!(status.timed_out && status.terminated, "{status:?}");
+    // (This test sshd logs at DEBUG1, which root sessions echo on stderr; only our line must go.)
+    let err = String::from_utf8_lossy(&err);
+    assert!(
+        !err.contains("testum-pgid"),
+        "the wrapper's line leaked: {err:?}"
+    );
+    assert!(
+        sshd.log()
+            .contains("session signalling requires privilege separation"),
+        "this sshd honoured the signal request, so the test proves nothing: {}",
+        sshd.log()
+    );
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the root command survived its timeout"
+    );
+}

@@ -13,8 +13,12 @@
 //! `signal KILL`, and after [`KILL_GRACE`] gives up and closes the channel. OpenSSH (7.9+)
 //! delivers a `signal` request with `killpg()` to the session's process group (the command runs
 //! in its own session via `setsid()`), so children such as `sleep` in `sh -c 'sleep 5; touch x'`
-//! die too. OpenSSH refuses `signal` for forced commands and subsystems; then the result says
-//! `terminated: false`.
+//! die too. OpenSSH refuses `signal` for forced commands and subsystems, and for root logins
+//! ("session signalling requires privilege separation"). So user commands run under a small
+//! wrapper that first reports its process id on stderr (`testum-pgid:<pid>`, a line the reader
+//! removes) and then `exec`s the user's login shell on the command: that pid is the session's
+//! process group, and besides each `signal` request the loop runs `kill -SIG -- -<pgid>` on a
+//! second channel. When neither works the result says `terminated: false`.
 
 use std::time::Duration;
 
@@ -109,6 +113,91 @@ fn signal_name(sig: &Sig) -> String {
     }
 }
 
+/// First stderr line of a wrapped command: this marker and the process group id.
+const PGID_MARKER: &[u8] = b"testum-pgid:";
+
+/// `command` wrapped so that its process group can be killed by id (see the module docs). The
+/// wrapper is POSIX sh; `$$` is the session leader sshd started (it calls `setsid()`), and `exec`
+/// keeps that pid for the user's login shell running `command`.
+fn wrap_command(command: &str) -> String {
+    format!(
+        "printf 'testum-pgid:%s\\n' \"$$\" >&2; exec \"${{SHELL:-/bin/sh}}\" -c {}",
+        shell_quote(command)
+    )
+}
+
+/// Reads the wrapper's first stderr line.
+enum PgidHeader {
+    /// Still reading the first line (bytes so far).
+    Reading(Vec<u8>),
+    /// Done: the process group id, if the line was there.
+    Done(Option<u32>),
+}
+
+impl PgidHeader {
+    /// Most stderr bytes looked at for the marker line; lines before it (a login shell's or a
+    /// verbose server's chatter) are passed on unchanged.
+    const LOOK_AT: usize = 4096;
+
+    /// Feed stderr `data`; returns the bytes that are the command's own stderr.
+    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+        let PgidHeader::Reading(buf) = self else {
+            return data.to_vec();
+        };
+        buf.extend_from_slice(data);
+        let mut own = Vec::new();
+        while let Some(newline) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=newline).collect();
+            if let Some(id) = line.strip_prefix(PGID_MARKER) {
+                let pgid = std::str::from_utf8(id)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
+                own.append(buf);
+                *self = PgidHeader::Done(pgid);
+                return own;
+            }
+            own.extend_from_slice(&line);
+        }
+        if own.len() + buf.len() > Self::LOOK_AT {
+            // No marker where it should be (e.g. a forced command ran instead): stop looking.
+            own.append(buf);
+            *self = PgidHeader::Done(None);
+        }
+        own
+    }
+
+    fn pgid(&self) -> Option<u32> {
+        match self {
+            PgidHeader::Done(pgid) => *pgid,
+            PgidHeader::Reading(_) => None,
+        }
+    }
+}
+
+/// Send `signal` to process group `pgid` with `kill` run on a new channel of the same connection
+/// (bounded: 5 s). For servers that refuse `signal` requests (OpenSSH for root logins).
+async fn kill_group(handle: &client::Handle<Client>, pgid: u32, signal: &str) {
+    let run = async {
+        let mut channel = handle.channel_open_session().await.ok()?;
+        let command = format!(
+            "kill -{signal} -- -{pgid} 2>/dev/null || kill -{signal} {pgid} 2>/dev/null; true"
+        );
+        channel.exec(true, command).await.ok()?;
+        while let Some(msg) = channel.wait().await {
+            if matches!(msg, ChannelMsg::Close) {
+                break;
+            }
+        }
+        Some(())
+    };
+    if tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .is_err()
+    {
+        tracing::debug!(pgid, signal, "kill on a second channel did not finish");
+    }
+}
+
 /// Where the timeout handling stands.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -125,8 +214,16 @@ pub(crate) async fn run(
     timeout: Option<Duration>,
     output: mpsc::Sender<(Stream, Bytes)>,
     cancel: impl std::future::Future<Output = ()>,
+    wrap: bool,
 ) -> Result<ExitStatus, SshError> {
     tokio::pin!(cancel);
+    let wrapped;
+    let (command, mut header) = if wrap {
+        wrapped = wrap_command(command);
+        (wrapped.as_str(), PgidHeader::Reading(Vec::new()))
+    } else {
+        (command, PgidHeader::Done(None))
+    };
     let channel = handle
         .channel_open_session()
         .await
@@ -171,8 +268,11 @@ pub(crate) async fn run(
                     ChannelMsg::Data { data } if !consumer_gone => {
                         pending = Some((Stream::Stdout, data));
                     }
-                    ChannelMsg::ExtendedData { data, ext: 1 } if !consumer_gone => {
-                        pending = Some((Stream::Stderr, data));
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        let own = header.feed(&data);
+                        if !consumer_gone && !own.is_empty() {
+                            pending = Some((Stream::Stderr, Bytes::from(own)));
+                        }
                     }
                     ChannelMsg::ExitStatus { exit_status } => status.code = Some(exit_status),
                     ChannelMsg::ExitSignal { signal_name: sig, core_dumped, .. } => {
@@ -201,7 +301,7 @@ pub(crate) async fn run(
             }
             () = &mut cancel, if phase == Phase::Running && !status.cancelled => {
                 status.cancelled = true;
-                send_signal(&tx, Sig::TERM).await;
+                terminate(handle, &tx, header.pgid(), Sig::TERM).await;
                 phase = Phase::TermSent;
                 next_step = Some(Instant::now() + TERM_GRACE);
             }
@@ -210,12 +310,12 @@ pub(crate) async fn run(
                 match phase {
                     Phase::Running => {
                         status.timed_out = true;
-                        send_signal(&tx, Sig::TERM).await;
+                        terminate(handle, &tx, header.pgid(), Sig::TERM).await;
                         phase = Phase::TermSent;
                         next_step = Some(now + TERM_GRACE);
                     }
                     Phase::TermSent => {
-                        send_signal(&tx, Sig::KILL).await;
+                        terminate(handle, &tx, header.pgid(), Sig::KILL).await;
                         phase = Phase::KillSent;
                         next_step = Some(now + KILL_GRACE);
                     }
@@ -244,6 +344,21 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Signal the command: the RFC 4254 `signal` request, and `kill` on the process group when the
+/// wrapper reported one (OpenSSH ignores the request for root logins).
+async fn terminate(
+    handle: &client::Handle<Client>,
+    tx: &russh::ChannelWriteHalf<client::Msg>,
+    pgid: Option<u32>,
+    sig: Sig,
+) {
+    let name = signal_name(&sig);
+    send_signal(tx, sig).await;
+    if let Some(pgid) = pgid {
+        kill_group(handle, pgid, &name).await;
     }
 }
 
@@ -279,7 +394,8 @@ pub(crate) async fn collect(
             stdin,
             timeout,
             sender,
-            std::future::pending()
+            std::future::pending(),
+            false
         ),
         gather
     );
@@ -290,6 +406,22 @@ pub(crate) async fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wrapper_line_is_removed_from_stderr() {
+        let mut header = PgidHeader::Reading(Vec::new());
+        assert_eq!(header.feed(b"testum-pg"), b"");
+        assert_eq!(header.feed(b"id:4242\nreal "), b"real ");
+        assert_eq!(header.pgid(), Some(4242));
+        assert_eq!(header.feed(b"stderr"), b"stderr");
+
+        let mut other = PgidHeader::Reading(Vec::new());
+        assert_eq!(
+            other.feed(b"forced command says hi\n"),
+            b"forced command says hi\n"
+        );
+        assert_eq!(other.pgid(), None);
+    }
 
     #[test]
     fn quote_survives_quotes_and_spaces() {

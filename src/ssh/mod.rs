@@ -317,6 +317,7 @@ impl Session {
             timeout,
             output,
             std::future::pending(),
+            true,
         )
         .await
     }
@@ -332,7 +333,7 @@ impl Session {
         output: mpsc::Sender<(Stream, Bytes)>,
         cancel: impl std::future::Future<Output = ()>,
     ) -> Result<ExitStatus, SshError> {
-        exec::run(&self.handle, command, stdin, timeout, output, cancel).await
+        exec::run(&self.handle, command, stdin, timeout, output, cancel, true).await
     }
 
     /// Run `command` like [`Session::exec`] and collect its output in memory. For short, bounded

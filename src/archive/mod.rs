@@ -185,7 +185,7 @@ impl OutputArchive {
 fn parse_s3_url(url: &str) -> Result<(&str, &str), ArchiveError> {
     let rest = url.strip_prefix("s3://").ok_or_else(|| {
         ArchiveError::Config(format!(
-            "TESTUM_OBJECT_STORE_URL must look like s3://bucket/prefix, got {url:?}"
+            "TESTUM_OBJECT_STORE_URL must be s3://bucket[/prefix] or file:///absolute/dir, got {url:?}"
         ))
     })?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));

@@ -16,7 +16,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use testum::archive::{Archived, OutputArchive, archive_task};
+use testum::archive::{Archived, archive_task};
 use uuid::Uuid;
 
 /// Prints several chunks on both streams, including bytes that are not UTF-8, then fails.
@@ -217,13 +217,8 @@ async fn readers_see_the_same_before_during_and_after_a_move_to_the_data_dir() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn output_round_trips_through_a_real_s3_server() {
     let moto = moto::MotoServer::start().await;
-    moto.create_bucket("testum-logs").await;
+    let archive = moto.archive("testum-logs", "ci/run-1").await;
     let options = moto.options();
-    let archive = OutputArchive::s3(
-        "s3://testum-logs/ci/run-1",
-        options.iter().map(|(k, v)| (*k, v.as_str())),
-    )
-    .unwrap();
     let host = TestHost::start();
     let app = TestApp::start_with_archive(|_| {}, Some(archive), false).await;
     let platform = add_platform(&app, &host).await;
@@ -251,13 +246,7 @@ async fn output_round_trips_through_a_real_s3_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_worker_archives_into_s3_when_configured() {
     let moto = moto::MotoServer::start().await;
-    moto.create_bucket("worker-logs").await;
-    let options = moto.options();
-    let archive = OutputArchive::s3(
-        "s3://worker-logs",
-        options.iter().map(|(k, v)| (*k, v.as_str())),
-    )
-    .unwrap();
+    let archive = moto.archive("worker-logs", "").await;
     let host = TestHost::start();
     let app = TestApp::start_with_archive(|_| {}, Some(archive), true).await;
     let platform = add_platform(&app, &host).await;

@@ -68,6 +68,19 @@ impl MotoServer {
     }
 
     /// Options for `OutputArchive::s3` pointing at this server (moto accepts any credentials).
+    /// A testum archive in a new bucket `bucket` of this server, at `s3://bucket[/prefix]`.
+    pub async fn archive(&self, bucket: &str, prefix: &str) -> testum::archive::OutputArchive {
+        self.create_bucket(bucket).await;
+        let options = self.options();
+        let url = if prefix.is_empty() {
+            format!("s3://{bucket}")
+        } else {
+            format!("s3://{bucket}/{prefix}")
+        };
+        testum::archive::OutputArchive::s3(&url, options.iter().map(|(k, v)| (*k, v.as_str())))
+            .unwrap()
+    }
+
     pub fn options(&self) -> Vec<(&'static str, String)> {
         vec![
             ("aws_endpoint", self.endpoint()),

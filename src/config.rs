@@ -69,7 +69,7 @@ pub struct Settings {
     pub master_key: Option<Secret>,
 
     /// Log filter (tracing's EnvFilter syntax, e.g. `info,testum=debug`); falls back to
-    /// `RUST_LOG`, then `info`.
+    /// `RUST_LOG`, then `info,sqlx=warn`.
     #[arg(long, env = "TESTUM_LOG")]
     pub log: Option<String>,
 

@@ -26,7 +26,7 @@ fn init_tracing(config: &Settings) {
         .as_deref()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new("info,sqlx=warn"));
     use std::io::IsTerminal as _;
     // Logs go to stderr, coloured only on a terminal (a log file or journald gets plain text).
     let builder = tracing_subscriber::fmt()

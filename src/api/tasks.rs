@@ -158,10 +158,11 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     errors.finish()?;
     // Every platform and key must exist: a typo must not silently shrink the task.
     let mut errors = Errors::default();
+    let mut names = state.store.platform_names(&platform_ids).await?;
     let mut platforms = Vec::with_capacity(platform_ids.len());
     for (i, id) in platform_ids.iter().enumerate() {
-        match state.store.get_platform(*id).await? {
-            Some(p) => platforms.push((p.id, p.name)),
+        match names.remove(id) {
+            Some(name) => platforms.push((*id, name)),
             None => errors.add(
                 &format!("platform_ids[{i}]"),
                 format!("no platform with id {id}"),
@@ -336,6 +337,7 @@ pub async fn cancel(
         ));
     }
     state.events.notify(task.id);
+    state.events.notify_cancel(task.id);
     state.events.notify_work();
     Ok((StatusCode::ACCEPTED, Json(json!({ "task_id": task.id }))).into_response())
 }

@@ -144,13 +144,12 @@ impl Store {
 
     /// Which of `ids` are not registered (to report unknown `key_ids`).
     pub async fn missing_keys(&self, ids: &[Uuid]) -> StoreResult<Vec<Uuid>> {
-        let mut missing = Vec::new();
-        for id in ids {
-            if self.get_key(*id).await?.is_none() {
-                missing.push(*id);
-            }
-        }
-        Ok(missing)
+        let found = self.names_by_id("keys", "name", ids).await?;
+        Ok(ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect())
     }
 
     /// Change a key's name, owner or expiry.

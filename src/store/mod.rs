@@ -28,7 +28,8 @@ pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use keys::{Key, KeyPatch, NewKey};
 pub use locks::PlatformLease;
 pub use platforms::{
-    Assignment, DesiredState, NewPlatform, PinnedHostKey, Platform, PlatformPatch, REVOKING,
+    Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
+    REVOKING,
 };
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
@@ -303,6 +304,32 @@ impl Store {
         .await?;
         let items = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
         Ok(page_of(items, page.limit, position))
+    }
+
+    /// `name_column` of the rows of `table` whose id is one of `ids`, by id (ids with no row are
+    /// absent). One query per 500 ids rather than one per id.
+    async fn names_by_id(
+        &self,
+        table: &str,
+        name_column: &str,
+        ids: &[Uuid],
+    ) -> StoreResult<std::collections::HashMap<Uuid, String>> {
+        let mut names = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut query = sqlx::query(sql(format!(
+                "SELECT id, {name_column} AS name FROM {table} WHERE id IN ({})",
+                placeholders.join(", ")
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                use sqlx::Row as _;
+                names.insert(parse_uuid(row.try_get("id")?)?, row.try_get("name")?);
+            }
+        }
+        Ok(names)
     }
 
     /// Cheap round trip used by `/readyz`.

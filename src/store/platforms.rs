@@ -84,6 +84,15 @@ pub struct DesiredState {
     pub expired: Vec<Uuid>,
 }
 
+/// What [`Store::pin_host_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// Pinned now; `shared_with` names other platforms that pinned the same key.
+    Pinned { shared_with: Vec<String> },
+    /// A pin was there already (compare it with the presented key).
+    AlreadyPinned(PinnedHostKey),
+}
+
 /// A host key pinned on a platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PinnedHostKey {
@@ -191,6 +200,14 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(platform_from_row).transpose()
+    }
+
+    /// Names of the platforms among `ids` that exist, by id.
+    pub async fn platform_names(
+        &self,
+        ids: &[Uuid],
+    ) -> StoreResult<std::collections::HashMap<Uuid, String>> {
+        self.names_by_id("platforms", "name", ids).await
     }
 
     /// The encrypted credential of platform `id` (see [`crate::crypto`]).
@@ -357,14 +374,16 @@ impl Store {
         Ok(platform)
     }
 
-    /// Pin a host key on first use. Returns `None` when this call pinned it, or the pin that was
-    /// already there (possibly set by a concurrent first connection) for the caller to compare.
+    /// Pin a host key on first use, with its audit event in the same transaction. Race-safe:
+    /// it pins only when no pin exists, and otherwise returns the pin already there (possibly set
+    /// by a concurrent first connection) for the caller to compare.
     pub async fn pin_host_key(
         &self,
         id: Uuid,
         key_type: &str,
         fingerprint: &str,
-    ) -> StoreResult<Option<PinnedHostKey>> {
+    ) -> StoreResult<PinOutcome> {
+        let mut tx = self.write_tx().await?;
         let pinned = sqlx::query(
             "UPDATE platforms SET host_key_type = $2, host_key_fingerprint = $3
              WHERE id = $1 AND host_key_fingerprint IS NULL",
@@ -372,26 +391,48 @@ impl Store {
         .bind(id.to_string())
         .bind(key_type)
         .bind(fingerprint)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        if pinned == 1 {
-            return Ok(None);
-        }
-        let row =
-            sqlx::query("SELECT host_key_type, host_key_fingerprint FROM platforms WHERE id = $1")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-        let fingerprint: Option<String> = row.try_get("host_key_fingerprint")?;
-        Ok(match fingerprint {
-            Some(fingerprint) => Some(PinnedHostKey {
+        if pinned == 0 {
+            let row = sqlx::query(
+                "SELECT host_key_type, host_key_fingerprint FROM platforms WHERE id = $1",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let fingerprint: Option<String> = row.try_get("host_key_fingerprint")?;
+            let fingerprint = fingerprint.ok_or_else(|| {
+                StoreError::Corrupt("host key neither pinned nor pinnable".into())
+            })?;
+            return Ok(PinOutcome::AlreadyPinned(PinnedHostKey {
                 key_type: row.try_get("host_key_type")?,
                 fingerprint,
-            }),
-            None => None,
-        })
+            }));
+        }
+        // The same host key on two platforms means a cloned image or a redirected port.
+        let shared_with: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM platforms WHERE host_key_fingerprint = $1 AND id <> $2 ORDER BY name",
+        )
+        .bind(fingerprint)
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            NewAudit {
+                actor: &Actor::system(),
+                action: "host_key.pin",
+                target: Some(format!("platform:{id}")),
+                outcome: "success",
+                details: json!({"key_type": key_type, "fingerprint": fingerprint,
+                                "also_pinned_by": shared_with}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(PinOutcome::Pinned { shared_with })
     }
 
     /// The name of a platform other than `except` that manages the same file (host, port, login
@@ -414,22 +455,6 @@ impl Store {
         .bind(path)
         .bind(except.map(|id| id.to_string()).unwrap_or_default())
         .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// Names of the platforms other than `id` that pinned `fingerprint` (the same host key on two
-    /// platforms means a cloned image or a redirected port).
-    pub async fn platforms_sharing_host_key(
-        &self,
-        id: Uuid,
-        fingerprint: &str,
-    ) -> StoreResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT name FROM platforms WHERE host_key_fingerprint = $1 AND id <> $2 ORDER BY name",
-        )
-        .bind(fingerprint)
-        .bind(id.to_string())
-        .fetch_all(&self.pool)
         .await?)
     }
 

@@ -799,8 +799,8 @@ impl Store {
         )
         .await?;
         finish_task_if_done(&mut tx, id).await?;
-        // Workers in other processes follow their running targets' tasks on this channel.
-        notify(&mut tx, crate::tasks::EVENTS_CHANNEL, &id.to_string()).await?;
+        // Workers in other processes stop their running targets of this task.
+        notify(&mut tx, crate::tasks::CANCEL_CHANNEL, &id.to_string()).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -13,11 +13,14 @@ use uuid::Uuid;
 pub const EVENTS_CHANNEL: &str = "testum_events";
 /// PostgreSQL channel that tells workers a task was queued or cancelled.
 pub const WORK_CHANNEL: &str = "testum_work";
+/// PostgreSQL channel whose payload is the id of a task someone asked to stop.
+pub const CANCEL_CHANNEL: &str = "testum_cancel";
 
 /// Wake-ups for task event subscribers and workers.
 #[derive(Clone)]
 pub struct EventBus {
     tasks: broadcast::Sender<Uuid>,
+    cancels: broadcast::Sender<Uuid>,
     work: Arc<Notify>,
 }
 
@@ -33,6 +36,7 @@ impl EventBus {
     pub fn new() -> EventBus {
         EventBus {
             tasks: broadcast::channel(1024).0,
+            cancels: broadcast::channel(64).0,
             work: Arc::new(Notify::new()),
         }
     }
@@ -41,6 +45,17 @@ impl EventBus {
     pub fn notify(&self, id: Uuid) {
         // No subscriber is not an error.
         let _ = self.tasks.send(id);
+    }
+
+    /// Tell workers running targets of task `id` that it was asked to stop.
+    pub fn notify_cancel(&self, id: Uuid) {
+        let _ = self.cancels.send(id);
+    }
+
+    /// Subscribe to cancel requests (task ids). Only a wake-up: the store says whether a task
+    /// was really cancelled.
+    pub fn subscribe_cancels(&self) -> broadcast::Receiver<Uuid> {
+        self.cancels.subscribe()
     }
 
     /// Tell workers that there may be targets to claim (a task was queued or cancelled).
@@ -53,7 +68,8 @@ impl EventBus {
         self.work.notified().await;
     }
 
-    /// Forward PostgreSQL notifications on [`EVENTS_CHANNEL`] and [`WORK_CHANNEL`] into this bus,
+    /// Forward PostgreSQL notifications on [`EVENTS_CHANNEL`], [`WORK_CHANNEL`] and
+    /// [`CANCEL_CHANNEL`] into this bus,
     /// from a background task that reconnects (after 1 s) whenever the listening connection fails.
     pub fn bridge_postgres(&self, url: String) {
         let bus = self.clone();
@@ -69,15 +85,21 @@ impl EventBus {
 
     async fn listen(&self, url: &str) -> Result<(), sqlx::Error> {
         let mut listener = sqlx::postgres::PgListener::connect(url).await?;
-        listener.listen_all([EVENTS_CHANNEL, WORK_CHANNEL]).await?;
+        listener
+            .listen_all([EVENTS_CHANNEL, WORK_CHANNEL, CANCEL_CHANNEL])
+            .await?;
         // Whatever happened while we were not listening: wake everyone to re-read.
         self.notify_work();
         loop {
             let notification = listener.recv().await?;
-            if notification.channel() == WORK_CHANNEL {
-                self.notify_work();
-            } else if let Ok(task) = Uuid::parse_str(notification.payload()) {
-                let _ = self.tasks.send(task);
+            match (
+                notification.channel(),
+                Uuid::parse_str(notification.payload()),
+            ) {
+                (WORK_CHANNEL, _) => self.notify_work(),
+                (CANCEL_CHANNEL, Ok(task)) => self.notify_cancel(task),
+                (_, Ok(task)) => self.notify(task),
+                (_, Err(_)) => {}
             }
         }
     }

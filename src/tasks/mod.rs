@@ -8,6 +8,6 @@ mod output;
 mod run;
 mod worker;
 
-pub use events::{EVENTS_CHANNEL, EventBus, WORK_CHANNEL};
+pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, EventBus, WORK_CHANNEL};
 pub use output::utf8_boundary;
 pub use worker::{Worker, WorkerConfig};

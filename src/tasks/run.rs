@@ -10,11 +10,16 @@ use uuid::Uuid;
 use crate::crypto::MasterKey;
 use crate::deploy::sync_authorized_keys;
 use crate::ssh::{self, ConnectParams, HostKey, HostKeyPolicy, Session, SshError};
-use crate::store::{Actor, ClaimedTarget, NewAudit, Platform, Store, TargetResult, TaskStatus};
+use crate::store::{
+    Actor, ClaimedTarget, NewAudit, PinOutcome, Platform, Store, TargetResult, TaskStatus,
+};
 
 use super::EventBus;
 use super::locks::PlatformLocks;
 use super::output::store_output;
+
+/// How often a running command checks the store for a cancel it was not woken for.
+const CANCEL_POLL: Duration = Duration::from_secs(5);
 
 /// Default and upper bound of a command's timeout, in seconds.
 pub const DEFAULT_COMMAND_TIMEOUT_S: u32 = 600;
@@ -149,41 +154,20 @@ async fn connect(
             .await
             .map_err(|e| e.to_string())?
         {
-            None => {
-                let shared = context
-                    .store
-                    .platforms_sharing_host_key(platform.id, &presented.fingerprint)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !shared.is_empty() {
-                    note(
-                        context,
-                        target,
-                        "stderr",
-                        &format!(
-                            "warning: host key {} is also pinned by platform(s) {}: a cloned \
-                             image or a redirected port?\n",
-                            presented.fingerprint,
-                            shared.join(", ")
-                        ),
-                    )
-                    .await;
+            PinOutcome::Pinned { shared_with } => {
+                if !shared_with.is_empty() {
+                    let warning = format!(
+                        "warning: host key {} is also pinned by platform(s) {}: a cloned image \
+                         or a redirected port?\n",
+                        presented.fingerprint,
+                        shared_with.join(", ")
+                    );
+                    note(context, target, "stderr", &warning).await;
                 }
-                let _ = context
-                    .store
-                    .audit(NewAudit {
-                        actor: &Actor::system(),
-                        action: "host_key.pin",
-                        target: Some(format!("platform:{}", platform.id)),
-                        outcome: "success",
-                        details: json!({"key_type": presented.key_type,
-                                        "fingerprint": presented.fingerprint,
-                                        "also_pinned_by": shared}),
-                    })
-                    .await;
             }
-            Some(existing) if existing.fingerprint == presented.fingerprint => {}
-            Some(existing) => {
+            PinOutcome::AlreadyPinned(existing)
+                if existing.fingerprint == presented.fingerprint => {}
+            PinOutcome::AlreadyPinned(existing) => {
                 return Err(host_key_refused(
                     context,
                     platform,
@@ -367,7 +351,7 @@ async fn run_command(
     Ok(result)
 }
 
-/// Resolves when someone asks task `task` to stop (woken by the bus, checked at least every 2 s)
+/// Resolves when someone asks task `task` to stop (woken by the bus, checked at least every 5 s)
 /// or when the worker is interrupted at shutdown.
 async fn wait_for_cancel(context: &RunContext, task: Uuid) {
     let mut interrupted = context.interrupted.clone();
@@ -383,20 +367,21 @@ async fn wait_for_cancel(context: &RunContext, task: Uuid) {
 }
 
 async fn wait_for_cancel_request(context: &RunContext, task: Uuid) {
-    let mut wakeups = context.bus.subscribe();
+    use tokio::sync::broadcast::error::RecvError;
+    // Only cancel requests wake this up (not every output chunk of the task); the store has the
+    // last word, and a slow poll covers a wake-up lost while a LISTEN connection reconnected.
+    let mut cancels = context.bus.subscribe_cancels();
     loop {
         if context.store.cancel_requested(task).await.unwrap_or(false) {
             return;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = tokio::time::timeout(CANCEL_POLL, async {
             loop {
-                match wakeups.recv().await {
+                match cancels.recv().await {
                     Ok(id) if id == task => return,
                     Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                        std::future::pending::<()>().await
-                    }
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
                 }
             }
         })

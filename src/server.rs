@@ -194,7 +194,10 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
         write_private_file(&saved, format!("{}\n", password.expose()).as_bytes())
             .with_context(|| format!("cannot save the admin password to {}", saved.display()))?;
     }
-    match store.create_user("admin", &hash, "admin").await {
+    match store
+        .create_user("admin", &hash, crate::role::Role::Admin)
+        .await
+    {
         Ok(_) => {}
         // Several processes starting at once on an empty database: one of them wins.
         Err(StoreError::Conflict(_)) => {

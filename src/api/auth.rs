@@ -21,6 +21,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use crate::crypto::{hash_password, verify_password};
+use crate::role::Role;
 use crate::secret::Secret;
 use crate::store::{Actor, NewAudit};
 
@@ -31,7 +32,7 @@ const ISSUER: &str = "testum";
 pub struct AuthUser {
     pub id: Uuid,
     pub username: String,
-    pub role: String,
+    pub role: Role,
 }
 
 impl AuthUser {
@@ -48,7 +49,7 @@ impl AuthUser {
 struct Claims {
     sub: Uuid,
     name: String,
-    role: String,
+    role: Role,
     iss: String,
     iat: i64,
     exp: i64,
@@ -76,7 +77,7 @@ impl TokenKeys {
         let claims = Claims {
             sub: user.id,
             name: user.username.clone(),
-            role: user.role.clone(),
+            role: user.role,
             iss: ISSUER.into(),
             iat: now,
             exp: now + self.ttl_secs as i64,
@@ -226,7 +227,7 @@ mod tests {
         AuthUser {
             id: Uuid::new_v4(),
             username: "alice".into(),
-            role: "admin".into(),
+            role: Role::Admin,
         }
     }
 
@@ -260,7 +261,7 @@ mod tests {
         let claims = Claims {
             sub: Uuid::new_v4(),
             name: "a".into(),
-            role: "admin".into(),
+            role: Role::Admin,
             iss: ISSUER.into(),
             iat: 0,
             exp: chrono::Utc::now().timestamp() - 60,

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Store, StoreResult, now_ts, parse_ts, parse_uuid};
+use crate::role::Role;
+
+use super::{Store, StoreError, StoreResult, now_ts, parse_ts, parse_uuid};
 
 /// A user account. The password hash stays inside the store's callers that verify logins.
 #[derive(Debug, Clone)]
@@ -13,8 +15,7 @@ pub struct User {
     pub username: String,
     /// PHC string of the Argon2id hash.
     pub password_hash: String,
-    /// `admin`, `operator` or `viewer`.
-    pub role: String,
+    pub role: Role,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -32,7 +33,7 @@ impl Store {
         &self,
         username: &str,
         password_hash: &str,
-        role: &str,
+        role: Role,
     ) -> StoreResult<Uuid> {
         let id = Uuid::new_v4();
         sqlx::query(
@@ -42,7 +43,7 @@ impl Store {
         .bind(id.to_string())
         .bind(username)
         .bind(password_hash)
-        .bind(role)
+        .bind(role.as_str())
         .bind(now_ts())
         .execute(&self.pool)
         .await
@@ -64,7 +65,10 @@ impl Store {
                 id: parse_uuid(row.try_get("id")?)?,
                 username: row.try_get("username")?,
                 password_hash: row.try_get("password_hash")?,
-                role: row.try_get("role")?,
+                role: row
+                    .try_get::<String, _>("role")?
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
                 disabled: row.try_get::<i64, _>("disabled")? != 0,
                 created_at: parse_ts(row.try_get("created_at")?)?,
             })

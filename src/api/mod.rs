@@ -3,6 +3,10 @@
 //! Handlers stay thin: they parse input at the edge (see [`extract`] and [`crate::validate`]),
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
 //! valid access token ([`auth::require_auth`]); `/healthz` and `/readyz` are public.
+//!
+//! Around every route: security headers ([`security_headers`]), CORS for configured origins only
+//! ([`cors`]), a 1 MiB body limit ([`extract::MAX_BODY_BYTES`]); [`serve`] speaks HTTPS when a
+//! certificate is configured ([`tls`]).
 
 pub mod audit;
 pub mod auth;

@@ -10,8 +10,10 @@ mod audit;
 mod keys;
 mod locks;
 mod platforms;
+mod sessions;
 mod settings;
 mod tasks;
+mod tokens;
 mod users;
 
 use std::path::Path;
@@ -31,11 +33,13 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
 };
+pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
 };
-pub use users::User;
+pub use tokens::{ApiToken, NewApiToken};
+pub use users::{User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.
 #[derive(Debug, Clone)]

@@ -11,8 +11,10 @@ mod host_keys;
 mod keys;
 mod locks;
 mod platforms;
+mod sessions;
 mod settings;
 mod tasks;
+mod tokens;
 mod users;
 
 use std::path::Path;
@@ -33,11 +35,13 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
 };
+pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
 };
-pub use users::User;
+pub use tokens::{ApiToken, NewApiToken};
+pub use users::{User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.
 #[derive(Debug, Clone)]

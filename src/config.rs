@@ -34,6 +34,11 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub access_token_ttl_secs: u64,
 
+    /// Bearer token `GET /metrics` requires. Default: none, `/metrics` is public (like
+    /// `/healthz`; it shows counts and timings, never names or secrets).
+    #[arg(long, env = "TESTUM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     #[command(flatten)]
     pub settings: Settings,
 }

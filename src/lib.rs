@@ -8,6 +8,7 @@ pub mod api;
 pub mod archive;
 pub mod authorized_keys;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod credential;
 pub mod crypto;

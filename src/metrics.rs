@@ -222,13 +222,11 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 /// queue depth is read from the database for each scrape (one indexed `COUNT`); if that fails
 /// the last value stays and the failure is logged. 503 when the recorder could not be installed.
 pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &state.config.metrics_token {
-        if !bearer_matches(&headers, expected.expose()) {
-            return ApiError::unauthorized(
-                "GET /metrics needs Authorization: Bearer <metrics token>",
-            )
+    if let Some(expected) = &state.config.metrics_token
+        && !bearer_matches(&headers, expected.expose())
+    {
+        return ApiError::unauthorized("GET /metrics needs Authorization: Bearer <metrics token>")
             .into_response();
-        }
     }
     let Some(handle) = install() else {
         return ApiError::new(

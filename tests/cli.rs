@@ -238,3 +238,26 @@ async fn usage_errors_exit_two() {
         "testum: --platform: no platform named \"nosuch\""
     );
 }
+
+#[tokio::test]
+async fn deploy_by_name_puts_the_key_on_the_host() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    add_platform(&app, &host, "web1", &[]).await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    app.add_key("alice", &key.public_line).await;
+
+    let out = as_admin(&app, &["deploy", "--platform", "web1", "--key", "alice"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        text(&out.stdout).starts_with("web1 | "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(stderr.contains("web1: succeeded"), "{stderr}");
+    assert!(
+        host.ssh_login_works(&key),
+        "the deployed key does not log in"
+    );
+}

@@ -238,7 +238,7 @@ fn read_input(file: Option<PathBuf>) -> anyhow::Result<String> {
     }
 }
 
-/// Ids of the platforms named `names` or tagged with one of `tags`, in listing order, each once.
+/// Ids of the platforms named `names` or tagged with one of `tags`, by name, each once.
 /// A name or tag that matches nothing is a [`UsageError`].
 pub async fn platform_ids(
     api: &mut Api,
@@ -256,11 +256,12 @@ pub async fn platform_ids(
             return Err(UsageError(format!("--tag: no platform has tag {tag:?}")).into());
         }
     }
-    Ok(platforms
+    let mut chosen: Vec<Platform> = platforms
         .into_iter()
         .filter(|p| names.contains(&p.name) || p.tags.iter().any(|t| tags.contains(t)))
-        .map(|p| p.id)
-        .collect())
+        .collect();
+    chosen.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(chosen.into_iter().map(|p| p.id).collect())
 }
 
 /// Ids of the keys named `names`; a name that matches nothing is a [`UsageError`].

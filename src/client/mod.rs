@@ -31,7 +31,7 @@ pub enum ClientCommand {
     Keys(inventory::KeysArgs),
     /// List and register platforms (hosts).
     Platforms(inventory::PlatformsArgs),
-    /// Deploy keys to a platform's authorized_keys and follow the task.
+    /// Deploy keys to platforms (by name or tag) and follow the task.
     Deploy(tasks::DeployArgs),
     /// Run a command on platforms, print its output prefixed `name | `, and exit 0 only if it
     /// succeeded everywhere.

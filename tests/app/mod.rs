@@ -77,6 +77,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         access_token_ttl_secs: 900,
         metrics_token: None,
+        http: Default::default(),
         settings: Settings {
             data_dir,
             database_url: None,

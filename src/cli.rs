@@ -1,4 +1,5 @@
-//! The command line: `testum serve` and friends.
+//! The command line: `testum serve` and `testum worker` (the service), and the client commands
+//! of [`crate::client`] (`login`, `keys`, `platforms`, `deploy`, `run`).
 
 use std::process::ExitCode;
 
@@ -20,6 +21,8 @@ enum Command {
     Serve(ServeConfig),
     /// Run a worker only (no HTTP): claims and runs targets from the shared PostgreSQL queue.
     Worker(WorkerCommandConfig),
+    #[command(flatten)]
+    Client(crate::client::ClientCommand),
 }
 
 /// Parse the command line, run the command, and turn a failure into a one-line message on stderr
@@ -39,6 +42,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
         Command::Worker(config) => runtime.block_on(crate::server::work(config)),
+        Command::Client(command) => return runtime.block_on(crate::client::run(command)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

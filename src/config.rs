@@ -42,6 +42,10 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub rate_limits: crate::api::ratelimit::RateLimits,
+    /// Bearer token `GET /metrics` requires. Default: none, `/metrics` is public (like
+    /// `/healthz`; it shows counts and timings, never names or secrets).
+    #[arg(long, env = "TESTUM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
 
     #[command(flatten)]
     pub http: HttpSecurity,

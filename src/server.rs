@@ -143,6 +143,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         );
     }
     bootstrap_admin(&store, config).await?;
+    crate::metrics::install();
     let events = event_bus(&store, &config.settings);
     let mut state = AppState::new(store, master_key, Arc::new(config.clone()), events, archive)
         .context("cannot set up access token keys")?;
@@ -240,6 +241,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
                 state.events.clone(),
                 WorkerConfig {
                     archive: worker_archive(&state.store, &config.settings, &state.archive),
+                    health: state.workers.clone(),
                     ..WorkerConfig::from(&config.settings)
                 },
             )

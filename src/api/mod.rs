@@ -2,7 +2,8 @@
 //!
 //! Handlers stay thin: they parse input at the edge (see [`extract`] and [`crate::validate`]),
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
-//! valid access token ([`auth::require_auth`]); `/healthz` and `/readyz` are public.
+//! valid access token ([`auth::require_auth`]); `/healthz`, `/readyz` and `/metrics` are public
+//! (`/metrics` takes a token of its own when `TESTUM_METRICS_TOKEN` is set, see [`crate::metrics`]).
 //!
 //! Around every route: security headers ([`security_headers`]), CORS for configured origins only
 //! ([`cors`]), a 1 MiB body limit ([`extract::MAX_BODY_BYTES`]); [`serve`] speaks HTTPS when a
@@ -43,7 +44,7 @@ use crate::archive::OutputArchive;
 use crate::config::ServeConfig;
 use crate::crypto::MasterKey;
 use crate::store::Store;
-use crate::tasks::EventBus;
+use crate::tasks::{EventBus, WorkerHealth, WorkersStatus};
 use error::ApiError;
 
 /// What every handler can reach.
@@ -58,6 +59,8 @@ pub struct AppState {
     pub login_limiter: Arc<ratelimit::UsernameLimiter>,
     /// Where finished tasks' output is archived; readers go through [`crate::archive::events_after`].
     pub archive: OutputArchive,
+    /// The in-process workers `/readyz` checks; workers join it via [`crate::tasks::WorkerConfig`].
+    pub workers: WorkerHealth,
     /// The HTTPS configuration when testum serves TLS itself (`--tls-cert`/`--tls-key`), else
     /// `None`. `Some` also means: cookies get `Secure`, responses get HSTS.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
@@ -81,6 +84,7 @@ impl AppState {
             tokens,
             login_limiter: Arc::new(ratelimit::UsernameLimiter::new(&config.rate_limits)),
             archive,
+            workers: WorkerHealth::default(),
             tls: None,
         })
     }
@@ -143,10 +147,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .merge(rate_limited)
+        .route("/metrics", get(crate::metrics::scrape))
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(crate::metrics::track_http))
         .layer(
             // Spans name the path only: a query string may hold an access token.
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -190,16 +196,34 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 when the database answers, else 503.
+/// `GET /readyz`: 200 `{"status": "ready", "database": "ok", "workers": W}` when the database
+/// answers and every in-process worker's loop beat recently (W is `"ok"`, or `"none in process"`
+/// with `--workers 0`); else 503 problem+json whose `detail` names the failing part.
 async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "database not ready");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the database does not answer",
+            "database: it does not answer",
         )
     })?;
-    Ok(Json(json!({"status": "ready", "database": "ok"})))
+    let workers = match state.workers.status() {
+        WorkersStatus::NoneInProcess => "none in process",
+        WorkersStatus::Alive(_) => "ok",
+        WorkersStatus::Stalled { stalled, total } => {
+            tracing::warn!(stalled, total, "in-process workers stalled");
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "workers: {stalled} of {total} in-process worker(s) did not report for {} s",
+                    crate::tasks::STALE_AFTER.as_secs()
+                ),
+            ));
+        }
+    };
+    Ok(Json(
+        json!({"status": "ready", "database": "ok", "workers": workers}),
+    ))
 }
 
 async fn not_found() -> ApiError {

@@ -235,10 +235,13 @@ pub async fn connect(params: &ConnectParams) -> Result<Session, SshError> {
         Credential::Password(_) => None,
     };
     let timeout = params.connect_timeout;
-    match tokio::time::timeout(timeout, connect_inner(params, key)).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(timeout, connect_inner(params, key)).await {
         Ok(result) => result,
         Err(_) => Err(SshError::ConnectTimeout(timeout)),
-    }
+    };
+    crate::metrics::ssh_connected(started.elapsed(), result.is_ok());
+    result
 }
 
 async fn connect_inner(

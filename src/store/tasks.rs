@@ -805,6 +805,15 @@ impl Store {
         Ok(true)
     }
 
+    /// How many targets wait in the queue (all tasks); one indexed count, for `/metrics`.
+    pub async fn count_queued_targets(&self) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM targets WHERE status = 'queued'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Whether someone asked task `id` to stop.
     pub async fn cancel_requested(&self, id: Uuid) -> StoreResult<bool> {
         let flag: Option<i64> =

@@ -3,11 +3,13 @@
 //! in-process event bus that wakes WebSocket subscribers.
 
 mod events;
+mod health;
 mod locks;
 mod output;
 mod run;
 mod worker;
 
 pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, EventBus, WORK_CHANNEL};
+pub use health::{Beat, STALE_AFTER, WorkerHealth, WorkersStatus};
 pub use output::utf8_boundary;
 pub use worker::{Worker, WorkerConfig};

@@ -62,6 +62,7 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
     {
         Ok(Some(status)) => {
             tracing::info!(task = %target.task_id, status = status.as_str(), "task finished");
+            crate::metrics::task_ended(&target.kind, status);
             if let Some(archive) = &context.archive {
                 crate::archive::spawn_archive(
                     context.store.clone(),
@@ -298,6 +299,7 @@ async fn run_command(
         context.max_output_bytes,
         rx,
     ));
+    let started = std::time::Instant::now();
     let status = session
         .exec_until(
             command,
@@ -307,6 +309,7 @@ async fn run_command(
             wait_for_cancel(context, target.task_id),
         )
         .await;
+    crate::metrics::command_ended(started.elapsed());
     // The sender is gone with the exec, so the writer ends after storing what it had.
     match writer.await {
         Ok(Ok(())) => {}

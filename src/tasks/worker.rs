@@ -17,6 +17,7 @@ use crate::crypto::MasterKey;
 use crate::store::Store;
 
 use super::EventBus;
+use super::health::{Beat, WorkerHealth};
 use super::locks::PlatformLocks;
 use super::run::{RunContext, run_target};
 
@@ -34,6 +35,8 @@ pub struct WorkerConfig {
     /// Where an ended task's output is moved (in the background); `None` keeps it in the
     /// database.
     pub archive: Option<OutputArchive>,
+    /// The registry `/readyz` reads; the worker joins it and beats once per dispatch round.
+    pub health: WorkerHealth,
 }
 
 impl From<&Settings> for WorkerConfig {
@@ -44,6 +47,7 @@ impl From<&Settings> for WorkerConfig {
             connect_timeout: Duration::from_secs(config.connect_timeout_secs),
             max_output_bytes: config.max_output_bytes,
             archive: None,
+            health: WorkerHealth::default(),
         }
     }
 }
@@ -84,7 +88,8 @@ impl Worker {
             interrupted,
             archive: config.archive.clone(),
         };
-        let handle = tokio::spawn(dispatch(context, config, stop.clone()));
+        let beat = config.health.join();
+        let handle = tokio::spawn(dispatch(context, config, stop.clone(), beat));
         Worker {
             stop,
             interrupt,
@@ -113,13 +118,14 @@ impl Worker {
     }
 }
 
-async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) {
+async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, beat: Beat) {
     let slots = Arc::new(Semaphore::new(config.concurrency as usize));
     let mut running = JoinSet::new();
     // Leases are renewed by a task of their own, so a slow claim round can never starve them.
     let heartbeat = tokio::spawn(heartbeat(context.clone(), config.lease));
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     loop {
+        beat.beat();
         let free = slots.available_permits() as u32;
         match context
             .store
@@ -133,6 +139,7 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>) 
                     };
                     let context = context.clone();
                     running.spawn(async move {
+                        let _in_flight = crate::metrics::target_started();
                         let task_id = target.task_id;
                         run_target(&context, target).await;
                         context.bus.notify(task_id);

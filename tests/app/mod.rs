@@ -76,6 +76,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         workers: 1,
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         access_token_ttl_secs: 900,
+        metrics_token: None,
         http: Default::default(),
         refresh_token_ttl_secs: 7 * 86_400,
         rate_limits: testum::api::ratelimit::RateLimits::default(),
@@ -129,6 +130,7 @@ impl TestApp {
             state.events.clone(),
             WorkerConfig {
                 archive: archive_on_finish.then(|| state.archive.clone()),
+                health: state.workers.clone(),
                 ..WorkerConfig::from(&config.settings)
             },
         );

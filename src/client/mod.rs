@@ -1,0 +1,80 @@
+//! The command-line client: `testum login`, `keys`, `platforms`, `deploy` and `run` talk to a
+//! testum server over its HTTP API and WebSocket streams (reqwest and tokio-tungstenite, rustls).
+//!
+//! Exit status: 0 on success (for `deploy` and `run`: every target succeeded), 1 on any failure
+//! (a target failed, the server refused, the network failed), 2 on a usage error (clap's own, or
+//! a name that resolves to nothing). Errors are one line on stderr; for a refused request it names
+//! the fields of the server's problem+json answer.
+
+mod api;
+mod follow;
+mod inventory;
+mod login;
+mod session;
+mod tasks;
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::secret::Secret;
+
+pub use session::Session;
+
+/// Client subcommands (flattened into `testum`'s own).
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Log in to a testum server and save the session (0600) under $XDG_CONFIG_HOME/testum/
+    /// (default ~/.config/testum/). The password comes from TESTUM_PASSWORD or a prompt.
+    Login(login::LoginArgs),
+    /// List and register SSH public keys.
+    Keys(inventory::KeysArgs),
+    /// List and register platforms (hosts).
+    Platforms(inventory::PlatformsArgs),
+    /// Deploy keys to platforms (by name or tag) and follow the task.
+    Deploy(tasks::DeployArgs),
+    /// Run a command on platforms, print its output prefixed `name | `, and exit 0 only if it
+    /// succeeded everywhere.
+    Run(tasks::RunArgs),
+}
+
+/// Where the server is and who calls it (every client command but `login` takes these).
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Server URL, e.g. `https://testum.example.com`. Default: the saved session's.
+    #[arg(long, env = "TESTUM_URL", global = true)]
+    pub url: Option<String>,
+
+    /// API token (`tsm_...`) to use instead of the saved session. Prefer the environment
+    /// variable (flags show in `ps`).
+    #[arg(long, env = "TESTUM_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<Secret>,
+}
+
+/// A mistake in how the command was called (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Run a client command; its exit status.
+pub async fn run(command: ClientCommand) -> ExitCode {
+    let result = match command {
+        ClientCommand::Login(args) => login::login(args).await.map(|()| true),
+        ClientCommand::Keys(args) => inventory::keys(args).await.map(|()| true),
+        ClientCommand::Platforms(args) => inventory::platforms(args).await.map(|()| true),
+        ClientCommand::Deploy(args) => tasks::deploy(args).await,
+        ClientCommand::Run(args) => tasks::run(args).await,
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("testum: {e:#}");
+            if e.is::<UsageError>() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Prometheus metrics: one process-wide recorder (the `metrics` facade with
+//! `metrics-exporter-prometheus`, no exporter thread of its own) and `GET /metrics`, which renders
+//! it in the Prometheus text format 0.0.4.
+//!
+//! Metrics (all registered at zero by [`install`], so a fresh process lists every one):
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `testum_tasks_total` | counter | `kind`, `outcome` | tasks ended by a worker (`succeeded`, `failed`, `cancelled`) |
+//! | `testum_targets_in_flight` | gauge | | targets this process's workers are running now |
+//! | `testum_queue_depth` | gauge | | queued targets in the whole queue (read from the database on each scrape) |
+//! | `testum_ssh_connect_duration_seconds` | histogram | `outcome` (`ok`, `error`) | TCP connect, key exchange, host-key check and authentication |
+//! | `testum_command_duration_seconds` | histogram | | run_command targets, from exec to exit |
+//! | `testum_http_requests_total` | counter | `method`, `route`, `status` | answered HTTP requests |
+//! | `testum_http_request_duration_seconds` | histogram | `method`, `route`, `status` | time to the response head |
+//!
+//! `route` is the route template (`/api/tasks/{id}`, axum's `MatchedPath`), never the raw path, so
+//! ids do not explode the label space; requests that match no route count as `unmatched`.
+//!
+//! The recorder is global to the process (the `metrics` facade allows one): [`install`] sets it up
+//! once and later calls return the same handle, so several servers in one process (tests) share
+//! one set of counters.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use crate::store::TaskStatus;
+
+const TASKS: &str = "testum_tasks_total";
+const IN_FLIGHT: &str = "testum_targets_in_flight";
+const QUEUE_DEPTH: &str = "testum_queue_depth";
+const SSH_CONNECT: &str = "testum_ssh_connect_duration_seconds";
+const COMMAND: &str = "testum_command_duration_seconds";
+const HTTP_REQUESTS: &str = "testum_http_requests_total";
+const HTTP_DURATION: &str = "testum_http_request_duration_seconds";
+
+/// Task kinds and outcomes registered at zero.
+const KINDS: [&str; 3] = ["deploy_keys", "revoke_keys", "run_command"];
+const OUTCOMES: [TaskStatus; 3] = [
+    TaskStatus::Succeeded,
+    TaskStatus::Failed,
+    TaskStatus::Cancelled,
+];
+
+/// Routes every deployment probes, registered at zero with status 200 (other label sets appear
+/// with their first request).
+const PROBES: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// Histogram buckets in seconds: from a fast loopback handshake to the longest command timeout.
+const BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// How often histogram samples are folded into their buckets between scrapes (bounds memory).
+const UPKEEP: Duration = Duration::from_secs(5);
+
+/// The `Content-Type` of the text exposition format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the process-wide recorder (once; later calls are no-ops) and register every metric at
+/// zero. `None` when another recorder was installed first (an embedding program's): then
+/// `/metrics` answers 503 and recording goes to that recorder.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| {
+            let builder = match PrometheusBuilder::new().set_buckets(&BUCKETS) {
+                Ok(builder) => builder,
+                Err(e) => {
+                    tracing::error!(error = %e, "metrics: bad histogram buckets");
+                    return None;
+                }
+            };
+            let handle = match builder.install_recorder() {
+                Ok(handle) => handle,
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics: another recorder is installed");
+                    return None;
+                }
+            };
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("testum-metrics".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(e) = spawned {
+                // Scrapes still fold samples in; only memory between scrapes is unbounded.
+                tracing::warn!(error = %e, "metrics: cannot start the upkeep thread");
+            }
+            register();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Describe every metric and create its known series at zero.
+fn register() {
+    describe_counter!(
+        TASKS,
+        Unit::Count,
+        "Tasks ended by a worker, by kind and outcome."
+    );
+    describe_gauge!(
+        IN_FLIGHT,
+        Unit::Count,
+        "Targets this process's workers are running."
+    );
+    describe_gauge!(
+        QUEUE_DEPTH,
+        Unit::Count,
+        "Queued targets (whole queue, read on scrape)."
+    );
+    describe_histogram!(
+        SSH_CONNECT,
+        Unit::Seconds,
+        "SSH connect, key exchange, host-key check and authentication."
+    );
+    describe_histogram!(
+        COMMAND,
+        Unit::Seconds,
+        "run_command targets from exec to exit."
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests by route template and status."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to the response head, by route template and status."
+    );
+    for kind in KINDS {
+        for outcome in OUTCOMES {
+            counter!(TASKS, "kind" => kind, "outcome" => outcome.as_str()).increment(0);
+        }
+    }
+    gauge!(IN_FLIGHT).set(0.0);
+    gauge!(QUEUE_DEPTH).set(0.0);
+    for outcome in ["ok", "error"] {
+        let _ = histogram!(SSH_CONNECT, "outcome" => outcome);
+    }
+    let _ = histogram!(COMMAND);
+    for route in PROBES {
+        let labels = [("method", "GET"), ("route", route), ("status", "200")];
+        counter!(HTTP_REQUESTS, &labels).increment(0);
+        let _ = histogram!(HTTP_DURATION, &labels);
+    }
+}
+
+/// Count a task a worker ended with `status`.
+pub fn task_ended(kind: &str, status: TaskStatus) {
+    counter!(TASKS, "kind" => kind.to_string(), "outcome" => status.as_str()).increment(1);
+}
+
+/// A target running in this process; counted in `testum_targets_in_flight` until dropped.
+#[must_use = "the target counts as in flight until this is dropped"]
+pub struct InFlight(());
+
+/// Count a target as running until the returned guard is dropped.
+pub fn target_started() -> InFlight {
+    gauge!(IN_FLIGHT).increment(1.0);
+    InFlight(())
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// Record an SSH connection attempt that took `elapsed` (whether it succeeded).
+pub fn ssh_connected(elapsed: Duration, ok: bool) {
+    histogram!(SSH_CONNECT, "outcome" => if ok { "ok" } else { "error" }).record(elapsed);
+}
+
+/// Record a run_command that took `elapsed` from exec to its end.
+pub fn command_ended(elapsed: Duration) {
+    histogram!(COMMAND).record(elapsed);
+}
+
+/// Middleware counting every request by method, route template and status, with its duration to
+/// the response head. Layer it on the whole router, so `MatchedPath` is known.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |path| path.as_str().to_string());
+    let response = next.run(request).await;
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", response.status().as_u16().to_string()),
+    ];
+    counter!(HTTP_REQUESTS, &labels).increment(1);
+    histogram!(HTTP_DURATION, &labels).record(start.elapsed());
+    response
+}
+
+/// `GET /metrics`: the Prometheus text format. Public unless `TESTUM_METRICS_TOKEN` is set; then
+/// `Authorization: Bearer <token>` is required (401 otherwise; compared in constant time). The
+/// queue depth is read from the database for each scrape (one indexed `COUNT`); if that fails
+/// the last value stays and the failure is logged. 503 when the recorder could not be installed.
+pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.config.metrics_token
+        && !bearer_matches(&headers, expected.expose())
+    {
+        return ApiError::unauthorized("GET /metrics needs Authorization: Bearer <metrics token>")
+            .into_response();
+    }
+    let Some(handle) = install() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no metrics recorder installed",
+        )
+        .into_response();
+    };
+    match state.store.count_queued_targets().await {
+        Ok(depth) => gauge!(QUEUE_DEPTH).set(depth as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the queue depth"),
+    }
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Whether `headers` carry `Authorization: Bearer <expected>`. Both sides are hashed first, so
+/// the comparison takes the same time whatever the length or content of the guess.
+fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let given = Sha256::digest(given.trim().as_bytes());
+    let expected = Sha256::digest(expected.as_bytes());
+    given.ct_eq(&expected).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_auth(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_passes() {
+        assert!(bearer_matches(&with_auth("Bearer s3cret"), "s3cret"));
+        assert!(!bearer_matches(&with_auth("Bearer s3cre"), "s3cret"));
+        assert!(!bearer_matches(&with_auth("Bearer s3cret2"), "s3cret"));
+        assert!(!bearer_matches(&with_auth("Basic s3cret"), "s3cret"));
+        assert!(!bearer_matches(&HeaderMap::new(), "s3cret"));
+    }
+}

@@ -1,0 +1,263 @@
+//! The command-line client end to end: the real `testum` binary as a client of a real service
+//! (in-process TestApp) whose platforms are real OpenSSH servers on loopback.
+
+mod app;
+mod common;
+
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use app::{ADMIN_PASSWORD, TestApp};
+use common::{ClientKey, KeyKind, TestHost};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Run `testum ARGS` with only `env` in its environment (plus HOME and XDG_CONFIG_HOME in
+/// `config`), `stdin` as its input; off the runtime's thread, so the in-process server keeps
+/// answering meanwhile.
+async fn testum(config: &Path, env: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_testum"));
+    command
+        .env_clear()
+        .env("HOME", config)
+        .env("XDG_CONFIG_HOME", config)
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("start testum");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("wait for testum")
+    })
+    .await
+    .unwrap()
+}
+
+/// `testum ARGS` as the admin of `app` through `TESTUM_URL` and `TESTUM_TOKEN`.
+async fn as_admin(app: &TestApp, args: &[&str]) -> Output {
+    let config = tempfile::tempdir().unwrap();
+    testum(
+        config.path(),
+        &[("TESTUM_URL", &app.base), ("TESTUM_TOKEN", &app.token)],
+        args,
+        "",
+    )
+    .await
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Register `host` as password platform `name` with `tags`.
+async fn add_platform(app: &TestApp, host: &TestHost, name: &str, tags: &[&str]) {
+    let (status, body) = app
+        .post(
+            "/api/platforms",
+            json!({"name": name, "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "password",
+                   "password": host.user.password, "tags": tags}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn run_prints_each_platforms_lines_prefixed_and_exits_zero() {
+    let (one, two) = (TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &["t"]).await;
+    add_platform(&app, &two, "web2", &["t"]).await;
+
+    let out = as_admin(
+        &app,
+        &[
+            "run",
+            "--tag",
+            "t",
+            "--",
+            "sh",
+            "-c",
+            "echo hi; echo err >&2",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let mut lines: Vec<&str> = stdout.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["web1 | hi", "web2 | hi"], "{stdout}");
+    for expected in [
+        "web1 | err",
+        "web2 | err",
+        "web1: succeeded, exit status 0",
+        "web2: succeeded, exit status 0",
+    ] {
+        assert!(
+            stderr.lines().any(|l| l == expected),
+            "{expected:?} in {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_command_failing_on_one_platform_exits_non_zero() {
+    let (one, two) = (TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &[]).await;
+    add_platform(&app, &two, "web2", &[]).await;
+
+    // Succeeds only as web1's user.
+    let check = format!("test \"$(id -un)\" = {}", one.user.name);
+    let out = as_admin(
+        &app,
+        &[
+            "run",
+            "--platform",
+            "web1",
+            "--platform",
+            "web2",
+            "--",
+            &check,
+        ],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("web1: succeeded, exit status 0"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("web2: failed, exit status 1"), "{stderr}");
+}
+
+#[tokio::test]
+async fn keys_add_from_stdin_then_list_shows_them() {
+    let app = TestApp::start().await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    let config = tempfile::tempdir().unwrap();
+    let env = [
+        ("TESTUM_URL", app.base.as_str()),
+        ("TESTUM_TOKEN", &app.token),
+    ];
+
+    let added = testum(
+        config.path(),
+        &env,
+        &["keys", "add", "--name", "alice", "-"],
+        &key.public_line,
+    )
+    .await;
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+    let listed = as_admin(&app, &["keys", "list"]).await;
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let listing = text(&listed.stdout);
+    let fingerprint = app.get("/api/keys").await["items"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with("alice ") && l.contains(&fingerprint)),
+        "{listing}"
+    );
+
+    // A refused key: one line naming the field, exit status 1.
+    let refused = testum(
+        config.path(),
+        &env,
+        &["keys", "add", "--name", "bob", "-"],
+        "not a key",
+    )
+    .await;
+    let stderr = text(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("testum: public_key: "), "{stderr}");
+}
+
+#[tokio::test]
+async fn login_saves_a_private_session_that_later_commands_use() {
+    let app = TestApp::start().await;
+    let config = tempfile::tempdir().unwrap();
+
+    let wrong = testum(
+        config.path(),
+        &[("TESTUM_PASSWORD", "wrong")],
+        &["login", "--url", &app.base, "--username", "admin"],
+        "",
+    )
+    .await;
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
+    assert!(!config.path().join("testum/session.json").exists());
+
+    let login = testum(
+        config.path(),
+        &[("TESTUM_PASSWORD", ADMIN_PASSWORD)],
+        &["login", "--url", &app.base, "--username", "admin"],
+        "",
+    )
+    .await;
+    assert_eq!(login.status.code(), Some(0), "{}", text(&login.stderr));
+    let session = config.path().join("testum/session.json");
+    let mode = std::fs::metadata(&session).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session).unwrap()).unwrap();
+    assert_eq!(saved["url"], app.base.as_str());
+    assert_eq!(saved["username"], "admin");
+
+    // No URL or token in the environment: the saved session is used.
+    let listed = testum(config.path(), &[], &["platforms", "list"], "").await;
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    assert!(text(&listed.stdout).starts_with("NAME"));
+}
+
+#[tokio::test]
+async fn usage_errors_exit_two() {
+    let app = TestApp::start().await;
+    // No platform chosen (clap).
+    let out = as_admin(&app, &["run", "--", "true"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A name that matches nothing.
+    let out = as_admin(&app, &["run", "--platform", "nosuch", "--", "true"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "testum: --platform: no platform named \"nosuch\""
+    );
+}
+
+#[tokio::test]
+async fn deploy_by_name_puts_the_key_on_the_host() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    add_platform(&app, &host, "web1", &[]).await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    app.add_key("alice", &key.public_line).await;
+
+    let out = as_admin(&app, &["deploy", "--platform", "web1", "--key", "alice"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        text(&out.stdout).starts_with("web1 | "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(stderr.contains("web1: succeeded"), "{stderr}");
+    assert!(
+        host.ssh_login_works(&key),
+        "the deployed key does not log in"
+    );
+}

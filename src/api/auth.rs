@@ -15,10 +15,11 @@ use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use crate::crypto::{hash_password, verify_password};
 use crate::role::Role;
@@ -102,20 +103,43 @@ impl TokenKeys {
 }
 
 /// `POST /api/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
+}
+
+/// `POST /api/auth/login` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// HS256 JWT for `Authorization: Bearer`.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Seconds until `access_token` expires.
+    expires_in: u64,
 }
 
 /// `POST /api/auth/login`: `{access_token, token_type: "Bearer", expires_in}` or 401 with the
 /// same answer for a wrong username and a wrong password.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 401, description = "Wrong username or password (one answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or malformed", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TokenResponse>, ApiError> {
     let user = state.store.user_by_name(&request.username).await?;
     let hash = match &user {
         Some(user) if !user.disabled => user.password_hash.clone(),
@@ -159,11 +183,11 @@ pub async fn login(
             details: json!({"remote_addr": remote}),
         })
         .await?;
-    Ok(Json(json!({
-        "access_token": state.tokens.issue(&auth)?,
-        "token_type": "Bearer",
-        "expires_in": state.tokens.ttl_secs,
-    })))
+    Ok(Json(TokenResponse {
+        access_token: state.tokens.issue(&auth)?,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl_secs,
+    }))
 }
 
 fn dummy_hash() -> &'static str {
@@ -173,11 +197,15 @@ fn dummy_hash() -> &'static str {
 
 /// Reject a request without a valid access token (401), else put its [`AuthUser`] in the request
 /// extensions. WebSocket paths (`/ws/...`) also take the token from `access_token` in the query.
+/// Routes the access table makes public pass without a token.
 pub async fn require_auth(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if !super::access::needs_auth(&request) {
+        return Ok(next.run(request).await);
+    }
     let from_header = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -2,10 +2,13 @@
 //!
 //! Handlers stay thin: they parse input at the edge (see [`extract`] and [`crate::validate`]),
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
-//! valid access token ([`auth::require_auth`]); `/healthz` and `/readyz` are public.
+//! valid access token ([`auth::require_auth`]) and a role the access table ([`access`]) allows;
+//! `/healthz`, `/readyz` and the API documentation ([`docs`]) are public.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod keys;
@@ -17,14 +20,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{Request, StatusCode};
-use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
-use serde_json::json;
+use serde::Serialize;
 use tower::Layer as _;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::{OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::archive::OutputArchive;
 use crate::config::ServeConfig;
@@ -66,47 +71,48 @@ impl AppState {
     }
 }
 
+/// Every route of the API, each registered with its OpenAPI operation (utoipa-axum's `routes!`
+/// reads the handler's `#[utoipa::path]`), so the router and the document cannot drift apart.
+/// Who may call each route is in [`access::RULES`]; a new route needs a row there too.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::index))
+        .routes(routes!(docs::asset))
+        .routes(routes!(auth::login))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::get, keys::patch, keys::delete))
+        .routes(routes!(platforms::list, platforms::create))
+        .routes(routes!(platforms::get, platforms::patch, platforms::delete))
+        .routes(routes!(platforms::keys))
+        .routes(routes!(platforms::trust_host_key))
+        .routes(routes!(tasks::deploy_keys))
+        .routes(routes!(tasks::revoke_keys))
+        .routes(routes!(tasks::run_command))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::output))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(audit::list))
+        .routes(routes!(ws::task_stream))
+}
+
 /// The whole router (without trailing-slash normalisation, which wraps it in [`serve`]).
+///
+/// Every route passes [`auth::require_auth`] (which lets public routes through) and then
+/// [`access::authorize`], both driven by the access table.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/api/keys", get(keys::list).post(keys::create))
-        .route(
-            "/api/keys/{id}",
-            get(keys::get).patch(keys::patch).delete(keys::delete),
-        )
-        .route(
-            "/api/platforms",
-            get(platforms::list).post(platforms::create),
-        )
-        .route(
-            "/api/platforms/{id}",
-            get(platforms::get)
-                .patch(platforms::patch)
-                .delete(platforms::delete),
-        )
-        .route("/api/platforms/{id}/keys", get(platforms::keys))
-        .route(
-            "/api/platforms/{id}/host_key/trust",
-            post(platforms::trust_host_key),
-        )
-        .route("/api/platforms/{id}/deploy_keys", post(tasks::deploy_keys))
-        .route("/api/platforms/{id}/revoke_keys", post(tasks::revoke_keys))
-        .route("/api/platforms/{id}/run_command", post(tasks::run_command))
-        .route("/api/tasks", get(tasks::list).post(tasks::create))
-        .route("/api/tasks/{id}", get(tasks::get))
-        .route("/api/tasks/{id}/output", get(tasks::output))
-        .route("/api/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/api/audit", get(audit::list))
-        .route("/ws/tasks/{id}", get(ws::task_stream))
+    let (routes, openapi) = routes().split_for_parts();
+    let document = docs::Document::new(openapi);
+    routes
+        .route_layer(middleware::from_fn(access::authorize))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
-        ));
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/auth/login", post(auth::login))
-        .merge(protected)
+        ))
+        .layer(Extension(document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
@@ -134,13 +140,44 @@ pub async fn serve(
     .await
 }
 
+/// `GET /healthz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// `GET /readyz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// Always `ready` (a service that is not ready answers 503 problem+json).
+    status: &'static str,
+    /// `ok` when the database answered.
+    database: &'static str,
+}
+
 /// `GET /healthz`: 200 while the process serves requests.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process serves requests", body = Health))
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: 200 when the database answers, else 503.
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Ready),
+        (status = 503, description = "The database does not answer", body = error::Problem, content_type = "application/problem+json")
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "database not ready");
         ApiError::new(
@@ -148,7 +185,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
             "the database does not answer",
         )
     })?;
-    Ok(Json(json!({"status": "ready", "database": "ok"})))
+    Ok(Json(Ready {
+        status: "ready",
+        database: "ok",
+    }))
 }
 
 async fn not_found() -> ApiError {

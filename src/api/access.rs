@@ -7,14 +7,13 @@
 //! role X") when the signed-in user's role is weaker than the rule's. A routed operation without a
 //! rule is refused with 403 and logged at error (fail closed); `tests/api_access.rs` walks every
 //! route of the router against this table, so a new route without a rule fails the tests first.
-//! A method that is not routed on a known path gets 405 with `Allow` (from the table), as the
-//! router would answer.
+//! (A method that is not routed at all never reaches these layers: the router answers 405.)
 //!
 //! Roles (see [`crate::role`]): `viewer` reads everything except secrets, `operator` also changes
 //! keys and platforms and runs tasks, `admin` also decides trust (host-key re-trust).
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -100,32 +99,40 @@ pub fn rule_for(method: &Method, path: &str) -> Option<&'static Rule> {
     RULES.iter().find(|r| r.path == path && r.method == method)
 }
 
-/// Whether `request` must carry credentials: false for a public route, and for a method that is
-/// not routed on a public path (it gets its 405 without a token, like the route itself).
+/// Whether `request` must carry credentials: false only for a route the table makes public.
 pub fn needs_auth(request: &Request) -> bool {
-    let Some(path) = request.extensions().get::<MatchedPath>() else {
-        return true;
-    };
-    match rule_for(request.method(), path.as_str()) {
-        Some(rule) => rule.access != Public,
-        None => !RULES
-            .iter()
-            .any(|r| r.path == path.as_str() && r.access == Public),
-    }
+    let public = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|path| rule_for(request.method(), path.as_str()))
+        .is_some_and(|rule| rule.access == Public);
+    !public
 }
 
 /// Middleware after [`super::auth::require_auth`]: let the request through when the table allows
-/// the caller's role, else 403 problem+json "requires role X". A routed path without any rule is
-/// refused with 403 and logged at error; a method not in the table on a known path gets 405.
+/// the caller's role, else 403 problem+json "requires role X". A route without a rule is refused
+/// with 403 and logged at error.
 pub async fn authorize(request: Request, next: Next) -> Response {
-    let Some(path) = request.extensions().get::<MatchedPath>().cloned() else {
-        tracing::error!(path = %request.uri().path(), "request reached a route without a matched path; refused");
-        return no_rule().into_response();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let Some(rule) = path
+        .as_deref()
+        .and_then(|path| rule_for(request.method(), path))
+    else {
+        tracing::error!(
+            method = %request.method(),
+            route = path.as_deref().unwrap_or("(unmatched)"),
+            "route has no rule in the access table; refused"
+        );
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this route has no access rule; the server refuses it",
+        )
+        .into_response();
     };
-    let needed = match rule_for(request.method(), path.as_str()) {
-        Some(rule) => rule.access,
-        None => return unruled(request.method(), path.as_str()),
-    };
+    let needed = rule.access;
     let AtLeast(role) = needed else {
         return next.run(request).await;
     };
@@ -137,35 +144,6 @@ pub async fn authorize(request: Request, next: Next) -> Response {
         // require_auth runs first; a request without a user here was not authenticated.
         None => ApiError::unauthorized("an access token is required").into_response(),
     }
-}
-
-/// The answer for a routed path and a method without a rule.
-fn unruled(method: &Method, path: &str) -> Response {
-    let allowed: Vec<&str> = RULES
-        .iter()
-        .filter(|r| r.path == path)
-        .map(|r| r.method)
-        .collect();
-    if allowed.is_empty() {
-        tracing::error!(%method, path, "route has no rule in the access table; refused");
-        return no_rule().into_response();
-    }
-    let mut response = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed on this route",
-    )
-    .into_response();
-    if let Ok(allow) = HeaderValue::from_str(&allowed.join(", ")) {
-        response.headers_mut().insert(header::ALLOW, allow);
-    }
-    response
-}
-
-fn no_rule() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "this route has no access rule; the server refuses it",
-    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //!
 //! The access table ([`super::access::RULES`]) completes the document: every operation that needs
 //! a role gets the `bearer` security requirement and its 401 and 403 answers, and says in its
-//! description which role it needs.
+//! description which role it needs. Operation ids are `tag.handler` (`keys.list`), unique where
+//! handler names alone (`list`, `get`) are not.
 
 use std::sync::{Arc, OnceLock};
 
@@ -72,13 +73,14 @@ pub struct Document(Arc<utoipa::openapi::OpenApi>);
 impl Document {
     /// Complete `openapi` from the access table and keep it for [`openapi_json`].
     pub fn new(mut openapi: utoipa::openapi::OpenApi) -> Document {
-        apply_access(&mut openapi);
+        complete(&mut openapi);
         Document(Arc::new(openapi))
     }
 }
 
-/// Add security, 401 and 403 to every operation the access table guards.
-fn apply_access(openapi: &mut utoipa::openapi::OpenApi) {
+/// Qualify operation ids with their tag; add security, 401 and 403 to every operation the access
+/// table guards.
+fn complete(openapi: &mut utoipa::openapi::OpenApi) {
     for (path, item) in openapi.paths.paths.iter_mut() {
         let operations = [
             (Method::GET, &mut item.get),
@@ -89,6 +91,11 @@ fn apply_access(openapi: &mut utoipa::openapi::OpenApi) {
         ];
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
+            if let (Some(id), Some([tag, ..])) =
+                (&operation.operation_id, &operation.tags.as_deref())
+            {
+                operation.operation_id = Some(format!("{tag}.{id}"));
+            }
             match access::rule_for(&method, path).map(|r| r.access) {
                 Some(Access::Public) => {}
                 Some(Access::AtLeast(role)) => {

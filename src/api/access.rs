@@ -10,7 +10,8 @@
 //! (A method that is not routed at all never reaches these layers: the router answers 405.)
 //!
 //! Roles (see [`crate::role`]): `viewer` reads everything except secrets, `operator` also changes
-//! keys and platforms and runs tasks, `admin` also decides trust (host-key re-trust).
+//! keys and platforms and runs tasks, `admin` also decides trust (host-key re-trust, known_hosts
+//! import).
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
@@ -78,6 +79,8 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/platforms/{id}/deploy_keys", AtLeast(Operator)),
     rule("POST", "/api/platforms/{id}/revoke_keys", AtLeast(Operator)),
     rule("POST", "/api/platforms/{id}/run_command", AtLeast(Operator)),
+    // Pinning host keys from known_hosts lines is a trust decision too.
+    rule("POST", "/api/known_hosts", AtLeast(Admin)),
     // Tasks.
     rule("GET", "/api/tasks", AtLeast(Viewer)),
     rule("POST", "/api/tasks", AtLeast(Operator)),

@@ -4,16 +4,24 @@
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
 //! valid access token ([`auth::require_auth`]) and a role the access table ([`access`]) allows;
 //! `/healthz`, `/readyz` and the API documentation ([`docs`]) are public.
+//!
+//! Around every route: security headers ([`security_headers`]), CORS for configured origins only
+//! ([`cors`]), a 1 MiB body limit ([`extract::MAX_BODY_BYTES`]); [`serve`] speaks HTTPS when a
+//! certificate is configured ([`tls`]).
 
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod cors;
 pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod known_hosts;
 pub mod platforms;
+pub mod security_headers;
 pub mod tasks;
+pub mod tls;
 pub mod ws;
 
 use std::future::Future;
@@ -22,6 +30,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{Request, StatusCode};
+use axum::serve::ListenerExt as _;
 use axum::{Json, Router, middleware};
 use serde::Serialize;
 use tower::Layer as _;
@@ -48,6 +57,9 @@ pub struct AppState {
     pub tokens: Arc<auth::TokenKeys>,
     /// Where finished tasks' output is archived; readers go through [`crate::archive::events_after`].
     pub archive: OutputArchive,
+    /// The HTTPS configuration when testum serves TLS itself (`--tls-cert`/`--tls-key`), else
+    /// `None`. `Some` also means: cookies get `Secure`, responses get HSTS.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl AppState {
@@ -67,6 +79,7 @@ impl AppState {
             events,
             tokens,
             archive,
+            tls: None,
         })
     }
 }
@@ -96,6 +109,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::output))
         .routes(routes!(tasks::cancel))
         .routes(routes!(audit::list))
+        .routes(routes!(known_hosts::import))
         .routes(routes!(ws::task_stream))
 }
 
@@ -106,7 +120,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes().split_for_parts();
     let document = docs::Document::new(openapi);
-    routes
+    let https = state.tls.is_some();
+    let cors_origins = state.config.http.cors_origins.clone();
+    let router = routes
         .route_layer(middleware::from_fn(access::authorize))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -122,22 +138,36 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
             }),
         )
-        .with_state(state)
+        .with_state(state);
+    security_headers::apply(cors::apply(router, &cors_origins), https)
 }
 
-/// Serve `router(state)` on `listener` until `shutdown` resolves. Trailing slashes are accepted.
+/// Serve `router(state)` on `listener` until `shutdown` resolves: HTTPS when `state.tls` is set,
+/// else plain HTTP. Trailing slashes are accepted.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = state.tls.clone();
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(app);
+    match tls {
+        Some(config) => {
+            // `tap_io` is what gives a custom listener axum's `ConnectInfo<SocketAddr>`.
+            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// `GET /healthz` answer.

@@ -35,6 +35,13 @@ deps:
 		  || python3 -m pip install --quiet --break-system-packages 'moto[server]' \
 		  || { echo "make test: cannot pip install 'moto[server]'" >&2; exit 1; }; }
 	@command -v moto_server >/dev/null 2>&1 || { echo "make test: moto_server is missing after install" >&2; exit 1; }
+	@# tests/api_access.rs validates the OpenAPI document with openapi-spec-validator.
+	@python3 -c 'import openapi_spec_validator' 2>/dev/null || { \
+		echo "installing: openapi-spec-validator (pip)"; \
+		python3 -m pip install --quiet openapi-spec-validator \
+		  || python3 -m pip install --quiet --break-system-packages openapi-spec-validator \
+		  || { echo "make test: cannot pip install openapi-spec-validator" >&2; exit 1; }; }
+	@python3 -c 'import openapi_spec_validator' || { echo "make test: openapi-spec-validator is missing after install" >&2; exit 1; }
 
 # Formatting and lints, as CI checks them.
 check:

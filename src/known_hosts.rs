@@ -244,7 +244,7 @@ pub struct PlatformPin {
 }
 
 /// What an import did (or would do) with one line for one platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The key was pinned for the platform.
@@ -260,7 +260,7 @@ pub enum Status {
 }
 
 /// One row of an import's answer: a line, and the platform it concerns when there is one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub line: usize,
     pub status: Status,

@@ -221,6 +221,16 @@ pub async fn track_http(request: Request, next: Next) -> Response {
 /// `Authorization: Bearer <token>` is required (401 otherwise; compared in constant time). The
 /// queue depth is read from the database for each scrape (one indexed `COUNT`); if that fails
 /// the last value stays and the failure is logged. 503 when the recorder could not be installed.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
+        (status = 401, description = "`TESTUM_METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::api::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No metrics recorder could be installed", body = crate::api::error::Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(expected) = &state.config.metrics_token
         && !bearer_matches(&headers, expected.expose())

@@ -9,7 +9,19 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A role, ordered so that `a >= b` means "a may do everything b may".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read-only: lists and reads keys, platforms, tasks and the audit log; never a secret.

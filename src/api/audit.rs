@@ -3,23 +3,41 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::{ApiQuery, Paging};
 use crate::store::{AuditEvent, AuditFilter, Page};
 
 /// Query of `GET /api/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Username (exact), or `system`.
     actor: Option<String>,
+    /// Dotted action name (exact), e.g. `key.create`.
     action: Option<String>,
+    /// Target (exact), e.g. `platform:<uuid>`.
     target: Option<String>,
 }
 
 /// `GET /api/audit?actor=&action=&target=&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/api/audit",
+    tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events, newest first", body = Page<AuditEvent>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AuditQuery>,

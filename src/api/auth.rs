@@ -19,10 +19,11 @@ use axum::response::Response;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use super::sessions::{TokenPair, start_session};
 use crate::crypto::{hash_password, verify_password};
@@ -138,16 +139,29 @@ impl TokenKeys {
 }
 
 /// `POST /api/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
 }
 
 /// `POST /api/auth/login`: a [`TokenPair`], or 401 with the same answer for a wrong username
 /// and a wrong password; 429 with `Retry-After` past the per-username (and per-IP) limit, before
 /// any password is checked.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 401, description = "Wrong username or password (one answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address or for this username; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or malformed", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
@@ -207,11 +221,15 @@ fn dummy_hash() -> &'static str {
 
 /// Reject a request without a valid access token (401), else put its [`AuthUser`] in the request
 /// extensions. WebSocket paths (`/ws/...`) also take the token from `access_token` in the query.
+/// Routes the access table makes public pass without a token.
 pub async fn require_auth(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    if !super::access::needs_auth(&request) {
+        return Ok(next.run(request).await);
+    }
     let from_header = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -10,9 +10,11 @@ use serde::Serialize;
 use crate::store::StoreError;
 
 /// One invalid field: `field` is the JSON name (dotted path for nested values).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
+    /// The JSON name of the field, e.g. `public_key`, `platform_ids[2]` or `body`.
     pub field: String,
+    /// What is wrong with it, for a person.
     pub message: String,
 }
 
@@ -26,13 +28,19 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// The body of every error answer (`application/problem+json`, RFC 9457).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// Always `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
     kind: &'static str,
+    /// The status's reason phrase, e.g. `Unprocessable Entity`.
     title: &'a str,
+    /// The HTTP status code.
     status: u16,
+    /// What went wrong, for a person; never a secret or an internal cause.
     detail: &'a str,
+    /// On 422 only: every invalid field.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
 }

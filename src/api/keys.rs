@@ -5,36 +5,43 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::AuthUser;
-use super::error::{ApiError, Errors};
+use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::keys::PublicKey;
 use crate::store::{Key, KeyPatch, NewKey, Page};
 use crate::validate;
 
 /// `POST /api/keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    /// A name for people, unique is not required.
     name: String,
+    /// One OpenSSH line (`type base64 [comment]`, options allowed) or an RFC 4716 block.
     public_key: String,
     #[serde(default)]
     owner: Option<String>,
+    /// RFC 3339; must be in the future.
     #[serde(default)]
     expires_at: Option<DateTime<Utc>>,
 }
 
 /// `PATCH /api/keys/{id}` body; `null` clears `owner` or `expires_at`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchKey {
     #[serde(default)]
     name: Option<String>,
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<String>)]
     owner: Option<Option<String>>,
+    /// RFC 3339; must be in the future.
     #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     expires_at: Option<Option<DateTime<Utc>>>,
 }
 
@@ -61,6 +68,17 @@ fn future(errors: &mut Errors, at: Option<DateTime<Utc>>) -> Option<DateTime<Utc
 }
 
 /// `POST /api/keys` → 201 with the key.
+#[utoipa::path(
+    post,
+    path = "/api/keys",
+    tag = "keys",
+    request_body = CreateKey,
+    responses(
+        (status = 201, description = "Registered", body = Key),
+        (status = 409, description = "This key is already registered (the answer names it)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -106,6 +124,16 @@ pub async fn create(
 }
 
 /// `GET /api/keys?limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/api/keys",
+    tag = "keys",
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of keys, newest first", body = Page<Key>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(paging): ApiQuery<Paging>,
@@ -114,6 +142,13 @@ pub async fn list(
 }
 
 /// `GET /api/keys/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses((status = 200, description = "The key", body = Key), (status = 404, description = "No key with this id", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -128,6 +163,14 @@ pub async fn get(
 }
 
 /// `PATCH /api/keys/{id}`: name, owner, expiry.
+#[utoipa::path(
+    patch,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    request_body = PatchKey,
+    responses((status = 200, description = "The changed key", body = Key), (status = 404, description = "No key with this id", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -160,6 +203,17 @@ pub async fn patch(
 }
 
 /// `DELETE /api/keys/{id}` → 204; 409 while the key is still assigned somewhere.
+#[utoipa::path(
+    delete,
+    path = "/api/keys/{id}",
+    tag = "keys",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No key with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is still assigned to a platform", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,

@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::AuthUser;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use crate::known_hosts::{self, Outcome, Status};
 use crate::store::ImportedPin;
 
 /// `POST /api/known_hosts` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportKnownHosts {
     /// known_hosts text: lines as OpenSSH writes them, LF or CRLF.
@@ -28,7 +28,7 @@ pub struct ImportKnownHosts {
 }
 
 /// `POST /api/known_hosts` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportResult {
     /// Platforms pinned by this import.
     pub pinned: usize,
@@ -41,6 +41,16 @@ pub struct ImportResult {
 }
 
 /// `POST /api/known_hosts`: import known_hosts lines (422 `known_hosts` when there is no line).
+#[utoipa::path(
+    post,
+    path = "/api/known_hosts",
+    tag = "platforms",
+    request_body = ImportKnownHosts,
+    responses(
+        (status = 200, description = "What the import did, line by line", body = ImportResult),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn import(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,

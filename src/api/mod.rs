@@ -2,16 +2,19 @@
 //!
 //! Handlers stay thin: they parse input at the edge (see [`extract`] and [`crate::validate`]),
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
-//! valid access token ([`auth::require_auth`]); `/healthz`, `/readyz` and `/metrics` are public
-//! (`/metrics` takes a token of its own when `TESTUM_METRICS_TOKEN` is set, see [`crate::metrics`]).
+//! valid access token ([`auth::require_auth`]) and a role the access table ([`access`]) allows;
+//! `/healthz`, `/readyz`, `/metrics` (which takes a token of its own when `TESTUM_METRICS_TOKEN`
+//! is set, see [`crate::metrics`]) and the API documentation ([`docs`]) are public.
 //!
 //! Around every route: security headers ([`security_headers`]), CORS for configured origins only
 //! ([`cors`]), a 1 MiB body limit ([`extract::MAX_BODY_BYTES`]); [`serve`] speaks HTTPS when a
 //! certificate is configured ([`tls`]).
 
+pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod cors;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod keys;
@@ -30,15 +33,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{Request, StatusCode};
-use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router, middleware};
-use serde_json::json;
+use serde::Serialize;
 use tower::Layer as _;
 use tower_http::normalize_path::NormalizePathLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::{OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::archive::OutputArchive;
 use crate::config::ServeConfig;
@@ -90,65 +95,65 @@ impl AppState {
     }
 }
 
+/// Every route of the API, each registered with its OpenAPI operation (utoipa-axum's `routes!`
+/// reads the handler's `#[utoipa::path]`), so the router and the document cannot drift apart.
+/// Who may call each route is in [`access::RULES`]; a new route needs a row there too.
+///
+/// Login and refresh, the routes that take guessable credentials, are also limited per client IP
+/// (`limits`; login per username too, inside the handler).
+pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
+    let rate_limited = OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(sessions::refresh))
+        .route_layer(ratelimit::ip_layer(limits));
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(crate::metrics::scrape))
+        .routes(routes!(docs::openapi_json))
+        .routes(routes!(docs::index))
+        .routes(routes!(docs::asset))
+        .merge(rate_limited)
+        .routes(routes!(sessions::logout))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::patch, users::delete))
+        .routes(routes!(users::change_own_password))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::get, keys::patch, keys::delete))
+        .routes(routes!(platforms::list, platforms::create))
+        .routes(routes!(platforms::get, platforms::patch, platforms::delete))
+        .routes(routes!(platforms::keys))
+        .routes(routes!(platforms::trust_host_key))
+        .routes(routes!(tasks::deploy_keys))
+        .routes(routes!(tasks::revoke_keys))
+        .routes(routes!(tasks::run_command))
+        .routes(routes!(tasks::list, tasks::create))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::output))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(audit::list))
+        .routes(routes!(known_hosts::import))
+        .routes(routes!(ws::task_stream))
+}
+
 /// The whole router (without trailing-slash normalisation, which wraps it in [`serve`]).
+///
+/// Every route passes [`auth::require_auth`] (which lets public routes through) and then
+/// [`access::authorize`], both driven by the access table.
 pub fn router(state: AppState) -> Router {
-    let protected = Router::new()
-        .route("/api/keys", get(keys::list).post(keys::create))
-        .route(
-            "/api/keys/{id}",
-            get(keys::get).patch(keys::patch).delete(keys::delete),
-        )
-        .route(
-            "/api/platforms",
-            get(platforms::list).post(platforms::create),
-        )
-        .route(
-            "/api/platforms/{id}",
-            get(platforms::get)
-                .patch(platforms::patch)
-                .delete(platforms::delete),
-        )
-        .route("/api/platforms/{id}/keys", get(platforms::keys))
-        .route(
-            "/api/platforms/{id}/host_key/trust",
-            post(platforms::trust_host_key),
-        )
-        .route("/api/platforms/{id}/deploy_keys", post(tasks::deploy_keys))
-        .route("/api/platforms/{id}/revoke_keys", post(tasks::revoke_keys))
-        .route("/api/platforms/{id}/run_command", post(tasks::run_command))
-        .route("/api/tasks", get(tasks::list).post(tasks::create))
-        .route("/api/tasks/{id}", get(tasks::get))
-        .route("/api/tasks/{id}/output", get(tasks::output))
-        .route("/api/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/api/audit", get(audit::list))
-        .route("/api/known_hosts", post(known_hosts::import))
-        .route("/api/users", get(users::list).post(users::create))
-        .route(
-            "/api/users/{id}",
-            get(users::get).patch(users::patch).delete(users::delete),
-        )
-        .route("/api/users/me/password", post(users::change_own_password))
-        .route("/api/tokens", get(tokens::list).post(tokens::create))
-        .route("/api/tokens/{id}", delete(tokens::revoke))
-        .route("/api/auth/logout", post(sessions::logout))
-        .route("/ws/tasks/{id}", get(ws::task_stream))
+    let (routes, openapi) = routes(&state.config.rate_limits).split_for_parts();
+    let document = docs::Document::new(openapi);
+    let https = state.tls.is_some();
+    let cors_origins = state.config.http.cors_origins.clone();
+    let router = routes
+        .route_layer(middleware::from_fn(access::authorize))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
-        ));
-    // Credential-guessing routes: limited per client IP (and login per username, inside).
-    let rate_limited = Router::new()
-        .route("/api/auth/login", post(auth::login))
-        .route("/api/auth/refresh", post(sessions::refresh))
-        .route_layer(ratelimit::ip_layer(&state.config.rate_limits));
-    let https = state.tls.is_some();
-    let cors_origins = state.config.http.cors_origins.clone();
-    let router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(rate_limited)
-        .route("/metrics", get(crate::metrics::scrape))
-        .merge(protected)
+        ))
+        .layer(Extension(document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
@@ -191,15 +196,48 @@ pub async fn serve(
     }
 }
 
+/// `GET /healthz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// `GET /readyz` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// Always `ready` (a service that is not ready answers 503 problem+json).
+    status: &'static str,
+    /// `ok` when the database answered.
+    database: &'static str,
+    /// `ok` when every in-process worker reported recently; `none in process` with `--workers 0`.
+    workers: &'static str,
+}
+
 /// `GET /healthz`: 200 while the process serves requests.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process serves requests", body = Health))
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: 200 `{"status": "ready", "database": "ok", "workers": W}` when the database
 /// answers and every in-process worker's loop beat recently (W is `"ok"`, or `"none in process"`
 /// with `--workers 0`); else 503 problem+json whose `detail` names the failing part.
-async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers and the in-process workers report", body = Ready),
+        (status = 503, description = "The database does not answer, or an in-process worker stalled; `detail` names which", body = error::Problem, content_type = "application/problem+json")
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     state.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "database not ready");
         ApiError::new(
@@ -221,9 +259,11 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>
             ));
         }
     };
-    Ok(Json(
-        json!({"status": "ready", "database": "ok", "workers": workers}),
-    ))
+    Ok(Json(Ready {
+        status: "ready",
+        database: "ok",
+        workers,
+    }))
 }
 
 async fn not_found() -> ApiError {

@@ -3,40 +3,55 @@
 use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::AuthUser;
-use super::error::{ApiError, Errors};
+use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
 use crate::ssh::Credential;
 use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
 use crate::validate;
 
-/// `POST /api/platforms` body.
-#[derive(Debug, Deserialize)]
+/// `POST /api/platforms` body. Secrets are write-only: no answer ever contains them.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePlatform {
     name: String,
+    /// Host name or IP address.
     host: String,
+    /// SSH port, 1 to 65535.
     #[serde(default = "default_port")]
+    #[schema(default = 22)]
     port: i64,
+    /// The user testum logs in as.
     username: String,
+    /// `password` or `private_key`.
     auth_method: String,
+    /// With `auth_method: password`.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
+    /// With `auth_method: private_key`: an OpenSSH or PEM private key.
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     private_key: Option<Secret>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     private_key_passphrase: Option<Secret>,
+    /// `tofu` (default: pin on first contact) or `strict` (only the pinned key).
     #[serde(default)]
     host_key_policy: Option<String>,
+    /// Pin up front: `SHA256:...` as `ssh-keygen -lf` prints it. Required under `strict`.
     #[serde(default)]
     host_key_fingerprint: Option<String>,
+    /// Algorithm of the pinned key, e.g. `ssh-ed25519`.
     #[serde(default)]
     host_key_type: Option<String>,
+    /// Default `.ssh/authorized_keys` (relative to the user's home).
     #[serde(default)]
     authorized_keys_path: Option<String>,
     #[serde(default)]
@@ -48,7 +63,7 @@ fn default_port() -> i64 {
 }
 
 /// `PATCH /api/platforms/{id}` body. Changing the credential takes `auth_method` with its secret.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchPlatform {
     #[serde(default)]
@@ -62,10 +77,13 @@ pub struct PatchPlatform {
     #[serde(default)]
     auth_method: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     private_key: Option<Secret>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     private_key_passphrase: Option<Secret>,
     #[serde(default)]
     host_key_policy: Option<String>,
@@ -151,6 +169,17 @@ fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<String> {
 }
 
 /// `POST /api/platforms` → 201 with the platform (never its credential).
+#[utoipa::path(
+    post,
+    path = "/api/platforms",
+    tag = "platforms",
+    request_body = CreatePlatform,
+    responses(
+        (status = 201, description = "Registered", body = Platform),
+        (status = 409, description = "Another platform manages the same file or has the same name", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -279,6 +308,16 @@ fn is_host_key_algorithm(name: &str) -> bool {
 }
 
 /// `GET /api/platforms?limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/api/platforms",
+    tag = "platforms",
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of platforms, newest first", body = Page<Platform>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(paging): ApiQuery<Paging>,
@@ -297,6 +336,13 @@ pub async fn find(state: &AppState, id: &str) -> Result<Platform, ApiError> {
 }
 
 /// `GET /api/platforms/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/platforms/{id}",
+    tag = "platforms",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    responses((status = 200, description = "The platform", body = Platform), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -305,6 +351,19 @@ pub async fn get(
 }
 
 /// `PATCH /api/platforms/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/api/platforms/{id}",
+    tag = "platforms",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    request_body = PatchPlatform,
+    responses(
+        (status = 200, description = "The changed platform", body = Platform),
+        (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another platform manages the same file or has the same name", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -384,13 +443,28 @@ pub async fn patch(
 }
 
 /// Query of `DELETE /api/platforms/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
+    /// `true` deletes even while keys are assigned (for a host that is gone).
+    #[param(value_type = Option<bool>)]
     forget_keys: Option<String>,
 }
 
 /// `DELETE /api/platforms/{id}[?forget_keys=true]` → 204; 409 while keys are assigned, unless
 /// `forget_keys` (for a host that is gone: the keys testum put there stay).
+#[utoipa::path(
+    delete,
+    path = "/api/platforms/{id}",
+    tag = "platforms",
+    params(("id" = Uuid, Path, description = "The platform's id"), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Keys are still assigned (see `forget_keys`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -417,9 +491,11 @@ pub async fn delete(
 
 /// `POST /api/platforms/{id}/host_key/trust` body: the new pin, or nothing to re-pin on the next
 /// connection.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustHostKey {
+    /// The new pin, `SHA256:...`; absent: pin whatever the next connection sees (not under
+    /// `strict`).
     #[serde(default)]
     host_key_fingerprint: Option<String>,
     #[serde(default)]
@@ -430,6 +506,18 @@ pub struct TrustHostKey {
 /// With `host_key_fingerprint` (and optionally `host_key_type`) that key is pinned; without, the
 /// pin is cleared and the next connection pins what it sees (refused under `strict`, which never
 /// trusts an unknown key). The audit event shows the old and the new fingerprint.
+#[utoipa::path(
+    post,
+    path = "/api/platforms/{id}/host_key/trust",
+    tag = "platforms",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    request_body = TrustHostKey,
+    responses(
+        (status = 200, description = "The platform with its new pin", body = Platform),
+        (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn trust_host_key(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -472,12 +560,25 @@ pub async fn trust_host_key(
     Ok(Json(updated))
 }
 
+/// `GET /api/platforms/{id}/keys` answer: every assignment of the platform (not paged).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Assignments {
+    items: Vec<Assignment>,
+}
+
 /// `GET /api/platforms/{id}/keys`: assigned keys with the last sync result of each.
+#[utoipa::path(
+    get,
+    path = "/api/platforms/{id}/keys",
+    tag = "platforms",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    responses((status = 200, description = "The platform's assignments", body = Assignments), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn keys(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Assignments>, ApiError> {
     let platform = find(&state, &id).await?;
-    let items: Vec<Assignment> = state.store.platform_assignments(platform.id).await?;
-    Ok(Json(serde_json::json!({ "items": items })))
+    let items = state.store.platform_assignments(platform.id).await?;
+    Ok(Json(Assignments { items }))
 }

@@ -10,18 +10,19 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::{AuthUser, SessionId};
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use crate::opaque_token::{self, REFRESH_TOKEN_PREFIX};
 use crate::secret::Secret;
 use crate::store::Refresh;
 
 /// The answer of login and refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
     /// HS256 JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -73,14 +74,28 @@ pub(super) async fn start_session(
 }
 
 /// `POST /api/auth/refresh` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// The `tsr_...` token of the last login or refresh.
+    #[schema(value_type = String, format = Password)]
     refresh_token: Secret,
 }
 
 /// `POST /api/auth/refresh {refresh_token}` → a new [`TokenPair`]; 401 for an unknown, expired,
 /// spent or revoked token or a disabled user (a spent one also ends the session).
+#[utoipa::path(
+    post,
+    path = "/api/auth/refresh",
+    tag = "auth",
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair; the refresh token given is spent", body = TokenPair),
+        (status = 401, description = "Unknown, expired, spent or revoked refresh token (a spent one also ends the session)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is missing or malformed", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address; see `Retry-After`", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RefreshRequest>,
@@ -113,6 +128,15 @@ pub async fn refresh(
 /// `POST /api/auth/logout` → 204; the session's access and refresh tokens stop working. A request
 /// signed with an API token has no session: 422 naming `Authorization` (revoke the token with
 /// `DELETE /api/tokens/{id}` instead).
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "The session is ended"),
+        (status = 422, description = "Signed in with an API token, which has no session", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn logout(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,

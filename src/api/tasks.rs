@@ -8,13 +8,13 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::AuthUser;
-use super::error::{ApiError, Errors};
+use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskParams};
 
@@ -32,35 +32,53 @@ pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 pub const MAX_PLATFORMS: usize = 10_000;
 
 /// `POST /api/tasks` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
+    /// `deploy_keys`, `revoke_keys` or `run_command`.
     kind: String,
+    /// Platform ids (UUIDs), at least one, at most 10 000.
+    #[schema(value_type = Vec<Uuid>)]
     platform_ids: Vec<String>,
+    /// Key ids (UUIDs), for `deploy_keys` and `revoke_keys`.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Uuid>>)]
     key_ids: Option<Vec<String>>,
+    /// For `run_command`: run by the login shell, at most 64 KiB.
     #[serde(default)]
     command: Option<String>,
+    /// For `run_command`: seconds, 1 to 86 400.
     #[serde(default)]
     timeout_s: Option<i64>,
+    /// Targets in flight at once, 1 to 1000 (default 50).
     #[serde(default)]
     concurrency: Option<i64>,
 }
 
 /// `POST /api/platforms/{id}/deploy_keys` and `revoke_keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyIds {
+    /// Key ids (UUIDs), at least one.
+    #[schema(value_type = Vec<Uuid>)]
     key_ids: Vec<String>,
 }
 
 /// `POST /api/platforms/{id}/run_command` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunCommand {
+    /// Run by the login shell, at most 64 KiB.
     command: String,
+    /// Seconds, 1 to 86 400.
     #[serde(default)]
     timeout_s: Option<i64>,
+}
+
+/// The answer to a queued or cancelled task.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskAccepted {
+    task_id: Uuid,
 }
 
 fn parse_ids(errors: &mut Errors, field: &str, ids: &[String]) -> Vec<Uuid> {
@@ -190,12 +208,19 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
-        Json(json!({ "task_id": task_id })),
+        Json(TaskAccepted { task_id }),
     )
         .into_response())
 }
 
 /// `POST /api/tasks` → 202 `{task_id}`.
+#[utoipa::path(
+    post,
+    path = "/api/tasks",
+    tag = "tasks",
+    request_body = CreateTask,
+    responses((status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -228,6 +253,14 @@ fn key_task(kind: &str, body: KeyIds) -> CreateTask {
 }
 
 /// `POST /api/platforms/{id}/deploy_keys` `{key_ids}` → 202 `{task_id}`.
+#[utoipa::path(
+    post,
+    path = "/api/platforms/{id}/deploy_keys",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    request_body = KeyIds,
+    responses((status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn deploy_keys(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -238,6 +271,14 @@ pub async fn deploy_keys(
 }
 
 /// `POST /api/platforms/{id}/revoke_keys` `{key_ids}` → 202 `{task_id}`.
+#[utoipa::path(
+    post,
+    path = "/api/platforms/{id}/revoke_keys",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    request_body = KeyIds,
+    responses((status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn revoke_keys(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -248,6 +289,14 @@ pub async fn revoke_keys(
 }
 
 /// `POST /api/platforms/{id}/run_command` `{command, timeout_s?}` → 202 `{task_id}`.
+#[utoipa::path(
+    post,
+    path = "/api/platforms/{id}/run_command",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    request_body = RunCommand,
+    responses((status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn run_command(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -266,15 +315,31 @@ pub async fn run_command(
 }
 
 /// Query of `GET /api/tasks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     status: Option<String>,
+    /// `deploy_keys`, `revoke_keys` or `run_command`.
     kind: Option<String>,
 }
 
 /// `GET /api/tasks?status=&kind=&limit=&cursor=`, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/tasks",
+    tag = "tasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks, newest first, without their targets", body = Page<Task>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -316,6 +381,13 @@ pub async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
 }
 
 /// `GET /api/tasks/{id}`: status and per-target status, exit codes and errors.
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{id}",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id")),
+    responses((status = 200, description = "The task with its targets", body = Task), (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -324,6 +396,17 @@ pub async fn get(
 }
 
 /// `POST /api/tasks/{id}/cancel` → 202 while it stops, 409 when it had already ended.
+#[utoipa::path(
+    post,
+    path = "/api/tasks/{id}/cancel",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id")),
+    responses(
+        (status = 202, description = "Cancelling: running targets are stopped", body = TaskAccepted),
+        (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task had already ended", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -339,16 +422,49 @@ pub async fn cancel(
     state.events.notify(task.id);
     state.events.notify_cancel(task.id);
     state.events.notify_work();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "task_id": task.id }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(TaskAccepted { task_id: task.id }),
+    )
+        .into_response())
 }
 
 /// Query of `GET /api/tasks/{id}/output`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OutputQuery {
+    /// With `stream`: the raw bytes of this platform's stream.
+    #[param(value_type = Option<Uuid>)]
     platform_id: Option<String>,
+    /// `stdout` or `stderr`, with `platform_id`.
     stream: Option<String>,
+    /// JSON pages: events after this sequence number (default 0).
+    #[param(value_type = Option<u32>)]
     after_seq: Option<String>,
+    /// JSON pages: events looked at, 1 to 10 000 (default 1000).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
+}
+
+/// One output chunk of a JSON output page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputChunk {
+    /// Per-task sequence number, from 1.
+    seq: i64,
+    platform_id: Option<Uuid>,
+    /// `stdout` or `stderr`.
+    stream: Option<String>,
+    /// The bytes as text, invalid UTF-8 replaced by U+FFFD.
+    data: String,
+}
+
+/// `GET /api/tasks/{id}/output` JSON answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutputPage {
+    task_id: Uuid,
+    items: Vec<OutputChunk>,
+    /// Pass as `after_seq` for the next page; `null` on the last page.
+    next_after_seq: Option<i64>,
 }
 
 /// Most events one `GET /api/tasks/{id}/output` page looks at, and the default.
@@ -359,6 +475,18 @@ pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
 /// invalid UTF-8 replaced, a page of events at a time (`next_after_seq` continues it).
 /// `?platform_id=&stream=stdout|stderr`: the exact bytes of that one stream, as
 /// `application/octet-stream` (bounded by `TESTUM_MAX_OUTPUT_BYTES` per target).
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{id}/output",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id"), OutputQuery),
+    responses(
+        (status = 200, description = "A JSON page of output chunks, or with `platform_id` and `stream` the exact bytes of that stream",
+         content((OutputPage = "application/json"), (String = "application/octet-stream"))),
+        (status = 404, description = "No task with this id, or no target on that platform", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn output(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -428,19 +556,19 @@ async fn output_page(
     let items: Vec<_> = events
         .iter()
         .filter(|e| e.kind == EventKind::Output)
-        .map(|event| {
-            json!({
-                "seq": event.seq,
-                "platform_id": event.platform_id,
-                "stream": event.stream,
-                "data": String::from_utf8_lossy(&event.data),
-            })
+        .map(|event| OutputChunk {
+            seq: event.seq,
+            platform_id: event.platform_id,
+            stream: event.stream.clone(),
+            data: String::from_utf8_lossy(&event.data).into_owned(),
         })
         .collect();
-    Ok(
-        Json(json!({ "task_id": task.id, "items": items, "next_after_seq": next_after_seq }))
-            .into_response(),
-    )
+    Ok(Json(OutputPage {
+        task_id: task.id,
+        items,
+        next_after_seq,
+    })
+    .into_response())
 }
 
 async fn raw_stream(

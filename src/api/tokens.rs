@@ -9,10 +9,11 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::AuthUser;
-use super::error::{ApiError, Errors};
+use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::opaque_token::{self, API_TOKEN_PREFIX};
 use crate::role::Role;
@@ -20,7 +21,7 @@ use crate::store::{ApiToken, NewApiToken, Page};
 use crate::validate;
 
 /// `POST /api/tokens` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     name: String,
@@ -31,7 +32,7 @@ pub struct CreateToken {
 }
 
 /// `POST /api/tokens` answer: the token's fields plus the secret, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedToken {
     #[serde(flatten)]
     pub info: ApiToken,
@@ -46,6 +47,16 @@ fn scope(user: &AuthUser) -> Option<uuid::Uuid> {
 
 /// `POST /api/tokens {name, role, expires_at?}` → 201 with the secret in `token`; 422 naming
 /// `role` when it exceeds the caller's, `expires_at` when not in the future, or `name`.
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    tag = "tokens",
+    request_body = CreateToken,
+    responses(
+        (status = 201, description = "Created; `token` is shown this once", body = CreatedToken),
+        (status = 422, description = "A field is invalid (e.g. `role` above the caller's); `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -85,6 +96,16 @@ pub async fn create(
 }
 
 /// `GET /api/tokens?limit=&cursor=`: the caller's tokens (an admin's: all), never a secret.
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    tag = "tokens",
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of the caller's tokens (an admin's: everyone's), never the secret", body = Page<ApiToken>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -100,6 +121,16 @@ pub async fn list(
 
 /// `DELETE /api/tokens/{id}` → 204; the token is refused from then on. 404 for a token that is
 /// not the caller's (unless admin).
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    tag = "tokens",
+    params(("id" = Uuid, Path, description = "The token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No token with this id among those the caller may see", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,

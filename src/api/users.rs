@@ -8,10 +8,11 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::AuthUser;
-use super::error::{ApiError, Errors};
+use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::crypto::{hash_password, verify_password};
 use crate::role::Role;
@@ -25,16 +26,17 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 pub const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// `POST /api/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     username: String,
+    #[schema(value_type = String, format = Password)]
     password: Secret,
     role: Role,
 }
 
 /// `PATCH /api/users/{id}` body: each field optional.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
     #[serde(default)]
@@ -42,14 +44,17 @@ pub struct PatchUser {
     #[serde(default)]
     disabled: Option<bool>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
 }
 
 /// `POST /api/users/me/password` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
+    #[schema(value_type = String, format = Password)]
     current_password: Secret,
+    #[schema(value_type = String, format = Password)]
     new_password: Secret,
 }
 
@@ -92,6 +97,16 @@ async fn hash(password: Secret) -> Result<String, ApiError> {
 }
 
 /// `GET /api/users?limit=&cursor=` (admin).
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    tag = "users",
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of users, newest first", body = Page<UserInfo>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -103,6 +118,17 @@ pub async fn list(
 
 /// `POST /api/users {username, password, role}` (admin) → 201 with the user; 409 when the
 /// username is taken; 422 naming `username`, `password` (policy) or `role`.
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "users",
+    request_body = CreateUser,
+    responses(
+        (status = 201, description = "Created", body = UserInfo),
+        (status = 409, description = "The username is taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -125,6 +151,13 @@ pub async fn create(
 }
 
 /// `GET /api/users/{id}` (admin).
+#[utoipa::path(
+    get,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = UserInfo), (status = 404, description = "No user with this id", body = Problem, content_type = "application/problem+json"))
+)]
 pub async fn get(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -140,6 +173,19 @@ pub async fn get(
 
 /// `PATCH /api/users/{id} {role?, disabled?, password?}` (admin) → the user. Disabling or a new
 /// password ends the user's sessions; 409 when it would leave no enabled admin.
+#[utoipa::path(
+    patch,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = PatchUser,
+    responses(
+        (status = 200, description = "The changed user", body = UserInfo),
+        (status = 404, description = "No user with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "It would leave no enabled admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -169,6 +215,17 @@ pub async fn patch(
 
 /// `DELETE /api/users/{id}` (admin) → 204; the user's sessions and API tokens go with it. 409 for
 /// the last enabled admin.
+#[utoipa::path(
+    delete,
+    path = "/api/users/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses(
+        (status = 204, description = "Deleted, with its sessions and API tokens"),
+        (status = 404, description = "No user with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last enabled admin", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
@@ -183,6 +240,16 @@ pub async fn delete(
 /// `POST /api/users/me/password {current_password, new_password}` (any role) → 204. Ends every
 /// session of the caller, this one included: sign in again with the new password. 422 naming
 /// `current_password` when it is wrong, `new_password` when it breaks the policy.
+#[utoipa::path(
+    post,
+    path = "/api/users/me/password",
+    tag = "users",
+    request_body = ChangePassword,
+    responses(
+        (status = 204, description = "Changed; every session of the caller is ended"),
+        (status = 422, description = "`current_password` is wrong or `new_password` breaks the policy", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn change_own_password(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,

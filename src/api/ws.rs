@@ -19,7 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, Problem};
 use crate::store::{EventKind, TaskEvent};
 
 const BATCH: u32 = 500;
@@ -29,6 +29,24 @@ const BATCH: u32 = 500;
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Upgrade to a WebSocket that streams task `id` (404 before the upgrade when there is none).
+#[utoipa::path(
+    get,
+    path = "/ws/tasks/{id}",
+    tag = "tasks",
+    description = "WebSocket (RFC 6455) of a task's events as JSON text frames, replayed from \
+                   seq 1 then live: `{\"type\":\"output\",\"seq\",\"platform_id\",\"stream\",\"data\"}`, \
+                   `{\"type\":\"target\",\"seq\",...}` on a target's status change, and a final \
+                   `{\"type\":\"done\",\"seq\",\"status\"}` before the server closes. Browsers, which \
+                   cannot set headers here, pass the token as `?access_token=`.",
+    params(
+        ("id" = Uuid, Path, description = "The task's id"),
+        ("access_token" = Option<String>, Query, description = "Access token, instead of the Authorization header")
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn task_stream(
     State(state): State<AppState>,
     Path(id): Path<String>,

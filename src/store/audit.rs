@@ -10,7 +10,7 @@ use super::{
 };
 
 /// One audit event as listed by `GET /api/audit`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEvent {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,

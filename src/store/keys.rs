@@ -14,7 +14,7 @@ use super::{
 };
 
 /// A registered public key, as the API returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Key {
     pub id: Uuid,
     pub name: String,

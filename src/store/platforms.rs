@@ -15,7 +15,7 @@ use super::{
 };
 
 /// A platform as the API returns it: never the credential, only `has_credential`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Platform {
     pub id: Uuid,
     pub name: String,
@@ -101,7 +101,7 @@ pub struct PinnedHostKey {
 }
 
 /// One key assigned to a platform, with the result of the last sync that concerned it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Assignment {
     pub key_id: Uuid,
     pub name: String,

@@ -21,7 +21,7 @@ use super::{
 };
 
 /// Status of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskStatus {
     Queued,
@@ -66,7 +66,7 @@ pub fn kind_is_idempotent(kind: &str) -> bool {
 }
 
 /// The parameters of a task, stored as JSON with it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TaskParams {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_ids: Vec<Uuid>,
@@ -87,7 +87,7 @@ pub struct NewTask {
 }
 
 /// A task with its targets, as `GET /api/tasks/{id}` returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Task {
     pub id: Uuid,
     pub kind: String,
@@ -105,7 +105,7 @@ pub struct Task {
 }
 
 /// One target of a task.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Target {
     pub platform_id: Uuid,
     pub platform_name: String,

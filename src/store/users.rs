@@ -30,7 +30,7 @@ pub struct User {
 }
 
 /// A user as the API shows it: never the password hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     pub id: Uuid,
     pub username: String,

@@ -79,7 +79,13 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         metrics_token: None,
         http: Default::default(),
         refresh_token_ttl_secs: 7 * 86_400,
-        rate_limits: testum::api::ratelimit::RateLimits::default(),
+        // Every test client is 127.0.0.1: one generous per-IP bucket, so walking the routes or
+        // signing in several users is not throttled. The rate-limit test sets its own limits.
+        rate_limits: testum::api::ratelimit::RateLimits {
+            auth_rate_per_ip_per_min: 600,
+            auth_rate_per_ip_burst: 100,
+            ..Default::default()
+        },
         settings: Settings {
             data_dir,
             database_url: None,

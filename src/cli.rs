@@ -20,6 +20,12 @@ enum Command {
     Serve(ServeConfig),
     /// Run a worker only (no HTTP): claims and runs targets from the shared PostgreSQL queue.
     Worker(WorkerCommandConfig),
+    /// Audit log commands (`testum audit verify`), run against the database with no server.
+    #[command(subcommand)]
+    Audit(crate::admin::audit_verify::AuditCommand),
+    /// Re-seal every stored credential under a new master key, in one transaction (stop the
+    /// servers first, restart them after).
+    RotateMasterKey(crate::admin::rotate_key::RotateMasterKey),
 }
 
 /// Parse the command line, run the command, and turn a failure into a one-line message on stderr
@@ -39,6 +45,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
         Command::Worker(config) => runtime.block_on(crate::server::work(config)),
+        Command::Audit(command) => runtime.block_on(command.run()),
+        Command::RotateMasterKey(command) => runtime.block_on(command.run()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

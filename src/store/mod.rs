@@ -7,9 +7,11 @@
 
 mod archive;
 mod audit;
+pub mod audit_chain;
 mod keys;
 mod locks;
 mod platforms;
+mod sealed;
 mod settings;
 mod tasks;
 mod users;
@@ -31,6 +33,7 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
 };
+pub use sealed::Sealed;
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
@@ -258,7 +261,9 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        store.adopt_unchained_audit().await?;
+        Ok(store)
     }
 
     /// The backend in use.

@@ -7,47 +7,11 @@
 mod app;
 mod common;
 
-use std::process::{Command, Output};
-
 use app::TestApp;
 use common::TestHost;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use sqlx::Connection as _;
 use testum::store::{Actor, NewAudit, PoolConfig, Store};
-
-/// The database URL of `app` as a client outside the service would use it.
-fn database_url(app: &TestApp) -> String {
-    app.database_url
-        .clone()
-        .unwrap_or_else(|| Store::sqlite_url(&app.data_dir.path().join("testum.db")))
-}
-
-/// Run the real `testum` binary with `args` against `app`'s data dir and database.
-pub async fn admin_command(app: &TestApp, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_testum"));
-    command
-        .args(args)
-        .env_remove("TESTUM_MASTER_KEY")
-        .env_remove("TESTUM_NEW_MASTER_KEY")
-        .env("TESTUM_DATA_DIR", app.data_dir.path())
-        .env("TESTUM_DATABASE_URL", database_url(app))
-        .envs(env.iter().copied());
-    tokio::task::spawn_blocking(move || command.output().expect("run testum"))
-        .await
-        .unwrap()
-}
-
-/// Run one SQL statement on `app`'s database behind testum's back.
-async fn tamper(app: &TestApp, statement: &str) {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&database_url(app))
-        .await
-        .unwrap();
-    sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(statement.to_string()))
-        .await
-        .unwrap();
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -99,7 +63,7 @@ async fn verify_passes_after_real_activity_and_names_an_edited_event() {
 
     let all = app.get("/api/audit?limit=500").await;
     let count = all["items"].as_array().unwrap().len();
-    let verified = admin_command(&app, &["audit", "verify"], &[]).await;
+    let verified = app.admin_command(&["audit", "verify"], &[]).await;
     assert!(verified.status.success(), "{}", text(&verified.stderr));
     let stdout = text(&verified.stdout);
     assert!(
@@ -110,12 +74,11 @@ async fn verify_passes_after_real_activity_and_names_an_edited_event() {
     // One column of one event edited with SQL: verify fails and names that event.
     let victim = &all["items"][count / 2];
     let id = victim["id"].as_str().unwrap();
-    tamper(
-        &app,
-        &format!("UPDATE audit_events SET actor = 'mallory' WHERE id = '{id}'"),
-    )
+    app.sql(&format!(
+        "UPDATE audit_events SET actor = 'mallory' WHERE id = '{id}'"
+    ))
     .await;
-    let broken = admin_command(&app, &["audit", "verify"], &[]).await;
+    let broken = app.admin_command(&["audit", "verify"], &[]).await;
     assert!(!broken.status.success());
     let stderr = text(&broken.stderr);
     assert!(stderr.contains(&format!("(id {id})")), "{stderr}");
@@ -136,8 +99,8 @@ async fn a_deleted_event_breaks_the_chain_at_the_next_one() {
             .await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    tamper(&app, "DELETE FROM audit_events WHERE seq = 2").await;
-    let broken = admin_command(&app, &["audit", "verify"], &[]).await;
+    app.sql("DELETE FROM audit_events WHERE seq = 2").await;
+    let broken = app.admin_command(&["audit", "verify"], &[]).await;
     assert!(!broken.status.success());
     let stderr = text(&broken.stderr);
     assert!(stderr.contains("seq 3"), "{stderr}");
@@ -154,31 +117,26 @@ async fn events_written_before_the_chain_are_chained_once_on_start() {
     .await;
     let before = app.store().verify_audit_chain().await.unwrap().unwrap();
     // The state migration 0005 finds: rows without chain columns, adoption pending.
-    tamper(
-        &app,
-        "UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL",
-    )
-    .await;
-    tamper(
-        &app,
+    app.sql("UPDATE audit_events SET seq = NULL, prev_hash = NULL, hash = NULL")
+        .await;
+    app.sql(
         "INSERT INTO settings (name, value) SELECT 'audit_chain_adopt', value FROM settings \
          WHERE name = 'master_key_check'",
     )
     .await;
-    let store = Store::open(&database_url(&app), PoolConfig::default())
+    let store = Store::open(&app.database_url_in_force(), PoolConfig::default())
         .await
         .unwrap();
     let after = store.verify_audit_chain().await.unwrap().unwrap();
     assert_eq!(after.count, before.count);
     // Adoption happens once: a row written later without chain columns is reported.
-    tamper(
-        &app,
+    app.sql(
         "INSERT INTO audit_events (id, created_at, actor, action, outcome, details) VALUES \
          ('00000000-0000-4000-8000-000000000001', '2026-01-01T00:00:00.000000Z', 'mallory', \
           'cover.up', 'success', '{}')",
     )
     .await;
-    let store = Store::open(&database_url(&app), PoolConfig::default())
+    let store = Store::open(&app.database_url_in_force(), PoolConfig::default())
         .await
         .unwrap();
     let broken = store.verify_audit_chain().await.unwrap().unwrap_err();

@@ -195,7 +195,8 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
     // The file is written before the user exists, so a generated password is never lost.
     let saved = data_dir.join("admin-password");
     if generated {
-        write_private_file(&saved, format!("{}\n", password.expose()).as_bytes())
+        let line = zeroize::Zeroizing::new(format!("{}\n", password.expose()));
+        write_private_file(&saved, line.as_bytes())
             .with_context(|| format!("cannot save the admin password to {}", saved.display()))?;
     }
     match store

@@ -35,7 +35,30 @@ pub struct ServeConfig {
     pub access_token_ttl_secs: u64,
 
     #[command(flatten)]
+    pub http: HttpSecurity,
+
+    #[command(flatten)]
     pub settings: Settings,
+}
+
+/// HTTPS and cross-origin settings of `testum serve`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HttpSecurity {
+    /// PEM file with the server's certificate chain, leaf first. With `--tls-key`, testum serves
+    /// HTTPS only (rustls, TLS 1.2 and 1.3) and sends `Strict-Transport-Security`.
+    #[arg(long, env = "TESTUM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "TESTUM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Browser origins allowed to call the API from another site (CORS), comma-separated, e.g.
+    /// `https://ops.example.com,http://localhost:3000`. Default: none, and no CORS headers at
+    /// all (only pages served by testum itself can call it from a browser).
+    #[arg(long, env = "TESTUM_CORS_ORIGINS", value_delimiter = ',',
+          value_parser = crate::api::cors::parse_origin)]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
 }
 
 /// Settings of `testum worker`: what every process needs, nothing HTTP.

@@ -14,6 +14,7 @@ pub mod credential;
 pub mod crypto;
 pub mod deploy;
 pub mod keys;
+pub mod known_hosts;
 pub mod role;
 pub mod secret;
 pub mod server;

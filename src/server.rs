@@ -137,6 +137,7 @@ fn worker_archive(
 pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     // Settings that can be wrong are checked before anything is created.
     let archive = archive(&config.settings)?;
+    let tls = api::tls::server_config(&config.http)?;
     let (store, master_key) = open(&config.settings).await?;
     if config.workers == 0 && store.backend() == Backend::Sqlite {
         bail!(
@@ -146,8 +147,10 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     }
     bootstrap_admin(&store, config).await?;
     let events = event_bus(&store, &config.settings);
-    AppState::new(store, master_key, Arc::new(config.clone()), events, archive)
-        .context("cannot set up access token keys")
+    let mut state = AppState::new(store, master_key, Arc::new(config.clone()), events, archive)
+        .context("cannot set up access token keys")?;
+    state.tls = tls;
+    Ok(state)
 }
 
 /// Create `path` empty with mode 0600 when it does not exist, so the database (which holds password
@@ -246,7 +249,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             )
         })
         .collect();
-    tracing::info!(address = %config.bind, workers = config.workers, "testum is listening");
+    let scheme = if state.tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %config.bind, scheme, workers = config.workers, "testum is listening");
     api::serve(listener, state, shutdown_signal()).await?;
     let grace = Duration::from_secs(config.settings.shutdown_grace_secs);
     futures::future::join_all(workers.into_iter().map(|w| w.shutdown(grace))).await;

@@ -3,14 +3,22 @@
 //! Handlers stay thin: they parse input at the edge (see [`extract`] and [`crate::validate`]),
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
 //! valid access token ([`auth::require_auth`]); `/healthz` and `/readyz` are public.
+//!
+//! Around every route: security headers ([`security_headers`]), CORS for configured origins only
+//! ([`cors`]), a 1 MiB body limit ([`extract::MAX_BODY_BYTES`]); [`serve`] speaks HTTPS when a
+//! certificate is configured ([`tls`]).
 
 pub mod audit;
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod keys;
+pub mod known_hosts;
 pub mod platforms;
+pub mod security_headers;
 pub mod tasks;
+pub mod tls;
 pub mod ws;
 
 use std::future::Future;
@@ -20,6 +28,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Request, StatusCode};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use axum::{Json, Router, middleware};
 use serde_json::json;
 use tower::Layer as _;
@@ -43,6 +52,9 @@ pub struct AppState {
     pub tokens: Arc<auth::TokenKeys>,
     /// Where finished tasks' output is archived; readers go through [`crate::archive::events_after`].
     pub archive: OutputArchive,
+    /// The HTTPS configuration when testum serves TLS itself (`--tls-cert`/`--tls-key`), else
+    /// `None`. `Some` also means: cookies get `Secure`, responses get HSTS.
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl AppState {
@@ -62,6 +74,7 @@ impl AppState {
             events,
             tokens,
             archive,
+            tls: None,
         })
     }
 }
@@ -97,12 +110,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tasks/{id}/output", get(tasks::output))
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
         .route("/api/audit", get(audit::list))
+        .route("/api/known_hosts", post(known_hosts::import))
         .route("/ws/tasks/{id}", get(ws::task_stream))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
         ));
-    Router::new()
+    let https = state.tls.is_some();
+    let cors_origins = state.config.http.cors_origins.clone();
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/auth/login", post(auth::login))
@@ -116,22 +132,36 @@ pub fn router(state: AppState) -> Router {
                 tracing::info_span!("http", method = %request.method(), path = %request.uri().path())
             }),
         )
-        .with_state(state)
+        .with_state(state);
+    security_headers::apply(cors::apply(router, &cors_origins), https)
 }
 
-/// Serve `router(state)` on `listener` until `shutdown` resolves. Trailing slashes are accepted.
+/// Serve `router(state)` on `listener` until `shutdown` resolves: HTTPS when `state.tls` is set,
+/// else plain HTTP. Trailing slashes are accepted.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = state.tls.clone();
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(app);
+    match tls {
+        Some(config) => {
+            // `tap_io` is what gives a custom listener axum's `ConnectInfo<SocketAddr>`.
+            let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// `GET /healthz`: 200 while the process serves requests.

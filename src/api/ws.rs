@@ -24,6 +24,10 @@ use crate::store::{EventKind, TaskEvent};
 
 const BATCH: u32 = 500;
 
+/// Largest WebSocket message (and frame) accepted from a client, in bytes. Clients send nothing
+/// the server reads but close and ping frames; anything larger ends the connection.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
+
 /// Upgrade to a WebSocket that streams task `id` (404 before the upgrade when there is none).
 pub async fn task_stream(
     State(state): State<AppState>,
@@ -31,7 +35,10 @@ pub async fn task_stream(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let task = super::tasks::find(&state, &id).await?;
-    Ok(upgrade.on_upgrade(move |socket| follow(state, task.id, socket)))
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| follow(state, task.id, socket)))
 }
 
 /// The JSON frame for one stored event.

@@ -8,6 +8,7 @@
 mod archive;
 mod audit;
 pub mod audit_chain;
+mod host_keys;
 mod keys;
 mod locks;
 mod platforms;
@@ -27,6 +28,7 @@ use uuid::Uuid;
 
 pub use archive::{ArchiveState, MarkArchived};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
+pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use locks::PlatformLease;
 pub use platforms::{

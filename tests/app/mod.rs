@@ -76,6 +76,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         workers: 1,
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         access_token_ttl_secs: 900,
+        http: Default::default(),
         settings: Settings {
             data_dir,
             database_url: None,

@@ -40,7 +40,8 @@ pub struct RotateMasterKey {
     pub master_key: Option<Secret>,
 
     /// The new master key (base64 of 32 bytes, e.g. `openssl rand -base64 32`). Required when
-    /// TESTUM_MASTER_KEY is set; with the key file, default: a fresh random key.
+    /// TESTUM_MASTER_KEY is set; with the key file, default: a fresh random key. Prefer the
+    /// environment variables to the flags (flags show in `ps`).
     #[arg(long, env = "TESTUM_NEW_MASTER_KEY", hide_env_values = true)]
     pub new_master_key: Option<Secret>,
 }

@@ -34,6 +34,15 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u64).range(60..=86_400))]
     pub access_token_ttl_secs: u64,
 
+    /// Lifetime of a refresh token, in seconds (300 to 7776000, i.e. 90 days); each refresh
+    /// hands out a new one with a fresh lifetime.
+    #[arg(long, env = "TESTUM_REFRESH_TOKEN_TTL_SECS", default_value_t = 7 * 86_400,
+          value_parser = clap::value_parser!(u64).range(300..=7_776_000))]
+    pub refresh_token_ttl_secs: u64,
+
+    #[command(flatten)]
+    pub rate_limits: crate::api::ratelimit::RateLimits,
+
     #[command(flatten)]
     pub http: HttpSecurity,
 

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod deploy;
 pub mod keys;
 pub mod known_hosts;
+pub mod opaque_token;
 pub mod role;
 pub mod secret;
 pub mod server;

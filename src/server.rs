@@ -15,8 +15,9 @@ use crate::api::{self, AppState};
 use crate::archive::OutputArchive;
 use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
 use crate::crypto::{CryptoError, MasterKey, hash_password};
+use crate::role::Role;
 use crate::secret::Secret;
-use crate::store::{Backend, PoolConfig, Store, StoreError};
+use crate::store::{Actor, Backend, PoolConfig, Store, StoreError};
 use crate::tasks::{EventBus, Worker, WorkerConfig};
 
 /// Set up logging as configured; the filter comes from `--log`/`TESTUM_LOG`, else `RUST_LOG`.
@@ -203,7 +204,7 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
             .with_context(|| format!("cannot save the admin password to {}", saved.display()))?;
     }
     match store
-        .create_user("admin", &hash, crate::role::Role::Admin)
+        .create_user(&Actor::system(), "admin", &hash, Role::Admin)
         .await
     {
         Ok(_) => {}

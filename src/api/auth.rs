@@ -1,9 +1,13 @@
-//! Login and access tokens: `POST /api/auth/login` checks an Argon2id password hash and returns
-//! a short-lived HS256 JWT; [`require_auth`] guards every other `/api` and `/ws` route.
+//! Login and access tokens: `POST /api/auth/login` checks an Argon2id password hash, starts a
+//! session ([`super::sessions`]) and returns a short-lived HS256 JWT (RFC 7519) with the session
+//! id in its `sid` claim plus a refresh token; [`require_auth`] guards every other `/api` and
+//! `/ws` route.
 //!
 //! The signing key is derived from the master key (see [`crate::crypto::MasterKey::derive`]).
-//! Tokens are accepted from `Authorization: Bearer`, and for WebSocket upgrades (browsers cannot
-//! set headers there) from the `access_token` query parameter, which is never logged.
+//! Credentials are accepted from `Authorization: Bearer` (a JWT, or an API token `tsm_...`), and
+//! for WebSocket upgrades (browsers cannot set headers there) from the `access_token` query
+//! parameter, which is never logged. A JWT is honoured only while its session is alive and its
+//! user enabled (one indexed query per request), with the role the user has now.
 
 use std::sync::{Arc, OnceLock};
 
@@ -20,10 +24,12 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::sessions::{TokenPair, start_session};
 use crate::crypto::{hash_password, verify_password};
+use crate::opaque_token::{self, API_TOKEN_PREFIX};
 use crate::role::Role;
 use crate::secret::Secret;
-use crate::store::{Actor, NewAudit};
+use crate::store::{Actor, NewAudit, SignedIn};
 
 const ISSUER: &str = "testum";
 
@@ -36,6 +42,15 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
+    /// `Ok` when this user's role is `role` or stronger, else 403 naming the role needed.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the {role} role")))
+        }
+    }
+
     /// The audit actor for this user.
     pub fn actor(&self) -> Actor {
         Actor {
@@ -45,9 +60,26 @@ impl AuthUser {
     }
 }
 
+impl From<SignedIn> for AuthUser {
+    fn from(user: SignedIn) -> AuthUser {
+        AuthUser {
+            id: user.user_id,
+            username: user.username,
+            role: user.role,
+        }
+    }
+}
+
+/// The session of a request signed in with an access token (absent for API tokens), in the
+/// request's extensions next to its [`AuthUser`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionId(pub Uuid);
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
+    /// Session (refresh chain) id, checked against the sessions table on each request.
+    sid: Uuid,
     name: String,
     role: Role,
     iss: String,
@@ -72,10 +104,17 @@ impl TokenKeys {
         })
     }
 
-    fn issue(&self, user: &AuthUser) -> Result<String, ApiError> {
+    /// Lifetime of the access tokens issued, in seconds.
+    pub fn ttl_secs(&self) -> u64 {
+        self.ttl_secs
+    }
+
+    /// A signed access token for `user` in session `sid`.
+    pub(super) fn issue(&self, user: &AuthUser, sid: Uuid) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user.id,
+            sid,
             name: user.username.clone(),
             role: user.role,
             iss: ISSUER.into(),
@@ -86,18 +125,15 @@ impl TokenKeys {
             .map_err(ApiError::internal)
     }
 
-    /// The user a token stands for; `None` when it is expired, forged, or not an HS256 token of
-    /// this server.
-    pub fn verify(&self, token: &str) -> Option<AuthUser> {
+    /// `(user id, session id)` of a token; `None` when it is expired, forged, or not an HS256
+    /// token of this server (`alg: none` and other algorithms are refused). The session still
+    /// has to be checked against the store.
+    pub fn verify(&self, token: &str) -> Option<(Uuid, Uuid)> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 5;
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?;
-        Some(AuthUser {
-            id: data.claims.sub,
-            username: data.claims.name,
-            role: data.claims.role,
-        })
+        Some((data.claims.sub, data.claims.sid))
     }
 }
 
@@ -109,13 +145,15 @@ pub struct LoginRequest {
     password: Secret,
 }
 
-/// `POST /api/auth/login`: `{access_token, token_type: "Bearer", expires_in}` or 401 with the
-/// same answer for a wrong username and a wrong password.
+/// `POST /api/auth/login`: a [`TokenPair`], or 401 with the same answer for a wrong username
+/// and a wrong password; 429 with `Retry-After` past the per-username (and per-IP) limit, before
+/// any password is checked.
 pub async fn login(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TokenPair>, ApiError> {
+    state.login_limiter.check(&request.username)?;
     let user = state.store.user_by_name(&request.username).await?;
     let hash = match &user {
         Some(user) if !user.disabled => user.password_hash.clone(),
@@ -159,11 +197,7 @@ pub async fn login(
             details: json!({"remote_addr": remote}),
         })
         .await?;
-    Ok(Json(json!({
-        "access_token": state.tokens.issue(&auth)?,
-        "token_type": "Bearer",
-        "expires_in": state.tokens.ttl_secs,
-    })))
+    Ok(Json(start_session(&state, &auth).await?))
 }
 
 fn dummy_hash() -> &'static str {
@@ -203,11 +237,25 @@ pub async fn require_auth(
     let Some(token) = token else {
         return Err(ApiError::unauthorized("an access token is required"));
     };
-    let user = state
-        .tokens
-        .verify(&token)
-        .ok_or_else(|| ApiError::unauthorized("the access token is invalid or expired"))?;
-    request.extensions_mut().insert(user);
+    let invalid = || ApiError::unauthorized("the access token is invalid or expired");
+    if token.starts_with(API_TOKEN_PREFIX) {
+        let user = state
+            .store
+            .api_token_user(&opaque_token::hash(&token))
+            .await?
+            .ok_or_else(invalid)?;
+        request.extensions_mut().insert(AuthUser::from(user));
+    } else {
+        let (user_id, sid) = state.tokens.verify(&token).ok_or_else(invalid)?;
+        let user = state
+            .store
+            .session_user(sid)
+            .await?
+            .filter(|user| user.user_id == user_id)
+            .ok_or_else(invalid)?;
+        request.extensions_mut().insert(AuthUser::from(user));
+        request.extensions_mut().insert(SessionId(sid));
+    }
     Ok(next.run(request).await)
 }
 
@@ -234,8 +282,9 @@ mod tests {
     #[test]
     fn tokens_verify_only_with_the_right_key() {
         let keys = TokenKeys::new(&[1u8; 32], 60).unwrap();
-        let token = keys.issue(&user()).unwrap();
-        assert_eq!(keys.verify(&token).unwrap().username, "alice");
+        let (user, sid) = (user(), Uuid::new_v4());
+        let token = keys.issue(&user, sid).unwrap();
+        assert_eq!(keys.verify(&token), Some((user.id, sid)));
         assert!(
             TokenKeys::new(&[2u8; 32], 60)
                 .unwrap()
@@ -260,6 +309,7 @@ mod tests {
         let keys = TokenKeys::new(&[1u8; 32], 60).unwrap();
         let claims = Claims {
             sub: Uuid::new_v4(),
+            sid: Uuid::new_v4(),
             name: "a".into(),
             role: Role::Admin,
             iss: ISSUER.into(),

@@ -22,6 +22,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Seconds for the `Retry-After` header (RFC 9110 §10.2.3) of a 429.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             detail,
             errors,
+            retry_after: None,
         }
     }
 
@@ -75,6 +79,22 @@ impl ApiError {
     /// 401 with the same answer for every authentication failure.
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, detail)
+    }
+
+    /// 403: signed in, but the role is too weak for this.
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 429 asking the client to wait `retry_after_secs` seconds.
+    pub fn too_many_requests(retry_after_secs: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after_secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many attempts; retry in {retry_after_secs} s"),
+            )
+        }
     }
 
     /// 500: logs `cause` and tells the client nothing about it.
@@ -119,6 +139,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

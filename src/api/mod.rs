@@ -16,9 +16,13 @@ pub mod extract;
 pub mod keys;
 pub mod known_hosts;
 pub mod platforms;
+pub mod ratelimit;
 pub mod security_headers;
+pub mod sessions;
 pub mod tasks;
 pub mod tls;
+pub mod tokens;
+pub mod users;
 pub mod ws;
 
 use std::future::Future;
@@ -27,7 +31,7 @@ use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Request, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt as _;
 use axum::{Json, Router, middleware};
 use serde_json::json;
@@ -50,6 +54,8 @@ pub struct AppState {
     pub config: Arc<ServeConfig>,
     pub events: EventBus,
     pub tokens: Arc<auth::TokenKeys>,
+    /// Login attempts per username ([`ratelimit`]).
+    pub login_limiter: Arc<ratelimit::UsernameLimiter>,
     /// Where finished tasks' output is archived; readers go through [`crate::archive::events_after`].
     pub archive: OutputArchive,
     /// The HTTPS configuration when testum serves TLS itself (`--tls-cert`/`--tls-key`), else
@@ -70,9 +76,10 @@ impl AppState {
         Ok(AppState {
             store,
             master_key,
-            config,
+            config: config.clone(),
             events,
             tokens,
+            login_limiter: Arc::new(ratelimit::UsernameLimiter::new(&config.rate_limits)),
             archive,
             tls: None,
         })
@@ -111,17 +118,31 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tasks/{id}/cancel", post(tasks::cancel))
         .route("/api/audit", get(audit::list))
         .route("/api/known_hosts", post(known_hosts::import))
+        .route("/api/users", get(users::list).post(users::create))
+        .route(
+            "/api/users/{id}",
+            get(users::get).patch(users::patch).delete(users::delete),
+        )
+        .route("/api/users/me/password", post(users::change_own_password))
+        .route("/api/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/tokens/{id}", delete(tokens::revoke))
+        .route("/api/auth/logout", post(sessions::logout))
         .route("/ws/tasks/{id}", get(ws::task_stream))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
         ));
+    // Credential-guessing routes: limited per client IP (and login per username, inside).
+    let rate_limited = Router::new()
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(sessions::refresh))
+        .route_layer(ratelimit::ip_layer(&state.config.rate_limits));
     let https = state.tls.is_some();
     let cors_origins = state.config.http.cors_origins.clone();
     let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/auth/login", post(auth::login))
+        .merge(rate_limited)
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,8 +13,10 @@ mod keys;
 mod locks;
 mod platforms;
 mod sealed;
+mod sessions;
 mod settings;
 mod tasks;
+mod tokens;
 mod users;
 
 use std::path::Path;
@@ -36,11 +38,13 @@ pub use platforms::{
     REVOKING,
 };
 pub use sealed::Sealed;
+pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
 };
-pub use users::User;
+pub use tokens::{ApiToken, NewApiToken};
+pub use users::{User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.
 #[derive(Debug, Clone)]

@@ -1,14 +1,23 @@
-//! Users: the accounts that log in to testum.
+//! Users: the accounts that log in to testum, and the guard that keeps one enabled admin.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use crate::role::Role;
 
-use super::{Store, StoreError, StoreResult, now_ts, parse_ts, parse_uuid};
+use super::audit::{delete_audited, insert as audit};
+use super::sessions::end_sessions_of;
+use super::{
+    Actor, Backend, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
+    parse_ts, parse_uuid, sql, ts, unique_violation,
+};
 
-/// A user account. The password hash stays inside the store's callers that verify logins.
+/// A user account. The password hash stays inside the store's callers that verify logins; the
+/// API shows [`UserInfo`].
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: Uuid,
@@ -20,6 +29,63 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// A user as the API shows it: never the password hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserInfo {
+    pub id: Uuid,
+    pub username: String,
+    pub role: Role,
+    /// A disabled user cannot sign in, and its sessions and API tokens are refused.
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for UserInfo {
+    fn from(user: User) -> UserInfo {
+        UserInfo {
+            id: user.id,
+            username: user.username,
+            role: user.role,
+            disabled: user.disabled,
+            created_at: user.created_at,
+        }
+    }
+}
+
+/// Changes to a user; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    /// A new Argon2id PHC hash; setting it ends the user's sessions.
+    pub password_hash: Option<String>,
+}
+
+const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at";
+
+/// Message of the 409 that keeps the installation administrable.
+const LAST_ADMIN: &str = "this is the last enabled admin: make another user an admin first";
+
+pub(crate) fn parse_role(text: String) -> StoreResult<Role> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("role {text:?}: {e}")))
+}
+
+fn user_from_row(row: &AnyRow) -> StoreResult<User> {
+    Ok(User {
+        id: parse_uuid(row.try_get("id")?)?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: parse_role(row.try_get("role")?)?,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
+fn info_from_row(row: &AnyRow) -> StoreResult<UserInfo> {
+    user_from_row(row).map(UserInfo::from)
+}
+
 impl Store {
     /// Number of users (0 on a fresh database).
     pub async fn count_users(&self) -> StoreResult<i64> {
@@ -28,51 +94,167 @@ impl Store {
             .await?)
     }
 
-    /// Create a user with an already hashed password.
+    /// Create a user with an already hashed password, audited as `user.create` by `actor`.
+    /// [`StoreError::Conflict`] when the username is taken.
     pub async fn create_user(
         &self,
+        actor: &Actor,
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> StoreResult<Uuid> {
+    ) -> StoreResult<UserInfo> {
         let id = Uuid::new_v4();
-        sqlx::query(
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(sql(format!(
             "INSERT INTO users (id, username, password_hash, role, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
+             VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
+        )))
         .bind(id.to_string())
         .bind(username)
         .bind(password_hash)
         .bind(role.as_str())
         .bind(now_ts())
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(super::unique_violation("username already exists"))?;
-        Ok(id)
+        .map_err(unique_violation("username already exists"))?;
+        let user = info_from_row(&row)?;
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "user.create",
+                target: Some(format!("user:{id}")),
+                outcome: "success",
+                details: json!({"username": user.username, "role": user.role}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
     }
 
     /// The user named `username`, if any.
     pub async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT id, username, password_hash, role, disabled, created_at
-             FROM users WHERE username = $1",
-        )
+        let row = sqlx::query(sql(format!(
+            "SELECT {COLUMNS} FROM users WHERE username = $1"
+        )))
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(User {
-                id: parse_uuid(row.try_get("id")?)?,
-                username: row.try_get("username")?,
-                password_hash: row.try_get("password_hash")?,
-                role: row
-                    .try_get::<String, _>("role")?
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
-                disabled: row.try_get::<i64, _>("disabled")? != 0,
-                created_at: parse_ts(row.try_get("created_at")?)?,
-            })
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The user with `id`, if any.
+    pub async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        let row = sqlx::query(sql(format!("SELECT {COLUMNS} FROM users WHERE id = $1")))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Users, newest first.
+    pub async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<UserInfo>> {
+        self.list_newest("users", COLUMNS, page, info_from_row, |u: &UserInfo| {
+            Cursor {
+                created_at: ts(u.created_at),
+                id: u.id.to_string(),
+            }
         })
-        .transpose()
+        .await
+    }
+
+    /// Apply `patch` to user `id`, audited as `user.update` (the details name what changed, never
+    /// the password). Disabling the user or setting a password ends all its sessions in the same
+    /// transaction. [`StoreError::Conflict`] when the change would leave no enabled admin;
+    /// [`StoreError::NotFound`] when there is no such user.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+        patch: UserPatch,
+    ) -> StoreResult<UserInfo> {
+        let mut tx = self.write_tx().await?;
+        let loses_admin =
+            patch.role.is_some_and(|r| r != Role::Admin) || patch.disabled == Some(true);
+        if loses_admin {
+            self.guard_last_admin(&mut tx, id).await?;
+        }
+        let row = sqlx::query(sql(format!(
+            "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled),
+                password_hash = COALESCE($4, password_hash)
+             WHERE id = $1 RETURNING {COLUMNS}"
+        )))
+        .bind(id.to_string())
+        .bind(patch.role.map(Role::as_str))
+        .bind(patch.disabled.map(i64::from))
+        .bind(patch.password_hash.as_deref())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let user = info_from_row(&row)?;
+        let ends_sessions = patch.disabled == Some(true) || patch.password_hash.is_some();
+        let sessions_ended = if ends_sessions {
+            end_sessions_of(&mut tx, id).await?
+        } else {
+            0
+        };
+        audit(
+            &mut tx,
+            NewAudit {
+                actor,
+                action: "user.update",
+                target: Some(format!("user:{id}")),
+                outcome: "success",
+                details: json!({
+                    "username": user.username,
+                    "role": patch.role,
+                    "disabled": patch.disabled,
+                    "password_changed": patch.password_hash.is_some(),
+                    "sessions_ended": sessions_ended,
+                }),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    /// Delete user `id` with its sessions and API tokens, audited as `user.delete`.
+    /// [`StoreError::Conflict`] for the last enabled admin.
+    pub async fn delete_user(&self, actor: &Actor, id: Uuid) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        self.guard_last_admin(&mut tx, id).await?;
+        delete_audited(
+            &mut tx,
+            actor,
+            "DELETE FROM users WHERE id = $1 RETURNING username",
+            id,
+            "user.delete",
+            "username",
+            json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refuse (409) a change that takes admin rights from `id` when it is the only enabled admin.
+    /// On PostgreSQL the enabled admins' rows are locked, so two admins demoting each other at
+    /// once cannot both succeed; SQLite's write transaction already excludes that.
+    async fn guard_last_admin(&self, conn: &mut AnyConnection, id: Uuid) -> StoreResult<()> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let admins: Vec<String> = sqlx::query_scalar(sql(format!(
+            "SELECT id FROM users WHERE role = 'admin' AND disabled = 0{lock}"
+        )))
+        .fetch_all(conn)
+        .await?;
+        if admins == [id.to_string()] {
+            return Err(StoreError::Conflict(LAST_ADMIN.into()));
+        }
+        Ok(())
     }
 }

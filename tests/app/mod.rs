@@ -77,6 +77,8 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         admin_password: Some(Secret::new(ADMIN_PASSWORD)),
         access_token_ttl_secs: 900,
         http: Default::default(),
+        refresh_token_ttl_secs: 7 * 86_400,
+        rate_limits: testum::api::ratelimit::RateLimits::default(),
         settings: Settings {
             data_dir,
             database_url: None,

@@ -1,7 +1,8 @@
 //! Secrets at rest: `testum rotate-master-key` (the real binary) re-seals every credential, after
 //! which real deploys still log in with the same credentials and the old key opens nothing; a
 //! failed rotation changes nothing; and a secret scan finds no secret in clear in the debug logs,
-//! the API responses or the database. SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
+//! the API responses or the database (passwords, master key, platform credentials, access,
+//! refresh and API tokens). SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
 mod app;
 mod common;
@@ -341,17 +342,86 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let response = http
-        .post(format!("{}/api/auth/login", server.base))
-        .json(&json!({"username": "admin", "password": admin_password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    // The one response that carries the access token by design is left out of the scan.
-    let login: Value = response.json().await.unwrap();
-    let token = login["access_token"].as_str().unwrap().to_string();
+    // Responses that carry a secret by design (login, refresh, a new API token) are read here,
+    // outside `call`, and left out of the scan; every other response is scanned.
+    let issue = async |path: &str, token: Option<&str>, body: Value| -> Value {
+        let mut request = http.post(format!("{}{path}", server.base)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap()
+    };
+    let login = issue(
+        "/api/auth/login",
+        None,
+        json!({"username": "admin", "password": admin_password}),
+    )
+    .await;
+    let first_refresh = login["refresh_token"].as_str().unwrap().to_string();
+    let pair = issue(
+        "/api/auth/refresh",
+        None,
+        json!({"refresh_token": first_refresh}),
+    )
+    .await;
+    let token = pair["access_token"].as_str().unwrap().to_string();
+    let refresh = pair["refresh_token"].as_str().unwrap().to_string();
+    let first_token = login["access_token"].as_str().unwrap().to_string();
     let auth = Some(token.as_str());
+
+    // A second user, who changes its password and makes an API token.
+    let bob_password = format!("bob-{}", Uuid::new_v4().simple());
+    let bob_new_password = format!("bob-new-{}", Uuid::new_v4().simple());
+    let (status, bob) = call(
+        Method::POST,
+        "/api/users",
+        auth,
+        Some(json!({"username": "bob", "password": bob_password, "role": "operator"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{bob}");
+    let bob_login = issue(
+        "/api/auth/login",
+        None,
+        json!({"username": "bob", "password": bob_password}),
+    )
+    .await;
+    let bob_token = bob_login["access_token"].as_str().unwrap().to_string();
+    let (status, changed) = call(
+        Method::POST,
+        "/api/users/me/password",
+        Some(&bob_token),
+        Some(json!({"current_password": bob_password, "new_password": bob_new_password})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{changed}");
+    let bob_login = issue(
+        "/api/auth/login",
+        None,
+        json!({"username": "bob", "password": bob_new_password}),
+    )
+    .await;
+    let bob_token = bob_login["access_token"].as_str().unwrap().to_string();
+    let created = issue(
+        "/api/tokens",
+        Some(&bob_token),
+        json!({"name": "ci", "role": "viewer"}),
+    )
+    .await;
+    let api_token = created["token"].as_str().unwrap().to_string();
+    assert!(api_token.starts_with("tsm_"), "{created}");
+    let (status, _) = call(Method::GET, "/api/keys", Some(&api_token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(Method::GET, "/api/tokens", Some(&bob_token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(Method::POST, "/api/auth/logout", Some(&bob_token), None).await;
+    assert!(status.is_success(), "logout: {status}");
 
     let login_key = pk_host.authorized_key(KeyKind::Rsa);
     let (status, pw) = call(
@@ -447,11 +517,17 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
     )
     .await;
 
-    // LEAD: extend this list as secrets are added (helper B: refresh tokens, `tsm_` API tokens,
-    // user passwords from POST /api/users and POST /api/users/me/password; helper E: the
-    // `testum_session` cookie and CSRF token).
+    // LEAD: extend this list as secrets are added (helper E: the `testum_session` cookie and the
+    // CSRF token).
     let mut secrets = vec![
         ("admin password", admin_password.clone()),
+        ("user password", bob_password.clone()),
+        ("changed user password", bob_new_password.clone()),
+        ("first access token", first_token.clone()),
+        ("refresh token", first_refresh.clone()),
+        ("rotated refresh token", refresh.clone()),
+        ("user access token", bob_token.clone()),
+        ("API token", api_token.clone()),
         ("mistyped password", wrong_password.clone()),
         ("master key", master_key.clone()),
         ("platform password", pw_host.user.password.clone()),

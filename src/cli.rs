@@ -21,6 +21,12 @@ enum Command {
     Serve(ServeConfig),
     /// Run a worker only (no HTTP): claims and runs targets from the shared PostgreSQL queue.
     Worker(WorkerCommandConfig),
+    /// Audit log commands (`testum audit verify`), run against the database with no server.
+    #[command(subcommand)]
+    Audit(crate::admin::audit_verify::AuditCommand),
+    /// Re-seal every stored credential under a new master key, in one transaction (stop the
+    /// servers first, restart them after).
+    RotateMasterKey(crate::admin::rotate_key::RotateMasterKey),
     #[command(flatten)]
     Client(crate::client::ClientCommand),
 }
@@ -42,6 +48,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
         Command::Worker(config) => runtime.block_on(crate::server::work(config)),
+        Command::Audit(command) => runtime.block_on(command.run()),
+        Command::RotateMasterKey(command) => runtime.block_on(command.run()),
         Command::Client(command) => return runtime.block_on(crate::client::run(command)),
     };
     match result {

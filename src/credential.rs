@@ -28,7 +28,8 @@ impl Drop for Stored {
     }
 }
 
-fn aad(platform: Uuid) -> Vec<u8> {
+/// Associated data binding a sealed credential to its platform row.
+pub(crate) fn aad(platform: Uuid) -> Vec<u8> {
     format!("platform:{platform}:credential").into_bytes()
 }
 

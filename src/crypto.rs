@@ -67,47 +67,70 @@ impl MasterKey {
                 .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(text.trim()))
                 .map_err(|_| CryptoError::BadMasterKey)?,
         );
-        let key: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::BadMasterKey)?;
+        if bytes.len() != 32 {
+            return Err(CryptoError::BadMasterKey);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&bytes);
         Ok(MasterKey::from_bytes(key))
     }
 
-    fn from_bytes(key: [u8; 32]) -> MasterKey {
-        let digest = Sha256::digest(key);
+    fn from_bytes(key: Zeroizing<[u8; 32]>) -> MasterKey {
+        let digest = Sha256::digest(key.as_ref());
         let mut id = [0u8; KEY_ID_LEN];
         id.copy_from_slice(&digest[..KEY_ID_LEN]);
-        MasterKey {
-            key: Zeroizing::new(key),
-            id,
-        }
+        MasterKey { key, id }
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> MasterKey {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(key.as_mut());
+        MasterKey::from_bytes(key)
+    }
+
+    /// The key as base64 text (standard alphabet, padded): the form of `TESTUM_MASTER_KEY` and
+    /// of the key file.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(self.key.as_ref()))
+    }
+
+    /// Write the key to a new file at `path` (mode 0600, synced); fails when `path` exists.
+    pub fn write_new_file(&self, path: &Path) -> Result<(), CryptoError> {
+        let text = Zeroizing::new(format!("{}\n", *self.to_base64()));
+        crate::config::write_private_file(path, text.as_bytes()).map_err(|source| CryptoError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// Load the key file at `path`, or create it (random key, mode 0600) when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, CryptoError> {
-        let io = |source| CryptoError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => MasterKey::from_base64(&text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                rand::rng().fill_bytes(key.as_mut());
-                let text =
-                    Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.as_ref()));
-                crate::config::write_private_file(path, format!("{}\n", *text).as_bytes())
-                    .map_err(io)?;
-                Ok(MasterKey::from_bytes(*key))
+        match MasterKey::load(path)? {
+            Some(key) => Ok(key),
+            None => {
+                let key = MasterKey::generate();
+                key.write_new_file(path)?;
+                Ok(key)
             }
-            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Load the key file at `path`; `None` when it does not exist.
+    pub fn load(path: &Path) -> Result<Option<MasterKey>, CryptoError> {
+        match std::fs::read_to_string(path).map(Zeroizing::new) {
+            Ok(text) => MasterKey::from_base64(&text).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(CryptoError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
     /// Hex form of the key id carried in every sealed value.
     pub fn key_id(&self) -> String {
-        self.id.iter().map(|b| format!("{b:02x}")).collect()
+        hex_id(&self.id)
     }
 
     /// Seal `plaintext`, binding it to `aad` (e.g. `platform:<uuid>:credential`).
@@ -140,9 +163,7 @@ impl MasterKey {
         }
         let key_id = &sealed[1..1 + KEY_ID_LEN];
         if key_id != self.id {
-            return Err(CryptoError::WrongKey(
-                key_id.iter().map(|b| format!("{b:02x}")).collect(),
-            ));
+            return Err(CryptoError::WrongKey(hex_id(key_id)));
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[1 + KEY_ID_LEN..HEADER_LEN]);
@@ -166,6 +187,46 @@ impl MasterKey {
             .expect("HMAC accepts keys of any length");
         mac.update(purpose.as_bytes());
         Zeroizing::new(mac.finalize().into_bytes().to_vec())
+    }
+}
+
+/// The key id a sealed value carries (hex), if it is one of ours.
+pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
+    (sealed.len() >= HEADER_LEN && sealed[0] == VERSION).then(|| hex_id(&sealed[1..1 + KEY_ID_LEN]))
+}
+
+fn hex_id(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Several master keys at once, as while the master key is rotated: a value is opened with the
+/// key whose id it carries, and sealed with the primary key.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    primary: MasterKey,
+    others: Vec<MasterKey>,
+}
+
+impl Keyring {
+    /// `primary` seals; it and `others` open.
+    pub fn new(primary: MasterKey, others: Vec<MasterKey>) -> Keyring {
+        Keyring { primary, others }
+    }
+
+    /// The key new values are sealed with.
+    pub fn primary(&self) -> &MasterKey {
+        &self.primary
+    }
+
+    /// Open `sealed` with the key of the id it carries; [`CryptoError::WrongKey`] when no key of
+    /// the ring has that id.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let id = sealed_key_id(sealed).ok_or(CryptoError::Damaged)?;
+        std::iter::once(&self.primary)
+            .chain(&self.others)
+            .find(|key| key.key_id() == id)
+            .ok_or(CryptoError::WrongKey(id))?
+            .open(sealed, aad)
     }
 }
 
@@ -193,7 +254,7 @@ mod tests {
     use super::*;
 
     fn key() -> MasterKey {
-        MasterKey::from_bytes([7u8; 32])
+        MasterKey::from_bytes(Zeroizing::new([7u8; 32]))
     }
 
     #[test]
@@ -208,9 +269,18 @@ mod tests {
             key().open(&sealed, b"platform:b:credential"),
             Err(CryptoError::Damaged)
         ));
-        let other = MasterKey::from_bytes([8u8; 32]);
+        let other = MasterKey::from_bytes(Zeroizing::new([8u8; 32]));
         assert!(matches!(
             other.open(&sealed, b"platform:a:credential"),
+            Err(CryptoError::WrongKey(_))
+        ));
+        let ring = Keyring::new(other.clone(), vec![key()]);
+        assert_eq!(
+            &*ring.open(&sealed, b"platform:a:credential").unwrap(),
+            b"hunter2"
+        );
+        assert!(matches!(
+            Keyring::new(other, vec![]).open(&sealed, b"platform:a:credential"),
             Err(CryptoError::WrongKey(_))
         ));
         let mut tampered = sealed.clone();

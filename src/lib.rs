@@ -4,6 +4,7 @@
 //! it is the SSH engine ([`ssh`], [`deploy`]), the store ([`store`]), the task queue and workers
 //! ([`tasks`]), the HTTP/WebSocket API ([`api`]) and the command line ([`cli`]).
 
+pub mod admin;
 pub mod api;
 pub mod archive;
 pub mod authorized_keys;

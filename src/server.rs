@@ -74,20 +74,24 @@ async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
     Ok((store, master_key))
 }
 
+/// Setting holding a value sealed under the master key (see [`check_master_key`]).
+pub(crate) const MASTER_KEY_CHECK: &str = "master_key_check";
+/// Associated data of that sealed value.
+pub(crate) const MASTER_KEY_CHECK_AAD: &[u8] = b"testum master key check";
+
 /// Refuse to run with a master key other than the one the database was set up with: such a
 /// process could open no stored credential and would seal new ones that no other process can
 /// open. The first process stores a value sealed under its key; every later one must open it.
 async fn check_master_key(store: &Store, key: &MasterKey) -> anyhow::Result<()> {
-    const NAME: &str = "master_key_check";
-    const AAD: &[u8] = b"testum master key check";
     let stored = store
-        .setting_or_insert(NAME, &key.seal(b"testum", AAD))
+        .setting_or_insert(MASTER_KEY_CHECK, &key.seal(b"testum", MASTER_KEY_CHECK_AAD))
         .await?;
-    match key.open(&stored, AAD) {
+    match key.open(&stored, MASTER_KEY_CHECK_AAD) {
         Ok(_) => Ok(()),
         Err(CryptoError::WrongKey(expected)) => bail!(
             "the master key (key id {}) is not the one this database was set up with (key id \
-             {expected}): give every process the same TESTUM_MASTER_KEY",
+             {expected}): give every process the same TESTUM_MASTER_KEY (after an interrupted \
+             `testum rotate-master-key`, run it again to finish)",
             key.key_id()
         ),
         Err(e) => bail!("the database's master key check cannot be read: {e}"),
@@ -196,7 +200,8 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
     // The file is written before the user exists, so a generated password is never lost.
     let saved = data_dir.join("admin-password");
     if generated {
-        write_private_file(&saved, format!("{}\n", password.expose()).as_bytes())
+        let line = zeroize::Zeroizing::new(format!("{}\n", password.expose()));
+        write_private_file(&saved, line.as_bytes())
             .with_context(|| format!("cannot save the admin password to {}", saved.display()))?;
     }
     match store

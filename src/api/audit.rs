@@ -1,7 +1,8 @@
-//! `GET /api/audit`: the audit log, newest first, filtered by actor, action and target.
+//! `GET /api/audit`: the audit log, newest first, filtered by actor, action, target and time.
 
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -25,9 +26,30 @@ pub struct AuditQuery {
     action: Option<String>,
     /// Target (exact), e.g. `platform:<uuid>`.
     target: Option<String>,
+    /// Earliest time, inclusive (RFC 3339, e.g. `2026-11-29T10:00:00Z`).
+    since: Option<String>,
+    /// Latest time, exclusive (RFC 3339).
+    until: Option<String>,
 }
 
-/// `GET /api/audit?actor=&action=&target=&limit=&cursor=`.
+/// An RFC 3339 instant (e.g. `2026-11-29T10:00:00Z`) from query field `field`; empty = no bound.
+fn instant(field: &str, value: Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => DateTime::parse_from_rfc3339(&text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| {
+                ApiError::field(
+                    field,
+                    format!("must be an RFC 3339 time like 2026-11-29T10:00:00Z ({e})"),
+                )
+            }),
+    }
+}
+
+/// `GET /api/audit?actor=&action=&target=&since=&until=&limit=&cursor=`: actor, action and
+/// target match exactly; `since` (inclusive) and `until` (exclusive) are RFC 3339 times, 422
+/// naming the field when unparsable.
 #[utoipa::path(
     get,
     path = "/api/audit",
@@ -51,6 +73,8 @@ pub async fn list(
         actor: query.actor.filter(|s| !s.is_empty()),
         action: query.action.filter(|s| !s.is_empty()),
         target: query.target.filter(|s| !s.is_empty()),
+        since: instant("since", query.since)?,
+        until: instant("until", query.until)?,
     };
     Ok(Json(state.store.list_audit(&filter, &page).await?))
 }

@@ -2,9 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
+use super::audit_chain::{ChainBreak, ChainHead, ChainWalker, ChainedEvent, GENESIS};
 use super::{
     Actor, Cursor, Page, PageRequest, Store, StoreResult, now_ts, page_of, parse_ts, parse_uuid,
 };
@@ -42,24 +44,90 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub target: Option<String>,
+    /// Only events created at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events created before this instant.
+    pub until: Option<DateTime<Utc>>,
 }
 
-/// Insert `event` on `conn` (usually inside the transaction of the change it records).
-pub(crate) async fn insert(conn: &mut AnyConnection, event: NewAudit<'_>) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, created_at, actor, action, target, outcome, details)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+/// Advisory-lock key (PostgreSQL) that serialises appends to the chain across processes.
+const CHAIN_LOCK: &str = "testum-audit-chain";
+
+/// Setting that migration 0005 leaves behind: events written before the chain existed still wait
+/// to be chained (see [`Store::adopt_unchained_audit`]).
+const ADOPT_PENDING: &str = "audit_chain_adopt";
+
+/// Take the chain's append lock for the rest of `conn`'s transaction. On PostgreSQL a
+/// transaction-scoped advisory lock; on SQLite the write transaction (`BEGIN IMMEDIATE`) already
+/// excludes every other writer.
+async fn lock_chain(conn: &mut AnyConnection) -> StoreResult<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(CHAIN_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `(seq, hash)` of the chain's last event; `(0, GENESIS)` when it is empty.
+async fn chain_head(conn: &mut AnyConnection) -> StoreResult<(i64, String)> {
+    let head: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
     )
-    .bind(Uuid::new_v4().to_string())
-    .bind(now_ts())
-    .bind(&event.actor.name)
-    .bind(event.action)
-    .bind(event.target)
-    .bind(event.outcome)
-    .bind(event.details.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(head.unwrap_or_else(|| (0, GENESIS.to_string())))
+}
+
+/// Write `event` with its chain columns after the head, on `conn`, which holds the chain lock.
+async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResult<()> {
+    event.hash = event.expected_hash();
+    sqlx::query(
+        "INSERT INTO audit_events
+             (id, created_at, actor, action, target, outcome, details, seq, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&event.id)
+    .bind(&event.created_at)
+    .bind(&event.actor)
+    .bind(&event.action)
+    .bind(&event.target)
+    .bind(&event.outcome)
+    .bind(&event.details)
+    .bind(event.seq)
+    .bind(&event.prev_hash)
+    .bind(&event.hash)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Insert `event` on `conn`, which must be inside the write transaction of the change it records
+/// ([`Store::audit`] opens one for events of their own): the event is appended to the hash chain
+/// (see [`super::audit_chain`]) under the chain lock, which is held until that transaction ends,
+/// so two writers, in one process or several, never fork the chain.
+pub(crate) async fn insert(conn: &mut AnyConnection, event: NewAudit<'_>) -> StoreResult<()> {
+    lock_chain(conn).await?;
+    let (seq, prev_hash) = chain_head(conn).await?;
+    // Taken under the lock, so time order follows chain order.
+    let created_at = now_ts();
+    append(
+        conn,
+        ChainedEvent {
+            seq: seq + 1,
+            id: Uuid::new_v4().to_string(),
+            created_at,
+            actor: event.actor.name.clone(),
+            action: event.action.to_string(),
+            target: event.target,
+            outcome: event.outcome.to_string(),
+            details: event.details.to_string(),
+            prev_hash,
+            hash: String::new(),
+        },
+    )
+    .await
 }
 
 /// Delete one row with `statement` (`DELETE ... WHERE id = $1 RETURNING <one text column>`) on
@@ -98,11 +166,101 @@ pub(crate) async fn delete_audited(
 impl Store {
     /// Record an event that is not part of another write (login, task finish, refused host key).
     pub async fn audit(&self, event: NewAudit<'_>) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        insert(&mut conn, event).await
+        let mut tx = self.write_tx().await?;
+        insert(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    /// Audit events, newest first.
+    /// Chain the events written before the chain existed (migration 0005 marks them pending),
+    /// oldest first, once: the marker goes in the same transaction, so a later row without a
+    /// `seq` (written behind testum's back) is never adopted and `testum audit verify` reports it.
+    pub(crate) async fn adopt_unchained_audit(&self) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        lock_chain(&mut tx).await?;
+        let pending = sqlx::query("DELETE FROM settings WHERE name = $1")
+            .bind(ADOPT_PENDING)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if pending == 0 {
+            return Ok(());
+        }
+        let rows = sqlx::query(
+            "SELECT id, created_at, actor, action, target, outcome, details FROM audit_events
+             WHERE seq IS NULL ORDER BY created_at, id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let (mut seq, mut prev_hash) = chain_head(&mut tx).await?;
+        let adopted = rows.len();
+        for row in rows {
+            seq += 1;
+            let event = chained_from_row(&row, seq, Some(prev_hash))?;
+            prev_hash = event.expected_hash();
+            sqlx::query(
+                "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4",
+            )
+            .bind(seq)
+            .bind(&event.prev_hash)
+            .bind(&prev_hash)
+            .bind(&event.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if adopted > 0 {
+            tracing::info!(
+                events = adopted,
+                "chained the audit events written before the chain"
+            );
+        }
+        Ok(())
+    }
+
+    /// Walk the whole chain in `seq` order (in pages of 1000) and check every event; then check
+    /// that no event lies outside the chain. `Ok(Err(break))` names the first broken event.
+    pub async fn verify_audit_chain(&self) -> StoreResult<Result<ChainHead, ChainBreak>> {
+        let mut walker = ChainWalker::default();
+        loop {
+            let after = walker.head().count as i64;
+            let rows = sqlx::query(
+                "SELECT id, created_at, actor, action, target, outcome, details, seq, prev_hash,
+                        hash
+                 FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1000",
+            )
+            .bind(after)
+            .fetch_all(&self.pool)
+            .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let seq: i64 = row.try_get("seq")?;
+                let mut event = chained_from_row(row, seq, row.try_get("prev_hash")?)?;
+                event.hash = row
+                    .try_get::<Option<String>, _>("hash")?
+                    .unwrap_or_default();
+                if let Err(broken) = walker.check(&event) {
+                    return Ok(Err(broken));
+                }
+            }
+        }
+        let outside: Option<String> =
+            sqlx::query_scalar("SELECT id FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        if let Some(id) = outside {
+            return Ok(Err(ChainBreak {
+                seq: 0,
+                id,
+                what: "the event has no seq: it was written outside the chain".into(),
+            }));
+        }
+        Ok(Ok(walker.head().clone()))
+    }
+
+    /// Audit events, newest first, created in `[since, until)` when given.
     pub async fn list_audit(
         &self,
         filter: &AuditFilter,
@@ -114,6 +272,7 @@ impl Store {
              WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2)
                AND ($3 IS NULL OR target = $3)
                AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5))
+               AND ($7 IS NULL OR created_at >= $7) AND ($8 IS NULL OR created_at < $8)
              ORDER BY created_at DESC, id DESC LIMIT $6",
         )
         .bind(&filter.actor)
@@ -122,6 +281,8 @@ impl Store {
         .bind(after_ts)
         .bind(after_id)
         .bind(i64::from(page.limit) + 1)
+        .bind(filter.since.map(super::ts))
+        .bind(filter.until.map(super::ts))
         .fetch_all(&self.pool)
         .await?;
         let events = rows
@@ -145,6 +306,26 @@ impl Store {
             id: e.id.to_string(),
         }))
     }
+}
+
+/// The event columns of `row` (an `audit_events` row) at `seq` after `prev_hash`; `hash` empty.
+fn chained_from_row(
+    row: &AnyRow,
+    seq: i64,
+    prev_hash: Option<String>,
+) -> StoreResult<ChainedEvent> {
+    Ok(ChainedEvent {
+        seq,
+        id: row.try_get("id")?,
+        created_at: row.try_get("created_at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: row.try_get("outcome")?,
+        details: row.try_get("details")?,
+        prev_hash: prev_hash.unwrap_or_default(),
+        hash: String::new(),
+    })
 }
 
 /// `(created_at, id)` bounds of a newest-first page, both `None` for the first page.

@@ -66,24 +66,26 @@ impl Store {
             .await?
             .rows_affected()
                 == 1;
-            if done {
-                audit(
-                    &mut tx,
-                    NewAudit {
-                        actor,
-                        action: "host_key.import",
-                        target: Some(format!("platform:{}", pin.platform_id)),
-                        outcome: "success",
-                        details: json!({
-                            "line": pin.line,
-                            "old": {"key_type": null, "fingerprint": null},
-                            "new": {"key_type": pin.key_type, "fingerprint": pin.fingerprint},
-                        }),
-                    },
-                )
-                .await?;
-            }
             written.push(done);
+        }
+        // Audits last: on PostgreSQL an audit append holds the chain lock until commit, so no
+        // row lock may be taken after it (see `audit::insert`).
+        for (pin, _) in pins.iter().zip(&written).filter(|(_, done)| **done) {
+            audit(
+                &mut tx,
+                NewAudit {
+                    actor,
+                    action: "host_key.import",
+                    target: Some(format!("platform:{}", pin.platform_id)),
+                    outcome: "success",
+                    details: json!({
+                        "line": pin.line,
+                        "old": {"key_type": null, "fingerprint": null},
+                        "new": {"key_type": pin.key_type, "fingerprint": pin.fingerprint},
+                    }),
+                },
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(written)

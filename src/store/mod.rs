@@ -7,10 +7,12 @@
 
 mod archive;
 mod audit;
+pub mod audit_chain;
 mod host_keys;
 mod keys;
 mod locks;
 mod platforms;
+mod sealed;
 mod sessions;
 mod settings;
 mod tasks;
@@ -35,6 +37,7 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
 };
+pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
@@ -264,7 +267,9 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let store = Store { pool, backend };
+        store.adopt_unchained_audit().await?;
+        Ok(store)
     }
 
     /// The backend in use.

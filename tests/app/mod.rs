@@ -386,4 +386,39 @@ impl TestApp {
         assert_eq!(response.status(), StatusCode::OK);
         response.bytes().await.unwrap().to_vec()
     }
+
+    /// The database URL of this service as a client outside it uses it.
+    pub fn database_url_in_force(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.path().join("testum.db")))
+    }
+
+    /// Run the real `testum` binary with `args` (an admin command such as `audit verify`) against
+    /// this service's data dir and database, with `env` added; no master key in its environment
+    /// unless `env` gives one.
+    pub async fn admin_command(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_testum"));
+        command
+            .args(args)
+            .env_remove("TESTUM_MASTER_KEY")
+            .env_remove("TESTUM_NEW_MASTER_KEY")
+            .env("TESTUM_DATA_DIR", self.data_dir.path())
+            .env("TESTUM_DATABASE_URL", self.database_url_in_force())
+            .envs(env.iter().copied());
+        tokio::task::spawn_blocking(move || command.output().expect("run testum"))
+            .await
+            .unwrap()
+    }
+
+    /// Run one SQL statement on this service's database behind its back (to tamper with it).
+    pub async fn sql(&self, statement: &str) {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self.database_url_in_force())
+            .await
+            .unwrap();
+        sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(statement.to_string()))
+            .await
+            .unwrap();
+    }
 }

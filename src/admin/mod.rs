@@ -1,0 +1,52 @@
+//! Admin commands that open the database themselves, with no server running:
+//! `testum audit verify` ([`audit_verify`]) and `testum rotate-master-key` ([`rotate_key`]).
+
+pub mod audit_verify;
+pub mod rotate_key;
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use crate::store::{Backend, PoolConfig, Store};
+
+/// Where the database is: the same variables as `testum serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseArgs {
+    /// Data directory of the installation (holds `testum.db` and `master.key` by default).
+    #[arg(long, env = "TESTUM_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`. Default:
+    /// SQLite file `testum.db` in the data dir.
+    #[arg(long, env = "TESTUM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// Open the existing database (applying pending migrations, as `serve` would). A SQLite file
+    /// that does not exist is an error here, not a new empty database: an admin command pointed
+    /// at the wrong directory must say so.
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db")));
+        match Backend::of_url(&url) {
+            None => bail!("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB"),
+            Some(Backend::Sqlite) => {
+                let path = url.trim_start_matches("sqlite://").split('?').next();
+                if let Some(path) = path.filter(|p| !std::path::Path::new(p).exists()) {
+                    bail!(
+                        "no testum database at {path} (set TESTUM_DATA_DIR or TESTUM_DATABASE_URL)"
+                    );
+                }
+            }
+            Some(Backend::Postgres) => {}
+        }
+        let pool = PoolConfig { max_connections: 2 };
+        Store::open(&url, pool)
+            .await
+            .context("cannot open the database")
+    }
+}

@@ -1,0 +1,85 @@
+//! Every value sealed under the master key, re-sealed at once (for `testum rotate-master-key`).
+
+use serde_json::json;
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use super::audit::{NewAudit, insert as audit};
+use super::{Actor, Backend, Store, StoreError, parse_uuid};
+
+/// A sealed value, named so the caller can rebuild its associated data.
+#[derive(Debug, Clone, Copy)]
+pub enum Sealed<'a> {
+    /// `platforms.credential` of the platform with this id.
+    PlatformCredential(Uuid),
+    /// `settings.value` of the setting with this name.
+    Setting(&'a str),
+}
+
+impl Store {
+    /// In ONE write transaction, replace every platform credential and each of the `settings`
+    /// (those that exist) by what `reseal` makes of it, and record `master_key.rotate` with
+    /// `details` plus the count of credentials. Any error of `reseal` or the database rolls the
+    /// whole transaction back. On PostgreSQL the platforms table is locked against writers (reads
+    /// go on) for the duration, so no credential written meanwhile is missed.
+    pub async fn reseal_all<E: From<StoreError>>(
+        &self,
+        settings: &[&str],
+        mut details: serde_json::Value,
+        mut reseal: impl FnMut(Sealed<'_>, &[u8]) -> Result<Vec<u8>, E>,
+    ) -> Result<usize, E> {
+        let mut tx = self.write_tx().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("LOCK TABLE platforms, settings IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        let rows = sqlx::query("SELECT id, credential FROM platforms ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        for row in &rows {
+            let id = parse_uuid(row.try_get("id").map_err(StoreError::from)?)?;
+            let sealed: Vec<u8> = row.try_get("credential").map_err(StoreError::from)?;
+            let resealed = reseal(Sealed::PlatformCredential(id), &sealed)?;
+            sqlx::query("UPDATE platforms SET credential = $1 WHERE id = $2")
+                .bind(resealed)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        for name in settings {
+            let value: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                    .bind(*name)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            if let Some(value) = value {
+                let resealed = reseal(Sealed::Setting(name), &value)?;
+                sqlx::query("UPDATE settings SET value = $1 WHERE name = $2")
+                    .bind(resealed)
+                    .bind(*name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+        }
+        details["credentials"] = json!(rows.len());
+        audit(
+            &mut tx,
+            NewAudit {
+                actor: &Actor::system(),
+                action: "master_key.rotate",
+                target: None,
+                outcome: "success",
+                details,
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(rows.len())
+    }
+}

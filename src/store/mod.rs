@@ -9,9 +9,11 @@ mod archive;
 mod audit;
 mod keys;
 mod locks;
+mod overview;
 mod platforms;
 mod settings;
 mod tasks;
+mod ui_sessions;
 mod users;
 
 use std::path::Path;
@@ -27,6 +29,7 @@ pub use archive::{ArchiveState, MarkArchived};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use keys::{Key, KeyPatch, NewKey};
 pub use locks::PlatformLease;
+pub use overview::{LastResult, Placement};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
@@ -35,6 +38,7 @@ pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
 };
+pub use ui_sessions::BrowserSession;
 pub use users::User;
 
 /// Who performed an action, as the audit log records it.

@@ -65,12 +65,7 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<PageSession,
 }
 
 /// Render `template` for a signed-in user: the layout needs `me`, `csrf` and the `nav` entry.
-fn page(
-    template: &str,
-    session: &PageSession,
-    nav: &str,
-    data: serde_json::Value,
-) -> PageResult {
+fn page(template: &str, session: &PageSession, nav: &str, data: serde_json::Value) -> PageResult {
     let me = context! {
         username => session.user.username.as_str(),
         role => session.user.role.as_str(),
@@ -109,7 +104,8 @@ pub async fn keys(
     let Json(list) = keys_api::list(State(state.clone()), query).await?;
     let ids: Vec<Uuid> = list.items.iter().map(|k| k.id).collect();
     let placements = state.store.key_placements(&ids).await?;
-    let data = json!({"keys": list.items, "next_cursor": list.next_cursor, "placements": placements});
+    let data =
+        json!({"keys": list.items, "next_cursor": list.next_cursor, "placements": placements});
     page("keys.html", &session, "keys", data)
 }
 
@@ -211,5 +207,10 @@ pub async fn users(State(state): State<AppState>, headers: HeaderMap) -> PageRes
     if session.user.role != Role::Admin {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "requires role admin").into());
     }
-    page("users.html", &session, "users", json!({ "roles": Role::ALL.map(Role::as_str) }))
+    page(
+        "users.html",
+        &session,
+        "users",
+        json!({ "roles": Role::ALL.map(Role::as_str) }),
+    )
 }

@@ -68,8 +68,8 @@ fn token_hash(token: &str) -> String {
 
 fn csrf_mac(state: &AppState, token: &str) -> Hmac<Sha256> {
     let key = state.master_key.derive(CSRF_PURPOSE);
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
-        .expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts keys of any length");
     mac.update(token.as_bytes());
     mac
 }
@@ -285,7 +285,13 @@ mod tests {
     fn cookies_are_http_only_and_strict() {
         let value = cookie("t", 60, true);
         let text = value.to_str().unwrap();
-        for part in ["HttpOnly", "SameSite=Strict", "Path=/", "Secure", "Max-Age=60"] {
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Secure",
+            "Max-Age=60",
+        ] {
             assert!(text.contains(part), "{text}");
         }
     }

@@ -15,7 +15,10 @@ const TEMPLATES: [(&str, &str); 11] = [
     ("keys.html", include_str!("templates/keys.html")),
     ("platforms.html", include_str!("templates/platforms.html")),
     ("platform.html", include_str!("templates/platform.html")),
-    ("platform_fields.html", include_str!("templates/platform_fields.html")),
+    (
+        "platform_fields.html",
+        include_str!("templates/platform_fields.html"),
+    ),
     ("tasks.html", include_str!("templates/tasks.html")),
     ("task.html", include_str!("templates/task.html")),
     ("audit.html", include_str!("templates/audit.html")),

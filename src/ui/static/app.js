@@ -140,6 +140,8 @@ function followTask(panes) {
         const p = pane(f.platform_id);
         if (!p) return;
         setBadge(p.querySelector('[data-field="status"]'), f.status);
+        const overall = document.getElementById("task-status");
+        if (f.status === "running" && overall.textContent === "queued") setBadge(overall, "running");
         p.querySelector('[data-field="exit"]').textContent =
           f.exit_code != null ? "exit " + f.exit_code : f.exit_signal ? "signal " + f.exit_signal : "";
         const d = p.querySelector('[data-field="duration"]');

@@ -2,7 +2,7 @@
 //!
 //! The pure core ([`authorized_keys`], [`keys`]) has no I/O and carries most tests. The shell around
 //! it is the SSH engine ([`ssh`], [`deploy`]), the store ([`store`]), the task queue and workers
-//! ([`tasks`]), the HTTP/WebSocket API ([`api`]) and the command line ([`cli`]).
+//! ([`tasks`]), the HTTP/WebSocket API ([`api`]), the web UI ([`ui`]) and the command line ([`cli`]).
 
 pub mod admin;
 pub mod api;
@@ -24,4 +24,5 @@ pub mod server;
 pub mod ssh;
 pub mod store;
 pub mod tasks;
+pub mod ui;
 pub mod validate;

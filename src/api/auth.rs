@@ -168,17 +168,30 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     state.login_limiter.check(&request.username)?;
-    let user = state.store.user_by_name(&request.username).await?;
+    let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let auth = check_password(&state, &request.username, &request.password, remote).await?;
+    Ok(Json(start_session(&state, &auth).await?))
+}
+/// Check `password` against the Argon2id hash of the enabled user `username` and audit the
+/// attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`). Used by the API
+/// login and the browser login alike. Errors: 401 with the same answer for a wrong username, a
+/// wrong password and a disabled user (an unknown user costs the same time).
+pub async fn check_password(
+    state: &AppState,
+    username: &str,
+    password: &Secret,
+    remote: Option<String>,
+) -> Result<AuthUser, ApiError> {
+    let user = state.store.user_by_name(username).await?;
     let hash = match &user {
         Some(user) if !user.disabled => user.password_hash.clone(),
         // Verify against a fixed hash anyway, so an unknown user costs the same time.
         _ => dummy_hash().to_string(),
     };
-    let password = request.password.clone();
+    let password = password.clone();
     let valid = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
         .await
         .map_err(ApiError::internal)?;
-    let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
     let Some(user) = user.filter(|u| valid && !u.disabled) else {
         state
             .store
@@ -186,7 +199,7 @@ pub async fn login(
                 actor: &Actor {
                     user_id: None,
                     // Whatever was typed, bounded: an anonymous caller must not bloat the log.
-                    name: request.username.chars().take(64).collect(),
+                    name: username.chars().take(64).collect(),
                 },
                 action: "auth.login",
                 target: None,
@@ -211,7 +224,7 @@ pub async fn login(
             details: json!({"remote_addr": remote}),
         })
         .await?;
-    Ok(Json(start_session(&state, &auth).await?))
+    Ok(auth)
 }
 
 fn dummy_hash() -> &'static str {
@@ -222,6 +235,7 @@ fn dummy_hash() -> &'static str {
 /// Reject a request without a valid access token (401), else put its [`AuthUser`] in the request
 /// extensions. WebSocket paths (`/ws/...`) also take the token from `access_token` in the query.
 /// Routes the access table makes public pass without a token.
+/// Without a token, the browser session cookie is tried ([`crate::ui::session::require_cookie`]).
 pub async fn require_auth(
     State(state): State<AppState>,
     mut request: Request,
@@ -253,7 +267,7 @@ pub async fn require_auth(
         })
     });
     let Some(token) = token else {
-        return Err(ApiError::unauthorized("an access token is required"));
+        return crate::ui::session::require_cookie(&state, request, next).await;
     };
     let invalid = || ApiError::unauthorized("the access token is invalid or expired");
     if token.starts_with(API_TOKEN_PREFIX) {

@@ -11,12 +11,14 @@ pub mod audit_chain;
 mod host_keys;
 mod keys;
 mod locks;
+mod overview;
 mod platforms;
 mod sealed;
 mod sessions;
 mod settings;
 mod tasks;
 mod tokens;
+mod ui_sessions;
 mod users;
 
 use std::path::Path;
@@ -33,6 +35,7 @@ pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use locks::PlatformLease;
+pub use overview::{LastResult, Placement};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
@@ -44,6 +47,7 @@ pub use tasks::{
     TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
 };
 pub use tokens::{ApiToken, NewApiToken};
+pub use ui_sessions::BrowserSession;
 pub use users::{User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.

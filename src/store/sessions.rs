@@ -71,7 +71,8 @@ async fn insert_row(
     Ok(())
 }
 
-/// Revoke every session of `user_id` on `conn`; how many chains were live.
+/// Revoke every session of `user_id` on `conn`: refresh-token chains (so their access tokens
+/// stop too) and web UI cookie sessions; how many chains and cookie sessions were live.
 pub(crate) async fn end_sessions_of(conn: &mut AnyConnection, user_id: Uuid) -> StoreResult<u64> {
     let result = sqlx::query(
         "UPDATE sessions SET revoked_at = $2
@@ -85,9 +86,14 @@ pub(crate) async fn end_sessions_of(conn: &mut AnyConnection, user_id: Uuid) -> 
     sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
         .bind(user_id.to_string())
         .bind(now_ts())
+        .execute(&mut *conn)
+        .await?;
+    // The web UI's cookie sessions end with them.
+    let browser = sqlx::query("DELETE FROM ui_sessions WHERE user_id = $1")
+        .bind(user_id.to_string())
         .execute(conn)
         .await?;
-    Ok(result.rows_affected())
+    Ok(result.rows_affected() + browser.rows_affected())
 }
 
 impl Store {

@@ -1,0 +1,110 @@
+//! Read models for the web UI's lists: where each key is deployed, and each platform's latest
+//! task result. Read-only, one statement per list page.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{Store, StoreResult, parse_opt_ts, parse_uuid, sql};
+
+/// A key's assignment to one platform, as the keys list shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Placement {
+    pub platform_id: Uuid,
+    pub platform_name: String,
+    /// The assignment's sync status (`pending`, `synced`, `failed`, `revoking`).
+    pub sync_status: String,
+}
+
+/// The latest target a platform took part in.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastResult {
+    pub task_id: Uuid,
+    pub kind: String,
+    /// Target status (`queued`, `running`, `succeeded`, `failed`, `cancelled`).
+    pub status: String,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// `$1, $2, ...` for `n` bound values.
+fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// The platforms each of `key_ids` is assigned to, by key id, platform names in order.
+    pub async fn key_placements(
+        &self,
+        key_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, Vec<Placement>>> {
+        let mut out: HashMap<Uuid, Vec<Placement>> = HashMap::new();
+        for chunk in key_ids.chunks(500) {
+            let mut query = sqlx::query(sql(format!(
+                "SELECT a.key_id, a.platform_id, p.name, a.sync_status
+                 FROM assignments a JOIN platforms p ON p.id = a.platform_id
+                 WHERE a.key_id IN ({}) ORDER BY p.name",
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.entry(parse_uuid(row.try_get("key_id")?)?)
+                    .or_default()
+                    .push(Placement {
+                        platform_id: parse_uuid(row.try_get("platform_id")?)?,
+                        platform_name: row.try_get("name")?,
+                        sync_status: row.try_get("sync_status")?,
+                    });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The latest target (by task creation) of each of `platform_ids`, by platform id; platforms
+    /// that never took part in a task are absent.
+    pub async fn platform_last_results(
+        &self,
+        platform_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, LastResult>> {
+        let mut out = HashMap::new();
+        for chunk in platform_ids.chunks(500) {
+            let mut query = sqlx::query(sql(format!(
+                "SELECT platform_id, task_id, kind, status, exit_code, error, finished_at FROM (
+                     SELECT t.platform_id, t.task_id, k.kind, t.status, t.exit_code, t.error,
+                            t.finished_at,
+                            ROW_NUMBER() OVER (PARTITION BY t.platform_id
+                                               ORDER BY k.created_at DESC, k.id DESC) AS n
+                     FROM targets t JOIN tasks k ON k.id = t.task_id
+                     WHERE t.platform_id IN ({})
+                 ) latest WHERE n = 1",
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.insert(
+                    parse_uuid(row.try_get("platform_id")?)?,
+                    LastResult {
+                        task_id: parse_uuid(row.try_get("task_id")?)?,
+                        kind: row.try_get("kind")?,
+                        status: row.try_get("status")?,
+                        exit_code: row.try_get("exit_code")?,
+                        error: row.try_get("error")?,
+                        finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,76 @@
+//! Browser sessions of the web UI (table `ui_sessions`, migration 0006): opaque cookie tokens,
+//! stored as SHA-256 hashes, each with an expiry and the user it signs in.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::role::Role;
+
+use super::{Store, StoreError, StoreResult, now_ts, parse_uuid, ts};
+
+/// The user a live browser session signs in.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    pub user_id: Uuid,
+    pub username: String,
+    pub role: Role,
+}
+
+impl Store {
+    /// Record a browser session for `user_id` whose token hashes to `token_hash` (hex SHA-256),
+    /// valid until `expires_at`.
+    pub async fn create_browser_session(
+        &self,
+        user_id: Uuid,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO ui_sessions (id, token_hash, user_id, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(Uuid::new_v4().to_string())
+        .bind(token_hash)
+        .bind(user_id.to_string())
+        .bind(now_ts())
+        .bind(ts(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user of the unexpired session whose token hashes to `token_hash`, if that user is
+    /// still enabled; `None` otherwise. One indexed lookup.
+    pub async fn browser_session(&self, token_hash: &str) -> StoreResult<Option<BrowserSession>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.username, u.role FROM ui_sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
+        )
+        .bind(token_hash)
+        .bind(now_ts())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(BrowserSession {
+                user_id: parse_uuid(row.try_get("id")?)?,
+                username: row.try_get("username")?,
+                role: row
+                    .try_get::<String, _>("role")?
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// End the session whose token hashes to `token_hash` (logout); no error when there is none.
+    pub async fn end_browser_session(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM ui_sessions WHERE token_hash = $1 OR expires_at <= $2")
+            .bind(token_hash)
+            .bind(now_ts())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,40 @@
+//! The web UI: server-rendered pages (minijinja templates embedded in the binary), one small
+//! plain-JavaScript file that calls the REST API with `fetch`, and a stylesheet. No CDN, no
+//! build step.
+//!
+//! Routes (not API routes, not in the OpenAPI document):
+//! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
+//! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
+//! - `GET /ui/keys`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
+//!   `/ui/audit`, `/ui/users`: pages; without a session they redirect (303) to `/`.
+//! - `GET /ui/static/{file}`: `app.js` and `app.css`, public.
+//!
+//! Pages read through the same handlers as the API (so they show what the API shows, never a
+//! secret); every change is a `fetch` to the REST API, authenticated by the session cookie and
+//! the page's CSRF token, whose problem+json field errors the script puts next to the fields.
+
+mod assets;
+mod pages;
+pub mod session;
+mod templates;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::api::AppState;
+
+/// The UI's routes, merged into [`crate::api::router`].
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/ui/login", post(session::login))
+        .route("/ui/logout", post(session::logout))
+        .route("/ui/keys", get(pages::keys))
+        .route("/ui/platforms", get(pages::platforms))
+        .route("/ui/platforms/{id}", get(pages::platform))
+        .route("/ui/tasks", get(pages::tasks))
+        .route("/ui/tasks/{id}", get(pages::task))
+        .route("/ui/audit", get(pages::audit))
+        .route("/ui/users", get(pages::users))
+        .route("/ui/static/{file}", get(assets::file))
+}

@@ -1,0 +1,216 @@
+//! The page handlers: each checks the browser session (no session: a redirect to the login
+//! page), reads through the API's own list handlers and renders its template.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::context;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::session::{PageSession, page_session};
+use super::templates::render;
+use crate::api::error::ApiError;
+use crate::api::extract::{ApiQuery, Paging};
+use crate::api::{AppState, audit as audit_api, keys as keys_api, platforms as platforms_api};
+use crate::api::{tasks as tasks_api, tasks::KINDS};
+use crate::role::Role;
+use crate::store::TaskStatus;
+
+/// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
+pub struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> PageError {
+        PageError(e)
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(e: crate::store::StoreError) -> PageError {
+        PageError(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = render(
+            "error.html",
+            context! { status => self.0.status.as_u16(), detail => self.0.detail },
+        );
+        match page {
+            Ok(page) => (self.0.status, page).into_response(),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+/// The login page, with the username typed so far and the reason of a failed attempt.
+pub fn login_page(username: &str, error: Option<&str>) -> Result<Html<String>, ApiError> {
+    render("login.html", context! { username, error })
+}
+
+/// The session of a page request, or the redirect to the login page.
+async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<PageSession, Response> {
+    match page_session(state, headers).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(Redirect::to("/").into_response()),
+        Err(e) => Err(PageError(e).into_response()),
+    }
+}
+
+/// Render `template` for a signed-in user: the layout needs `me`, `csrf` and the `nav` entry.
+fn page(template: &str, session: &PageSession, nav: &str, data: serde_json::Value) -> PageResult {
+    let me = context! {
+        username => session.user.username.as_str(),
+        role => session.user.role.as_str(),
+        can_write => session.user.role >= Role::Operator,
+        is_admin => session.user.role == Role::Admin,
+    };
+    let base = context! { me, csrf => session.csrf.as_str(), nav };
+    let data = minijinja::Value::from(minijinja::value::Serde(data));
+    Ok(render(template, context! { ..data, ..base })?.into_response())
+}
+
+macro_rules! session_or_redirect {
+    ($state:expr, $headers:expr) => {
+        match signed_in(&$state, &$headers).await {
+            Ok(session) => session,
+            Err(redirect) => return Ok(redirect),
+        }
+    };
+}
+
+/// `GET /`: the login page, or the keys page for a signed-in browser.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    if page_session(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to("/ui/keys").into_response());
+    }
+    Ok(login_page("", None)?.into_response())
+}
+
+/// `GET /ui/keys?cursor=`: the key registry with where each key is assigned.
+pub async fn keys(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: ApiQuery<Paging>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let Json(list) = keys_api::list(State(state.clone()), query).await?;
+    let ids: Vec<Uuid> = list.items.iter().map(|k| k.id).collect();
+    let placements = state.store.key_placements(&ids).await?;
+    let data =
+        json!({"keys": list.items, "next_cursor": list.next_cursor, "placements": placements});
+    page("keys.html", &session, "keys", data)
+}
+
+/// Every key (up to the largest page), for the deploy and revoke pickers.
+async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> {
+    let paging = Paging {
+        limit: Some(crate::api::extract::MAX_LIMIT.to_string()),
+        cursor: None,
+    };
+    let Json(list) = keys_api::list(State(state.clone()), ApiQuery(paging)).await?;
+    Ok(list.items)
+}
+
+/// `GET /ui/platforms?cursor=`: platforms with host-key status, last result and tags, and
+/// forms to add one and to deploy, revoke or run on the selected ones.
+pub async fn platforms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: ApiQuery<Paging>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let Json(list) = platforms_api::list(State(state.clone()), query).await?;
+    let ids: Vec<Uuid> = list.items.iter().map(|p| p.id).collect();
+    let last = state.store.platform_last_results(&ids).await?;
+    let keys = all_keys(&state).await?;
+    let data = json!({
+        "platforms": list.items, "next_cursor": list.next_cursor, "last": last, "keys": keys,
+    });
+    page("platforms.html", &session, "platforms", data)
+}
+
+/// `GET /ui/platforms/{id}`: one platform, its assigned keys with their sync results, and the
+/// edit form.
+pub async fn platform(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let platform = platforms_api::find(&state, &id).await?;
+    let assignments = state.store.platform_assignments(platform.id).await?;
+    let keys = all_keys(&state).await?;
+    let data = json!({"platform": platform, "assignments": assignments, "keys": keys});
+    page("platform.html", &session, "platforms", data)
+}
+
+/// `GET /ui/tasks?status=&kind=&cursor=`: tasks, newest first, filtered like `GET /api/tasks`.
+pub async fn tasks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(filter): ApiQuery<HashMap<String, String>>,
+    query: ApiQuery<tasks_api::ListQuery>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let Json(list) = tasks_api::list(State(state.clone()), query).await?;
+    let statuses = [
+        TaskStatus::Queued,
+        TaskStatus::Running,
+        TaskStatus::Succeeded,
+        TaskStatus::Failed,
+        TaskStatus::Cancelled,
+    ]
+    .map(TaskStatus::as_str);
+    let data = json!({
+        "tasks": list.items, "next_cursor": list.next_cursor, "filter": filter,
+        "statuses": statuses, "kinds": KINDS,
+    });
+    page("tasks.html", &session, "tasks", data)
+}
+
+/// `GET /ui/tasks/{id}`: one pane per platform; the script follows `WS /ws/tasks/{id}`.
+pub async fn task(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let task = tasks_api::find(&state, &id).await?;
+    page("task.html", &session, "tasks", json!({ "task": task }))
+}
+
+/// `GET /ui/audit?actor=&action=&target=&cursor=`: the audit log, filtered like `GET /api/audit`.
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(filter): ApiQuery<HashMap<String, String>>,
+    query: ApiQuery<audit_api::AuditQuery>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let Json(list) = audit_api::list(State(state.clone()), query).await?;
+    let data = json!({"events": list.items, "next_cursor": list.next_cursor, "filter": filter});
+    page("audit.html", &session, "audit", data)
+}
+
+/// `GET /ui/users`: user administration (admins only, else 403); the script lists and changes
+/// users through `/api/users`.
+pub async fn users(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    if session.user.role != Role::Admin {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "requires role admin").into());
+    }
+    page(
+        "users.html",
+        &session,
+        "users",
+        json!({ "roles": Role::ALL.map(Role::as_str) }),
+    )
+}

@@ -1,0 +1,299 @@
+//! Browser sessions: the `testum_session` cookie, its CSRF token, login and logout.
+//!
+//! `POST /ui/login` (an HTML form: `username`, `password`) checks the password with the same code
+//! as `POST /api/auth/login` ([`crate::api::auth::check_password`], failed logins audited), stores
+//! a session whose token is 32 random bytes (only its SHA-256 is kept, see
+//! [`Store::create_browser_session`](crate::store::Store::create_browser_session)) and sets the
+//! cookie `testum_session` (HttpOnly, SameSite=Strict, Path=/; Secure when serving TLS).
+//!
+//! The cookie is accepted by `require_auth` when no `Authorization` header is sent (the header
+//! wins), see [`require_cookie`]. Requests with an unsafe method (anything but GET, HEAD,
+//! OPTIONS) authenticated by the cookie must carry `X-CSRF-Token`: base64url (no padding) of
+//! HMAC-SHA-256 of the session token under a key derived from the master key; each page carries
+//! it in `<meta name="csrf-token">`. Without it: 403. A WebSocket upgrade authenticated by the
+//! cookie must come from the same origin (`Origin` host equals `Host`), else 403.
+
+use axum::extract::{ConnectInfo, Extension, Form, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac as _};
+use rand::RngCore as _;
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::api::AppState;
+use crate::api::auth::{AuthUser, check_password};
+use crate::api::error::ApiError;
+use crate::secret::Secret;
+
+/// Name of the session cookie.
+pub const COOKIE: &str = "testum_session";
+/// Header that carries the CSRF token on unsafe requests authenticated by the cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How long a browser session lasts: 12 hours, one working shift.
+const SESSION_SECS: i64 = 12 * 3600;
+/// Purpose string of the CSRF key derived from the master key.
+const CSRF_PURPOSE: &str = "testum ui csrf v1";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The signed-in browser user of a page request and the CSRF token its page must carry.
+#[derive(Debug, Clone)]
+pub struct PageSession {
+    pub user: AuthUser,
+    pub csrf: String,
+}
+
+/// The session token in the request's `Cookie` header(s), if any.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Hex SHA-256 of a session token: what the store keeps.
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn csrf_mac(state: &AppState, token: &str) -> Hmac<Sha256> {
+    let key = state.master_key.derive(CSRF_PURPOSE);
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts keys of any length");
+    mac.update(token.as_bytes());
+    mac
+}
+
+/// The CSRF token of session `token`.
+fn csrf_token(state: &AppState, token: &str) -> String {
+    B64.encode(csrf_mac(state, token).finalize().into_bytes())
+}
+
+/// Whether `given` is the CSRF token of session `token` (constant-time comparison).
+fn csrf_valid(state: &AppState, token: &str, given: &str) -> bool {
+    B64.decode(given.trim())
+        .is_ok_and(|bytes| csrf_mac(state, token).verify_slice(&bytes).is_ok())
+}
+
+/// The user of the request's live session cookie, with the session token; `None` without a
+/// cookie or for an expired, ended or unknown session, or a disabled user.
+async fn session_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(AuthUser, String)>, ApiError> {
+    let Some(token) = cookie_token(headers) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .browser_session(&token_hash(&token))
+        .await?
+        .map(|s| {
+            (
+                AuthUser {
+                    id: s.user_id,
+                    username: s.username,
+                    role: s.role,
+                },
+                token,
+            )
+        }))
+}
+
+/// The page session of a request for a UI page: `None` means "show the login page".
+pub async fn page_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<PageSession>, ApiError> {
+    Ok(session_user(state, headers)
+        .await?
+        .map(|(user, token)| PageSession {
+            csrf: csrf_token(state, &token),
+            user,
+        }))
+}
+
+/// Whether the upgrade request's `Origin` names the host it was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (origin, host) {
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        _ => false,
+    }
+}
+
+/// The cookie branch of `require_auth`, for requests without an `Authorization` header: 401
+/// without a live session; 403 for an unsafe method without a valid `X-CSRF-Token`, or a
+/// WebSocket upgrade from another origin. Else the user goes in the request extensions.
+pub async fn require_cookie(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let Some((user, token)) = session_user(state, request.headers()).await? else {
+        return Err(ApiError::unauthorized("an access token is required"));
+    };
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if !safe {
+        let given = request
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !csrf_valid(state, &token, given) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a request signed in by the session cookie needs a valid X-CSRF-Token header",
+            ));
+        }
+    }
+    if request.headers().contains_key(header::UPGRADE) && !same_origin(request.headers()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a WebSocket signed in by the session cookie must come from the same origin",
+        ));
+    }
+    request.extensions_mut().insert(user);
+    Ok(next.run(request).await)
+}
+
+/// `Set-Cookie` value for `token`, living `max_age` seconds (0 clears it).
+fn cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("testum_session=; Max-Age=0"))
+}
+
+/// Form of `POST /ui/login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: Secret,
+}
+
+/// `POST /ui/login`: on success a session cookie and a redirect (303) to the keys page; on
+/// failure the login page again with the reason (401).
+pub async fn login(
+    State(state): State<AppState>,
+    connect_info: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    state.login_limiter.check(&form.username)?;
+    let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
+    let user = match check_password(&state, &form.username, &form.password, remote).await {
+        Ok(user) => user,
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            let page = super::pages::login_page(&form.username, Some(&e.detail))?;
+            return Ok((StatusCode::UNAUTHORIZED, page).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let token = B64.encode(raw);
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(SESSION_SECS);
+    state
+        .store
+        .create_browser_session(user.id, &token_hash(&token), expires)
+        .await?;
+    let mut response = Redirect::to("/ui/keys").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie(&token, SESSION_SECS, state.tls.is_some()),
+    );
+    Ok(response)
+}
+
+/// `POST /ui/logout`: ends the session (the form carries the CSRF token as `csrf`), clears the
+/// cookie and redirects (303) to the login page. Without a valid CSRF token: 403.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, ApiError> {
+    if let Some(token) = cookie_token(&headers) {
+        if !csrf_valid(&state, &token, &form.csrf) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "logout needs the page's CSRF token",
+            ));
+        }
+        state.store.end_browser_session(&token_hash(&token)).await?;
+    }
+    let mut response = Redirect::to("/").into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie("", 0, state.tls.is_some()));
+    Ok(response)
+}
+
+/// Form of `POST /ui/logout`.
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; testum_session=tok; b=2"),
+        );
+        assert_eq!(cookie_token(&headers).as_deref(), Some("tok"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("testum_session="));
+        assert_eq!(cookie_token(&headers), None);
+    }
+
+    #[test]
+    fn origin_must_name_the_host() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        assert!(!same_origin(&headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
+        assert!(same_origin(&headers));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("http://evil.test"));
+        assert!(!same_origin(&headers));
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_strict() {
+        let value = cookie("t", 60, true);
+        let text = value.to_str().unwrap();
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Secure",
+            "Max-Age=60",
+        ] {
+            assert!(text.contains(part), "{text}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+// testum web UI: forms and buttons call the REST API with fetch (session cookie + CSRF token),
+// problem+json field errors appear next to their fields, and task pages follow WS /ws/tasks/{id}.
+"use strict";
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+async function api(method, url, body) {
+  const init = { method, headers: { "X-CSRF-Token": csrf(), Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = { detail: text }; }
+  if (res.status === 401) { location.href = "/"; }
+  return { ok: res.ok, status: res.status, data };
+}
+
+// Show a problem+json answer: field errors next to their fields, the rest at the form's top.
+function showProblem(scope, data, status) {
+  let placed = false;
+  for (const e of (data && data.errors) || []) {
+    const slot = scope.querySelector(`[data-error-for="${CSS.escape(e.field)}"]`);
+    if (slot) {
+      slot.textContent = e.message;
+      const input = scope.querySelector(`[name="${CSS.escape(e.field)}"]`);
+      if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", slot.id || (slot.id = "err-" + e.field + "-" + Math.random().toString(36).slice(2))); }
+      placed = true;
+    }
+  }
+  const top = scope.querySelector(".form-error");
+  if (top && !placed) {
+    top.textContent = (data && (data.detail || data.title)) || `request failed (${status})`;
+    top.hidden = false;
+  }
+}
+
+function clearProblem(scope) {
+  scope.querySelectorAll("[data-error-for]").forEach((s) => { s.textContent = ""; });
+  scope.querySelectorAll("[aria-invalid]").forEach((i) => i.removeAttribute("aria-invalid"));
+  scope.querySelectorAll(".form-error").forEach((t) => { t.hidden = true; t.textContent = ""; });
+}
+
+// The JSON body of a form: empty fields are left out (PATCH keeps what is stored), number
+// inputs become numbers, multi-selects arrays, `data-list` inputs comma-separated arrays,
+// `datetime-local` with `data-utc` an RFC 3339 UTC time, and `data-include="NAME"` adds the
+// values of the page's checked `[data-select=NAME]` boxes.
+function formBody(form) {
+  const body = {};
+  for (const el of form.elements) {
+    if (!el.name || el.type === "file" || el.type === "submit") continue;
+    if (el.dataset.onlyWith && !el.dataset.onlyWith.split(" ").some((id) => document.getElementById(id)?.value)) continue;
+    if (el.multiple) { body[el.name] = [...el.selectedOptions].map((o) => o.value); continue; }
+    const v = el.value.trim();
+    if (el.dataset.list !== undefined) { body[el.name] = v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []; continue; }
+    if (v === "") continue;
+    if (el.type === "number") body[el.name] = Number(v);
+    else if (el.dataset.utc !== undefined) body[el.name] = v.length === 16 ? v + ":00Z" : v + "Z";
+    else if (el.type === "password" || el.tagName === "TEXTAREA") body[el.name] = el.value;
+    else body[el.name] = v;
+  }
+  if (form.dataset.include) {
+    const name = form.dataset.include;
+    body[name] = [...document.querySelectorAll(`[data-select="${CSS.escape(name)}"]:checked`)].map((c) => c.value);
+  }
+  return body;
+}
+
+async function submitForm(ev) {
+  const form = ev.target.closest("form[data-api]");
+  if (!form) return;
+  ev.preventDefault();
+  clearProblem(form);
+  const button = form.querySelector('[type="submit"]');
+  if (button) button.disabled = true;
+  try {
+    const { ok, status, data } = await api(form.dataset.method || "POST", form.dataset.api, formBody(form));
+    if (!ok) { showProblem(form, data, status); return; }
+    if (data && data.task_id) location.href = "/ui/tasks/" + data.task_id;
+    else location.reload();
+  } catch (err) {
+    showProblem(form, { detail: "the server cannot be reached: " + err.message }, 0);
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+async function clickAction(ev) {
+  const b = ev.target.closest("button[data-delete], button[data-post]");
+  if (!b) return;
+  if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+  const scope = b.closest("form, section, main") || document.body;
+  clearProblem(scope);
+  const { ok, status, data } = b.dataset.delete ? await api("DELETE", b.dataset.delete) : await api("POST", b.dataset.post, {});
+  if (!ok) { showProblem(scope, data, status); return; }
+  if (b.dataset.then) location.href = b.dataset.then;
+  else if (!b.dataset.post) location.reload();
+}
+
+// A file picked for a `data-fill` input is read into the named textarea.
+function fillFromFile(ev) {
+  const input = ev.target;
+  if (!input.dataset || !input.dataset.fill || !input.files.length) return;
+  input.files[0].text().then((t) => { document.getElementById(input.dataset.fill).value = t.trim(); });
+}
+
+function duration(started, finished) {
+  if (!started) return "";
+  const ms = (finished ? new Date(finished) : new Date()) - new Date(started);
+  return (ms / 1000).toFixed(1) + " s" + (finished ? "" : " so far");
+}
+
+function setBadge(el, status) { el.textContent = status; el.className = "badge " + status; }
+
+// Task page: one pane per platform, fed by the WebSocket (replay from seq 1, then live).
+function followTask(panes) {
+  const task = panes.dataset.task;
+  const state = document.getElementById("stream-state");
+  const pane = (id) => panes.querySelector(`[data-platform="${CSS.escape(id)}"]`);
+  let last = 0;
+  const connect = () => {
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/tasks/${task}`);
+    ws.onopen = () => { state.textContent = "live"; };
+    ws.onmessage = (m) => {
+      const f = JSON.parse(m.data);
+      if (f.seq <= last) return;
+      last = f.seq;
+      if (f.type === "output") {
+        const p = pane(f.platform_id);
+        if (!p) return;
+        const out = p.querySelector(".output");
+        const span = document.createElement("span");
+        span.className = f.stream;
+        span.textContent = f.data;
+        out.appendChild(span);
+        out.scrollTop = out.scrollHeight;
+      } else if (f.type === "target") {
+        const p = pane(f.platform_id);
+        if (!p) return;
+        setBadge(p.querySelector('[data-field="status"]'), f.status);
+        const overall = document.getElementById("task-status");
+        if (f.status === "running" && overall.textContent === "queued") setBadge(overall, "running");
+        p.querySelector('[data-field="exit"]').textContent =
+          f.exit_code != null ? "exit " + f.exit_code : f.exit_signal ? "signal " + f.exit_signal : "";
+        const d = p.querySelector('[data-field="duration"]');
+        d.dataset.started = f.started_at || ""; d.dataset.finished = f.finished_at || "";
+        d.textContent = duration(f.started_at, f.finished_at);
+        if (f.changed != null) p.querySelector('[data-field="changed"]').textContent = f.changed ? "changed" : "unchanged";
+        const e = p.querySelector('[data-field="error"]');
+        e.textContent = f.error || ""; e.hidden = !f.error;
+      } else if (f.type === "done") {
+        setBadge(document.getElementById("task-status"), f.status);
+        const c = document.getElementById("cancel");
+        if (c) c.hidden = true;
+        state.textContent = "finished";
+      }
+    };
+    ws.onclose = () => {
+      if (state.textContent !== "finished") { state.textContent = "reconnecting…"; setTimeout(connect, 2000); }
+    };
+  };
+  panes.querySelectorAll('[data-field="duration"]').forEach((d) => { d.textContent = duration(d.dataset.started, d.dataset.finished); });
+  // A reconnect replays from seq 1; frames already shown (seq <= last) are skipped.
+  connect();
+}
+
+document.addEventListener("submit", submitForm);
+document.addEventListener("click", clickAction);
+document.addEventListener("change", fillFromFile);
+document.addEventListener("DOMContentLoaded", () => {
+  const panes = document.getElementById("panes");
+  if (panes) followTask(panes);
+  const users = document.getElementById("users");
+  if (users) loadUsers(users);
+});
+
+// Users page (admins): list from GET /api/users; role, enable/disable through PATCH.
+async function loadUsers(table) {
+  const body = table.querySelector("tbody");
+  const { ok, status, data } = await api("GET", "/api/users?limit=500");
+  if (!ok) { showProblem(document.querySelector("main"), data, status); body.innerHTML = ""; return; }
+  const roles = table.dataset.roles.split(",");
+  body.replaceChildren(...(data.items || []).map((u) => {
+    const tr = document.createElement("tr");
+    const cell = (t) => { const td = document.createElement("td"); td.textContent = t; tr.appendChild(td); return td; };
+    cell(u.username);
+    const sel = document.createElement("select");
+    sel.setAttribute("aria-label", "Role of " + u.username);
+    for (const r of roles) { const o = document.createElement("option"); o.textContent = r; o.selected = r === u.role; sel.appendChild(o); }
+    sel.onchange = () => patchUser(u.id, { role: sel.value });
+    cell("").appendChild(sel);
+    cell(u.disabled ? "disabled" : "enabled");
+    cell((u.created_at || "").replace("T", " ").slice(0, 19) + "Z");
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = u.disabled ? "Enable" : "Disable";
+    b.onclick = () => patchUser(u.id, { disabled: !u.disabled });
+    cell("").appendChild(b);
+    return tr;
+  }));
+}
+
+async function patchUser(id, change) {
+  const main = document.querySelector("main");
+  clearProblem(main);
+  const { ok, status, data } = await api("PATCH", "/api/users/" + id, change);
+  if (!ok) showProblem(main, data, status); else location.reload();
+}

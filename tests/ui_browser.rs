@@ -1,0 +1,267 @@
+//! The web UI in a real headless Chromium against the real service and a real sshd: log in, add
+//! keys (a bad one shows its reason next to the field), add a platform, deploy, run a command
+//! whose output appears live on the task page, read the audit log, log out; and the browser
+//! session's guards (CSRF token on cookie-authenticated writes, same-origin WebSocket).
+//! Screenshots of every page go to `target/ui-screenshots/` (see `browser::screenshot_dir`).
+
+mod app;
+mod browser;
+mod common;
+
+use app::{ADMIN_PASSWORD, TestApp};
+use browser::Browser;
+use common::{ClientKey, KeyKind, TestHost};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_works_through_the_browser() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("error")
+        .with_test_writer()
+        .try_init();
+    let app = TestApp::start().await;
+    let host = TestHost::start();
+    let browser = Browser::start().await;
+    let base = &app.base;
+
+    // Without a session every page leads to the login page.
+    browser.open(&format!("{base}/ui/platforms")).await;
+    assert_eq!(browser.wait_path("/").await, "/");
+    browser.find("#username").await;
+    browser.screenshot("login").await;
+
+    // A wrong password is refused on the page (and audited); the right one signs in.
+    browser.fill("#username", "admin").await;
+    browser.fill("#password", "not the password").await;
+    browser.click("form[action='/ui/login'] button").await;
+    let refused = browser.text("#login-error").await;
+    assert_eq!(refused, "invalid username or password");
+    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser.click("form[action='/ui/login'] button").await;
+    browser.wait_path("/ui/keys").await;
+
+    // A bad key: the API's reason appears next to the public key field.
+    let bad = "ssh-ed25519 AAAAthis-is-not-a-key laptop";
+    let (status, problem) = app
+        .post("/api/keys", json!({"name": "bad", "public_key": bad}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let reason = problem["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.fill("#key-name", "bad").await;
+    browser.fill("#key-public", bad).await;
+    browser.click("#add-key button[type=submit]").await;
+    let shown = browser
+        .wait_text("[data-error-for='public_key']", |t| !t.is_empty())
+        .await;
+    assert_eq!(shown, reason);
+    browser.screenshot("keys-error").await;
+
+    // A good key is added and listed with its fingerprint.
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    browser.fill("#key-name", "alice laptop").await;
+    browser.fill("#key-public", &key.public_line).await;
+    browser.fill("#key-owner", "alice").await;
+    browser.click("#add-key button[type=submit]").await;
+    browser
+        .wait_text("main table", |t| t.contains("alice laptop"))
+        .await;
+    let keys = app.get("/api/keys").await;
+    let key_id = keys["items"][0]["id"].as_str().unwrap().to_string();
+    let fingerprint = keys["items"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(browser.text("main table").await.contains(&fingerprint));
+
+    // A platform pointing at the real sshd.
+    browser.open(&format!("{base}/ui/platforms")).await;
+    browser.fill("#pf-name", "web-1").await;
+    browser.fill("#pf-host", "127.0.0.1").await;
+    browser
+        .fill("#pf-port", &host.sshd.port().to_string())
+        .await;
+    browser.fill("#pf-username", &host.user.name).await;
+    browser.fill("#pf-password", &host.user.password).await;
+    browser.fill("#pf-tags", "web, eu").await;
+    browser.click("#add-platform button[type=submit]").await;
+    browser
+        .wait_text("main table", |t| t.contains("web-1"))
+        .await;
+    let platforms = app.get("/api/platforms").await;
+    let platform_id = platforms["items"][0]["id"].as_str().unwrap().to_string();
+
+    // Deploy the key to the selected platform: the task page follows it to success.
+    browser.click(&format!("#sel-{platform_id}")).await;
+    browser
+        .click(&format!("#deploy-keys option[value='{key_id}']"))
+        .await;
+    browser.click("#deploy button[type=submit]").await;
+    browser.wait_path("/ui/tasks/").await;
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    let authorized = String::from_utf8(host.user.read_file(".ssh/authorized_keys")).unwrap();
+    assert!(authorized.contains(&key.public_line), "{authorized}");
+    browser.open(&format!("{base}/ui/platforms")).await;
+    browser.screenshot("platforms").await;
+    browser
+        .wait_text("main table", |t| {
+            t.contains("deploy_keys") && t.contains("pinned")
+        })
+        .await;
+
+    // Run a command: its first line shows while it still runs (it waits for a file the test
+    // creates only after seeing that line), then the rest, the exit code and the duration.
+    browser.click(&format!("#sel-{platform_id}")).await;
+    browser
+        .fill(
+            "#run-command",
+            "echo first-line; while [ ! -e \"$HOME/go\" ]; do sleep 0.1; done; echo second-line",
+        )
+        .await;
+    browser.click("#run button[type=submit]").await;
+    browser.wait_path("/ui/tasks/").await;
+    let output = format!("section.pane[data-platform='{platform_id}'] .output");
+    let live = browser
+        .wait_text(&output, |t| t.contains("first-line"))
+        .await;
+    assert!(!live.contains("second-line"), "{live}");
+    // Still running: the target's pane and the task say so while the command waits.
+    let pane = format!("section.pane[data-platform='{platform_id}']");
+    browser
+        .wait_text(&format!("{pane} [data-field='status']"), |t| t == "running")
+        .await;
+    browser.wait_text("#task-status", |t| t == "running").await;
+    host.user.write_file("go", b"", 0o644);
+    browser
+        .wait_text(&output, |t| t.contains("second-line"))
+        .await;
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    browser
+        .wait_text(&format!("{pane} [data-field='exit']"), |t| t == "exit 0")
+        .await;
+    let took = browser
+        .text(&format!("{pane} [data-field='duration']"))
+        .await;
+    assert!(took.ends_with(" s"), "{took:?}");
+    browser.screenshot("task").await;
+
+    // The other pages.
+    browser.open(&format!("{base}/ui/tasks")).await;
+    browser
+        .wait_text("main table", |t| {
+            t.contains("run_command") && t.contains("deploy_keys")
+        })
+        .await;
+    browser.screenshot("tasks").await;
+    browser
+        .open(&format!("{base}/ui/platforms/{platform_id}"))
+        .await;
+    browser
+        .wait_text("main table", |t| {
+            t.contains("alice laptop") && t.contains("present")
+        })
+        .await;
+    browser.screenshot("platform").await;
+    browser.open(&format!("{base}/ui/keys")).await;
+    browser
+        .wait_text("main table", |t| t.contains("web-1"))
+        .await;
+    browser.screenshot("keys").await;
+
+    // The audit log shows what was done, and its filter narrows it.
+    browser.open(&format!("{base}/ui/audit")).await;
+    let audit = browser.text("main table").await;
+    for action in ["auth.login", "key.create", "platform.create", "task.create"] {
+        assert!(audit.contains(action), "{action} missing from {audit}");
+    }
+    assert!(audit.contains("failure"), "the failed login is audited");
+    browser.screenshot("audit").await;
+    browser.fill("#f-action", "key.create").await;
+    browser.click("form.filters button").await;
+    browser.wait_path("/ui/audit").await;
+    let filtered = browser
+        .wait_text("main table tbody", |t| !t.contains("task.create"))
+        .await;
+    assert!(filtered.contains("key.create"), "{filtered}");
+
+    browser.open(&format!("{base}/ui/users")).await;
+    browser.screenshot("users").await;
+
+    // The session cookie alone does not authorise a write: the page's CSRF token must come too.
+    let cookie = browser
+        .client
+        .get_named_cookie("testum_session")
+        .await
+        .expect("the session cookie");
+    let cookie = format!("testum_session={}", cookie.value());
+    let csrf = browser
+        .find("meta[name='csrf-token']")
+        .await
+        .attr("content")
+        .await
+        .unwrap()
+        .unwrap();
+    let other = ClientKey::generate(KeyKind::Ed25519, None);
+    let body = json!({"name": "other", "public_key": other.public_line});
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut request = app.http.post(format!("{base}/api/keys")).json(&body);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    let without = post(vec![("cookie", cookie.clone())]).await.unwrap();
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    let forged = post(vec![
+        ("cookie", cookie.clone()),
+        (
+            "x-csrf-token",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        ),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let with = post(vec![("cookie", cookie.clone()), ("x-csrf-token", csrf)])
+        .await
+        .unwrap();
+    assert_eq!(with.status(), StatusCode::CREATED);
+
+    // A WebSocket signed in by the cookie must come from the page's own origin.
+    let task = app.get("/api/tasks").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upgrade = app
+        .http
+        .get(format!("{base}/ws/tasks/{task}"))
+        .header("cookie", cookie.clone())
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upgrade.status(), StatusCode::FORBIDDEN);
+
+    // Logging out ends the session on the server, not just in the browser.
+    browser.click(".logout button").await;
+    browser.find("#username").await;
+    let after = app
+        .http
+        .get(format!("{base}/api/keys"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}

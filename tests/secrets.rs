@@ -423,6 +423,65 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
     let (status, _) = call(Method::POST, "/api/auth/logout", Some(&bob_token), None).await;
     assert!(status.is_success(), "logout: {status}");
 
+    // A browser session: the cookie and the page's CSRF token are secrets handed out by design
+    // (read here, outside `call`); a cookie-authenticated write is scanned like the rest.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = serde_urlencoded::to_string([("username", "admin"), ("password", &admin_password)])
+        .unwrap();
+    let response = browser
+        .post(format!("{}/ui/login", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "browser login");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .and_then(|v| v.strip_prefix("testum_session="))
+        .expect("a session cookie")
+        .to_string();
+    let page = browser
+        .get(format!("{}/ui/keys", server.base))
+        .header("cookie", format!("testum_session={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split(r#"<meta name="csrf-token" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries a CSRF token")
+        .to_string();
+    let response = browser
+        .post(format!("{}/api/keys", server.base))
+        .header("cookie", format!("testum_session={cookie}"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "from-browser",
+                      "public_key": common::ClientKey::generate(KeyKind::Ed25519, None).public_line}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "cookie-authenticated write"
+    );
+    let headers = format!("{:?}", response.headers());
+    let browser_write = format!(
+        "/api/keys (cookie)\n{headers}\n{}",
+        response.text().await.unwrap()
+    );
+
     let login_key = pk_host.authorized_key(KeyKind::Rsa);
     let (status, pw) = call(
         Method::POST,
@@ -517,9 +576,10 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
     )
     .await;
 
-    // LEAD: extend this list as secrets are added (helper E: the `testum_session` cookie and the
-    // CSRF token).
+    // Every secret this test handed to testum or got from it.
     let mut secrets = vec![
+        ("browser session cookie", cookie.clone()),
+        ("CSRF token", csrf.clone()),
         ("admin password", admin_password.clone()),
         ("user password", bob_password.clone()),
         ("changed user password", bob_new_password.clone()),
@@ -550,6 +610,7 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
     );
     let data_dir = dir.path().join("data");
     let database = database_dump(&data_dir, database_url.as_deref()).await;
+    bodies.push(browser_write);
     let responses = bodies.join("\n").into_bytes();
     let contains = |haystack: &[u8], needle: &str| {
         haystack

@@ -59,7 +59,14 @@ pub(crate) fn decode(pem: &str, passphrase: Option<&str>) -> Result<PrivateKey, 
         return Err(SshError::PrivateKey("the private key is empty".into()));
     }
     let encrypted = looks_encrypted(pem);
-    match russh::keys::decode_secret_key(pem, passphrase) {
+    let decoded = russh::keys::decode_secret_key(pem, passphrase).or_else(|e| {
+        // About one P-256 key in 256 has a short scalar that ssh-key refuses; see short_scalar.
+        match super::short_scalar::pad(pem) {
+            Some(padded) => russh::keys::decode_secret_key(&padded, passphrase),
+            None => Err(e),
+        }
+    });
+    match decoded {
         Ok(key) => {
             if key.algorithm() == russh::keys::Algorithm::Dsa {
                 return Err(SshError::PrivateKey(

@@ -15,6 +15,7 @@
 mod auth;
 mod exec;
 mod handler;
+mod short_scalar;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -749,3 +749,85 @@ async fn login_is_rate_limited_per_username_and_per_ip_without_slowing_other_rou
         2
     );
 }
+
+/// From a fresh-user trial: a leaked API token, even a viewer one, must not become its owner's
+/// account (guessing and then changing the password) or outlive its revocation (minting more
+/// tokens); guessing the current password is throttled and audited like a login.
+#[tokio::test]
+async fn api_tokens_cannot_manage_credentials_and_password_guesses_are_limited() {
+    // Three logins below, then room for a few guesses before the shared per-username limit.
+    let app =
+        TestApp::start_with(|config| config.rate_limits.login_rate_per_user_per_min = 6).await;
+    create_user(&app, "erin", "operator").await;
+    let erin = login(&app, "erin", PASSWORD).await;
+    let (status, created, _) = call_as(
+        &app,
+        Some(access(&erin)),
+        Method::POST,
+        "/api/tokens",
+        Some(json!({"name": "dashboard", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap();
+
+    let (status, body, _) = call_as(
+        &app,
+        Some(token),
+        Method::POST,
+        "/api/users/me/password",
+        Some(json!({"current_password": PASSWORD, "new_password": "a brand new password"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body, _) = call_as(
+        &app,
+        Some(token),
+        Method::POST,
+        "/api/tokens",
+        Some(json!({"name": "child", "role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // The password still works: nothing changed.
+    login(&app, "erin", PASSWORD).await;
+
+    // Wrong guesses with a real session: 422 naming the field, audited, then 429 like login.
+    let erin = login(&app, "erin", PASSWORD).await;
+    let mut statuses = Vec::new();
+    for guess in 0..8 {
+        let (status, body, headers) = call_as(
+            &app,
+            Some(access(&erin)),
+            Method::POST,
+            "/api/users/me/password",
+            Some(json!({"current_password": format!("guess number {guess}"),
+                        "new_password": "a brand new password"})),
+        )
+        .await;
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert_eq!(field(&body), "current_password");
+        } else {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+            assert!(headers.contains_key("retry-after"));
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "eight guesses in a row were never limited: {statuses:?}"
+    );
+    let failures: Vec<_> = audit_actions(&app, "user.password")
+        .await
+        .into_iter()
+        .filter(|e| e["outcome"] == "failure")
+        .collect();
+    assert_eq!(
+        failures.len(),
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+            .count(),
+        "every wrong guess is audited"
+    );
+}

@@ -76,6 +76,24 @@ impl From<SignedIn> for AuthUser {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionId(pub Uuid);
 
+/// Marks a request signed in with an API token (in its extensions next to its [`AuthUser`]).
+/// Such a request may use the API up to the token's role but may not manage credentials (change
+/// the password, make more tokens): a leaked token must not turn into an account or outlive its
+/// own revocation. See [`refuse_api_token`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViaApiToken;
+
+/// 403 problem+json when the request was signed in with an API token; `action` says what it may
+/// not do, e.g. "change a password".
+pub fn refuse_api_token(via: Option<Extension<ViaApiToken>>, action: &str) -> Result<(), ApiError> {
+    match via {
+        Some(_) => Err(ApiError::forbidden(format!(
+            "an API token cannot {action}: sign in with your password"
+        ))),
+        None => Ok(()),
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: Uuid,
@@ -198,8 +216,13 @@ pub async fn check_password(
             .audit(NewAudit {
                 actor: &Actor {
                     user_id: None,
-                    // Whatever was typed, bounded: an anonymous caller must not bloat the log.
-                    name: username.chars().take(64).collect(),
+                    // Whatever was typed, bounded and on one line: an anonymous caller must not
+                    // bloat the log or forge lines in it.
+                    name: username
+                        .chars()
+                        .take(64)
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect(),
                 },
                 action: "auth.login",
                 target: None,
@@ -277,6 +300,7 @@ pub async fn require_auth(
             .await?
             .ok_or_else(invalid)?;
         request.extensions_mut().insert(AuthUser::from(user));
+        request.extensions_mut().insert(ViaApiToken);
     } else {
         let (user_id, sid) = state.tokens.verify(&token).ok_or_else(invalid)?;
         let user = state

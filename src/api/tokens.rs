@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::AuthUser;
+use super::auth::{AuthUser, ViaApiToken, refuse_api_token};
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::opaque_token::{self, API_TOKEN_PREFIX};
@@ -54,14 +54,17 @@ fn scope(user: &AuthUser) -> Option<uuid::Uuid> {
     request_body = CreateToken,
     responses(
         (status = 201, description = "Created; `token` is shown this once", body = CreatedToken),
+        (status = 403, description = "Signed in with an API token (tokens cannot make tokens), or too weak a role", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid (e.g. `role` above the caller's); `errors` names it", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
+    via: Option<Extension<ViaApiToken>>,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    refuse_api_token(via, "create API tokens")?;
     let mut errors = Errors::default();
     let name = errors.check("name", validate::name(&body.name));
     if body.role > user.role {

@@ -8,16 +8,17 @@ use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::AuthUser;
+use super::auth::{AuthUser, ViaApiToken, refuse_api_token};
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::crypto::{hash_password, verify_password};
 use crate::role::Role;
 use crate::secret::Secret;
-use crate::store::{Page, UserInfo, UserPatch};
+use crate::store::{NewAudit, Page, UserInfo, UserPatch};
 
 /// Fewest characters (Unicode scalar values) a password may have (NIST SP 800-63B §3.1.1.2
 /// asks for at least 8; testum holds fleet credentials, so 12).
@@ -247,14 +248,20 @@ pub async fn delete(
     request_body = ChangePassword,
     responses(
         (status = 204, description = "Changed; every session of the caller is ended"),
-        (status = 422, description = "`current_password` is wrong or `new_password` breaks the policy", body = Problem, content_type = "application/problem+json")
+        (status = 403, description = "Signed in with an API token, which cannot change a password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`current_password` is wrong (audited) or `new_password` breaks the policy", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts for this username (shared with login); see `Retry-After`", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn change_own_password(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
+    via: Option<Extension<ViaApiToken>>,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> Result<StatusCode, ApiError> {
+    refuse_api_token(via, "change a password")?;
+    // Guessing the current password here is guessing a login: the same per-username limit.
+    state.login_limiter.check(&user.username)?;
     let mut errors = Errors::default();
     errors.check("new_password", password_policy(&body.new_password));
     errors.finish()?;
@@ -269,6 +276,16 @@ pub async fn change_own_password(
         .await
         .map_err(ApiError::internal)?;
     if !matches {
+        state
+            .store
+            .audit(NewAudit {
+                actor: &user.actor(),
+                action: "user.password",
+                target: Some(format!("user:{}", user.id)),
+                outcome: "failure",
+                details: json!({"reason": "wrong current password"}),
+            })
+            .await?;
         return Err(ApiError::field(
             "current_password",
             "is not the current password",

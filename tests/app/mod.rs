@@ -79,12 +79,12 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         metrics_token: None,
         http: Default::default(),
         refresh_token_ttl_secs: 7 * 86_400,
-        // Every test client is 127.0.0.1: one generous per-IP bucket, so walking the routes or
-        // signing in several users is not throttled. The rate-limit test sets its own limits.
+        // Every test client is 127.0.0.1 and tests sign in often: generous limits, so walking
+        // the routes or signing in several users is not throttled. Rate-limit tests set theirs.
         rate_limits: testum::api::ratelimit::RateLimits {
             auth_rate_per_ip_per_min: 600,
             auth_rate_per_ip_burst: 100,
-            ..Default::default()
+            login_rate_per_user_per_min: 60,
         },
         settings: Settings {
             data_dir,

@@ -235,6 +235,8 @@ async fn bootstrap_admin(store: &Store, config: &ServeConfig) -> anyhow::Result<
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_tracing(&config.settings);
     let state = prepare(&config).await?;
+    // Held until the process ends: `testum rotate-master-key` refuses to run meanwhile.
+    let _in_use = state.store.mark_in_use().await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
@@ -274,6 +276,7 @@ pub async fn work(config: WorkerCommandConfig) -> anyhow::Result<()> {
              inside testum serve)"
         );
     }
+    let _in_use = store.mark_in_use().await?;
     let events = event_bus(&store, settings);
     let config = WorkerConfig {
         archive: worker_archive(&store, settings, &archive),

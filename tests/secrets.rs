@@ -188,6 +188,53 @@ async fn a_failed_rotation_changes_nothing_and_an_environment_key_needs_the_new_
 }
 
 /// A `testum serve` process with debug logs captured in a file; SIGKILLed when dropped.
+/// From a fresh-user trial: rotating under a running server lost a credential the server sealed
+/// under the old key afterwards. rotate-master-key now refuses while any serve or worker runs.
+#[tokio::test]
+async fn rotate_master_key_refuses_while_a_server_uses_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = app::test_database_url().await;
+    let data_dir = dir.path().join("data");
+    let rotate = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_testum"));
+        command
+            .arg("rotate-master-key")
+            .env_remove("TESTUM_MASTER_KEY")
+            .env_remove("TESTUM_NEW_MASTER_KEY")
+            .env_remove("TESTUM_DATABASE_URL")
+            .env("TESTUM_DATA_DIR", &data_dir);
+        if let Some(url) = &database_url {
+            command.env("TESTUM_DATABASE_URL", url);
+        }
+        command.output().expect("run testum")
+    };
+    let server = Server::start(
+        dir.path(),
+        database_url.as_deref(),
+        &[("TESTUM_ADMIN_PASSWORD", "an admin password")],
+    )
+    .await;
+    let key_before = std::fs::read(data_dir.join("master.key")).unwrap();
+    let refused = rotate();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("is using this database"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert_eq!(
+        std::fs::read(data_dir.join("master.key")).unwrap(),
+        key_before
+    );
+    drop(server);
+    let rotated = rotate();
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert_ne!(
+        std::fs::read(data_dir.join("master.key")).unwrap(),
+        key_before
+    );
+}
+
 struct Server {
     child: Child,
     log: PathBuf,

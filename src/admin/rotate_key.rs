@@ -50,6 +50,8 @@ impl RotateMasterKey {
     /// Run the rotation; prints what was done and what the operator must do next.
     pub async fn run(self) -> anyhow::Result<()> {
         let store = self.database.open().await?;
+        // A running serve or worker would go on sealing credentials under the old key.
+        let _alone = store.claim_exclusive().await?;
         let given_new = self
             .new_master_key
             .as_ref()

@@ -120,9 +120,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("not found"),
             StoreError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
-            StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Migrate(_) => {
-                ApiError::internal(e)
-            }
+            StoreError::Db(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Migrate(_)
+            | StoreError::Io(_) => ApiError::internal(e),
         }
     }
 }

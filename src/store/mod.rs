@@ -9,6 +9,7 @@ mod archive;
 mod audit;
 pub mod audit_chain;
 mod host_keys;
+pub mod in_use;
 mod keys;
 mod locks;
 mod overview;
@@ -21,7 +22,7 @@ mod tokens;
 mod ui_sessions;
 mod users;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -87,6 +88,9 @@ pub enum StoreError {
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A file beside the database (the in-use lock) could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Result of store calls.
@@ -236,6 +240,8 @@ impl Default for PoolConfig {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The database file, for SQLite on disk (see [`in_use`]).
+    sqlite_path: Option<PathBuf>,
 }
 
 impl Store {
@@ -271,7 +277,20 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let store = Store { pool, backend };
+        let sqlite_path = match backend {
+            Backend::Sqlite => url
+                .trim_start_matches("sqlite://")
+                .split('?')
+                .next()
+                .filter(|path| !path.is_empty() && !path.contains(":memory:"))
+                .map(PathBuf::from),
+            Backend::Postgres => None,
+        };
+        let store = Store {
+            pool,
+            backend,
+            sqlite_path,
+        };
         store.adopt_unchained_audit().await?;
         Ok(store)
     }

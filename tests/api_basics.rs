@@ -263,6 +263,14 @@ async fn platform_validation_names_the_field_and_stores_nothing() {
             with("host_key_fingerprint", json!("MD5:00")),
             "host_key_fingerprint",
         ),
+        // A fingerprint alone does not say which of the host's keys it is (trial finding).
+        (
+            with(
+                "host_key_fingerprint",
+                json!(format!("SHA256:{}", "A".repeat(43))),
+            ),
+            "host_key_type",
+        ),
         (
             with("authorized_keys_path", json!("../../etc/passwd")),
             "authorized_keys_path",

@@ -216,6 +216,14 @@ pub async fn create(
             errors.add("host_key_type", "is not an SSH host key algorithm name");
             None
         }
+        None if body.host_key_fingerprint.is_some() => {
+            errors.add(
+                "host_key_type",
+                "is required with host_key_fingerprint: a fingerprint does not say which of the host's \
+                 keys it is (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...; ssh-keyscan shows it)",
+            );
+            None
+        }
         other => other.clone(),
     };
     let path = errors.check(
@@ -527,9 +535,18 @@ pub async fn trust_host_key(
     let platform = find(&state, &id).await?;
     let mut errors = Errors::default();
     let pin = match &body.host_key_fingerprint {
-        Some(fingerprint) => errors
-            .check("host_key_fingerprint", validate::fingerprint(fingerprint))
-            .map(|f| (body.host_key_type.clone(), f)),
+        Some(fingerprint) => {
+            if body.host_key_type.is_none() {
+                errors.add(
+                    "host_key_type",
+                    "is required with host_key_fingerprint: a fingerprint does not say which of the host's \
+                 keys it is (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...; ssh-keyscan shows it)",
+                );
+            }
+            errors
+                .check("host_key_fingerprint", validate::fingerprint(fingerprint))
+                .map(|f| (body.host_key_type.clone(), f))
+        }
         None => {
             if body.host_key_type.is_some() {
                 errors.add(

@@ -93,8 +93,11 @@ struct AddPlatform {
     #[arg(long)]
     host_key_policy: Option<String>,
     /// Host key fingerprint to pin up front (`SHA256:...`, as `ssh-keygen -lf` prints it).
-    #[arg(long)]
+    #[arg(long, requires = "host_key_type")]
     host_key_fingerprint: Option<String>,
+    /// The algorithm of that host key (`ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, ...).
+    #[arg(long, requires = "host_key_fingerprint")]
+    host_key_type: Option<String>,
     /// Path of authorized_keys on the host (default: the server's, `~/.ssh/authorized_keys`).
     #[arg(long)]
     authorized_keys_path: Option<String>,
@@ -214,6 +217,7 @@ fn platform_body(add: AddPlatform) -> anyhow::Result<Value> {
     for (field, value) in [
         ("host_key_policy", add.host_key_policy),
         ("host_key_fingerprint", add.host_key_fingerprint),
+        ("host_key_type", add.host_key_type),
         ("authorized_keys_path", add.authorized_keys_path),
     ] {
         if let Some(value) = value {

@@ -168,6 +168,8 @@ async fn cors_answers_configured_origins_only() {
     let (status, h) = get_from(&app, "https://ops.example.com").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(h["access-control-allow-origin"], "https://ops.example.com");
+    // ... including how long a 429 asks it to wait.
+    assert_eq!(h["access-control-expose-headers"], "retry-after");
 
     // Another origin gets no CORS header at all, preflight or not.
     let foreign = preflight("https://evil.example").await.unwrap();

@@ -77,6 +77,8 @@ pub fn apply(router: Router, origins: &[HeaderValue]) -> Router {
             header::CONTENT_TYPE,
             HeaderName::from_static("x-csrf-token"),
         ])
+        // A front end on another origin must be able to read how long a 429 asks it to wait.
+        .expose_headers([header::RETRY_AFTER])
         .max_age(PREFLIGHT_MAX_AGE);
     router.layer(middleware::from_fn(move |request: Request, next: Next| {
         let cors = cors.clone();

@@ -25,7 +25,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{
@@ -201,7 +201,18 @@ pub fn command_ended(elapsed: Duration) {
 /// the response head. Layer it on the whole router, so `MatchedPath` is known.
 pub async fn track_http(request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = request.method().as_str().to_string();
+    // Only standard methods become labels: any token is a valid method name, and each new label
+    // value would be a new series (unbounded memory for an unauthenticated caller).
+    let method = match *request.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS => request.method().as_str().to_string(),
+        _ => "other".to_string(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -831,3 +831,73 @@ async fn api_tokens_cannot_manage_credentials_and_password_guesses_are_limited()
         "every wrong guess is audited"
     );
 }
+
+/// From a second trial: an admin API token could still set its owner's password through
+/// `PATCH /api/users/{id}` (and create users), and an admin session could skip the current
+/// password by patching its own account.
+#[tokio::test]
+async fn passwords_are_set_only_by_a_signed_in_admin_and_ones_own_only_with_the_current_one() {
+    let app = TestApp::start().await;
+    let target = create_user(&app, "otto", "operator").await;
+    let (status, created) = app
+        .post(
+            "/api/tokens",
+            json!({"name": "automation", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap();
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/api/users/{target}"),
+            json!({"password": "set by a token!"}),
+        ),
+        (
+            Method::POST,
+            "/api/users".to_string(),
+            json!({"username": "mallory", "password": "a long password", "role": "admin"}),
+        ),
+    ] {
+        let (status, body, _) = call_as(&app, Some(token), method, &path, Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    // The same token may still do admin work that sets no credential.
+    let (status, body, _) = call_as(
+        &app,
+        Some(token),
+        Method::PATCH,
+        &format!("/api/users/{target}"),
+        Some(json!({"role": "viewer"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let admins: Vec<Value> = app.get("/api/users").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["username"] == "admin")
+        .cloned()
+        .collect();
+    let admin_id = admins[0]["id"].as_str().unwrap();
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/users/{admin_id}"),
+            Some(json!({"password": "no current one asked"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(field(&body), "password");
+    // Another admin's session still sets someone else's password.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/users/{target}"),
+            Some(json!({"password": "set by an admin"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    login(&app, "otto", "set by an admin").await;
+}

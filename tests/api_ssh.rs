@@ -718,3 +718,73 @@ async fn shutdown_ends_running_commands_on_their_hosts() {
         "the remote command survived the shutdown"
     );
 }
+
+/// From a trial: a WebSocket opened before a user was disabled kept streaming a long task to
+/// them. A stream re-checks its credential and closes (1008) once the session is gone.
+#[tokio::test]
+async fn a_task_stream_ends_when_its_user_is_disabled() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = app
+        .add_password_platform("p", host.sshd.port(), &host.user.name, &host.user.password)
+        .await;
+    let (status, viewer) = app
+        .post(
+            "/api/users",
+            json!({"username": "vera", "password": "a viewer's password", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{viewer}");
+    let (status, login) = app
+        .call_anon(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            Some(json!({"username": "vera", "password": "a viewer's password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    // Prints a line, then waits for a file that nobody creates: it runs until cancelled.
+    let task = app
+        .queue(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "echo started; while [ ! -e \"$HOME/never\" ]; do sleep 0.2; done"}),
+        )
+        .await;
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}",
+        app.base.replace("http://", "ws://"),
+        login["access_token"].as_str().unwrap()
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let read = async {
+        let mut disabled = false;
+        while let Some(message) = socket.next().await {
+            match message.unwrap() {
+                Message::Text(text) if !disabled && text.contains("started") => {
+                    let (status, _) = app
+                        .call(
+                            reqwest::Method::PATCH,
+                            &format!("/api/users/{}", viewer["id"].as_str().unwrap()),
+                            Some(json!({"disabled": true})),
+                        )
+                        .await;
+                    assert_eq!(status, StatusCode::OK);
+                    disabled = true;
+                }
+                Message::Text(text) => assert!(!text.contains("\"done\""), "{text}"),
+                Message::Close(frame) => return (disabled, frame.map(|f| u16::from(f.code))),
+                _ => {}
+            }
+        }
+        (disabled, None)
+    };
+    let (disabled, code) = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the stream of a disabled user was not closed");
+    assert!(disabled, "the command's first line never arrived");
+    assert_eq!(code, Some(1008));
+    let (status, _) = app
+        .post(&format!("/api/tasks/{task}/cancel"), json!({}))
+        .await;
+    assert!(status.is_success());
+}

@@ -218,3 +218,23 @@ fn json_logs_are_one_object_per_line() {
         assert!(object["fields"]["message"].is_string(), "{line}");
     }
 }
+
+/// From a trial: any token is a valid HTTP method name, and each one became a label value (a new
+/// series, unbounded memory for anonymous callers). Non-standard methods count as `other`.
+#[tokio::test]
+async fn unknown_methods_share_one_label() {
+    let app = TestApp::start().await;
+    let odd = format!("XM{}", uuid::Uuid::new_v4().simple());
+    let method = reqwest::Method::from_bytes(odd.as_bytes()).unwrap();
+    let response = app
+        .http
+        .request(method, format!("{}/api/keys", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error());
+    let (status, text) = scrape(&app, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!text.contains(&odd), "the method became a label");
+    assert!(text.contains("method=\"other\""), "{text}");
+}

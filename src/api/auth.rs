@@ -76,6 +76,47 @@ impl From<SignedIn> for AuthUser {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionId(pub Uuid);
 
+/// How a request was signed in, in its extensions: a long-lived request (a WebSocket) asks
+/// [`SignedInWith::still_valid`] now and then, so logout, a revoked token or a disabled user ends
+/// it too, not only the next request.
+#[derive(Debug, Clone)]
+pub enum SignedInWith {
+    /// An access token of session (refresh chain) `sid` of user `user_id`.
+    Session { user_id: Uuid, sid: Uuid },
+    /// An API token, by the SHA-256 of its secret.
+    ApiToken { token_hash: String },
+    /// A web UI cookie session, by the SHA-256 of its token.
+    Cookie { token_hash: String },
+}
+
+impl SignedInWith {
+    /// Whether the credential still signs its user in (not ended, revoked, expired, or the user
+    /// disabled or deleted). A database error counts as "still valid": the check runs again.
+    pub async fn still_valid(&self, state: &AppState) -> bool {
+        let found = match self {
+            SignedInWith::Session { user_id, sid } => state
+                .store
+                .session_user(*sid)
+                .await
+                .map(|user| user.is_some_and(|user| user.user_id == *user_id)),
+            SignedInWith::ApiToken { token_hash } => state
+                .store
+                .api_token_user(token_hash)
+                .await
+                .map(|user| user.is_some()),
+            SignedInWith::Cookie { token_hash } => state
+                .store
+                .browser_session(token_hash)
+                .await
+                .map(|session| session.is_some()),
+        };
+        found.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot re-check a credential");
+            true
+        })
+    }
+}
+
 /// Marks a request signed in with an API token (in its extensions next to its [`AuthUser`]).
 /// Such a request may use the API up to the token's role but may not manage credentials (change
 /// the password, make more tokens): a leaked token must not turn into an account or outlive its
@@ -294,13 +335,17 @@ pub async fn require_auth(
     };
     let invalid = || ApiError::unauthorized("the access token is invalid or expired");
     if token.starts_with(API_TOKEN_PREFIX) {
+        let token_hash = opaque_token::hash(&token);
         let user = state
             .store
-            .api_token_user(&opaque_token::hash(&token))
+            .api_token_user(&token_hash)
             .await?
             .ok_or_else(invalid)?;
         request.extensions_mut().insert(AuthUser::from(user));
         request.extensions_mut().insert(ViaApiToken);
+        request
+            .extensions_mut()
+            .insert(SignedInWith::ApiToken { token_hash });
     } else {
         let (user_id, sid) = state.tokens.verify(&token).ok_or_else(invalid)?;
         let user = state
@@ -311,6 +356,9 @@ pub async fn require_auth(
             .ok_or_else(invalid)?;
         request.extensions_mut().insert(AuthUser::from(user));
         request.extensions_mut().insert(SessionId(sid));
+        request
+            .extensions_mut()
+            .insert(SignedInWith::Session { user_id, sid });
     }
     Ok(next.run(request).await)
 }

@@ -133,9 +133,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
+    via: Option<Extension<ViaApiToken>>,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<UserInfo>), ApiError> {
     user.require(Role::Admin)?;
+    refuse_api_token(via, "create users")?;
     let mut errors = Errors::default();
     let name = errors.check("username", username(&body.username));
     errors.check("password", password_policy(&body.password));
@@ -190,6 +192,7 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
+    via: Option<Extension<ViaApiToken>>,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<UserInfo>, ApiError> {
@@ -197,6 +200,15 @@ pub async fn patch(
     let id = parse_id(&id, "user")?;
     let mut errors = Errors::default();
     if let Some(password) = &body.password {
+        refuse_api_token(via, "set a password")?;
+        if id == user.id {
+            // Here no current password is asked: one's own goes through /me/password, which does.
+            errors.add(
+                "password",
+                "change your own password with POST /api/users/me/password (it asks for the \
+                 current one)",
+            );
+        }
         errors.check("password", password_policy(password));
     }
     errors.finish()?;

@@ -11,14 +11,15 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::SignedInWith;
 use super::error::{ApiError, Problem};
 use crate::store::{EventKind, TaskEvent};
 
@@ -50,14 +51,22 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
 pub async fn task_stream(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Extension(signed_in): Extension<SignedInWith>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let task = super::tasks::find(&state, &id).await?;
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-        .on_upgrade(move |socket| follow(state, task.id, socket)))
+        .on_upgrade(move |socket| follow(state, task.id, signed_in, socket)))
 }
+
+/// How often a stream re-checks that its credential still stands (logout, revocation, a
+/// disabled user end the stream within this time).
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// WebSocket close code 1008, "policy violation" (RFC 6455 section 7.4.1): the credential ended.
+const CLOSE_SIGNED_OUT: u16 = 1008;
 
 /// The JSON frame for one stored event.
 pub fn frame(event: &TaskEvent) -> Value {
@@ -87,10 +96,23 @@ pub fn frame(event: &TaskEvent) -> Value {
     }
 }
 
-async fn follow(state: AppState, task: Uuid, mut socket: WebSocket) {
+async fn follow(state: AppState, task: Uuid, signed_in: SignedInWith, mut socket: WebSocket) {
     let mut wakeups = state.events.subscribe();
     let mut last = 0;
+    let mut next_check = tokio::time::Instant::now() + RECHECK;
     loop {
+        if tokio::time::Instant::now() >= next_check {
+            if !signed_in.still_valid(&state).await {
+                let _ = socket
+                    .send(Message::Close(Some(CloseFrame {
+                        code: CLOSE_SIGNED_OUT,
+                        reason: "signed out: the session or token has ended".into(),
+                    })))
+                    .await;
+                return;
+            }
+            next_check = tokio::time::Instant::now() + RECHECK;
+        }
         let events =
             match crate::archive::events_after(&state.store, &state.archive, task, last, BATCH)
                 .await

@@ -95,7 +95,9 @@ impl Store {
             (Backend::Postgres, _) => Ok(LockTarget::Postgres),
             (Backend::Sqlite, None) => Ok(LockTarget::Nothing),
             (Backend::Sqlite, Some(path)) => {
-                let mut name = path.clone().into_os_string();
+                // The real file, so a symlink or `..` in the URL names the same lock.
+                let path = std::fs::canonicalize(path)?;
+                let mut name = path.into_os_string();
                 name.push(".inuse");
                 let file = OpenOptions::new()
                     .create(true)

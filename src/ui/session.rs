@@ -24,7 +24,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::api::AppState;
-use crate::api::auth::{AuthUser, check_password};
+use crate::api::auth::{AuthUser, SignedInWith, check_password};
 use crate::api::error::ApiError;
 use crate::secret::Secret;
 
@@ -170,6 +170,9 @@ pub async fn require_cookie(
         ));
     }
     request.extensions_mut().insert(user);
+    request.extensions_mut().insert(SignedInWith::Cookie {
+        token_hash: token_hash(&token),
+    });
     Ok(next.run(request).await)
 }
 

@@ -43,15 +43,6 @@ pub struct AuthUser {
 }
 
 impl AuthUser {
-    /// `Ok` when this user's role is `role` or stronger, else 403 naming the role needed.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        if self.role >= role {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("this needs the {role} role")))
-        }
-    }
-
     /// The audit actor for this user.
     pub fn actor(&self) -> Actor {
         Actor {

@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 11] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -19,6 +19,7 @@ const TEMPLATES: [(&str, &str); 11] = [
         "platform_fields.html",
         include_str!("templates/platform_fields.html"),
     ),
+    ("run_fields.html", include_str!("templates/run_fields.html")),
     ("tasks.html", include_str!("templates/tasks.html")),
     ("task.html", include_str!("templates/task.html")),
     ("audit.html", include_str!("templates/audit.html")),

@@ -140,6 +140,19 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1024..=1024 * 1024 * 1024))]
     pub max_output_bytes: u64,
 
+    /// Most output bytes kept per task (all its targets together); past it the commands run on
+    /// but their output is dropped, with a note in each affected target's stderr.
+    #[arg(long, env = "TESTUM_MAX_TASK_OUTPUT_BYTES", default_value_t = 4 * 1024 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024 * 1024..=1024 * 1024 * 1024 * 1024))]
+    pub max_task_output_bytes: u64,
+
+    /// Days a task's output is kept after the task ended; then a background job deletes it from
+    /// the database and the object store (the task and its targets stay, marked expired).
+    /// 0 keeps output forever.
+    #[arg(long, env = "TESTUM_OUTPUT_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub output_retention_days: u32,
+
     /// Where finished tasks' output goes: `s3://bucket/prefix` (S3, MinIO; credentials, region,
     /// endpoint and `AWS_ALLOW_HTTP` from the `AWS_*` variables) or `file:///absolute/dir`.
     /// Default: on SQLite the directory `task-logs` in the data dir; on PostgreSQL none (output

@@ -11,7 +11,7 @@ pub mod audit_chain;
 mod host_keys;
 pub mod in_use;
 mod keys;
-mod locks;
+mod leases;
 mod overview;
 mod platforms;
 mod sealed;
@@ -35,7 +35,7 @@ pub use archive::{ArchiveState, MarkArchived};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
-pub use locks::PlatformLease;
+pub use leases::platform_lease;
 pub use overview::{LastResult, Placement};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
@@ -231,6 +231,23 @@ impl Default for PoolConfig {
     }
 }
 
+/// Pool options for `backend`: at most `max_connections`, and on SQLite WAL mode, foreign keys
+/// and a 5 s busy timeout on every connection.
+fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 /// The database behind testum.
 ///
 /// One pool over sqlx's `Any` driver: every statement is written once, portable between SQLite
@@ -238,7 +255,10 @@ impl Default for PoolConfig {
 /// that must differ (write-transaction start, queue claims, locks) ask [`Store::backend`].
 #[derive(Clone)]
 pub struct Store {
+    /// The pool this handle's statements use: the API's, or the workers' ([`Store::for_workers`]).
     pool: AnyPool,
+    /// The workers' pool, of the same size, opened lazily; shared by every clone.
+    worker_pool: AnyPool,
     backend: Backend,
     /// The database file, for SQLite on disk (see [`in_use`]).
     sqlite_path: Option<PathBuf>,
@@ -259,20 +279,15 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(pool.max_connections)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    }
-                    Ok(())
-                })
-            })
+        let pool = pool_options(backend, pool.max_connections)
             .connect(&url)
             .await?;
+        // An in-memory SQLite database exists once per connection: workers share its pool.
+        let worker_pool = if url.contains(":memory:") {
+            pool.clone()
+        } else {
+            pool_options(backend, pool.options().get_max_connections()).connect_lazy(&url)?
+        };
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
@@ -288,11 +303,23 @@ impl Store {
         };
         let store = Store {
             pool,
+            worker_pool,
             backend,
             sqlite_path,
         };
         store.adopt_unchained_audit().await?;
         Ok(store)
+    }
+
+    /// This store on the workers' own pool: what workers do (claims, output, heartbeats,
+    /// archiving) never waits for a connection behind API requests, nor API requests behind it.
+    /// Every handle returned shares one pool, as large as the API's (`TESTUM_DB_MAX_CONNECTIONS`),
+    /// connected on first use.
+    pub fn for_workers(&self) -> Store {
+        Store {
+            pool: self.worker_pool.clone(),
+            ..self.clone()
+        }
     }
 
     /// The backend in use.

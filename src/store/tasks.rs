@@ -615,17 +615,24 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Extend the leases of every target `worker` is running.
+    /// Extend the leases of every target `worker` is running, and of every named lease it holds
+    /// (platform locks, jobs; see [`Store::try_take_lease`]).
     pub async fn renew_leases(&self, worker: &str, lease: std::time::Duration) -> StoreResult<()> {
-        let expires =
-            Utc::now() + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30));
+        let expires = ts(
+            Utc::now() + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30))
+        );
         sqlx::query(
             "UPDATE targets SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running'",
         )
         .bind(worker)
-        .bind(ts(expires))
+        .bind(&expires)
         .execute(&self.pool)
         .await?;
+        sqlx::query("UPDATE leases SET expires_at = $2 WHERE worker = $1")
+            .bind(worker)
+            .bind(&expires)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

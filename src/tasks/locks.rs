@@ -1,6 +1,8 @@
-//! Per-platform locks so two syncs of one platform's authorized_keys never overlap: an in-process
-//! mutex, plus on PostgreSQL an advisory lock that excludes other processes too. (The remote
-//! write's compare-and-swap protects against every other writer.)
+//! Per-platform locks so two syncs of one platform's authorized_keys never overlap, in this
+//! process or any other: an in-process mutex (so local contenders wait without touching the
+//! database), then the platform's lease row in the store ([`Store::try_take_lease`]), which holds
+//! no database connection while the sync runs and is renewed by the worker's heartbeat. (The
+//! remote write's compare-and-swap protects against every other writer.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,10 +11,10 @@ use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use crate::store::{Backend, PlatformLease, Store, StoreResult};
+use crate::store::{Store, StoreResult, platform_lease};
 
-/// How often a sync waiting for another process's lock tries again.
-const RETRY: Duration = Duration::from_millis(100);
+/// How often a sync waiting for another process's lease tries again.
+const RETRY: Duration = Duration::from_millis(200);
 
 /// A lock per platform id, created on demand and dropped when unused.
 #[derive(Default, Clone)]
@@ -20,38 +22,48 @@ pub struct PlatformLocks {
     locks: Arc<Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
-/// A held platform lock; [`PlatformGuard::release`] gives it back.
+/// A held platform lock; [`PlatformGuard::release`] gives it back. Dropped without that (a
+/// panic, an abort at shutdown), the lease row stays until it expires, one lease period after the
+/// last heartbeat.
 pub struct PlatformGuard {
     _local: OwnedMutexGuard<()>,
-    remote: Option<PlatformLease>,
+    store: Store,
+    name: String,
+    owner: String,
 }
 
 impl PlatformGuard {
-    /// Give the lock back (the cross-process part explicitly, so its connection can be reused).
+    /// Give the lock back.
     pub async fn release(self) {
-        if let Some(remote) = self.remote {
-            remote.release().await;
+        if let Err(e) = self.store.release_lease(&self.name, &self.owner).await {
+            tracing::warn!(lease = %self.name, error = %e,
+                           "releasing a platform lease failed; it expires by itself");
         }
     }
 }
 
 impl PlatformLocks {
-    /// Wait for and take the lock of `platform`: first in this process, then, on PostgreSQL,
-    /// across processes (polling every 100 ms, without holding a pooled connection meanwhile).
-    pub async fn lock(&self, store: &Store, platform: Uuid) -> StoreResult<PlatformGuard> {
+    /// Wait for and take the lock of `platform` on behalf of `worker` (whose heartbeat renews it
+    /// for `lease` at a time): first in this process, then across processes, polling every
+    /// 200 ms without holding a database connection meanwhile.
+    pub async fn lock(
+        &self,
+        store: &Store,
+        platform: Uuid,
+        worker: &str,
+        lease: Duration,
+    ) -> StoreResult<PlatformGuard> {
         let local = self.lock_local(platform).await;
-        let remote = match store.backend() {
-            Backend::Sqlite => None,
-            Backend::Postgres => loop {
-                if let Some(lease) = store.try_lock_platform(platform).await? {
-                    break Some(lease);
-                }
-                tokio::time::sleep(RETRY).await;
-            },
-        };
+        let name = platform_lease(platform);
+        let owner = format!("{worker}/{}", Uuid::new_v4());
+        while !store.try_take_lease(&name, &owner, worker, lease).await? {
+            tokio::time::sleep(RETRY).await;
+        }
         Ok(PlatformGuard {
             _local: local,
-            remote,
+            store: store.clone(),
+            name,
+            owner,
         })
     }
 
@@ -85,5 +97,31 @@ mod tests {
                 .await
                 .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn lockers_with_their_own_mutexes_are_kept_apart_by_the_lease() {
+        // Two workers (two PlatformLocks, as in two processes) on one database.
+        let dir = tempfile::tempdir().unwrap();
+        let url = Store::sqlite_url(&dir.path().join("t.db"));
+        let store = Store::open(&url, crate::store::PoolConfig::default())
+            .await
+            .unwrap();
+        let (a, b) = (PlatformLocks::default(), PlatformLocks::default());
+        let id = Uuid::new_v4();
+        let lease = Duration::from_secs(30);
+        let held = a.lock(&store, id, "w1", lease).await.unwrap();
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(600),
+            b.lock(&store, id, "w2", lease),
+        )
+        .await;
+        assert!(waiting.is_err(), "the second worker took a held platform");
+        held.release().await;
+        let second = tokio::time::timeout(Duration::from_secs(2), b.lock(&store, id, "w2", lease))
+            .await
+            .expect("the lease was released")
+            .unwrap();
+        second.release().await;
     }
 }

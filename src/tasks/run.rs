@@ -33,7 +33,11 @@ pub struct RunContext {
     pub locks: PlatformLocks,
     pub connect_timeout: Duration,
     pub max_output_bytes: u64,
+    /// Most output bytes kept per task, all its targets together.
+    pub max_task_output_bytes: u64,
     pub worker_id: String,
+    /// How long this worker's claims and leases last without a heartbeat.
+    pub lease: Duration,
     /// Becomes `true` when the worker shuts down and running commands must end.
     pub interrupted: tokio::sync::watch::Receiver<bool>,
     /// Where ended tasks' output is archived; `None` keeps it in the database.
@@ -220,7 +224,12 @@ async fn sync(
 ) -> Result<TargetResult, String> {
     let guard = context
         .locks
-        .lock(&context.store, platform.id)
+        .lock(
+            &context.store,
+            platform.id,
+            &context.worker_id,
+            context.lease,
+        )
         .await
         .map_err(|e| e.to_string())?;
     let result = sync_locked(context, target, platform).await;

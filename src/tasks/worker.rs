@@ -32,6 +32,10 @@ pub struct WorkerConfig {
     pub connect_timeout: Duration,
     /// Most output bytes kept per target.
     pub max_output_bytes: u64,
+    /// Most output bytes kept per task.
+    pub max_task_output_bytes: u64,
+    /// Days an ended task's output is kept (0: forever).
+    pub output_retention_days: u32,
     /// Where an ended task's output is moved (in the background); `None` keeps it in the
     /// database.
     pub archive: Option<OutputArchive>,
@@ -46,6 +50,8 @@ impl From<&Settings> for WorkerConfig {
             lease: config.lease(),
             connect_timeout: Duration::from_secs(config.connect_timeout_secs),
             max_output_bytes: config.max_output_bytes,
+            max_task_output_bytes: config.max_task_output_bytes,
+            output_retention_days: config.output_retention_days,
             archive: None,
             health: WorkerHealth::default(),
         }
@@ -78,13 +84,15 @@ impl Worker {
         let stop = Arc::new(Notify::new());
         let (interrupt, interrupted) = watch::channel(false);
         let context = RunContext {
-            store,
+            store: store.for_workers(),
             master_key,
             bus,
             locks: PlatformLocks::default(),
             connect_timeout: config.connect_timeout,
             max_output_bytes: config.max_output_bytes,
+            max_task_output_bytes: config.max_task_output_bytes,
             worker_id: format!("worker-{}", Uuid::new_v4()),
+            lease: config.lease,
             interrupted,
             archive: config.archive.clone(),
         };

@@ -98,6 +98,8 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
             connect_timeout_secs: 10,
             shutdown_grace_secs: 30,
             max_output_bytes: 16 * 1024 * 1024,
+            max_task_output_bytes: 4 * 1024 * 1024 * 1024,
+            output_retention_days: 90,
             object_store_url: None,
         },
     }

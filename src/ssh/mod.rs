@@ -293,6 +293,11 @@ fn client_config(params: &ConnectParams) -> client::Config {
         inactivity_timeout: Some(inactivity),
         preferred,
         nodelay: true,
+        // russh widens the SSH window as data arrives and applies back-pressure only through
+        // this queue of channel messages (each at most one 32 KiB packet): keep it short, so a
+        // connection whose reader is slow holds 256 KiB, not russh's default 100 packets (3 MiB),
+        // which at hundreds of hosts would be gigabytes.
+        channel_buffer_size: 8,
         ..Default::default()
     }
 }

@@ -12,6 +12,7 @@ mod host_keys;
 pub mod in_use;
 mod keys;
 mod leases;
+mod output;
 mod overview;
 mod platforms;
 mod sealed;
@@ -36,6 +37,7 @@ pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;
+pub use output::OutputChunk;
 pub use overview::{LastResult, Placement};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,

@@ -618,9 +618,8 @@ impl Store {
     /// Extend the leases of every target `worker` is running, and of every named lease it holds
     /// (platform locks, jobs; see [`Store::try_take_lease`]).
     pub async fn renew_leases(&self, worker: &str, lease: std::time::Duration) -> StoreResult<()> {
-        let expires = ts(
-            Utc::now() + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30))
-        );
+        let expires =
+            ts(Utc::now() + ChronoDuration::from_std(lease).unwrap_or(ChronoDuration::seconds(30)));
         sqlx::query(
             "UPDATE targets SET lease_expires_at = $2 WHERE lease_owner = $1 AND status = 'running'",
         )

@@ -8,6 +8,7 @@ mod locks;
 mod output;
 mod run;
 mod worker;
+mod writer;
 
 pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, EventBus, WORK_CHANNEL};
 pub use health::{Beat, STALE_AFTER, WorkerHealth, WorkersStatus};

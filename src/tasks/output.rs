@@ -1,8 +1,9 @@
-//! The output chunker: takes `(stream, bytes)` as the SSH engine reads them and stores chunks of
-//! exact bytes, cut so that no UTF-8 character is split across chunks (so each chunk renders on
-//! its own), flushing at 16 KiB or 50 ms after the first unflushed byte, whichever comes first.
-//! At most `limit` bytes are kept per target; the rest is read (so the command is never blocked)
-//! and dropped, and one note on stderr says so.
+//! The output chunker: takes `(stream, bytes)` as the SSH engine reads them and hands chunks of
+//! exact bytes to the worker's [`OutputWriter`], cut so that no UTF-8 character is split across
+//! chunks (so each chunk renders on its own), flushing at 32 KiB or 50 ms after the first
+//! unflushed byte, whichever comes first. At most `limit` bytes are kept per target, and the
+//! writer keeps at most its cap per task; the rest is read (so the command is never blocked) and
+//! dropped, and one note on the target's stderr says which limit was reached.
 
 use std::time::Duration;
 
@@ -12,11 +13,12 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::ssh::Stream;
-use crate::store::{Store, StoreResult};
+use crate::store::{OutputChunk, Store};
 
 use super::EventBus;
+use super::writer::{OutputWriter, WriteFailed};
 
-const FLUSH_BYTES: usize = 16 * 1024;
+const FLUSH_BYTES: usize = 32 * 1024;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
 
 /// Length of the longest prefix of `buf` that does not end inside a UTF-8 character: what is
@@ -47,8 +49,10 @@ fn stream_name(stream: Stream) -> &'static str {
     }
 }
 
-/// Where one target's output goes: the task's event log, then a wake-up for subscribers.
+/// Where one target's output goes: the writer (batched into the task's event log), and notes
+/// straight to the store.
 struct Sink {
+    writer: OutputWriter,
     store: Store,
     bus: EventBus,
     task: Uuid,
@@ -56,48 +60,83 @@ struct Sink {
     /// Bytes kept so far, and the most that may be.
     kept: u64,
     limit: u64,
+    /// Set once a limit was reached: nothing more is kept.
+    full: bool,
 }
 
 impl Sink {
     /// Store what `buf` holds up to its last complete character (everything when `last`).
-    async fn flush(&mut self, stream: Stream, buf: &mut Vec<u8>, last: bool) -> StoreResult<()> {
+    async fn flush(
+        &mut self,
+        stream: Stream,
+        buf: &mut Vec<u8>,
+        last: bool,
+    ) -> Result<(), WriteFailed> {
         let mut cut = if last { buf.len() } else { utf8_boundary(buf) };
         if cut == 0 {
             return Ok(());
         }
-        let room = self.limit.saturating_sub(self.kept);
-        if room == 0 {
+        if self.full {
             buf.drain(..cut);
             return Ok(());
         }
-        let truncated = cut as u64 > room;
-        if truncated {
+        let room = self.limit - self.kept;
+        let over_target_limit = cut as u64 > room;
+        if over_target_limit {
             cut = utf8_boundary(&buf[..room as usize]);
         }
+        let mut stored = 0;
         if cut > 0 {
-            self.store
-                .append_output(self.task, self.platform, stream_name(stream), &buf[..cut])
-                .await?;
+            let chunk = OutputChunk {
+                task_id: self.task,
+                platform_id: self.platform,
+                stream: stream_name(stream),
+                data: buf[..cut].to_vec(),
+            };
+            stored = self.writer.write(chunk).await?;
+            self.kept += stored;
         }
-        self.kept += cut as u64;
-        if truncated {
-            self.kept = self.limit;
-            buf.clear();
-            let note = format!(
-                "\n[testum: output limit of {} bytes reached; further output is not kept]\n",
+        if stored < cut as u64 {
+            self.stop(
+                "the task's output limit (TESTUM_MAX_TASK_OUTPUT_BYTES) was reached; further \
+                 output of this host is not kept",
+            )
+            .await;
+        } else if over_target_limit {
+            self.stop(&format!(
+                "output limit of {} bytes reached (TESTUM_MAX_OUTPUT_BYTES); further output is \
+                 not kept",
                 self.limit
-            );
-            self.store
-                .append_output(self.task, self.platform, "stderr", note.as_bytes())
-                .await?;
+            ))
+            .await;
+        }
+        if self.full {
+            buf.clear();
         } else {
             buf.drain(..cut);
         }
-        self.bus.notify(self.task);
         Ok(())
     }
 
-    async fn flush_all(&mut self, pending: &mut [Vec<u8>; 2], last: bool) -> StoreResult<()> {
+    /// Keep nothing more, and say why on the target's stderr (outside the caps: a note).
+    async fn stop(&mut self, why: &str) {
+        self.full = true;
+        let note = format!("\n[testum: {why}]\n");
+        match self
+            .store
+            .append_output(self.task, self.platform, "stderr", note.as_bytes())
+            .await
+        {
+            Ok(_) => self.bus.notify(self.task),
+            Err(e) => tracing::error!(error = %e, "storing an output note failed"),
+        }
+    }
+
+    async fn flush_all(
+        &mut self,
+        pending: &mut [Vec<u8>; 2],
+        last: bool,
+    ) -> Result<(), WriteFailed> {
         for stream in [Stream::Stdout, Stream::Stderr] {
             self.flush(stream, &mut pending[stream as usize], last)
                 .await?;
@@ -106,23 +145,32 @@ impl Sink {
     }
 }
 
-/// Store what is received on `rx` as output of (`task`, `platform`), at most `limit` bytes, until
-/// the sender closes; wakes subscribers after each stored chunk.
+/// Where [`store_output`] sends a target's output.
+pub struct OutputTarget {
+    pub writer: OutputWriter,
+    pub store: Store,
+    pub bus: EventBus,
+    pub task: Uuid,
+    pub platform: Uuid,
+    /// Most bytes kept for this target.
+    pub limit: u64,
+}
+
+/// Store what is received on `rx` as output of the target, at most `target.limit` bytes (and
+/// within the writer's per-task cap), until the sender closes.
 pub async fn store_output(
-    store: Store,
-    bus: EventBus,
-    task: Uuid,
-    platform: Uuid,
-    limit: u64,
+    target: OutputTarget,
     mut rx: mpsc::Receiver<(Stream, Bytes)>,
-) -> StoreResult<()> {
+) -> Result<(), WriteFailed> {
     let mut sink = Sink {
-        store,
-        bus,
-        task,
-        platform,
+        writer: target.writer,
+        store: target.store,
+        bus: target.bus,
+        task: target.task,
+        platform: target.platform,
         kept: 0,
-        limit,
+        limit: target.limit,
+        full: false,
     };
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut deadline: Option<Instant> = None;

@@ -16,10 +16,15 @@ use crate::store::{
 
 use super::EventBus;
 use super::locks::PlatformLocks;
-use super::output::store_output;
+use super::output::{OutputTarget, store_output};
+use super::writer::OutputWriter;
 
 /// How often a running command checks the store for a cancel it was not woken for.
 const CANCEL_POLL: Duration = Duration::from_secs(5);
+
+/// Output chunks (each at most one SSH packet, 32 KiB) queued between a command's SSH channel and
+/// its chunker.
+const OUTPUT_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Default and upper bound of a command's timeout, in seconds.
 pub const DEFAULT_COMMAND_TIMEOUT_S: u32 = 600;
@@ -33,8 +38,8 @@ pub struct RunContext {
     pub locks: PlatformLocks,
     pub connect_timeout: Duration,
     pub max_output_bytes: u64,
-    /// Most output bytes kept per task, all its targets together.
-    pub max_task_output_bytes: u64,
+    /// Stores output chunks in batches (and keeps the per-task output cap).
+    pub output: OutputWriter,
     pub worker_id: String,
     /// How long this worker's claims and leases last without a heartbeat.
     pub lease: Duration,
@@ -299,13 +304,18 @@ async fn run_command(
         .as_deref()
         .ok_or("task has no command")?;
     let timeout_s = target.params.timeout_s.unwrap_or(DEFAULT_COMMAND_TIMEOUT_S);
-    let (tx, rx) = mpsc::channel(64);
+    // Few chunks in flight per target: memory stays bounded by the number of targets, and a slow
+    // store slows the remote side through the SSH window.
+    let (tx, rx) = mpsc::channel(OUTPUT_CHUNKS_IN_FLIGHT);
     let writer = tokio::spawn(store_output(
-        context.store.clone(),
-        context.bus.clone(),
-        target.task_id,
-        target.platform_id,
-        context.max_output_bytes,
+        OutputTarget {
+            writer: context.output.clone(),
+            store: context.store.clone(),
+            bus: context.bus.clone(),
+            task: target.task_id,
+            platform: target.platform_id,
+            limit: context.max_output_bytes,
+        },
         rx,
     ));
     let started = std::time::Instant::now();

@@ -20,6 +20,7 @@ use super::EventBus;
 use super::health::{Beat, WorkerHealth};
 use super::locks::PlatformLocks;
 use super::run::{RunContext, run_target};
+use super::writer::OutputWriter;
 
 /// Worker settings.
 #[derive(Debug, Clone)]
@@ -83,14 +84,16 @@ impl Worker {
     ) -> Worker {
         let stop = Arc::new(Notify::new());
         let (interrupt, interrupted) = watch::channel(false);
+        let store = store.for_workers();
+        let output = OutputWriter::start(store.clone(), bus.clone(), config.max_task_output_bytes);
         let context = RunContext {
-            store: store.for_workers(),
+            store,
+            output,
             master_key,
             bus,
             locks: PlatformLocks::default(),
             connect_timeout: config.connect_timeout,
             max_output_bytes: config.max_output_bytes,
-            max_task_output_bytes: config.max_task_output_bytes,
             worker_id: format!("worker-{}", Uuid::new_v4()),
             lease: config.lease,
             interrupted,

@@ -1,0 +1,101 @@
+//! The output writer of a worker: one task that stores the output chunks of every running target
+//! in batches ([`Store::append_outputs`]), so fast output from hundreds of hosts costs a few
+//! multi-row transactions a second instead of one transaction per chunk.
+//!
+//! Each target's chunker waits for its chunk to be stored before it sends the next one, so a
+//! target has at most one chunk in flight: memory stays bounded by the number of running targets
+//! (not by output size), and a database slower than the hosts slows the commands' output through
+//! the SSH window instead of growing buffers. Chunks that wait while a batch is written form the
+//! next batch.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{OutputChunk, Store};
+
+use super::EventBus;
+
+/// Most bytes, and most chunks, one batch writes.
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
+const BATCH_CHUNKS: usize = 512;
+
+/// Why a chunk was not stored (the database failed; the text is the store's error).
+#[derive(Debug, thiserror::Error)]
+#[error("storing output failed: {0}")]
+pub struct WriteFailed(String);
+
+struct Pending {
+    chunk: OutputChunk,
+    stored: oneshot::Sender<Result<u64, WriteFailed>>,
+}
+
+/// Handle to a worker's output writer; cheap to clone. The writer task ends when every handle is
+/// dropped.
+#[derive(Clone)]
+pub struct OutputWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl OutputWriter {
+    /// Start the writer: it stores chunks in `store`, keeps at most `task_cap` output bytes per
+    /// task, and wakes `bus` subscribers of each task a batch touched.
+    pub fn start(store: Store, bus: EventBus, task_cap: u64) -> OutputWriter {
+        let (queue, received) = mpsc::channel(BATCH_CHUNKS);
+        tokio::spawn(write_batches(store, bus, task_cap, received));
+        OutputWriter { queue }
+    }
+
+    /// Store `chunk` and wait until it is committed. Returns the bytes kept: fewer than given
+    /// once the task's output cap is reached (0 when nothing more is kept).
+    pub async fn write(&self, chunk: OutputChunk) -> Result<u64, WriteFailed> {
+        let (stored, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { chunk, stored })
+            .await
+            .map_err(|_| WriteFailed("the output writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| WriteFailed("the output writer has stopped".into()))?
+    }
+}
+
+async fn write_batches(
+    store: Store,
+    bus: EventBus,
+    task_cap: u64,
+    mut received: mpsc::Receiver<Pending>,
+) {
+    while let Some(first) = received.recv().await {
+        let mut bytes = first.chunk.data.len();
+        let mut batch = vec![first];
+        while bytes < BATCH_BYTES && batch.len() < BATCH_CHUNKS {
+            match received.try_recv() {
+                Ok(next) => {
+                    bytes += next.chunk.data.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let (chunks, answers): (Vec<OutputChunk>, Vec<_>) =
+            batch.into_iter().map(|p| (p.chunk, p.stored)).unzip();
+        match store.append_outputs(&chunks, task_cap).await {
+            Ok(kept) => {
+                let mut tasks: Vec<_> = chunks.iter().map(|c| c.task_id).collect();
+                tasks.sort_unstable();
+                tasks.dedup();
+                for task in tasks {
+                    bus.notify(task);
+                }
+                for (answer, kept) in answers.into_iter().zip(kept) {
+                    let _ = answer.send(Ok(kept));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, chunks = chunks.len(), "storing output failed");
+                for answer in answers {
+                    let _ = answer.send(Err(WriteFailed(e.to_string())));
+                }
+            }
+        }
+    }
+}

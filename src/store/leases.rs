@@ -80,7 +80,10 @@ mod tests {
         let long = Duration::from_secs(60);
         assert!(store.try_take_lease("x", "a", "w1", long).await.unwrap());
         assert!(!store.try_take_lease("x", "b", "w2", long).await.unwrap());
-        assert!(!store.try_take_lease("x", "a", "w1", long).await.unwrap(), "no nesting");
+        assert!(
+            !store.try_take_lease("x", "a", "w1", long).await.unwrap(),
+            "no nesting"
+        );
         assert!(store.try_take_lease("y", "b", "w2", long).await.unwrap());
         // Only the owner's release frees it.
         store.release_lease("x", "b").await.unwrap();
@@ -88,7 +91,12 @@ mod tests {
         store.release_lease("x", "a").await.unwrap();
         assert!(store.try_take_lease("x", "c", "w2", long).await.unwrap());
         // An expired lease is free to take.
-        assert!(store.try_take_lease("z", "d", "w3", Duration::ZERO).await.unwrap());
+        assert!(
+            store
+                .try_take_lease("z", "d", "w3", Duration::ZERO)
+                .await
+                .unwrap()
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert!(store.try_take_lease("z", "e", "w2", long).await.unwrap());
     }

@@ -111,11 +111,8 @@ mod tests {
         let id = Uuid::new_v4();
         let lease = Duration::from_secs(30);
         let held = a.lock(&store, id, "w1", lease).await.unwrap();
-        let waiting = tokio::time::timeout(
-            Duration::from_millis(600),
-            b.lock(&store, id, "w2", lease),
-        )
-        .await;
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(600), b.lock(&store, id, "w2", lease)).await;
         assert!(waiting.is_err(), "the second worker took a held platform");
         held.release().await;
         let second = tokio::time::timeout(Duration::from_secs(2), b.lock(&store, id, "w2", lease))

@@ -431,8 +431,41 @@ async fn a_character_split_across_reads_is_never_split_across_frames() {
     );
 }
 
+/// Register `host` once more as `name`, managing another file (`path`) of the same login, as a
+/// cloned image or a redirected port would look.
+async fn add_clone(app: &TestApp, host: &TestHost, name: &str, path: &str) -> String {
+    let (status, platform) = app
+        .post(
+            "/api/platforms",
+            json!({"name": name, "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "password",
+                   "password": host.user.password, "authorized_keys_path": path}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{platform}");
+    platform["id"].as_str().unwrap().to_string()
+}
+
+/// Every output chunk of `task` as `GET /api/tasks/{id}/output` pages them (all pages).
+async fn output_chunks(app: &TestApp, task: &str) -> Vec<Value> {
+    let mut chunks = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .get(&format!("/api/tasks/{task}/output?after_seq={after}"))
+            .await;
+        chunks.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next_after_seq"].as_i64() {
+            Some(next) => after = next,
+            None => return chunks,
+        }
+    }
+}
+
+/// The shared-host-key warning is in the target's `warnings` (API and WebSocket frame) and in
+/// no output: stdout and stderr hold exactly what the command wrote.
 #[tokio::test]
-async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
+async fn a_host_key_already_pinned_by_another_platform_is_a_warning_not_output() {
     let host = TestHost::start();
     let app = TestApp::start().await;
     let first = add_platform(&app, &host, "original").await;
@@ -443,6 +476,7 @@ async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
         )
         .await;
     assert_eq!(task["status"], "succeeded");
+    assert_eq!(task["targets"][0]["warnings"], json!([]), "{task}");
     // The same file of the same server cannot be registered twice: the blocks would fight.
     let (status, problem) = app
         .post(
@@ -457,35 +491,98 @@ async fn a_host_key_already_pinned_by_another_platform_is_flagged() {
         problem["detail"].as_str().unwrap().contains("'original'"),
         "{problem}"
     );
-    // The same server under another name and file (a redirected port, a cloned image).
-    let (status, second) = app
-        .post(
-            "/api/platforms",
-            json!({"name": "clone", "host": "127.0.0.1", "port": host.sshd.port(),
-                                       "username": host.user.name, "auth_method": "password",
-                                       "password": host.user.password,
-                                       "authorized_keys_path": ".ssh/authorized_keys2"}),
+    let fingerprint = app.get(&format!("/api/platforms/{first}")).await["host_key_fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The same server under another name and file (a redirected port, a cloned image); the
+    // command fails after the warning was raised, and the target keeps both.
+    let second = add_clone(&app, &host, "clone", ".ssh/authorized_keys2").await;
+    let id = app
+        .queue(
+            &format!("/api/platforms/{second}/run_command"),
+            json!({"command": "echo out; echo err >&2; exit 3"}),
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{second}");
-    let second = second["id"].as_str().unwrap().to_string();
+    let frames = app.ws_frames(&id).await;
+    let task = app.wait_task(&id).await;
+    let target = &task["targets"][0];
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(target["exit_code"], 3, "{task}");
+    let expected = format!(
+        "host key {fingerprint} is also pinned by original: a cloned image or a redirected port?"
+    );
+    assert_eq!(target["warnings"], json!([expected]), "{task}");
+    let last_target_frame = frames
+        .iter()
+        .rev()
+        .find(|f| f["type"] == "target")
+        .expect("a target frame");
+    assert_eq!(last_target_frame["status"], "failed", "{frames:?}");
+    assert_eq!(
+        last_target_frame["warnings"],
+        json!([expected]),
+        "{frames:?}"
+    );
+    // Output is exactly the command's, in the raw streams, the JSON pages and the live frames.
+    assert_eq!(app.raw_output(&id, &second, "stdout").await, b"out\n");
+    assert_eq!(app.raw_output(&id, &second, "stderr").await, b"err\n");
+    let chunks = output_chunks(&app, &id).await;
+    assert!(!chunks.is_empty());
+    let outputs = frames.iter().filter(|f| f["type"] == "output");
+    for chunk in chunks.iter().chain(outputs) {
+        let data = chunk["data"].as_str().unwrap();
+        assert!(!data.contains("also pinned"), "{chunk}");
+    }
+
+    // A deploy's first connection is flagged the same way (all other platforms named); its
+    // stdout keeps only the summary of what changed.
+    let third = add_clone(&app, &host, "clone2", ".ssh/authorized_keys3").await;
+    let client = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let key = app.add_key("carol", &client.public_line).await;
     let task = app
         .run_task(
-            &format!("/api/platforms/{second}/run_command"),
-            json!({"command": "true"}),
+            &format!("/api/platforms/{third}/deploy_keys"),
+            json!({"key_ids": [key]}),
         )
         .await;
     let id = task["id"].as_str().unwrap();
-    let stderr = String::from_utf8(app.raw_output(id, &second, "stderr").await).unwrap();
-    assert!(
-        stderr.contains("also pinned by platform(s) original"),
-        "{stderr}"
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let warnings = &task["targets"][0]["warnings"];
+    assert_eq!(
+        warnings,
+        &json!([format!(
+            "host key {fingerprint} is also pinned by clone, original: a cloned image or a \
+             redirected port?"
+        )]),
+        "{task}"
     );
+    let stdout = String::from_utf8(app.raw_output(id, &third, "stdout").await).unwrap();
+    assert!(stdout.contains("1 managed key(s)"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+    assert!(app.raw_output(id, &third, "stderr").await.is_empty());
+
+    // The audit event still lists every platform sharing the key.
     let audit = app.get("/api/audit?action=host_key.pin").await;
     assert_eq!(
         audit["items"][0]["details"]["also_pinned_by"],
-        json!(["original"]),
+        json!(["clone", "original"]),
         "{audit}"
+    );
+    // And the API schema says what a target's warnings are.
+    let doc = app.get("/api/openapi.json").await;
+    let schema = &doc["components"]["schemas"]["Target"];
+    assert_eq!(
+        schema["properties"]["warnings"]["type"], "array",
+        "{schema}"
+    );
+    assert!(
+        schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("warnings")),
+        "{schema}"
     );
 }
 

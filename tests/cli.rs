@@ -142,6 +142,46 @@ async fn a_command_failing_on_one_platform_exits_non_zero() {
 }
 
 #[tokio::test]
+async fn run_prints_a_targets_warnings_after_its_summary_not_in_its_output() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    add_platform(&app, &host, "original", &[]).await;
+    let out = as_admin(&app, &["run", "--platform", "original", "--", "true"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    // The same server again (another file of the same login): its host key is pinned already.
+    let (status, body) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "clone", "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "password",
+                   "password": host.user.password,
+                   "authorized_keys_path": ".ssh/authorized_keys2"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let out = as_admin(
+        &app,
+        &["run", "--platform", "clone", "--", "echo hi; echo err >&2"],
+    )
+    .await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(stdout, "clone | hi\n");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert_eq!(lines[0], "clone | err", "{stderr}");
+    assert_eq!(lines[1], "clone: succeeded, exit status 0", "{stderr}");
+    assert!(
+        lines[2].starts_with("clone: warning: host key SHA256:")
+            && lines[2].contains("is also pinned by original"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn keys_add_from_stdin_then_list_shows_them() {
     let app = TestApp::start().await;
     let key = ClientKey::generate(KeyKind::Ed25519, None);

@@ -1,6 +1,6 @@
 //! Following a task from the terminal: `WS /ws/tasks/{id}` frames become lines prefixed with the
 //! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr), then one summary line per
-//! platform on stderr.
+//! platform on stderr, followed by a `web1: warning: ...` line per warning of that platform.
 //!
 //! A dropped stream is reopened (the server replays from seq 1; frames already seen are skipped by
 //! seq, so nothing prints twice). Ctrl-C asks the server to cancel the task and keeps following
@@ -39,6 +39,9 @@ pub struct Target {
     pub exit_code: Option<i64>,
     pub exit_signal: Option<String>,
     pub error: Option<String>,
+    /// Warnings about the run (not the command's output); absent from older servers.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl Task {
@@ -87,6 +90,9 @@ pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
     let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
     for target in &task.targets {
         eprintln!("{}", summary_line(target));
+        for warning in &target.warnings {
+            eprintln!("{}", warning_line(target, warning));
+        }
     }
     Ok(task)
 }
@@ -220,6 +226,11 @@ fn summary_line(target: &Target) -> String {
     }
 }
 
+/// `web2: warning: host key SHA256:... is also pinned by web1: ...`.
+fn warning_line(target: &Target, warning: &str) -> String {
+    format!("{}: warning: {warning}", target.platform_name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +244,7 @@ mod tests {
             exit_code: code,
             exit_signal: None,
             error: error.map(String::from),
+            warnings: Vec::new(),
         }
     }
 
@@ -245,6 +257,14 @@ mod tests {
         assert_eq!(
             summary_line(&target("failed", None, Some("authentication failed"))),
             "web1: failed, authentication failed"
+        );
+    }
+
+    #[test]
+    fn a_warning_line_names_the_platform() {
+        assert_eq!(
+            warning_line(&target("succeeded", Some(0), None), "host key shared"),
+            "web1: warning: host key shared"
         );
     }
 

@@ -116,6 +116,9 @@ pub struct Target {
     pub error: Option<String>,
     /// For deploy/revoke: whether authorized_keys was rewritten.
     pub changed: Option<bool>,
+    /// Things about the run that are not the command's output (a host key shared with other
+    /// platforms, deploy notes); empty when there are none. Set when the target ends.
+    pub warnings: Vec<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -128,6 +131,8 @@ pub struct TargetResult {
     pub exit_signal: Option<String>,
     pub error: Option<String>,
     pub changed: Option<bool>,
+    /// See [`Target::warnings`]; kept also when the target fails.
+    pub warnings: Vec<String>,
 }
 
 /// A target a worker has claimed.
@@ -172,7 +177,7 @@ pub struct TaskFilter {
 const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, created_at, \
                             started_at, finished_at";
 const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
-                              exit_signal, error, changed, started_at, finished_at";
+                              exit_signal, error, changed, warnings, started_at, finished_at";
 
 fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
     let params: String = row.try_get("params")?;
@@ -200,6 +205,11 @@ fn target_from_row(row: &AnyRow) -> StoreResult<Target> {
         exit_signal: row.try_get("exit_signal")?,
         error: row.try_get("error")?,
         changed: row.try_get::<Option<i64>, _>("changed")?.map(|c| c != 0),
+        warnings: match row.try_get::<Option<String>, _>("warnings")? {
+            Some(list) => serde_json::from_str(&list)
+                .map_err(|e| StoreError::Corrupt(format!("target warnings: {e}")))?,
+            None => Vec::new(),
+        },
         started_at: parse_opt_ts(row.try_get("started_at")?)?,
         finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
     })
@@ -710,10 +720,13 @@ impl Store {
         result: TargetResult,
     ) -> StoreResult<Option<TaskStatus>> {
         let status = result.status.unwrap_or(TaskStatus::Failed);
+        // NULL, not `[]`, for none: the column stays NULL for most targets.
+        let warnings = (!result.warnings.is_empty()).then(|| json!(result.warnings).to_string());
         let mut tx = self.write_tx().await?;
         let updated = sqlx::query(
             "UPDATE targets SET status = $4, exit_code = $5, exit_signal = $6, error = $7,
-                 changed = $8, finished_at = $9, lease_owner = NULL, lease_expires_at = NULL
+                 changed = $8, finished_at = $9, warnings = $10, lease_owner = NULL,
+                 lease_expires_at = NULL
              WHERE task_id = $1 AND platform_id = $2 AND status = 'running' AND lease_owner = $3",
         )
         .bind(task_id.to_string())
@@ -725,6 +738,7 @@ impl Store {
         .bind(&result.error)
         .bind(result.changed.map(i64::from))
         .bind(now_ts())
+        .bind(warnings)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -49,9 +49,14 @@ pub struct RunContext {
     pub archive: Option<crate::archive::OutputArchive>,
 }
 
+/// Most other platforms a shared-host-key warning names; the rest are counted.
+const SHARED_HOST_KEY_NAMES: usize = 3;
+
 /// Run `target` to its end and record the result; never fails (failures become the target's).
 pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
-    let result = match execute(context, &target).await {
+    // Warnings raised on the way are kept whatever the end: a failure after a warning has both.
+    let mut warnings = Vec::new();
+    let mut result = match execute(context, &target, &mut warnings).await {
         Ok(result) => result,
         Err(message) => TargetResult {
             status: Some(TaskStatus::Failed),
@@ -59,6 +64,7 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
             ..TargetResult::default()
         },
     };
+    result.warnings = warnings;
     match context
         .store
         .finish_target(
@@ -85,7 +91,8 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
     }
 }
 
-/// Say something about the run in the target's output (deploy summaries, errors).
+/// Say something about the run in the target's output (deploy summaries). Warnings are not
+/// output: they go to the target's `warnings`.
 async fn note(context: &RunContext, target: &ClaimedTarget, stream: &str, text: &str) {
     if let Err(e) = context
         .store
@@ -97,7 +104,12 @@ async fn note(context: &RunContext, target: &ClaimedTarget, stream: &str, text: 
     context.bus.notify(target.task_id);
 }
 
-async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetResult, String> {
+/// Run the target's work; warnings about the run are pushed to `warnings`.
+async fn execute(
+    context: &RunContext,
+    target: &ClaimedTarget,
+    warnings: &mut Vec<String>,
+) -> Result<TargetResult, String> {
     let store = &context.store;
     let platform = store
         .get_platform(target.platform_id)
@@ -105,9 +117,9 @@ async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetR
         .map_err(|e| e.to_string())?
         .ok_or("the platform was deleted")?;
     match target.kind.as_str() {
-        "deploy_keys" | "revoke_keys" => sync(context, target, &platform).await,
+        "deploy_keys" | "revoke_keys" => sync(context, target, &platform, warnings).await,
         "run_command" => {
-            let session = connect(context, target, &platform).await?;
+            let session = connect(context, &platform, warnings).await?;
             run_command(context, target, &session).await
         }
         other => Err(format!("unknown task kind {other:?}")),
@@ -115,11 +127,12 @@ async fn execute(context: &RunContext, target: &ClaimedTarget) -> Result<TargetR
 }
 
 /// Connect, and pin the host key on first use (race-safe: the store pins only when no pin exists,
-/// and a concurrent first pin is compared like any other).
+/// and a concurrent first pin is compared like any other). A host key another platform pinned
+/// already adds a warning to `warnings`.
 async fn connect(
     context: &RunContext,
-    target: &ClaimedTarget,
     platform: &Platform,
+    warnings: &mut Vec<String>,
 ) -> Result<Session, String> {
     let sealed = context
         .store
@@ -166,13 +179,10 @@ async fn connect(
         {
             PinOutcome::Pinned { shared_with } => {
                 if !shared_with.is_empty() {
-                    let warning = format!(
-                        "warning: host key {} is also pinned by platform(s) {}: a cloned image \
-                         or a redirected port?\n",
-                        presented.fingerprint,
-                        shared_with.join(", ")
-                    );
-                    note(context, target, "stderr", &warning).await;
+                    warnings.push(shared_host_key_warning(
+                        &presented.fingerprint,
+                        &shared_with,
+                    ));
                 }
             }
             PinOutcome::AlreadyPinned(existing)
@@ -189,6 +199,21 @@ async fn connect(
         }
     }
     Ok(session)
+}
+
+/// `host key SHA256:... is also pinned by web-01, web-02, web-03 and 197 more: ...`: names at
+/// most [`SHARED_HOST_KEY_NAMES`] of the `others`, so a cloned image on a whole fleet stays one
+/// readable line (the `host_key.pin` audit event lists them all).
+fn shared_host_key_warning(fingerprint: &str, others: &[String]) -> String {
+    let named = others.len().min(SHARED_HOST_KEY_NAMES);
+    let mut names = others[..named].join(", ");
+    match others.len() - named {
+        0 => {}
+        more => names.push_str(&format!(" and {more} more")),
+    }
+    format!(
+        "host key {fingerprint} is also pinned by {names}: a cloned image or a redirected port?"
+    )
 }
 
 async fn host_key_refused(
@@ -226,6 +251,7 @@ async fn sync(
     context: &RunContext,
     target: &ClaimedTarget,
     platform: &Platform,
+    warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
     let guard = context
         .locks
@@ -237,7 +263,7 @@ async fn sync(
         )
         .await
         .map_err(|e| e.to_string())?;
-    let result = sync_locked(context, target, platform).await;
+    let result = sync_locked(context, target, platform, warnings).await;
     guard.release().await;
     result
 }
@@ -248,6 +274,7 @@ async fn sync_locked(
     context: &RunContext,
     target: &ClaimedTarget,
     platform: &Platform,
+    warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
     let state = context
         .store
@@ -255,7 +282,7 @@ async fn sync_locked(
         .await
         .map_err(|e| e.to_string())?;
     let lines: Vec<String> = state.keys.iter().map(|(_, line)| line.clone()).collect();
-    let outcome = match connect(context, target, platform).await {
+    let outcome = match connect(context, platform, warnings).await {
         Ok(session) => sync_authorized_keys(&session, &platform.authorized_keys_path, &lines)
             .await
             .map_err(|e| e.to_string()),
@@ -282,10 +309,8 @@ async fn sync_locked(
     for line in &outcome.removed {
         summary.push_str(&format!("- {line}\n"));
     }
-    for warning in &outcome.warnings {
-        summary.push_str(&format!("warning: {warning}\n"));
-    }
     note(context, target, "stdout", &summary).await;
+    warnings.extend(outcome.warnings);
     Ok(TargetResult {
         status: Some(TaskStatus::Succeeded),
         changed: Some(outcome.changed),
@@ -408,5 +433,33 @@ async fn wait_for_cancel_request(context: &RunContext, task: Uuid) {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_host_key_warning;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("web-{i:02}")).collect()
+    }
+
+    #[test]
+    fn a_shared_host_key_warning_names_a_few_platforms_and_counts_the_rest() {
+        assert_eq!(
+            shared_host_key_warning("SHA256:x", &names(1)),
+            "host key SHA256:x is also pinned by web-01: a cloned image or a redirected port?"
+        );
+        assert_eq!(
+            shared_host_key_warning("SHA256:x", &names(3)),
+            "host key SHA256:x is also pinned by web-01, web-02, web-03: a cloned image or a \
+             redirected port?"
+        );
+        let many = shared_host_key_warning("SHA256:x", &names(200));
+        assert_eq!(
+            many,
+            "host key SHA256:x is also pinned by web-01, web-02, web-03 and 197 more: a cloned \
+             image or a redirected port?"
+        );
     }
 }

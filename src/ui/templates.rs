@@ -70,6 +70,68 @@ mod tests {
         }
     }
 
+    /// A task page's context: `targets` as JSON targets of a finished run_command task.
+    fn task_page(targets: Vec<serde_json::Value>) -> String {
+        let task = serde_json::json!({
+            "id": "t", "kind": "run_command", "status": "succeeded", "created_by": "admin",
+            "created_at": "2026-01-01T00:00:00Z", "targets": targets,
+        });
+        let context = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
+            "task": task, "csrf": "c", "nav": "tasks",
+            "me": {"username": "admin", "role": "admin", "can_write": true, "is_admin": true},
+        })));
+        environment()
+            .get_template("task.html")
+            .and_then(|t| t.render(context))
+            .unwrap()
+    }
+
+    fn target(id: &str, warnings: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "platform_id": id, "platform_name": id, "status": "succeeded", "exit_code": 0,
+            "warnings": warnings,
+        })
+    }
+
+    #[test]
+    fn a_targets_warnings_are_one_collapsed_line_and_counted_above_the_panes() {
+        let page = task_page(vec![
+            target("web1", &["first <warning>", "second"]),
+            target("web2", &[]),
+            target("web3", &["only"]),
+        ]);
+        assert!(
+            page.contains(r#"<span data-field="warned-count">2</span> of 3 target(s)"#),
+            "{page}"
+        );
+        // Closed by default; the summary shows the first (escaped) and how many there are.
+        assert!(!page.contains("<details class=\"warnings\" data-field=\"warnings\" open"));
+        assert!(page.contains(
+            r#"<span data-field="warning-count">2 warnings · </span><span data-field="warning-first">first &lt;warning&gt;</span>"#
+        ), "{page}");
+        assert!(page.contains("<li>second</li>"), "{page}");
+        assert!(
+            page.contains(r#"<span data-field="warning-count"></span><span data-field="warning-first">only</span>"#),
+            "{page}"
+        );
+        // A target without warnings has the (hidden) slot the live frames fill.
+        let web2 = &page[page.find(r#"data-platform="web2""#).unwrap()..];
+        let web2 = &web2[..web2.find("</section>").unwrap()];
+        assert!(
+            web2.contains(r#"<details class="warnings" data-field="warnings" hidden>"#),
+            "{web2}"
+        );
+    }
+
+    #[test]
+    fn a_task_without_warnings_hides_the_count() {
+        let page = task_page(vec![target("web1", &[])]);
+        assert!(
+            page.contains(r#"<p class="warn" id="warned" hidden>"#),
+            "{page}"
+        );
+    }
+
     #[test]
     fn times_are_shown_to_the_second() {
         assert_eq!(

@@ -114,12 +114,25 @@ function duration(started, finished) {
 
 function setBadge(el, status) { el.textContent = status; el.className = "badge " + status; }
 
+// A target's warnings (not output): one collapsed line with the first, the whole list when opened.
+function setWarnings(el, list) {
+  el.hidden = list.length === 0;
+  el.querySelector('[data-field="warning-count"]').textContent = list.length > 1 ? list.length + " warnings · " : "";
+  el.querySelector('[data-field="warning-first"]').textContent = list[0] || "";
+  el.querySelector('[data-field="warning-list"]').replaceChildren(...list.map((w) => {
+    const li = document.createElement("li"); li.textContent = w; return li;
+  }));
+}
+
 // Task page: one pane per platform, fed by the WebSocket (replay from seq 1, then live).
 function followTask(panes) {
   const task = panes.dataset.task;
   const state = document.getElementById("stream-state");
   const pane = (id) => panes.querySelector(`[data-platform="${CSS.escape(id)}"]`);
   let last = 0;
+  // Platforms with warnings, for the count above the panes (a fleet's worth of panes is not read).
+  const warned = new Set(Array.from(panes.querySelectorAll('[data-field="warnings"]:not([hidden])'), (w) => w.closest(".pane").dataset.platform));
+  const warnedLine = document.getElementById("warned");
   const connect = () => {
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/tasks/${task}`);
     ws.onopen = () => { state.textContent = "live"; };
@@ -150,6 +163,11 @@ function followTask(panes) {
         if (f.changed != null) p.querySelector('[data-field="changed"]').textContent = f.changed ? "changed" : "unchanged";
         const e = p.querySelector('[data-field="error"]');
         e.textContent = f.error || ""; e.hidden = !f.error;
+        const warnings = f.warnings || [];
+        setWarnings(p.querySelector('[data-field="warnings"]'), warnings);
+        if (warnings.length) warned.add(f.platform_id); else warned.delete(f.platform_id);
+        warnedLine.querySelector('[data-field="warned-count"]').textContent = warned.size;
+        warnedLine.hidden = warned.size === 0;
       } else if (f.type === "done") {
         setBadge(document.getElementById("task-status"), f.status);
         const c = document.getElementById("cancel");

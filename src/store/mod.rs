@@ -8,12 +8,14 @@
 mod archive;
 mod audit;
 pub mod audit_chain;
+mod event_pages;
 mod host_keys;
 pub mod in_use;
 mod keys;
 mod leases;
 mod overview;
 mod platforms;
+mod retention;
 mod sealed;
 mod sessions;
 mod settings;
@@ -31,7 +33,8 @@ use sqlx::Executor as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
-pub use archive::{ArchiveState, MarkArchived};
+pub use archive::{ArchiveSegment, ArchiveState, MarkArchived, OutputLocation};
+pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
@@ -41,6 +44,7 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
 };
+pub use retention::ExpiredRows;
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{

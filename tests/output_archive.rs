@@ -14,9 +14,9 @@ use std::time::Duration;
 use app::TestApp;
 use common::TestHost;
 use futures::TryStreamExt as _;
-use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testum::archive::{Archived, archive_task};
@@ -168,8 +168,15 @@ async fn an_ended_task_is_archived_to_the_data_dir_and_reads_the_same() {
 
     let segments = segment_files(&app.data_dir.path().join("task-logs/tasks").join(&task));
     assert_eq!(segments.len(), 1, "one small segment: {segments:?}");
-    let bytes: usize = segments.iter().map(|s| std::fs::read(s).unwrap().len()).sum();
-    assert_eq!(bytes, STDOUT.len() + STDERR.len(), "raw bytes, nothing else");
+    let bytes: usize = segments
+        .iter()
+        .map(|s| std::fs::read(s).unwrap().len())
+        .sum();
+    assert_eq!(
+        bytes,
+        STDOUT.len() + STDERR.len(),
+        "raw bytes, nothing else"
+    );
     assert_eq!(
         app.store().count_output_rows(id).await.unwrap(),
         0,
@@ -230,14 +237,26 @@ async fn output_round_trips_through_a_real_s3_server() {
     assert_eq!(listed.len(), 1, "{listed:?}");
     let name = listed[0].location.filename().unwrap().to_string();
     assert!(
-        name.len() == 24 && name.ends_with(".seg") && name[..20].bytes().all(|b| b.is_ascii_digit()),
+        name.len() == 24
+            && name.ends_with(".seg")
+            && name[..20].bytes().all(|b| b.is_ascii_digit()),
         "{name}"
     );
-    let mut bytes = s3.get(&listed[0].location).await.unwrap().bytes().await.unwrap().to_vec();
+    let mut bytes = s3
+        .get(&listed[0].location)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
     let mut written = [STDOUT, STDERR].concat();
     bytes.sort_unstable();
     written.sort_unstable();
-    assert_eq!(bytes, written, "the segment holds exactly the output's bytes");
+    assert_eq!(
+        bytes, written,
+        "the segment holds exactly the output's bytes"
+    );
 }
 
 /// The segment files below a task's archive directory `dir` (every run), sorted.
@@ -327,7 +346,9 @@ async fn all_pages(app: &TestApp, task: &str, limit: u32) -> Vec<Value> {
     let mut after = 0;
     loop {
         let page = app
-            .get(&format!("/api/tasks/{task}/output?after_seq={after}&limit={limit}"))
+            .get(&format!(
+                "/api/tasks/{task}/output?after_seq={after}&limit={limit}"
+            ))
             .await;
         let next = page["next_after_seq"].as_i64();
         pages.push(page);
@@ -389,7 +410,10 @@ async fn a_64_mb_task_is_archived_in_segments_and_read_back_a_page_at_a_time() {
     assert!(stdout == expected, "the JSON pages hold the exact output");
 
     let moved = archive_task(app.store(), app.archive(), id).await.unwrap();
-    let Archived::Moved { bytes, segments, .. } = moved else {
+    let Archived::Moved {
+        bytes, segments, ..
+    } = moved
+    else {
         panic!("{moved:?}");
     };
     assert_eq!(bytes, expected.len() as u64 + 7);
@@ -397,7 +421,11 @@ async fn a_64_mb_task_is_archived_in_segments_and_read_back_a_page_at_a_time() {
     assert_eq!(app.store().count_output_rows(id).await.unwrap(), 0);
     let files = segment_files(&dir.path().join("tasks").join(&task));
     assert_eq!(files.len() as u64, segments);
-    assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().len() <= 5 << 20));
+    assert!(
+        files
+            .iter()
+            .all(|f| std::fs::metadata(f).unwrap().len() <= 5 << 20)
+    );
 
     // From the archive: the same pages, each within the byte cap.
     let (whole_before, _, _) = reads.snapshot();
@@ -419,18 +447,31 @@ async fn a_64_mb_task_is_archived_in_segments_and_read_back_a_page_at_a_time() {
     let start = items[0]["seq"].as_i64().unwrap() - 1;
     let (whole0, ranges0, bytes0) = reads.snapshot();
     let small = app
-        .get(&format!("/api/tasks/{task}/output?after_seq={start}&limit=10"))
+        .get(&format!(
+            "/api/tasks/{task}/output?after_seq={start}&limit=10"
+        ))
         .await;
     let (whole1, ranges1, bytes1) = reads.snapshot();
     assert_eq!(small["items"].as_array().unwrap()[..], items[..10]);
     assert_eq!(whole1, whole0);
-    assert!((1..=2).contains(&(ranges1 - ranges0)), "{} ranged reads", ranges1 - ranges0);
+    assert!(
+        (1..=2).contains(&(ranges1 - ranges0)),
+        "{} ranged reads",
+        ranges1 - ranges0
+    );
     let page_bytes: usize = page_stdout(&small).len();
-    assert_eq!(bytes1 - bytes0, page_bytes as u64, "read exactly the page's bytes");
+    assert_eq!(
+        bytes1 - bytes0,
+        page_bytes as u64,
+        "read exactly the page's bytes"
+    );
 
     // The raw download, streamed from the segments, byte for byte.
     assert!(app.raw_output(&task, &platform, "stdout").await == expected);
-    assert_eq!(app.raw_output(&task, &platform, "stderr").await, b"tail \xfe\n");
+    assert_eq!(
+        app.raw_output(&task, &platform, "stderr").await,
+        b"tail \xfe\n"
+    );
 }
 
 /// A task archived by an earlier version (format 1: one `tasks/<id>.log` object, no segment
@@ -459,7 +500,10 @@ async fn a_format_1_archive_still_reads() {
         .await
         .unwrap();
     let log = testum::archive::format::encode(id, &page.events);
-    let object = app.data_dir.path().join(format!("task-logs/tasks/{task}.log"));
+    let object = app
+        .data_dir
+        .path()
+        .join(format!("task-logs/tasks/{task}.log"));
     std::fs::create_dir_all(object.parent().unwrap()).unwrap();
     std::fs::write(&object, log).unwrap();
     app.sql(&format!(
@@ -523,7 +567,12 @@ async fn retention_deletes_old_output_and_keeps_tasks_one_process_at_a_time() {
 
     // Another process holds the job: nothing happens here.
     let ttl = Duration::from_secs(60);
-    assert!(app.store().try_take_lease(LEASE, "elsewhere", "worker-x", ttl).await.unwrap());
+    assert!(
+        app.store()
+            .try_take_lease(LEASE, "elsewhere", "worker-x", ttl)
+            .await
+            .unwrap()
+    );
     let busy = expire_old_output(app.store(), Some(app.archive()), 30, "worker-a", ttl).await;
     assert_eq!(busy.unwrap(), Retention::Busy);
     assert!(app.get(&format!("/api/tasks/{archived_old}")).await["output_expired_at"].is_null());
@@ -545,21 +594,35 @@ async fn retention_deletes_old_output_and_keeps_tasks_one_process_at_a_time() {
         })
         .collect();
     assert_eq!(expired.iter().sum::<u64>(), 2, "{expired:?}");
-    assert!(expired.contains(&0), "only one run did the work: {expired:?}");
+    assert!(
+        expired.contains(&0),
+        "only one run did the work: {expired:?}"
+    );
 
     for task in [&archived_old, &database_old] {
         let id = Uuid::parse_str(task).unwrap();
         let json = app.get(&format!("/api/tasks/{task}")).await;
         assert!(json["output_expired_at"].is_string(), "{json}");
-        assert_eq!(json["targets"].as_array().unwrap().len(), 1, "the targets stay");
+        assert_eq!(
+            json["targets"].as_array().unwrap().len(),
+            1,
+            "the targets stay"
+        );
         assert_eq!(json["targets"][0]["exit_code"], 0);
         assert_eq!(app.store().count_output_rows(id).await.unwrap(), 0);
         let (status, problem) = app
-            .call(reqwest::Method::GET, &format!("/api/tasks/{task}/output"), None)
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/tasks/{task}/output"),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::GONE, "{problem}");
         assert!(
-            problem["detail"].as_str().unwrap().contains("TESTUM_OUTPUT_RETENTION_DAYS"),
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("TESTUM_OUTPUT_RETENTION_DAYS"),
             "{problem}"
         );
         let (status, _) = app

@@ -258,8 +258,12 @@ mod tests {
     #[test]
     fn damage_is_refused() {
         let mut index = IndexBuilder::default();
-        index.push(1, Some(Uuid::new_v4()), Some("stdout"), 4).unwrap();
-        index.push(2, Some(Uuid::new_v4()), Some("stdout"), 4).unwrap();
+        index
+            .push(1, Some(Uuid::new_v4()), Some("stdout"), 4)
+            .unwrap();
+        index
+            .push(2, Some(Uuid::new_v4()), Some("stdout"), 4)
+            .unwrap();
         let bytes = index.finish();
         assert!(decode(&bytes, 8).is_ok());
         assert!(decode(&bytes, 9).is_err(), "size mismatch");

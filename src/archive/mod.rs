@@ -9,7 +9,7 @@
 //!
 //! **Format 2 (written now).** A task's output events are cut, in seq order, into segment
 //! objects `[prefix/]tasks/<task_id>/<run>/<first_seq, 20 digits>.seg` of about
-//! [`write::SEGMENT_BYTES`] each: the events' exact bytes concatenated, nothing else. Each
+//! [`SEGMENT_BYTES`] each: the events' exact bytes concatenated, nothing else. Each
 //! segment's index (seq, length, platform, stream per event; [`index`]) is a row of the
 //! `archive_segments` table beside the object's key and size. `<run>` is a fresh UUID per
 //! archiving run, so two runs of one task (a task end and a sweep at once) never write the same
@@ -328,10 +328,7 @@ impl OutputArchive {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok((
-            found.len() as u64,
-            found.iter().map(|meta| meta.size).sum(),
-        ))
+        Ok((found.len() as u64, found.iter().map(|meta| meta.size).sum()))
     }
 }
 

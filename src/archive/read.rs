@@ -162,7 +162,12 @@ struct Side {
 }
 
 /// Whether an archived output event belongs to `scope`.
-fn in_scope(scope: &EventScope<'_>, seq: i64, platform: Option<Uuid>, stream: Option<&str>) -> bool {
+fn in_scope(
+    scope: &EventScope<'_>,
+    seq: i64,
+    platform: Option<Uuid>,
+    stream: Option<&str>,
+) -> bool {
     match *scope {
         EventScope::All => true,
         EventScope::OutputThrough(through) => seq <= through,
@@ -239,8 +244,7 @@ async fn v1_candidates(
         .await?
         .into_iter()
         .filter(|e| {
-            e.seq > query.after
-                && in_scope(&query.scope, e.seq, e.platform_id, e.stream.as_deref())
+            e.seq > query.after && in_scope(&query.scope, e.seq, e.platform_id, e.stream.as_deref())
         })
         .map(Candidate::Live)
         .collect();
@@ -315,9 +319,7 @@ async fn fetch(
     }
     for (segment, parts) in wanted {
         let spans = coalesce(parts.iter().map(|(_, range)| range.clone()));
-        let key = segments
-            .get(segment)
-            .ok_or(ArchiveError::Missing(task))?;
+        let key = segments.get(segment).ok_or(ArchiveError::Missing(task))?;
         let buffers = archive.get_ranges(task, key, &spans).await?;
         let mut span = 0;
         for (position, range) in parts {
@@ -384,11 +386,22 @@ mod tests {
 
     #[test]
     fn merge_orders_by_seq_and_pages() {
-        let a = || side(vec![stored(1, 0, 1), stored(2, 1, 1), stored(4, 2, 1)], false);
+        let a = || {
+            side(
+                vec![stored(1, 0, 1), stored(2, 1, 1), stored(4, 2, 1)],
+                false,
+            )
+        };
         let b = || side(vec![live(3, 1), live(5, 1)], false);
-        assert_eq!(seqs(&merge(a(), b(), 10, 100)), (vec![1, 2, 3, 4, 5], false));
+        assert_eq!(
+            seqs(&merge(a(), b(), 10, 100)),
+            (vec![1, 2, 3, 4, 5], false)
+        );
         assert_eq!(seqs(&merge(a(), b(), 2, 100)), (vec![1, 2], true));
-        assert_eq!(seqs(&merge(a(), side(vec![], false), 10, 100)), (vec![1, 2, 4], false));
+        assert_eq!(
+            seqs(&merge(a(), side(vec![], false), 10, 100)),
+            (vec![1, 2, 4], false)
+        );
         // A tie keeps one event, the live one.
         let tie = merge(side(vec![stored(3, 0, 1)], false), b(), 10, 100);
         assert_eq!(seqs(&tie), (vec![3, 5], false));
@@ -397,9 +410,20 @@ mod tests {
 
     #[test]
     fn merge_caps_bytes_but_always_moves_on() {
-        let a = || side(vec![stored(1, 0, 6), stored(2, 6, 6), stored(3, 12, 6)], false);
-        assert_eq!(seqs(&merge(a(), side(vec![], false), 10, 12)), (vec![1, 2], true));
-        assert_eq!(seqs(&merge(a(), side(vec![], false), 10, 1)), (vec![1], true));
+        let a = || {
+            side(
+                vec![stored(1, 0, 6), stored(2, 6, 6), stored(3, 12, 6)],
+                false,
+            )
+        };
+        assert_eq!(
+            seqs(&merge(a(), side(vec![], false), 10, 12)),
+            (vec![1, 2], true)
+        );
+        assert_eq!(
+            seqs(&merge(a(), side(vec![], false), 10, 1)),
+            (vec![1], true)
+        );
     }
 
     #[test]

@@ -58,7 +58,12 @@ pub async fn expire_old_output(
     }
     let (tasks, bytes) = result?;
     if tasks > 0 {
-        tracing::info!(tasks, bytes, days, "retention deleted the output of old tasks");
+        tracing::info!(
+            tasks,
+            bytes,
+            days,
+            "retention deleted the output of old tasks"
+        );
     }
     Ok(Retention::Ran { tasks, bytes })
 }

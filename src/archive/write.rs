@@ -5,9 +5,7 @@ use uuid::Uuid;
 
 use super::index::IndexBuilder;
 use super::{ArchiveError, OutputArchive};
-use crate::store::{
-    ArchiveSegment, EventScope, MarkArchived, PageQuery, Store, TaskEvent,
-};
+use crate::store::{ArchiveSegment, EventScope, MarkArchived, PageQuery, Store, TaskEvent};
 
 /// A segment object is closed once it holds this many bytes (4 MiB), or
 /// [`super::index::MAX_ENTRIES`] events. One event larger than this is a segment of its own.

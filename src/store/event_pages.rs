@@ -48,7 +48,9 @@ impl EventScope<'_> {
         match self {
             EventScope::All => "",
             EventScope::OutputThrough(_) => " AND kind = 'output' AND seq <= $4",
-            EventScope::Stream { .. } => " AND kind = 'output' AND platform_id = $4 AND stream = $5",
+            EventScope::Stream { .. } => {
+                " AND kind = 'output' AND platform_id = $4 AND stream = $5"
+            }
         }
     }
 
@@ -80,7 +82,11 @@ pub(crate) fn fitting(lengths: impl IntoIterator<Item = usize>, max_bytes: usize
 
 impl Store {
     /// A page of task `task_id`'s events (see [`PageQuery`]), exact bytes, in seq order.
-    pub async fn events_page(&self, task_id: Uuid, query: &PageQuery<'_>) -> StoreResult<EventPage> {
+    pub async fn events_page(
+        &self,
+        task_id: Uuid,
+        query: &PageQuery<'_>,
+    ) -> StoreResult<EventPage> {
         if query.limit == 0 {
             return Ok(EventPage {
                 events: Vec::new(),
@@ -101,7 +107,12 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| Ok((row.try_get("seq")?, row.try_get::<i64, _>("n")?.max(0) as usize)))
+            .map(|row| {
+                Ok((
+                    row.try_get("seq")?,
+                    row.try_get::<i64, _>("n")?.max(0) as usize,
+                ))
+            })
             .collect::<StoreResult<_>>()?;
         let fit = fitting(sizes.iter().map(|(_, n)| *n), query.max_bytes);
         let Some((through, _)) = sizes.get(fit.wrapping_sub(1)) else {

@@ -34,8 +34,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
 pub use archive::{ArchiveSegment, ArchiveState, MarkArchived, OutputLocation};
-pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
+pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;

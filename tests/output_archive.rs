@@ -1,19 +1,22 @@
 //! Task logs in object storage, end to end against real OpenSSH servers and a real S3-compatible
 //! server (moto): once a task's output moves out of the database, `GET /api/tasks/{id}/output`
 //! (JSON pages and raw stream bytes) and the WebSocket replay answer exactly as before, also for
-//! readers that run while the move happens.
+//! readers that run while the move happens; a 64 MB task is archived and read back a page at a
+//! time with ranged reads only; format-1 archives still read; retention deletes old output.
 
 mod app;
 mod common;
+mod counting;
 mod moto;
 
 use std::time::Duration;
 
 use app::TestApp;
 use common::TestHost;
-use object_store::ObjectStoreExt as _;
+use futures::TryStreamExt as _;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore as _, ObjectStoreExt as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use testum::archive::{Archived, archive_task};
@@ -126,13 +129,7 @@ fn assert_complete(seen: &Seen) {
 /// replays, JSON pages, raw streams) running all along; each of them must see `before`.
 async fn archive_while_reading(app: &TestApp, task: &str, platform: &str, before: &Seen) {
     let id = Uuid::parse_str(task).unwrap();
-    assert!(
-        !app.store()
-            .output_events_through(id, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.store().count_output_rows(id).await.unwrap() > 0);
     let readers = futures::future::join_all((0..6).map(|_| seen(app, task, platform)));
     let mover = async {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -144,12 +141,9 @@ async fn archive_while_reading(app: &TestApp, task: &str, platform: &str, before
         assert_eq!(seen, before, "a reader during the move saw something else");
     }
     assert!(app.store().task_archived(id).await.unwrap());
-    assert!(
-        app.store()
-            .output_events_through(id, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty(),
+    assert_eq!(
+        app.store().count_output_rows(id).await.unwrap(),
+        0,
         "the database still holds output rows"
     );
     assert_eq!(&seen(app, task, platform).await, before);
@@ -172,18 +166,20 @@ async fn an_ended_task_is_archived_to_the_data_dir_and_reads_the_same() {
     let id = Uuid::parse_str(&task).unwrap();
     wait_archived(&app, id).await;
 
-    let object = app
-        .data_dir
-        .path()
-        .join("task-logs/tasks")
-        .join(format!("{task}.log"));
-    assert!(object.is_file(), "{} is missing", object.display());
-    assert!(
-        app.store()
-            .output_events_through(id, i64::MAX)
-            .await
-            .unwrap()
-            .is_empty(),
+    let segments = segment_files(&app.data_dir.path().join("task-logs/tasks").join(&task));
+    assert_eq!(segments.len(), 1, "one small segment: {segments:?}");
+    let bytes: usize = segments
+        .iter()
+        .map(|s| std::fs::read(s).unwrap().len())
+        .sum();
+    assert_eq!(
+        bytes,
+        STDOUT.len() + STDERR.len(),
+        "raw bytes, nothing else"
+    );
+    assert_eq!(
+        app.store().count_output_rows(id).await.unwrap(),
+        0,
         "the database still holds output rows"
     );
     let after = seen(&app, &task, &platform).await;
@@ -228,19 +224,51 @@ async fn output_round_trips_through_a_real_s3_server() {
     assert_complete(&before);
     archive_while_reading(&app, &task, &platform, &before).await;
 
-    // The object is in the bucket under the prefix, in the documented format (read with a
-    // client of its own).
+    // The segments are in the bucket under the prefix, in the documented format: one run's
+    // directory of `<first seq, 20 digits>.seg` objects holding the output's raw bytes (read
+    // with a client of its own).
     let mut s3 = AmazonS3Builder::new().with_bucket_name("testum-logs");
     for (key, value) in &options {
         s3 = s3.with_config(key.parse().unwrap(), value);
     }
-    let key = ObjectPath::from(format!("ci/run-1/tasks/{task}.log").as_str());
-    let object = s3.build().unwrap().get(&key).await.unwrap();
-    let text = String::from_utf8(object.bytes().await.unwrap().to_vec()).unwrap();
-    let header: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(header["format"], "testum-task-log");
-    assert_eq!(header["version"], 1);
-    assert_eq!(header["task_id"], task);
+    let s3 = s3.build().unwrap();
+    let dir = ObjectPath::from(format!("ci/run-1/tasks/{task}").as_str());
+    let listed: Vec<_> = s3.list(Some(&dir)).try_collect().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let name = listed[0].location.filename().unwrap().to_string();
+    assert!(
+        name.len() == 24
+            && name.ends_with(".seg")
+            && name[..20].bytes().all(|b| b.is_ascii_digit()),
+        "{name}"
+    );
+    let mut bytes = s3
+        .get(&listed[0].location)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let mut written = [STDOUT, STDERR].concat();
+    bytes.sort_unstable();
+    written.sort_unstable();
+    assert_eq!(
+        bytes, written,
+        "the segment holds exactly the output's bytes"
+    );
+}
+
+/// The segment files below a task's archive directory `dir` (every run), sorted.
+fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for run in std::fs::read_dir(dir).unwrap() {
+        for file in std::fs::read_dir(run.unwrap().path()).unwrap() {
+            files.push(file.unwrap().path());
+        }
+    }
+    files.sort();
+    files
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -283,4 +311,339 @@ async fn a_cancelled_task_is_archived_too() {
     wait_archived(&app, Uuid::parse_str(&task).unwrap()).await;
     let frames = app.ws_frames(&task).await;
     assert_eq!(frames.last().unwrap()["type"], "done");
+}
+
+/// 64 MiB of deterministic output: 1 Mi lines of 64 bytes (`<line number, 10 digits> `, 52
+/// pseudo-random printable bytes, then `\xff\n`). `\xff` is never valid UTF-8 and stands alone,
+/// so the JSON pages show it as exactly one U+FFFD and their text maps back to the exact bytes.
+fn big_output() -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(64 << 20);
+    for line in 0..(1u64 << 20) {
+        out.extend_from_slice(format!("{line:010} ").as_bytes());
+        for _ in 0..52 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.push(b' ' + (state % 95) as u8);
+        }
+        out.extend_from_slice(b"\xff\n");
+    }
+    out
+}
+
+/// The exact bytes behind a JSON chunk's text of [`big_output`] (U+FFFD stands for `\xff`).
+fn unlossy(text: &str) -> Vec<u8> {
+    text.replace('\u{fffd}', "\u{ff}")
+        .chars()
+        .map(|c| c as u32 as u8)
+        .collect()
+}
+
+/// Every page of `task`'s JSON output with `limit`, chained by `next_after_seq`.
+async fn all_pages(app: &TestApp, task: &str, limit: u32) -> Vec<Value> {
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .get(&format!(
+                "/api/tasks/{task}/output?after_seq={after}&limit={limit}"
+            ))
+            .await;
+        let next = page["next_after_seq"].as_i64();
+        pages.push(page);
+        match next {
+            Some(next) => after = next,
+            None => return pages,
+        }
+    }
+}
+
+/// The stdout bytes of a JSON page's items.
+fn page_stdout(page: &Value) -> Vec<u8> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["stream"] == "stdout")
+        .flat_map(|item| unlossy(item["data"].as_str().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_64_mb_task_is_archived_in_segments_and_read_back_a_page_at_a_time() {
+    let expected = big_output();
+    let host = TestHost::start();
+    host.user.write_file("big.bin", &expected, 0o644);
+    let dir = tempfile::tempdir().unwrap();
+    let reads = std::sync::Arc::new(counting::Reads::default());
+    let local = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+    let archive = testum::archive::OutputArchive::from_object_store(
+        std::sync::Arc::new(counting::Counting {
+            inner: std::sync::Arc::new(local),
+            reads: reads.clone(),
+        }),
+        "",
+        "counting local dir",
+    );
+    let app = TestApp::start_with_archive(
+        |config| config.settings.max_output_bytes = 128 << 20,
+        Some(archive),
+        false,
+    )
+    .await;
+    let platform = add_platform(&app, &host).await;
+    let task = app
+        .queue(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "cat big.bin; printf 'tail \\376\\n' >&2"}),
+        )
+        .await;
+    let ended = app.wait_task(&task).await;
+    assert_eq!(ended["status"], "succeeded", "{ended}");
+    let id = Uuid::parse_str(&task).unwrap();
+
+    // From the database: pages stop at about 8 MiB, not at the 10 000 events asked for.
+    let before = all_pages(&app, &task, 10_000).await;
+    assert!(before.len() >= 8, "{} pages for 64 MiB", before.len());
+    let stdout: Vec<u8> = before.iter().flat_map(page_stdout).collect();
+    assert!(stdout == expected, "the JSON pages hold the exact output");
+
+    let moved = archive_task(app.store(), app.archive(), id).await.unwrap();
+    let Archived::Moved {
+        bytes, segments, ..
+    } = moved
+    else {
+        panic!("{moved:?}");
+    };
+    assert_eq!(bytes, expected.len() as u64 + 7);
+    assert!(segments >= 16, "4 MiB segments: {segments}");
+    assert_eq!(app.store().count_output_rows(id).await.unwrap(), 0);
+    let files = segment_files(&dir.path().join("tasks").join(&task));
+    assert_eq!(files.len() as u64, segments);
+    assert!(
+        files
+            .iter()
+            .all(|f| std::fs::metadata(f).unwrap().len() <= 5 << 20)
+    );
+
+    // From the archive: the same pages, each within the byte cap.
+    let (whole_before, _, _) = reads.snapshot();
+    let after = all_pages(&app, &task, 10_000).await;
+    assert_eq!(after.len(), before.len());
+    let middle = after.len() / 2;
+    for i in [0, middle, after.len() - 1] {
+        assert!(after[i] == before[i], "page {i} differs after the move");
+    }
+    assert!(after == before, "every page reads the same after the move");
+    for page in &after {
+        assert!(page_stdout(page).len() <= (8 << 20) + (1 << 20));
+    }
+    assert_eq!(reads.snapshot().0, whole_before, "no whole-object GET");
+
+    // A page of 10 events in the middle fetches only its own bytes, with one or two ranged
+    // reads (a page may span two segments), not a segment, let alone the whole output.
+    let items = after[middle]["items"].as_array().unwrap();
+    let start = items[0]["seq"].as_i64().unwrap() - 1;
+    let (whole0, ranges0, bytes0) = reads.snapshot();
+    let small = app
+        .get(&format!(
+            "/api/tasks/{task}/output?after_seq={start}&limit=10"
+        ))
+        .await;
+    let (whole1, ranges1, bytes1) = reads.snapshot();
+    assert_eq!(small["items"].as_array().unwrap()[..], items[..10]);
+    assert_eq!(whole1, whole0);
+    assert!(
+        (1..=2).contains(&(ranges1 - ranges0)),
+        "{} ranged reads",
+        ranges1 - ranges0
+    );
+    let page_bytes: usize = page_stdout(&small).len();
+    assert_eq!(
+        bytes1 - bytes0,
+        page_bytes as u64,
+        "read exactly the page's bytes"
+    );
+
+    // The raw download, streamed from the segments, byte for byte.
+    assert!(app.raw_output(&task, &platform, "stdout").await == expected);
+    assert_eq!(
+        app.raw_output(&task, &platform, "stderr").await,
+        b"tail \xfe\n"
+    );
+}
+
+/// A task archived by an earlier version (format 1: one `tasks/<id>.log` object, no segment
+/// index) still reads the same, through the old decoder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_format_1_archive_still_reads() {
+    let host = TestHost::start();
+    let app = TestApp::start_with_archive(|_| {}, None, false).await;
+    let platform = add_platform(&app, &host).await;
+    let task = start_command(&app, &platform).await;
+    app.wait_task(&task).await;
+    let before = seen(&app, &task, &platform).await;
+    assert_complete(&before);
+    let id = Uuid::parse_str(&task).unwrap();
+    let page = app
+        .store()
+        .events_page(
+            id,
+            &testum::store::PageQuery {
+                after: 0,
+                limit: 10_000,
+                max_bytes: usize::MAX,
+                scope: testum::store::EventScope::All,
+            },
+        )
+        .await
+        .unwrap();
+    let log = testum::archive::format::encode(id, &page.events);
+    let object = app
+        .data_dir
+        .path()
+        .join(format!("task-logs/tasks/{task}.log"));
+    std::fs::create_dir_all(object.parent().unwrap()).unwrap();
+    std::fs::write(&object, log).unwrap();
+    app.sql(&format!(
+        "UPDATE tasks SET archived_at = '2024-01-01T00:00:00.000000Z', archived_seq = last_seq \
+         WHERE id = '{task}'"
+    ))
+    .await;
+    app.sql(&format!(
+        "DELETE FROM task_events WHERE task_id = '{task}' AND kind = 'output'"
+    ))
+    .await;
+    assert_eq!(seen(&app, &task, &platform).await, before);
+    // A later archive run leaves it alone.
+    assert_eq!(
+        archive_task(app.store(), app.archive(), id).await.unwrap(),
+        Archived::Already
+    );
+}
+
+/// Run `command` on `platform` to its end; the task id.
+async fn run(app: &TestApp, platform: &str, command: &str) -> String {
+    let task = app
+        .queue(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": command}),
+        )
+        .await;
+    app.wait_task(&task).await;
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_deletes_old_output_and_keeps_tasks_one_process_at_a_time() {
+    use testum::archive::retention::{LEASE, Retention, expire_old_output};
+    let host = TestHost::start();
+    // The workers' own job is off: the test runs it.
+    let app = TestApp::start_with_archive(
+        |config| config.settings.output_retention_days = 0,
+        None,
+        false,
+    )
+    .await;
+    let platform = add_platform(&app, &host).await;
+    let archived_old = run(&app, &platform, "printf 'old archived \\377\\n'").await;
+    let database_old = run(&app, &platform, "printf 'old in the database \\377\\n'").await;
+    let recent = run(&app, &platform, "printf 'recent \\377\\n'").await;
+    for task in [&archived_old, &recent] {
+        let id = Uuid::parse_str(task).unwrap();
+        let moved = archive_task(app.store(), app.archive(), id).await.unwrap();
+        assert!(matches!(moved, Archived::Moved { .. }), "{moved:?}");
+    }
+    for task in [&archived_old, &database_old] {
+        app.sql(&format!(
+            "UPDATE tasks SET finished_at = '2000-01-01T00:00:00.000000Z' WHERE id = '{task}'"
+        ))
+        .await;
+    }
+    let recent_before = seen(&app, &recent, &platform).await;
+    let objects = |task: &str| app.data_dir.path().join("task-logs/tasks").join(task);
+    assert!(objects(&archived_old).is_dir());
+
+    // Another process holds the job: nothing happens here.
+    let ttl = Duration::from_secs(60);
+    assert!(
+        app.store()
+            .try_take_lease(LEASE, "elsewhere", "worker-x", ttl)
+            .await
+            .unwrap()
+    );
+    let busy = expire_old_output(app.store(), Some(app.archive()), 30, "worker-a", ttl).await;
+    assert_eq!(busy.unwrap(), Retention::Busy);
+    assert!(app.get(&format!("/api/tasks/{archived_old}")).await["output_expired_at"].is_null());
+    app.store().release_lease(LEASE, "elsewhere").await.unwrap();
+
+    // Two workers at once: the old tasks are expired once, by one of them.
+    let (a, b) = tokio::join!(
+        expire_old_output(app.store(), Some(app.archive()), 30, "worker-a", ttl),
+        expire_old_output(app.store(), Some(app.archive()), 30, "worker-b", ttl),
+    );
+    let expired: Vec<u64> = [a.unwrap(), b.unwrap()]
+        .iter()
+        .map(|r| match r {
+            Retention::Ran { tasks, bytes } => {
+                assert!(*tasks == 0 || *bytes > 0);
+                *tasks
+            }
+            Retention::Busy => 0,
+        })
+        .collect();
+    assert_eq!(expired.iter().sum::<u64>(), 2, "{expired:?}");
+    assert!(
+        expired.contains(&0),
+        "only one run did the work: {expired:?}"
+    );
+
+    for task in [&archived_old, &database_old] {
+        let id = Uuid::parse_str(task).unwrap();
+        let json = app.get(&format!("/api/tasks/{task}")).await;
+        assert!(json["output_expired_at"].is_string(), "{json}");
+        assert_eq!(
+            json["targets"].as_array().unwrap().len(),
+            1,
+            "the targets stay"
+        );
+        assert_eq!(json["targets"][0]["exit_code"], 0);
+        assert_eq!(app.store().count_output_rows(id).await.unwrap(), 0);
+        let (status, problem) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/tasks/{task}/output"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::GONE, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("TESTUM_OUTPUT_RETENTION_DAYS"),
+            "{problem}"
+        );
+        let (status, _) = app
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/tasks/{task}/output?platform_id={platform}&stream=stdout"),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::GONE);
+        // The replay still has the target changes and the end.
+        let frames = app.ws_frames(task).await;
+        assert!(frames.iter().all(|f| f["type"] != "output"), "{frames:?}");
+        assert_eq!(frames.last().unwrap()["type"], "done");
+    }
+    assert!(!objects(&archived_old).exists() || segment_files(&objects(&archived_old)).is_empty());
+    // The recent task is untouched.
+    assert!(app.get(&format!("/api/tasks/{recent}")).await["output_expired_at"].is_null());
+    assert_eq!(seen(&app, &recent, &platform).await, recent_before);
+    assert!(!segment_files(&objects(&recent)).is_empty());
+    // Nothing left to do.
+    let again = expire_old_output(app.store(), Some(app.archive()), 30, "worker-a", ttl).await;
+    assert_eq!(again.unwrap(), Retention::Ran { tasks: 0, bytes: 0 });
 }

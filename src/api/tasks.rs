@@ -463,7 +463,8 @@ pub struct OutputChunk {
 pub struct OutputPage {
     task_id: Uuid,
     items: Vec<OutputChunk>,
-    /// Pass as `after_seq` for the next page; `null` on the last page.
+    /// Pass as `after_seq` for the next page; `null` on the last page. A page ends at `limit`
+    /// events or about 8 MiB of output, whichever comes first.
     next_after_seq: Option<i64>,
 }
 
@@ -472,9 +473,10 @@ pub const MAX_OUTPUT_PAGE: u32 = 10_000;
 pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
 
 /// `GET /api/tasks/{id}/output[?after_seq=&limit=]`: output chunks as JSON, `data` as text with
-/// invalid UTF-8 replaced, a page of events at a time (`next_after_seq` continues it).
-/// `?platform_id=&stream=stdout|stderr`: the exact bytes of that one stream, as
-/// `application/octet-stream` (bounded by `TESTUM_MAX_OUTPUT_BYTES` per target).
+/// invalid UTF-8 replaced, a page of events at a time (at most `limit` events and about 8 MiB of
+/// output; `next_after_seq` continues it). `?platform_id=&stream=stdout|stderr`: the exact bytes
+/// of that one stream, as `application/octet-stream`, streamed (bounded by
+/// `TESTUM_MAX_OUTPUT_BYTES` per target). 410 once retention deleted the task's output.
 #[utoipa::path(
     get,
     path = "/api/tasks/{id}/output",
@@ -484,6 +486,7 @@ pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
         (status = 200, description = "A JSON page of output chunks, or with `platform_id` and `stream` the exact bytes of that stream",
          content((OutputPage = "application/json"), (String = "application/octet-stream"))),
         (status = 404, description = "No task with this id, or no target on that platform", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "Retention deleted this task's output (`TESTUM_OUTPUT_RETENTION_DAYS` after it ended; the task's `output_expired_at` says when); the task and its targets remain", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -547,13 +550,18 @@ async fn output_page(
             .unwrap_or(DEFAULT_OUTPUT_PAGE),
     };
     errors.finish()?;
-    let events = crate::archive::events_after(&state.store, &state.archive, task.id, after, limit)
+    let page = crate::archive::events_after(&state.store, &state.archive, task.id, after, limit)
         .await
         .map_err(ApiError::internal)?;
-    let next_after_seq = (events.len() as u32 == limit)
-        .then(|| events.last().map(|e| e.seq))
+    if page.output_expired {
+        return Err(expired(task.id));
+    }
+    let next_after_seq = page
+        .more
+        .then(|| page.events.last().map(|e| e.seq))
         .flatten();
-    let items: Vec<_> = events
+    let items: Vec<_> = page
+        .events
         .iter()
         .filter(|e| e.kind == EventKind::Output)
         .map(|event| OutputChunk {
@@ -571,38 +579,73 @@ async fn output_page(
     .into_response())
 }
 
+/// 410 Gone: retention deleted task `task`'s output.
+fn expired(task: Uuid) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        format!(
+            "the output of task {task} was deleted: output is kept TESTUM_OUTPUT_RETENTION_DAYS \
+             days after a task ends (the task's output_expired_at says when)"
+        ),
+    )
+}
+
+/// Events per page of the raw download.
+const RAW_PAGE: u32 = 10_000;
+
+/// The exact bytes of `platform`'s `stream` in `task`, streamed a page at a time (each bounded by
+/// `crate::archive::PAGE_BYTES`, filtered at the source). The first page is read before the
+/// answer starts, so its failures are a clean 410 or 500; a failure later cuts the body short
+/// (the client sees an incomplete transfer) and is logged.
 async fn raw_stream(
     state: &AppState,
     task: Uuid,
     platform: Uuid,
     stream: &str,
 ) -> Result<Response, ApiError> {
-    let mut bytes = Vec::new();
-    let mut after = 0;
-    loop {
-        let events = crate::archive::events_after(
-            &state.store,
-            &state.archive,
-            task,
-            after,
-            DEFAULT_OUTPUT_PAGE,
-        )
-        .await
-        .map_err(ApiError::internal)?;
-        let Some(last) = events.last() else { break };
-        after = last.seq;
-        for event in &events {
-            if event.kind == EventKind::Output
-                && event.platform_id == Some(platform)
-                && event.stream.as_deref() == Some(stream)
-            {
-                bytes.extend_from_slice(&event.data);
+    let read = {
+        let state = state.clone();
+        let stream = stream.to_string();
+        move |after: i64| {
+            let state = state.clone();
+            let stream = stream.clone();
+            async move {
+                crate::archive::output_after(
+                    &state.store,
+                    &state.archive,
+                    task,
+                    platform,
+                    &stream,
+                    after,
+                    RAW_PAGE,
+                )
+                .await
             }
         }
+    };
+    let first = read(0).await.map_err(ApiError::internal)?;
+    if first.output_expired {
+        return Err(expired(task));
     }
+    let pages = futures::stream::try_unfold(Some(first), move |page| {
+        let read = read.clone();
+        async move {
+            let Some(page) = page else {
+                return Ok(None);
+            };
+            let next = match page.events.last() {
+                Some(last) if page.more => Some(read(last.seq).await.inspect_err(|e| {
+                    tracing::error!(task = %task, error = %e, "streaming task output failed");
+                })?),
+                _ => None,
+            };
+            let bytes: Vec<u8> = page.events.into_iter().flat_map(|e| e.data).collect();
+            Ok::<_, crate::archive::ArchiveError>(Some((bytes::Bytes::from(bytes), next)))
+        }
+    });
     Ok((
         [(header::CONTENT_TYPE, "application/octet-stream")],
-        Body::from(bytes),
+        Body::from_stream(pages),
     )
         .into_response())
 }

@@ -2,12 +2,14 @@
 //!
 //! The handler subscribes to the event bus first, then replays the stored events in order, then
 //! follows: each wake-up (or a 1 s poll, in case one was missed) reads the events after the last
-//! seq sent. A late or reconnecting client therefore misses nothing and sees nothing twice, and
+//! seq sent, in pages of at most 500 events and about `crate::archive::PAGE_BYTES` of output, so
+//! a replay of a huge task never holds more than one page. A late or reconnecting client therefore misses nothing and sees nothing twice, and
 //! a slow client only slows its own reads, never the SSH readers that store the output.
 //!
 //! Frames: `{"type":"output","seq","platform_id","stream","data"}`, `{"type":"target","seq",...}`
 //! with the target's fields, and a final `{"type":"done","seq","status"}` after which the server
-//! closes the socket.
+//! closes the socket. For a task whose output retention deleted, the replay has the `target` and
+//! `done` frames only (the task's `output_expired_at` says why).
 
 use std::time::Duration;
 
@@ -113,19 +115,18 @@ async fn follow(state: AppState, task: Uuid, signed_in: SignedInWith, mut socket
             }
             next_check = tokio::time::Instant::now() + RECHECK;
         }
-        let events =
+        let page =
             match crate::archive::events_after(&state.store, &state.archive, task, last, BATCH)
                 .await
             {
-                Ok(events) => events,
+                Ok(page) => page,
                 Err(e) => {
                     tracing::error!(error = %e, "reading task events failed");
                     let _ = socket.send(Message::Close(None)).await;
                     return;
                 }
             };
-        let full = events.len() as u32 == BATCH;
-        for event in &events {
+        for event in &page.events {
             let text = frame(event).to_string();
             if socket.send(Message::Text(text.into())).await.is_err() {
                 return; // the client went away
@@ -136,7 +137,7 @@ async fn follow(state: AppState, task: Uuid, signed_in: SignedInWith, mut socket
                 return;
             }
         }
-        if full {
+        if page.more {
             continue;
         }
         tokio::select! {

@@ -1,37 +1,68 @@
 //! Task logs in object storage: a finished task's output moves from the database to an object
 //! store, and every reader (`GET /api/tasks/{id}/output`, `WS /ws/tasks/{id}`) reads it back
-//! through [`events_after`] with the same seqs and exact bytes as before.
+//! through [`events_after`] / [`output_after`] with the same seqs and exact bytes as before, in
+//! bounded memory whatever the task's size.
 //!
 //! Where: a local directory (`DATA_DIR/task-logs`, the default) or an S3-compatible bucket
 //! (`TESTUM_OBJECT_STORE_URL=s3://bucket/prefix`, credentials and endpoint from the usual
-//! `AWS_*` variables). One object per task, `[prefix/]tasks/<task_id>.log`, in the versioned
-//! format of [`format`].
+//! `AWS_*` variables).
+//!
+//! **Format 2 (written now).** A task's output events are cut, in seq order, into segment
+//! objects `[prefix/]tasks/<task_id>/<run>/<first_seq, 20 digits>.seg` of about
+//! [`SEGMENT_BYTES`] each: the events' exact bytes concatenated, nothing else. Each
+//! segment's index (seq, length, platform, stream per event; [`index`]) is a row of the
+//! `archive_segments` table beside the object's key and size. `<run>` is a fresh UUID per
+//! archiving run, so two runs of one task (a task end and a sweep at once) never write the same
+//! object; the run that wins the final transaction is recorded in `tasks.archive_run`.
+//!
+//! Why the index lives in the database, not in objects: a page read then costs one indexed query
+//! (the segments ending after `after_seq`, with their indexes) plus one ranged GET per segment the
+//! page touches (usually one), instead of an extra GET (or a LIST) per segment just to learn where
+//! the bytes are; and the index rows become visible in the same transaction that marks the task
+//! archived and deletes its output rows, so readers never see a half-written archive.
 //!
 //! How ([`archive_task`]), crash-safe and idempotent:
 //! 1. read the task's state (it must have ended) and its `last_seq`;
-//! 2. copy its output rows up to `last_seq` into the object (a whole-object, atomic put: a
-//!    re-run simply writes it again);
-//! 3. in ONE transaction, mark the task archived (`archived_at`, `archived_seq`) — only if its
-//!    `last_seq` is unchanged — and delete those output rows. A crash before 3 leaves the output
-//!    in the database, which keeps serving reads; an event appended meanwhile makes step 3 refuse
-//!    and the whole run starts again.
+//! 2. read its output rows up to `last_seq` from the database a page at a time (bounded in
+//!    bytes), write each full segment object (a plain atomic PUT of a few MiB) and record its
+//!    index row; at most about one segment and one page are in memory;
+//! 3. in ONE transaction, mark the task archived (`archived_at`, `archived_seq`, `archive_run`)
+//!    — only if its `last_seq` is unchanged — and delete its output rows (and other runs' index
+//!    rows). A crash before 3 leaves the output in the database, which keeps serving reads (the
+//!    run's objects and rows are ignored: readers only follow `archive_run`); an event appended
+//!    meanwhile makes step 3 refuse and the whole run starts again; a run that loses discards its
+//!    objects and rows.
+//!
+//! **Format 1 (read only).** Tasks archived by earlier versions have one object
+//! `[prefix/]tasks/<task_id>.log` ([`format`], JSON lines) and no `archive_run`; they are read
+//! through the old decoder, which loads that whole object per page.
 //!
 //! The `target` and `done` events stay in the database (they are small, and the task view reads
-//! them); only `output` rows move.
+//! them); only `output` rows move. Retention ([`retention`]) deletes the output of tasks that
+//! ended more than `TESTUM_OUTPUT_RETENTION_DAYS` ago, objects and rows.
 
 pub mod format;
+pub mod index;
+mod read;
+pub mod retention;
+mod write;
 
+use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload};
 use uuid::Uuid;
 
-use crate::store::{MarkArchived, Store, StoreError, TaskEvent};
+use crate::store::{StoreError, TaskEvent};
 
 pub use format::FormatError;
+pub use read::{OutputPage, PAGE_BYTES, events_after, output_after};
+pub use write::{Archived, SEGMENT_BYTES, archive_task, spawn_archive};
 
 /// Why archiving or reading archived output failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +83,17 @@ pub enum ArchiveError {
     /// database (a later run may archive it).
     #[error("task {0} kept changing while its output was archived")]
     Busy(Uuid),
-    /// The task is archived but its object is missing from the object store.
+    /// The task is archived but an object of it is missing from the object store.
     #[error("the archived output of task {0} is missing from the object store")]
     Missing(Uuid),
+}
+
+/// [`ArchiveError::Missing`] for a missing object, [`ArchiveError::ObjectStore`] otherwise.
+fn missing_as(task: Uuid) -> impl Fn(object_store::Error) -> ArchiveError {
+    move |e| match e {
+        object_store::Error::NotFound { .. } => ArchiveError::Missing(task),
+        e => ArchiveError::ObjectStore(e),
+    }
 }
 
 /// Where finished tasks' output lives: an object store and a key prefix. Cheap to clone.
@@ -154,30 +193,142 @@ impl OutputArchive {
         &self.location
     }
 
-    /// The object key of task `task`'s log: `[prefix/]tasks/<task>.log`.
-    pub fn object_path(&self, task: Uuid) -> ObjectPath {
-        let file = format!("{task}.log");
-        let base = self.prefix.clone().unwrap_or_default();
-        base.join("tasks").join(file.as_str())
+    /// An archive over any object store `objects` (for embedders and tests, e.g. a wrapper that
+    /// counts requests), with keys under `prefix` (`""` for none) and `location` naming it in logs.
+    pub fn from_object_store(
+        objects: Arc<dyn ObjectStore>,
+        prefix: &str,
+        location: impl Into<String>,
+    ) -> OutputArchive {
+        let prefix = prefix.trim_matches('/');
+        OutputArchive {
+            objects,
+            prefix: (!prefix.is_empty()).then(|| ObjectPath::from(prefix)),
+            location: location.into(),
+        }
     }
 
-    /// Write task `task`'s log object (whole and atomic; replaces an earlier one).
-    async fn put_log(&self, task: Uuid, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+    /// The full object path of `key` (`tasks/...`) below the prefix.
+    fn path(&self, key: &str) -> ObjectPath {
+        let mut path = self.prefix.clone().unwrap_or_default();
+        for part in key.split('/') {
+            path = path.join(part);
+        }
+        path
+    }
+
+    /// The format-1 object key of task `task`'s log: `tasks/<task>.log`.
+    fn v1_key(task: Uuid) -> String {
+        format!("tasks/{task}.log")
+    }
+
+    /// The directory key of task `task`'s format-2 segments: `tasks/<task>`.
+    fn task_dir_key(task: Uuid) -> String {
+        format!("tasks/{task}")
+    }
+
+    /// The directory key of the segments of run `run` of task `task`: `tasks/<task>/<run>`.
+    fn run_key(task: Uuid, run: Uuid) -> String {
+        format!("tasks/{task}/{run}")
+    }
+
+    /// The key of the segment of run `run` of task `task` that starts at `first_seq`:
+    /// `tasks/<task>/<run>/<first_seq, 20 digits>.seg` (zero-padded: listed in seq order).
+    fn segment_key(task: Uuid, run: Uuid, first_seq: i64) -> String {
+        format!("{}/{first_seq:020}.seg", Self::run_key(task, run))
+    }
+
+    /// Write object `key` whole (a single atomic PUT; replaces an earlier one).
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), ArchiveError> {
         self.objects
-            .put(&self.object_path(task), PutPayload::from(bytes))
+            .put(&self.path(key), PutPayload::from(bytes))
             .await?;
         Ok(())
     }
 
-    /// The archived output events of task `task`, in seq order; [`ArchiveError::Missing`] when
-    /// there is no object.
-    pub async fn load(&self, task: Uuid) -> Result<Vec<TaskEvent>, ArchiveError> {
-        let bytes = match self.objects.get(&self.object_path(task)).await {
-            Ok(result) => result.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => return Err(ArchiveError::Missing(task)),
-            Err(e) => return Err(e.into()),
-        };
+    /// The bytes at `ranges` of object `key` of task `task`, one buffer per range (the object
+    /// store may merge nearby ranges into one request); [`ArchiveError::Missing`] without it.
+    async fn get_ranges(
+        &self,
+        task: Uuid,
+        key: &str,
+        ranges: &[Range<u64>],
+    ) -> Result<Vec<Bytes>, ArchiveError> {
+        self.objects
+            .get_ranges(&self.path(key), ranges)
+            .await
+            .map_err(missing_as(task))
+    }
+
+    /// The output events of task `task` archived in format 1, in seq order (the whole object is
+    /// read and decoded); [`ArchiveError::Missing`] when there is no object.
+    async fn load_v1(&self, task: Uuid) -> Result<Vec<TaskEvent>, ArchiveError> {
+        let bytes = self
+            .objects
+            .get(&self.path(&Self::v1_key(task)))
+            .await
+            .map_err(missing_as(task))?
+            .bytes()
+            .await?;
         Ok(format::decode(task, &bytes)?)
+    }
+
+    /// Delete every object of task `task` (its format-2 segments of every run, and its format-1
+    /// log); returns how many objects and bytes. Missing objects are not an error.
+    async fn delete_task_objects(&self, task: Uuid) -> Result<(u64, u64), ArchiveError> {
+        let (mut count, mut bytes) = self.delete_below(&Self::task_dir_key(task), None).await?;
+        match self.objects.head(&self.path(&Self::v1_key(task))).await {
+            Ok(meta) => {
+                let (n, b) = self.delete_objects(&[meta]).await?;
+                count += n;
+                bytes += b;
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok((count, bytes))
+    }
+
+    /// Delete the objects below key `dir`, except those below key `except`; returns how many
+    /// objects and bytes.
+    async fn delete_below(
+        &self,
+        dir: &str,
+        except: Option<&str>,
+    ) -> Result<(u64, u64), ArchiveError> {
+        let except = except.map(|key| self.path(key));
+        let found: Vec<object_store::ObjectMeta> = self
+            .objects
+            .list(Some(&self.path(dir)))
+            .try_filter(|meta| {
+                let keep = except
+                    .as_ref()
+                    .is_some_and(|kept| meta.location.prefix_matches(kept));
+                futures::future::ready(!keep)
+            })
+            .try_collect()
+            .await?;
+        self.delete_objects(&found).await
+    }
+
+    /// Delete the objects `found` (in bulk where the store can); returns how many and their
+    /// bytes. Objects already gone are not an error.
+    async fn delete_objects(
+        &self,
+        found: &[object_store::ObjectMeta],
+    ) -> Result<(u64, u64), ArchiveError> {
+        let paths: Vec<object_store::Result<ObjectPath>> =
+            found.iter().map(|meta| Ok(meta.location.clone())).collect();
+        let mut deleted = self
+            .objects
+            .delete_stream(futures::stream::iter(paths).boxed());
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok((found.len() as u64, found.iter().map(|meta| meta.size).sum()))
     }
 }
 
@@ -197,160 +348,9 @@ fn parse_s3_url(url: &str) -> Result<(&str, &str), ArchiveError> {
     Ok((bucket, prefix.trim_matches('/')))
 }
 
-/// What [`archive_task`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Archived {
-    /// The output moved now: `events` output events written, `deleted` rows removed.
-    Moved { events: usize, deleted: u64 },
-    /// It had been archived already; nothing changed.
-    Already,
-    /// The task has not ended (or does not exist); nothing changed.
-    NotFinished,
-}
-
-/// How often [`archive_task`] starts again when events keep arriving.
-const ATTEMPTS: usize = 5;
-
-/// Move the output of finished task `task` from the database into `archive` (see the module
-/// doc for the order of steps). Idempotent; never touches a task that has not ended. Errors
-/// leave the output in the database, where readers still find it.
-pub async fn archive_task(
-    store: &Store,
-    archive: &OutputArchive,
-    task: Uuid,
-) -> Result<Archived, ArchiveError> {
-    for _ in 0..ATTEMPTS {
-        let Some(state) = store.task_archive_state(task).await? else {
-            return Ok(Archived::NotFinished);
-        };
-        if state.archived {
-            return Ok(Archived::Already);
-        }
-        if !state.finished {
-            return Ok(Archived::NotFinished);
-        }
-        let events = store.output_events_through(task, state.last_seq).await?;
-        archive.put_log(task, format::encode(task, &events)).await?;
-        match store.mark_archived(task, state.last_seq).await? {
-            MarkArchived::Archived { deleted } => {
-                return Ok(Archived::Moved {
-                    events: events.len(),
-                    deleted,
-                });
-            }
-            MarkArchived::AlreadyArchived => return Ok(Archived::Already),
-            MarkArchived::NotFinished => return Ok(Archived::NotFinished),
-            MarkArchived::Changed => continue,
-        }
-    }
-    Err(ArchiveError::Busy(task))
-}
-
-/// Archive `task` in the background (after it ended), logging the outcome; a failure leaves
-/// the output in the database.
-pub fn spawn_archive(store: Store, archive: OutputArchive, task: Uuid) {
-    tokio::spawn(async move {
-        match archive_task(&store, &archive, task).await {
-            Ok(Archived::Moved { events, deleted }) => tracing::info!(
-                task = %task, events, deleted, location = archive.location(),
-                "task output archived"
-            ),
-            Ok(outcome) => tracing::debug!(task = %task, ?outcome, "task output not archived"),
-            Err(e) => tracing::error!(
-                task = %task, error = %e, location = archive.location(),
-                "archiving task output failed; it stays in the database"
-            ),
-        }
-    });
-}
-
-/// Up to `limit` events of task `task` with `seq > after`, in order: the one reading path of
-/// the API and the WebSocket, the same whether the output is still in the database, archived,
-/// or being archived right now.
-///
-/// Race: the rows of an archived task are deleted in the transaction that sets its archived
-/// flag. So the database is read first and the flag after: when the flag is still unset, that
-/// read happened before the move and is complete; when it is set (before, or just now), the
-/// output is read from the archive and merged by seq with the events still in the database
-/// (`target`, `done`, and any output appended after the move), read again after the flag.
-pub async fn events_after(
-    store: &Store,
-    archive: &OutputArchive,
-    task: Uuid,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<TaskEvent>, ArchiveError> {
-    let events = store.events_after(task, after, limit).await?;
-    if !store.task_archived(task).await? {
-        return Ok(events);
-    }
-    let archived = archive.load(task).await?;
-    let live = store.events_after(task, after, limit).await?;
-    Ok(merge(archived, live, after, limit as usize))
-}
-
-/// The first `limit` events with `seq > after` of two seq-ordered lists, by seq (one per seq).
-fn merge(
-    archived: Vec<TaskEvent>,
-    live: Vec<TaskEvent>,
-    after: i64,
-    limit: usize,
-) -> Vec<TaskEvent> {
-    let mut merged = Vec::with_capacity(limit.min(archived.len() + live.len()));
-    let mut a = archived.into_iter().filter(|e| e.seq > after).peekable();
-    let mut b = live.into_iter().peekable();
-    while merged.len() < limit {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.seq < y.seq => a.next(),
-            (Some(x), Some(y)) if x.seq == y.seq => {
-                a.next();
-                b.next()
-            }
-            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, None) => None,
-        };
-        match next {
-            Some(event) => merged.push(event),
-            None => break,
-        }
-    }
-    merged
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::EventKind;
-
-    fn event(seq: i64, kind: EventKind) -> TaskEvent {
-        TaskEvent {
-            seq,
-            kind,
-            platform_id: None,
-            stream: None,
-            data: seq.to_string().into_bytes(),
-        }
-    }
-
-    #[test]
-    fn merge_orders_by_seq_and_pages() {
-        let archived = vec![
-            event(1, EventKind::Output),
-            event(2, EventKind::Output),
-            event(4, EventKind::Output),
-        ];
-        let live = vec![event(3, EventKind::Target), event(5, EventKind::Done)];
-        let seqs = |v: Vec<TaskEvent>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
-        assert_eq!(
-            seqs(merge(archived.clone(), live.clone(), 0, 10)),
-            [1, 2, 3, 4, 5]
-        );
-        assert_eq!(seqs(merge(archived.clone(), live.clone(), 0, 2)), [1, 2]);
-        let later: Vec<_> = live.iter().filter(|e| e.seq > 2).cloned().collect();
-        assert_eq!(seqs(merge(archived.clone(), later, 2, 2)), [3, 4]);
-        assert_eq!(seqs(merge(archived, vec![], 5, 10)), Vec::<i64>::new());
-    }
 
     #[test]
     fn s3_urls() {

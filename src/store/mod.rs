@@ -8,6 +8,7 @@
 mod archive;
 mod audit;
 pub mod audit_chain;
+mod event_pages;
 mod host_keys;
 pub mod in_use;
 mod keys;
@@ -15,6 +16,7 @@ mod leases;
 mod output;
 mod overview;
 mod platforms;
+mod retention;
 mod sealed;
 mod sessions;
 mod settings;
@@ -32,8 +34,9 @@ use sqlx::Executor as _;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
-pub use archive::{ArchiveState, MarkArchived};
+pub use archive::{ArchiveSegment, ArchiveState, MarkArchived, OutputLocation};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
+pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;
@@ -43,6 +46,7 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     REVOKING,
 };
+pub use retention::ExpiredRows;
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{

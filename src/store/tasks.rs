@@ -99,6 +99,9 @@ pub struct Task {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// When retention (`TESTUM_OUTPUT_RETENTION_DAYS` after the task ended) deleted its output;
+    /// `null` while the output is kept. The task and its targets stay.
+    pub output_expired_at: Option<DateTime<Utc>>,
     /// One per platform; left out of list answers (`GET /api/tasks`), which carry no targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
@@ -175,7 +178,7 @@ pub struct TaskFilter {
 }
 
 const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, created_at, \
-                            started_at, finished_at";
+                            started_at, finished_at, output_expired_at";
 const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
                               exit_signal, error, changed, warnings, started_at, finished_at";
 
@@ -192,6 +195,7 @@ fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
         created_at: parse_ts(row.try_get("created_at")?)?,
         started_at: parse_opt_ts(row.try_get("started_at")?)?,
         finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
+        output_expired_at: parse_opt_ts(row.try_get("output_expired_at")?)?,
         targets,
     })
 }
@@ -771,25 +775,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(seq)
-    }
-
-    /// Up to `limit` events of a task with `seq > after`, in order.
-    pub async fn events_after(
-        &self,
-        task_id: Uuid,
-        after: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<TaskEvent>> {
-        let rows = sqlx::query(
-            "SELECT seq, kind, platform_id, stream, data FROM task_events
-             WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(task_id.to_string())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(event_from_row).collect()
     }
 
     /// Ask a task to stop: queued targets are cancelled at once, running ones by their worker.

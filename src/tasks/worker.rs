@@ -63,6 +63,9 @@ impl From<&Settings> for WorkerConfig {
 const ARCHIVE_SWEEP: u32 = 20;
 const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How often a worker tries the output retention job (one process at a time runs it).
+const RETENTION_EVERY: Duration = Duration::from_secs(5 * 60);
+
 /// How long interrupted commands get to end on their hosts (TERM, then KILL) at shutdown.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
@@ -133,7 +136,11 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, 
     let slots = Arc::new(Semaphore::new(config.concurrency as usize));
     let mut running = JoinSet::new();
     // Leases are renewed by a task of their own, so a slow claim round can never starve them.
-    let heartbeat = tokio::spawn(heartbeat(context.clone(), config.lease));
+    let heartbeat = tokio::spawn(heartbeat(
+        context.clone(),
+        config.lease,
+        config.output_retention_days,
+    ));
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     loop {
         beat.beat();
@@ -175,9 +182,12 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, 
 /// Every third of a lease: renew this worker's leases and give back the targets of workers whose
 /// leases ran out. Nothing else runs here: a slow database call elsewhere, or a slow object store,
 /// must never let a live worker's leases expire.
-async fn heartbeat(context: RunContext, lease: Duration) {
+async fn heartbeat(context: RunContext, lease: Duration, retention_days: u32) {
     if let Some(archive) = context.archive.clone() {
         tokio::spawn(archive_sweep(context.clone(), archive, lease));
+    }
+    if retention_days > 0 {
+        tokio::spawn(retention_job(context.clone(), retention_days, lease));
     }
     let mut tick = tokio::time::interval(lease / 3);
     loop {
@@ -226,6 +236,28 @@ async fn archive_sweep(
                     "archiving task output timed out; the object store does not answer"
                 ),
             }
+        }
+    }
+}
+
+/// Every [`RETENTION_EVERY`] (the first time at start): delete the output of tasks that ended more
+/// than `days` days ago, unless another process holds the job's lease (see
+/// [`crate::archive::retention`]). The lease is renewed by this worker's heartbeat.
+async fn retention_job(context: RunContext, days: u32, lease: Duration) {
+    let mut tick = tokio::time::interval(RETENTION_EVERY);
+    loop {
+        tick.tick().await;
+        let ran = crate::archive::retention::expire_old_output(
+            &context.store,
+            context.archive.as_ref(),
+            days,
+            &context.worker_id,
+            lease,
+        )
+        .await;
+        match ran {
+            Ok(outcome) => tracing::debug!(?outcome, "output retention"),
+            Err(e) => tracing::error!(error = %e, "output retention failed; it runs again later"),
         }
     }
 }

@@ -885,3 +885,68 @@ async fn a_task_stream_ends_when_its_user_is_disabled() {
     std::fs::write(host.user.path("never"), b"").unwrap();
     app.wait_task(&task).await;
 }
+
+#[tokio::test]
+async fn binary_websocket_frames_carry_the_exact_bytes() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "bytes1").await;
+    // NUL, invalid UTF-8 and a character split over two writes, on both streams.
+    let task = app
+        .queue(
+            &format!("/api/platforms/{platform}/run_command"),
+            json!({"command": "printf 'a\\000\\377\\342'; printf '\\202\\254z'; printf 'e\\000\\376' >&2"}),
+        )
+        .await;
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}&output=binary",
+        app.base.replace("http://", "ws://"),
+        app.token
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut streams: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut seqs = Vec::new();
+    let mut done = false;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(message) = socket.next().await {
+            match message.unwrap() {
+                Message::Binary(frame) => {
+                    assert_eq!(frame[0], 1, "an output message");
+                    seqs.push(u64::from_be_bytes(frame[1..9].try_into().unwrap()));
+                    let from = uuid::Uuid::from_slice(&frame[9..25]).unwrap();
+                    assert_eq!(from.to_string(), platform);
+                    streams[usize::from(frame[25] - 1)].extend_from_slice(&frame[26..]);
+                }
+                Message::Text(text) => {
+                    let frame: Value = serde_json::from_str(&text).unwrap();
+                    assert_ne!(frame["type"], "output", "output came as text: {frame}");
+                    if frame["type"] == "done" {
+                        done = true;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the WebSocket reached done in time");
+    assert!(done);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(streams[0], b"a\0\xff\xe2\x82\xacz");
+    assert_eq!(streams[1], b"e\0\xfe");
+    assert_eq!(app.raw_output(&task, &platform, "stdout").await, streams[0]);
+
+    // Anything but text or binary is refused before the upgrade.
+    let url = format!(
+        "{}/ws/tasks/{task}?access_token={}&output=hex",
+        app.base.replace("http://", "ws://"),
+        app.token
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        other => panic!("output=hex was not refused: {other:?}"),
+    }
+}

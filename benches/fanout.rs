@@ -16,7 +16,8 @@
 //! - `read`: after that task ended and its output was archived, the first and the last page
 //!   (`limit=10`) of `GET /api/tasks/{id}/output`, and the RSS testum adds serving them.
 //!
-//! Settings: `TESTUM_BENCH_ROUNDS` (3), `TESTUM_BENCH_BACKENDS` (`sqlite,postgres`) for `true`
+//! Settings: `TESTUM_BENCH_ROUNDS` (3), `TESTUM_BENCH_OUTPUT_ROUNDS` (the same),
+//! `TESTUM_BENCH_BACKENDS` (`sqlite,postgres`) for `true`
 //! and `deploy`, `TESTUM_BENCH_OUTPUT_BACKENDS` (`sqlite`) for `output` and `read`,
 //! `TESTUM_BENCH_PG` (`postgres://postgres@127.0.0.1:5432`; each pass creates a database
 //! `testum_bench_<uuid>` there and drops it), `TESTUM_BENCH_PYTHON` (`python3`),
@@ -86,6 +87,8 @@ impl Scenario {
 /// The run's settings, from the environment (see the module doc).
 struct Options {
     rounds: usize,
+    /// Rounds of the `output` scenario (the long one).
+    output_rounds: usize,
     scenarios: Vec<Scenario>,
     backends: Vec<Backend>,
     output_backends: Vec<Backend>,
@@ -109,17 +112,17 @@ fn env_list<T>(
 
 impl Options {
     fn from_env() -> anyhow::Result<Options> {
-        let rounds = match std::env::var("TESTUM_BENCH_ROUNDS") {
-            Ok(n) => n
-                .parse()
-                .ok()
-                .filter(|&n| n >= 1)
-                .context("TESTUM_BENCH_ROUNDS")?,
-            Err(_) => 3,
+        let count = |var: &str, default: usize| -> anyhow::Result<usize> {
+            match std::env::var(var) {
+                Ok(n) => n.parse().ok().filter(|&n| n >= 1).context(var.to_string()),
+                Err(_) => Ok(default),
+            }
         };
+        let rounds = count("TESTUM_BENCH_ROUNDS", 3)?;
         let env = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.into());
         Ok(Options {
             rounds,
+            output_rounds: count("TESTUM_BENCH_OUTPUT_ROUNDS", rounds)?,
             scenarios: env_list(
                 "TESTUM_BENCH_ONLY",
                 "true,output,deploy,read",
@@ -329,8 +332,21 @@ impl<'a> Pass<'a> {
             && run.followed.bytes != expected
         {
             report.problem(format!(
-                "{what} on {backend}: the WebSocket client received {} output bytes, expected {expected}",
-                run.followed.bytes
+                "{what} on {backend}: the WebSocket client received {} output bytes, expected \
+                 {expected} ({} frames for seqs 1..={}: {})",
+                run.followed.bytes,
+                run.followed.frames,
+                run.followed.done.as_ref().map_or(0, |d| d.0),
+                if run
+                    .followed
+                    .done
+                    .as_ref()
+                    .is_some_and(|d| d.0 == run.followed.frames as i64)
+                {
+                    "no seq was skipped, so testum stored fewer bytes"
+                } else {
+                    "some seqs never reached the WebSocket"
+                }
             ));
         }
     }
@@ -376,13 +392,14 @@ impl<'a> Pass<'a> {
         }
     }
 
-    /// Alternate asyncssh and testum rounds of `command` (asyncssh first), `opts.rounds` each;
+    /// Alternate asyncssh and testum rounds of `command` (asyncssh first), `rounds` each;
     /// every testum round is checked for `bytes` output bytes when given, and (with
     /// `archive`) followed by the wait for its output to be archived.
     async fn alternate(
         &mut self,
         report: &mut Report,
         command: &str,
+        rounds: usize,
         bound: Duration,
         bytes: Option<u64>,
         archive: bool,
@@ -390,7 +407,7 @@ impl<'a> Pass<'a> {
         let body = self.run_body(command);
         let mut peer_runs = Vec::new();
         let mut ours = Vec::new();
-        for round in 1..=self.opts.rounds {
+        for round in 1..=rounds {
             progress(&format!(
                 "{}: `{command}` round {round}: asyncssh",
                 self.server.backend.name()
@@ -445,7 +462,7 @@ impl<'a> Pass<'a> {
     /// Scenario `true`; testum's median wall time.
     async fn fanout_true(&mut self, report: &mut Report) -> Option<f64> {
         let (peer_runs, ours) = self
-            .alternate(report, "true", TASK_BOUND, None, false)
+            .alternate(report, "true", self.opts.rounds, TASK_BOUND, None, false)
             .await;
         let peer = walls(&peer_runs);
         let testum: Vec<f64> = ours
@@ -530,7 +547,14 @@ impl<'a> Pass<'a> {
     async fn output(&mut self, report: &mut Report) -> Option<(String, i64, String)> {
         let expected = OUTPUT_BYTES_PER_HOST * self.platforms.len() as u64;
         let (peer_runs, ours) = self
-            .alternate(report, OUTPUT_COMMAND, OUTPUT_BOUND, Some(expected), true)
+            .alternate(
+                report,
+                OUTPUT_COMMAND,
+                self.opts.output_rounds,
+                OUTPUT_BOUND,
+                Some(expected),
+                true,
+            )
             .await;
         let done: Vec<&(TaskRun, Option<ArchiveWait>)> =
             ours.iter().filter(|(r, _)| !r.timed_out).collect();
@@ -827,10 +851,11 @@ async fn main() {
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "fleet benchmark {}: {} sshd on 127.0.0.1, testum release binary as its own process, \
-         {} rounds, {} cores, load average at start {}",
+         {} rounds ({} of output), {} cores, load average at start {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         fleet.hosts.len(),
         opts.rounds,
+        opts.output_rounds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg
             .split_whitespace()

@@ -162,6 +162,8 @@ struct TaskRun {
     client_cpu: Option<f64>,
     /// testum's peak RSS (MB) from the POST to `done`.
     peak_rss: Option<f64>,
+    /// testum's RSS (MB) when the task was posted (memory kept from earlier rounds shows here).
+    start_rss: Option<f64>,
     followed: Followed,
     outcome: Outcome,
     timed_out: bool,
@@ -255,6 +257,7 @@ impl<'a> Pass<'a> {
             bail!("testum is no longer running: {}", self.server.log_tail(10));
         }
         self.server.reset_peak();
+        let start_rss = self.server.rss_mb();
         let cpu0 = self.server.cpu_s();
         let client0 = server::process_cpu_s("self");
         let started = Instant::now();
@@ -298,6 +301,7 @@ impl<'a> Pass<'a> {
             cpu,
             client_cpu,
             peak_rss,
+            start_rss,
             followed,
             outcome,
             timed_out,
@@ -589,7 +593,11 @@ impl<'a> Pass<'a> {
                 &self.name("output", "testum peak RSS to done"),
                 p,
                 "MB",
-                "VmHWM, max over rounds; goal < 200 MB",
+                &format!(
+                    "VmHWM, max over rounds: {}; RSS at each POST: {}; goal < 200 MB",
+                    mb_list(&field(|r| r.peak_rss)),
+                    mb_list(&field(|r| r.start_rss))
+                ),
             ),
             None => report.missing(
                 &self.name("output", "testum peak RSS to done"),
@@ -742,6 +750,12 @@ impl<'a> Pass<'a> {
             _ => report.missing(&self.name("read", "testum RSS added"), "MB", "not measured"),
         }
     }
+}
+
+/// `a b c` of MB figures, for notes.
+fn mb_list(values: &[f64]) -> String {
+    let shown: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+    shown.join(" ")
 }
 
 /// Wall times of the peer rounds.

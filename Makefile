@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver
 
-.PHONY: test deps check bench
+.PHONY: test deps check bench bench-deps
 
 # The whole suite runs twice: on SQLite, then on PostgreSQL (each test in its own database).
 # The multi-process scale_out_ tests need PostgreSQL whatever the pass, so they run in the
@@ -48,6 +48,18 @@ check:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
-# Fan-out benchmark against N real sshd on 127.0.0.1 (../shared/tools/fleet.sh; see benches/fanout.rs).
-bench: deps
+# Fleet-scale benchmark against N real sshd on 127.0.0.1 (../shared/tools/fleet.sh): testum's
+# release binary vs asyncssh and OpenSSH, on SQLite and PostgreSQL (see benches/fanout.rs and the
+# README's "Benchmarks"). Select parts with TESTUM_BENCH_ONLY=true,output,deploy,read.
+bench: deps bench-deps
+	scripts/ensure-postgres.sh
 	cargo bench --bench fanout
+
+# The benchmark's asyncssh peer (benches/asyncssh_peer.py) needs asyncssh from PyPI.
+bench-deps:
+	@python3 -c 'import asyncssh' 2>/dev/null || { \
+		echo "installing: asyncssh (pip)"; \
+		python3 -m pip install --quiet asyncssh \
+		  || python3 -m pip install --quiet --break-system-packages asyncssh \
+		  || { echo "make bench: cannot pip install asyncssh" >&2; exit 1; }; }
+	@python3 -c 'import asyncssh' || { echo "make bench: asyncssh is missing after install" >&2; exit 1; }

@@ -2,7 +2,6 @@
 //! client following a task's events until `done`. Errors are returned, never panicked on, so a
 //! failing scenario is reported and the run goes on.
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -23,7 +22,7 @@ pub struct Api {
 pub struct Followed {
     /// Seq and status of the `done` frame; `None` when the socket ended without one.
     pub done: Option<(i64, String)>,
-    /// Output bytes received (the `data` of every `output` frame, as UTF-8).
+    /// Output bytes received (exact bytes of every binary output message).
     pub bytes: u64,
     /// Frames received.
     pub frames: u64,
@@ -41,110 +40,19 @@ pub struct Outcome {
     pub failures: Vec<String>,
 }
 
-/// Just the fields of a WebSocket frame the benchmark reads (`data` only to check
-/// [`parse_frame`]'s count).
+/// Just the fields of a WebSocket text frame (`target`, `done`) the benchmark reads.
 #[derive(serde::Deserialize)]
-struct Frame<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
     #[serde(default)]
     seq: Option<i64>,
-    #[serde(default, borrow)]
-    data: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    status: Option<String>,
 }
 
-/// The key of an output frame's data, as serde_json writes it. Unescaped, these bytes can only
-/// be that key: a quote inside a JSON string is escaped.
-const DATA_KEY: &str = "\"data\":\"";
-
-/// One output frame in this many is counted twice, the fast way and by serde_json.
-const CROSS_CHECK: u64 = 1000;
-
-/// Parse one frame, and count the bytes of its `data` string (UTF-8, once unescaped) without
-/// building it: output frames are large (a zero byte is 6 bytes of JSON, `\u0000`), and this
-/// process shares the machine with testum. Only the frame around the data is parsed. One frame
-/// with data in [`CROSS_CHECK`] (counted in `data_frames`), the first among them, is also parsed
-/// whole and the two counts compared.
-fn parse_frame<'t>(text: &'t str, data_frames: &mut u64) -> anyhow::Result<(Frame<'t>, u64)> {
-    let full = |text: &'t str| -> anyhow::Result<(Frame<'t>, u64)> {
-        let frame: Frame = serde_json::from_str(text).context("a WebSocket frame")?;
-        let n = frame.data.as_ref().map_or(0, |d| d.len() as u64);
-        Ok((frame, n))
-    };
-    let Some(key) = text.find(DATA_KEY) else {
-        return full(text);
-    };
-    let start = key + DATA_KEY.len();
-    let Some((n, len)) = json_string_bytes(&text.as_bytes()[start..]) else {
-        return full(text);
-    };
-    if data_frames.is_multiple_of(CROSS_CHECK) {
-        let (_, whole) = full(text)?;
-        if whole != n {
-            bail!("the fast count of a frame's data says {n} bytes, serde_json {whole}");
-        }
-    }
-    *data_frames += 1;
-    let skeleton = format!("{}{}", &text[..start], &text[start + len..]);
-    let frame: Frame = serde_json::from_str(&skeleton).context("a WebSocket frame")?;
-    let frame = Frame {
-        kind: Cow::Owned(frame.kind.into_owned()),
-        seq: frame.seq,
-        data: None,
-        status: frame.status.map(|s| Cow::Owned(s.into_owned())),
-    };
-    Ok((frame, n))
-}
-
-/// The UTF-8 length of the JSON string whose body starts `s` (just after its opening quote),
-/// unescaped, and the length of that body (up to the closing quote); `None` when malformed.
-/// One plain pass over the bytes: `\u00XX` (what serde_json writes for control bytes, such as
-/// the zeros of the `output` scenario) is its hot path.
-fn json_string_bytes(s: &[u8]) -> Option<(u64, usize)> {
-    let (mut i, mut n) = (0, 0u64);
-    while i < s.len() {
-        match s[i] {
-            b'"' => return Some((n, i)),
-            b'\\' => match s.get(i + 1..i + 6) {
-                // \u00XX: U+0000..U+00FF, one byte below U+0080, else two.
-                Some([b'u', b'0', b'0', x, _]) => {
-                    n += if *x < b'8' { 1 } else { 2 };
-                    i += 6;
-                }
-                Some([b'u', ..]) => {
-                    let (bytes, len) = unicode_escape(&s[i..])?;
-                    n += bytes;
-                    i += len;
-                }
-                // \n \t \" \\ ...: one byte.
-                _ => {
-                    n += 1;
-                    i += 2;
-                }
-            },
-            _ => {
-                n += 1;
-                i += 1;
-            }
-        }
-    }
-    None
-}
-
-/// A `\uXXXX` escape at the start of `s` (with its low surrogate when it is a high one): the
-/// UTF-8 length of the character and the escape's length.
-fn unicode_escape(s: &[u8]) -> Option<(u64, usize)> {
-    let hex4 = |h: &[u8]| u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok();
-    let cp = hex4(s.get(2..6)?)?;
-    Some(match cp {
-        0..=0x7F => (1, 6),
-        0x80..=0x7FF => (2, 6),
-        0xD800..=0xDBFF if s.get(6..8) == Some(&b"\\u"[..]) => (4, 12),
-        _ => (3, 6),
-    })
-}
+/// Length of the header of a binary output message (`WS /ws/tasks/{id}?output=binary`).
+const BINARY_HEADER_BYTES: usize = 26;
 
 /// Task statuses after which nothing changes.
 const FINAL: [&str; 3] = ["succeeded", "failed", "cancelled"];
@@ -280,11 +188,12 @@ impl Api {
         Ok(outcome)
     }
 
-    /// Follow task `task` on `WS /ws/tasks/{task}?access_token=`, reading every frame until
-    /// `done` (or the socket ends).
+    /// Follow task `task` on `WS /ws/tasks/{task}?access_token=&output=binary`, reading every
+    /// frame until `done` (or the socket ends): output arrives as binary messages of exact bytes
+    /// (the way a client that follows large output should read it), statuses as JSON text.
     pub async fn follow(&self, task: &str) -> anyhow::Result<Followed> {
         let url = format!(
-            "{}/ws/tasks/{task}?access_token={}",
+            "{}/ws/tasks/{task}?access_token={}&output=binary",
             self.base.replacen("http://", "ws://", 1),
             self.token
         );
@@ -292,23 +201,25 @@ impl Api {
             .await
             .context("open the task WebSocket")?;
         let mut seen = Followed::default();
-        let mut data_frames = 0;
         while let Some(message) = socket.next().await {
             let text = match message.context("read the task WebSocket")? {
+                Message::Binary(frame) if frame.first() == Some(&1) => {
+                    seen.frames += 1;
+                    seen.bytes += frame.len().saturating_sub(BINARY_HEADER_BYTES) as u64;
+                    continue;
+                }
                 Message::Text(text) => text,
                 Message::Close(_) => break,
                 _ => continue,
             };
             seen.frames += 1;
-            let (frame, data_bytes) = parse_frame(&text, &mut data_frames)?;
-            match frame.kind.as_ref() {
-                "output" => seen.bytes += data_bytes,
-                "done" => {
-                    let status = frame.status.unwrap_or_default().into_owned();
-                    seen.done = Some((frame.seq.unwrap_or_default(), status));
-                    break;
-                }
-                _ => {}
+            let frame: Frame = serde_json::from_str(&text).context("a WebSocket frame")?;
+            if frame.kind == "done" {
+                seen.done = Some((
+                    frame.seq.unwrap_or_default(),
+                    frame.status.unwrap_or_default(),
+                ));
+                break;
             }
         }
         Ok(seen)

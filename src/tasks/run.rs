@@ -120,7 +120,7 @@ async fn execute(
         "deploy_keys" | "revoke_keys" => sync(context, target, &platform, warnings).await,
         "run_command" => {
             let session = connect(context, &platform, warnings).await?;
-            run_command(context, target, &session).await
+            run_command(context, target, &session, warnings).await
         }
         other => Err(format!("unknown task kind {other:?}")),
     }
@@ -322,6 +322,7 @@ async fn run_command(
     context: &RunContext,
     target: &ClaimedTarget,
     session: &Session,
+    warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
     let command = target
         .params
@@ -355,10 +356,16 @@ async fn run_command(
         .await;
     crate::metrics::command_ended(started.elapsed());
     // The sender is gone with the exec, so the writer ends after storing what it had.
-    match writer.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "storing output failed"),
-        Err(e) => tracing::error!(error = %e, "output writer panicked"),
+    // Output that could not be stored is said on the target: its status stays the command's,
+    // but nobody should read the output as complete.
+    let lost = match writer.await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(format!("the output writer panicked: {e}")),
+    };
+    if let Some(why) = lost {
+        tracing::error!(task = %target.task_id, error = %why, "output lost");
+        warnings.push(format!("output incomplete: {why}; what followed was not kept"));
     }
     let status = status.map_err(|e| e.to_string())?;
     let mut result = TargetResult {

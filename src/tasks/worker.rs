@@ -59,9 +59,12 @@ impl From<&Settings> for WorkerConfig {
     }
 }
 
-/// Most ended tasks archived per round of the sweep, and how long one archive may take.
+/// Most ended tasks archived per round of the sweep, and how long one archive may take. A task's
+/// output may be gigabytes (a 4 GiB task cap at 5 MB/s is 14 minutes), so the bound is loose: a
+/// store that stops answering is caught sooner by object_store's own 30 s request timeout; this
+/// catches one that answers but crawls.
 const ARCHIVE_SWEEP: u32 = 20;
-const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(60);
+const ARCHIVE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// How often a worker tries the output retention job (one process at a time runs it).
 const RETENTION_EVERY: Duration = Duration::from_secs(5 * 60);

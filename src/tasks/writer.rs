@@ -8,9 +8,11 @@
 //! the SSH window instead of growing buffers. Chunks that wait while a batch is written form the
 //! next batch.
 
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{OutputChunk, Store};
+use crate::store::{OutputChunk, Store, StoreResult};
 
 use super::EventBus;
 
@@ -58,6 +60,29 @@ impl OutputWriter {
     }
 }
 
+/// Pauses before the retries of a batch that failed (a busy SQLite file under load, a dropped
+/// PostgreSQL connection): the batch is one transaction, so retrying it stores it exactly once.
+const RETRY_AFTER: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
+
+async fn append_with_retries(
+    store: &Store,
+    chunks: &[OutputChunk],
+    task_cap: u64,
+) -> StoreResult<Vec<u64>> {
+    let mut result = store.append_outputs(chunks, task_cap).await;
+    for pause in RETRY_AFTER {
+        let Err(e) = &result else { break };
+        tracing::warn!(error = %e, "storing output failed; retrying");
+        tokio::time::sleep(pause).await;
+        result = store.append_outputs(chunks, task_cap).await;
+    }
+    result
+}
+
 async fn write_batches(
     store: Store,
     bus: EventBus,
@@ -78,7 +103,7 @@ async fn write_batches(
         }
         let (chunks, answers): (Vec<OutputChunk>, Vec<_>) =
             batch.into_iter().map(|p| (p.chunk, p.stored)).unzip();
-        match store.append_outputs(&chunks, task_cap).await {
+        match append_with_retries(&store, &chunks, task_cap).await {
             Ok(kept) => {
                 let mut tasks: Vec<_> = chunks.iter().map(|c| c.task_id).collect();
                 tasks.sort_unstable();

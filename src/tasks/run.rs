@@ -365,7 +365,9 @@ async fn run_command(
     };
     if let Some(why) = lost {
         tracing::error!(task = %target.task_id, error = %why, "output lost");
-        warnings.push(format!("output incomplete: {why}; what followed was not kept"));
+        warnings.push(format!(
+            "output incomplete: {why}; what followed was not kept"
+        ));
     }
     let status = status.map_err(|e| e.to_string())?;
     let mut result = TargetResult {

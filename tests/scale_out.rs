@@ -331,9 +331,23 @@ async fn scale_out_a_websocket_on_one_server_follows_a_task_run_by_another_proce
     assert_eq!(frames.last().unwrap()["status"], "succeeded");
     // Once server B's worker has archived the output to the shared store, a late subscriber on
     // server A replays the very same frames from it.
-    let object = cluster.logs().join(format!("tasks/{task}.log"));
+    // (Format 2: segment objects under `tasks/<task>/<run>/`.)
+    let objects = cluster.logs().join(format!("tasks/{task}"));
+    let has_segment = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|run| {
+                std::fs::read_dir(run.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|f| f.path().extension().is_some_and(|e| e == "seg"))
+            })
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !object.exists() {
+    while !has_segment(&objects) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the output was not archived"

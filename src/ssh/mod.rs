@@ -295,9 +295,9 @@ fn client_config(params: &ConnectParams) -> client::Config {
         nodelay: true,
         // russh widens the SSH window as data arrives and applies back-pressure only through
         // this queue of channel messages (each at most one 32 KiB packet): keep it short, so a
-        // connection whose reader is slow holds 256 KiB, not russh's default 100 packets (3 MiB),
+        // connection whose reader is slow holds 128 KiB, not russh's default 100 packets (3 MiB),
         // which at hundreds of hosts would be gigabytes.
-        channel_buffer_size: 8,
+        channel_buffer_size: 4,
         ..Default::default()
     }
 }

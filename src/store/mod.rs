@@ -237,17 +237,27 @@ impl Default for PoolConfig {
     }
 }
 
+/// How long a SQLite connection waits for the file's write lock before failing with "database
+/// is locked": hundreds of targets finishing at once queue for it.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
+
 /// Pool options for `backend`: at most `max_connections`, and on SQLite WAL mode, foreign keys
-/// and a 5 s busy timeout on every connection.
+/// and a 30 s busy timeout on every connection. Waiting for a connection is normal when hundreds
+/// of targets share a pool of ten, so only waits of 10 s and more are logged as warnings (the
+/// pool gives up at 30 s).
 fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
+        .acquire_slow_threshold(std::time::Duration::from_secs(10))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute(sql(format!(
+                        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                    )))
+                    .await?;
                 }
                 Ok(())
             })

@@ -24,7 +24,7 @@ const CANCEL_POLL: Duration = Duration::from_secs(5);
 
 /// Output chunks (each at most one SSH packet, 32 KiB) queued between a command's SSH channel and
 /// its chunker.
-const OUTPUT_CHUNKS_IN_FLIGHT: usize = 4;
+const OUTPUT_CHUNKS_IN_FLIGHT: usize = 2;
 
 /// Default and upper bound of a command's timeout, in seconds.
 pub const DEFAULT_COMMAND_TIMEOUT_S: u32 = 600;
@@ -58,11 +58,16 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
     let mut warnings = Vec::new();
     let mut result = match execute(context, &target, &mut warnings).await {
         Ok(result) => result,
-        Err(message) => TargetResult {
-            status: Some(TaskStatus::Failed),
-            error: Some(message),
-            ..TargetResult::default()
-        },
+        Err(message) => {
+            // One line per failed target, so a failure is in the log and not only in the API.
+            tracing::warn!(task = %target.task_id, platform = %target.platform_id,
+                           kind = %target.kind, error = %message, "target failed");
+            TargetResult {
+                status: Some(TaskStatus::Failed),
+                error: Some(message),
+                ..TargetResult::default()
+            }
+        }
     };
     result.warnings = warnings;
     match context

@@ -352,6 +352,7 @@ const WRITE_SCRIPT: &str = r#"
 len=$2
 expect=$3
 tmp=$d/.${p##*/}.testum-$4
+old=
 lock=$d/.testum.lock
 reason() { printf '%s\n' "$1" | grep -v -e 'records in' -e 'records out' -e 'bytes' | sed 's/^.*: //' | tail -n 1; }
 # One `ls -ldn` gives a file's mode, owner and size: fewer processes per host (the fleet's sshd
@@ -369,7 +370,7 @@ if [ ! -d "$d" ]; then
   chmod 700 "$d"
   if command -v restorecon >/dev/null 2>&1; then restorecon "$d" 2>/dev/null; fi
 fi
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" ${old:+"$old"}' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -413,11 +414,24 @@ if [ -e "$p" ]; then
 fi
 sync "$tmp" 2>/dev/null || sync
 if [ "$expect" = present ]; then
+  # A second name for the file as checked: a writer that does not take the lock and appends
+  # between the check and the rename is caught below instead of lost (no hard links: old= ).
+  old=$tmp.old
+  ln "$p" "$old" 2>/dev/null || old=
   if [ ! -f "$p" ] || ! cmp -s - "$p"; then echo "testum: $p changed since it was read" >&2; exit 75; fi
+  if [ -n "$old" ]; then stat_of "$old"; checked=$size; fi
 elif [ -e "$p" ]; then
   echo "testum: $p appeared since it was read" >&2; exit 75
 fi
 if ! err=$(mv -f "$tmp" "$p" 2>&1); then echo "testum: cannot replace $p: $(reason "$err")" >&2; exit 27; fi
+if [ -n "$old" ]; then
+  stat_of "$old"
+  if [ "$size" != "$checked" ]; then
+    # It grew after the check: put it back, append included, and let the deploy read it again.
+    mv -f "$old" "$p" 2>/dev/null
+    echo "testum: $p changed while it was replaced" >&2; exit 75
+  fi
+fi
 sync "$d" 2>/dev/null
 if [ "$expect" = absent ] && command -v restorecon >/dev/null 2>&1; then restorecon "$p" 2>/dev/null; fi
 exit 0

@@ -118,8 +118,9 @@ fn assert_complete(seen: &Seen) {
     );
     assert_eq!(seen.frames.last().unwrap()["type"], "done");
     let outputs = seen.frames.iter().filter(|f| f["type"] == "output").count();
+    // Ten writes 0.1 s apart; a loaded machine may coalesce some of them into one chunk.
     assert!(
-        outputs >= 8,
+        outputs >= 4,
         "the command wrote in several chunks: {outputs}"
     );
     assert_eq!(seen.page["items"].as_array().unwrap().len(), outputs);

@@ -49,17 +49,11 @@ fn stream_name(stream: Stream) -> &'static str {
     }
 }
 
-/// Where one target's output goes: the writer (batched into the task's event log), and notes
-/// straight to the store.
+/// One target's output on its way to the store: where it goes, and how much was kept.
 struct Sink {
-    writer: OutputWriter,
-    store: Store,
-    bus: EventBus,
-    task: Uuid,
-    platform: Uuid,
-    /// Bytes kept so far, and the most that may be.
+    target: OutputTarget,
+    /// Bytes kept so far (at most `target.limit`).
     kept: u64,
-    limit: u64,
     /// Set once a limit was reached: nothing more is kept.
     full: bool,
 }
@@ -80,7 +74,7 @@ impl Sink {
             buf.drain(..cut);
             return Ok(());
         }
-        let room = self.limit - self.kept;
+        let room = self.target.limit - self.kept;
         let over_target_limit = cut as u64 > room;
         if over_target_limit {
             cut = utf8_boundary(&buf[..room as usize]);
@@ -88,12 +82,12 @@ impl Sink {
         let mut stored = 0;
         if cut > 0 {
             let chunk = OutputChunk {
-                task_id: self.task,
-                platform_id: self.platform,
+                task_id: self.target.task,
+                platform_id: self.target.platform,
                 stream: stream_name(stream),
                 data: buf[..cut].to_vec(),
             };
-            stored = self.writer.write(chunk).await?;
+            stored = self.target.writer.write(chunk).await?;
             self.kept += stored;
         }
         if stored < cut as u64 {
@@ -106,7 +100,7 @@ impl Sink {
             self.stop(&format!(
                 "output limit of {} bytes reached (TESTUM_MAX_OUTPUT_BYTES); further output is \
                  not kept",
-                self.limit
+                self.target.limit
             ))
             .await;
         }
@@ -123,11 +117,17 @@ impl Sink {
         self.full = true;
         let note = format!("\n[testum: {why}]\n");
         match self
+            .target
             .store
-            .append_output(self.task, self.platform, "stderr", note.as_bytes())
+            .append_output(
+                self.target.task,
+                self.target.platform,
+                "stderr",
+                note.as_bytes(),
+            )
             .await
         {
-            Ok(_) => self.bus.notify(self.task),
+            Ok(_) => self.target.bus.notify(self.target.task),
             Err(e) => tracing::error!(error = %e, "storing an output note failed"),
         }
     }
@@ -145,7 +145,8 @@ impl Sink {
     }
 }
 
-/// Where [`store_output`] sends a target's output.
+/// Where [`store_output`] sends a target's output: chunks to the writer (batched into the task's
+/// event log), notes about limits straight to the store.
 pub struct OutputTarget {
     pub writer: OutputWriter,
     pub store: Store,
@@ -163,13 +164,8 @@ pub async fn store_output(
     mut rx: mpsc::Receiver<(Stream, Bytes)>,
 ) -> Result<(), WriteFailed> {
     let mut sink = Sink {
-        writer: target.writer,
-        store: target.store,
-        bus: target.bus,
-        task: target.task,
-        platform: target.platform,
+        target,
         kept: 0,
-        limit: target.limit,
         full: false,
     };
     let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];

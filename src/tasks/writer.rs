@@ -50,13 +50,12 @@ impl OutputWriter {
     /// once the task's output cap is reached (0 when nothing more is kept).
     pub async fn write(&self, chunk: OutputChunk) -> Result<u64, WriteFailed> {
         let (stored, answer) = oneshot::channel();
+        let stopped = || WriteFailed("the output writer has stopped".into());
         self.queue
             .send(Pending { chunk, stored })
             .await
-            .map_err(|_| WriteFailed("the output writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| WriteFailed("the output writer has stopped".into()))?
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 }
 

@@ -493,7 +493,37 @@ impl<'a> Pass<'a> {
             "s",
             "<= 0.7",
         );
+        let cpu: Vec<f64> = ours
+            .iter()
+            .filter(|(r, _)| !r.timed_out)
+            .filter_map(|(r, _)| r.cpu)
+            .collect();
+        self.cpu_figures(report, "true", &cpu, &peer_runs);
         t
+    }
+
+    /// `S testum cpu`, `S asyncssh cpu` and their ratio: CPU seconds of testum's process (POST
+    /// to done) and of the asyncssh peer (its own rusage), medians over the rounds.
+    fn cpu_figures(&self, report: &mut Report, scenario: &str, ours: &[f64], peer: &[PeerRun]) {
+        let tc = report.median_of(
+            &self.name(scenario, "testum cpu"),
+            ours,
+            "s",
+            "utime+stime, POST to done",
+        );
+        let ac = report.median_of(
+            &self.name(scenario, "asyncssh cpu"),
+            &peer.iter().filter_map(|r| r.cpu).collect::<Vec<_>>(),
+            "s",
+            "its own rusage",
+        );
+        report.ratio(
+            &self.name(scenario, "testum/asyncssh cpu"),
+            ("testum", tc),
+            ("asyncssh", ac),
+            "s",
+            "none set",
+        );
     }
 
     /// Scenario `deploy`: deploy then revoke of one key, `opts.rounds` times.
@@ -619,25 +649,7 @@ impl<'a> Pass<'a> {
                 "not measured",
             ),
         }
-        let tc = report.median_of(
-            &self.name("output", "testum cpu"),
-            &field(|r| r.cpu),
-            "s",
-            "utime+stime, POST to done",
-        );
-        let ac = report.median_of(
-            &self.name("output", "asyncssh cpu"),
-            &peer_runs.iter().filter_map(|r| r.cpu).collect::<Vec<_>>(),
-            "s",
-            "its own rusage",
-        );
-        report.ratio(
-            &self.name("output", "testum/asyncssh cpu"),
-            ("testum", tc),
-            ("asyncssh", ac),
-            "s",
-            "none set",
-        );
+        self.cpu_figures(report, "output", &field(|r| r.cpu), &peer_runs);
         report.median_of(
             &self.name("output", "bench WS client cpu"),
             &field(|r| r.client_cpu),

@@ -241,11 +241,26 @@ impl Default for PoolConfig {
 /// is locked": hundreds of targets finishing at once queue for it.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 30_000;
 
-/// Pool options for `backend`: at most `max_connections`, and on SQLite WAL mode, foreign keys
-/// and a 30 s busy timeout on every connection. Waiting for a connection is normal when hundreds
+/// How a SQLite connection of a pool commits (`PRAGMA synchronous`): the API's pool waits for
+/// every commit to reach the disk (`FULL`: users, keys, audit events); the workers' pool does
+/// not (`NORMAL`), because what it writes is task output and target progress, thousands of small
+/// commits a second at fleet scale, each of which would otherwise wait for an fsync. In WAL mode
+/// `NORMAL` never corrupts the database; a power cut (not a crash of testum) may lose the last
+/// commits, which the worker-lost rules already cover: an unfinished target is run again or
+/// marked lost. See <https://www.sqlite.org/pragma.html#pragma_synchronous>.
+#[derive(Debug, Clone, Copy)]
+enum Durability {
+    /// `synchronous = FULL`.
+    Full,
+    /// `synchronous = NORMAL`.
+    Normal,
+}
+
+/// Pool options for `backend`: at most `max_connections`, and on SQLite WAL mode, foreign keys,
+/// `durability` and a 30 s busy timeout on every connection. Waiting for a connection is normal when hundreds
 /// of targets share a pool of ten, so only waits of 10 s and more are logged as warnings (the
 /// pool gives up at 30 s).
-fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+fn pool_options(backend: Backend, max_connections: u32, durability: Durability) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_slow_threshold(std::time::Duration::from_secs(10))
@@ -254,6 +269,11 @@ fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
                 if backend == Backend::Sqlite {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute(match durability {
+                        Durability::Full => "PRAGMA synchronous = FULL",
+                        Durability::Normal => "PRAGMA synchronous = NORMAL",
+                    })
+                    .await?;
                     conn.execute(sql(format!(
                         "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
                     )))
@@ -295,14 +315,19 @@ impl Store {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
         };
-        let pool = pool_options(backend, pool.max_connections)
+        let pool = pool_options(backend, pool.max_connections, Durability::Full)
             .connect(&url)
             .await?;
         // An in-memory SQLite database exists once per connection: workers share its pool.
         let worker_pool = if url.contains(":memory:") {
             pool.clone()
         } else {
-            pool_options(backend, pool.options().get_max_connections()).connect_lazy(&url)?
+            pool_options(
+                backend,
+                pool.options().get_max_connections(),
+                Durability::Normal,
+            )
+            .connect_lazy(&url)?
         };
         match backend {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,

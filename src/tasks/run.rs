@@ -11,7 +11,8 @@ use crate::crypto::MasterKey;
 use crate::deploy::sync_authorized_keys;
 use crate::ssh::{self, ConnectParams, HostKey, HostKeyPolicy, Session, SshError};
 use crate::store::{
-    Actor, ClaimedTarget, NewAudit, PinOutcome, Platform, Store, TargetResult, TaskStatus,
+    Actor, ClaimedTarget, NewAudit, OutputChunk, PinOutcome, Platform, Store, TargetResult,
+    TaskStatus,
 };
 
 use super::EventBus;
@@ -96,17 +97,19 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
     }
 }
 
-/// Say something about the run in the target's output (deploy summaries). Warnings are not
-/// output: they go to the target's `warnings`.
-async fn note(context: &RunContext, target: &ClaimedTarget, stream: &str, text: &str) {
-    if let Err(e) = context
-        .store
-        .append_output(target.task_id, target.platform_id, stream, text.as_bytes())
-        .await
-    {
+/// Say something about the run in the target's stdout (deploy summaries), through the batched
+/// output writer, so hundreds of targets finishing at once share a few transactions instead of
+/// one each. Warnings are not output: they go to the target's `warnings`.
+async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
+    let chunk = OutputChunk {
+        task_id: target.task_id,
+        platform_id: target.platform_id,
+        stream: "stdout",
+        data: text.as_bytes().to_vec(),
+    };
+    if let Err(e) = context.output.write(chunk).await {
         tracing::error!(error = %e, "storing output failed");
     }
-    context.bus.notify(target.task_id);
 }
 
 /// Run the target's work; warnings about the run are pushed to `warnings`.
@@ -314,7 +317,7 @@ async fn sync_locked(
     for line in &outcome.removed {
         summary.push_str(&format!("- {line}\n"));
     }
-    note(context, target, "stdout", &summary).await;
+    note(context, target, &summary).await;
     warnings.extend(outcome.warnings);
     Ok(TargetResult {
         status: Some(TaskStatus::Succeeded),

@@ -185,11 +185,16 @@ impl std::str::FromStr for Secret {
 /// Create `path` with mode 0600 and write `content`; fails if the file already exists (a secret
 /// file is never silently replaced).
 pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = new_private_file(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+/// Create `path` with mode 0600 for writing; fails if the file already exists.
+pub fn new_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(content)?;
-    file.sync_all()
+        .open(path)
 }

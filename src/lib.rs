@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod archive;
 pub mod authorized_keys;
+pub mod backup;
 pub mod cli;
 pub mod client;
 pub mod config;

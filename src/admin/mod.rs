@@ -24,21 +24,26 @@ pub struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
+    /// The database URL in force: the one given, else the SQLite file `testum.db` in the data
+    /// dir.
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db")))
+    }
+
     /// Open the existing database (applying pending migrations, as `serve` would). A SQLite file
     /// that does not exist is an error here, not a new empty database: an admin command pointed
     /// at the wrong directory must say so.
     pub async fn open(&self) -> anyhow::Result<Store> {
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db")));
+        let url = self.url();
         match Backend::of_url(&url) {
             None => bail!("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB"),
             Some(Backend::Sqlite) => {
-                let path = url.trim_start_matches("sqlite://").split('?').next();
-                if let Some(path) = path.filter(|p| !std::path::Path::new(p).exists()) {
+                if let Some(path) = Store::sqlite_file(&url).filter(|p| !p.exists()) {
                     bail!(
-                        "no testum database at {path} (set TESTUM_DATA_DIR or TESTUM_DATABASE_URL)"
+                        "no testum database at {} (set TESTUM_DATA_DIR or TESTUM_DATABASE_URL)",
+                        path.display()
                     );
                 }
             }

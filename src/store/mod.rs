@@ -17,6 +17,7 @@ mod output;
 mod overview;
 mod platforms;
 mod retention;
+mod schema;
 mod sealed;
 mod sessions;
 mod settings;
@@ -47,6 +48,7 @@ pub use platforms::{
     REVOKING,
 };
 pub use retention::ExpiredRows;
+pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
@@ -97,6 +99,13 @@ pub enum StoreError {
     /// A file beside the database (the in-use lock) could not be used.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The database was migrated by a newer testum than this binary: its schema version `found`
+    /// is past the last migration this binary knows (`known`).
+    #[error(
+        "the database is at schema version {found}, newer than this testum knows ({known}): it \
+         was written by a newer testum; run that version (or restore a backup made for this one)"
+    )]
+    TooNew { found: i64, known: i64 },
 }
 
 /// Result of store calls.
@@ -304,19 +313,9 @@ impl Store {
         } else {
             pool_options(backend, pool.options().get_max_connections()).connect_lazy(&url)?
         };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
-        let sqlite_path = match backend {
-            Backend::Sqlite => url
-                .trim_start_matches("sqlite://")
-                .split('?')
-                .next()
-                .filter(|path| !path.is_empty() && !path.contains(":memory:"))
-                .map(PathBuf::from),
-            Backend::Postgres => None,
-        };
+        schema::refuse_newer(&mut *pool.acquire().await?, backend).await?;
+        backend.migrations().run(&pool).await?;
+        let sqlite_path = Store::sqlite_file(&url);
         let store = Store {
             pool,
             worker_pool,
@@ -341,6 +340,18 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The file a `sqlite://PATH[?options]` URL names; `None` for an in-memory database and for
+    /// other URLs.
+    pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        rest.split('?')
+            .next()
+            .filter(|path| !path.is_empty() && !path.contains(":memory:"))
+            .map(PathBuf::from)
     }
 
     /// The SQLite URL for a database file at `path`.
@@ -407,6 +418,13 @@ impl Store {
             }
         }
         Ok(names)
+    }
+
+    /// Close this store's pools (the API's and the workers'), waiting until every connection has
+    /// ended (on SQLite the last one folds the WAL back into the database file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.worker_pool.close().await;
     }
 
     /// Cheap round trip used by `/readyz`.

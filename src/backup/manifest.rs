@@ -1,10 +1,8 @@
 //! The manifest of a backup archive (`manifest.json`, the archive's last entry): what was backed
 //! up, from which installation, and the size and SHA-256 of every other entry ("part").
 
-use std::collections::BTreeMap;
-use std::path::{Component, Path};
-
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Archive format this binary writes and reads.
 pub const FORMAT: u32 = 1;
@@ -62,10 +60,13 @@ pub fn part_name_ok(name: &str) -> bool {
     if name == DATABASE || name == SEALED_KEY {
         return true;
     }
-    let path = Path::new(name);
-    path.starts_with(TASK_LOGS)
-        && path.components().count() > 1
-        && path.components().all(|c| matches!(c, Component::Normal(_)))
+    match name
+        .strip_prefix(TASK_LOGS)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(rest) => rest.split('/').all(|s| !matches!(s, "" | "." | "..")),
+        None => false,
+    }
 }
 
 impl Manifest {

@@ -34,6 +34,10 @@ enum Command {
     /// Restore a `testum backup` archive into an empty data dir (or beside a PostgreSQL database
     /// restored from its pg_dump).
     Restore(crate::backup::RestoreCommand),
+    /// Check an installation with the settings `serve` would use (configuration, database and
+    /// schema version, master key, object store, free disk, clock skew): one line per check,
+    /// exit status 0 when all pass, 1 otherwise.
+    Doctor(crate::doctor::Doctor),
     #[command(flatten)]
     Client(crate::client::ClientCommand),
 }
@@ -59,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::RotateMasterKey(command) => runtime.block_on(command.run()),
         Command::Backup(command) => runtime.block_on(command.run()),
         Command::Restore(command) => runtime.block_on(command.run()),
+        Command::Doctor(command) => runtime.block_on(command.run()),
         Command::Client(command) => return runtime.block_on(crate::client::run(command)),
     };
     match result {

@@ -15,6 +15,7 @@ pub mod config;
 pub mod credential;
 pub mod crypto;
 pub mod deploy;
+pub mod doctor;
 pub mod keys;
 pub mod known_hosts;
 pub mod metrics;

@@ -146,7 +146,7 @@ async fn a_database_at_the_previous_schema_upgrades_with_nothing_lost() {
         }
         query.execute(&old).await.unwrap();
     }
-    let counts = table_counts(&mut *old.acquire().await.unwrap())
+    let counts = table_counts(&mut old.acquire().await.unwrap())
         .await
         .unwrap();
     let empty: Vec<&String> = counts

@@ -260,6 +260,25 @@ impl OutputArchive {
         Ok(())
     }
 
+    /// Write, read back and delete the probe object `doctor/probe-<uuid>` (`testum doctor`):
+    /// whether this process can use the store. Errors: the store's own, or
+    /// [`ArchiveError::Config`] when other bytes come back.
+    pub async fn probe(&self) -> Result<(), ArchiveError> {
+        let key = format!("doctor/probe-{}", Uuid::new_v4());
+        let body = b"testum doctor probe".to_vec();
+        self.put(&key, body.clone()).await?;
+        let read = self.objects.get(&self.path(&key)).await;
+        let deleted = self.objects.delete(&self.path(&key)).await;
+        let got = read?.bytes().await?;
+        deleted?;
+        if got.as_ref() != body.as_slice() {
+            return Err(ArchiveError::Config(
+                "the probe object read back differs from what was written".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The bytes at `ranges` of object `key` of task `task`, one buffer per range (the object
     /// store may merge nearby ranges into one request); [`ArchiveError::Missing`] without it.
     async fn get_ranges(

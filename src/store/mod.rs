@@ -427,6 +427,24 @@ impl Store {
         self.worker_pool.close().await;
     }
 
+    /// How far the database server's clock is ahead of this process's (negative: behind), in
+    /// milliseconds, judged at the midpoint of one round trip; `None` on SQLite (no server).
+    pub async fn clock_skew_ms(&self) -> StoreResult<Option<i64>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let sent = Utc::now();
+        let server_ms: f64 = sqlx::query_scalar(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS DOUBLE PRECISION)",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let back = Utc::now();
+        let midpoint = sent.timestamp_millis() + (back - sent).num_milliseconds() / 2;
+        Ok(Some(server_ms as i64 - midpoint))
+    }
+
     /// Cheap round trip used by `/readyz`.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

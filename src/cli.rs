@@ -57,8 +57,14 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
-        Command::Worker(config) => runtime.block_on(crate::server::work(config)),
+        Command::Serve(mut config) => config
+            .settings
+            .read_files()
+            .and_then(|()| runtime.block_on(crate::server::serve(config))),
+        Command::Worker(mut config) => config
+            .settings
+            .read_files()
+            .and_then(|()| runtime.block_on(crate::server::work(config))),
         Command::Audit(command) => runtime.block_on(command.run()),
         Command::RotateMasterKey(command) => runtime.block_on(command.run()),
         Command::Backup(command) => runtime.block_on(command.run()),

@@ -73,7 +73,8 @@ impl Report {
 
 impl Doctor {
     /// Run every check, print one line each; `Err` (exit 1) when any failed.
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(mut self) -> anyhow::Result<()> {
+        self.config.settings.read_files()?;
         let mut report = Report::default();
         let settings = &self.config.settings;
         let url = settings.database_url();

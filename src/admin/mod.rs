@@ -21,22 +21,34 @@ pub struct DatabaseArgs {
     /// SQLite file `testum.db` in the data dir.
     #[arg(long, env = "TESTUM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// File whose content is the database URL, instead of TESTUM_DATABASE_URL.
+    #[arg(
+        long,
+        env = "TESTUM_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
     /// The database URL in force: the one given, else the SQLite file `testum.db` in the data
     /// dir.
-    pub fn url(&self) -> String {
-        self.database_url
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(path) = &self.database_url_file {
+            return Ok(crate::config::read_secret_file(path)?.expose().to_string());
+        }
+        Ok(self
+            .database_url
             .clone()
-            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db")))
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db"))))
     }
 
     /// Open the existing database (applying pending migrations, as `serve` would). A SQLite file
     /// that does not exist is an error here, not a new empty database: an admin command pointed
     /// at the wrong directory must say so.
     pub async fn open(&self) -> anyhow::Result<Store> {
-        let url = self.url();
+        let url = self.url()?;
         match Backend::of_url(&url) {
             None => bail!("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB"),
             Some(Backend::Sqlite) => {

@@ -44,6 +44,10 @@ pub struct Installation {
     #[arg(long, env = "TESTUM_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<Secret>,
 
+    /// File whose content is the master key, instead of TESTUM_MASTER_KEY.
+    #[arg(long, env = "TESTUM_MASTER_KEY_FILE", conflicts_with = "master_key")]
+    pub master_key_file: Option<PathBuf>,
+
     /// The object store of task output, as for `testum serve`: a local one (default: the data
     /// dir's `task-logs`; or `file:///dir`) is backed up and restored; an S3 bucket is not (back
     /// it up with the bucket's own tools).
@@ -53,7 +57,7 @@ pub struct Installation {
 
 impl Installation {
     /// The database URL in force.
-    fn database_url(&self) -> String {
+    fn database_url(&self) -> anyhow::Result<String> {
         self.database.url()
     }
 
@@ -63,14 +67,29 @@ impl Installation {
             .context("TESTUM_OBJECT_STORE_URL")
     }
 
-    /// The master key given in the environment, else the data dir's key file (`None` when
-    /// neither exists).
+    /// The master key given in the environment or its file, else the data dir's key file
+    /// (`None` when there is none).
     fn master_key(&self) -> anyhow::Result<Option<MasterKey>> {
+        if let Some(path) = &self.master_key_file {
+            let text = crate::config::read_secret_file(path)?;
+            return Ok(Some(
+                MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY_FILE")?,
+            ));
+        }
         match &self.master_key {
             Some(text) => Ok(Some(
                 MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY")?,
             )),
             None => Ok(MasterKey::load(&self.key_file())?),
+        }
+    }
+
+    /// Where the master key in force comes from, for messages.
+    fn master_key_source(&self) -> String {
+        match (&self.master_key_file, &self.master_key) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(_)) => "TESTUM_MASTER_KEY".to_string(),
+            (None, None) => self.key_file().display().to_string(),
         }
     }
 

@@ -86,7 +86,7 @@ impl RestoreCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         let inst = &self.installation;
         let data_dir = &inst.database.data_dir;
-        let url = inst.database_url();
+        let url = inst.database_url()?;
         let backend = Backend::of_url(&url)
             .context("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB")?;
         let db_file = match backend {
@@ -205,11 +205,7 @@ impl RestoreCommand {
     fn master_key(&self, manifest: &Manifest, staging: &Path) -> anyhow::Result<(MasterKey, bool)> {
         let inst = &self.installation;
         if let Some(key) = inst.master_key()? {
-            let source = match inst.master_key {
-                Some(_) => "TESTUM_MASTER_KEY".to_string(),
-                None => inst.key_file().display().to_string(),
-            };
-            same_key(&key, manifest, &source)?;
+            same_key(&key, manifest, &inst.master_key_source())?;
             return Ok((key, false));
         }
         if manifest.part(SEALED_KEY).is_none() {

@@ -89,8 +89,10 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         settings: Settings {
             data_dir,
             database_url: None,
+            database_url_file: None,
             db_max_connections: 10,
             master_key: None,
+            master_key_file: None,
             log: None,
             log_format: "text".into(),
             worker_concurrency: 100,

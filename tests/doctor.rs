@@ -76,6 +76,24 @@ async fn a_healthy_installation_passes_every_check() {
 }
 
 #[tokio::test]
+async fn the_master_key_file_setting_is_the_key_in_force() {
+    let app = TestApp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (right, wrong) = (dir.path().join("right"), dir.path().join("wrong"));
+    std::fs::copy(app.data_dir.path().join("master.key"), &right).unwrap();
+    std::fs::write(&wrong, MasterKey::generate().to_base64().as_bytes()).unwrap();
+    for (file, code, outcome) in [(&right, 0, "ok"), (&wrong, 1, "FAIL")] {
+        let env = [("TESTUM_MASTER_KEY_FILE", file.to_str().unwrap())];
+        let (got, checks, _) = doctor(&app, &[], &env).await;
+        assert_eq!(
+            (got, status(&checks, "master key")),
+            (code, outcome.to_string()),
+            "{checks:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn each_broken_part_fails_its_own_check() {
     let app = TestApp::start().await;
     let original = MasterKey::load(&app.data_dir.path().join("master.key"))

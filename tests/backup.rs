@@ -184,12 +184,14 @@ async fn backup_while_output_streams_restores_credentials_and_output_byte_for_by
     // On PostgreSQL the database is dumped first (then everything it references is in the archive).
     let target = Target::new(&app).await;
     let work = tempfile::tempdir().unwrap();
+    let pass_file = work.path().join("backup-pass");
+    std::fs::write(&pass_file, format!("{PASSPHRASE}\n")).unwrap();
     let (archive, made) = backup(
         &app,
         work.path(),
         "testum.tar",
         &["--include-master-key"],
-        &[("TESTUM_BACKUP_PASSPHRASE", PASSPHRASE)],
+        &[("TESTUM_BACKUP_PASSPHRASE_FILE", pass_file.to_str().unwrap())],
     )
     .await;
     let said = ok(&made);
@@ -373,7 +375,11 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
             .is_none(),
         "a refused restore left files behind"
     );
-    ok(&target.restore(&app, &plain, &key_env).await);
+    // The key as a file (a systemd credential), as the README restores it.
+    let key_file = work.path().join("master.key");
+    std::fs::write(&key_file, key.as_bytes()).unwrap();
+    let key_file_env = [("TESTUM_MASTER_KEY_FILE", key_file.to_str().unwrap())];
+    ok(&target.restore(&app, &plain, &key_file_env).await);
     if app.database_url.is_none() {
         let again = refused(&target.restore(&app, &plain, &key_env).await);
         assert!(again.contains("is not empty"), "{again}");

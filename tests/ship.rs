@@ -1,7 +1,7 @@
 //! The shipping files, checked as far as this machine can without a Docker engine or a running
 //! systemd: `contrib/*.service` pass `systemd-analyze verify` with no warning and carry the
-//! hardening; `compose.yaml` is accepted by `docker-compose config` (with secret files made as
-//! the README says); and every command the units, the image and the compose services run is a
+//! hardening; `compose.yaml` is accepted by `docker-compose config` (the README's commands make
+//! the secret files and run it); and every command the units, the image and the compose services run is a
 //! real `testum` subcommand, every `TESTUM_*` variable they set is one that subcommand's `--help`
 //! lists, and the image's health check path answers on a running service.
 
@@ -125,31 +125,28 @@ fn systemd_units_verify_clean_carry_the_hardening_and_name_real_settings() {
     }
 }
 
-/// The secret files compose.yaml reads, made as the README says, in `dir/secrets`.
-fn make_secrets(dir: &Path) {
-    let secrets = dir.join("secrets");
-    std::fs::create_dir(&secrets).unwrap();
-    let key = testum::crypto::MasterKey::generate();
-    for (name, content) in [
-        ("master_key", format!("{}\n", key.to_base64().as_str())),
-        ("postgres_password", "pg-secret\n".to_string()),
-        (
-            "database_url",
-            "postgres://testum:pg-secret@postgres:5432/testum\n".to_string(),
-        ),
-        ("minio_root_user", "testum\n".to_string()),
-        ("minio_root_password", "minio-secret\n".to_string()),
-        (
-            "s3.env",
-            "AWS_ACCESS_KEY_ID=testum\nAWS_SECRET_ACCESS_KEY=minio-secret\n".to_string(),
-        ),
-        (
-            "admin.env",
-            "TESTUM_ADMIN_PASSWORD=first-admin-password\n".to_string(),
-        ),
-    ] {
-        std::fs::write(secrets.join(name), content).unwrap();
-    }
+/// Run the README's compose commands in `dir` (which holds a copy of compose.yaml): they make
+/// the secret files and validate the file; `docker-compose up` is left out (no Docker engine).
+fn readme_compose_commands(dir: &Path) {
+    let readme = read("README.md");
+    let start = readme
+        .find("```sh\nmkdir -m 0700 secrets")
+        .expect("the README's compose commands");
+    let block = &readme[start + "```sh\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let script: Vec<&str> = block
+        .lines()
+        .filter(|l| !l.starts_with("docker-compose up"))
+        .collect();
+    assert!(
+        script
+            .iter()
+            .any(|l| l.starts_with("docker-compose config"))
+    );
+    let out = run(Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script.join("\n")])
+        .current_dir(dir));
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 /// YAML text as JSON, through Python's yaml module (which docker-compose itself uses).
@@ -180,7 +177,7 @@ fn compose_file_is_accepted_and_runs_real_subcommands_with_real_settings() {
     common::sshd::ensure_tool("/usr/bin/docker-compose", "docker-compose");
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(repo("compose.yaml"), dir.path().join("compose.yaml")).unwrap();
-    make_secrets(dir.path());
+    readme_compose_commands(dir.path());
     let out = run(Command::new("docker-compose")
         .arg("config")
         .current_dir(dir.path()));

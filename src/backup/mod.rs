@@ -107,7 +107,8 @@ pub struct Passphrase {
     #[arg(long, env = "TESTUM_BACKUP_PASSPHRASE", hide_env_values = true)]
     pub passphrase: Option<Secret>,
 
-    /// File whose first line is the passphrase (e.g. a systemd credential).
+    /// File whose content is the passphrase (e.g. a systemd credential; a final newline is not
+    /// part of it).
     #[arg(
         long,
         env = "TESTUM_BACKUP_PASSPHRASE_FILE",
@@ -119,14 +120,10 @@ pub struct Passphrase {
 impl Passphrase {
     /// The passphrase given, if any.
     fn get(&self) -> anyhow::Result<Option<Secret>> {
-        if let Some(path) = &self.passphrase_file {
-            let text = std::fs::read_to_string(path)
-                .map(zeroize::Zeroizing::new)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let line = text.lines().next().unwrap_or_default();
-            return Ok(Some(Secret::new(line)));
+        match &self.passphrase_file {
+            Some(path) => Ok(Some(crate::config::read_secret_file(path)?)),
+            None => Ok(self.passphrase.clone()),
         }
-        Ok(self.passphrase.clone())
     }
 
     /// The passphrase, which `why` needs.

@@ -147,13 +147,10 @@ impl Doctor {
 
     /// Free space in the data dir (or the nearest existing parent).
     fn disk(&self, data_dir: &Path) -> anyhow::Result<String> {
-        let mut dir = data_dir;
-        while !dir.exists() {
-            dir = dir
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-        }
+        let dir = data_dir
+            .ancestors()
+            .find(|d| d.exists())
+            .unwrap_or(Path::new("."));
         let stat =
             rustix::fs::statvfs(dir).with_context(|| format!("statvfs {}", dir.display()))?;
         let free_mib = stat.f_bavail.saturating_mul(stat.f_frsize) / (1024 * 1024);

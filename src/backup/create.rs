@@ -2,7 +2,7 @@
 //! while the service runs.
 
 use std::io::{BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use serde_json::json;
@@ -10,7 +10,7 @@ use sha2::Digest as _;
 
 use super::container::Writer;
 use super::manifest::{DATABASE, FORMAT, Manifest, SEALED_KEY, TASK_LOGS};
-use super::{Installation, Passphrase, seal};
+use super::{Installation, Passphrase, WorkDir, seal, sync_dir};
 use crate::store::{Actor, Backend, NewAudit, PoolConfig, Store};
 
 /// Arguments of `testum backup --to FILE`.
@@ -32,39 +32,6 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     installation: Installation,
-}
-
-/// A working directory beside the archive, removed when dropped.
-pub(super) struct WorkDir(PathBuf);
-
-impl WorkDir {
-    /// Create `.<what>-<uuid>` in `parent` (mode 0700).
-    pub(super) fn new(parent: &Path, what: &str) -> anyhow::Result<WorkDir> {
-        use std::os::unix::fs::DirBuilderExt as _;
-        let path = parent.join(format!(".{what}-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(WorkDir(path))
-    }
-
-    pub(super) fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Sync directory `dir`, so renames and new files in it survive a crash.
-pub(super) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 /// What the backed-up database says about itself.

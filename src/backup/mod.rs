@@ -204,3 +204,38 @@ fn same_key(key: &MasterKey, manifest: &manifest::Manifest, source: &str) -> any
     }
     Ok(())
 }
+
+/// A working directory (beside the archive, or in the data dir when restoring), removed with
+/// what it holds when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    /// Create `.<what>-<uuid>` in `parent` (mode 0700).
+    fn new(parent: &Path, what: &str) -> anyhow::Result<WorkDir> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let path = parent.join(format!(".{what}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(WorkDir(path))
+    }
+
+    /// Where it is.
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Sync directory `dir`, so renames and new files in it survive a crash.
+fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
+}

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-use super::create::{WorkDir, backend_name, sync_dir};
+use super::create::backend_name;
 use super::manifest::{DATABASE, Manifest, SEALED_KEY, TASK_LOGS};
-use super::{Installation, Passphrase, container, same_key, seal};
+use super::{Installation, Passphrase, WorkDir, container, same_key, seal, sync_dir};
 use crate::crypto::MasterKey;
 use crate::store::{Actor, Backend, NewAudit, PoolConfig, Store};
 

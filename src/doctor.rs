@@ -279,7 +279,7 @@ async fn schema(url: &str, backend: Backend) -> anyhow::Result<(String, Option<S
             None,
         ));
     }
-    let store = Store::open(url, PoolConfig { max_connections: 2 }).await?;
+    let store = Store::open_as_is(url, PoolConfig { max_connections: 2 }).await?;
     Ok((
         format!("connected; schema version {found} (current)"),
         Some(store),

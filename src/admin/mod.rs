@@ -48,6 +48,21 @@ impl DatabaseArgs {
     /// that does not exist is an error here, not a new empty database: an admin command pointed
     /// at the wrong directory must say so.
     pub async fn open(&self) -> anyhow::Result<Store> {
+        Store::open(&self.existing_url()?, PoolConfig { max_connections: 2 })
+            .await
+            .context("cannot open the database")
+    }
+
+    /// Open the existing database as it is, without migrating it (see [`Store::open_as_is`]).
+    pub async fn open_as_is(&self) -> anyhow::Result<Store> {
+        Store::open_as_is(&self.existing_url()?, PoolConfig { max_connections: 2 })
+            .await
+            .context("cannot open the database")
+    }
+
+    /// The database URL, after checking that it names a backend and, for SQLite, a file that
+    /// exists.
+    fn existing_url(&self) -> anyhow::Result<String> {
         let url = self.url()?;
         match Backend::of_url(&url) {
             None => bail!("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB"),
@@ -61,9 +76,6 @@ impl DatabaseArgs {
             }
             Some(Backend::Postgres) => {}
         }
-        let pool = PoolConfig { max_connections: 2 };
-        Store::open(&url, pool)
-            .await
-            .context("cannot open the database")
+        Ok(url)
     }
 }

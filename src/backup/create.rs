@@ -80,7 +80,18 @@ impl CreateArgs {
             false => None,
         };
         let logs = inst.local_logs()?;
-        let store = inst.database.open().await?;
+        // As it is: a backup never migrates the database under the service that runs it.
+        let store = inst.database.open_as_is().await?;
+        let (found, known) = (
+            store.schema_version().await?,
+            store.backend().known_schema_version(),
+        );
+        if found != known {
+            bail!(
+                "the database is at schema version {found} and this testum's is {known}: back it \
+                 up with the testum version that serves it"
+            );
+        }
         crate::server::check_master_key(&store, &key).await?;
 
         let work = WorkDir::new(&parent, "testum-backup")?;
@@ -89,7 +100,7 @@ impl CreateArgs {
             Backend::Sqlite => {
                 store.snapshot_into(&snapshot).await?;
                 // The snapshot, not the live database, is what the manifest describes.
-                let copy = Store::open(
+                let copy = Store::open_as_is(
                     &Store::sqlite_url(&snapshot),
                     PoolConfig { max_connections: 1 },
                 )

@@ -296,6 +296,16 @@ impl Store {
     /// existing database (migrations take an advisory lock, so several processes may start at
     /// once).
     pub async fn open(url: &str, pool: PoolConfig) -> StoreResult<Store> {
+        let store = Store::open_as_is(url, pool).await?;
+        store.backend.migrations().run(&store.pool).await?;
+        store.adopt_unchained_audit().await?;
+        Ok(store)
+    }
+
+    /// Open the database at `url` as it is: no migration, no other write (`testum backup`
+    /// copies a database without upgrading it). [`StoreError::TooNew`] for a database migrated
+    /// by a newer testum; an older schema is opened, and only statements it supports work.
+    pub async fn open_as_is(url: &str, pool: PoolConfig) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Corrupt("unsupported database URL (use sqlite:// or postgres://)".into())
@@ -314,16 +324,12 @@ impl Store {
             pool_options(backend, pool.options().get_max_connections()).connect_lazy(&url)?
         };
         schema::refuse_newer(&mut *pool.acquire().await?, backend).await?;
-        backend.migrations().run(&pool).await?;
-        let sqlite_path = Store::sqlite_file(&url);
-        let store = Store {
+        Ok(Store {
             pool,
             worker_pool,
             backend,
-            sqlite_path,
-        };
-        store.adopt_unchained_audit().await?;
-        Ok(store)
+            sqlite_path: Store::sqlite_file(&url),
+        })
     }
 
     /// This store on the workers' own pool: what workers do (claims, output, heartbeats,

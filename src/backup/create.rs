@@ -120,7 +120,14 @@ impl CreateArgs {
         }
         if let Some(dir) = &logs {
             for key in &facts.objects {
-                writer.add_file(&format!("{TASK_LOGS}/{key}"), &dir.join(key))?;
+                writer
+                    .add_file(&format!("{TASK_LOGS}/{key}"), &dir.join(key))
+                    .with_context(|| {
+                        format!(
+                            "task-log object {key} (is TESTUM_OBJECT_STORE_URL the store serve \
+                             uses?)"
+                        )
+                    })?;
             }
         }
         if let Some(sealed) = &sealed_key {

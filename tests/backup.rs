@@ -381,15 +381,7 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
     let key_file_env = [("TESTUM_MASTER_KEY_FILE", key_file.to_str().unwrap())];
     ok(&target.restore(&app, &plain, &key_file_env).await);
     // A database migrated by a newer testum is neither backed up nor touched.
-    let bytes = match app.database_url {
-        None => "X'00'",
-        Some(_) => "decode('00', 'hex')",
-    };
-    app.sql(&format!(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (99999, 'from a newer testum', TRUE, {bytes}, 1)"
-    ))
-    .await;
+    app.mark_migrated_by_newer_testum(99999).await;
     let (newer_db, made) = backup(&app, work.path(), "newer-db.tar", &[], &[]).await;
     assert!(refused(&made).contains("newer than this testum"));
     assert!(!newer_db.exists());

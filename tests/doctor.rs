@@ -132,15 +132,7 @@ async fn each_broken_part_fails_its_own_check() {
     assert_eq!(status(&checks, "configuration"), "FAIL", "{checks:?}");
     assert_eq!(status(&checks, "database"), "skip", "{checks:?}");
 
-    let bytes = match app.database_url {
-        None => "X'00'",
-        Some(_) => "decode('00', 'hex')",
-    };
-    app.sql(&format!(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
-         VALUES (99999, 'from a newer testum', TRUE, {bytes}, 1)"
-    ))
-    .await;
+    app.mark_migrated_by_newer_testum(99999).await;
     let (code, checks, out) = doctor(&app, &[], &[]).await;
     assert_eq!(code, 1);
     assert_eq!(status(&checks, "database"), "FAIL", "{checks:?}");

@@ -425,4 +425,18 @@ impl TestApp {
             .await
             .unwrap();
     }
+
+    /// Record a migration `version` this binary does not have, as a newer testum would have
+    /// applied it.
+    pub async fn mark_migrated_by_newer_testum(&self, version: i64) {
+        let checksum = match self.database_url {
+            None => "X'00'",
+            Some(_) => "decode('00', 'hex')",
+        };
+        self.sql(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES ({version}, 'from a newer testum', TRUE, {checksum}, 1)"
+        ))
+        .await;
+    }
 }

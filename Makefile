@@ -3,7 +3,7 @@
 # run as root (as CI does) or need sudo-less root rights.
 
 SHELL := /bin/bash
-APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver
+APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl
 
 .PHONY: test deps check bench bench-deps
 
@@ -28,6 +28,9 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@test -x /usr/sbin/sshd || { echo "make test: /usr/sbin/sshd is missing after install" >&2; exit 1; }
+	@# tests/ship.rs checks contrib/*.service with systemd-analyze and compose.yaml with docker-compose.
+	@command -v systemd-analyze >/dev/null || { echo "make test: systemd-analyze is missing after install" >&2; exit 1; }
+	@command -v docker-compose >/dev/null || { echo "make test: docker-compose is missing after install" >&2; exit 1; }
 	@# The S3 tests run against moto's S3 server on loopback.
 	@command -v moto_server >/dev/null 2>&1 || { \
 		echo "installing: moto[server] (pip)"; \

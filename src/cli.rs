@@ -27,6 +27,17 @@ enum Command {
     /// Re-seal every stored credential under a new master key, in one transaction (stop the
     /// servers first, restart them after).
     RotateMasterKey(crate::admin::rotate_key::RotateMasterKey),
+    /// Back up while the service runs: `testum backup --to FILE` writes the database snapshot
+    /// (SQLite), the local task logs and a manifest of checksums; `testum backup verify FILE`
+    /// checks an archive.
+    Backup(crate::backup::BackupCommand),
+    /// Restore a `testum backup` archive into an empty data dir (or beside a PostgreSQL database
+    /// restored from its pg_dump).
+    Restore(crate::backup::RestoreCommand),
+    /// Check an installation with the settings `serve` would use (configuration, database and
+    /// schema version, master key, object store, free disk, clock skew): one line per check,
+    /// exit status 0 when all pass, 1 otherwise.
+    Doctor(crate::doctor::Doctor),
     #[command(flatten)]
     Client(crate::client::ClientCommand),
 }
@@ -46,10 +57,19 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(config) => runtime.block_on(crate::server::serve(config)),
-        Command::Worker(config) => runtime.block_on(crate::server::work(config)),
+        Command::Serve(mut config) => config
+            .settings
+            .read_files()
+            .and_then(|()| runtime.block_on(crate::server::serve(config))),
+        Command::Worker(mut config) => config
+            .settings
+            .read_files()
+            .and_then(|()| runtime.block_on(crate::server::work(config))),
         Command::Audit(command) => runtime.block_on(command.run()),
         Command::RotateMasterKey(command) => runtime.block_on(command.run()),
+        Command::Backup(command) => runtime.block_on(command.run()),
+        Command::Restore(command) => runtime.block_on(command.run()),
+        Command::Doctor(command) => runtime.block_on(command.run()),
         Command::Client(command) => return runtime.block_on(crate::client::run(command)),
     };
     match result {

@@ -93,6 +93,15 @@ pub struct Settings {
     #[arg(long, env = "TESTUM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// File whose content is the database URL (it holds the password): a compose secret or a
+    /// systemd credential, instead of TESTUM_DATABASE_URL.
+    #[arg(
+        long,
+        env = "TESTUM_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
+
     /// Most database connections this process opens.
     #[arg(long, env = "TESTUM_DB_MAX_CONNECTIONS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -103,6 +112,12 @@ pub struct Settings {
     /// variable to the flag (flags show in `ps`).
     #[arg(long, env = "TESTUM_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<Secret>,
+
+    /// File whose content is the master key (base64 of 32 bytes): a systemd credential
+    /// (`%d/master-key`) or a compose secret (`/run/secrets/master_key`), instead of
+    /// TESTUM_MASTER_KEY.
+    #[arg(long, env = "TESTUM_MASTER_KEY_FILE", conflicts_with = "master_key")]
+    pub master_key_file: Option<PathBuf>,
 
     /// Log filter (tracing's EnvFilter syntax, e.g. `info,testum=debug`); falls back to
     /// `RUST_LOG`, then `info,sqlx=warn`.
@@ -169,6 +184,18 @@ impl Settings {
             .unwrap_or_else(|| crate::store::Store::sqlite_url(&self.data_dir.join("testum.db")))
     }
 
+    /// Read the `*_FILE` settings into the values they stand for (once, after parsing, before
+    /// anything uses them). Errors name the file that cannot be read.
+    pub fn read_files(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = self.master_key_file.take() {
+            self.master_key = Some(read_secret_file(&path)?);
+        }
+        if let Some(path) = self.database_url_file.take() {
+            self.database_url = Some(read_secret_file(&path)?.expose().to_string());
+        }
+        Ok(())
+    }
+
     /// The worker lease.
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs)
@@ -182,14 +209,28 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// The content of the secret file at `path`, without its trailing newline.
+pub fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
+    use anyhow::Context as _;
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+    );
+    Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+}
+
 /// Create `path` with mode 0600 and write `content`; fails if the file already exists (a secret
 /// file is never silently replaced).
 pub fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
+    let mut file = new_private_file(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+/// Create `path` with mode 0600 for writing; fails if the file already exists.
+pub fn new_private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)?;
-    file.write_all(content)?;
-    file.sync_all()
+        .open(path)
 }

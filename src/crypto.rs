@@ -130,7 +130,7 @@ impl MasterKey {
 
     /// Hex form of the key id carried in every sealed value.
     pub fn key_id(&self) -> String {
-        hex_id(&self.id)
+        hex(&self.id)
     }
 
     /// Seal `plaintext`, binding it to `aad` (e.g. `platform:<uuid>:credential`).
@@ -163,7 +163,7 @@ impl MasterKey {
         }
         let key_id = &sealed[1..1 + KEY_ID_LEN];
         if key_id != self.id {
-            return Err(CryptoError::WrongKey(hex_id(key_id)));
+            return Err(CryptoError::WrongKey(hex(key_id)));
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[1 + KEY_ID_LEN..HEADER_LEN]);
@@ -192,11 +192,12 @@ impl MasterKey {
 
 /// The key id a sealed value carries (hex), if it is one of ours.
 pub fn sealed_key_id(sealed: &[u8]) -> Option<String> {
-    (sealed.len() >= HEADER_LEN && sealed[0] == VERSION).then(|| hex_id(&sealed[1..1 + KEY_ID_LEN]))
+    (sealed.len() >= HEADER_LEN && sealed[0] == VERSION).then(|| hex(&sealed[1..1 + KEY_ID_LEN]))
 }
 
-fn hex_id(id: &[u8]) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex of `bytes` (key ids, SHA-256 digests).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Several master keys at once, as while the master key is rotated: a value is opened with the

@@ -82,11 +82,17 @@ pub(crate) const MASTER_KEY_CHECK_AAD: &[u8] = b"testum master key check";
 /// Refuse to run with a master key other than the one the database was set up with: such a
 /// process could open no stored credential and would seal new ones that no other process can
 /// open. The first process stores a value sealed under its key; every later one must open it.
-async fn check_master_key(store: &Store, key: &MasterKey) -> anyhow::Result<()> {
+pub(crate) async fn check_master_key(store: &Store, key: &MasterKey) -> anyhow::Result<()> {
     let stored = store
         .setting_or_insert(MASTER_KEY_CHECK, &key.seal(b"testum", MASTER_KEY_CHECK_AAD))
         .await?;
-    match key.open(&stored, MASTER_KEY_CHECK_AAD) {
+    judge_master_key(key, &stored)
+}
+
+/// Whether `key` opens `stored`, the database's master key check value; the error names both key
+/// ids.
+pub(crate) fn judge_master_key(key: &MasterKey, stored: &[u8]) -> anyhow::Result<()> {
+    match key.open(stored, MASTER_KEY_CHECK_AAD) {
         Ok(_) => Ok(()),
         Err(CryptoError::WrongKey(expected)) => bail!(
             "the master key (key id {}) is not the one this database was set up with (key id \

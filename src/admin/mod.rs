@@ -21,32 +21,61 @@ pub struct DatabaseArgs {
     /// SQLite file `testum.db` in the data dir.
     #[arg(long, env = "TESTUM_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+
+    /// File whose content is the database URL, instead of TESTUM_DATABASE_URL.
+    #[arg(
+        long,
+        env = "TESTUM_DATABASE_URL_FILE",
+        conflicts_with = "database_url"
+    )]
+    pub database_url_file: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
+    /// The database URL in force: the one given, else the SQLite file `testum.db` in the data
+    /// dir.
+    pub fn url(&self) -> anyhow::Result<String> {
+        if let Some(path) = &self.database_url_file {
+            return Ok(crate::config::read_secret_file(path)?.expose().to_string());
+        }
+        Ok(self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db"))))
+    }
+
     /// Open the existing database (applying pending migrations, as `serve` would). A SQLite file
     /// that does not exist is an error here, not a new empty database: an admin command pointed
     /// at the wrong directory must say so.
     pub async fn open(&self) -> anyhow::Result<Store> {
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| Store::sqlite_url(&self.data_dir.join("testum.db")));
+        Store::open(&self.existing_url()?, PoolConfig { max_connections: 2 })
+            .await
+            .context("cannot open the database")
+    }
+
+    /// Open the existing database as it is, without migrating it (see [`Store::open_as_is`]).
+    pub async fn open_as_is(&self) -> anyhow::Result<Store> {
+        Store::open_as_is(&self.existing_url()?, PoolConfig { max_connections: 2 })
+            .await
+            .context("cannot open the database")
+    }
+
+    /// The database URL, after checking that it names a backend and, for SQLite, a file that
+    /// exists.
+    fn existing_url(&self) -> anyhow::Result<String> {
+        let url = self.url()?;
         match Backend::of_url(&url) {
             None => bail!("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB"),
             Some(Backend::Sqlite) => {
-                let path = url.trim_start_matches("sqlite://").split('?').next();
-                if let Some(path) = path.filter(|p| !std::path::Path::new(p).exists()) {
+                if let Some(path) = Store::sqlite_file(&url).filter(|p| !p.exists()) {
                     bail!(
-                        "no testum database at {path} (set TESTUM_DATA_DIR or TESTUM_DATABASE_URL)"
+                        "no testum database at {} (set TESTUM_DATA_DIR or TESTUM_DATABASE_URL)",
+                        path.display()
                     );
                 }
             }
             Some(Backend::Postgres) => {}
         }
-        let pool = PoolConfig { max_connections: 2 };
-        Store::open(&url, pool)
-            .await
-            .context("cannot open the database")
+        Ok(url)
     }
 }

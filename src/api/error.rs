@@ -123,7 +123,8 @@ impl From<StoreError> for ApiError {
             StoreError::Db(_)
             | StoreError::Corrupt(_)
             | StoreError::Migrate(_)
-            | StoreError::Io(_) => ApiError::internal(e),
+            | StoreError::Io(_)
+            | StoreError::TooNew { .. } => ApiError::internal(e),
         }
     }
 }

@@ -96,6 +96,25 @@ fn missing_as(task: Uuid) -> impl Fn(object_store::Error) -> ArchiveError {
     }
 }
 
+/// The local directory the object store setting `url` names: `data_dir/task-logs` when `url` is
+/// `None` (the default), the directory of a `file:///absolute/dir` URL, and `None` for any other
+/// (S3) URL.
+/// Errors: a `file://` URL with a relative path.
+pub fn local_dir(
+    data_dir: &std::path::Path,
+    url: Option<&str>,
+) -> Result<Option<std::path::PathBuf>, ArchiveError> {
+    match url.map(|url| url.strip_prefix("file://")) {
+        None => Ok(Some(data_dir.join(LOCAL_DIR))),
+        Some(Some(dir)) if dir.starts_with('/') => Ok(Some(dir.into())),
+        Some(Some(_)) => Err(ArchiveError::Config(
+            "a file:// object store URL needs an absolute path (file:///var/lib/testum/logs)"
+                .into(),
+        )),
+        Some(None) => Ok(None),
+    }
+}
+
 /// Where finished tasks' output lives: an object store and a key prefix. Cheap to clone.
 #[derive(Clone)]
 pub struct OutputArchive {
@@ -124,16 +143,11 @@ impl OutputArchive {
         data_dir: &std::path::Path,
         url: Option<&str>,
     ) -> Result<OutputArchive, ArchiveError> {
-        match url {
-            None => OutputArchive::local(&data_dir.join(LOCAL_DIR)),
-            Some(url) => match url.strip_prefix("file://") {
-                Some(dir) if dir.starts_with('/') => OutputArchive::local(std::path::Path::new(dir)),
-                Some(_) => Err(ArchiveError::Config(
-                    "a file:// object store URL needs an absolute path (file:///var/lib/testum/logs)"
-                        .into(),
-                )),
-                None => OutputArchive::s3_with(AmazonS3Builder::from_env(), url, []),
-            },
+        match local_dir(data_dir, url)? {
+            Some(dir) => OutputArchive::local(&dir),
+            None => {
+                OutputArchive::s3_with(AmazonS3Builder::from_env(), url.unwrap_or_default(), [])
+            }
         }
     }
 
@@ -218,7 +232,7 @@ impl OutputArchive {
     }
 
     /// The format-1 object key of task `task`'s log: `tasks/<task>.log`.
-    fn v1_key(task: Uuid) -> String {
+    pub(crate) fn v1_key(task: Uuid) -> String {
         format!("tasks/{task}.log")
     }
 
@@ -243,6 +257,25 @@ impl OutputArchive {
         self.objects
             .put(&self.path(key), PutPayload::from(bytes))
             .await?;
+        Ok(())
+    }
+
+    /// Write, read back and delete the probe object `doctor/probe-<uuid>` (`testum doctor`):
+    /// whether this process can use the store. Errors: the store's own, or
+    /// [`ArchiveError::Config`] when other bytes come back.
+    pub async fn probe(&self) -> Result<(), ArchiveError> {
+        let key = format!("doctor/probe-{}", Uuid::new_v4());
+        let body = b"testum doctor probe".to_vec();
+        self.put(&key, body.clone()).await?;
+        let read = self.objects.get(&self.path(&key)).await;
+        let deleted = self.objects.delete(&self.path(&key)).await;
+        let got = read?.bytes().await?;
+        deleted?;
+        if got.as_ref() != body.as_slice() {
+            return Err(ArchiveError::Config(
+                "the probe object read back differs from what was written".into(),
+            ));
+        }
         Ok(())
     }
 

@@ -287,3 +287,30 @@ impl Store {
 fn is_final(status: &str) -> bool {
     matches!(status, "succeeded" | "failed" | "cancelled")
 }
+
+impl Store {
+    /// Keys (below the archive's prefix) of every object the archived output of this database
+    /// reads: the segments of each task's winning run (format 2) and the one log of each task
+    /// archived in format 1; objects of runs that lost, or of expired output, are not listed.
+    /// Backups copy exactly these.
+    pub async fn archived_objects(&self) -> StoreResult<Vec<String>> {
+        let mut keys: Vec<String> = sqlx::query_scalar(
+            "SELECT s.object FROM archive_segments s
+             JOIN tasks t ON t.id = s.task_id AND t.archive_run = s.run
+             WHERE t.output_expired_at IS NULL
+             ORDER BY s.task_id, s.first_seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let v1: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE archived_at IS NOT NULL AND archive_run IS NULL
+             AND output_expired_at IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for id in v1 {
+            keys.push(crate::archive::OutputArchive::v1_key(parse_uuid(&id)?));
+        }
+        Ok(keys)
+    }
+}

@@ -14,6 +14,7 @@
 //! shorter chain that is still valid, so operators record the head hash that
 //! `testum audit verify` prints somewhere the database's writers cannot change.
 
+use crate::crypto::hex;
 use sha2::{Digest, Sha256};
 
 /// `prev_hash` of the first event: 64 zeros.
@@ -72,10 +73,6 @@ fn field(hasher: &mut Sha256, bytes: Option<&[u8]>) {
             hasher.update(bytes);
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The first place a chain is broken: the event, and what differs.

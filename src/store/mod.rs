@@ -17,6 +17,7 @@ mod output;
 mod overview;
 mod platforms;
 mod retention;
+mod schema;
 mod sealed;
 mod sessions;
 mod settings;
@@ -47,6 +48,7 @@ pub use platforms::{
     REVOKING,
 };
 pub use retention::ExpiredRows;
+pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
@@ -97,6 +99,13 @@ pub enum StoreError {
     /// A file beside the database (the in-use lock) could not be used.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The database was migrated by a newer testum than this binary: its schema version `found`
+    /// is past the last migration this binary knows (`known`).
+    #[error(
+        "the database is at schema version {found}, newer than this testum knows ({known}): it \
+         was written by a newer testum; run that version (or restore a backup made for this one)"
+    )]
+    TooNew { found: i64, known: i64 },
 }
 
 /// Result of store calls.
@@ -307,6 +316,16 @@ impl Store {
     /// existing database (migrations take an advisory lock, so several processes may start at
     /// once).
     pub async fn open(url: &str, pool: PoolConfig) -> StoreResult<Store> {
+        let store = Store::open_as_is(url, pool).await?;
+        store.backend.migrations().run(&store.pool).await?;
+        store.adopt_unchained_audit().await?;
+        Ok(store)
+    }
+
+    /// Open the database at `url` as it is: no migration, no other write (`testum backup`
+    /// copies a database without upgrading it). [`StoreError::TooNew`] for a database migrated
+    /// by a newer testum; an older schema is opened, and only statements it supports work.
+    pub async fn open_as_is(url: &str, pool: PoolConfig) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Corrupt("unsupported database URL (use sqlite:// or postgres://)".into())
@@ -329,27 +348,13 @@ impl Store {
             )
             .connect_lazy(&url)?
         };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
-        let sqlite_path = match backend {
-            Backend::Sqlite => url
-                .trim_start_matches("sqlite://")
-                .split('?')
-                .next()
-                .filter(|path| !path.is_empty() && !path.contains(":memory:"))
-                .map(PathBuf::from),
-            Backend::Postgres => None,
-        };
-        let store = Store {
+        schema::refuse_newer(&mut *pool.acquire().await?, backend).await?;
+        Ok(Store {
             pool,
             worker_pool,
             backend,
-            sqlite_path,
-        };
-        store.adopt_unchained_audit().await?;
-        Ok(store)
+            sqlite_path: Store::sqlite_file(&url),
+        })
     }
 
     /// This store on the workers' own pool: what workers do (claims, output, heartbeats,
@@ -366,6 +371,18 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The file a `sqlite://PATH[?options]` URL names; `None` for an in-memory database and for
+    /// other URLs.
+    pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+        let rest = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))?;
+        rest.split('?')
+            .next()
+            .filter(|path| !path.is_empty() && !path.contains(":memory:"))
+            .map(PathBuf::from)
     }
 
     /// The SQLite URL for a database file at `path`.
@@ -432,6 +449,31 @@ impl Store {
             }
         }
         Ok(names)
+    }
+
+    /// Close this store's pools (the API's and the workers'), waiting until every connection has
+    /// ended (on SQLite the last one folds the WAL back into the database file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+        self.worker_pool.close().await;
+    }
+
+    /// How far the database server's clock is ahead of this process's (negative: behind), in
+    /// milliseconds, judged at the midpoint of one round trip; `None` on SQLite (no server).
+    pub async fn clock_skew_ms(&self) -> StoreResult<Option<i64>> {
+        if self.backend == Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let sent = Utc::now();
+        let server_ms: f64 = sqlx::query_scalar(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS DOUBLE PRECISION)",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        let back = Utc::now();
+        let midpoint = sent.timestamp_millis() + (back - sent).num_milliseconds() / 2;
+        Ok(Some(server_ms as i64 - midpoint))
     }
 
     /// Cheap round trip used by `/readyz`.

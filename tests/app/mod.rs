@@ -89,8 +89,10 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         settings: Settings {
             data_dir,
             database_url: None,
+            database_url_file: None,
             db_max_connections: 10,
             master_key: None,
+            master_key_file: None,
             log: None,
             log_format: "text".into(),
             worker_concurrency: 100,
@@ -422,5 +424,19 @@ impl TestApp {
         sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(statement.to_string()))
             .await
             .unwrap();
+    }
+
+    /// Record a migration `version` this binary does not have, as a newer testum would have
+    /// applied it.
+    pub async fn mark_migrated_by_newer_testum(&self, version: i64) {
+        let checksum = match self.database_url {
+            None => "X'00'",
+            Some(_) => "decode('00', 'hex')",
+        };
+        self.sql(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+             execution_time) VALUES ({version}, 'from a newer testum', TRUE, {checksum}, 1)"
+        ))
+        .await;
     }
 }

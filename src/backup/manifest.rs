@@ -1,0 +1,124 @@
+//! The manifest of a backup archive (`manifest.json`, the archive's last entry): what was backed
+//! up, from which installation, and the size and SHA-256 of every other entry ("part").
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Archive format this binary writes and reads.
+pub const FORMAT: u32 = 1;
+/// Entry name of the manifest.
+pub const MANIFEST: &str = "manifest.json";
+/// Entry name of the SQLite snapshot.
+pub const DATABASE: &str = "testum.db";
+/// Entry name of the master key sealed under the passphrase ([`super::seal`]).
+pub const SEALED_KEY: &str = "master.key.sealed";
+/// Folder of the task-log objects (the local object store's files, same relative paths).
+pub const TASK_LOGS: &str = "task-logs";
+/// Largest manifest read (it lists one line per task-log object).
+pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What `manifest.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Archive format ([`FORMAT`]).
+    pub format: u32,
+    /// Version of the testum that wrote the archive (`CARGO_PKG_VERSION`).
+    pub testum_version: String,
+    /// When the backup was made (RFC 3339, UTC).
+    pub created_at: String,
+    /// `sqlite` or `postgres`; a `postgres` archive holds no database (that is `pg_dump`'s job).
+    pub backend: String,
+    /// Schema version of the database backed up (its last migration).
+    pub schema_version: i64,
+    /// Key id (hex, see [`crate::crypto::MasterKey::key_id`]) of the master key that sealed the
+    /// database's credentials.
+    pub master_key_id: String,
+    /// Whether [`SEALED_KEY`] is in the archive.
+    pub master_key_included: bool,
+    /// Rows per table of the database backed up.
+    pub counts: BTreeMap<String, i64>,
+    /// Every entry but the manifest, in archive order.
+    pub parts: Vec<Part>,
+    /// What the archive leaves to the operator (the PostgreSQL dump, an S3 bucket).
+    pub notes: Vec<String>,
+}
+
+/// One entry of the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// Entry name (see [`part_name_ok`]).
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+}
+
+/// Whether `name` is an entry a testum archive may hold: the database, the sealed key, or a
+/// relative path under [`TASK_LOGS`] with no `..`. Restore writes nothing else, anywhere.
+pub fn part_name_ok(name: &str) -> bool {
+    if name == DATABASE || name == SEALED_KEY {
+        return true;
+    }
+    match name
+        .strip_prefix(TASK_LOGS)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(rest) => rest.split('/').all(|s| !matches!(s, "" | "." | "..")),
+        None => false,
+    }
+}
+
+impl Manifest {
+    /// Parse and check a manifest read from an archive: a known format, and only part names
+    /// [`part_name_ok`] accepts. Errors name what is wrong, in one line.
+    pub fn parse(bytes: &[u8]) -> anyhow::Result<Manifest> {
+        let manifest: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| anyhow::anyhow!("{MANIFEST} is not a testum manifest: {e}"))?;
+        if manifest.format != FORMAT {
+            anyhow::bail!(
+                "archive format {} is not one this testum reads (it reads format {FORMAT})",
+                manifest.format
+            );
+        }
+        if let Some(bad) = manifest.parts.iter().find(|p| !part_name_ok(&p.name)) {
+            anyhow::bail!(
+                "{MANIFEST} lists a part with a forbidden name {:?}",
+                bad.name
+            );
+        }
+        Ok(manifest)
+    }
+
+    /// The part named `name`, if the archive holds it.
+    pub fn part(&self, name: &str) -> Option<&Part> {
+        self.parts.iter().find(|p| p.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_parts_and_paths_under_task_logs_are_accepted() {
+        for good in [
+            "testum.db",
+            "master.key.sealed",
+            "task-logs/tasks/a/b/1.seg",
+        ] {
+            assert!(part_name_ok(good), "{good}");
+        }
+        for bad in [
+            "manifest.json",
+            "task-logs",
+            "task-logs/../etc/passwd",
+            "/task-logs/x",
+            "task-logs/./x",
+            "other",
+            "master.key",
+        ] {
+            assert!(!part_name_ok(bad), "{bad}");
+        }
+    }
+}

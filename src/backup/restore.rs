@@ -1,0 +1,243 @@
+//! `testum restore --from FILE`: into an empty data dir (SQLite), or beside a PostgreSQL
+//! database already restored from its `pg_dump`.
+//!
+//! Order, so that a refusal or failure leaves the target as it was:
+//! 1. the target must be empty: the data dir may hold only `master.key`, the SQLite file must not
+//!    exist, the local task-log directory must be empty or missing;
+//! 2. the archive is read into a staging directory inside the data dir, every part checked
+//!    against the manifest ([`super::container::read_checked`]);
+//! 3. the manifest is checked: same backend, a schema version this binary knows, a master key
+//!    (environment, key file, or the sealed one and the passphrase) whose id is the manifest's;
+//! 4. the staged database is opened (older schemas are migrated here, in staging), its master key
+//!    check is opened with the key, and `backup.restore` is recorded in it;
+//! 5. only then are the database, the task logs and (when it came from the archive) the key file
+//!    moved into place.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde_json::json;
+
+use super::create::backend_name;
+use super::manifest::{DATABASE, Manifest, SEALED_KEY, TASK_LOGS};
+use super::{Installation, Passphrase, WorkDir, container, same_key, seal, sync_dir};
+use crate::crypto::MasterKey;
+use crate::store::{Actor, Backend, NewAudit, PoolConfig, Store};
+
+/// Arguments of `testum restore`.
+#[derive(Debug, clap::Args)]
+pub struct RestoreCommand {
+    /// The archive to restore (made by `testum backup --to`).
+    #[arg(long, value_name = "FILE")]
+    from: PathBuf,
+
+    #[command(flatten)]
+    passphrase: Passphrase,
+
+    #[command(flatten)]
+    installation: Installation,
+}
+
+/// The first entry of `dir` other than `allowed`, if any (a missing `dir` is empty).
+fn first_entry(dir: &Path, allowed: &[&str]) -> anyhow::Result<Option<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for entry in entries {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if !allowed.contains(&name.as_str()) {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// Refuse a target that already holds data (step 1).
+fn refuse_non_empty(
+    data_dir: &Path,
+    db_file: Option<&Path>,
+    logs: Option<&Path>,
+) -> anyhow::Result<()> {
+    if let Some(found) = first_entry(data_dir, &["master.key"])? {
+        bail!(
+            "the data dir {} is not empty (it holds {found}): restore into an empty data dir \
+             (only a master.key may be there)",
+            data_dir.display()
+        );
+    }
+    if let Some(db) = db_file.filter(|db| db.exists()) {
+        bail!("{} exists: restore into a new database file", db.display());
+    }
+    if let Some(dir) = logs
+        && let Some(found) = first_entry(dir, &[])?
+    {
+        bail!(
+            "the task-log directory {} is not empty (it holds {found})",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+impl RestoreCommand {
+    /// Restore; prints what was restored.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let inst = &self.installation;
+        let data_dir = &inst.database.data_dir;
+        let url = inst.database_url()?;
+        let backend = Backend::of_url(&url)
+            .context("TESTUM_DATABASE_URL: use sqlite://PATH or postgres://USER@HOST/DB")?;
+        let db_file = match backend {
+            Backend::Sqlite => Some(
+                Store::sqlite_file(&url).context("restore needs a SQLite file, not :memory:")?,
+            ),
+            Backend::Postgres => None,
+        };
+        let logs = inst.local_logs()?;
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+        }
+        refuse_non_empty(data_dir, db_file.as_deref(), logs.as_deref())?;
+
+        let staging = WorkDir::new(data_dir, "testum-restore")?;
+        let manifest = container::read_checked(&self.from, Some(staging.path()))?;
+        if manifest.backend != backend_name(backend) {
+            bail!(
+                "this backup is of a {} installation and TESTUM_DATABASE_URL names a {} one",
+                manifest.backend,
+                backend_name(backend)
+            );
+        }
+        let known = backend.known_schema_version();
+        if manifest.schema_version > known {
+            bail!(
+                "the backup is at schema version {}, newer than this testum knows ({known}): \
+                 restore it with testum {} or later",
+                manifest.schema_version,
+                manifest.testum_version
+            );
+        }
+        let has_logs = manifest.parts.iter().any(|p| p.name.starts_with(TASK_LOGS));
+        if has_logs && logs.is_none() {
+            bail!(
+                "the backup holds task logs but TESTUM_OBJECT_STORE_URL is not a local store: \
+                 restore with the default (or file:///dir), then copy them to the bucket"
+            );
+        }
+        let (key, key_from_archive) = self.master_key(&manifest, staging.path())?;
+
+        let store = match &db_file {
+            Some(_) => Store::open(
+                &Store::sqlite_url(&staging.path().join(DATABASE)),
+                PoolConfig { max_connections: 2 },
+            )
+            .await
+            .context("cannot open the database in the backup")?,
+            None => {
+                if Store::probe_schema_version(&url).await? == 0 {
+                    bail!(
+                        "the PostgreSQL database holds no testum schema: restore the pg_dump \
+                         into it first (pg_restore --no-owner --dbname=URL testum.pgdump)"
+                    );
+                }
+                Store::open(&url, PoolConfig { max_connections: 2 }).await?
+            }
+        };
+        crate::server::check_master_key(&store, &key).await?;
+        let schema_version = store.schema_version().await?;
+        store
+            .audit(NewAudit {
+                actor: &Actor::system(),
+                action: "backup.restore",
+                target: None,
+                outcome: "success",
+                details: json!({
+                    "file": self.from.display().to_string(),
+                    "backup_created_at": manifest.created_at,
+                    "backup_schema_version": manifest.schema_version,
+                    "schema_version": schema_version,
+                    "master_key_id": key.key_id(),
+                    "parts": manifest.parts.len(),
+                }),
+            })
+            .await?;
+        store.close().await;
+
+        if let Some(db) = &db_file {
+            std::fs::rename(staging.path().join(DATABASE), db)
+                .with_context(|| format!("cannot move the database to {}", db.display()))?;
+        }
+        if let Some(dir) = logs.as_deref().filter(|_| has_logs) {
+            move_dir(&staging.path().join(TASK_LOGS), dir)?;
+        }
+        if key_from_archive {
+            key.write_new_file(&inst.key_file())?;
+        }
+        sync_dir(data_dir)?;
+        println!(
+            "restored {} (made {} by testum {}): schema version {} (now {schema_version}), \
+             master key id {}{}, {} parts",
+            self.from.display(),
+            manifest.created_at,
+            manifest.testum_version,
+            manifest.schema_version,
+            key.key_id(),
+            if key_from_archive {
+                ", key file written"
+            } else {
+                ""
+            },
+            manifest.parts.len()
+        );
+        Ok(())
+    }
+
+    /// The master key to restore with, and whether it came from the archive: the environment's
+    /// or the key file's, else the sealed one opened with the passphrase; its id must be the
+    /// manifest's.
+    fn master_key(&self, manifest: &Manifest, staging: &Path) -> anyhow::Result<(MasterKey, bool)> {
+        let inst = &self.installation;
+        if let Some(key) = inst.master_key()? {
+            same_key(&key, manifest, &inst.master_key_source())?;
+            return Ok((key, false));
+        }
+        if manifest.part(SEALED_KEY).is_none() {
+            bail!(
+                "no master key: this backup holds none (made without --include-master-key); set \
+                 TESTUM_MASTER_KEY or put the key file (key id {}) at {}",
+                manifest.master_key_id,
+                inst.key_file().display()
+            );
+        }
+        let passphrase = self
+            .passphrase
+            .require("the backup's master key is sealed")?;
+        let sealed = std::fs::read(staging.join(SEALED_KEY))?;
+        let key = seal::open(&sealed, &passphrase)?;
+        same_key(&key, manifest, "the sealed key in the backup")?;
+        Ok((key, true))
+    }
+}
+
+/// Move directory `from` to `to`, which is missing or empty.
+fn move_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if to.exists() {
+        std::fs::remove_dir(to).with_context(|| format!("cannot replace {}", to.display()))?;
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(from, to).with_context(|| {
+        format!(
+            "cannot move the task logs to {} (it must be on the data dir's file system)",
+            to.display()
+        )
+    })
+}

@@ -568,12 +568,7 @@ async fn the_ui_logout_is_audited() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split(r#"<meta name="csrf-token" content=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page carries a CSRF token")
-        .to_string();
+    let csrf = app::page_csrf(&page).expect("the page carries a CSRF token");
     let response = browser
         .post(format!("{}/ui/logout", app.base))
         .header("cookie", &cookie)

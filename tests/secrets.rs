@@ -503,12 +503,7 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
         .text()
         .await
         .unwrap();
-    let csrf = page
-        .split(r#"<meta name="csrf-token" content=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page carries a CSRF token")
-        .to_string();
+    let csrf = app::page_csrf(&page).expect("the page carries a CSRF token");
     let response = browser
         .post(format!("{}/api/keys", server.base))
         .header("cookie", format!("testum_session={cookie}"))

@@ -424,3 +424,12 @@ impl TestApp {
             .unwrap();
     }
 }
+
+/// The CSRF token a UI page carries in `<meta name="csrf-token">` (the page of a signed-in
+/// browser session); `None` when absent.
+pub fn page_csrf(page: &str) -> Option<String> {
+    page.split(r#"<meta name="csrf-token" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string)
+}

@@ -600,6 +600,71 @@ async fn the_ui_logout_is_audited() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// Issue 13, finding 3: names with invisible or bidirectional formatting characters are refused
+/// with a 422 naming the field; usernames are unique whatever their case; a database that
+/// already holds two usernames differing in case stops at the migration, naming the index.
+#[tokio::test]
+async fn names_must_be_visible_and_usernames_unique_whatever_their_case() {
+    let app = TestApp::start().await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDJ/428ajAHnljnnc2pUDYdGVEI5L4KrLLTT0Ul48lMC";
+    for (path, body, named) in [
+        (
+            "/api/keys",
+            json!({"name": "alice\u{200B}", "public_key": key}),
+            "name",
+        ),
+        (
+            "/api/keys",
+            json!({"name": "alice", "public_key": key, "owner": "\u{202E}ecila"}),
+            "owner",
+        ),
+        (
+            "/api/tokens",
+            json!({"name": "\u{FEFF}ci", "role": "viewer"}),
+            "name",
+        ),
+        (
+            "/api/platforms",
+            json!({"name": "web\u{202E}1", "host": "192.0.2.1", "username": "deploy",
+                   "auth_method": "password", "password": "pw"}),
+            "name",
+        ),
+    ] {
+        let (status, body) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(field(&body), named, "{path}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("formatting characters")),
+            "{body}"
+        );
+    }
+
+    create_user(&app, "Alice", "viewer").await;
+    let (status, body) = app
+        .post(
+            "/api/users",
+            json!({"username": "alice", "password": PASSWORD, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A database from before the rule with `Alice` and `ALICE`: the migration refuses it.
+    app.sql("DROP INDEX users_username_case_insensitive").await;
+    create_user(&app, "ALICE", "viewer").await;
+    app.sql("DELETE FROM _sqlx_migrations WHERE version = 9")
+        .await;
+    let err = testum::store::Store::open(&app.database_url_in_force(), Default::default())
+        .await
+        .err()
+        .expect("the migration must refuse duplicate usernames");
+    assert!(
+        err.to_string().contains("users_username_case_insensitive"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn api_tokens_are_shown_once_capped_by_role_listed_without_secret_and_revocable() {
     let app = TestApp::start().await;

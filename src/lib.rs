@@ -26,3 +26,4 @@ pub mod store;
 pub mod tasks;
 pub mod ui;
 pub mod validate;
+pub mod words;

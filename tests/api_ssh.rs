@@ -950,3 +950,41 @@ async fn binary_websocket_frames_carry_the_exact_bytes() {
         other => panic!("output=hex was not refused: {other:?}"),
     }
 }
+
+/// Issue 13, types that fail closed: a host-key policy the store does not know (here `Strict`,
+/// capitalised, written behind testum's back) fails the target; the worker never falls back to
+/// trust on first use, so it neither logs in nor pins the host's key.
+#[tokio::test]
+async fn an_unknown_host_key_policy_in_the_database_fails_closed() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "odd-policy").await;
+    app.sql(&format!(
+        "UPDATE platforms SET host_key_policy = 'Strict' WHERE id = '{platform}'"
+    ))
+    .await;
+    // Through /api/tasks, which names platforms by id only: the worker is the one that reads it.
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "run_command", "platform_ids": [platform], "command": "true"}),
+        )
+        .await;
+    assert_eq!(task["targets"][0]["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("host_key_policy") && error.contains("Strict"),
+        "{task}"
+    );
+    assert!(
+        !host.sshd.log().contains("Accepted password"),
+        "the worker logged in:\n{}",
+        host.sshd.log()
+    );
+    app.sql(&format!(
+        "UPDATE platforms SET host_key_policy = 'tofu' WHERE id = '{platform}'"
+    ))
+    .await;
+    let now = app.get(&format!("/api/platforms/{platform}")).await;
+    assert!(now["host_key_fingerprint"].is_null(), "pinned: {now}");
+}

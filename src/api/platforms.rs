@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
-use crate::ssh::Credential;
+use crate::ssh::{Credential, HostKeyPolicy};
 use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
 use crate::validate;
 
@@ -158,14 +158,11 @@ async fn credential(
     }
 }
 
-fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<String> {
-    match policy {
-        "tofu" | "strict" => Some(policy.to_string()),
-        _ => {
-            errors.add("host_key_policy", "must be \"tofu\" or \"strict\"");
-            None
-        }
-    }
+fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<HostKeyPolicy> {
+    errors.check(
+        "host_key_policy",
+        policy.parse().map_err(|e| format!("{e}")),
+    )
 }
 
 /// `POST /api/platforms` → 201 with the platform (never its credential).
@@ -198,7 +195,7 @@ pub async fn create(
         Some(f) => errors.check("host_key_fingerprint", validate::fingerprint(f)),
         None => None,
     };
-    if policy.as_deref() == Some("strict") && body.host_key_fingerprint.is_none() {
+    if policy == Some(HostKeyPolicy::Strict) && body.host_key_fingerprint.is_none() {
         errors.add(
             "host_key_fingerprint",
             "is required when host_key_policy is strict (strict refuses any unpinned host key)",
@@ -395,7 +392,9 @@ pub async fn patch(
     }
     if let Some(policy) = &body.host_key_policy {
         patch.host_key_policy = host_key_policy(&mut errors, policy);
-        if policy == "strict" && platform.host_key_fingerprint.is_none() {
+        if patch.host_key_policy == Some(HostKeyPolicy::Strict)
+            && platform.host_key_fingerprint.is_none()
+        {
             errors.add(
                 "host_key_policy",
                 "strict needs a pinned host key; connect once under tofu or re-create the \
@@ -554,7 +553,7 @@ pub async fn trust_host_key(
                     "is only meaningful with host_key_fingerprint",
                 );
             }
-            if platform.host_key_policy == "strict" {
+            if platform.host_key_policy == HostKeyPolicy::Strict {
                 errors.add(
                     "host_key_fingerprint",
                     "is required: the platform's policy is strict, which never trusts an \

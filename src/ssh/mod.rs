@@ -45,13 +45,23 @@ pub enum Credential {
     },
 }
 
-/// Host-key policy of a platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostKeyPolicy {
-    /// Trust on first use: accept and pin the first key seen, refuse any later change.
-    Tofu,
-    /// Refuse unless a fingerprint was pinned up front.
-    Strict,
+crate::words! {
+    /// Host-key policy of a platform (`tofu` or `strict`); decoded from the database strictly, so
+    /// a value testum does not know fails the platform's targets instead of trusting a key.
+    pub enum HostKeyPolicy {
+        /// Trust on first use: accept and pin the first key seen, refuse any later change.
+        Tofu => "tofu",
+        /// Refuse unless a fingerprint was pinned up front.
+        Strict => "strict",
+    }
+}
+
+/// The worker compares the policy with its stored word (`policy == "strict"`); equal only for
+/// the same word, and a platform read from the store always holds a known policy.
+impl PartialEq<&str> for HostKeyPolicy {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
+    }
 }
 
 /// A host key as testum pins it.

@@ -185,6 +185,16 @@ pub(crate) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid {text:?}: {e}")))
 }
 
+/// Decode the word stored in `column` as `T` (see [`crate::words`]): a word testum does not know
+/// is [`StoreError::Corrupt`] naming the column and the value, never a default.
+pub(crate) fn parse_word<T>(column: &str, text: String) -> StoreResult<T>
+where
+    T: std::str::FromStr<Err = crate::words::UnknownWord>,
+{
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
+}
+
 /// Map a unique-constraint violation to [`StoreError::Conflict`] with `message`.
 pub(crate) fn unique_violation(message: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |e| match &e {

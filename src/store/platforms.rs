@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::audit::{delete_audited, insert as audit};
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
-    parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
+    parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts, unique_violation,
 };
+use crate::ssh::HostKeyPolicy;
 
 /// A platform as the API returns it: never the credential, only `has_credential`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -26,7 +27,7 @@ pub struct Platform {
     pub auth_method: String,
     pub has_credential: bool,
     /// `tofu` or `strict`.
-    pub host_key_policy: String,
+    pub host_key_policy: HostKeyPolicy,
     /// Algorithm of the pinned host key, once known.
     pub host_key_type: Option<String>,
     /// Pinned host key, `SHA256:...`, once known.
@@ -48,7 +49,7 @@ pub struct NewPlatform {
     pub username: String,
     pub auth_method: String,
     pub credential: Vec<u8>,
-    pub host_key_policy: String,
+    pub host_key_policy: HostKeyPolicy,
     pub host_key_type: Option<String>,
     pub host_key_fingerprint: Option<String>,
     pub authorized_keys_path: String,
@@ -64,7 +65,7 @@ pub struct PlatformPatch {
     pub port: Option<u16>,
     pub username: Option<String>,
     pub credential: Option<(String, Vec<u8>)>,
-    pub host_key_policy: Option<String>,
+    pub host_key_policy: Option<HostKeyPolicy>,
     pub authorized_keys_path: Option<String>,
     pub tags: Option<Vec<String>>,
 }
@@ -132,7 +133,7 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
         username: row.try_get("username")?,
         auth_method: row.try_get("auth_method")?,
         has_credential: true,
-        host_key_policy: row.try_get("host_key_policy")?,
+        host_key_policy: parse_word("host_key_policy", row.try_get("host_key_policy")?)?,
         host_key_type: row.try_get("host_key_type")?,
         host_key_fingerprint: row.try_get("host_key_fingerprint")?,
         authorized_keys_path: row.try_get("authorized_keys_path")?,
@@ -163,7 +164,7 @@ impl Store {
         .bind(&new.username)
         .bind(&new.auth_method)
         .bind(&new.credential)
-        .bind(&new.host_key_policy)
+        .bind(new.host_key_policy.as_str())
         .bind(&new.host_key_type)
         .bind(&new.host_key_fingerprint)
         .bind(&new.authorized_keys_path)
@@ -260,7 +261,7 @@ impl Store {
         .bind(&patch.username)
         .bind(&auth_method)
         .bind(&credential)
-        .bind(&patch.host_key_policy)
+        .bind(patch.host_key_policy.map(HostKeyPolicy::as_str))
         .bind(&patch.authorized_keys_path)
         .bind(patch.tags.as_ref().map(|t| json!(t).to_string()))
         .bind(now_ts())

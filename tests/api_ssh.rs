@@ -951,40 +951,40 @@ async fn binary_websocket_frames_carry_the_exact_bytes() {
     }
 }
 
-/// Issue 13, types that fail closed: a host-key policy the store does not know (here `Strict`,
-/// capitalised, written behind testum's back) fails the target; the worker never falls back to
-/// trust on first use, so it neither logs in nor pins the host's key.
+/// Issue 13, types that fail closed: a host-key policy or an auth method the store does not know
+/// (here capitalised, written behind testum's back) fails the target; the worker never falls back
+/// to a default (trust on first use for the policy), so it neither logs in nor pins the host's
+/// key.
 #[tokio::test]
-async fn an_unknown_host_key_policy_in_the_database_fails_closed() {
-    let host = TestHost::start();
+async fn unknown_words_in_the_platforms_table_fail_closed() {
     let app = TestApp::start().await;
-    let platform = add_platform(&app, &host, "odd-policy").await;
-    app.sql(&format!(
-        "UPDATE platforms SET host_key_policy = 'Strict' WHERE id = '{platform}'"
-    ))
-    .await;
-    // Through /api/tasks, which names platforms by id only: the worker is the one that reads it.
-    let task = app
-        .run_task(
-            "/api/tasks",
-            json!({"kind": "run_command", "platform_ids": [platform], "command": "true"}),
-        )
-        .await;
-    assert_eq!(task["targets"][0]["status"], "failed", "{task}");
-    let error = task["targets"][0]["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("host_key_policy") && error.contains("Strict"),
-        "{task}"
-    );
-    assert!(
-        !host.sshd.log().contains("Accepted password"),
-        "the worker logged in:\n{}",
-        host.sshd.log()
-    );
-    app.sql(&format!(
-        "UPDATE platforms SET host_key_policy = 'tofu' WHERE id = '{platform}'"
-    ))
-    .await;
-    let now = app.get(&format!("/api/platforms/{platform}")).await;
-    assert!(now["host_key_fingerprint"].is_null(), "pinned: {now}");
+    for (column, bad, good) in [
+        ("host_key_policy", "Strict", "tofu"),
+        ("auth_method", "Password", "password"),
+    ] {
+        let host = TestHost::start();
+        let platform = add_platform(&app, &host, column).await;
+        let set = |value: &str| {
+            format!("UPDATE platforms SET {column} = '{value}' WHERE id = '{platform}'")
+        };
+        app.sql(&set(bad)).await;
+        // Through /api/tasks, which names platforms by id only: the worker reads the platform.
+        let task = app
+            .run_task(
+                "/api/tasks",
+                json!({"kind": "run_command", "platform_ids": [platform], "command": "true"}),
+            )
+            .await;
+        assert_eq!(task["targets"][0]["status"], "failed", "{task}");
+        let error = task["targets"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains(column) && error.contains(bad), "{task}");
+        assert!(
+            !host.sshd.log().contains("Accepted password"),
+            "the worker logged in:\n{}",
+            host.sshd.log()
+        );
+        app.sql(&set(good)).await;
+        let now = app.get(&format!("/api/platforms/{platform}")).await;
+        assert!(now["host_key_fingerprint"].is_null(), "pinned: {now}");
+    }
 }

@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
-use crate::ssh::{Credential, HostKeyPolicy};
+use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
 use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
 use crate::validate;
 
@@ -102,8 +102,9 @@ async fn credential(
     private_key: Option<Secret>,
     passphrase: Option<Secret>,
 ) -> Option<Credential> {
-    match auth_method {
-        "password" => {
+    let method = errors.check("auth_method", auth_method.parse::<AuthMethod>())?;
+    match method {
+        AuthMethod::Password => {
             if private_key.is_some() {
                 errors.add("private_key", "must be absent when auth_method is password");
             }
@@ -115,7 +116,7 @@ async fn credential(
                 }
             }
         }
-        "private_key" => {
+        AuthMethod::PrivateKey => {
             if password.is_some() {
                 errors.add("password", "must be absent when auth_method is private_key");
             }
@@ -150,10 +151,6 @@ async fn credential(
                     None
                 }
             }
-        }
-        _ => {
-            errors.add("auth_method", "must be \"password\" or \"private_key\"");
-            None
         }
     }
 }
@@ -262,7 +259,7 @@ pub async fn create(
         host,
         port,
         username,
-        auth_method: body.auth_method,
+        auth_method: credential.method(),
         credential: crate::credential::seal(&state.master_key, id, &credential),
         host_key_policy: policy,
         host_key_type,
@@ -421,7 +418,7 @@ pub async fn patch(
             .await
             {
                 let sealed = crate::credential::seal(&state.master_key, platform.id, &credential);
-                patch.credential = Some((method.clone(), sealed));
+                patch.credential = Some((credential.method(), sealed));
             }
         }
         None if body.password.is_some() || body.private_key.is_some() => {

@@ -29,6 +29,16 @@ use crate::secret::Secret;
 pub use auth::{parse_private_key, private_key_public_line};
 pub use exec::{Output, shell_quote, sudo_hint};
 
+crate::words! {
+    /// How a platform's credential logs in, as stored beside it (`password`, `private_key`).
+    pub enum AuthMethod {
+        /// [`Credential::Password`].
+        Password => "password",
+        /// [`Credential::PrivateKey`].
+        PrivateKey => "private_key",
+    }
+}
+
 /// How testum logs in to a platform.
 #[derive(Debug, Clone)]
 pub enum Credential {
@@ -43,6 +53,16 @@ pub enum Credential {
         /// Passphrase of an encrypted private key.
         passphrase: Option<Secret>,
     },
+}
+
+impl Credential {
+    /// The [`AuthMethod`] of this credential.
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Credential::Password(_) => AuthMethod::Password,
+            Credential::PrivateKey { .. } => AuthMethod::PrivateKey,
+        }
+    }
 }
 
 crate::words! {

@@ -13,7 +13,7 @@ use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts, unique_violation,
 };
-use crate::ssh::HostKeyPolicy;
+use crate::ssh::{AuthMethod, HostKeyPolicy};
 
 /// A platform as the API returns it: never the credential, only `has_credential`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -24,7 +24,7 @@ pub struct Platform {
     pub port: u16,
     pub username: String,
     /// `password` or `private_key`.
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     pub has_credential: bool,
     /// `tofu` or `strict`.
     pub host_key_policy: HostKeyPolicy,
@@ -47,7 +47,7 @@ pub struct NewPlatform {
     pub host: String,
     pub port: u16,
     pub username: String,
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     pub credential: Vec<u8>,
     pub host_key_policy: HostKeyPolicy,
     pub host_key_type: Option<String>,
@@ -64,7 +64,7 @@ pub struct PlatformPatch {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub username: Option<String>,
-    pub credential: Option<(String, Vec<u8>)>,
+    pub credential: Option<(AuthMethod, Vec<u8>)>,
     pub host_key_policy: Option<HostKeyPolicy>,
     pub authorized_keys_path: Option<String>,
     pub tags: Option<Vec<String>>,
@@ -131,7 +131,7 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
         port: u16::try_from(row.try_get::<i64, _>("port")?)
             .map_err(|e| StoreError::Corrupt(format!("port: {e}")))?,
         username: row.try_get("username")?,
-        auth_method: row.try_get("auth_method")?,
+        auth_method: parse_word("auth_method", row.try_get("auth_method")?)?,
         has_credential: true,
         host_key_policy: parse_word("host_key_policy", row.try_get("host_key_policy")?)?,
         host_key_type: row.try_get("host_key_type")?,
@@ -162,7 +162,7 @@ impl Store {
         .bind(&new.host)
         .bind(i64::from(new.port))
         .bind(&new.username)
-        .bind(&new.auth_method)
+        .bind(new.auth_method.as_str())
         .bind(&new.credential)
         .bind(new.host_key_policy.as_str())
         .bind(&new.host_key_type)
@@ -259,7 +259,7 @@ impl Store {
         .bind(&patch.host)
         .bind(patch.port.map(i64::from))
         .bind(&patch.username)
-        .bind(&auth_method)
+        .bind(auth_method.map(AuthMethod::as_str))
         .bind(&credential)
         .bind(patch.host_key_policy.map(HostKeyPolicy::as_str))
         .bind(&patch.authorized_keys_path)

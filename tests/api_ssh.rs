@@ -988,3 +988,31 @@ async fn unknown_words_in_the_platforms_table_fail_closed() {
         assert!(now["host_key_fingerprint"].is_null(), "pinned: {now}");
     }
 }
+
+/// Issue 13, types that fail closed: a task whose kind the store does not know is never claimed
+/// (its targets stay queued; nothing runs), and it does not stop other tasks from being claimed.
+#[tokio::test]
+async fn a_task_of_an_unknown_kind_is_never_run() {
+    let host = TestHost::start();
+    let mut app = TestApp::start().await;
+    app.shutdown_worker(Duration::from_secs(5)).await;
+    let platform = add_platform(&app, &host, "kinds").await;
+    let command = json!({"kind": "run_command", "platform_ids": [platform], "command": "true"});
+    let odd = app.queue("/api/tasks", command.clone()).await;
+    let fine = app.queue("/api/tasks", command).await;
+    app.sql(&format!(
+        "UPDATE tasks SET kind = 'Run_Command' WHERE id = '{odd}'"
+    ))
+    .await;
+    let claimed = app
+        .store()
+        .claim_targets("test-worker", 10, Duration::from_secs(30))
+        .await
+        .expect("one odd task must not stop the queue");
+    let tasks: Vec<String> = claimed.iter().map(|t| t.task_id.to_string()).collect();
+    assert_eq!(
+        tasks,
+        vec![fine],
+        "only the task of a known kind is claimed"
+    );
+}

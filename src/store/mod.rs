@@ -51,7 +51,7 @@ pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
-    TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
+    TaskFilter, TaskKind, TaskParams, TaskStatus,
 };
 pub use tokens::{ApiToken, NewApiToken};
 pub use ui_sessions::BrowserSession;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Store, StoreResult, parse_opt_ts, parse_uuid, sql};
+use super::{Store, StoreResult, TaskKind, parse_opt_ts, parse_uuid, parse_word, sql};
 
 /// A key's assignment to one platform, as the keys list shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -23,7 +23,7 @@ pub struct Placement {
 #[derive(Debug, Clone, Serialize)]
 pub struct LastResult {
     pub task_id: Uuid,
-    pub kind: String,
+    pub kind: TaskKind,
     /// Target status (`queued`, `running`, `succeeded`, `failed`, `cancelled`).
     pub status: String,
     pub exit_code: Option<i64>,
@@ -96,7 +96,7 @@ impl Store {
                     parse_uuid(row.try_get("platform_id")?)?,
                     LastResult {
                         task_id: parse_uuid(row.try_get("task_id")?)?,
-                        kind: row.try_get("kind")?,
+                        kind: parse_word("kind", row.try_get("kind")?)?,
                         status: row.try_get("status")?,
                         exit_code: row.try_get("exit_code")?,
                         error: row.try_get("error")?,

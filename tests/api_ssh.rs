@@ -1016,3 +1016,31 @@ async fn a_task_of_an_unknown_kind_is_never_run() {
         "only the task of a known kind is claimed"
     );
 }
+
+/// Issue 13, types that fail closed: an assignment whose sync status the store does not know
+/// (here `Revoking`, capitalised) fails the next sync of its platform with the reason, instead
+/// of being taken for a wanted key and kept on the host.
+#[tokio::test]
+async fn an_unknown_sync_status_fails_the_sync() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "sync-status").await;
+    let first = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let first = app.add_key("first", &first.public_line).await;
+    let deploy = format!("/api/platforms/{platform}/deploy_keys");
+    let task = app.run_task(&deploy, json!({"key_ids": [first]})).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    app.sql(&format!(
+        "UPDATE assignments SET sync_status = 'Revoking' WHERE key_id = '{first}'"
+    ))
+    .await;
+    let second = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let second = app.add_key("second", &second.public_line).await;
+    let task = app.run_task(&deploy, json!({"key_ids": [second]})).await;
+    assert_eq!(task["targets"][0]["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("sync_status") && error.contains("Revoking"),
+        "{task}"
+    );
+}

@@ -44,7 +44,7 @@ pub use output::OutputChunk;
 pub use overview::{LastResult, Placement};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
-    REVOKING,
+    SyncStatus,
 };
 pub use retention::ExpiredRows;
 pub use sealed::Sealed;

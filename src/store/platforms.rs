@@ -70,9 +70,23 @@ pub struct PlatformPatch {
     pub tags: Option<Vec<String>>,
 }
 
-/// `sync_status` of an assignment whose key is being revoked: kept until a sync has really
-/// removed the key from the host, so a failed revoke never looks like a done one.
-pub const REVOKING: &str = "revoking";
+crate::words! {
+    /// Where an assignment stands with its platform (`assignments.sync_status`); decoded
+    /// strictly, so a sync never guesses whether a key is wanted or being revoked.
+    pub enum SyncStatus {
+        /// Not synced yet.
+        Pending => "pending",
+        /// On the host after the last sync.
+        Present => "present",
+        /// The last sync failed (see `sync_error`).
+        Failed => "failed",
+        /// Being revoked: kept until a sync has really removed the key from the host, so a
+        /// failed revoke never looks like a done one.
+        Revoking => "revoking",
+        /// Removed from the host because the key expired.
+        Expired => "expired",
+    }
+}
 
 /// What a sync of one platform must make true, read from its assignments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,7 +127,7 @@ pub struct Assignment {
     /// `pending` (not synced yet), `present` (on the host after the last sync), `failed` (the
     /// last sync failed: see `sync_error`), `revoking` (a revoke is queued or failed; the key may
     /// still be on the host) or `expired` (removed from the host because the key expired).
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     pub synced_at: Option<DateTime<Utc>>,
     pub sync_error: Option<String>,
 }
@@ -479,7 +493,7 @@ impl Store {
                     key_type: row.try_get("key_type")?,
                     expires_at: parse_opt_ts(row.try_get("expires_at")?)?,
                     assigned_at: parse_ts(row.try_get("created_at")?)?,
-                    sync_status: row.try_get("sync_status")?,
+                    sync_status: parse_word("sync_status", row.try_get("sync_status")?)?,
                     synced_at: parse_opt_ts(row.try_get("synced_at")?)?,
                     sync_error: row.try_get("sync_error")?,
                 })
@@ -501,9 +515,9 @@ impl Store {
         let mut state = DesiredState::default();
         for row in &rows {
             let key_id = parse_uuid(row.try_get("key_id")?)?;
-            let status: String = row.try_get("sync_status")?;
+            let status: SyncStatus = parse_word("sync_status", row.try_get("sync_status")?)?;
             let expires_at: Option<String> = row.try_get("expires_at")?;
-            if status == REVOKING {
+            if status == SyncStatus::Revoking {
                 state.revoking.push(key_id);
             } else if expires_at.is_some_and(|at| at <= now) {
                 state.expired.push(key_id);
@@ -525,27 +539,41 @@ impl Store {
     ) -> StoreResult<()> {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        let set = |status: &'static str, key_id: Uuid| {
+        let set = |status: SyncStatus, key_id: Uuid| {
             sqlx::query(
                 "UPDATE assignments SET sync_status = $3, synced_at = $4, sync_error = $5
                  WHERE platform_id = $1 AND key_id = $2 AND sync_status <> 'revoking'",
             )
             .bind(platform_id.to_string())
             .bind(key_id.to_string())
-            .bind(status)
+            .bind(status.as_str())
             .bind(now.clone())
             .bind(error.map(str::to_string))
         };
         let ok = error.is_none();
         for (key_id, _) in &state.keys {
-            set(if ok { "present" } else { "failed" }, *key_id)
-                .execute(&mut *tx)
-                .await?;
+            set(
+                if ok {
+                    SyncStatus::Present
+                } else {
+                    SyncStatus::Failed
+                },
+                *key_id,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         for key_id in &state.expired {
-            set(if ok { "expired" } else { "failed" }, *key_id)
-                .execute(&mut *tx)
-                .await?;
+            set(
+                if ok {
+                    SyncStatus::Expired
+                } else {
+                    SyncStatus::Failed
+                },
+                *key_id,
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         for key_id in &state.revoking {
             let query = if ok {

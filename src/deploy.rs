@@ -377,8 +377,10 @@ inspect() {
   lines=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
 }
 # Walk all_names/all_lines; $1 = owner: find the one uid besides root and me (other);
-# $1 = modes: refuse loose modes and note the uid/gid of $phys (dir_uid, dir_gid).
+# $1 = modes: refuse loose modes and note the uid/gid of $phys (dir_uid, dir_gid);
+# $1 = find, $2 = a name: set found to its mode string (status 1 when it was not listed).
 walk() {
+  want=${2-}
   rn=$all_names$nl
   rl=$all_lines$nl
   while [ -n "$rn" ]; do
@@ -404,9 +406,11 @@ walk() {
           ?????w* | ????????w*) refuse "$name is group- or world-writable (sshd StrictModes); not writing for uid $other through it" ;;
         esac
         if [ "$name" = "$phys" ]; then dir_uid=$4; dir_gid=$5; fi ;;
+      find) if [ "$name" = "$want" ]; then found=$2; return 0; fi ;;
     esac
   done
   [ -z "$rl" ] || refuse "cannot inspect the components of $lexical"
+  [ "$1" != find ]
 }
 me=$(id -u)
 e=$d
@@ -441,9 +445,10 @@ fi
 /// Read step: print the file to stdout (exit 0) or exit 10 when it does not exist; warn about
 /// modes sshd `StrictModes` rejects.
 const READ_SCRIPT: &str = r#"
-# Group- or world-writable: the 6th or 9th character of the mode is a w (one `ls`, no `cut`).
+# Group- or world-writable: the 6th or 9th character of the mode is a w. The mode comes from
+# the guard's listing when it has the path (no process), else from one `ls`.
 writable() {
-  m=$(ls -ld "$1" 2>/dev/null) || return 1
+  if walk find "$1"; then m=$found; else m=$(ls -ld "$1" 2>/dev/null) || return 1; fi
   case $m in ?????w*|????????w*) return 0 ;; esac
   return 1
 }

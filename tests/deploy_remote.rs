@@ -764,3 +764,25 @@ async fn root_writes_a_users_file_as_that_user() {
     assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid));
     assert!(platform.host.ssh_login_works(&key));
 }
+
+/// Issue 13, finding 1: a login user other than root never reads or writes another user's file,
+/// even one it could read: the target fails naming the owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_root_login_leaves_other_users_files_alone() {
+    let host = TestHost::start();
+    let other = TestUser::create();
+    other.write_file("shared_ak", b"ssh-ed25519 AAAA other\n", 0o644);
+    fs::set_permissions(&other.home, fs::Permissions::from_mode(0o755)).expect("chmod home");
+    let session = open(&host).await;
+    let path = other.path("shared_ak").to_string_lossy().into_owned();
+    let err = read_remote(&session, &path)
+        .await
+        .expect_err("must refuse another user's file");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("belongs to uid {}", other.uid))
+            && msg.contains("only when it logs in as root"),
+        "{msg}"
+    );
+    assert_eq!(other.read_file("shared_ak"), b"ssh-ed25519 AAAA other\n");
+}

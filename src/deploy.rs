@@ -346,11 +346,13 @@ d=${p%/*}
 /// The ownership rule (sshd `StrictModes`, see `safe_path` in OpenSSH's auth.c), shared by both
 /// scripts. Every component of the path as given and of the physical path it leads to (`pwd -P`
 /// of the deepest existing directory) is listed with one `ls -ldn` (two when a symlink is on the
-/// way). When they all belong to root or the login user, nothing changes. When one other user
-/// owns any of them (e.g. root manages `/home/alice/.ssh/authorized_keys`), then:
-/// - testum must be logged in as root, every component belongs to root or to that owner and is
-///   not group- or world-writable, and the directory the file really lives in belongs to the
-///   owner (so a symlink is followed only where the owner may write: a link to
+/// way). When all directories and symlinks among them belong to root or the login user, nothing
+/// changes (a file owned by its user in a root-owned directory, `/etc/ssh/keys/alice`, is written
+/// by root, owner kept: its user cannot touch the directory entry). When one other user owns any
+/// of them (e.g. root manages `/home/alice/.ssh/authorized_keys`), then:
+/// - testum must be logged in as root, every component (the file too) belongs to root or to
+///   that owner and is not group- or world-writable, and the directory the file really lives in
+///   belongs to the owner (so a symlink is followed only where the owner may write: a link to
 ///   `/root/.ssh/authorized_keys` is refused), else exit 28 with the reason;
 /// - the script runs again as the owner (`setpriv`, util-linux; refused without it), so the file
 ///   is read and written with the owner's rights, uid and group (the group of that directory),
@@ -376,8 +378,10 @@ inspect() {
   done
   lines=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
 }
-# Walk all_names/all_lines; $1 = owner: find the one uid besides root and me (other);
-# $1 = modes: refuse loose modes and note the uid/gid of $phys (dir_uid, dir_gid);
+# Walk all_names/all_lines; $1 = owner: find the one uid besides root and me (other) among the
+# directories and symlinks (who owns a regular file does not decide who controls its name);
+# $1 = modes: refuse loose modes and a file of a third user, and note the uid/gid of $phys
+# (dir_uid, dir_gid);
 # $1 = find, $2 = a name: set found to its mode string (status 1 when it was not listed).
 walk() {
   want=${2-}
@@ -395,15 +399,20 @@ walk() {
     [ $# -ge 5 ] || refuse "cannot inspect $name"
     case $1 in
       owner)
-        case $4 in
-          0 | "$me") ;;
+        case $2:$4 in
+          -*) ;;
+          *:0 | *:"$me") ;;
           *) if [ -z "$other" ]; then other=$4
-             elif [ "$other" != "$4" ]; then refuse "$lexical crosses files of two users (uid $other and uid $4)"; fi ;;
+             elif [ "$other" != "$4" ]; then refuse "$lexical crosses directories of two users (uid $other and uid $4)"; fi ;;
         esac ;;
       modes)
         case $2 in
           l*) ;;
           ?????w* | ????????w*) refuse "$name is group- or world-writable (sshd StrictModes); not writing for uid $other through it" ;;
+        esac
+        case $2:$4 in
+          -*:0 | -*:"$other" | [!-]*) ;;
+          *) refuse "$name belongs to uid $4, neither root nor uid $other who owns its directory" ;;
         esac
         if [ "$name" = "$phys" ]; then dir_uid=$4; dir_gid=$5; fi ;;
       find) if [ "$name" = "$want" ]; then found=$2; return 0; fi ;;

@@ -786,3 +786,35 @@ async fn a_non_root_login_leaves_other_users_files_alone() {
     );
     assert_eq!(other.read_file("shared_ak"), b"ssh-ed25519 AAAA other\n");
 }
+
+/// Issue 13, finding 1: a central file owned by its user in a root-owned directory
+/// (`AuthorizedKeysFile /etc/ssh/keys/%u` style) is still written by root, the owner kept: the
+/// user owns the file but cannot touch its directory entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_writes_a_users_file_in_a_root_directory_as_root() {
+    let platform = RootPlatform::start();
+    let user = &platform.host.user;
+    let central = tempfile::Builder::new()
+        .prefix("testum-central-")
+        .tempdir()
+        .expect("tempdir");
+    fs::set_permissions(central.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let file = central.path().join(&user.name);
+    fs::write(&file, b"# alice's keys\n").expect("write");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    user.chown(&file);
+    let session = platform.open_as_root().await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    sync(
+        &session,
+        &file.to_string_lossy(),
+        std::slice::from_ref(&key.public_line),
+    )
+    .await
+    .expect("sync");
+    let content = String::from_utf8(fs::read(&file).expect("read")).expect("utf8");
+    assert!(content.starts_with("# alice's keys\n") && content.contains(&key.public_line));
+    let meta = fs::metadata(&file).expect("stat");
+    assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid));
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+}

@@ -559,15 +559,7 @@ async fn the_ui_logout_is_audited() {
         .expect("a session cookie")
         .to_string();
     let browser = no_redirects();
-    let page = browser
-        .get(format!("{}/ui/keys", app.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app::ui_page(&browser, &format!("{}/ui/keys", app.base), &cookie).await;
     let csrf = app::page_csrf(&page).expect("the page carries a CSRF token");
     let response = browser
         .post(format!("{}/ui/logout", app.base))

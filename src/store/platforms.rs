@@ -551,29 +551,17 @@ impl Store {
             .bind(error.map(str::to_string))
         };
         let ok = error.is_none();
-        for (key_id, _) in &state.keys {
-            set(
-                if ok {
-                    SyncStatus::Present
-                } else {
-                    SyncStatus::Failed
-                },
-                *key_id,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        for key_id in &state.expired {
-            set(
-                if ok {
-                    SyncStatus::Expired
-                } else {
-                    SyncStatus::Failed
-                },
-                *key_id,
-            )
-            .execute(&mut *tx)
-            .await?;
+        let or_failed = |status| if ok { status } else { SyncStatus::Failed };
+        let present = state
+            .keys
+            .iter()
+            .map(|(key_id, _)| (SyncStatus::Present, key_id));
+        let expired = state
+            .expired
+            .iter()
+            .map(|key_id| (SyncStatus::Expired, key_id));
+        for (status, key_id) in present.chain(expired) {
+            set(or_failed(status), *key_id).execute(&mut *tx).await?;
         }
         for key_id in &state.revoking {
             let query = if ok {

@@ -33,8 +33,13 @@
 //!
 //! Warnings that do not stop the write (a group-writable home that sshd `StrictModes` will reject,
 //! a tightened mode, an owner that could not be kept) come back in [`SyncOutcome::warnings`].
-//! Not done: refusing symlinks by policy, privilege checks when root writes into another user's
-//! tree (testum writes as the login user), relabelling outside the target directory.
+//!
+//! Another user's file (finding 1 of issue 13: root managing `/home/alice/.ssh/authorized_keys`
+//! that alice turned into a symlink to `/root/.ssh/authorized_keys`): both scripts first apply
+//! the ownership rule of [`GUARD`]; a path that belongs to a user other than root and the login
+//! user is read and written only by root acting as that user, only through components that
+//! sshd's `StrictModes` would accept, and only when the file really lives in a directory of
+//! that user. Not done: relabelling outside the target directory.
 
 use std::time::Duration;
 
@@ -188,6 +193,10 @@ fn check_path(path: &str) -> Result<(), SyncError> {
     if path.ends_with('/') {
         return Err(SyncError::InvalidPath(format!("{path} names a directory")));
     }
+    // The ownership rule lists the path's components as written; `..` would make them lie.
+    if path.split('/').any(|part| part == "..") {
+        return Err(SyncError::InvalidPath(format!("{path} contains '..'")));
+    }
     Ok(())
 }
 
@@ -214,11 +223,7 @@ fn split_stderr(stderr: &[u8]) -> (Vec<String>, String) {
 /// Errors: [`SyncError::Remote`] when it exists but cannot be read or is not a regular file.
 pub async fn read_remote(session: &Session, path: &str) -> Result<RemoteFile, SyncError> {
     check_path(path)?;
-    let command = format!(
-        "sh -c {} testum-read {}",
-        shell_quote(&format!("{RESOLVE}{READ_SCRIPT}")),
-        shell_quote(path)
-    );
+    let command = script_command("testum-read", READ_SCRIPT, &shell_quote(path));
     let out = session
         .exec_collect(&command, None, Some(READ_TIMEOUT))
         .await?;
@@ -274,9 +279,8 @@ pub async fn write_remote(
 ) -> Result<WriteResult, SyncError> {
     check_path(path)?;
     let token = format!("{:016x}", rand::random::<u64>());
-    let command = format!(
-        "sh -c {} testum-write {} {} {} {}",
-        shell_quote(&format!("{RESOLVE}{WRITE_SCRIPT}")),
+    let args = format!(
+        "{} {} {} {token}",
         shell_quote(path),
         new.len(),
         if expected.is_some() {
@@ -284,8 +288,8 @@ pub async fn write_remote(
         } else {
             "absent"
         },
-        token
     );
+    let command = script_command("testum-write", WRITE_SCRIPT, &args);
     // stdin: the new content, then (for the compare-and-swap) the content read before.
     let mut stdin = Vec::with_capacity(new.len() + expected.map_or(0, <[u8]>::len));
     stdin.extend_from_slice(new);
@@ -306,12 +310,27 @@ pub async fn write_remote(
     }
 }
 
-/// Shared start of both scripts: `$p` becomes the absolute path of the real file (a relative
-/// `$1` is taken under `$HOME`; symlinks are followed, at most 40 levels).
+/// The command line that runs [`RESOLVE`], [`GUARD`] and then `step` under `sh` with `args`
+/// (already quoted). The script travels as `$1` and runs through `eval`, so [`GUARD`] can run it
+/// again as another user.
+fn script_command(name: &str, step: &str, args: &str) -> String {
+    format!(
+        "sh -c 'eval \"$1\"' {name} {} {args}",
+        shell_quote(&format!("{RESOLVE}{GUARD}{step}"))
+    )
+}
+
+/// Shared start of both scripts (run as `sh -c 'eval "$1"' NAME SCRIPT ARGS...`, so the script
+/// can run itself again as another user): `$p` becomes the absolute path of the real file (a
+/// relative path is taken under `$HOME`; symlinks are followed, at most 40 levels), `$d` its
+/// directory; then [`GUARD`] applies the ownership rule.
 const RESOLVE: &str = r#"set -u
 umask 077
+self=$1
+shift
 p=$1
 case $p in /*) ;; *) p=$HOME/$p ;; esac
+lexical=$p
 n=0
 while [ -h "$p" ]; do
   n=$((n + 1))
@@ -324,12 +343,121 @@ d=${p%/*}
 [ -n "$d" ] || d=/
 "#;
 
+/// The ownership rule (sshd `StrictModes`, see `safe_path` in OpenSSH's auth.c), shared by both
+/// scripts. Every component of the path as given and of the physical path it leads to (`pwd -P`
+/// of the deepest existing directory) is listed with one `ls -ldn` (two when a symlink is on the
+/// way). When all directories and symlinks among them belong to root or the login user, nothing
+/// changes (a file owned by its user in a root-owned directory, `/etc/ssh/keys/alice`, is written
+/// by root, owner kept: its user cannot touch the directory entry). When one other user owns any
+/// of them (e.g. root manages `/home/alice/.ssh/authorized_keys`), then:
+/// - testum must be logged in as root, every component (the file too) belongs to root or to
+///   that owner and is not group- or world-writable, and the directory the file really lives in
+///   belongs to the owner (so a symlink is followed only where the owner may write: a link to
+///   `/root/.ssh/authorized_keys` is refused), else exit 28 with the reason;
+/// - the script runs again as the owner (`setpriv`, util-linux; refused without it), so the file
+///   is read and written with the owner's rights, uid and group (the group of that directory),
+///   and a path swapped after the check cannot reach a file the owner may not write.
+const GUARD: &str = r#"nl='
+'
+refuse() { echo "testum: $1" >&2; exit 28; }
+# names/lines: each existing component of $1 from / down, and its `ls -ldn` line (operands that
+# are prefixes of one another sort in path order).
+inspect() {
+  names=/
+  q=
+  rest=${1#/}
+  set -- /
+  while [ -n "$rest" ]; do
+    c=${rest%%/*}
+    case $rest in */*) rest=${rest#*/} ;; *) rest= ;; esac
+    case $c in '' | .) continue ;; esac
+    q=$q/$c
+    [ -e "$q" ] || [ -h "$q" ] || break
+    set -- "$@" "$q"
+    names=$names$nl$q
+  done
+  lines=$(LC_ALL=C ls -ldn -- "$@" 2>/dev/null)
+}
+# Walk all_names/all_lines; $1 = owner: find the one uid besides root and me (other) among the
+# directories and symlinks (who owns a regular file does not decide who controls its name);
+# $1 = modes: refuse loose modes and a file of a third user, and note the uid/gid of $phys
+# (dir_uid, dir_gid);
+# $1 = find, $2 = a name: set found to its mode string (status 1 when it was not listed).
+walk() {
+  want=${2-}
+  rn=$all_names$nl
+  rl=$all_lines$nl
+  while [ -n "$rn" ]; do
+    [ -n "$rl" ] || refuse "cannot inspect the components of $lexical"
+    name=${rn%%"$nl"*}
+    rn=${rn#*"$nl"}
+    line=${rl%%"$nl"*}
+    rl=${rl#*"$nl"}
+    set -f
+    set -- "$1" $line
+    set +f
+    [ $# -ge 5 ] || refuse "cannot inspect $name"
+    case $1 in
+      owner)
+        case $2:$4 in
+          -*) ;;
+          *:0 | *:"$me") ;;
+          *) if [ -z "$other" ]; then other=$4
+             elif [ "$other" != "$4" ]; then refuse "$lexical crosses directories of two users (uid $other and uid $4)"; fi ;;
+        esac ;;
+      modes)
+        case $2 in
+          l*) ;;
+          ?????w* | ????????w*) refuse "$name is group- or world-writable (sshd StrictModes); not writing for uid $other through it" ;;
+        esac
+        case $2:$4 in
+          -*:0 | -*:"$other" | [!-]*) ;;
+          *) refuse "$name belongs to uid $4, neither root nor uid $other who owns its directory" ;;
+        esac
+        if [ "$name" = "$phys" ]; then dir_uid=$4; dir_gid=$5; fi ;;
+      find) if [ "$name" = "$want" ]; then found=$2; return 0; fi ;;
+    esac
+  done
+  [ -z "$rl" ] || refuse "cannot inspect the components of $lexical"
+  [ "$1" != find ]
+}
+me=$(id -u)
+e=$d
+while [ ! -d "$e" ]; do e=${e%/*}; [ -n "$e" ] || e=/; done
+if cd -P "$e" 2>/dev/null; then phys=$PWD; else phys=$e; fi
+if [ "$n" -eq 0 ] && [ "$phys" = "$e" ]; then
+  inspect "$p"
+  all_names=$names
+  all_lines=$lines
+else
+  inspect "$lexical"
+  all_names=$names
+  all_lines=$lines
+  if [ "$e" = "$d" ]; then inspect "$phys/${p##*/}"; else inspect "$phys"; fi
+  all_names=$all_names$nl$names
+  all_lines=$all_lines$nl$lines
+fi
+other=
+walk owner
+if [ -n "$other" ]; then
+  [ "$me" = 0 ] || refuse "$lexical belongs to uid $other; testum writes another user's authorized_keys only when it logs in as root"
+  dir_uid=
+  dir_gid=
+  walk modes
+  [ "$dir_uid" = "$other" ] || refuse "$lexical leads to $phys, which belongs to uid $dir_uid, not to uid $other who owns the path; a symlink is followed only where its owner may write"
+  command -v setpriv >/dev/null 2>&1 || refuse "setpriv (util-linux) is needed to act as uid $other for $lexical"
+  shift
+  exec setpriv --reuid="$other" --regid="$dir_gid" --clear-groups sh -c 'eval "$1"' "$0" "$self" "$lexical" "$@"
+fi
+"#;
+
 /// Read step: print the file to stdout (exit 0) or exit 10 when it does not exist; warn about
 /// modes sshd `StrictModes` rejects.
 const READ_SCRIPT: &str = r#"
-# Group- or world-writable: the 6th or 9th character of the mode is a w (one `ls`, no `cut`).
+# Group- or world-writable: the 6th or 9th character of the mode is a w. The mode comes from
+# the guard's listing when it has the path (no process), else from one `ls`.
 writable() {
-  m=$(ls -ld "$1" 2>/dev/null) || return 1
+  if walk find "$1"; then m=$found; else m=$(ls -ld "$1" 2>/dev/null) || return 1; fi
   case $m in ?????w*|????????w*) return 0 ;; esac
   return 1
 }
@@ -453,6 +581,7 @@ mod tests {
         assert!(check_path("").is_err());
         assert!(check_path("a\nb").is_err());
         assert!(check_path(".ssh/").is_err());
+        assert!(check_path("/home/a/../root/.ssh/authorized_keys").is_err());
         assert!(check_path(".ssh/authorized_keys").is_ok());
     }
 }

@@ -28,3 +28,4 @@ pub mod store;
 pub mod tasks;
 pub mod ui;
 pub mod validate;
+pub mod words;

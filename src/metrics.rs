@@ -167,8 +167,8 @@ fn register() {
 }
 
 /// Count a task a worker ended with `status`.
-pub fn task_ended(kind: &str, status: TaskStatus) {
-    counter!(TASKS, "kind" => kind.to_string(), "outcome" => status.as_str()).increment(1);
+pub fn task_ended(kind: &(impl AsRef<str> + ?Sized), status: TaskStatus) {
+    counter!(TASKS, "kind" => kind.as_ref().to_string(), "outcome" => status.as_str()).increment(1);
 }
 
 /// A target running in this process; counted in `testum_targets_in_flight` until dropped.

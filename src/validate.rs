@@ -4,7 +4,29 @@
 
 use std::net::IpAddr;
 
-/// A display name (key or platform): 1 to 100 characters, no control characters.
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory as _};
+
+/// Refuse control characters and Unicode format characters (general category Cf: U+200B zero
+/// width space, U+202E right-to-left override, U+FEFF, ...), which make two names that look
+/// the same, or a name that reads backwards.
+fn visible(text: &str) -> Result<(), String> {
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    match text
+        .chars()
+        .find(|c| c.general_category() == GeneralCategory::Format)
+    {
+        Some(c) => Err(format!(
+            "must not contain invisible or bidirectional formatting characters (U+{:04X})",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A display name (key, platform, API token): 1 to 100 characters, no control or format
+/// characters (see [`visible`]).
 pub fn name(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -13,14 +35,12 @@ pub fn name(text: &str) -> Result<String, String> {
     if text.chars().count() > 100 {
         return Err("must be at most 100 characters".into());
     }
-    if text.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
+    visible(text)?;
     Ok(text.to_string())
 }
 
-/// An optional free-text field such as a key's owner: at most 200 characters, no control
-/// characters; empty means none.
+/// An optional free-text field such as a key's owner: at most 200 characters, no control or
+/// format characters; empty means none.
 pub fn optional_text(text: Option<&str>) -> Result<Option<String>, String> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
@@ -28,9 +48,7 @@ pub fn optional_text(text: Option<&str>) -> Result<Option<String>, String> {
     if text.chars().count() > 200 {
         return Err("must be at most 200 characters".into());
     }
-    if text.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
+    visible(text)?;
     Ok(Some(text.to_string()))
 }
 
@@ -180,6 +198,24 @@ pub fn fingerprint(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_refuse_invisible_and_bidirectional_characters() {
+        assert_eq!(name(" web 1 ").unwrap(), "web 1");
+        assert_eq!(name("Zoë 🔑 ключ").unwrap(), "Zoë 🔑 ключ");
+        for (bad, code) in [
+            ("web\u{200B}1", "U+200B"),
+            ("\u{202E}1bew", "U+202E"),
+            ("\u{FEFF}web", "U+FEFF"),
+            ("a\u{2066}b", "U+2066"),
+            ("a\u{00AD}b", "U+00AD"),
+        ] {
+            let err = name(bad).unwrap_err();
+            assert!(err.contains(code), "{bad:?}: {err}");
+            assert!(optional_text(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(name("a\u{7}b").is_err());
+    }
 
     #[test]
     fn hosts() {

@@ -1,6 +1,7 @@
 //! Accounts and sessions over the real API: users and the last-admin guard, sessions that end on
 //! logout, password change and disabling, refresh rotation and reuse detection, API tokens,
-//! forged JWTs, and the login rate limit.
+//! forged JWTs, the login rate limit, and the browser's login and logout forms (login CSRF,
+//! audited logout).
 
 mod app;
 
@@ -485,6 +486,175 @@ async fn logout_ends_only_the_current_session() {
     let (status, _, _) = call_as(&app, None, Method::POST, "/api/auth/logout", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(audit_actions(&app, "auth.logout").await.len(), 1);
+}
+
+/// Post the UI login form with `headers` (name, value); the response is not followed.
+async fn ui_login(app: &TestApp, headers: &[(&str, &str)]) -> reqwest::Response {
+    let form =
+        serde_urlencoded::to_string([("username", "admin"), ("password", ADMIN_PASSWORD)]).unwrap();
+    let mut request = no_redirects()
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Issue 13, finding 2 (login CSRF): a cross-site post of the login form signs nobody in, the
+/// same-origin form and a client without browser headers do.
+#[tokio::test]
+async fn the_login_form_refuses_cross_site_posts() {
+    let app = TestApp::start().await;
+    let own = app.base.clone();
+    for headers in [
+        vec![
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ],
+        vec![("origin", "https://evil.example")],
+        vec![("origin", "null")],
+        vec![("sec-fetch-site", "same-site")],
+    ] {
+        let response = ui_login(&app, &headers).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{headers:?} got a session cookie"
+        );
+    }
+    for headers in [
+        vec![("origin", own.as_str()), ("sec-fetch-site", "same-origin")],
+        vec![("origin", own.as_str())],
+        vec![],
+    ] {
+        let response = ui_login(&app, &headers).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{headers:?}");
+        assert!(
+            response.headers().get("set-cookie").is_some(),
+            "{headers:?}"
+        );
+    }
+}
+
+/// Issue 13, finding 4: the UI's logout is audited like the API's (`auth.logout`, the user as
+/// actor), and the session is over afterwards.
+#[tokio::test]
+async fn the_ui_logout_is_audited() {
+    let app = TestApp::start().await;
+    let response = ui_login(&app, &[]).await;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let browser = no_redirects();
+    let page = app::ui_page(&browser, &format!("{}/ui/keys", app.base), &cookie).await;
+    let csrf = app::page_csrf(&page).expect("the page carries a CSRF token");
+    let response = browser
+        .post(format!("{}/ui/logout", app.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("csrf", &csrf)]).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let events = audit_actions(&app, "auth.logout").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "admin", "{}", events[0]);
+    assert_eq!(events[0]["outcome"], "success", "{}", events[0]);
+    assert!(
+        events[0]["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ui_session:")),
+        "{}",
+        events[0]
+    );
+    // The session is over: the cookie no longer signs in.
+    let status = browser
+        .get(format!("{}/api/keys", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Issue 13, finding 3: names with invisible or bidirectional formatting characters are refused
+/// with a 422 naming the field; usernames are unique whatever their case; a database that
+/// already holds two usernames differing in case stops at the migration, naming the index.
+#[tokio::test]
+async fn names_must_be_visible_and_usernames_unique_whatever_their_case() {
+    let app = TestApp::start().await;
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDJ/428ajAHnljnnc2pUDYdGVEI5L4KrLLTT0Ul48lMC";
+    for (path, body, named) in [
+        (
+            "/api/keys",
+            json!({"name": "alice\u{200B}", "public_key": key}),
+            "name",
+        ),
+        (
+            "/api/keys",
+            json!({"name": "alice", "public_key": key, "owner": "\u{202E}ecila"}),
+            "owner",
+        ),
+        (
+            "/api/tokens",
+            json!({"name": "\u{FEFF}ci", "role": "viewer"}),
+            "name",
+        ),
+        (
+            "/api/platforms",
+            json!({"name": "web\u{202E}1", "host": "192.0.2.1", "username": "deploy",
+                   "auth_method": "password", "password": "pw"}),
+            "name",
+        ),
+    ] {
+        let (status, body) = app.post(path, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(field(&body), named, "{path}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("formatting characters")),
+            "{body}"
+        );
+    }
+
+    create_user(&app, "Alice", "viewer").await;
+    let (status, body) = app
+        .post(
+            "/api/users",
+            json!({"username": "alice", "password": PASSWORD, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A database from before the rule with `Alice` and `ALICE`: the migration refuses it.
+    app.sql("DROP INDEX users_username_case_insensitive").await;
+    create_user(&app, "ALICE", "viewer").await;
+    app.sql("DELETE FROM _sqlx_migrations WHERE version = 9")
+        .await;
+    let err = testum::store::Store::open(&app.database_url_in_force(), Default::default())
+        .await
+        .err()
+        .expect("the migration must refuse duplicate usernames");
+    assert!(
+        err.to_string().contains("users_username_case_insensitive"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

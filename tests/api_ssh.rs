@@ -950,3 +950,97 @@ async fn binary_websocket_frames_carry_the_exact_bytes() {
         other => panic!("output=hex was not refused: {other:?}"),
     }
 }
+
+/// Issue 13, types that fail closed: a host-key policy or an auth method the store does not know
+/// (here capitalised, written behind testum's back) fails the target; the worker never falls back
+/// to a default (trust on first use for the policy), so it neither logs in nor pins the host's
+/// key.
+#[tokio::test]
+async fn unknown_words_in_the_platforms_table_fail_closed() {
+    let app = TestApp::start().await;
+    for (column, bad, good) in [
+        ("host_key_policy", "Strict", "tofu"),
+        ("auth_method", "Password", "password"),
+    ] {
+        let host = TestHost::start();
+        let platform = add_platform(&app, &host, column).await;
+        let set = |value: &str| {
+            format!("UPDATE platforms SET {column} = '{value}' WHERE id = '{platform}'")
+        };
+        app.sql(&set(bad)).await;
+        // Through /api/tasks, which names platforms by id only: the worker reads the platform.
+        let task = app
+            .run_task(
+                "/api/tasks",
+                json!({"kind": "run_command", "platform_ids": [platform], "command": "true"}),
+            )
+            .await;
+        assert_eq!(task["targets"][0]["status"], "failed", "{task}");
+        let error = task["targets"][0]["error"].as_str().unwrap_or_default();
+        assert!(error.contains(column) && error.contains(bad), "{task}");
+        assert!(
+            !host.sshd.log().contains("Accepted password"),
+            "the worker logged in:\n{}",
+            host.sshd.log()
+        );
+        app.sql(&set(good)).await;
+        let now = app.get(&format!("/api/platforms/{platform}")).await;
+        assert!(now["host_key_fingerprint"].is_null(), "pinned: {now}");
+    }
+}
+
+/// Issue 13, types that fail closed: a task whose kind the store does not know is never claimed
+/// (its targets stay queued; nothing runs), and it does not stop other tasks from being claimed.
+#[tokio::test]
+async fn a_task_of_an_unknown_kind_is_never_run() {
+    let host = TestHost::start();
+    let mut app = TestApp::start().await;
+    app.shutdown_worker(Duration::from_secs(5)).await;
+    let platform = add_platform(&app, &host, "kinds").await;
+    let command = json!({"kind": "run_command", "platform_ids": [platform], "command": "true"});
+    let odd = app.queue("/api/tasks", command.clone()).await;
+    let fine = app.queue("/api/tasks", command).await;
+    app.sql(&format!(
+        "UPDATE tasks SET kind = 'Run_Command' WHERE id = '{odd}'"
+    ))
+    .await;
+    let claimed = app
+        .store()
+        .claim_targets("test-worker", 10, Duration::from_secs(30))
+        .await
+        .expect("one odd task must not stop the queue");
+    let tasks: Vec<String> = claimed.iter().map(|t| t.task_id.to_string()).collect();
+    assert_eq!(
+        tasks,
+        vec![fine],
+        "only the task of a known kind is claimed"
+    );
+}
+
+/// Issue 13, types that fail closed: an assignment whose sync status the store does not know
+/// (here `Revoking`, capitalised) fails the next sync of its platform with the reason, instead
+/// of being taken for a wanted key and kept on the host.
+#[tokio::test]
+async fn an_unknown_sync_status_fails_the_sync() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "sync-status").await;
+    let first = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let first = app.add_key("first", &first.public_line).await;
+    let deploy = format!("/api/platforms/{platform}/deploy_keys");
+    let task = app.run_task(&deploy, json!({"key_ids": [first]})).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    app.sql(&format!(
+        "UPDATE assignments SET sync_status = 'Revoking' WHERE key_id = '{first}'"
+    ))
+    .await;
+    let second = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let second = app.add_key("second", &second.public_line).await;
+    let task = app.run_task(&deploy, json!({"key_ids": [second]})).await;
+    assert_eq!(task["targets"][0]["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("sync_status") && error.contains("Revoking"),
+        "{task}"
+    );
+}

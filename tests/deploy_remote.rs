@@ -589,3 +589,232 @@ async fn root_owned_central_file_is_not_touched() {
     assert_eq!(fs::metadata(&file).expect("stat").uid(), 0);
     assert!(!host.user.path(".ssh").exists(), "no fallback to ~/.ssh");
 }
+
+/// An sshd that also lets root log in, with a key given through `AuthorizedKeysCommand` (root's
+/// own authorized_keys files are left alone), and a throw-away user whose files root manages.
+struct RootPlatform {
+    host: TestHost,
+    key: ClientKey,
+    _keys_dir: tempfile::TempDir,
+}
+
+impl RootPlatform {
+    fn start() -> RootPlatform {
+        let keys_dir = tempfile::Builder::new()
+            .prefix("testum-rootkeys-")
+            .tempdir()
+            .expect("tempdir");
+        let key = ClientKey::generate(KeyKind::Ed25519, None);
+        let keys = keys_dir.path().join("root_keys");
+        fs::write(&keys, format!("{}\n", key.public_line)).expect("write keys");
+        let cat = if std::path::Path::new("/usr/bin/cat").exists() {
+            "/usr/bin/cat"
+        } else {
+            "/bin/cat"
+        };
+        let host = TestHost::start_with_config(&format!(
+            "PermitRootLogin yes\nAllowUsers root\nAuthorizedKeysCommand {cat} {}\n\
+             AuthorizedKeysCommandUser root",
+            keys.display()
+        ));
+        RootPlatform {
+            host,
+            key,
+            _keys_dir: keys_dir,
+        }
+    }
+
+    async fn open_as_root(&self) -> Session {
+        let mut params = self.host.key_params(&self.key);
+        params.username = "root".into();
+        connect(&params)
+            .await
+            .unwrap_or_else(|e| panic!("root login: {e}\n{}", self.host.sshd.log()))
+    }
+
+    /// The user's authorized_keys as root addresses it (absolute).
+    fn user_ak(&self) -> String {
+        self.host.user.path(AK).to_string_lossy().into_owned()
+    }
+}
+
+/// Issue 13, finding 1: root manages a user's authorized_keys and the user replaced it with a
+/// symlink to a file only root may write (a root-only directory under /root standing in for
+/// `/root/.ssh/authorized_keys`, which the test must not risk). The deploy fails with the
+/// reason, the root file is byte-identical, and the link is left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_does_not_write_through_a_users_symlink() {
+    let platform = RootPlatform::start();
+    let user = &platform.host.user;
+    let victim_dir = tempfile::Builder::new()
+        .prefix("testum-victim-")
+        .tempdir_in("/root")
+        .expect("tempdir in /root");
+    let victim = victim_dir.path().join("authorized_keys");
+    let original = b"ssh-ed25519 AAAA root-only\n";
+    fs::write(&victim, original).expect("write victim");
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o600)).expect("chmod");
+    user.mkdir(".ssh", 0o700);
+    std::os::unix::fs::symlink(&victim, user.path(AK)).expect("symlink");
+    user.chown(&user.path(AK));
+
+    let session = platform.open_as_root().await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    let err = sync(&session, &platform.user_ak(), &[key.public_line])
+        .await
+        .expect_err("root must not follow the user's symlink");
+    let msg = err.to_string();
+    eprintln!("symlink to a root file: {msg}");
+    assert!(matches!(err, SyncError::Remote(_)), "{err:?}");
+    assert!(
+        msg.contains(&victim_dir.path().to_string_lossy().into_owned())
+            && msg.contains("belongs to uid 0")
+            && msg.contains(&format!("not to uid {}", user.uid)),
+        "{msg}"
+    );
+    assert_eq!(fs::read(&victim).expect("read victim"), original);
+    assert_eq!(
+        fs::read_dir(victim_dir.path()).expect("read_dir").count(),
+        1,
+        "nothing may be created next to the root file"
+    );
+    assert!(
+        fs::symlink_metadata(user.path(AK))
+            .expect("lstat")
+            .file_type()
+            .is_symlink()
+    );
+    // Reading through the link is refused too (a scan must not disclose root's files).
+    let read = read_remote(&session, &platform.user_ak()).await;
+    assert!(read.is_err(), "{read:?}");
+}
+
+/// Issue 13, finding 1: a group-writable ~/.ssh (sshd StrictModes ignores what is in it) is
+/// refused when root writes for its owner; nothing is written and the modes stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_refuses_a_group_writable_ssh_directory() {
+    let platform = RootPlatform::start();
+    let user = &platform.host.user;
+    let original = b"ssh-ed25519 AAAA alice\n";
+    user.write_file(AK, original, 0o600);
+    fs::set_permissions(user.path(".ssh"), fs::Permissions::from_mode(0o770)).expect("chmod");
+    let session = platform.open_as_root().await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    let err = sync(&session, &platform.user_ak(), &[key.public_line])
+        .await
+        .expect_err("must refuse");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "{} is group- or world-writable",
+            user.path(".ssh").display()
+        )),
+        "{msg}"
+    );
+    assert_eq!(user.read_file(AK), original);
+    assert_eq!(user.mode(".ssh"), 0o770);
+    assert_eq!(user.list_dir(".ssh"), vec!["authorized_keys".to_owned()]);
+}
+
+/// Issue 13, finding 1, the normal case: root creates a user's ~/.ssh and authorized_keys owned
+/// by the user (0700 / 0600) and sshd accepts the key; a symlink that stays in the user's own
+/// directories is still written through, as the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_writes_a_users_file_as_that_user() {
+    let platform = RootPlatform::start();
+    let user = &platform.host.user;
+    assert!(!user.path(".ssh").exists());
+    let session = platform.open_as_root().await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    let outcome = sync(
+        &session,
+        &platform.user_ak(),
+        std::slice::from_ref(&key.public_line),
+    )
+    .await
+    .expect("sync as root");
+    assert!(outcome.changed);
+    for (rel, mode) in [(".ssh", 0o700), (AK, 0o600), (".ssh/.testum.lock", 0o600)] {
+        let meta = fs::symlink_metadata(user.path(rel)).expect("stat");
+        assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid), "{rel}");
+        assert_eq!(user.mode(rel), mode, "{rel}");
+    }
+    assert!(
+        platform.host.ssh_login_works(&key),
+        "{}",
+        platform.host.sshd.log()
+    );
+
+    // A link to another file of the user's own is followed, and the target stays the user's.
+    user.mkdir("keys", 0o700);
+    user.write_file("keys/real", b"# mine\n", 0o600);
+    fs::remove_file(user.path(AK)).expect("rm");
+    std::os::unix::fs::symlink("../keys/real", user.path(AK)).expect("symlink");
+    user.chown(&user.path(AK));
+    sync(
+        &session,
+        &platform.user_ak(),
+        std::slice::from_ref(&key.public_line),
+    )
+    .await
+    .expect("sync through the user's own link");
+    let target = String::from_utf8(user.read_file("keys/real")).expect("utf8");
+    assert!(target.starts_with("# mine\n") && target.contains(&key.public_line));
+    let meta = fs::metadata(user.path("keys/real")).expect("stat");
+    assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid));
+    assert!(platform.host.ssh_login_works(&key));
+}
+
+/// Issue 13, finding 1: a login user other than root never reads or writes another user's file,
+/// even one it could read: the target fails naming the owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_root_login_leaves_other_users_files_alone() {
+    let host = TestHost::start();
+    let other = TestUser::create();
+    other.write_file("shared_ak", b"ssh-ed25519 AAAA other\n", 0o644);
+    fs::set_permissions(&other.home, fs::Permissions::from_mode(0o755)).expect("chmod home");
+    let session = open(&host).await;
+    let path = other.path("shared_ak").to_string_lossy().into_owned();
+    let err = read_remote(&session, &path)
+        .await
+        .expect_err("must refuse another user's file");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("belongs to uid {}", other.uid))
+            && msg.contains("only when it logs in as root"),
+        "{msg}"
+    );
+    assert_eq!(other.read_file("shared_ak"), b"ssh-ed25519 AAAA other\n");
+}
+
+/// Issue 13, finding 1: a central file owned by its user in a root-owned directory
+/// (`AuthorizedKeysFile /etc/ssh/keys/%u` style) is still written by root, the owner kept: the
+/// user owns the file but cannot touch its directory entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_writes_a_users_file_in_a_root_directory_as_root() {
+    let platform = RootPlatform::start();
+    let user = &platform.host.user;
+    let central = tempfile::Builder::new()
+        .prefix("testum-central-")
+        .tempdir()
+        .expect("tempdir");
+    fs::set_permissions(central.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    let file = central.path().join(&user.name);
+    fs::write(&file, b"# alice's keys\n").expect("write");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).expect("chmod");
+    user.chown(&file);
+    let session = platform.open_as_root().await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    sync(
+        &session,
+        &file.to_string_lossy(),
+        std::slice::from_ref(&key.public_line),
+    )
+    .await
+    .expect("sync");
+    let content = String::from_utf8(fs::read(&file).expect("read")).expect("utf8");
+    assert!(content.starts_with("# alice's keys\n") && content.contains(&key.public_line));
+    let meta = fs::metadata(&file).expect("stat");
+    assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid));
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+}

@@ -648,3 +648,47 @@ async fn retention_deletes_old_output_and_keeps_tasks_one_process_at_a_time() {
     let again = expire_old_output(app.store(), Some(app.archive()), 30, "worker-a", ttl).await;
     assert_eq!(again.unwrap(), Retention::Ran { tasks: 0, bytes: 0 });
 }
+
+/// Issue 13, finding 5: under umask 022, with the archive directory created 0755 by the
+/// operator, every directory testum makes below it is 0700 and every log file 0600.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn task_logs_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    // The usual default; process-wide, so the other tests of this binary run under it too.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    let host = TestHost::start();
+    let app = TestApp::start_with(|config| {
+        let dir = config.settings.data_dir.join(testum::archive::LOCAL_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    })
+    .await;
+    let platform = add_platform(&app, &host).await;
+    let task = start_command(&app, &platform).await;
+    wait_archived(&app, Uuid::parse_str(&task).unwrap()).await;
+
+    let root = app.data_dir.path().join(testum::archive::LOCAL_DIR);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let mut dirs = vec![root.join("tasks")];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "nothing archived");
+    for file in &files {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+    assert_eq!(
+        mode(&root),
+        0o755,
+        "the operator's directory is left as it was"
+    );
+}

@@ -494,21 +494,13 @@ async fn no_secret_in_clear_in_debug_logs_api_responses_or_the_database() {
         .and_then(|v| v.strip_prefix("testum_session="))
         .expect("a session cookie")
         .to_string();
-    let page = browser
-        .get(format!("{}/ui/keys", server.base))
-        .header("cookie", format!("testum_session={cookie}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = page
-        .split(r#"<meta name="csrf-token" content=""#)
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("the page carries a CSRF token")
-        .to_string();
+    let page = app::ui_page(
+        &browser,
+        &format!("{}/ui/keys", server.base),
+        &format!("testum_session={cookie}"),
+    )
+    .await;
+    let csrf = app::page_csrf(&page).expect("the page carries a CSRF token");
     let response = browser
         .post(format!("{}/api/keys", server.base))
         .header("cookie", format!("testum_session={cookie}"))

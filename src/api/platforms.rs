@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
-use crate::ssh::Credential;
+use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
 use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
 use crate::validate;
 
@@ -102,8 +102,9 @@ async fn credential(
     private_key: Option<Secret>,
     passphrase: Option<Secret>,
 ) -> Option<Credential> {
-    match auth_method {
-        "password" => {
+    let method = errors.check("auth_method", auth_method.parse::<AuthMethod>())?;
+    match method {
+        AuthMethod::Password => {
             if private_key.is_some() {
                 errors.add("private_key", "must be absent when auth_method is password");
             }
@@ -115,7 +116,7 @@ async fn credential(
                 }
             }
         }
-        "private_key" => {
+        AuthMethod::PrivateKey => {
             if password.is_some() {
                 errors.add("password", "must be absent when auth_method is private_key");
             }
@@ -151,21 +152,14 @@ async fn credential(
                 }
             }
         }
-        _ => {
-            errors.add("auth_method", "must be \"password\" or \"private_key\"");
-            None
-        }
     }
 }
 
-fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<String> {
-    match policy {
-        "tofu" | "strict" => Some(policy.to_string()),
-        _ => {
-            errors.add("host_key_policy", "must be \"tofu\" or \"strict\"");
-            None
-        }
-    }
+fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<HostKeyPolicy> {
+    errors.check(
+        "host_key_policy",
+        policy.parse().map_err(|e| format!("{e}")),
+    )
 }
 
 /// `POST /api/platforms` → 201 with the platform (never its credential).
@@ -198,7 +192,7 @@ pub async fn create(
         Some(f) => errors.check("host_key_fingerprint", validate::fingerprint(f)),
         None => None,
     };
-    if policy.as_deref() == Some("strict") && body.host_key_fingerprint.is_none() {
+    if policy == Some(HostKeyPolicy::Strict) && body.host_key_fingerprint.is_none() {
         errors.add(
             "host_key_fingerprint",
             "is required when host_key_policy is strict (strict refuses any unpinned host key)",
@@ -265,7 +259,7 @@ pub async fn create(
         host,
         port,
         username,
-        auth_method: body.auth_method,
+        auth_method: credential.method(),
         credential: crate::credential::seal(&state.master_key, id, &credential),
         host_key_policy: policy,
         host_key_type,
@@ -395,7 +389,9 @@ pub async fn patch(
     }
     if let Some(policy) = &body.host_key_policy {
         patch.host_key_policy = host_key_policy(&mut errors, policy);
-        if policy == "strict" && platform.host_key_fingerprint.is_none() {
+        if patch.host_key_policy == Some(HostKeyPolicy::Strict)
+            && platform.host_key_fingerprint.is_none()
+        {
             errors.add(
                 "host_key_policy",
                 "strict needs a pinned host key; connect once under tofu or re-create the \
@@ -422,7 +418,7 @@ pub async fn patch(
             .await
             {
                 let sealed = crate::credential::seal(&state.master_key, platform.id, &credential);
-                patch.credential = Some((method.clone(), sealed));
+                patch.credential = Some((credential.method(), sealed));
             }
         }
         None if body.password.is_some() || body.private_key.is_some() => {
@@ -554,7 +550,7 @@ pub async fn trust_host_key(
                     "is only meaningful with host_key_fingerprint",
                 );
             }
-            if platform.host_key_policy == "strict" {
+            if platform.host_key_policy == HostKeyPolicy::Strict {
                 errors.add(
                     "host_key_fingerprint",
                     "is required: the platform's policy is strict, which never trusts an \

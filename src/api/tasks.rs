@@ -16,10 +16,7 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
-use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskParams};
-
-/// The kinds of task that can be queued.
-pub const KINDS: [&str; 3] = ["deploy_keys", "revoke_keys", "run_command"];
+use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
 
 /// Largest per-task concurrency and default.
 pub const MAX_CONCURRENCY: u32 = 1000;
@@ -115,8 +112,9 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
         body.key_ids.as_deref().unwrap_or_default(),
     );
     let mut params = TaskParams::default();
-    match body.kind.as_str() {
-        "deploy_keys" | "revoke_keys" => {
+    let kind = errors.check("kind", body.kind.parse::<TaskKind>());
+    match kind {
+        Some(TaskKind::DeployKeys | TaskKind::RevokeKeys) => {
             if body.key_ids.as_ref().is_none_or(Vec::is_empty) {
                 errors.add(
                     "key_ids",
@@ -128,7 +126,7 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
             }
             params.key_ids = key_ids.clone();
         }
-        "run_command" => {
+        Some(TaskKind::RunCommand) => {
             if body.key_ids.is_some() {
                 errors.add("key_ids", "is not used by run_command");
             }
@@ -155,7 +153,7 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 }
             }
         }
-        _ => errors.add("kind", "must be deploy_keys, revoke_keys or run_command"),
+        None => {}
     }
     let concurrency = match body.concurrency {
         None => DEFAULT_CONCURRENCY,
@@ -191,12 +189,15 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
         errors.add("key_ids", format!("no key with id {id}"));
     }
     errors.finish()?;
+    let Some(kind) = kind else {
+        return Err(ApiError::internal("validated kind missing"));
+    };
     let task_id = state
         .store
         .create_task(
             &user.actor(),
             NewTask {
-                kind: body.kind,
+                kind,
                 platforms,
                 params,
                 concurrency,
@@ -359,12 +360,10 @@ pub async fn list(
             "must be queued, running, succeeded, failed or cancelled",
         );
     }
-    let kind = query.kind.filter(|s| !s.is_empty());
-    if let Some(kind) = &kind
-        && !KINDS.contains(&kind.as_str())
-    {
-        errors.add("kind", "must be deploy_keys, revoke_keys or run_command");
-    }
+    let kind = match query.kind.as_deref().filter(|s| !s.is_empty()) {
+        Some(kind) => errors.check("kind", kind.parse::<TaskKind>()),
+        None => None,
+    };
     errors.finish()?;
     let filter = TaskFilter { status, kind };
     Ok(Json(state.store.list_tasks(&filter, &page).await?))

@@ -43,6 +43,7 @@
 
 pub mod format;
 pub mod index;
+mod private;
 mod read;
 pub mod retention;
 mod write;
@@ -83,6 +84,14 @@ pub enum ArchiveError {
     /// database (a later run may archive it).
     #[error("task {0} kept changing while its output was archived")]
     Busy(Uuid),
+    /// The local archive directory could not be made private (mode 0700 / 0600).
+    #[error("task log directory {path}: {source}")]
+    Local {
+        /// The directory or file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The task is archived but an object of it is missing from the object store.
     #[error("the archived output of task {0} is missing from the object store")]
     Missing(Uuid),
@@ -120,6 +129,8 @@ pub fn local_dir(
 pub struct OutputArchive {
     objects: Arc<dyn ObjectStore>,
     prefix: Option<ObjectPath>,
+    /// The directory of a local archive, whose files and directories are kept private.
+    local_root: Option<std::path::PathBuf>,
     /// Where it points, for logs (`dir /path` or `s3://bucket/prefix`); holds no secret.
     location: String,
 }
@@ -163,6 +174,7 @@ impl OutputArchive {
         Ok(OutputArchive {
             objects: Arc::new(objects),
             prefix: None,
+            local_root: Some(dir.to_path_buf()),
             location: format!("dir {}", dir.display()),
         })
     }
@@ -198,6 +210,7 @@ impl OutputArchive {
         Ok(OutputArchive {
             objects: Arc::new(objects),
             prefix: (!prefix.is_empty()).then(|| ObjectPath::from(prefix)),
+            local_root: None,
             location: format!("s3://{bucket}/{prefix}"),
         })
     }
@@ -218,6 +231,7 @@ impl OutputArchive {
         OutputArchive {
             objects,
             prefix: (!prefix.is_empty()).then(|| ObjectPath::from(prefix)),
+            local_root: None,
             location: location.into(),
         }
     }
@@ -252,11 +266,23 @@ impl OutputArchive {
         format!("{}/{first_seq:020}.seg", Self::run_key(task, run))
     }
 
-    /// Write object `key` whole (a single atomic PUT; replaces an earlier one).
+    /// Write object `key` whole (a single atomic PUT; replaces an earlier one); in a local
+    /// directory, private (see [`private`]).
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), ArchiveError> {
+        let local = |path: &std::path::Path| {
+            let path = path.display().to_string();
+            move |source| ArchiveError::Local { path, source }
+        };
+        let file = match &self.local_root {
+            Some(root) => Some(private::prepare(root, key).await.map_err(local(root))?),
+            None => None,
+        };
         self.objects
             .put(&self.path(key), PutPayload::from(bytes))
             .await?;
+        if let Some(file) = file {
+            private::seal(&file).await.map_err(local(&file))?;
+        }
         Ok(())
     }
 

@@ -29,6 +29,16 @@ use crate::secret::Secret;
 pub use auth::{parse_private_key, private_key_public_line};
 pub use exec::{Output, shell_quote, sudo_hint};
 
+crate::words! {
+    /// How a platform's credential logs in, as stored beside it (`password`, `private_key`).
+    pub enum AuthMethod {
+        /// [`Credential::Password`].
+        Password => "password",
+        /// [`Credential::PrivateKey`].
+        PrivateKey => "private_key",
+    }
+}
+
 /// How testum logs in to a platform.
 #[derive(Debug, Clone)]
 pub enum Credential {
@@ -45,13 +55,33 @@ pub enum Credential {
     },
 }
 
-/// Host-key policy of a platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostKeyPolicy {
-    /// Trust on first use: accept and pin the first key seen, refuse any later change.
-    Tofu,
-    /// Refuse unless a fingerprint was pinned up front.
-    Strict,
+impl Credential {
+    /// The [`AuthMethod`] of this credential.
+    pub fn method(&self) -> AuthMethod {
+        match self {
+            Credential::Password(_) => AuthMethod::Password,
+            Credential::PrivateKey { .. } => AuthMethod::PrivateKey,
+        }
+    }
+}
+
+crate::words! {
+    /// Host-key policy of a platform (`tofu` or `strict`); decoded from the database strictly, so
+    /// a value testum does not know fails the platform's targets instead of trusting a key.
+    pub enum HostKeyPolicy {
+        /// Trust on first use: accept and pin the first key seen, refuse any later change.
+        Tofu => "tofu",
+        /// Refuse unless a fingerprint was pinned up front.
+        Strict => "strict",
+    }
+}
+
+/// The worker compares the policy with its stored word (`policy == "strict"`); equal only for
+/// the same word, and a platform read from the store always holds a known policy.
+impl PartialEq<&str> for HostKeyPolicy {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
+    }
 }
 
 /// A host key as testum pins it.

@@ -45,7 +45,7 @@ pub use output::OutputChunk;
 pub use overview::{LastResult, Placement};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
-    REVOKING,
+    SyncStatus,
 };
 pub use retention::ExpiredRows;
 pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
@@ -53,7 +53,7 @@ pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
-    TaskFilter, TaskParams, TaskStatus, kind_is_idempotent,
+    TaskFilter, TaskKind, TaskParams, TaskStatus,
 };
 pub use tokens::{ApiToken, NewApiToken};
 pub use ui_sessions::BrowserSession;
@@ -192,6 +192,16 @@ pub(crate) fn parse_opt_ts(text: Option<String>) -> StoreResult<Option<DateTime<
 
 pub(crate) fn parse_uuid(text: &str) -> StoreResult<Uuid> {
     Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("uuid {text:?}: {e}")))
+}
+
+/// Decode the word stored in `column` as `T` (see [`crate::words`]): a word testum does not know
+/// is [`StoreError::Corrupt`] naming the column and the value, never a default.
+pub(crate) fn parse_word<T>(column: &str, text: String) -> StoreResult<T>
+where
+    T: std::str::FromStr<Err = crate::words::UnknownWord>,
+{
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column} {text:?}: {e}")))
 }
 
 /// Map a unique-constraint violation to [`StoreError::Conflict`] with `message`.

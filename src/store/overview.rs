@@ -8,22 +8,22 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Store, StoreResult, parse_opt_ts, parse_uuid, sql};
+use super::{Store, StoreResult, SyncStatus, TaskKind, parse_opt_ts, parse_uuid, parse_word, sql};
 
 /// A key's assignment to one platform, as the keys list shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Placement {
     pub platform_id: Uuid,
     pub platform_name: String,
-    /// The assignment's sync status (`pending`, `synced`, `failed`, `revoking`).
-    pub sync_status: String,
+    /// The assignment's sync status.
+    pub sync_status: SyncStatus,
 }
 
 /// The latest target a platform took part in.
 #[derive(Debug, Clone, Serialize)]
 pub struct LastResult {
     pub task_id: Uuid,
-    pub kind: String,
+    pub kind: TaskKind,
     /// Target status (`queued`, `running`, `succeeded`, `failed`, `cancelled`).
     pub status: String,
     pub exit_code: Option<i64>,
@@ -62,7 +62,7 @@ impl Store {
                     .push(Placement {
                         platform_id: parse_uuid(row.try_get("platform_id")?)?,
                         platform_name: row.try_get("name")?,
-                        sync_status: row.try_get("sync_status")?,
+                        sync_status: parse_word("sync_status", row.try_get("sync_status")?)?,
                     });
             }
         }
@@ -96,7 +96,7 @@ impl Store {
                     parse_uuid(row.try_get("platform_id")?)?,
                     LastResult {
                         task_id: parse_uuid(row.try_get("task_id")?)?,
-                        kind: row.try_get("kind")?,
+                        kind: parse_word("kind", row.try_get("kind")?)?,
                         status: row.try_get("status")?,
                         exit_code: row.try_get("exit_code")?,
                         error: row.try_get("error")?,

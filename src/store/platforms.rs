@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::audit::{delete_audited, insert as audit};
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
-    parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
+    parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts, unique_violation,
 };
+use crate::ssh::{AuthMethod, HostKeyPolicy};
 
 /// A platform as the API returns it: never the credential, only `has_credential`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -23,10 +24,10 @@ pub struct Platform {
     pub port: u16,
     pub username: String,
     /// `password` or `private_key`.
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     pub has_credential: bool,
     /// `tofu` or `strict`.
-    pub host_key_policy: String,
+    pub host_key_policy: HostKeyPolicy,
     /// Algorithm of the pinned host key, once known.
     pub host_key_type: Option<String>,
     /// Pinned host key, `SHA256:...`, once known.
@@ -46,9 +47,9 @@ pub struct NewPlatform {
     pub host: String,
     pub port: u16,
     pub username: String,
-    pub auth_method: String,
+    pub auth_method: AuthMethod,
     pub credential: Vec<u8>,
-    pub host_key_policy: String,
+    pub host_key_policy: HostKeyPolicy,
     pub host_key_type: Option<String>,
     pub host_key_fingerprint: Option<String>,
     pub authorized_keys_path: String,
@@ -63,15 +64,29 @@ pub struct PlatformPatch {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub username: Option<String>,
-    pub credential: Option<(String, Vec<u8>)>,
-    pub host_key_policy: Option<String>,
+    pub credential: Option<(AuthMethod, Vec<u8>)>,
+    pub host_key_policy: Option<HostKeyPolicy>,
     pub authorized_keys_path: Option<String>,
     pub tags: Option<Vec<String>>,
 }
 
-/// `sync_status` of an assignment whose key is being revoked: kept until a sync has really
-/// removed the key from the host, so a failed revoke never looks like a done one.
-pub const REVOKING: &str = "revoking";
+crate::words! {
+    /// Where an assignment stands with its platform (`assignments.sync_status`); decoded
+    /// strictly, so a sync never guesses whether a key is wanted or being revoked.
+    pub enum SyncStatus {
+        /// Not synced yet.
+        Pending => "pending",
+        /// On the host after the last sync.
+        Present => "present",
+        /// The last sync failed (see `sync_error`).
+        Failed => "failed",
+        /// Being revoked: kept until a sync has really removed the key from the host, so a
+        /// failed revoke never looks like a done one.
+        Revoking => "revoking",
+        /// Removed from the host because the key expired.
+        Expired => "expired",
+    }
+}
 
 /// What a sync of one platform must make true, read from its assignments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -112,7 +127,7 @@ pub struct Assignment {
     /// `pending` (not synced yet), `present` (on the host after the last sync), `failed` (the
     /// last sync failed: see `sync_error`), `revoking` (a revoke is queued or failed; the key may
     /// still be on the host) or `expired` (removed from the host because the key expired).
-    pub sync_status: String,
+    pub sync_status: SyncStatus,
     pub synced_at: Option<DateTime<Utc>>,
     pub sync_error: Option<String>,
 }
@@ -130,9 +145,9 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
         port: u16::try_from(row.try_get::<i64, _>("port")?)
             .map_err(|e| StoreError::Corrupt(format!("port: {e}")))?,
         username: row.try_get("username")?,
-        auth_method: row.try_get("auth_method")?,
+        auth_method: parse_word("auth_method", row.try_get("auth_method")?)?,
         has_credential: true,
-        host_key_policy: row.try_get("host_key_policy")?,
+        host_key_policy: parse_word("host_key_policy", row.try_get("host_key_policy")?)?,
         host_key_type: row.try_get("host_key_type")?,
         host_key_fingerprint: row.try_get("host_key_fingerprint")?,
         authorized_keys_path: row.try_get("authorized_keys_path")?,
@@ -161,9 +176,9 @@ impl Store {
         .bind(&new.host)
         .bind(i64::from(new.port))
         .bind(&new.username)
-        .bind(&new.auth_method)
+        .bind(new.auth_method.as_str())
         .bind(&new.credential)
-        .bind(&new.host_key_policy)
+        .bind(new.host_key_policy.as_str())
         .bind(&new.host_key_type)
         .bind(&new.host_key_fingerprint)
         .bind(&new.authorized_keys_path)
@@ -258,9 +273,9 @@ impl Store {
         .bind(&patch.host)
         .bind(patch.port.map(i64::from))
         .bind(&patch.username)
-        .bind(&auth_method)
+        .bind(auth_method.map(AuthMethod::as_str))
         .bind(&credential)
-        .bind(&patch.host_key_policy)
+        .bind(patch.host_key_policy.map(HostKeyPolicy::as_str))
         .bind(&patch.authorized_keys_path)
         .bind(patch.tags.as_ref().map(|t| json!(t).to_string()))
         .bind(now_ts())
@@ -478,7 +493,7 @@ impl Store {
                     key_type: row.try_get("key_type")?,
                     expires_at: parse_opt_ts(row.try_get("expires_at")?)?,
                     assigned_at: parse_ts(row.try_get("created_at")?)?,
-                    sync_status: row.try_get("sync_status")?,
+                    sync_status: parse_word("sync_status", row.try_get("sync_status")?)?,
                     synced_at: parse_opt_ts(row.try_get("synced_at")?)?,
                     sync_error: row.try_get("sync_error")?,
                 })
@@ -500,9 +515,9 @@ impl Store {
         let mut state = DesiredState::default();
         for row in &rows {
             let key_id = parse_uuid(row.try_get("key_id")?)?;
-            let status: String = row.try_get("sync_status")?;
+            let status: SyncStatus = parse_word("sync_status", row.try_get("sync_status")?)?;
             let expires_at: Option<String> = row.try_get("expires_at")?;
-            if status == REVOKING {
+            if status == SyncStatus::Revoking {
                 state.revoking.push(key_id);
             } else if expires_at.is_some_and(|at| at <= now) {
                 state.expired.push(key_id);
@@ -524,27 +539,29 @@ impl Store {
     ) -> StoreResult<()> {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        let set = |status: &'static str, key_id: Uuid| {
+        let set = |status: SyncStatus, key_id: Uuid| {
             sqlx::query(
                 "UPDATE assignments SET sync_status = $3, synced_at = $4, sync_error = $5
                  WHERE platform_id = $1 AND key_id = $2 AND sync_status <> 'revoking'",
             )
             .bind(platform_id.to_string())
             .bind(key_id.to_string())
-            .bind(status)
+            .bind(status.as_str())
             .bind(now.clone())
             .bind(error.map(str::to_string))
         };
         let ok = error.is_none();
-        for (key_id, _) in &state.keys {
-            set(if ok { "present" } else { "failed" }, *key_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for key_id in &state.expired {
-            set(if ok { "expired" } else { "failed" }, *key_id)
-                .execute(&mut *tx)
-                .await?;
+        let or_failed = |status| if ok { status } else { SyncStatus::Failed };
+        let present = state
+            .keys
+            .iter()
+            .map(|(key_id, _)| (SyncStatus::Present, key_id));
+        let expired = state
+            .expired
+            .iter()
+            .map(|key_id| (SyncStatus::Expired, key_id));
+        for (status, key_id) in present.chain(expired) {
+            set(or_failed(status), *key_id).execute(&mut *tx).await?;
         }
         for key_id in &state.revoking {
             let query = if ok {

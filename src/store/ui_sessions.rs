@@ -2,12 +2,14 @@
 //! stored as SHA-256 hashes, each with an expiry and the user it signs in.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::role::Role;
 
-use super::{Store, StoreError, StoreResult, now_ts, parse_uuid, ts};
+use super::audit::insert as audit;
+use super::{Actor, NewAudit, Store, StoreError, StoreResult, now_ts, parse_uuid, ts};
 
 /// The user a live browser session signs in.
 #[derive(Debug, Clone)]
@@ -64,13 +66,47 @@ impl Store {
         .transpose()
     }
 
-    /// End the session whose token hashes to `token_hash` (logout); no error when there is none.
-    pub async fn end_browser_session(&self, token_hash: &str) -> StoreResult<()> {
+    /// End the session whose token hashes to `token_hash` (logout), audited as `auth.logout`
+    /// (target `ui_session:<id>`, like the API's logout) in the same transaction; expired
+    /// sessions are swept on the way. `false` (and no audit event) when there was no such live
+    /// session.
+    pub async fn end_browser_session(&self, token_hash: &str) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "SELECT s.id, u.id AS user_id, u.username FROM ui_sessions s
+             JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ts())
+        .fetch_optional(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM ui_sessions WHERE token_hash = $1 OR expires_at <= $2")
             .bind(token_hash)
             .bind(now_ts())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let Some(row) = row else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        let session: String = row.try_get("id")?;
+        let actor = Actor {
+            user_id: Some(parse_uuid(row.try_get("user_id")?)?),
+            name: row.try_get("username")?,
+        };
+        audit(
+            &mut tx,
+            NewAudit {
+                actor: &actor,
+                action: "auth.logout",
+                target: Some(format!("ui_session:{session}")),
+                outcome: "success",
+                details: json!({}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

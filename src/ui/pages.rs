@@ -15,10 +15,10 @@ use super::session::{PageSession, page_session};
 use super::templates::render;
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiQuery, Paging};
+use crate::api::tasks as tasks_api;
 use crate::api::{AppState, audit as audit_api, keys as keys_api, platforms as platforms_api};
-use crate::api::{tasks as tasks_api, tasks::KINDS};
 use crate::role::Role;
-use crate::store::TaskStatus;
+use crate::store::{TaskKind, TaskStatus};
 
 /// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
 pub struct PageError(ApiError);
@@ -171,7 +171,7 @@ pub async fn tasks(
     .map(TaskStatus::as_str);
     let data = json!({
         "tasks": list.items, "next_cursor": list.next_cursor, "filter": filter,
-        "statuses": statuses, "kinds": KINDS,
+        "statuses": statuses, "kinds": TaskKind::ALL,
     });
     page("tasks.html", &session, "tasks", data)
 }

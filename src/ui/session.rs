@@ -11,7 +11,8 @@
 //! OPTIONS) authenticated by the cookie must carry `X-CSRF-Token`: base64url (no padding) of
 //! HMAC-SHA-256 of the session token under a key derived from the master key; each page carries
 //! it in `<meta name="csrf-token">`. Without it: 403. A WebSocket upgrade authenticated by the
-//! cookie must come from the same origin (`Origin` host equals `Host`), else 403.
+//! cookie must come from the same origin (`Origin` host equals `Host`), else 403. The login form
+//! itself must be posted from this site (`Sec-Fetch-Site`, else `Origin`), else 403.
 
 use axum::extract::{ConnectInfo, Extension, Form, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -135,6 +136,20 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
+/// Whether a form post comes from another site: by `Sec-Fetch-Site` when the browser sends it
+/// (only `same-origin` and `none`, a typed URL or bookmark, pass), else by `Origin` (present and
+/// not naming the host). A client that sends neither (curl, an old browser) is not refused:
+/// login CSRF needs a browser, and browsers send at least `Origin` on a cross-site POST.
+fn cross_site(headers: &HeaderMap) -> bool {
+    match headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().unwrap_or_default())
+    {
+        Some(site) => !matches!(site, "same-origin" | "none"),
+        None => headers.contains_key(header::ORIGIN) && !same_origin(headers),
+    }
+}
+
 /// The cookie branch of `require_auth`, for requests without an `Authorization` header: 401
 /// without a live session; 403 for an unsafe method without a valid `X-CSRF-Token`, or a
 /// WebSocket upgrade from another origin. Else the user goes in the request extensions.
@@ -193,12 +208,21 @@ pub struct LoginForm {
 }
 
 /// `POST /ui/login`: on success a session cookie and a redirect (303) to the keys page; on
-/// failure the login page again with the reason (401).
+/// failure the login page again with the reason (401). A post from another site is refused with
+/// 403 before the password is looked at (login CSRF: a hostile page must not sign the browser
+/// into the attacker's account), see [`cross_site`].
 pub async fn login(
     State(state): State<AppState>,
     connect_info: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
+    if cross_site(&headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the login form must be posted from this site's own login page",
+        ));
+    }
     state.login_limiter.check(&form.username)?;
     let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
     let user = match check_password(&state, &form.username, &form.password, remote).await {
@@ -225,8 +249,9 @@ pub async fn login(
     Ok(response)
 }
 
-/// `POST /ui/logout`: ends the session (the form carries the CSRF token as `csrf`), clears the
-/// cookie and redirects (303) to the login page. Without a valid CSRF token: 403.
+/// `POST /ui/logout`: ends the session (the form carries the CSRF token as `csrf`), audited as
+/// `auth.logout` like the API's logout, clears the cookie and redirects (303) to the login page.
+/// Without a valid CSRF token: 403.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -283,6 +308,37 @@ mod tests {
         assert!(same_origin(&headers));
         headers.insert(header::ORIGIN, HeaderValue::from_static("http://evil.test"));
         assert!(!same_origin(&headers));
+    }
+
+    #[test]
+    fn only_same_origin_logins_pass() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_static("testum.example:8080"),
+        );
+        assert!(!cross_site(&headers), "curl sends neither header");
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://testum.example:8080"),
+        );
+        assert!(!cross_site(&headers));
+        headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(cross_site(&headers));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.test"),
+        );
+        assert!(cross_site(&headers));
+        for (site, refused) in [
+            ("same-origin", false),
+            ("none", false),
+            ("same-site", true),
+            ("cross-site", true),
+        ] {
+            headers.insert("sec-fetch-site", HeaderValue::from_static(site));
+            assert_eq!(cross_site(&headers), refused, "{site}");
+        }
     }
 
     #[test]

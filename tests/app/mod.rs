@@ -440,3 +440,25 @@ impl TestApp {
         .await;
     }
 }
+
+/// The UI page at `url` as the browser session `cookie` (`testum_session=...`) sees it.
+pub async fn ui_page(client: &reqwest::Client, url: &str, cookie: &str) -> String {
+    client
+        .get(url)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The CSRF token a UI page carries in `<meta name="csrf-token">` (the page of a signed-in
+/// browser session); `None` when absent.
+pub fn page_csrf(page: &str) -> Option<String> {
+    page.split(r#"<meta name="csrf-token" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_string)
+}

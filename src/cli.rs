@@ -75,8 +75,26 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("testum: {e:#}");
+            eprintln!("testum: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `error` and its causes as one line, joined with `: ` like `{:#}`, but leaving out a cause
+/// whose text the line already holds (many errors repeat their source in their own message, e.g.
+/// `object_store`'s and `std::io`'s wrappers) and with line breaks turned into spaces.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace(['\n', '\r'], " ")
 }

@@ -46,7 +46,7 @@ impl From<anyhow::Result<String>> for Outcome {
     fn from(result: anyhow::Result<String>) -> Outcome {
         match result {
             Ok(detail) => Outcome::Ok(detail),
-            Err(e) => Outcome::Fail(format!("{e:#}").replace('\n', " ")),
+            Err(e) => Outcome::Fail(crate::cli::one_line(&e)),
         }
     }
 }

@@ -284,6 +284,11 @@ fn rewrite_manifest(archive: &Path, out: &Path, change: impl Fn(&mut Value)) {
     builder.finish().unwrap();
 }
 
+/// The device number of the file system holding `path`.
+fn device(path: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(path).unwrap())
+}
+
 /// Where the content of the archive's first entry starts in the file.
 fn first_part_offset(archive: &Path) -> u64 {
     let mut reader = tar::Archive::new(std::fs::File::open(archive).unwrap());
@@ -362,7 +367,62 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
             .await,
     );
     assert!(bad.contains("checksum mismatch"), "{bad}");
+    // Each refusal so far removed the data dir it had made.
+    assert!(
+        !target.data_dir().exists(),
+        "a refused restore left its data dir"
+    );
+    // A part that cannot be moved into place (another file system: /dev/shm is its own mount):
+    // the restore is all or nothing. On SQLite the database goes there (the task logs, moved
+    // first, go back); on PostgreSQL the task logs do.
+    let elsewhere = Path::new("/dev/shm").join(format!("testum-restore-{}", uuid::Uuid::new_v4()));
+    assert_ne!(
+        device(Path::new("/dev/shm")),
+        device(target.dir.path()),
+        "/dev/shm must be another file system than the temporary directory for this check"
+    );
+    let elsewhere_url = format!("file://{}", elsewhere.display());
+    let elsewhere_db = Store::sqlite_url(&elsewhere);
+    let cross = match app.database_url {
+        None => [("TESTUM_DATABASE_URL", elsewhere_db.as_str())],
+        Some(_) => [("TESTUM_OBJECT_STORE_URL", elsewhere_url.as_str())],
+    };
+    let env: Vec<_> = key_env.iter().chain(cross.iter()).copied().collect();
+    let moved = refused(&target.restore(&app, &plain, &env).await);
+    assert!(moved.contains("file system"), "{moved}");
+    assert!(
+        !target.data_dir().exists(),
+        "a failed restore left {:?}",
+        target.data_dir()
+    );
+    assert!(!elsewhere.exists(), "a failed restore left {elsewhere:?}");
+    // A file that is no archive (here a private key given by mistake): one line, and none of the
+    // file's content, which the tar reader's own messages would quote.
+    let pem = work.path().join("tls-key.pem");
+    let secret_line = "MC4CAQAwBQYDK2VwBCIEIHPsLrxWQY97NeFJ2eby5+I0kM8mA3UOgKdDciShig0v";
+    std::fs::write(
+        &pem,
+        format!("-----BEGIN PRIVATE KEY-----\n{secret_line}\n-----END PRIVATE KEY-----\n")
+            .repeat(8),
+    )
+    .unwrap();
+    for output in [
+        app.admin_command(&["backup", "verify", pem.to_str().unwrap()], &[])
+            .await,
+        target.restore(&app, &pem, &key_env).await,
+    ] {
+        let not_tar = refused(&output);
+        assert!(
+            not_tar.contains("is not a testum backup archive"),
+            "{not_tar}"
+        );
+        assert!(
+            !not_tar.contains("PRIVATE KEY") && !not_tar.contains(&secret_line[..8]),
+            "{not_tar}"
+        );
+    }
     // A data dir that holds anything but master.key.
+    std::fs::create_dir_all(target.data_dir()).unwrap();
     std::fs::write(target.data_dir().join("stray"), b"x").unwrap();
     let busy = refused(&target.restore(&app, &plain, &key_env).await);
     assert!(busy.contains("not empty (it holds stray)"), "{busy}");

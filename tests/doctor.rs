@@ -122,6 +122,20 @@ async fn each_broken_part_fails_its_own_check() {
     assert_eq!(status(&checks, "object store"), "FAIL", "{checks:?}");
     assert_eq!(status(&checks, "master key"), "ok", "{checks:?}");
 
+    // A store whose probe directory is taken by a file: the object store's error (which repeats
+    // its cause in its own message) is told once.
+    let blocked = tempfile::tempdir().unwrap();
+    std::fs::write(blocked.path().join("doctor"), b"").unwrap();
+    let blocked_url = format!("file://{}", blocked.path().display());
+    let (code, checks, _) = doctor(&app, &[], &[("TESTUM_OBJECT_STORE_URL", &blocked_url)]).await;
+    assert_eq!(code, 1);
+    assert_eq!(status(&checks, "object store"), "FAIL", "{checks:?}");
+    assert_eq!(
+        checks["object store"].matches("Not a directory").count(),
+        1,
+        "{checks:?}"
+    );
+
     let (code, checks, _) = doctor(&app, &["--min-free-mib", "1000000000"], &[]).await;
     assert_eq!(code, 1);
     assert_eq!(status(&checks, "disk"), "FAIL", "{checks:?}");

@@ -1,6 +1,6 @@
 //! The shipping files, checked as far as this machine can without a Docker engine or a running
 //! systemd: `contrib/*.service` pass `systemd-analyze verify` with no warning and carry the
-//! hardening; `compose.yaml` is accepted by `docker-compose config` (the README's commands make
+//! hardening (files they read come as credentials); `compose.yaml` is accepted by `docker-compose config` (the README's commands make
 //! the secret files and run it); and every command the units, the image and the compose services run is a
 //! real `testum` subcommand, every `TESTUM_*` variable they set is one that subcommand's `--help`
 //! lists, and the image's health check path answers on a running service.
@@ -101,6 +101,32 @@ fn systemd_units_verify_clean_carry_the_hardening_and_name_real_settings() {
             );
         }
         assert!(unit_text.contains("\nStateDirectory="), "{unit}");
+        // A file the service reads itself must come as a credential (`%d/...`): the dynamic
+        // user cannot open /etc/testum (0700 root), so a path there fails at start.
+        for line in unit_text
+            .lines()
+            .filter(|l| l.starts_with("Environment=TESTUM_"))
+        {
+            if let Some((name, path)) = line["Environment=".len()..].split_once('=')
+                && name.ends_with("_FILE")
+            {
+                assert!(
+                    path.starts_with("%d/"),
+                    "{unit}: {line} is not a credential"
+                );
+            }
+        }
+        if subcommand == "worker" {
+            for directive in [
+                "LoadCredential=database-url:/etc/testum/database-url",
+                "Environment=TESTUM_DATABASE_URL_FILE=%d/database-url",
+            ] {
+                assert!(
+                    unit_text.lines().any(|l| l == directive),
+                    "{unit}: no {directive} (a worker needs PostgreSQL)"
+                );
+            }
+        }
         let settings: String = unit_text
             .lines()
             .filter(|l| !l.starts_with('#'))

@@ -116,6 +116,25 @@ impl<W: Write> Writer<W> {
     }
 }
 
+/// The error for a file the tar reader cannot go through. The tar crate's own messages quote
+/// header fields of the file (e.g. "numeric field was not a number: ... for <100 bytes of the
+/// file>"), which for a file that is not an archive at all (a key or a password file given by
+/// mistake) would print its content: only an operating-system error is passed on as it is.
+fn not_a_tar(path: &Path, error: io::Error) -> anyhow::Error {
+    let why = if error.raw_os_error().is_some() {
+        error.to_string()
+    } else if error.kind() == io::ErrorKind::UnexpectedEof
+        || ["EOF", "entire block"]
+            .iter()
+            .any(|m| error.to_string().contains(m))
+    {
+        "it ends early (truncated, or not a tar file)".to_string()
+    } else {
+        "its tar headers are damaged, or it is not a tar file".to_string()
+    };
+    anyhow::anyhow!("{} is not a testum backup archive: {why}", path.display())
+}
+
 /// Read the archive at `path` and check it: every entry a regular file with an allowed name,
 /// the manifest present and readable, and each part's size and SHA-256 equal to the manifest's,
 /// with no part missing and none extra. With `staging`, parts are written below it (same
@@ -126,9 +145,10 @@ pub fn read_checked(path: &Path, staging: Option<&Path>) -> anyhow::Result<Manif
     let mut found: BTreeMap<String, Part> = BTreeMap::new();
     let mut manifest = None;
     let not_ours = || format!("{} is not a testum backup archive", path.display());
-    for entry in tar.entries().with_context(not_ours)? {
-        let entry = entry.with_context(not_ours)?;
-        let name = entry.path().with_context(not_ours)?.display().to_string();
+    let damaged = |e| not_a_tar(path, e);
+    for entry in tar.entries().map_err(damaged)? {
+        let entry = entry.map_err(damaged)?;
+        let name = entry.path().map_err(damaged)?.display().to_string();
         if entry.header().entry_type() != tar::EntryType::Regular {
             bail!("the archive entry {name:?} is not a regular file");
         }
@@ -147,16 +167,22 @@ pub fn read_checked(path: &Path, staging: Option<&Path>) -> anyhow::Result<Manif
         let mut reader = Hashing::new(entry);
         match staging {
             Some(dir) => {
+                use std::os::unix::fs::DirBuilderExt as _;
+                let staged = || format!("cannot stage {name} in {}", dir.display());
                 let target = dir.join(&name);
                 if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(parent)
+                        .with_context(staged)?;
                 }
-                let mut out = crate::config::new_private_file(&target)?;
-                io::copy(&mut reader, &mut out)?;
-                out.sync_all()?;
+                let mut out = crate::config::new_private_file(&target).with_context(staged)?;
+                io::copy(&mut reader, &mut out).with_context(staged)?;
+                out.sync_all().with_context(staged)?;
             }
             None => {
-                io::copy(&mut reader, &mut io::sink())?;
+                io::copy(&mut reader, &mut io::sink()).map_err(damaged)?;
             }
         }
         found.insert(name.clone(), reader.part(&name));

@@ -10,8 +10,9 @@
 //!    (environment, key file, or the sealed one and the passphrase) whose id is the manifest's;
 //! 4. the staged database is opened (older schemas are migrated here, in staging), its master key
 //!    check is opened with the key, and `backup.restore` is recorded in it;
-//! 5. only then are the database, the task logs and (when it came from the archive) the key file
-//!    moved into place.
+//! 5. only then are the task logs, the database and (when it came from the archive) the key file
+//!    moved into place, all or nothing: when one cannot be (e.g. a task-log directory on another
+//!    file system), those already moved go back, and a data dir the command created is removed.
 
 use std::path::{Path, PathBuf};
 
@@ -82,8 +83,20 @@ fn refuse_non_empty(
 }
 
 impl RestoreCommand {
-    /// Restore; prints what was restored.
+    /// Restore; prints what was restored. A data dir this command created is removed again when
+    /// the restore fails (it is empty then: staging is gone and nothing was moved into it).
     pub async fn run(self) -> anyhow::Result<()> {
+        let data_dir = self.installation.database.data_dir.clone();
+        let existed = data_dir.exists();
+        let result = self.restore().await;
+        if result.is_err() && !existed {
+            let _ = std::fs::remove_dir(&data_dir);
+        }
+        result
+    }
+
+    /// [`RestoreCommand::run`], leaving the data dir in place.
+    async fn restore(self) -> anyhow::Result<()> {
         let inst = &self.installation;
         let data_dir = &inst.database.data_dir;
         let url = inst.database_url()?;
@@ -170,16 +183,15 @@ impl RestoreCommand {
             .await?;
         store.close().await;
 
-        if let Some(db) = &db_file {
-            std::fs::rename(staging.path().join(DATABASE), db)
-                .with_context(|| format!("cannot move the database to {}", db.display()))?;
-        }
+        let mut moves = Vec::new();
         if let Some(dir) = logs.as_deref().filter(|_| has_logs) {
-            move_dir(&staging.path().join(TASK_LOGS), dir)?;
+            moves.push((staging.path().join(TASK_LOGS), dir.to_path_buf()));
         }
-        if key_from_archive {
-            key.write_new_file(&inst.key_file())?;
+        if let Some(db) = &db_file {
+            moves.push((staging.path().join(DATABASE), db.clone()));
         }
+        let key_file = key_from_archive.then(|| inst.key_file());
+        put_in_place(&moves, key_file.as_deref().map(|path| (&key, path)))?;
         sync_dir(data_dir)?;
         println!(
             "restored {} (made {} by testum {}): schema version {} (now {schema_version}), \
@@ -226,18 +238,48 @@ impl RestoreCommand {
     }
 }
 
-/// Move directory `from` to `to`, which is missing or empty.
-fn move_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    if to.exists() {
-        std::fs::remove_dir(to).with_context(|| format!("cannot replace {}", to.display()))?;
+/// Rename each staged `(from, to)` of `moves` into place (the task-log directory replaces a
+/// missing or empty one), then write the key file when `key` is given. All or nothing: when a
+/// step fails, what was moved goes back to staging (an empty task-log directory that was there is
+/// made again), so a failed restore leaves the target as it found it.
+fn put_in_place(
+    moves: &[(PathBuf, PathBuf)],
+    key: Option<(&MasterKey, &Path)>,
+) -> anyhow::Result<()> {
+    let mut done: Vec<(&Path, &Path, bool)> = Vec::new();
+    let mut result = Ok(());
+    for (from, to) in moves {
+        let was_there = to.is_dir();
+        if let Some(parent) = to.parent()
+            && let Err(e) = std::fs::create_dir_all(parent)
+        {
+            result = Err(e).with_context(|| format!("cannot create {}", parent.display()));
+            break;
+        }
+        // rename(2) replaces an empty directory, and fails on a non-empty one or a file.
+        if let Err(e) = std::fs::rename(from, to) {
+            result = Err(e).with_context(|| {
+                format!(
+                    "cannot move {} to {} (it must be on the data dir's file system)",
+                    from.file_name().unwrap_or_default().to_string_lossy(),
+                    to.display()
+                )
+            });
+            break;
+        }
+        done.push((from, to, was_there));
     }
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+    if result.is_ok()
+        && let Some((key, path)) = key
+    {
+        result = key.write_new_file(path).map_err(anyhow::Error::from);
     }
-    std::fs::rename(from, to).with_context(|| {
-        format!(
-            "cannot move the task logs to {} (it must be on the data dir's file system)",
-            to.display()
-        )
-    })
+    if result.is_err() {
+        for (from, to, was_there) in done.into_iter().rev() {
+            if std::fs::rename(to, from).is_ok() && was_there {
+                let _ = std::fs::create_dir(to);
+            }
+        }
+    }
+    result
 }

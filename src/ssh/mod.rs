@@ -76,14 +76,6 @@ crate::words! {
     }
 }
 
-/// The worker compares the policy with its stored word (`policy == "strict"`); equal only for
-/// the same word, and a platform read from the store always holds a known policy.
-impl PartialEq<&str> for HostKeyPolicy {
-    fn eq(&self, word: &&str) -> bool {
-        self.as_str() == *word
-    }
-}
-
 /// A host key as testum pins it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostKey {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::crypto::MasterKey;
 use crate::deploy::sync_authorized_keys;
-use crate::ssh::{self, ConnectParams, HostKey, HostKeyPolicy, Session, SshError};
+use crate::ssh::{self, ConnectParams, HostKey, Session, SshError};
 use crate::store::{
     Actor, ClaimedTarget, NewAudit, OutputChunk, PinOutcome, Platform, Store, TargetResult,
     TaskStatus,
@@ -161,11 +161,7 @@ async fn connect(
         port: platform.port,
         username: platform.username.clone(),
         credential,
-        policy: if platform.host_key_policy == "strict" {
-            HostKeyPolicy::Strict
-        } else {
-            HostKeyPolicy::Tofu
-        },
+        policy: platform.host_key_policy,
         pinned,
         connect_timeout: context.connect_timeout,
         keepalive_interval: Duration::from_secs(15),

@@ -32,7 +32,7 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at schema version 7 (0007_fleet_scale): one or more in every table, with bytes that are
+/// Rows at schema version 8 (0008_archive_segments): one or more in every table, with bytes that are
 /// not UTF-8 where the column holds bytes.
 const ROWS: &[&str] = &[
     "INSERT INTO users VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
@@ -72,6 +72,9 @@ const ROWS: &[&str] = &[
     "INSERT INTO ui_sessions VALUES ('00000000-0000-4000-8000-000000000008', 'cc33',
        '00000000-0000-4000-8000-000000000001', '2026-01-01T00:00:10.000000Z',
        '2026-01-02T00:00:10.000000Z')",
+    "INSERT INTO archive_segments VALUES ('00000000-0000-4000-8000-000000000004', 'run-1', 1, 3,
+       'tasks/00000000-0000-4000-8000-000000000004/run-1/00000000000000000001.seg', 6, $1,
+       '2026-01-01T00:00:06.000000Z')",
     "INSERT INTO leases VALUES ('platform:00000000-0000-4000-8000-000000000003', 'sync-1',
        'worker-1', '2026-01-01T00:00:40.000000Z')",
     // A testum at this version has adopted the pre-chain audit events already.

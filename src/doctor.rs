@@ -1,7 +1,7 @@
 //! `testum doctor`: check an installation with the settings `testum serve` would use, one line
 //! per check (`ok`, `FAIL` or `skip`, the check's name, what was found), exit status 0 when no
 //! check failed and 1 otherwise. It writes nothing but the object store's probe object (deleted
-//! again): it never creates a data dir, database, task-log directory or master key, and never
+//! again, with the folder it made in a local store): it never creates a data dir, database, task-log directory or master key, and never
 //! migrates the database.
 //!
 //! Checks: configuration (database URL, TLS files, object store URL); free disk in the data dir;

@@ -2,8 +2,10 @@
 //! output restores into a new data dir (or, on PostgreSQL, beside a database restored from
 //! `pg_dump`), where a real deploy logs in with the restored credentials and archived output reads
 //! back byte for byte; restore refuses a non-empty target, a wrong master key (naming both key
-//! ids), a newer schema and a tampered archive, and `backup verify` finds the tampering. SQLite,
-//! and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
+//! ids), a newer schema and a tampered archive, and `backup verify` finds the tampering; an
+//! archive whose part was edited (an admin user added to the database) with its checksum
+//! rewritten fails the manifest's MAC, as does one without a MAC; data after the tar's end or a
+//! cut-off end is refused. SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
 mod app;
 mod common;
@@ -15,8 +17,9 @@ use std::time::Duration;
 use app::TestApp;
 use common::{KeyKind, TestHost};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use testum::crypto::MasterKey;
-use testum::store::{OutputLocation, Store};
+use testum::store::{AuditFilter, OutputLocation, PageRequest, PoolConfig, Store};
 
 const PASSPHRASE: &str = "restore drill passphrase";
 
@@ -202,10 +205,11 @@ async fn backup_while_output_streams_restores_credentials_and_output_byte_for_by
     app.wait_task(&streaming).await;
     assert!(!said.contains(" 0 task-log objects"), "{said}");
 
-    let verified = ok(&app
-        .admin_command(&["backup", "verify", archive.to_str().unwrap()], &[])
-        .await);
-    assert!(verified.contains("intact"), "{verified}");
+    let verified = ok(&verify(&app, &archive, &[]).await);
+    assert!(
+        verified.contains("intact (manifest MAC checked"),
+        "{verified}"
+    );
     let audit = app.get("/api/audit?action=backup.create").await;
     assert_eq!(audit["items"][0]["details"]["master_key_included"], true);
 
@@ -260,20 +264,35 @@ async fn backup_while_output_streams_restores_credentials_and_output_byte_for_by
     );
 }
 
-/// `archive` rewritten with `change` applied to its manifest (JSON), as a newer testum or a
-/// tamperer would write it.
-fn rewrite_manifest(archive: &Path, out: &Path, change: impl Fn(&mut Value)) {
+/// `archive` rewritten entry by entry with `edit(name, content)` applied to each, as a newer
+/// testum or a tamperer would write it; `manifest.mac` is made again under `key` when given (a
+/// writer holding the master key), dropped when `key` is `None` and `drop_mac`, and copied as it
+/// was otherwise. The tar ends as the tar crate ends it.
+fn rewrite(
+    archive: &Path,
+    out: &Path,
+    key: Option<&MasterKey>,
+    drop_mac: bool,
+    edit: impl Fn(&str, &mut Vec<u8>),
+) {
     let mut reader = tar::Archive::new(std::fs::File::open(archive).unwrap());
     let mut builder = tar::Builder::new(std::fs::File::create(out).unwrap());
+    let mut manifest = Vec::new();
     for entry in reader.entries().unwrap() {
         let mut entry = entry.unwrap();
         let name = entry.path().unwrap().display().to_string();
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        edit(&name, &mut bytes);
         if name == "manifest.json" {
-            let mut manifest: Value = serde_json::from_slice(&bytes).unwrap();
-            change(&mut manifest);
-            bytes = serde_json::to_vec(&manifest).unwrap();
+            manifest = bytes.clone();
+        }
+        if name == "manifest.mac" {
+            match key {
+                Some(key) => bytes = testum::backup::manifest::mac(key, &manifest).into_bytes(),
+                None if drop_mac => continue,
+                None => {}
+            }
         }
         let mut header = entry.header().clone();
         header.set_size(bytes.len() as u64);
@@ -282,6 +301,61 @@ fn rewrite_manifest(archive: &Path, out: &Path, change: impl Fn(&mut Value)) {
             .unwrap();
     }
     builder.finish().unwrap();
+}
+
+/// `archive` rewritten with `change` applied to its manifest (JSON); its MAC made again under
+/// `key` when given.
+fn rewrite_manifest(
+    archive: &Path,
+    out: &Path,
+    key: Option<&MasterKey>,
+    change: impl Fn(&mut Value),
+) {
+    rewrite(archive, out, key, false, |name, bytes| {
+        if name == "manifest.json" {
+            let mut manifest: Value = serde_json::from_slice(bytes).unwrap();
+            change(&mut manifest);
+            *bytes = serde_json::to_vec(&manifest).unwrap();
+        }
+    });
+}
+
+/// The content of entry `name` of `archive`.
+fn entry_bytes(archive: &Path, name: &str) -> Vec<u8> {
+    let mut reader = tar::Archive::new(std::fs::File::open(archive).unwrap());
+    for entry in reader.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == Some(name) {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            return bytes;
+        }
+    }
+    panic!("no {name} in {}", archive.display());
+}
+
+/// `testum backup verify file` against `app`'s data dir, with `env` added.
+async fn verify(app: &TestApp, file: &Path, env: &[(&str, &str)]) -> Output {
+    app.admin_command(&["backup", "verify", file.to_str().unwrap()], env)
+        .await
+}
+
+/// How many `backup.restore` events the database at `url` holds.
+async fn restore_events(url: &str) -> usize {
+    let store = Store::open_as_is(url, PoolConfig { max_connections: 1 })
+        .await
+        .unwrap();
+    let filter = AuditFilter {
+        action: Some("backup.restore".into()),
+        ..AuditFilter::default()
+    };
+    let page = PageRequest {
+        limit: 100,
+        cursor: None,
+    };
+    let events = store.list_audit(&filter, &page).await.unwrap().items.len();
+    store.close().await;
+    events
 }
 
 /// The device number of the file system holding `path`.
@@ -340,32 +414,31 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
     assert!(wrong.contains("wrong backup passphrase"), "{wrong}");
     // A schema newer than this binary knows.
     let newer = work.path().join("newer.tar");
-    rewrite_manifest(&plain, &newer, |m| {
+    rewrite_manifest(&plain, &newer, Some(&original), |m| {
         m["schema_version"] = json!(m["schema_version"].as_i64().unwrap() + 1)
     });
     let too_new = refused(&target.restore(&app, &newer, &key_env).await);
     assert!(too_new.contains("newer than this testum"), "{too_new}");
-    // A manifest that does not match its parts: verify and restore both refuse.
+    // A manifest that does not match its parts: verify without the key finds the checksum
+    // mismatch; with it, and restore, the MAC no longer matches the edited manifest.
     let tampered = work.path().join("tampered.tar");
-    rewrite_manifest(&sealed, &tampered, |m| {
+    rewrite_manifest(&sealed, &tampered, None, |m| {
         m["parts"][0]["sha256"] = json!("0".repeat(64));
     });
-    let bad = refused(
-        &app.admin_command(&["backup", "verify", tampered.to_str().unwrap()], &[])
-            .await,
-    );
+    let keyless = tempfile::tempdir().unwrap();
+    let no_key_env = [("TESTUM_DATA_DIR", keyless.path().to_str().unwrap())];
+    let bad = refused(&verify(&app, &tampered, &no_key_env).await);
     assert!(bad.contains("checksum mismatch"), "{bad}");
+    let bad = refused(&verify(&app, &tampered, &[]).await);
+    assert!(bad.contains("MAC does not match"), "{bad}");
     let bad = refused(&target.restore(&app, &tampered, &key_env).await);
-    assert!(bad.contains("checksum mismatch"), "{bad}");
+    assert!(bad.contains("MAC does not match"), "{bad}");
     // A byte flipped inside the first part.
     let mut bytes = std::fs::read(&sealed).unwrap();
     bytes[first_part_offset(&sealed) as usize] ^= 0xff;
     let flipped = work.path().join("flipped.tar");
     std::fs::write(&flipped, bytes).unwrap();
-    let bad = refused(
-        &app.admin_command(&["backup", "verify", flipped.to_str().unwrap()], &[])
-            .await,
-    );
+    let bad = refused(&verify(&app, &flipped, &[]).await);
     assert!(bad.contains("checksum mismatch"), "{bad}");
     // Each refusal so far removed the data dir it had made.
     assert!(
@@ -396,6 +469,10 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
         target.data_dir()
     );
     assert!(!elsewhere.exists(), "a failed restore left {elsewhere:?}");
+    // ...and records no restore that did not happen (on PostgreSQL the database is the live one).
+    if app.database_url.is_some() {
+        assert_eq!(restore_events(&target.database_url).await, 0);
+    }
     // A file that is no archive (here a private key given by mistake): one line, and none of the
     // file's content, which the tar reader's own messages would quote.
     let pem = work.path().join("tls-key.pem");
@@ -407,8 +484,7 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
     )
     .unwrap();
     for output in [
-        app.admin_command(&["backup", "verify", pem.to_str().unwrap()], &[])
-            .await,
+        verify(&app, &pem, &[]).await,
         target.restore(&app, &pem, &key_env).await,
     ] {
         let not_tar = refused(&output);
@@ -440,6 +516,7 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
     std::fs::write(&key_file, key.as_bytes()).unwrap();
     let key_file_env = [("TESTUM_MASTER_KEY_FILE", key_file.to_str().unwrap())];
     ok(&target.restore(&app, &plain, &key_file_env).await);
+    assert_eq!(restore_events(&target.database_url).await, 1);
     // A database migrated by a newer testum is neither backed up nor touched.
     app.mark_migrated_by_newer_testum(99999).await;
     let (newer_db, made) = backup(&app, work.path(), "newer-db.tar", &[], &[]).await;
@@ -449,4 +526,143 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
         let again = refused(&target.restore(&app, &plain, &key_env).await);
         assert!(again.contains("is not empty"), "{again}");
     }
+}
+
+#[tokio::test]
+async fn an_archive_edited_with_its_checksums_rewritten_is_refused() {
+    let (app, _host, _platform, _task) = installation().await;
+    let target = Target::new(&app).await;
+    let work = tempfile::tempdir().unwrap();
+    let original = MasterKey::load(&app.data_dir.path().join("master.key"))
+        .unwrap()
+        .unwrap();
+    let key = original.to_base64();
+    let key_env = [("TESTUM_MASTER_KEY", key.as_str())];
+    let (archive, made) = backup(&app, work.path(), "plain.tar", &[], &[]).await;
+    ok(&made);
+    // The intact archive: verify with the key (the data dir's) says the MAC was checked; without
+    // one it says it was not.
+    let said = ok(&verify(&app, &archive, &[]).await);
+    assert!(said.contains("MAC checked"), "{said}");
+    let keyless = tempfile::tempdir().unwrap();
+    let no_key = [("TESTUM_DATA_DIR", keyless.path().to_str().unwrap())];
+    let said = ok(&verify(&app, &archive, &no_key).await);
+    assert!(said.contains("MAC NOT checked"), "{said}");
+
+    // The attack: an admin user added to the database in the archive (on PostgreSQL, which has no
+    // database part, the manifest's own facts edited), its size and SHA-256 rewritten.
+    let edited = match app.database_url {
+        None => {
+            let db = work.path().join("extracted.db");
+            std::fs::write(&db, entry_bytes(&archive, "testum.db")).unwrap();
+            sqlx::any::install_default_drivers();
+            let mut conn =
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&Store::sqlite_url(&db))
+                    .await
+                    .unwrap();
+            sqlx::Executor::execute(
+                &mut conn,
+                "INSERT INTO users (id, username, password_hash, role, created_at) VALUES \
+                 ('00000000-0000-4000-8000-000000000001', 'mallory', 'x', 'admin', \
+                 '2026-01-01T00:00:00Z')",
+            )
+            .await
+            .unwrap();
+            sqlx::Connection::close(conn).await.unwrap();
+            Some(std::fs::read(&db).unwrap())
+        }
+        Some(_) => None,
+    };
+    let forged = work.path().join("forged.tar");
+    rewrite(&archive, &forged, None, false, |name, bytes| match name {
+        "testum.db" => *bytes = edited.clone().unwrap(),
+        "manifest.json" => {
+            let mut manifest: Value = serde_json::from_slice(bytes).unwrap();
+            if let Some(db) = &edited {
+                let part = manifest["parts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .iter_mut()
+                    .find(|p| p["name"] == "testum.db")
+                    .unwrap();
+                part["bytes"] = json!(db.len());
+                part["sha256"] = json!(testum::crypto::hex(&sha2::Sha256::digest(db)));
+            } else {
+                manifest["counts"]["users"] =
+                    json!(manifest["counts"]["users"].as_i64().unwrap() + 1);
+            }
+            *bytes = serde_json::to_vec(&manifest).unwrap();
+        }
+        _ => {}
+    });
+    // Checksums alone cannot tell, and verify says it checked only them...
+    let said = ok(&verify(&app, &forged, &no_key).await);
+    assert!(said.contains("MAC NOT checked"), "{said}");
+    // ...with the key, verify and restore refuse, and the target stays empty.
+    let bad = refused(&verify(&app, &forged, &[]).await);
+    assert!(bad.contains("MAC does not match"), "{bad}");
+    let bad = refused(&target.restore(&app, &forged, &key_env).await);
+    assert!(bad.contains("MAC does not match"), "{bad}");
+    assert!(!target.data_dir().exists());
+
+    // An archive without a MAC (a tamperer cannot write one, so drops it): refused.
+    let unsigned = work.path().join("unsigned.tar");
+    rewrite(&archive, &unsigned, None, true, |_, _| {});
+    let bad = refused(&target.restore(&app, &unsigned, &key_env).await);
+    assert!(bad.contains("has no manifest.mac"), "{bad}");
+    let bad = refused(&verify(&app, &unsigned, &[]).await);
+    assert!(bad.contains("has no manifest.mac"), "{bad}");
+
+    // Data appended after the tar's end, or the end blocks cut off: verify and restore refuse.
+    let bytes = std::fs::read(&archive).unwrap();
+    let appended = work.path().join("appended.tar");
+    std::fs::write(&appended, [&bytes[..], b"junk after the end"].concat()).unwrap();
+    let cut = work.path().join("cut.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() - 1024]).unwrap();
+    for (file, why) in [
+        (&appended, "data after the archive's end"),
+        (&cut, "lacks the tar end blocks"),
+    ] {
+        let bad = refused(&verify(&app, file, &no_key).await);
+        assert!(bad.contains(why), "{bad}");
+        let bad = refused(&target.restore(&app, file, &key_env).await);
+        assert!(bad.contains(why), "{bad}");
+    }
+    assert!(!target.data_dir().exists());
+
+    // The untouched archive still restores.
+    ok(&target.restore(&app, &archive, &key_env).await);
+}
+
+#[tokio::test]
+async fn a_passphrase_without_include_master_key_is_an_error() {
+    let app = app::TestApp::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let (file, made) = backup(
+        &app,
+        work.path(),
+        "x.tar",
+        &[],
+        &[("TESTUM_BACKUP_PASSPHRASE", PASSPHRASE)],
+    )
+    .await;
+    let bad = refused(&made);
+    assert!(bad.contains("--include-master-key"), "{bad}");
+    assert!(!file.exists());
+    // A passphrase file that is not there: the message names the setting that pointed to it.
+    let missing = work.path().join("no-such-pass");
+    let (file, made) = backup(
+        &app,
+        work.path(),
+        "y.tar",
+        &["--include-master-key"],
+        &[("TESTUM_BACKUP_PASSPHRASE_FILE", missing.to_str().unwrap())],
+    )
+    .await;
+    let bad = refused(&made);
+    assert!(
+        bad.contains("TESTUM_BACKUP_PASSPHRASE_FILE") && bad.contains("no-such-pass"),
+        "{bad}"
+    );
+    assert!(!file.exists());
 }

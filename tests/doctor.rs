@@ -1,5 +1,5 @@
 //! `testum doctor` (the real binary) on a running installation: all checks pass on a healthy
-//! one, and each real fault (a wrong master key, an object store path that is a file, a database
+//! one (leaving nothing in the object store), and each real fault (a wrong master key, an object store path that is a file, a database
 //! from a newer testum, an unusable database URL, too little free disk) fails its own check, one
 //! line each, exit status 1. SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 //!
@@ -69,6 +69,13 @@ async fn a_healthy_installation_passes_every_check() {
         checks["object store"].contains("written, read and deleted"),
         "{checks:?}"
     );
+    // The probe left nothing in the store, not even the folder it was written in.
+    let logs = app.data_dir.path().join("task-logs");
+    let left: Vec<_> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(!left.iter().any(|name| name == "doctor"), "{left:?}");
     match app.database_url {
         None => assert_eq!(status(&checks, "clock"), "skip", "{checks:?}"),
         Some(_) => assert_eq!(status(&checks, "clock"), "ok", "{checks:?}"),

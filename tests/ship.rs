@@ -1,8 +1,10 @@
 //! The shipping files, checked as far as this machine can without a Docker engine or a running
 //! systemd: `contrib/*.service` pass `systemd-analyze verify` with no warning and carry the
-//! hardening (files they read come as credentials); `compose.yaml` is accepted by `docker-compose config` (the README's commands make
-//! the secret files and run it); and every command the units, the image and the compose services run is a
-//! real `testum` subcommand, every `TESTUM_*` variable they set is one that subcommand's `--help`
+//! hardening (files they read come as credentials); `compose.yaml` is accepted by
+//! `docker-compose config` (the README's commands make the secret files, readable by the
+//! containers' users even under `umask 077`, and run it), its testum services build the image and
+//! wait for a healthy PostgreSQL and the bucket; and every command the units, the image and the
+//! compose services run is a real `testum` subcommand, every `TESTUM_*` variable they set is one that subcommand's `--help`
 //! lists, and the image's health check path answers on a running service.
 
 mod app;
@@ -169,10 +171,28 @@ fn readme_compose_commands(dir: &Path) {
             .iter()
             .any(|l| l.starts_with("docker-compose config"))
     );
+    // Under the strictest umask an operator may have: the secrets must still come out readable
+    // by the containers' users (compose mounts the host files as they are).
     let out = run(Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script.join("\n")])
+        .args([
+            "-euo",
+            "pipefail",
+            "-c",
+            &format!("umask 077\n{}", script.join("\n")),
+        ])
         .current_dir(dir));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    use std::os::unix::fs::PermissionsExt as _;
+    for entry in std::fs::read_dir(dir.join("secrets")).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o044,
+            0o044,
+            "{:?} is {mode:o}: uid 10001 in the container cannot read it",
+            entry.file_name()
+        );
+    }
 }
 
 /// YAML text as JSON, through Python's yaml module (which docker-compose itself uses).
@@ -231,6 +251,16 @@ fn compose_file_is_accepted_and_runs_real_subcommands_with_real_settings() {
             .map(|s| s["source"].as_str().unwrap())
             .collect();
         assert!(secrets.contains(&"master_key"), "{name}: {secrets:?}");
+        // Built here, never pulled; started once the database is healthy and the bucket made.
+        assert!(service["build"].is_object(), "{name}: no build");
+        assert_eq!(
+            service["depends_on"]["postgres"]["condition"], "service_healthy",
+            "{name}"
+        );
+        assert_eq!(
+            service["depends_on"]["minio-bucket"]["condition"], "service_completed_successfully",
+            "{name}"
+        );
     }
     assert_eq!(
         testum_services,

@@ -36,7 +36,9 @@ impl DatabaseArgs {
     /// dir.
     pub fn url(&self) -> anyhow::Result<String> {
         if let Some(path) = &self.database_url_file {
-            return Ok(crate::config::read_secret_file(path)?.expose().to_string());
+            let url = crate::config::read_secret_file(path)
+                .context("TESTUM_DATABASE_URL_FILE (--database-url-file)")?;
+            return Ok(url.expose().to_string());
         }
         Ok(self
             .database_url

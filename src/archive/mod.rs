@@ -287,14 +287,21 @@ impl OutputArchive {
     }
 
     /// Write, read back and delete the probe object `doctor/probe-<uuid>` (`testum doctor`):
-    /// whether this process can use the store. Errors: the store's own, or
-    /// [`ArchiveError::Config`] when other bytes come back.
+    /// whether this process can use the store (in a folder, as task output is). A local store's
+    /// `doctor` directory, which the write made, is removed again when empty: doctor leaves
+    /// nothing behind. Errors: the store's own, or [`ArchiveError::Config`] when other bytes come
+    /// back.
     pub async fn probe(&self) -> Result<(), ArchiveError> {
-        let key = format!("doctor/probe-{}", Uuid::new_v4());
+        const FOLDER: &str = "doctor";
+        let key = format!("{FOLDER}/probe-{}", Uuid::new_v4());
         let body = b"testum doctor probe".to_vec();
         self.put(&key, body.clone()).await?;
         let read = self.objects.get(&self.path(&key)).await;
         let deleted = self.objects.delete(&self.path(&key)).await;
+        if let Some(root) = &self.local_root {
+            // Fails, harmlessly, while another doctor's probe is in it (or when it is gone).
+            let _ = tokio::fs::remove_dir(root.join(FOLDER)).await;
+        }
         let got = read?.bytes().await?;
         deleted?;
         if got.as_ref() != body.as_slice() {

@@ -77,7 +77,10 @@ impl CreateArgs {
                 &key,
                 &self.passphrase.require("--include-master-key")?,
             )?),
-            false => None,
+            false => {
+                self.passphrase.refuse_unused()?;
+                None
+            }
         };
         let logs = inst.local_logs()?;
         // As it is: a backup never migrates the database under the service that runs it.
@@ -151,7 +154,7 @@ impl CreateArgs {
             ),
         };
         let notes = manifest.notes.clone();
-        let (out, manifest_bytes) = writer.finish(manifest)?;
+        let (out, manifest_bytes) = writer.finish(manifest, &key)?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
@@ -214,8 +217,11 @@ fn notes(backend: Backend, object_store_url: Option<&str>, local_logs: bool) -> 
     let mut notes = Vec::new();
     if backend == Backend::Postgres {
         notes.push(
-            "the PostgreSQL database is not in this archive: dump it first with \
-             `pg_dump --format=custom --file=testum.pgdump \"$TESTUM_DATABASE_URL\"`; to restore, \
+            "the PostgreSQL database is not in this archive: dump the database with pg_dump as \
+             well (before or after this command: \
+             `pg_dump --format=custom --file=testum.pgdump \"$TESTUM_DATABASE_URL\"`; a dump \
+             made before it refers only to task output this archive holds, one made after may \
+             refer to output archived in between, which a restore then lacks); to restore, \
              `pg_restore --no-owner --dbname=NEW_DATABASE_URL testum.pgdump`, then \
              `testum restore --from ARCHIVE`"
                 .to_string(),

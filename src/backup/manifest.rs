@@ -1,13 +1,27 @@
-//! The manifest of a backup archive (`manifest.json`, the archive's last entry): what was backed
-//! up, from which installation, and the size and SHA-256 of every other entry ("part").
+//! The manifest of a backup archive (`manifest.json`): what was backed up, from which
+//! installation, and the size and SHA-256 of every other entry ("part"); and its MAC
+//! (`manifest.mac`, the archive's last entry), which makes the checksums worth something: whoever
+//! edits a part and rewrites its SHA-256 in the manifest cannot write the MAC without the master
+//! key.
 
+use anyhow::bail;
+use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use std::collections::BTreeMap;
+use subtle::ConstantTimeEq as _;
+
+use crate::crypto::{MasterKey, hex};
 
 /// Archive format this binary writes and reads.
 pub const FORMAT: u32 = 1;
 /// Entry name of the manifest.
 pub const MANIFEST: &str = "manifest.json";
+/// Entry name of the manifest's MAC ([`mac`]), the entry after the manifest and the last one.
+pub const MANIFEST_MAC: &str = "manifest.mac";
+/// Purpose of the subkey of the master key ([`MasterKey::derive`]) that MACs manifests: no other
+/// use of the master key shares it.
+const MAC_PURPOSE: &str = "testum backup manifest mac v1";
 /// Entry name of the SQLite snapshot.
 pub const DATABASE: &str = "testum.db";
 /// Entry name of the master key sealed under the passphrase ([`super::seal`]).
@@ -96,6 +110,37 @@ impl Manifest {
     }
 }
 
+/// The MAC of a manifest: lower-case hex of HMAC-SHA-256 of its exact bytes under the master
+/// key's subkey for manifests (64 characters).
+pub fn mac(key: &MasterKey, manifest: &[u8]) -> String {
+    let subkey = key.derive(MAC_PURPOSE);
+    let mut mac = <Hmac<Sha256>>::new_from_slice(&subkey).expect("HMAC accepts keys of any length");
+    mac.update(manifest);
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Check the MAC read from an archive (`None`: it has no [`MANIFEST_MAC`] entry) against the
+/// manifest's bytes, in constant time. The caller has checked that `key`'s id is the manifest's,
+/// so a mismatch means the manifest (or the MAC) was altered. Errors are one line.
+pub fn check_mac(key: &MasterKey, manifest: &[u8], found: Option<&[u8]>) -> anyhow::Result<()> {
+    let Some(found) = found else {
+        bail!(
+            "the archive has no {MANIFEST_MAC}: its manifest is not authenticated, so it is \
+             refused (make a new backup with this testum)"
+        );
+    };
+    let expected = mac(key, manifest);
+    let found = found.trim_ascii_end();
+    if !bool::from(expected.as_bytes().ct_eq(found)) {
+        bail!(
+            "the manifest's MAC does not match under master key id {}: the archive was altered \
+             after it was made",
+            key.key_id()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +156,7 @@ mod tests {
         }
         for bad in [
             "manifest.json",
+            "manifest.mac",
             "task-logs",
             "task-logs/../etc/passwd",
             "/task-logs/x",
@@ -120,5 +166,16 @@ mod tests {
         ] {
             assert!(!part_name_ok(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_mac_depends_on_every_byte_and_on_the_key() {
+        let key = MasterKey::generate();
+        let tag = mac(&key, b"{\"a\":1}");
+        assert_eq!(tag.len(), 64);
+        check_mac(&key, b"{\"a\":1}", Some(tag.as_bytes())).unwrap();
+        assert!(check_mac(&key, b"{\"a\":2}", Some(tag.as_bytes())).is_err());
+        assert!(check_mac(&MasterKey::generate(), b"{\"a\":1}", Some(tag.as_bytes())).is_err());
+        assert!(check_mac(&key, b"{\"a\":1}", None).is_err());
     }
 }

@@ -10,12 +10,15 @@
 //!   passphrase ([`seal`]). Without it the archive holds no key: the database's credentials are
 //!   sealed under the master key, so the archive alone opens none of them. Only the key is sealed,
 //!   not the whole archive: every other part is what a backup without the key holds;
-//! - `manifest.json`, last ([`manifest`]): testum version, schema version, master key id, rows
-//!   per table, and the size and SHA-256 of every part.
+//! - `manifest.json` ([`manifest`]): testum version, schema version, master key id, rows per
+//!   table, and the size and SHA-256 of every part;
+//! - `manifest.mac`, last: HMAC-SHA-256 of the manifest under a subkey of the master key, so an
+//!   archive whose part and checksum were both rewritten is refused.
 //!
 //! Restore ([`restore`]) checks the whole archive in a staging directory before it moves
 //! anything into place, and refuses a non-empty target, a master key whose id differs from the
-//! manifest's (naming both), a schema newer than this binary knows, and any checksum mismatch.
+//! manifest's (naming both), a missing or wrong MAC, a schema newer than this binary knows, and
+//! any checksum mismatch. `backup verify` checks the MAC when the master key is at hand.
 //! Both commands write an audit event (`backup.create`, `backup.restore`).
 
 pub mod container;
@@ -71,7 +74,8 @@ impl Installation {
     /// (`None` when there is none).
     fn master_key(&self) -> anyhow::Result<Option<MasterKey>> {
         if let Some(path) = &self.master_key_file {
-            let text = crate::config::read_secret_file(path)?;
+            let text = crate::config::read_secret_file(path)
+                .context("TESTUM_MASTER_KEY_FILE (--master-key-file)")?;
             return Ok(Some(
                 MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY_FILE")?,
             ));
@@ -121,9 +125,24 @@ impl Passphrase {
     /// The passphrase given, if any.
     fn get(&self) -> anyhow::Result<Option<Secret>> {
         match &self.passphrase_file {
-            Some(path) => Ok(Some(crate::config::read_secret_file(path)?)),
+            Some(path) => Ok(Some(
+                crate::config::read_secret_file(path)
+                    .context("TESTUM_BACKUP_PASSPHRASE_FILE (--passphrase-file)")?,
+            )),
             None => Ok(self.passphrase.clone()),
         }
+    }
+
+    /// Refuse a passphrase given where nothing is sealed with it (a backup without
+    /// `--include-master-key`), rather than ignore it silently.
+    fn refuse_unused(&self) -> anyhow::Result<()> {
+        if self.passphrase.is_some() || self.passphrase_file.is_some() {
+            bail!(
+                "a backup passphrase (TESTUM_BACKUP_PASSPHRASE[_FILE] or --passphrase[-file]) \
+                 only seals the master key: add --include-master-key, or unset it"
+            );
+        }
+        Ok(())
     }
 
     /// The passphrase, which `why` needs.
@@ -147,11 +166,17 @@ pub struct BackupCommand {
 /// `testum backup verify`.
 #[derive(Debug, clap::Subcommand)]
 enum BackupSubcommand {
-    /// Check an archive without restoring it: every part's size and SHA-256 against the
-    /// manifest; exit 0 printing what it holds, exit 1 naming the first difference.
+    /// Check an archive without restoring it: the manifest's MAC (when the master key is given
+    /// or in the data dir) and every part's size and SHA-256 against the manifest; exit 0
+    /// printing what it holds and whether the MAC was checked, exit 1 naming the first difference.
     Verify {
         /// The archive to check.
         file: PathBuf,
+
+        /// Where the master key is (as for `testum serve`): with it the manifest's MAC is
+        /// checked too; without one, only the checksums (the output says which).
+        #[command(flatten)]
+        installation: Installation,
     },
 }
 
@@ -159,7 +184,7 @@ impl BackupCommand {
     /// Run `testum backup --to FILE` or `testum backup verify FILE`.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.verify {
-            Some(BackupSubcommand::Verify { file }) => verify(&file),
+            Some(BackupSubcommand::Verify { file, installation }) => verify(&file, &installation),
             None => self.create.run().await,
         }
     }
@@ -167,12 +192,25 @@ impl BackupCommand {
 
 pub use restore::RestoreCommand;
 
-/// `testum backup verify FILE`.
-fn verify(file: &Path) -> anyhow::Result<()> {
-    let manifest = container::read_checked(file, None)?;
+/// `testum backup verify FILE`: the MAC when the master key is at hand (a key of another id is
+/// refused, naming both), then the checksums.
+fn verify(file: &Path, installation: &Installation) -> anyhow::Result<()> {
+    let contents = container::read(file, None)?;
+    let authenticated = match installation.master_key()? {
+        Some(key) => {
+            same_key(&key, &contents.manifest, &installation.master_key_source())?;
+            contents.authenticate(&key)?;
+            "manifest MAC checked with the master key"
+        }
+        None => {
+            "manifest MAC NOT checked: no master key (set TESTUM_MASTER_KEY[_FILE] or \
+             TESTUM_DATA_DIR), checksums only"
+        }
+    };
+    let manifest = contents.check_parts()?;
     println!(
-        "backup {} intact: {} parts, testum {}, {} schema version {}, master key id {} ({}), \
-         made {}",
+        "backup {} intact ({authenticated}): {} parts, testum {}, {} schema version {}, master \
+         key id {} ({}), made {}",
         file.display(),
         manifest.parts.len(),
         manifest.testum_version,

@@ -4,15 +4,18 @@
 //! Order, so that a refusal or failure leaves the target as it was:
 //! 1. the target must be empty: the data dir may hold only `master.key`, the SQLite file must not
 //!    exist, the local task-log directory must be empty or missing;
-//! 2. the archive is read into a staging directory inside the data dir, every part checked
-//!    against the manifest ([`super::container::read_checked`]);
-//! 3. the manifest is checked: same backend, a schema version this binary knows, a master key
-//!    (environment, key file, or the sealed one and the passphrase) whose id is the manifest's;
+//! 2. the archive is read into a staging directory inside the data dir, every part hashed
+//!    ([`super::container::read`]);
+//! 3. the master key (environment, key file, or the sealed one and the passphrase) must have
+//!    the manifest's key id, and the manifest's MAC must match under it; only then is the manifest
+//!    trusted: every part must match its size and SHA-256, the backend must be the target's and the
+//!    schema version one this binary knows;
 //! 4. the staged database is opened (older schemas are migrated here, in staging), its master key
-//!    check is opened with the key, and `backup.restore` is recorded in it;
+//!    check is opened with the key, and on SQLite `backup.restore` is recorded in it;
 //! 5. only then are the task logs, the database and (when it came from the archive) the key file
 //!    moved into place, all or nothing: when one cannot be (e.g. a task-log directory on another
-//!    file system), those already moved go back, and a data dir the command created is removed.
+//!    file system), those already moved go back, and a data dir the command created is removed;
+//! 6. on PostgreSQL, `backup.restore` is recorded in the database once everything is in place.
 
 use std::path::{Path, PathBuf};
 
@@ -120,7 +123,10 @@ impl RestoreCommand {
         refuse_non_empty(data_dir, db_file.as_deref(), logs.as_deref())?;
 
         let staging = WorkDir::new(data_dir, "testum-restore")?;
-        let manifest = container::read_checked(&self.from, Some(staging.path()))?;
+        let contents = container::read(&self.from, Some(staging.path()))?;
+        let (key, key_from_archive) = self.master_key(&contents.manifest, staging.path())?;
+        contents.authenticate(&key)?;
+        let manifest = contents.check_parts()?;
         if manifest.backend != backend_name(backend) {
             bail!(
                 "this backup is of a {} installation and TESTUM_DATABASE_URL names a {} one",
@@ -144,7 +150,6 @@ impl RestoreCommand {
                  restore with the default (or file:///dir), then copy them to the bucket"
             );
         }
-        let (key, key_from_archive) = self.master_key(&manifest, staging.path())?;
 
         let store = match &db_file {
             Some(_) => Store::open(
@@ -165,23 +170,21 @@ impl RestoreCommand {
         };
         crate::server::check_master_key(&store, &key).await?;
         let schema_version = store.schema_version().await?;
-        store
-            .audit(NewAudit {
-                actor: &Actor::system(),
-                action: "backup.restore",
-                target: None,
-                outcome: "success",
-                details: json!({
-                    "file": self.from.display().to_string(),
-                    "backup_created_at": manifest.created_at,
-                    "backup_schema_version": manifest.schema_version,
-                    "schema_version": schema_version,
-                    "master_key_id": key.key_id(),
-                    "parts": manifest.parts.len(),
-                }),
-            })
-            .await?;
-        store.close().await;
+        let details = json!({
+            "file": self.from.display().to_string(),
+            "backup_created_at": manifest.created_at,
+            "backup_schema_version": manifest.schema_version,
+            "schema_version": schema_version,
+            "master_key_id": key.key_id(),
+            "parts": manifest.parts.len(),
+        });
+        // The staged SQLite database records the restore before it moves into place (it holds the
+        // event exactly when it is restored); the live PostgreSQL database only once everything
+        // is in place, so a failed move leaves no event of a restore that did not happen.
+        if backend == Backend::Sqlite {
+            record(&store, details.clone()).await?;
+            store.close().await;
+        }
 
         let mut moves = Vec::new();
         if let Some(dir) = logs.as_deref().filter(|_| has_logs) {
@@ -192,6 +195,12 @@ impl RestoreCommand {
         }
         let key_file = key_from_archive.then(|| inst.key_file());
         put_in_place(&moves, key_file.as_deref().map(|path| (&key, path)))?;
+        if backend == Backend::Postgres {
+            record(&store, details)
+                .await
+                .context("restored, but cannot record backup.restore in the audit log")?;
+            store.close().await;
+        }
         sync_dir(data_dir)?;
         println!(
             "restored {} (made {} by testum {}): schema version {} (now {schema_version}), \
@@ -236,6 +245,20 @@ impl RestoreCommand {
         same_key(&key, manifest, "the sealed key in the backup")?;
         Ok((key, true))
     }
+}
+
+/// Record `backup.restore` with `details` in `store`'s audit log.
+async fn record(store: &Store, details: serde_json::Value) -> anyhow::Result<()> {
+    store
+        .audit(NewAudit {
+            actor: &Actor::system(),
+            action: "backup.restore",
+            target: None,
+            outcome: "success",
+            details,
+        })
+        .await?;
+    Ok(())
 }
 
 /// Rename each staged `(from, to)` of `moves` into place (the task-log directory replaces a

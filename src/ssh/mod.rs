@@ -316,10 +316,11 @@ fn client_config(params: &ConnectParams) -> client::Config {
         preferred,
         nodelay: true,
         // russh widens the SSH window as data arrives and applies back-pressure only through
-        // this queue of channel messages (each at most one 32 KiB packet): keep it short, so a
-        // connection whose reader is slow holds 128 KiB, not russh's default 100 packets (3 MiB),
-        // which at hundreds of hosts would be gigabytes.
-        channel_buffer_size: 4,
+        // this queue of channel messages (each at most one 32 KiB packet): keep it to one, so a
+        // connection whose reader is slow holds 32 KiB here, not russh's default 100 packets
+        // (3 MiB), which at hundreds of hosts would be gigabytes. The host's further bytes wait
+        // in the kernel's socket buffer, and then in the SSH window.
+        channel_buffer_size: 1,
         ..Default::default()
     }
 }

@@ -24,8 +24,10 @@ use super::writer::OutputWriter;
 const CANCEL_POLL: Duration = Duration::from_secs(5);
 
 /// Output chunks (each at most one SSH packet, 32 KiB) queued between a command's SSH channel and
-/// its chunker.
-const OUTPUT_CHUNKS_IN_FLIGHT: usize = 2;
+/// its chunker. One is enough to keep the pipeline moving: the host's bytes wait in the kernel's
+/// socket buffer, not in ours (a heap profile of 200 hosts streaming showed a third of the heap
+/// in packets parked in these queues).
+const OUTPUT_CHUNKS_IN_FLIGHT: usize = 1;
 
 /// Default and upper bound of a command's timeout, in seconds.
 pub const DEFAULT_COMMAND_TIMEOUT_S: u32 = 600;

@@ -1044,3 +1044,39 @@ async fn an_unknown_sync_status_fails_the_sync() {
         "{task}"
     );
 }
+
+/// Issue 13, types that fail closed (second point): a database failure during a target is told
+/// to its user as what failed, and the database's own words stay in the worker's log. Here a
+/// trigger refuses every lease row, so a deploy cannot take its platform's lock.
+#[tokio::test]
+async fn a_database_failure_reaches_the_target_without_the_databases_words() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "db-failure").await;
+    let key = common::ClientKey::generate(KeyKind::Ed25519, None);
+    let key = app.add_key("k", &key.public_line).await;
+    let detail = "leases are frozen by trigger t9";
+    if app.database_url_in_force().starts_with("postgres") {
+        app.sql(&format!(
+            "CREATE FUNCTION refuse_leases() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION '{detail}'; END $$ LANGUAGE plpgsql"
+        ))
+        .await;
+        app.sql("CREATE TRIGGER refuse_leases BEFORE INSERT ON leases FOR EACH ROW EXECUTE FUNCTION refuse_leases()")
+            .await;
+    } else {
+        app.sql(&format!(
+            "CREATE TRIGGER refuse_leases BEFORE INSERT ON leases BEGIN SELECT RAISE(ABORT, '{detail}'); END"
+        ))
+        .await;
+    }
+    let deploy = format!("/api/platforms/{platform}/deploy_keys");
+    let task = app.run_task(&deploy, json!({"key_ids": [key]})).await;
+    assert_eq!(task["targets"][0]["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("taking the platform's lock: "), "{task}");
+    assert!(error.contains("worker's log"), "{task}");
+    assert!(
+        !error.contains(detail) && !error.contains("database error:"),
+        "{task}"
+    );
+}

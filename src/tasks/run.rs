@@ -11,8 +11,8 @@ use crate::crypto::MasterKey;
 use crate::deploy::sync_authorized_keys;
 use crate::ssh::{self, ConnectParams, HostKey, Session, SshError};
 use crate::store::{
-    Actor, ClaimedTarget, NewAudit, OutputChunk, PinOutcome, Platform, Store, TargetResult,
-    TaskStatus,
+    Actor, ClaimedTarget, NewAudit, OutputChunk, PinOutcome, Platform, Store, StoreError,
+    TargetResult, TaskStatus,
 };
 
 use super::EventBus;
@@ -114,6 +114,20 @@ async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
     }
 }
 
+/// The target's error for a store failure while `doing` something, and a log line with the
+/// whole error. What a user reads says what failed; the database's own words (which name
+/// tables, statements and connection details) go to the worker's log only. A stored value that
+/// does not decode (an unknown word in an enum column) is the user's to fix, so its message,
+/// which names the column and the value, is shown.
+fn store_failure(platform: Uuid, doing: &str, error: StoreError) -> String {
+    tracing::error!(platform = %platform, error = %error, "store failure while {doing}");
+    match error {
+        StoreError::Corrupt(_) | StoreError::Conflict(_) => format!("{doing}: {error}"),
+        StoreError::NotFound => format!("{doing}: not found"),
+        _ => format!("{doing}: internal database error (the worker's log has the details)"),
+    }
+}
+
 /// Run the target's work; warnings about the run are pushed to `warnings`.
 async fn execute(
     context: &RunContext,
@@ -124,7 +138,7 @@ async fn execute(
     let platform = store
         .get_platform(target.platform_id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| store_failure(target.platform_id, "reading the platform", e))?
         .ok_or("the platform was deleted")?;
     match target.kind.as_str() {
         "deploy_keys" | "revoke_keys" => sync(context, target, &platform, warnings).await,
@@ -148,7 +162,7 @@ async fn connect(
         .store
         .platform_credential(platform.id)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| store_failure(platform.id, "reading the credential", e))?;
     let credential = crate::credential::open(&context.master_key, platform.id, &sealed)
         .map_err(|e| format!("cannot open the stored credential: {e}"))?;
     let pinned = platform
@@ -181,7 +195,7 @@ async fn connect(
             .store
             .pin_host_key(platform.id, &presented.key_type, &presented.fingerprint)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| store_failure(platform.id, "pinning the host key", e))?
         {
             PinOutcome::Pinned { shared_with } => {
                 if !shared_with.is_empty() {
@@ -268,7 +282,7 @@ async fn sync(
             context.lease,
         )
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| store_failure(platform.id, "taking the platform's lock", e))?;
     let result = sync_locked(context, target, platform, warnings).await;
     guard.release().await;
     result
@@ -286,7 +300,7 @@ async fn sync_locked(
         .store
         .desired_state(platform.id, chrono::Utc::now())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| store_failure(platform.id, "reading the platform's keys", e))?;
     let lines: Vec<String> = state.keys.iter().map(|(_, line)| line.clone()).collect();
     let outcome = match connect(context, platform, warnings).await {
         Ok(session) => sync_authorized_keys(&session, &platform.authorized_keys_path, &lines)

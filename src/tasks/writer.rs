@@ -20,7 +20,8 @@ use super::EventBus;
 const BATCH_BYTES: usize = 4 * 1024 * 1024;
 const BATCH_CHUNKS: usize = 512;
 
-/// Why a chunk was not stored (the database failed; the text is the store's error).
+/// Why a chunk was not stored, in words for the target's warning (the store's own error is in
+/// the worker's log, never here).
 #[derive(Debug, thiserror::Error)]
 #[error("storing output failed: {0}")]
 pub struct WriteFailed(String);
@@ -117,7 +118,11 @@ async fn write_batches(
             Err(e) => {
                 tracing::error!(error = %e, chunks = chunks.len(), "storing output failed");
                 for answer in answers {
-                    let _ = answer.send(Err(WriteFailed(e.to_string())));
+                    // The database's words are in the log line above; the target's warning
+                    // says only what failed.
+                    let _ = answer.send(Err(WriteFailed(
+                        "internal database error; the worker's log has the details".into(),
+                    )));
                 }
             }
         }

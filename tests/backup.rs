@@ -613,6 +613,20 @@ async fn an_archive_edited_with_its_checksums_rewritten_is_refused() {
     let bad = refused(&verify(&app, &unsigned, &[]).await);
     assert!(bad.contains("has no manifest.mac"), "{bad}");
 
+    // Bytes after the MAC in its entry (no check reads them, as none read data after the
+    // tar's end): refused, even without the key.
+    let padded = work.path().join("padded-mac.tar");
+    rewrite(&archive, &padded, None, false, |name, bytes| {
+        if name == "manifest.mac" {
+            bytes.extend_from_slice(&[b' '; 64]);
+            bytes.extend_from_slice(b"unchecked bytes");
+        }
+    });
+    let bad = refused(&verify(&app, &padded, &no_key).await);
+    assert!(bad.contains("more than a MAC"), "{bad}");
+    let bad = refused(&target.restore(&app, &padded, &key_env).await);
+    assert!(bad.contains("more than a MAC"), "{bad}");
+
     // Data appended after the tar's end, or the end blocks cut off: verify and restore refuse.
     let bytes = std::fs::read(&archive).unwrap();
     let appended = work.path().join("appended.tar");

@@ -503,6 +503,16 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
     let busy = refused(&target.restore(&app, &plain, &key_env).await);
     assert!(busy.contains("not empty (it holds stray)"), "{busy}");
     std::fs::remove_file(target.data_dir().join("stray")).unwrap();
+    // On SQLite, a write-ahead log left beside the database file (its database removed without
+    // it): SQLite would replay it into the restored database as it opens.
+    if app.database_url.is_none() {
+        let db = Store::sqlite_file(&target.database_url).unwrap();
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        std::fs::write(&wal, b"a stale log").unwrap();
+        let stale = refused(&target.restore(&app, &plain, &key_env).await);
+        assert!(stale.contains("testum.db-wal exists"), "{stale}");
+        std::fs::remove_file(&wal).unwrap();
+    }
     // Every refusal left the target untouched, so it restores now.
     assert!(
         std::fs::read_dir(target.data_dir())

@@ -623,6 +623,23 @@ async fn an_archive_edited_with_its_checksums_rewritten_is_refused() {
     let bad = refused(&verify(&app, &unsigned, &[]).await);
     assert!(bad.contains("has no manifest.mac"), "{bad}");
 
+    // A manifest carrying a terminal escape sequence (a clipboard write) in a field the refusal
+    // would print: refused without echoing it, with or without the key.
+    let escaped = work.path().join("escaped.tar");
+    rewrite_manifest(&archive, &escaped, None, |m| {
+        m["master_key_id"] = json!("\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}");
+    });
+    for output in [
+        verify(&app, &escaped, &no_key).await,
+        target.restore(&app, &escaped, &key_env).await,
+    ] {
+        let bad = refused(&output);
+        assert!(
+            bad.contains("control character") && !bad.contains('\u{1b}'),
+            "{bad}"
+        );
+    }
+
     // Bytes after the MAC in its entry (no check reads them, as none read data after the
     // tar's end): refused, even without the key.
     let padded = work.path().join("padded-mac.tar");

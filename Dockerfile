@@ -4,7 +4,8 @@
 #   docker run -d -p 8080:8080 -v testum-data:/data testum
 #
 # The image runs `testum serve` (HTTP on 0.0.0.0:8080, SQLite and task logs in the /data volume);
-# `docker run ... testum worker` runs a worker (that needs TESTUM_DATABASE_URL=postgres://...).
+# `docker run --no-healthcheck ... testum worker` runs a worker (that needs
+# TESTUM_DATABASE_URL=postgres://...; it serves no HTTP, so the health check does not apply).
 # Every setting is a TESTUM_* variable (`docker run --rm testum serve --help`); compose.yaml runs
 # it with PostgreSQL and MinIO. The service speaks SSH itself (russh): no openssh-client needed.
 

@@ -503,6 +503,16 @@ async fn restore_refuses_non_empty_target_wrong_key_newer_schema_and_tampering()
     let busy = refused(&target.restore(&app, &plain, &key_env).await);
     assert!(busy.contains("not empty (it holds stray)"), "{busy}");
     std::fs::remove_file(target.data_dir().join("stray")).unwrap();
+    // On SQLite, a write-ahead log left beside the database file (its database removed without
+    // it): SQLite would replay it into the restored database as it opens.
+    if app.database_url.is_none() {
+        let db = Store::sqlite_file(&target.database_url).unwrap();
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        std::fs::write(&wal, b"a stale log").unwrap();
+        let stale = refused(&target.restore(&app, &plain, &key_env).await);
+        assert!(stale.contains("testum.db-wal exists"), "{stale}");
+        std::fs::remove_file(&wal).unwrap();
+    }
     // Every refusal left the target untouched, so it restores now.
     assert!(
         std::fs::read_dir(target.data_dir())
@@ -612,6 +622,37 @@ async fn an_archive_edited_with_its_checksums_rewritten_is_refused() {
     assert!(bad.contains("has no manifest.mac"), "{bad}");
     let bad = refused(&verify(&app, &unsigned, &[]).await);
     assert!(bad.contains("has no manifest.mac"), "{bad}");
+
+    // A manifest carrying a terminal escape sequence (a clipboard write) in a field the refusal
+    // would print: refused without echoing it, with or without the key.
+    let escaped = work.path().join("escaped.tar");
+    rewrite_manifest(&archive, &escaped, None, |m| {
+        m["master_key_id"] = json!("\u{1b}]52;c;ZWNobyBwd25lZA==\u{7}");
+    });
+    for output in [
+        verify(&app, &escaped, &no_key).await,
+        target.restore(&app, &escaped, &key_env).await,
+    ] {
+        let bad = refused(&output);
+        assert!(
+            bad.contains("control character") && !bad.contains('\u{1b}'),
+            "{bad}"
+        );
+    }
+
+    // Bytes after the MAC in its entry (no check reads them, as none read data after the
+    // tar's end): refused, even without the key.
+    let padded = work.path().join("padded-mac.tar");
+    rewrite(&archive, &padded, None, false, |name, bytes| {
+        if name == "manifest.mac" {
+            bytes.extend_from_slice(&[b' '; 64]);
+            bytes.extend_from_slice(b"unchecked bytes");
+        }
+    });
+    let bad = refused(&verify(&app, &padded, &no_key).await);
+    assert!(bad.contains("more than a MAC"), "{bad}");
+    let bad = refused(&target.restore(&app, &padded, &key_env).await);
+    assert!(bad.contains("more than a MAC"), "{bad}");
 
     // Data appended after the tar's end, or the end blocks cut off: verify and restore refuse.
     let bytes = std::fs::read(&archive).unwrap();

@@ -261,6 +261,15 @@ fn compose_file_is_accepted_and_runs_real_subcommands_with_real_settings() {
             service["depends_on"]["minio-bucket"]["condition"], "service_completed_successfully",
             "{name}"
         );
+        // The image's health check asks serve's /readyz: any other subcommand (a worker has no
+        // HTTP port) must turn it off, or compose shows it unhealthy forever.
+        if subcommand != "serve" {
+            assert_eq!(
+                service["healthcheck"]["test"],
+                serde_json::json!(["NONE"]),
+                "{name}: inherits the image's /readyz health check"
+            );
+        }
     }
     assert_eq!(
         testum_services,

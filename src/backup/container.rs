@@ -20,8 +20,9 @@ use crate::crypto::{MasterKey, hex};
 
 /// Size of a tar block; an archive ends with two zero blocks.
 const BLOCK: u64 = 512;
-/// Largest MAC entry read (64 hex digits, a newline at most).
-const MAX_MAC_BYTES: u64 = 128;
+/// Largest MAC entry accepted (64 hex digits, a newline at most): anything longer is refused,
+/// not cut, so no byte of the entry escapes the comparison.
+const MAX_MAC_BYTES: u64 = 65;
 
 /// A reader that hashes and counts what passes through it.
 struct Hashing<R> {
@@ -254,6 +255,12 @@ pub fn read(path: &Path, staging: Option<&Path>) -> anyhow::Result<Contents> {
             bail!("the archive holds {name:?} after {MANIFEST_MAC}, which must be last");
         }
         if name == MANIFEST_MAC && manifest.is_some() {
+            if entry.size() > MAX_MAC_BYTES {
+                bail!(
+                    "{MANIFEST_MAC} holds {} bytes, more than a MAC (64 hex digits)",
+                    entry.size()
+                );
+            }
             let mut bytes = Vec::new();
             entry.take(MAX_MAC_BYTES).read_to_end(&mut bytes)?;
             tag = Some(bytes);
@@ -263,6 +270,12 @@ pub fn read(path: &Path, staging: Option<&Path>) -> anyhow::Result<Contents> {
             bail!("the archive holds {name:?} after {MANIFEST}: only {MANIFEST_MAC} may follow it");
         }
         if name == MANIFEST {
+            if entry.size() > MAX_MANIFEST_BYTES {
+                bail!(
+                    "{MANIFEST} holds {} bytes, more than the {MAX_MANIFEST_BYTES} read",
+                    entry.size()
+                );
+            }
             let mut bytes = Vec::new();
             entry.take(MAX_MANIFEST_BYTES).read_to_end(&mut bytes)?;
             manifest = Some((Manifest::parse(&bytes)?, bytes));

@@ -69,8 +69,12 @@ pub struct Part {
 }
 
 /// Whether `name` is an entry a testum archive may hold: the database, the sealed key, or a
-/// relative path under [`TASK_LOGS`] with no `..`. Restore writes nothing else, anywhere.
+/// relative path under [`TASK_LOGS`] with no `..` and no control character (messages print
+/// names). Restore writes nothing else, anywhere.
 pub fn part_name_ok(name: &str) -> bool {
+    if name.chars().any(char::is_control) {
+        return false;
+    }
     if name == DATABASE || name == SEALED_KEY {
         return true;
     }
@@ -93,6 +97,26 @@ impl Manifest {
             anyhow::bail!(
                 "archive format {} is not one this testum reads (it reads format {FORMAT})",
                 manifest.format
+            );
+        }
+        // Before its MAC is checked the manifest is whoever made the archive's, and verify and
+        // restore print its text: an escape sequence in it would reach the operator's terminal
+        // (retitle it, clear it, write the clipboard). testum writes none.
+        let control = [
+            &manifest.testum_version,
+            &manifest.created_at,
+            &manifest.backend,
+            &manifest.master_key_id,
+        ]
+        .into_iter()
+        .chain(&manifest.notes)
+        .chain(manifest.counts.keys())
+        .chain(manifest.parts.iter().flat_map(|p| [&p.name, &p.sha256]))
+        .any(|text| text.chars().any(char::is_control));
+        if control {
+            anyhow::bail!(
+                "{MANIFEST} holds a control character (a terminal escape sequence?): not a \
+                 manifest testum wrote"
             );
         }
         if let Some(bad) = manifest.parts.iter().find(|p| !part_name_ok(&p.name)) {
@@ -161,10 +185,38 @@ mod tests {
             "task-logs/../etc/passwd",
             "/task-logs/x",
             "task-logs/./x",
+            "task-logs/\u{1b}[2J",
             "other",
             "master.key",
         ] {
             assert!(!part_name_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn control_characters_anywhere_in_the_text_are_refused() {
+        let manifest = |field: &str, value: &str| {
+            let mut json = serde_json::json!({
+                "format": FORMAT, "testum_version": "0.1.0", "created_at": "2026-01-01T00:00:00Z",
+                "backend": "sqlite", "schema_version": 9, "master_key_id": "0123456789abcdef",
+                "master_key_included": false, "counts": {"users": 1},
+                "parts": [{"name": "testum.db", "bytes": 1, "sha256": "00"}], "notes": ["a note"],
+            });
+            match field {
+                "notes" => json["notes"][0] = value.into(),
+                "part" => json["parts"][0]["name"] = format!("task-logs/{value}").into(),
+                "" => {}
+                _ => json[field] = value.into(),
+            }
+            Manifest::parse(&serde_json::to_vec(&json).unwrap())
+        };
+        manifest("", "").unwrap();
+        for field in ["testum_version", "master_key_id", "notes", "part"] {
+            for bad in ["\u{1b}]52;c;ZWNobw==\u{7}", "x\u{1b}[2Jy", "two\nlines"] {
+                let error = manifest(field, bad).unwrap_err().to_string();
+                assert!(error.contains("control character"), "{field}: {error}");
+                assert!(!error.contains('\u{1b}'), "{field}: {error}");
+            }
         }
     }
 

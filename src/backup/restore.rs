@@ -3,7 +3,8 @@
 //!
 //! Order, so that a refusal or failure leaves the target as it was:
 //! 1. the target must be empty: the data dir may hold only `master.key`, the SQLite file must not
-//!    exist, the local task-log directory must be empty or missing;
+//!    exist (nor its `-wal`, `-shm`, `-journal`), the local task-log directory must be empty or
+//!    missing;
 //! 2. the archive is read into a staging directory inside the data dir, every part hashed
 //!    ([`super::container::read`]);
 //! 3. the master key (environment, key file, or the sealed one and the passphrase) must have
@@ -71,8 +72,22 @@ fn refuse_non_empty(
             data_dir.display()
         );
     }
-    if let Some(db) = db_file.filter(|db| db.exists()) {
-        bail!("{} exists: restore into a new database file", db.display());
+    if let Some(db) = db_file {
+        // SQLite applies a `-wal` (or hot `-journal`) it finds beside a database file to it,
+        // whichever database that log was written for: one left by a removed file would rewrite
+        // the restored database as it opens.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            let path = PathBuf::from(name);
+            if path.symlink_metadata().is_ok() {
+                bail!(
+                    "{} exists: restore into a new database file (remove a database's -wal, \
+                     -shm and -journal files with it)",
+                    path.display()
+                );
+            }
+        }
     }
     if let Some(dir) = logs
         && let Some(found) = first_entry(dir, &[])?

@@ -316,11 +316,14 @@ fn client_config(params: &ConnectParams) -> client::Config {
         preferred,
         nodelay: true,
         // russh widens the SSH window as data arrives and applies back-pressure only through
-        // this queue of channel messages (each at most one 32 KiB packet): keep it to one, so a
-        // connection whose reader is slow holds 32 KiB here, not russh's default 100 packets
-        // (3 MiB), which at hundreds of hosts would be gigabytes. The host's further bytes wait
-        // in the kernel's socket buffer, and then in the SSH window.
-        channel_buffer_size: 1,
+        // this queue of channel messages (each at most one 32 KiB packet): keep it short, so a
+        // connection whose reader is slow holds 128 KiB here, not russh's default 100 packets
+        // (3 MiB), which at hundreds of hosts would be gigabytes. Not shorter than 4: on a
+        // timeout the exec loop runs `kill` on a second channel of the session while it does not
+        // read this one, and the messages that end the command (exit-signal, EOF, close) must
+        // fit here, or russh's session loop stalls on this queue and never delivers the second
+        // channel's answer (tests/ssh_engine.rs `timeout_kills_the_remote_process` with 1).
+        channel_buffer_size: 4,
         ..Default::default()
     }
 }

@@ -187,7 +187,9 @@ async fn an_operator_works_through_the_browser() {
     browser.click("form.filters button").await;
     browser.wait_path("/ui/audit").await;
     let filtered = browser
-        .wait_text("main table tbody", |t| !t.contains("task.create"))
+        .wait_text("main table tbody", |t| {
+            t.contains("key.create") && !t.contains("task.create")
+        })
         .await;
     assert!(filtered.contains("key.create"), "{filtered}");
 

@@ -209,6 +209,24 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// The master key an admin command uses: `given` (the value of `TESTUM_MASTER_KEY`, or of its
+/// file), else the data dir's `master.key`; `None` when neither exists. Unlike `serve`, never
+/// creates a key. Errors: a value or file that is not base64 of 32 bytes.
+pub fn existing_master_key(
+    given: Option<&Secret>,
+    data_dir: &Path,
+) -> anyhow::Result<Option<crate::crypto::MasterKey>> {
+    use anyhow::Context as _;
+    match given {
+        Some(text) => Ok(Some(
+            crate::crypto::MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY")?,
+        )),
+        None => Ok(crate::crypto::MasterKey::load(
+            &data_dir.join("master.key"),
+        )?),
+    }
+}
+
 /// The content of the secret file at `path`, without its trailing newline.
 pub fn read_secret_file(path: &Path) -> anyhow::Result<Secret> {
     use anyhow::Context as _;

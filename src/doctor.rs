@@ -15,7 +15,6 @@ use anyhow::{Context as _, anyhow, bail};
 
 use crate::archive::OutputArchive;
 use crate::config::ServeConfig;
-use crate::crypto::MasterKey;
 use crate::server::{MASTER_KEY_CHECK, judge_master_key};
 use crate::store::{Backend, PoolConfig, Store};
 
@@ -167,18 +166,14 @@ impl Doctor {
     /// The master key in force (environment or key file) opens the database's key check.
     async fn master_key(&self, store: &Store) -> anyhow::Result<String> {
         let settings = &self.config.settings;
-        let key = match &settings.master_key {
-            Some(text) => MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY")?,
-            None => {
-                let path = settings.data_dir.join("master.key");
-                MasterKey::load(&path)?.with_context(|| {
-                    format!(
-                        "TESTUM_MASTER_KEY is unset and there is no {}",
-                        path.display()
-                    )
-                })?
-            }
-        };
+        let key =
+            crate::config::existing_master_key(settings.master_key.as_ref(), &settings.data_dir)?
+                .with_context(|| {
+                format!(
+                    "TESTUM_MASTER_KEY is unset and there is no {}",
+                    settings.data_dir.join("master.key").display()
+                )
+            })?;
         match store.setting(MASTER_KEY_CHECK).await? {
             Some(stored) => {
                 judge_master_key(&key, &stored)?;

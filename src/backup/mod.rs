@@ -80,12 +80,7 @@ impl Installation {
                 MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY_FILE")?,
             ));
         }
-        match &self.master_key {
-            Some(text) => Ok(Some(
-                MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY")?,
-            )),
-            None => Ok(MasterKey::load(&self.key_file())?),
-        }
+        crate::config::existing_master_key(self.master_key.as_ref(), &self.database.data_dir)
     }
 
     /// Where the master key in force comes from, for messages.

@@ -1,7 +1,7 @@
 //! `/api/tasks` and the per-platform shortcuts (`deploy_keys`, `revoke_keys`, `run_command`):
 //! queue work over one or many platforms, follow it, read its output, cancel it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use axum::Json;
 use axum::body::Body;
@@ -16,6 +16,7 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use crate::authorized_keys::KeyOptions;
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
 
 /// Largest per-task concurrency and default.
@@ -50,15 +51,44 @@ pub struct CreateTask {
     /// Targets in flight at once, 1 to 1000 (default 50).
     #[serde(default)]
     concurrency: Option<i64>,
+    /// For `deploy_keys`: authorized_keys options per key id (each a key of `key_ids`), e.g.
+    /// `{"<key id>": {"from": "10.0.0.0/8", "restrict": true}}`. A key left out keeps the options
+    /// it has where it is already assigned (none where it is new); `{}` clears them.
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<Uuid, KeyOptions>>)]
+    options: Option<BTreeMap<String, KeyOptions>>,
+    /// For `deploy_keys` and `revoke_keys`: `true` only shows, per target, the diff of the
+    /// authorized_keys the task would write; nothing is written and no assignment changes.
+    #[serde(default)]
+    dry_run: bool,
 }
 
-/// `POST /api/platforms/{id}/deploy_keys` and `revoke_keys` body.
+/// `POST /api/platforms/{id}/deploy_keys` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployKeys {
+    /// Key ids (UUIDs), at least one.
+    #[schema(value_type = Vec<Uuid>)]
+    key_ids: Vec<String>,
+    /// authorized_keys options per key id, as in `POST /api/tasks`.
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<Uuid, KeyOptions>>)]
+    options: Option<BTreeMap<String, KeyOptions>>,
+    /// `true`: only show the diff the deploy would make.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/platforms/{id}/revoke_keys` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyIds {
     /// Key ids (UUIDs), at least one.
     #[schema(value_type = Vec<Uuid>)]
     key_ids: Vec<String>,
+    /// `true`: only show the diff the revoke would make.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// `POST /api/platforms/{id}/run_command` body.
@@ -89,6 +119,34 @@ fn parse_ids(errors: &mut Errors, field: &str, ids: &[String]) -> Vec<Uuid> {
                 }
             }
             Err(_) => errors.add(&format!("{field}[{i}]"), "is not a UUID"),
+        }
+    }
+    out
+}
+
+/// The options of `body.options` by key id, each checked with sshd's rules (errors name
+/// `options.<key id>.<option>`) and each for a key of `key_ids`.
+fn check_options(
+    errors: &mut Errors,
+    options: &BTreeMap<String, KeyOptions>,
+    key_ids: &[Uuid],
+) -> BTreeMap<Uuid, KeyOptions> {
+    let mut out = BTreeMap::new();
+    for (id, opts) in options {
+        let field = format!("options.{id}");
+        let Ok(key_id) = Uuid::parse_str(id) else {
+            errors.add(&field, "is not a UUID");
+            continue;
+        };
+        if !key_ids.contains(&key_id) {
+            errors.add(&field, "names a key that is not in key_ids");
+            continue;
+        }
+        match opts.render() {
+            Ok(_) => {
+                out.insert(key_id, opts.clone());
+            }
+            Err(e) => errors.add(&format!("{field}.{}", e.option), e.message),
         }
     }
     out
@@ -125,10 +183,24 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 errors.add("command", format!("is not used by {}", body.kind));
             }
             params.key_ids = key_ids.clone();
+            params.dry_run = body.dry_run;
+            match (&body.options, kind) {
+                (Some(options), Some(TaskKind::DeployKeys)) => {
+                    params.options = check_options(&mut errors, options, &key_ids);
+                }
+                (Some(_), _) => errors.add("options", format!("is not used by {}", body.kind)),
+                (None, _) => {}
+            }
         }
         Some(TaskKind::RunCommand) => {
             if body.key_ids.is_some() {
                 errors.add("key_ids", "is not used by run_command");
+            }
+            if body.options.is_some() {
+                errors.add("options", "is not used by run_command");
+            }
+            if body.dry_run {
+                errors.add("dry_run", "is only for deploy_keys and revoke_keys");
             }
             match body.command.as_deref() {
                 None => errors.add("command", "is required for run_command"),
@@ -242,36 +314,44 @@ async fn for_platform(
     queue(state, user, task).await
 }
 
-fn key_task(kind: &str, body: KeyIds) -> CreateTask {
+fn key_task(
+    kind: &str,
+    key_ids: Vec<String>,
+    options: Option<BTreeMap<String, KeyOptions>>,
+    dry_run: bool,
+) -> CreateTask {
     CreateTask {
         kind: kind.into(),
         platform_ids: Vec::new(),
-        key_ids: Some(body.key_ids),
+        key_ids: Some(key_ids),
         command: None,
         timeout_s: None,
         concurrency: None,
+        options,
+        dry_run,
     }
 }
 
-/// `POST /api/platforms/{id}/deploy_keys` `{key_ids}` → 202 `{task_id}`.
+/// `POST /api/platforms/{id}/deploy_keys` `{key_ids, options?, dry_run?}` → 202 `{task_id}`.
 #[utoipa::path(
     post,
     path = "/api/platforms/{id}/deploy_keys",
     tag = "tasks",
     params(("id" = Uuid, Path, description = "The platform's id")),
-    request_body = KeyIds,
+    request_body = DeployKeys,
     responses((status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn deploy_keys(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<KeyIds>,
+    ApiJson(body): ApiJson<DeployKeys>,
 ) -> Result<Response, ApiError> {
-    for_platform(&state, &user, &id, key_task("deploy_keys", body)).await
+    let task = key_task("deploy_keys", body.key_ids, body.options, body.dry_run);
+    for_platform(&state, &user, &id, task).await
 }
 
-/// `POST /api/platforms/{id}/revoke_keys` `{key_ids}` → 202 `{task_id}`.
+/// `POST /api/platforms/{id}/revoke_keys` `{key_ids, dry_run?}` → 202 `{task_id}`.
 #[utoipa::path(
     post,
     path = "/api/platforms/{id}/revoke_keys",
@@ -286,7 +366,8 @@ pub async fn revoke_keys(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyIds>,
 ) -> Result<Response, ApiError> {
-    for_platform(&state, &user, &id, key_task("revoke_keys", body)).await
+    let task = key_task("revoke_keys", body.key_ids, None, body.dry_run);
+    for_platform(&state, &user, &id, task).await
 }
 
 /// `POST /api/platforms/{id}/run_command` `{command, timeout_s?}` → 202 `{task_id}`.
@@ -311,6 +392,8 @@ pub async fn run_command(
         command: Some(body.command),
         timeout_s: body.timeout_s,
         concurrency: None,
+        options: None,
+        dry_run: false,
     };
     for_platform(&state, &user, &id, task).await
 }

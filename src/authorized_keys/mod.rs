@@ -19,6 +19,7 @@
 //!   comment, cases AK-04/AK-05); the first occurrence wins and keeps its position.
 //! - The block is always written with `\n`, whatever the rest of the file uses (case KF-04).
 
+mod key_options;
 mod options;
 mod parse;
 
@@ -27,6 +28,7 @@ mod case_tests;
 #[cfg(test)]
 mod tests;
 
+pub use key_options::{KeyOptions, KeyOptionsError};
 pub use options::{KeyOption, OptionsError, parse_options, render_option, split_options_field};
 pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,

@@ -102,7 +102,7 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
 /// Say something about the run in the target's stdout (deploy summaries), through the batched
 /// output writer, so hundreds of targets finishing at once share a few transactions instead of
 /// one each. Warnings are not output: they go to the target's `warnings`.
-async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
+pub(super) async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
     let chunk = OutputChunk {
         task_id: target.task_id,
         platform_id: target.platform_id,
@@ -119,7 +119,7 @@ async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
 /// tables, statements and connection details) go to the worker's log only. A stored value that
 /// does not decode (an unknown word in an enum column) is the user's to fix, so its message,
 /// which names the column and the value, is shown.
-fn store_failure(platform: Uuid, doing: &str, error: StoreError) -> String {
+pub(super) fn store_failure(platform: Uuid, doing: &str, error: StoreError) -> String {
     tracing::error!(platform = %platform, error = %error, "store failure while {doing}");
     match error {
         StoreError::Corrupt(_) | StoreError::Conflict(_) => format!("{doing}: {error}"),
@@ -153,7 +153,7 @@ async fn execute(
 /// Connect, and pin the host key on first use (race-safe: the store pins only when no pin exists,
 /// and a concurrent first pin is compared like any other). A host key another platform pinned
 /// already adds a warning to `warnings`.
-async fn connect(
+pub(super) async fn connect(
     context: &RunContext,
     platform: &Platform,
     warnings: &mut Vec<String>,
@@ -273,6 +273,9 @@ async fn sync(
     platform: &Platform,
     warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
+    if target.params.dry_run {
+        return super::dry_run::preview(context, target, platform, warnings).await;
+    }
     let guard = context
         .locks
         .lock(

@@ -426,3 +426,32 @@ async fn a_dry_run_shows_the_diff_and_writes_nothing_anywhere() {
         .count();
     assert_eq!(dry, 4, "{audit}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_options_and_dry_run() {
+    let app = TestApp::start().await;
+    let doc = app.get("/api/openapi.json").await;
+    let schemas = &doc["components"]["schemas"];
+    for member in [
+        "from",
+        "command",
+        "environment",
+        "restrict",
+        "no-X11-forwarding",
+        "expiry-time",
+    ] {
+        assert!(
+            schemas["KeyOptions"]["properties"][member].is_object(),
+            "KeyOptions.{member}: {}",
+            schemas["KeyOptions"]
+        );
+    }
+    for body in ["CreateTask", "DeployKeys"] {
+        let properties = &schemas[body]["properties"];
+        assert!(properties["options"].is_object(), "{body}: {properties}");
+        assert!(properties["dry_run"].is_object(), "{body}: {properties}");
+    }
+    assert!(schemas["KeyIds"]["properties"]["dry_run"].is_object());
+    assert!(schemas["KeyIds"]["properties"]["options"].is_null());
+    assert!(schemas["Assignment"]["properties"]["options"].is_object());
+}

@@ -6,6 +6,8 @@
 //! because [`crate::store::Store::create_task`] changes no assignment for a dry run. The only
 //! thing a dry run may record is the host key pin of a first contact, as every connection does.
 
+use std::time::Duration;
+
 use similar::TextDiff;
 
 use crate::authorized_keys::{Applied, apply};
@@ -13,6 +15,9 @@ use crate::deploy::read_remote;
 use crate::store::{ClaimedTarget, Platform, TargetResult, TaskStatus};
 
 use super::run::{RunContext, connect, note, store_failure};
+
+/// Longest time spent looking for the smallest diff of one file.
+const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Run `target` as a dry run: its output is [`describe`]'s text and its `changed` says whether the
 /// file would change. Host warnings (modes sshd's StrictModes refuses) go to `warnings`.
@@ -59,7 +64,11 @@ pub fn describe(path: &str, current: &[u8], applied: &Applied) -> String {
     }
     let old = String::from_utf8_lossy(current);
     let new = String::from_utf8_lossy(&applied.content);
-    let diff = TextDiff::from_lines(old.as_ref(), new.as_ref());
+    // A deadline bounds the work on a huge, much-changed file; past it the diff is coarser
+    // (larger hunks) but still correct.
+    let diff = TextDiff::configure()
+        .timeout(DIFF_TIMEOUT)
+        .diff_lines(old.as_ref(), new.as_ref());
     let name = path.trim_start_matches('/');
     format!(
         "dry run: {path}: would change ({} line(s) added, {} removed); nothing was written\n{}",

@@ -273,6 +273,7 @@ async fn sync(
     platform: &Platform,
     warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
+    // A dry run only reads, so it waits for no lock and holds none.
     if target.params.dry_run {
         return super::dry_run::preview(context, target, platform, warnings).await;
     }

@@ -455,3 +455,44 @@ async fn the_openapi_document_describes_options_and_dry_run() {
     assert!(schemas["KeyIds"]["properties"]["options"].is_null());
     assert!(schemas["Assignment"]["properties"]["options"].is_object());
 }
+
+/// The `from` lists testum refuses beyond sshd's parse-time checks are lists with which sshd
+/// refuses every source, even one the list names: refusing them up front saves a lockout.
+#[tokio::test]
+async fn from_lists_refused_up_front_are_ones_sshd_would_lock_out() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "web1").await;
+    let client = ClientKey::generate(KeyKind::Ed25519, None);
+    let key = app.add_key("alice", &client.public_line).await;
+    for from in [
+        "127.0.0.1,,10.0.0.1",
+        "127.0.0.1,10.0.0.1/8",
+        "10.0.0.0/33,127.0.0.1",
+    ] {
+        let line = format!("from=\"{from}\" {}\n", client.public_line);
+        host.user
+            .write_file(".ssh/authorized_keys", line.as_bytes(), 0o600);
+        assert!(
+            !host.ssh_login_works(&client),
+            "sshd accepted from=\"{from}\""
+        );
+        let (status, problem) = app
+            .post(
+                &format!("/api/platforms/{platform}/deploy_keys"),
+                json!({"key_ids": [key], "options": {&key: {"from": from}}}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{from}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], format!("options.{key}.from"));
+    }
+    // The same list without the bad entry works.
+    let line = format!("from=\"127.0.0.1,10.0.0.0/8\" {}\n", client.public_line);
+    host.user
+        .write_file(".ssh/authorized_keys", line.as_bytes(), 0o600);
+    assert!(host.ssh_login_works(&client));
+}

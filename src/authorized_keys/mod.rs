@@ -21,9 +21,12 @@
 
 mod options;
 mod parse;
+mod scan;
 
 #[cfg(test)]
 mod case_tests;
+#[cfg(test)]
+mod scan_tests;
 #[cfg(test)]
 mod tests;
 
@@ -31,6 +34,10 @@ pub use options::{KeyOption, OptionsError, parse_options, render_option, split_o
 pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,
     is_known_key_type, parse, parse_key_line,
+};
+
+pub use scan::{
+    Finding, FindingKind, LineClass, ScanReport, ScannedLine, ScannedOption, is_weak, scan,
 };
 
 use parse::split_lines;
@@ -239,15 +246,19 @@ fn desired_entries(desired: &[String]) -> Result<Vec<KeyLine>, EngineError> {
 fn block_lines(lines: &[(&[u8], LineEnding)], pos: BlockPos) -> Vec<String> {
     lines[pos.begin + 1..pos.end]
         .iter()
-        .filter_map(|(raw, _)| {
-            let text = String::from_utf8_lossy(raw);
-            match parse_key_line(&text) {
-                Ok(k) => Some(k.render()),
-                Err(KeyLineError::Empty) => None,
-                Err(_) => Some(text.trim_end_matches('\r').to_string()),
-            }
-        })
+        .filter_map(|(raw, _)| canonical_line(&String::from_utf8_lossy(raw)))
         .collect()
+}
+
+/// A line of the block as compared with what testum wrote: [`KeyLine::render`] when it parses
+/// (so a hand-edited separator does not count as a change), else the text without a trailing
+/// CR; `None` for a blank line.
+fn canonical_line(text: &str) -> Option<String> {
+    match parse_key_line(text) {
+        Ok(k) => Some(k.render()),
+        Err(KeyLineError::Empty) => None,
+        Err(_) => Some(text.trim_end_matches('\r').to_string()),
+    }
 }
 
 /// Items of `a` not matched one-for-one in `b` (multiset difference, order of `a`).
@@ -449,6 +460,29 @@ pub struct Shadowed {
     pub shadowed_by: usize,
 }
 
+/// Whether sshd, reading `earlier` before `later`, always stops at `earlier` when `later` would
+/// match, so `later`'s own options never apply: same key, same role (`cert-authority` or not),
+/// different options, and `earlier` has no option that lets sshd fall through to a later line
+/// when its check fails (`from=`, `principals=`, `expiry-time=`).
+fn shadows(earlier: &KeyLine, later: &KeyLine) -> bool {
+    earlier.same_key(later)
+        && earlier.identity() != later.identity()
+        && is_cert_authority(earlier) == is_cert_authority(later)
+        && !is_restricted(earlier)
+}
+
+/// Whether the line carries `cert-authority` (sshd matches such lines against certificates'
+/// CA keys, and plain lines against plain keys: the two never compete).
+fn is_cert_authority(line: &KeyLine) -> bool {
+    line.has_option("cert-authority")
+}
+
+/// Whether the line has an option that can make sshd skip it and go on to the next line with
+/// the same key ([`options::RESTRICTING`]).
+fn is_restricted(line: &KeyLine) -> bool {
+    options::RESTRICTING.iter().any(|o| line.has_option(o))
+}
+
 /// Entries that share a key with an earlier entry which has no restricting option (`from=`,
 /// `principals=`, `expiry-time=`), so sshd, which tries lines in order and stops at the first
 /// that matches, never reaches them (case AK-04: "the manager may warn"). `cert-authority` lines
@@ -465,12 +499,9 @@ pub fn shadowed_entries(desired: &[String]) -> Result<Vec<Shadowed>, EngineError
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
     for (j, later) in parsed.iter().enumerate() {
-        let winner = parsed[..j].iter().position(|earlier| {
-            earlier.same_key(later)
-                && earlier.identity() != later.identity()
-                && earlier.has_option("cert-authority") == later.has_option("cert-authority")
-                && !options::RESTRICTING.iter().any(|o| earlier.has_option(o))
-        });
+        let winner = parsed[..j]
+            .iter()
+            .position(|earlier| shadows(earlier, later));
         if let Some(i) = winner {
             out.push(Shadowed {
                 index: j,

@@ -109,10 +109,16 @@ pub enum FindingKind {
     ManagedMissing,
     /// A line in the block that testum did not write (edited or added by hand).
     ManagedChanged,
-    /// A managed entry that an earlier line for the same key always wins over: sshd uses the
-    /// first matching line, so the managed options never apply.
+    /// A managed entry that an earlier line for the same key (with other options) always wins
+    /// over: sshd uses the first matching line, so the managed options never apply. The
+    /// earlier line has no `from=`, `principals=` or `expiry-time=` that could let sshd fall
+    /// through; `cert-authority` lines and plain lines never shadow each other.
     Shadowed,
-    /// The same key on more than one entry line.
+    /// The same key on more than one entry line, where the later line is never used: an earlier
+    /// line for that key has no `from=`, `principals=` or `expiry-time=` to let sshd fall
+    /// through (several lines whose earlier ones carry such checks are legitimate and not
+    /// reported, case AK-04). A managed line with other options is [`FindingKind::Shadowed`]
+    /// instead.
     Duplicate,
     /// DSA (any size) or RSA under 2048 bits.
     WeakKey,
@@ -349,10 +355,9 @@ fn entry_findings(
     lines: &[ScannedLine],
     findings: &mut Vec<Finding>,
 ) {
-    let mut first_seen: HashMap<KeyId<'_>, usize> = HashMap::with_capacity(entries.len());
-    // The first earlier line for each key without from=/principals=/expiry-time=: sshd stops
-    // there whenever the key matches.
-    let mut first_unrestricted: HashMap<KeyId<'_>, &Entry> = HashMap::new();
+    // The first line for each key without from=/principals=/expiry-time=: sshd stops there
+    // whenever the key matches, so no later line for that key is ever used.
+    let mut first_unrestricted: HashMap<KeyId<'_>, &Entry> = HashMap::with_capacity(entries.len());
     let mut per_line: Vec<Finding> = Vec::new();
     for entry in entries {
         let number = entry.index + 1;
@@ -384,30 +389,28 @@ fn entry_findings(
             ));
         }
         let id = key_id(&entry.key);
-        match first_seen.get(&id) {
-            Some(first) => per_line.push(finding(
-                FindingKind::Duplicate,
-                format!("line {number}: key {fp} is already on line {first}"),
-            )),
-            None => {
-                first_seen.insert(id, number);
-            }
-        }
-        if trusted_block && managed {
-            if let Some(winner) = first_unrestricted
-                .get(&id)
-                .filter(|w| shadows(&w.key, &entry.key))
-            {
-                per_line.push(finding(
-                    FindingKind::Shadowed,
-                    format!(
-                        "line {number}: testum's entry for key {fp} never takes effect: sshd \
-                             uses line {} first, which has other options and no from=, \
-                             principals= or expiry-time= to fall through",
-                        winner.index + 1
-                    ),
-                ));
-            }
+        if let Some(winner) = first_unrestricted.get(&id) {
+            let first = winner.index + 1;
+            per_line.push(
+                if trusted_block && managed && shadows(&winner.key, &entry.key) {
+                    finding(
+                        FindingKind::Shadowed,
+                        format!(
+                            "line {number}: testum's entry for key {fp} never takes effect: sshd \
+                         uses line {first} first, which has other options and no from=, \
+                         principals= or expiry-time= to fall through"
+                        ),
+                    )
+                } else {
+                    finding(
+                        FindingKind::Duplicate,
+                        format!(
+                            "line {number}: key {fp} is already on line {first}, which sshd \
+                         reaches first, so this line is never used"
+                        ),
+                    )
+                },
+            );
         }
         if !is_restricted(&entry.key) {
             first_unrestricted.entry(id).or_insert(entry);

@@ -164,8 +164,8 @@ fn escaped_excerpt(text: &str) -> String {
 
 /// Validate one desired line: exactly one line, no control characters (TAB allowed as a field
 /// separator), surrounding spaces/tabs ignored, and a key line sshd accepts: options per sshd's
-/// grammar, a known key type, base64 whose embedded type matches, optional comment (cases AK-09,
-/// AK-12). Returns the parsed line; [`KeyLine::render`] is what [`apply`] writes.
+/// grammar (without the trailing comma sshd would tolerate), a known key type, base64 whose
+/// embedded type matches, optional comment (cases AK-09, AK-12). Returns the parsed line; [`KeyLine::render`] is what [`apply`] writes.
 ///
 /// # Errors
 /// [`EngineError::InvalidLine`] with the reason. A line with CR/LF that is a key wrapped over
@@ -196,12 +196,19 @@ pub fn validate_line(line: &str) -> Result<KeyLine, EngineError> {
         )));
     }
     let trimmed = line.trim_matches([' ', '\t']);
-    parse_key_line(trimmed).map_err(|e| {
+    let refuse = |e: KeyLineError| {
         EngineError::InvalidLine(format!(
             "{e} (line starts \"{}\")",
             escaped_excerpt(trimmed)
         ))
-    })
+    };
+    let key = parse_key_line(trimmed).map_err(refuse)?;
+    // sshd reads `pty, ssh-ed25519 ...` (see [`parse_key_line`]), but a line testum writes
+    // holds options exactly as they are meant: a dangling comma is a mistake, not a style.
+    if key.options_raw.as_deref().is_some_and(|o| o.ends_with(',')) {
+        return Err(refuse(OptionsError::TrailingComma.into()));
+    }
+    Ok(key)
 }
 
 /// Prepare a line pasted into a form or API: drop one trailing CR LF / LF / CR and surrounding

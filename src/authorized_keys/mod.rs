@@ -37,8 +37,6 @@ pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,
     is_known_key_type, parse, parse_key_line,
 };
-pub use scan::{Finding, FindingKind, LineClass, ScanReport, ScannedLine, ScannedOption, scan};
-
 pub use scan::{
     Finding, FindingKind, LineClass, ScanReport, ScannedLine, ScannedOption, is_weak, scan,
 };

@@ -277,6 +277,18 @@ async fn bad_options_are_refused_naming_the_option_and_queue_nothing() {
             "dry_run".to_string(),
             "only for",
         ),
+        (
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [platform], "dry_run": true}),
+            "dry_run".to_string(),
+            "only for",
+        ),
+        (
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [platform], "options": {}}),
+            "options".to_string(),
+            "not used by scan",
+        ),
     ] {
         let (status, problem) = app.post(path, body.clone()).await;
         assert_eq!(

@@ -33,7 +33,7 @@ pub const MAX_PLATFORMS: usize = 10_000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
-    /// `deploy_keys`, `revoke_keys` or `run_command`.
+    /// `deploy_keys`, `revoke_keys`, `run_command` or `scan`.
     kind: String,
     /// Platform ids (UUIDs), at least one, at most 10 000.
     #[schema(value_type = Vec<Uuid>)]
@@ -196,12 +196,6 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
             if body.key_ids.is_some() {
                 errors.add("key_ids", "is not used by run_command");
             }
-            if body.options.is_some() {
-                errors.add("options", "is not used by run_command");
-            }
-            if body.dry_run {
-                errors.add("dry_run", "is only for deploy_keys and revoke_keys");
-            }
             match body.command.as_deref() {
                 None => errors.add("command", "is required for run_command"),
                 Some(c) if c.trim().is_empty() => errors.add("command", "must not be blank"),
@@ -225,7 +219,24 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 }
             }
         }
+        Some(TaskKind::Scan) => {
+            if body.key_ids.is_some() {
+                errors.add("key_ids", "is not used by scan");
+            }
+            if body.command.is_some() || body.timeout_s.is_some() {
+                errors.add("command", "is not used by scan");
+            }
+        }
         None => {}
+    }
+    if let Some(TaskKind::RunCommand | TaskKind::Scan) = kind {
+        if body.options.is_some() {
+            errors.add("options", format!("is not used by {}", body.kind));
+        }
+        // A scan never writes anyway; a command cannot be previewed.
+        if body.dry_run {
+            errors.add("dry_run", "is only for deploy_keys and revoke_keys");
+        }
     }
     let concurrency = match body.concurrency {
         None => DEFAULT_CONCURRENCY,

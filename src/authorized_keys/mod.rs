@@ -19,20 +19,28 @@
 //!   comment, cases AK-04/AK-05); the first occurrence wins and keeps its position.
 //! - The block is always written with `\n`, whatever the rest of the file uses (case KF-04).
 
+mod exclusive;
 mod key_options;
 mod options;
 mod parse;
+mod scan;
 
 #[cfg(test)]
 mod case_tests;
 #[cfg(test)]
+mod scan_tests;
+#[cfg(test)]
 mod tests;
 
+pub use exclusive::{RemovedLines, remove_unmanaged_keys, shadowing_conflict};
 pub use key_options::{KeyOptions, KeyOptionsError};
 pub use options::{KeyOption, OptionsError, parse_options, render_option, split_options_field};
 pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,
     is_known_key_type, parse, parse_key_line,
+};
+pub use scan::{
+    Finding, FindingKind, LineClass, ScanReport, ScannedLine, ScannedOption, is_weak, scan,
 };
 
 use parse::split_lines;
@@ -67,6 +75,10 @@ pub enum EngineError {
     /// (0-based index into `desired`) and why, and never echoes the raw input.
     #[error("invalid managed line: {0}")]
     InvalidLine(String),
+    /// The new content would not do what the sync promises (a managed entry an earlier line
+    /// always wins over, see [`shadowing_conflict`]); nothing is written.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Where the block sits: indices (into the file's lines) of the BEGIN and END marker lines.
@@ -159,8 +171,8 @@ fn escaped_excerpt(text: &str) -> String {
 
 /// Validate one desired line: exactly one line, no control characters (TAB allowed as a field
 /// separator), surrounding spaces/tabs ignored, and a key line sshd accepts: options per sshd's
-/// grammar, a known key type, base64 whose embedded type matches, optional comment (cases AK-09,
-/// AK-12). Returns the parsed line; [`KeyLine::render`] is what [`apply`] writes.
+/// grammar (without the trailing comma sshd would tolerate), a known key type, base64 whose
+/// embedded type matches, optional comment (cases AK-09, AK-12). Returns the parsed line; [`KeyLine::render`] is what [`apply`] writes.
 ///
 /// # Errors
 /// [`EngineError::InvalidLine`] with the reason. A line with CR/LF that is a key wrapped over
@@ -191,12 +203,19 @@ pub fn validate_line(line: &str) -> Result<KeyLine, EngineError> {
         )));
     }
     let trimmed = line.trim_matches([' ', '\t']);
-    parse_key_line(trimmed).map_err(|e| {
+    let refuse = |e: KeyLineError| {
         EngineError::InvalidLine(format!(
             "{e} (line starts \"{}\")",
             escaped_excerpt(trimmed)
         ))
-    })
+    };
+    let key = parse_key_line(trimmed).map_err(refuse)?;
+    // sshd reads `pty, ssh-ed25519 ...` (see [`parse_key_line`]), but a line testum writes
+    // holds options exactly as they are meant: a dangling comma is a mistake, not a style.
+    if key.options_raw.as_deref().is_some_and(|o| o.ends_with(',')) {
+        return Err(refuse(OptionsError::TrailingComma.into()));
+    }
+    Ok(key)
 }
 
 /// Prepare a line pasted into a form or API: drop one trailing CR LF / LF / CR and surrounding
@@ -241,15 +260,19 @@ fn desired_entries(desired: &[String]) -> Result<Vec<KeyLine>, EngineError> {
 fn block_lines(lines: &[(&[u8], LineEnding)], pos: BlockPos) -> Vec<String> {
     lines[pos.begin + 1..pos.end]
         .iter()
-        .filter_map(|(raw, _)| {
-            let text = String::from_utf8_lossy(raw);
-            match parse_key_line(&text) {
-                Ok(k) => Some(k.render()),
-                Err(KeyLineError::Empty) => None,
-                Err(_) => Some(text.trim_end_matches('\r').to_string()),
-            }
-        })
+        .filter_map(|(raw, _)| canonical_line(&String::from_utf8_lossy(raw)))
         .collect()
+}
+
+/// A line of the block as compared with what testum wrote: [`KeyLine::render`] when it parses
+/// (so a hand-edited separator does not count as a change), else the text without a trailing
+/// CR; `None` for a blank line.
+fn canonical_line(text: &str) -> Option<String> {
+    match parse_key_line(text) {
+        Ok(k) => Some(k.render()),
+        Err(KeyLineError::Empty) => None,
+        Err(_) => Some(text.trim_end_matches('\r').to_string()),
+    }
 }
 
 /// Items of `a` not matched one-for-one in `b` (multiset difference, order of `a`).
@@ -370,6 +393,24 @@ pub fn managed_lines(current: &[u8]) -> Result<Vec<String>, EngineError> {
     })
 }
 
+/// For each of `desired`, whether its key (type and blob, whatever its options and comment) is
+/// in the block of `current`: what a failed sync still knows about each assignment.
+///
+/// # Errors
+/// [`EngineError::DamagedMarkers`] as in [`apply`].
+pub fn present_in_block(current: &[u8], desired: &[String]) -> Result<Vec<bool>, EngineError> {
+    let block: Vec<KeyLine> = managed_lines(current)?
+        .iter()
+        .filter_map(|line| parse_key_line(line).ok())
+        .collect();
+    Ok(desired
+        .iter()
+        .map(|line| {
+            parse_key_line(line.trim()).is_ok_and(|want| block.iter().any(|b| b.same_key(&want)))
+        })
+        .collect())
+}
+
 /// Lines sshd would skip, as `(line number, reason)`, for warnings such as "line 2: unrecognised
 /// format, left untouched" (case AK-02). They never make [`apply`] fail; they are kept verbatim.
 pub fn unparseable_lines(current: &[u8]) -> Vec<(usize, String)> {
@@ -451,6 +492,29 @@ pub struct Shadowed {
     pub shadowed_by: usize,
 }
 
+/// Whether sshd, reading `earlier` before `later`, always stops at `earlier` when `later` would
+/// match, so `later`'s own options never apply: same key, same role (`cert-authority` or not),
+/// different options, and `earlier` has no option that lets sshd fall through to a later line
+/// when its check fails (`from=`, `principals=`, `expiry-time=`).
+fn shadows(earlier: &KeyLine, later: &KeyLine) -> bool {
+    earlier.same_key(later)
+        && earlier.identity() != later.identity()
+        && is_cert_authority(earlier) == is_cert_authority(later)
+        && !is_restricted(earlier)
+}
+
+/// Whether the line carries `cert-authority` (sshd matches such lines against certificates'
+/// CA keys, and plain lines against plain keys: the two never compete).
+fn is_cert_authority(line: &KeyLine) -> bool {
+    line.has_option("cert-authority")
+}
+
+/// Whether the line has an option that can make sshd skip it and go on to the next line with
+/// the same key ([`options::RESTRICTING`]).
+fn is_restricted(line: &KeyLine) -> bool {
+    options::RESTRICTING.iter().any(|o| line.has_option(o))
+}
+
 /// Entries that share a key with an earlier entry which has no restricting option (`from=`,
 /// `principals=`, `expiry-time=`), so sshd, which tries lines in order and stops at the first
 /// that matches, never reaches them (case AK-04: "the manager may warn"). `cert-authority` lines
@@ -467,12 +531,9 @@ pub fn shadowed_entries(desired: &[String]) -> Result<Vec<Shadowed>, EngineError
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
     for (j, later) in parsed.iter().enumerate() {
-        let winner = parsed[..j].iter().position(|earlier| {
-            earlier.same_key(later)
-                && earlier.identity() != later.identity()
-                && earlier.has_option("cert-authority") == later.has_option("cert-authority")
-                && !options::RESTRICTING.iter().any(|o| earlier.has_option(o))
-        });
+        let winner = parsed[..j]
+            .iter()
+            .position(|earlier| shadows(earlier, later));
         if let Some(i) = winner {
             out.push(Shadowed {
                 index: j,

@@ -34,9 +34,41 @@ pub const KNOWN_KEY_TYPES: &[&str] = &[
     "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
 ];
 
-/// Whether `name` is a key type sshd knows (exact, case-sensitive match as in `sshkey.c`).
+/// Signature algorithm names that `sshkey.c` also accepts as key type names (its "sigonly"
+/// keyimpls), with the key type they stand for: `rsa-sha2-256 AAAA...` is an RSA key to sshd.
+const SIGNATURE_ALIASES: &[(&str, &str)] = &[
+    ("rsa-sha2-256", "ssh-rsa"),
+    ("rsa-sha2-512", "ssh-rsa"),
+    (
+        "rsa-sha2-256-cert-v01@openssh.com",
+        "ssh-rsa-cert-v01@openssh.com",
+    ),
+    (
+        "rsa-sha2-512-cert-v01@openssh.com",
+        "ssh-rsa-cert-v01@openssh.com",
+    ),
+];
+
+/// The key type `name` stands for in sshd (`sshkey_type_from_name`): itself for one of
+/// [`KNOWN_KEY_TYPES`], `ssh-rsa` for `rsa-sha2-256`/`rsa-sha2-512` (and likewise for their
+/// certificate forms), `None` for a name sshd does not know.
+fn base_key_type(name: &[u8]) -> Option<&'static str> {
+    KNOWN_KEY_TYPES
+        .iter()
+        .copied()
+        .find(|t| t.as_bytes() == name)
+        .or_else(|| {
+            SIGNATURE_ALIASES
+                .iter()
+                .find(|(alias, _)| alias.as_bytes() == name)
+                .map(|(_, base)| *base)
+        })
+}
+
+/// Whether `name` is a key type sshd knows (exact, case-sensitive match as in `sshkey.c`): one
+/// of [`KNOWN_KEY_TYPES`] or a signature algorithm name sshd maps to one (`rsa-sha2-256`).
 pub fn is_known_key_type(name: &str) -> bool {
-    KNOWN_KEY_TYPES.contains(&name)
+    base_key_type(name.as_bytes()).is_some()
 }
 
 /// How a line ended in the file.
@@ -222,7 +254,9 @@ fn read_key(s: &str) -> Result<(String, String, Vec<u8>, Option<String>), KeyLin
     let blob = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|_| KeyLineError::BadBase64(key_type.to_string()))?;
-    if blob_type(&blob) != Some(key_type.as_bytes()) {
+    // sshd compares the types the names stand for, so `rsa-sha2-512` text with an `ssh-rsa`
+    // blob (or the other way round) is one RSA key.
+    if blob_type(&blob).and_then(base_key_type) != base_key_type(key_type.as_bytes()) {
         return Err(KeyLineError::TypeMismatch(key_type.to_string()));
     }
     let comment = rest.trim_matches([' ', '\t']);
@@ -271,7 +305,9 @@ pub fn parse_key_line(text: &str) -> Result<KeyLine, KeyLineError> {
     let (field, rest) = split_options_field(s)?;
     let rest = skip_ws(rest);
     let (key_type, base64, blob, comment) = read_key(rest)?;
-    let options = parse_options(field)?;
+    // In a line, sshd's option parser stops at the blank before the key, so trailing commas
+    // (`restrict, ssh-ed25519 ...`) are accepted there, unlike in a bare options string.
+    let options = parse_options(field.trim_end_matches(','))?;
     Ok(KeyLine {
         options_raw: Some(field.to_string()),
         options,

@@ -574,3 +574,40 @@ fn arbitrary_bytes_never_panic() {
         let _ = parse_options(&text);
     }
 }
+
+#[test]
+fn rsa_sha2_names_and_trailing_commas_read_as_sshd_does() {
+    use base64::Engine as _;
+    let rsa = |name: &str| {
+        let mut blob = u32::try_from(name.len())
+            .expect("short")
+            .to_be_bytes()
+            .to_vec();
+        blob.extend_from_slice(name.as_bytes());
+        blob.extend_from_slice(&[0, 0, 0, 1, 3, 0, 0, 0, 1, 7]);
+        base64::engine::general_purpose::STANDARD.encode(&blob)
+    };
+    // sshkey_type_from_name maps the signature names to RSA, in the text and in the blob.
+    for (text, blob) in [
+        ("rsa-sha2-256", "ssh-rsa"),
+        ("rsa-sha2-512", "rsa-sha2-512"),
+        ("ssh-rsa", "rsa-sha2-256"),
+    ] {
+        let k = parse_key_line(&format!("{text} {} c", rsa(blob))).expect(text);
+        assert_eq!(k.key_type, text);
+    }
+    assert_eq!(
+        parse_key_line(&format!("ssh-ed25519 {}", rsa("rsa-sha2-256"))),
+        Err(KeyLineError::TypeMismatch("ssh-ed25519".into()))
+    );
+    // In a line, sshd stops at the blank before the key: trailing commas are read, ...
+    let k = parse_key_line(&format!("pty,, {ALICE}")).expect("sshd accepts it");
+    assert_eq!(k.options_raw.as_deref(), Some("pty,,"));
+    assert_eq!(k.options.len(), 1);
+    assert!(parse_key_line(&format!(", {ALICE}")).is_ok_and(|k| k.options.is_empty()));
+    // ... but testum does not write them.
+    assert!(matches!(
+        validate_line(&format!("pty, {ALICE}")),
+        Err(EngineError::InvalidLine(m)) if m.contains("comma")
+    ));
+}

@@ -64,10 +64,7 @@ impl Decoded {
     /// `SHA256:` + unpadded base64 of SHA-256 over the blob: what `ssh-keygen -lf` prints
     /// (OpenSSH `sshkey_fingerprint` with `SSH_FP_BASE64`).
     pub fn fingerprint(&self) -> String {
-        format!(
-            "SHA256:{}",
-            STANDARD_NO_PAD.encode(Sha256::digest(&self.bytes))
-        )
+        fingerprint_of(&self.bytes)
     }
 }
 
@@ -137,15 +134,7 @@ pub fn decode(blob: &[u8]) -> Result<Decoded, KeyError> {
         reason: "it does not start with a key type",
     })?;
     let key_type = check_algorithm(name)?;
-    let mut reader: &[u8] = blob;
-    let key = KeyData::decode(&mut reader).map_err(|e| KeyError::BadBlob {
-        reason: decode_reason(&e),
-    })?;
-    if !reader.is_empty() {
-        return Err(KeyError::BadBlob {
-            reason: "there are extra bytes after the key",
-        });
-    }
+    let key = read_key_data(blob)?;
     if key.algorithm().as_str() != key_type {
         return Err(KeyError::BadBlob {
             reason: "the key material does not match its type",
@@ -160,11 +149,92 @@ pub fn decode(blob: &[u8]) -> Result<Decoded, KeyError> {
         });
     }
     let bits = bits(&key)?;
+    check_rsa_bits(&key, bits, RSA_MIN_BITS)?;
     Ok(Decoded {
         key_type,
         bytes: canonical,
         bits,
     })
+}
+
+/// Smallest RSA modulus sshd itself accepts, in bits (OpenSSH `SSH_RSA_MINIMUM_MODULUS_SIZE`);
+/// a line with a smaller key is skipped by sshd.
+pub const SSHD_RSA_MIN_BITS: u32 = 1024;
+
+/// A key as sshd reads it from an authorized_keys line, without the registry's policy: DSA,
+/// certificates and RSA keys of 1024..2048 bits are described, not refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspected {
+    /// Algorithm of the plain key (for a certificate: of the certified key), e.g. `ssh-rsa`
+    /// also for a blob named `rsa-sha2-256`.
+    pub key_type: String,
+    /// Whether the blob is an OpenSSH certificate.
+    pub certificate: bool,
+    /// `SHA256:` + unpadded base64 of SHA-256 over the canonical plain key, as `ssh-keygen -l`
+    /// prints it (OpenSSH fingerprints a certificate by its plain key).
+    pub fingerprint: String,
+    /// Key size as `ssh-keygen -l` prints it (DSA: bits of `p`).
+    pub bits: u32,
+}
+
+/// Read a blob the way sshd's `sshkey_from_blob` does when it reads an authorized_keys line:
+/// any key type OpenSSH knows, certificates included (their signature is not verified), RSA
+/// between [`SSHD_RSA_MIN_BITS`] and [`RSA_MAX_BITS`], uncompressed EC points, no trailing
+/// bytes. Non-canonical integers are accepted, as sshd accepts them; the fingerprint is taken
+/// over the canonical re-encoding, as OpenSSH computes it.
+///
+/// # Errors
+/// [`KeyError::BadBlob`], [`KeyError::UnsupportedAlgorithm`], [`KeyError::RsaTooSmall`] (under
+/// 1024 bits) or [`KeyError::RsaTooLarge`]; the messages never echo the blob.
+pub fn inspect(blob: &[u8]) -> Result<Inspected, KeyError> {
+    let key = read_key_data(blob)?;
+    let (plain, certificate) = match key.certificate() {
+        Some(cert) => (cert.public_key(), true),
+        None => (&key, false),
+    };
+    let bits = bits(plain)?;
+    check_rsa_bits(plain, bits, SSHD_RSA_MIN_BITS)?;
+    let canonical = plain.encode_vec().map_err(|_| KeyError::BadBlob {
+        reason: "it cannot be re-encoded",
+    })?;
+    Ok(Inspected {
+        key_type: plain.algorithm().as_str().to_owned(),
+        certificate,
+        fingerprint: fingerprint_of(&canonical),
+        bits,
+    })
+}
+
+/// The SSH wire-format key of `blob`, which must hold exactly one key.
+fn read_key_data(blob: &[u8]) -> Result<KeyData, KeyError> {
+    let mut reader: &[u8] = blob;
+    let key = KeyData::decode(&mut reader).map_err(|e| KeyError::BadBlob {
+        reason: decode_reason(&e),
+    })?;
+    if !reader.is_empty() {
+        return Err(KeyError::BadBlob {
+            reason: "there are extra bytes after the key",
+        });
+    }
+    Ok(key)
+}
+
+/// `SHA256:` + unpadded base64 of SHA-256 over `bytes`.
+fn fingerprint_of(bytes: &[u8]) -> String {
+    format!("SHA256:{}", STANDARD_NO_PAD.encode(Sha256::digest(bytes)))
+}
+
+/// RSA size limits: at least `min` bits, at most [`RSA_MAX_BITS`].
+fn check_rsa_bits(key: &KeyData, bits: u32, min: u32) -> Result<(), KeyError> {
+    if !key.is_rsa() {
+        Ok(())
+    } else if bits < min {
+        Err(KeyError::RsaTooSmall { bits })
+    } else if bits > RSA_MAX_BITS {
+        Err(KeyError::RsaTooLarge { bits })
+    } else {
+        Ok(())
+    }
 }
 
 fn decode_reason(error: &russh::keys::ssh_key::Error) -> &'static str {
@@ -175,11 +245,14 @@ fn decode_reason(error: &russh::keys::ssh_key::Error) -> &'static str {
     }
 }
 
-/// Key size as `ssh-keygen -l` prints it, with the RSA size policy applied.
+/// Key size as `ssh-keygen -l` prints it (no size policy: see [`check_rsa_bits`]).
 fn bits(key: &KeyData) -> Result<u32, KeyError> {
     const UNCOMPRESSED: u8 = 0x04;
     const NOT_UNCOMPRESSED: KeyError = KeyError::BadBlob {
         reason: "the EC point is not in uncompressed form",
+    };
+    const NEGATIVE: KeyError = KeyError::BadBlob {
+        reason: "an integer of the key is negative",
     };
     match key {
         KeyData::Ed25519(_) | KeyData::SkEd25519(_) => Ok(256),
@@ -200,20 +273,8 @@ fn bits(key: &KeyData) -> Result<u32, KeyError> {
             }
             Ok(256)
         }
-        KeyData::Rsa(rsa) => {
-            let n = rsa.n().as_positive_bytes().ok_or(KeyError::BadBlob {
-                reason: "the RSA modulus is negative",
-            })?;
-            let bits = modulus_bits(n);
-            if bits < RSA_MIN_BITS {
-                Err(KeyError::RsaTooSmall { bits })
-            } else if bits > RSA_MAX_BITS {
-                Err(KeyError::RsaTooLarge { bits })
-            } else {
-                Ok(bits)
-            }
-        }
-        KeyData::Dsa(_) => Err(KeyError::Dsa),
+        KeyData::Rsa(rsa) => Ok(modulus_bits(rsa.n().as_positive_bytes().ok_or(NEGATIVE)?)),
+        KeyData::Dsa(dsa) => Ok(modulus_bits(dsa.p().as_positive_bytes().ok_or(NEGATIVE)?)),
         KeyData::Certificate(_) => Err(KeyError::Certificate { name: None }),
         _ => Err(KeyError::UnsupportedAlgorithm { name: None }),
     }

@@ -16,7 +16,7 @@
 //! other formats), `openssh` (one-line form), `rfc4716`, `multiline` (why several lines are
 //! refused), `blob` (wire format, policy, fingerprint), `comment`, `options`.
 
-mod blob;
+pub(crate) mod blob;
 mod comment;
 mod detect;
 mod error;

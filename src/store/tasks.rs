@@ -70,13 +70,18 @@ crate::words! {
         RevokeKeys => "revoke_keys",
         /// Run a command.
         RunCommand => "run_command",
+        /// Read each platform's authorized_keys and record what grants access; changes nothing.
+        Scan => "scan",
     }
 }
 
 impl TaskKind {
     /// The kinds that rewrite authorized_keys are idempotent and may be retried.
     pub fn is_idempotent(self) -> bool {
-        matches!(self, TaskKind::DeployKeys | TaskKind::RevokeKeys)
+        matches!(
+            self,
+            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan
+        )
     }
 }
 
@@ -493,7 +498,7 @@ async fn change_assignment(
         )
         .bind(platform_id.to_string())
         .bind(key_id.to_string()),
-        (TaskKind::RunCommand, _) => return Ok(()),
+        (TaskKind::RunCommand | TaskKind::Scan, _) => return Ok(()),
     };
     query.execute(&mut *conn).await?;
     Ok(())

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use similar::TextDiff;
 
-use crate::authorized_keys::{Applied, apply};
+use crate::authorized_keys::Applied;
 use crate::deploy::read_remote;
 use crate::store::{ClaimedTarget, Platform, TargetResult, TaskStatus};
 
-use super::run::{RunContext, connect, note, store_failure};
+use super::run::{RunContext, connect, login_key, note, plan_sync, store_failure};
 
 /// Longest time spent looking for the smallest diff of one file.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
@@ -39,14 +39,24 @@ pub(super) async fn preview(
         .await
         .map_err(|e| store_failure(platform.id, "reading the platform's keys", e))?;
     let lines: Vec<String> = state.keys.iter().map(|(_, line)| line.clone()).collect();
-    let session = connect(context, platform, warnings).await?;
+    let session = connect(context, platform, warnings)
+        .await
+        .map_err(|failure| failure.message)?;
+    let login_key = if platform.exclusive {
+        login_key(context, platform).await?
+    } else {
+        None
+    };
     let path = &platform.authorized_keys_path;
     let file = read_remote(&session, path)
         .await
         .map_err(|e| e.to_string())?;
     warnings.extend(file.warnings);
     let current = file.content.as_deref().unwrap_or_default();
-    let applied = apply(current, &lines).map_err(|e| e.to_string())?;
+    // The same computation as the real sync: a shadowing conflict fails the dry run as it would
+    // fail the sync, and exclusive mode shows its removals in the diff.
+    let (applied, _) = plan_sync(platform.exclusive, &lines, login_key.as_ref(), current)
+        .map_err(|e| e.to_string())?;
     note(context, target, &describe(path, current, &applied)).await;
     Ok(TargetResult {
         status: Some(TaskStatus::Succeeded),

@@ -508,3 +508,55 @@ async fn from_lists_refused_up_front_are_ones_sshd_would_lock_out() {
         .write_file(".ssh/authorized_keys", line.as_bytes(), 0o600);
     assert!(host.ssh_login_works(&client));
 }
+
+/// A dry run computes what the real sync would: a shadowing conflict fails it the same way, and
+/// in exclusive mode the diff shows the hand-written lines the sync would remove.
+#[tokio::test]
+async fn a_dry_run_previews_conflicts_and_exclusive_mode_like_the_sync() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let platform = add_platform(&app, &host, "web1").await;
+    let client = ClientKey::generate(KeyKind::Ed25519, None);
+    let key = app.add_key("alice", &client.public_line).await;
+    let hand = format!("# kept\ncommand=\"echo forced\" {}\n", client.public_line);
+    host.user
+        .write_file(".ssh/authorized_keys", hand.as_bytes(), 0o600);
+    let before = snapshot(&host);
+    let dry_deploy = json!({"key_ids": [key], "dry_run": true});
+    let deploy_path = format!("/api/platforms/{platform}/deploy_keys");
+
+    let task = app.run_task(&deploy_path, dry_deploy.clone()).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("conflict: line 2 "), "{error}");
+    assert_eq!(snapshot(&host), before);
+
+    let (status, patched) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/platforms/{platform}"),
+            Some(json!({"exclusive": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    let task = app.run_task(&deploy_path, dry_deploy).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["targets"][0]["changed"], true, "{task}");
+    let out = text(
+        app.raw_output(task["id"].as_str().unwrap(), &platform, "stdout")
+            .await,
+    );
+    assert!(
+        out.contains(&format!(
+            " # kept\n-command=\"echo forced\" {line}\n+{BEGIN}\n+{line}\n",
+            line = client.public_line
+        )),
+        "{out}"
+    );
+    assert_eq!(snapshot(&host), before, "an exclusive dry run wrote");
+    assert_eq!(ssh_stdout(&host, &client, "echo mine"), "forced\n");
+    assert_eq!(
+        app.get(&format!("/api/platforms/{platform}/keys")).await["items"],
+        json!([])
+    );
+}

@@ -143,6 +143,18 @@ async fn command_is_forced_and_quotes_backslashes_commas_survive_sshd() {
     deploy(&app, &platform, &key, json!({"command": "echo forced"})).await;
     assert_eq!(ssh_stdout(&host, &client, "echo asked"), "forced\n");
 
+    // expiry-time is read by sshd: a past time refuses the key, a future one lets it in.
+    deploy(&app, &platform, &key, json!({"expiry-time": "20000101"})).await;
+    assert!(!host.ssh_login_works(&client), "an expired entry logged in");
+    deploy(
+        &app,
+        &platform,
+        &key,
+        json!({"expiry-time": "20991231235959Z"}),
+    )
+    .await;
+    assert!(host.ssh_login_works(&client));
+
     let command = r#"printf '%s\n' "forced \"x\" a,b  c" 'back\slash' "$Q""#;
     let env = r#"Q=say "hi", then \ go"#;
     deploy(

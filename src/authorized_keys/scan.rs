@@ -245,21 +245,21 @@ pub fn scan(content: Option<&[u8]>, expected_block: &[String]) -> ScanReport {
         let is_marker = block
             .flatten()
             .is_some_and(|b| index == b.begin || index == b.end);
-        if managed && !is_marker {
-            if let Some(canonical) = canonical_line(&text) {
-                if !expected.take(&canonical) {
-                    findings.push(Finding {
-                        kind: FindingKind::ManagedChanged,
-                        line: Some(line.number),
-                        fingerprint: line.fingerprint.clone(),
-                        message: format!(
-                            "line {}: this line in testum's block was not written by testum \
+        if managed
+            && !is_marker
+            && let Some(canonical) = canonical_line(&text)
+            && !expected.take(&canonical)
+        {
+            findings.push(Finding {
+                kind: FindingKind::ManagedChanged,
+                line: Some(line.number),
+                fingerprint: line.fingerprint.clone(),
+                message: format!(
+                    "line {}: this line in testum's block was not written by testum \
                              (edited or added by hand)",
-                            line.number
-                        ),
-                    });
-                }
-            }
+                    line.number
+                ),
+            });
         }
         lines.push(line);
     }

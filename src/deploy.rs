@@ -73,6 +73,9 @@ pub struct SyncOutcome {
     /// Problems found on the host that did not stop the sync (e.g. "home directory ... is group-
     /// or world-writable; sshd StrictModes will ignore authorized_keys").
     pub warnings: Vec<String>,
+    /// The file as it is after the sync: the bytes written, or those read when nothing had to
+    /// change; `None` when it does not exist (nothing to write to a missing file).
+    pub content: Option<Vec<u8>>,
 }
 
 /// Why a sync failed.
@@ -145,21 +148,39 @@ pub async fn sync_with<F>(
 where
     F: Fn(&[u8]) -> Result<Applied, EngineError>,
 {
+    sync_observed(session, path, compute, |_| {}).await
+}
+
+/// [`sync_with`], and `observe` sees each file as read (the last call is the last read, also
+/// when the sync then fails: a caller can still report what is on the host).
+pub async fn sync_observed<F, O>(
+    session: &Session,
+    path: &str,
+    compute: F,
+    mut observe: O,
+) -> Result<SyncOutcome, SyncError>
+where
+    F: Fn(&[u8]) -> Result<Applied, EngineError>,
+    O: FnMut(&RemoteFile),
+{
     for attempt in 1..=MAX_ATTEMPTS {
         let file = read_remote(session, path).await?;
+        observe(&file);
         let applied = compute(file.content.as_deref().unwrap_or_default())?;
         let mut outcome = SyncOutcome {
             changed: false,
             added: applied.added,
             removed: applied.removed,
             warnings: file.warnings,
+            content: file.content,
         };
         if !applied.changed {
             return Ok(outcome);
         }
-        match write_remote(session, path, file.content.as_deref(), &applied.content).await? {
+        match write_remote(session, path, outcome.content.as_deref(), &applied.content).await? {
             WriteResult::Written { warnings } => {
                 outcome.changed = true;
+                outcome.content = Some(applied.content);
                 for w in warnings {
                     if !outcome.warnings.contains(&w) {
                         outcome.warnings.push(w);

@@ -89,6 +89,8 @@ pub const RULES: &[Rule] = &[
     rule("PATCH", "/api/platforms/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/platforms/{id}", AtLeast(Operator)),
     rule("GET", "/api/platforms/{id}/keys", AtLeast(Viewer)),
+    rule("GET", "/api/platforms/{id}/scan", AtLeast(Viewer)),
+    rule("GET", "/api/access", AtLeast(Viewer)),
     // Pinning a host key is a trust decision.
     rule("POST", "/api/platforms/{id}/host_key/trust", AtLeast(Admin)),
     rule("POST", "/api/platforms/{id}/deploy_keys", AtLeast(Operator)),

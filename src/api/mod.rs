@@ -11,6 +11,7 @@
 //! certificate is configured ([`tls`]).
 
 pub mod access;
+pub mod access_report;
 pub mod audit;
 pub mod auth;
 pub mod cors;
@@ -125,6 +126,8 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(platforms::list, platforms::create))
         .routes(routes!(platforms::get, platforms::patch, platforms::delete))
         .routes(routes!(platforms::keys))
+        .routes(routes!(platforms::scan))
+        .routes(routes!(access_report::report))
         .routes(routes!(platforms::trust_host_key))
         .routes(routes!(tasks::deploy_keys))
         .routes(routes!(tasks::revoke_keys))

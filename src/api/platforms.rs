@@ -13,7 +13,9 @@ use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
 use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
-use crate::store::{Assignment, NewPlatform, Page, Platform, PlatformPatch, StoreError};
+use crate::store::{
+    Assignment, NewPlatform, Page, Platform, PlatformPatch, PlatformScan, StoreError,
+};
 use crate::validate;
 
 /// `POST /api/platforms` body. Secrets are write-only: no answer ever contains them.
@@ -56,6 +58,10 @@ pub struct CreatePlatform {
     authorized_keys_path: Option<String>,
     #[serde(default)]
     tags: Vec<String>,
+    /// Exclusive mode (default `false`): syncs also remove key lines outside testum's block,
+    /// never the key testum logs in with.
+    #[serde(default)]
+    exclusive: bool,
 }
 
 fn default_port() -> i64 {
@@ -91,6 +97,10 @@ pub struct PatchPlatform {
     authorized_keys_path: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
+    /// Exclusive mode: syncs also remove key lines outside testum's block, never the key testum
+    /// logs in with.
+    #[serde(default)]
+    exclusive: Option<bool>,
 }
 
 /// Check the credential fields for `auth_method`, off the async runtime (decrypting a private
@@ -266,6 +276,7 @@ pub async fn create(
         host_key_fingerprint: fingerprint,
         authorized_keys_path: path,
         tags,
+        exclusive: body.exclusive,
     };
     let platform = state.store.create_platform(&user.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(platform)))
@@ -406,6 +417,7 @@ pub async fn patch(
     if let Some(tags) = &body.tags {
         patch.tags = errors.check("tags", validate::tags(tags));
     }
+    patch.exclusive = body.exclusive;
     match &body.auth_method {
         Some(method) => {
             if let Some(credential) = credential(
@@ -594,4 +606,28 @@ pub async fn keys(
     let platform = find(&state, &id).await?;
     let items = state.store.platform_assignments(platform.id).await?;
     Ok(Json(Assignments { items }))
+}
+
+/// `GET /api/platforms/{id}/scan`: the latest scan of the platform's authorized_keys (every
+/// line, its class and key, each finding), or 404 while the platform was never scanned.
+#[utoipa::path(
+    get,
+    path = "/api/platforms/{id}/scan",
+    tag = "platforms",
+    params(("id" = Uuid, Path, description = "The platform's id")),
+    responses((status = 200, description = "The latest scan", body = PlatformScan), (status = 404, description = "No platform with this id, or never scanned", body = Problem, content_type = "application/problem+json"))
+)]
+pub async fn scan(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<PlatformScan>, ApiError> {
+    let platform = find(&state, &id).await?;
+    match state.store.platform_scan(platform.id).await? {
+        Some(scan) => Ok(Json(scan)),
+        None => Err(ApiError::not_found(format!(
+            "platform {} was never scanned; queue a scan: POST /api/tasks {{\"kind\": \"scan\", \
+             \"platform_ids\": [\"{}\"]}}",
+            platform.name, platform.id
+        ))),
+    }
 }

@@ -32,7 +32,7 @@ pub const MAX_PLATFORMS: usize = 10_000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
-    /// `deploy_keys`, `revoke_keys` or `run_command`.
+    /// `deploy_keys`, `revoke_keys`, `run_command` or `scan`.
     kind: String,
     /// Platform ids (UUIDs), at least one, at most 10 000.
     #[schema(value_type = Vec<Uuid>)]
@@ -151,6 +151,14 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                         format!("must be from 1 to {MAX_TIMEOUT_S} seconds"),
                     ),
                 }
+            }
+        }
+        Some(TaskKind::Scan) => {
+            if body.key_ids.is_some() {
+                errors.add("key_ids", "is not used by scan");
+            }
+            if body.command.is_some() || body.timeout_s.is_some() {
+                errors.add("command", "is not used by scan");
             }
         }
         None => {}

@@ -19,6 +19,7 @@
 //!   comment, cases AK-04/AK-05); the first occurrence wins and keeps its position.
 //! - The block is always written with `\n`, whatever the rest of the file uses (case KF-04).
 
+mod exclusive;
 mod options;
 mod parse;
 mod scan;
@@ -30,12 +31,12 @@ mod scan_tests;
 #[cfg(test)]
 mod tests;
 
+pub use exclusive::{RemovedLines, remove_unmanaged_keys, shadowing_conflict};
 pub use options::{KeyOption, OptionsError, parse_options, render_option, split_options_field};
 pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,
     is_known_key_type, parse, parse_key_line,
 };
-
 pub use scan::{
     Finding, FindingKind, LineClass, ScanReport, ScannedLine, ScannedOption, is_weak, scan,
 };
@@ -72,6 +73,10 @@ pub enum EngineError {
     /// (0-based index into `desired`) and why, and never echoes the raw input.
     #[error("invalid managed line: {0}")]
     InvalidLine(String),
+    /// The new content would not do what the sync promises (a managed entry an earlier line
+    /// always wins over, see [`shadowing_conflict`]); nothing is written.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Where the block sits: indices (into the file's lines) of the BEGIN and END marker lines.
@@ -384,6 +389,24 @@ pub fn managed_lines(current: &[u8]) -> Result<Vec<String>, EngineError> {
         Some(pos) => block_lines(&lines, pos),
         None => Vec::new(),
     })
+}
+
+/// For each of `desired`, whether its key (type and blob, whatever its options and comment) is
+/// in the block of `current`: what a failed sync still knows about each assignment.
+///
+/// # Errors
+/// [`EngineError::DamagedMarkers`] as in [`apply`].
+pub fn present_in_block(current: &[u8], desired: &[String]) -> Result<Vec<bool>, EngineError> {
+    let block: Vec<KeyLine> = managed_lines(current)?
+        .iter()
+        .filter_map(|line| parse_key_line(line).ok())
+        .collect();
+    Ok(desired
+        .iter()
+        .map(|line| {
+            parse_key_line(line.trim()).is_ok_and(|want| block.iter().any(|b| b.same_key(&want)))
+        })
+        .collect())
 }
 
 /// Lines sshd would skip, as `(line number, reason)`, for warnings such as "line 2: unrecognised

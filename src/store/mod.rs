@@ -17,6 +17,7 @@ mod output;
 mod overview;
 mod platforms;
 mod retention;
+mod scans;
 mod schema;
 mod sealed;
 mod sessions;
@@ -48,6 +49,10 @@ pub use platforms::{
     SyncStatus,
 };
 pub use retention::ExpiredRows;
+pub use scans::{
+    AccessCursor, AccessEntry, AccessFilter, KeyRef, MAX_STORED_LINES, PlatformScan, PlatformState,
+    ScanRecord,
+};
 pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};

@@ -9,6 +9,7 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::audit::{delete_audited, insert as audit};
+use super::scans::PlatformState;
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts, unique_violation,
@@ -34,6 +35,14 @@ pub struct Platform {
     pub host_key_fingerprint: Option<String>,
     pub authorized_keys_path: String,
     pub tags: Vec<String>,
+    /// Exclusive mode: a sync also removes key lines outside testum's block (never the key
+    /// testum logs in with).
+    pub exclusive: bool,
+    /// From the latest scan: `in_sync`, `drift`, `unreachable`, `host_key_mismatch`, `error` or
+    /// `never_scanned`.
+    pub state: PlatformState,
+    /// When the latest scan ran; `null` when never scanned.
+    pub scanned_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -54,6 +63,7 @@ pub struct NewPlatform {
     pub host_key_fingerprint: Option<String>,
     pub authorized_keys_path: String,
     pub tags: Vec<String>,
+    pub exclusive: bool,
 }
 
 /// Changes to a platform; `None` leaves a field alone. `credential` comes with `auth_method`,
@@ -68,6 +78,7 @@ pub struct PlatformPatch {
     pub host_key_policy: Option<HostKeyPolicy>,
     pub authorized_keys_path: Option<String>,
     pub tags: Option<Vec<String>>,
+    pub exclusive: Option<bool>,
 }
 
 crate::words! {
@@ -132,9 +143,15 @@ pub struct Assignment {
     pub sync_error: Option<String>,
 }
 
+/// The platform's columns and the state and time of its latest scan (subqueries, which both
+/// SQLite and PostgreSQL accept in `RETURNING` too).
 const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
                        host_key_type, host_key_fingerprint, authorized_keys_path, tags, \
-                       created_at, updated_at";
+                       exclusive, created_at, updated_at, \
+                       (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id) \
+                           AS scan_state, \
+                       (SELECT s.scanned_at FROM platform_scans s \
+                           WHERE s.platform_id = platforms.id) AS scanned_at";
 
 fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
     let tags: String = row.try_get("tags")?;
@@ -152,6 +169,12 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
         host_key_fingerprint: row.try_get("host_key_fingerprint")?,
         authorized_keys_path: row.try_get("authorized_keys_path")?,
         tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
+        exclusive: row.try_get::<i64, _>("exclusive")? != 0,
+        state: match row.try_get::<Option<String>, _>("scan_state")? {
+            Some(state) => parse_word("platform_scans.state", state)?,
+            None => PlatformState::NeverScanned,
+        },
+        scanned_at: parse_opt_ts(row.try_get("scanned_at")?)?,
         created_at: parse_ts(row.try_get("created_at")?)?,
         updated_at: parse_ts(row.try_get("updated_at")?)?,
     })
@@ -167,8 +190,8 @@ impl Store {
         let row = sqlx::query(sql(format!(
             "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
                  host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path, tags,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+                 exclusive, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)
              RETURNING {COLUMNS}"
         )))
         .bind(new.id.to_string())
@@ -184,6 +207,7 @@ impl Store {
         .bind(&new.authorized_keys_path)
         .bind(json!(new.tags).to_string())
         .bind(&now)
+        .bind(i64::from(new.exclusive))
         .fetch_one(&mut *tx)
         .await
         .map_err(unique_violation(NAME_TAKEN))?;
@@ -198,6 +222,7 @@ impl Store {
                 details: json!({
                     "name": new.name, "host": new.host, "port": new.port,
                     "username": new.username, "auth_method": new.auth_method,
+                    "exclusive": new.exclusive,
                 }),
             },
         )
@@ -265,7 +290,8 @@ impl Store {
                  credential = COALESCE($7, credential),
                  host_key_policy = COALESCE($8, host_key_policy),
                  authorized_keys_path = COALESCE($9, authorized_keys_path),
-                 tags = COALESCE($10, tags), updated_at = $11
+                 tags = COALESCE($10, tags), updated_at = $11,
+                 exclusive = COALESCE($12, exclusive)
              WHERE id = $1 RETURNING {COLUMNS}"
         )))
         .bind(id.to_string())
@@ -279,6 +305,7 @@ impl Store {
         .bind(&patch.authorized_keys_path)
         .bind(patch.tags.as_ref().map(|t| json!(t).to_string()))
         .bind(now_ts())
+        .bind(patch.exclusive.map(i64::from))
         .fetch_optional(&mut *tx)
         .await
         .map_err(unique_violation(NAME_TAKEN))?
@@ -297,6 +324,7 @@ impl Store {
                     "credential_changed": credential.is_some(),
                     "host_key_policy": patch.host_key_policy,
                     "authorized_keys_path": patch.authorized_keys_path, "tags": patch.tags,
+                    "exclusive": patch.exclusive,
                 }),
             },
         )
@@ -529,39 +557,61 @@ impl Store {
     }
 
     /// Record the result of a sync of `state`: on success its keys are `present`, its revoked
-    /// assignments are gone and its expired ones are `expired`; on failure every one of them
-    /// carries `error` (revoked ones stay `revoking` until a sync removes them for real).
+    /// assignments are gone and its expired ones are `expired`. On failure every one of them
+    /// carries `error`, and its status is its last known presence: with `present` (one flag per
+    /// `state.keys` entry, from the file the failed sync read) `present` or `failed`; without
+    /// it (nothing was read) a key that was `present` stays so and the others are `failed`.
+    /// Revoked ones stay `revoking` until a sync removes them for real.
     pub async fn record_sync(
         &self,
         platform_id: Uuid,
         state: &DesiredState,
         error: Option<&str>,
+        present: Option<&[bool]>,
     ) -> StoreResult<()> {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        let set = |status: SyncStatus, key_id: Uuid| {
+        let ok = error.is_none();
+        for (index, (key_id, _)) in state.keys.iter().enumerate() {
+            // NULL status: keep `present` if it was, else `failed` (presence unknown).
+            let status = match (ok, present.and_then(|p| p.get(index))) {
+                (true, _) | (false, Some(true)) => Some(SyncStatus::Present),
+                (false, Some(false)) => Some(SyncStatus::Failed),
+                (false, None) => None,
+            };
+            sqlx::query(
+                "UPDATE assignments SET sync_status = COALESCE($3,
+                         CASE WHEN sync_status = 'present' THEN 'present' ELSE 'failed' END),
+                     synced_at = $4, sync_error = $5
+                 WHERE platform_id = $1 AND key_id = $2 AND sync_status <> 'revoking'",
+            )
+            .bind(platform_id.to_string())
+            .bind(key_id.to_string())
+            .bind(status.map(SyncStatus::as_str))
+            .bind(now.clone())
+            .bind(error.map(str::to_string))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for key_id in &state.expired {
             sqlx::query(
                 "UPDATE assignments SET sync_status = $3, synced_at = $4, sync_error = $5
                  WHERE platform_id = $1 AND key_id = $2 AND sync_status <> 'revoking'",
             )
             .bind(platform_id.to_string())
             .bind(key_id.to_string())
-            .bind(status.as_str())
+            .bind(
+                if ok {
+                    SyncStatus::Expired
+                } else {
+                    SyncStatus::Failed
+                }
+                .as_str(),
+            )
             .bind(now.clone())
             .bind(error.map(str::to_string))
-        };
-        let ok = error.is_none();
-        let or_failed = |status| if ok { status } else { SyncStatus::Failed };
-        let present = state
-            .keys
-            .iter()
-            .map(|(key_id, _)| (SyncStatus::Present, key_id));
-        let expired = state
-            .expired
-            .iter()
-            .map(|key_id| (SyncStatus::Expired, key_id));
-        for (status, key_id) in present.chain(expired) {
-            set(or_failed(status), *key_id).execute(&mut *tx).await?;
+            .execute(&mut *tx)
+            .await?;
         }
         for key_id in &state.revoking {
             let query = if ok {

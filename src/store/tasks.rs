@@ -69,13 +69,18 @@ crate::words! {
         RevokeKeys => "revoke_keys",
         /// Run a command.
         RunCommand => "run_command",
+        /// Read each platform's authorized_keys and record what grants access; changes nothing.
+        Scan => "scan",
     }
 }
 
 impl TaskKind {
     /// The kinds that rewrite authorized_keys are idempotent and may be retried.
     pub fn is_idempotent(self) -> bool {
-        matches!(self, TaskKind::DeployKeys | TaskKind::RevokeKeys)
+        matches!(
+            self,
+            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan
+        )
     }
 }
 
@@ -460,7 +465,7 @@ impl Store {
                     )
                     .bind(platform_id.to_string())
                     .bind(key_id.to_string()),
-                    TaskKind::RunCommand => continue,
+                    TaskKind::RunCommand | TaskKind::Scan => continue,
                 };
                 query.execute(&mut *tx).await?;
             }

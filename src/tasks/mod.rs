@@ -7,6 +7,7 @@ mod health;
 mod locks;
 mod output;
 mod run;
+mod scan;
 mod worker;
 mod writer;
 

@@ -7,17 +7,22 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use crate::authorized_keys::{
+    Applied, EngineError, KeyLine, parse_key_line, present_in_block, remove_unmanaged_keys,
+    shadowing_conflict,
+};
 use crate::crypto::MasterKey;
-use crate::deploy::sync_authorized_keys;
-use crate::ssh::{self, ConnectParams, HostKey, Session, SshError};
+use crate::deploy::{RemoteFile, sync_observed};
+use crate::ssh::{self, ConnectParams, Credential, HostKey, Session, SshError};
 use crate::store::{
-    Actor, ClaimedTarget, NewAudit, OutputChunk, PinOutcome, Platform, Store, StoreError,
-    TargetResult, TaskStatus,
+    Actor, ClaimedTarget, DesiredState, NewAudit, OutputChunk, PinOutcome, Platform, PlatformState,
+    Store, StoreError, TargetResult, TaskKind, TaskStatus,
 };
 
 use super::EventBus;
 use super::locks::PlatformLocks;
 use super::output::{OutputTarget, store_output};
+use super::scan::{record_failure, record_read};
 use super::writer::OutputWriter;
 
 /// How often a running command checks the store for a cancel it was not woken for.
@@ -102,7 +107,7 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
 /// Say something about the run in the target's stdout (deploy summaries), through the batched
 /// output writer, so hundreds of targets finishing at once share a few transactions instead of
 /// one each. Warnings are not output: they go to the target's `warnings`.
-async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
+pub(super) async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
     let chunk = OutputChunk {
         task_id: target.task_id,
         platform_id: target.platform_id,
@@ -119,7 +124,7 @@ async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
 /// tables, statements and connection details) go to the worker's log only. A stored value that
 /// does not decode (an unknown word in an enum column) is the user's to fix, so its message,
 /// which names the column and the value, is shown.
-fn store_failure(platform: Uuid, doing: &str, error: StoreError) -> String {
+pub(super) fn store_failure(platform: Uuid, doing: &str, error: StoreError) -> String {
     tracing::error!(platform = %platform, error = %error, "store failure while {doing}");
     match error {
         StoreError::Corrupt(_) | StoreError::Conflict(_) => format!("{doing}: {error}"),
@@ -140,31 +145,51 @@ async fn execute(
         .await
         .map_err(|e| store_failure(target.platform_id, "reading the platform", e))?
         .ok_or("the platform was deleted")?;
-    match target.kind.as_str() {
-        "deploy_keys" | "revoke_keys" => sync(context, target, &platform, warnings).await,
-        "run_command" => {
-            let session = connect(context, &platform, warnings).await?;
+    match target.kind {
+        TaskKind::DeployKeys | TaskKind::RevokeKeys => {
+            sync(context, target, &platform, warnings).await
+        }
+        TaskKind::Scan => super::scan::scan(context, target, &platform, warnings).await,
+        TaskKind::RunCommand => {
+            let session = connect(context, &platform, warnings)
+                .await
+                .map_err(|f| f.message)?;
             run_command(context, target, &session, warnings).await
         }
-        other => Err(format!("unknown task kind {other:?}")),
+    }
+}
+
+/// Why [`connect`] failed: the message for the target, and the platform state it means for a
+/// scan (`host_key_mismatch` for a refused host key, `error` for an unusable stored credential,
+/// else `unreachable`).
+#[derive(Debug)]
+pub(super) struct ConnectFailure {
+    pub state: PlatformState,
+    pub message: String,
+}
+
+impl ConnectFailure {
+    fn new(state: PlatformState, message: String) -> ConnectFailure {
+        ConnectFailure { state, message }
     }
 }
 
 /// Connect, and pin the host key on first use (race-safe: the store pins only when no pin exists,
 /// and a concurrent first pin is compared like any other). A host key another platform pinned
 /// already adds a warning to `warnings`.
-async fn connect(
+pub(super) async fn connect(
     context: &RunContext,
     platform: &Platform,
     warnings: &mut Vec<String>,
-) -> Result<Session, String> {
+) -> Result<Session, ConnectFailure> {
+    let error = |message| ConnectFailure::new(PlatformState::Error, message);
     let sealed = context
         .store
         .platform_credential(platform.id)
         .await
-        .map_err(|e| store_failure(platform.id, "reading the credential", e))?;
+        .map_err(|e| error(store_failure(platform.id, "reading the credential", e)))?;
     let credential = crate::credential::open(&context.master_key, platform.id, &sealed)
-        .map_err(|e| format!("cannot open the stored credential: {e}"))?;
+        .map_err(|e| error(format!("cannot open the stored credential: {e}")))?;
     let pinned = platform
         .host_key_fingerprint
         .clone()
@@ -185,9 +210,17 @@ async fn connect(
     let session = match ssh::connect(&params).await {
         Ok(session) => session,
         Err(SshError::HostKeyMismatch { pinned, presented }) => {
-            return Err(host_key_refused(context, platform, &pinned, &presented).await);
+            return Err(ConnectFailure::new(
+                PlatformState::HostKeyMismatch,
+                host_key_refused(context, platform, &pinned, &presented).await,
+            ));
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => {
+            return Err(ConnectFailure::new(
+                PlatformState::Unreachable,
+                e.to_string(),
+            ));
+        }
     };
     if platform.host_key_fingerprint.is_none() {
         let presented = &session.host_key;
@@ -195,7 +228,7 @@ async fn connect(
             .store
             .pin_host_key(platform.id, &presented.key_type, &presented.fingerprint)
             .await
-            .map_err(|e| store_failure(platform.id, "pinning the host key", e))?
+            .map_err(|e| error(store_failure(platform.id, "pinning the host key", e)))?
         {
             PinOutcome::Pinned { shared_with } => {
                 if !shared_with.is_empty() {
@@ -208,13 +241,16 @@ async fn connect(
             PinOutcome::AlreadyPinned(existing)
                 if existing.fingerprint == presented.fingerprint => {}
             PinOutcome::AlreadyPinned(existing) => {
-                return Err(host_key_refused(
-                    context,
-                    platform,
-                    &existing.fingerprint,
-                    &presented.fingerprint,
-                )
-                .await);
+                return Err(ConnectFailure::new(
+                    PlatformState::HostKeyMismatch,
+                    host_key_refused(
+                        context,
+                        platform,
+                        &existing.fingerprint,
+                        &presented.fingerprint,
+                    )
+                    .await,
+                ));
             }
         }
     }
@@ -289,7 +325,9 @@ async fn sync(
 }
 
 /// [`sync`] under the platform's lock. Desired state is read under the lock, so a later deploy's
-/// keys are never overwritten by an earlier one that started first.
+/// keys are never overwritten by an earlier one that started first. The file read by the sync is
+/// recorded as the platform's scan (after the write: what is on the host now), also when the
+/// sync fails after reading.
 async fn sync_locked(
     context: &RunContext,
     target: &ClaimedTarget,
@@ -302,17 +340,81 @@ async fn sync_locked(
         .await
         .map_err(|e| store_failure(platform.id, "reading the platform's keys", e))?;
     let lines: Vec<String> = state.keys.iter().map(|(_, line)| line.clone()).collect();
-    let outcome = match connect(context, platform, warnings).await {
-        Ok(session) => sync_authorized_keys(&session, &platform.authorized_keys_path, &lines)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(message) => Err(message),
+    let session = match connect(context, platform, warnings).await {
+        Ok(session) => session,
+        Err(ConnectFailure {
+            state: scan_state,
+            message,
+        }) => {
+            record_failure(context, platform.id, target.task_id, scan_state, &message).await;
+            record_sync(context, platform, &state, Some(&message), None).await;
+            return Err(message);
+        }
     };
-    let error = outcome.as_ref().err().map(String::as_str);
-    if let Err(e) = context.store.record_sync(platform.id, &state, error).await {
-        tracing::error!(platform = %platform.id, error = %e, "recording a sync result failed");
-    }
-    let outcome = outcome?;
+    let login_key = if platform.exclusive {
+        login_key(context, platform).await?
+    } else {
+        None
+    };
+    let removed_unmanaged = std::sync::Mutex::new(Vec::new());
+    let compute = |current: &[u8]| {
+        let applied = crate::authorized_keys::apply(current, &lines)?;
+        if !platform.exclusive {
+            if let Some(why) = shadowing_conflict(current, &applied.added)? {
+                return Err(EngineError::Conflict(why));
+            }
+            return Ok(applied);
+        }
+        let (content, removed) = remove_unmanaged_keys(&applied.content, |line| {
+            login_key.as_ref().is_some_and(|own| own.same_key(line))
+        })?;
+        *removed_unmanaged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = removed;
+        Ok(Applied {
+            changed: content != current,
+            content,
+            ..applied
+        })
+    };
+    let mut last_read: Option<RemoteFile> = None;
+    let outcome = sync_observed(&session, &platform.authorized_keys_path, compute, |file| {
+        last_read = Some(file.clone());
+    })
+    .await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let message = e.to_string();
+            let present = match &last_read {
+                Some(file) => {
+                    record_read(context, platform, target.task_id, file, &lines).await?;
+                    present_in_block(file.content.as_deref().unwrap_or_default(), &lines).ok()
+                }
+                None => {
+                    let scan_state = PlatformState::Error;
+                    record_failure(context, platform.id, target.task_id, scan_state, &message)
+                        .await;
+                    None
+                }
+            };
+            record_sync(
+                context,
+                platform,
+                &state,
+                Some(&message),
+                present.as_deref(),
+            )
+            .await;
+            return Err(message);
+        }
+    };
+    record_sync(context, platform, &state, None, None).await;
+    let now = RemoteFile {
+        content: outcome.content.clone(),
+        warnings: outcome.warnings.clone(),
+    };
+    let scanned = record_read(context, platform, target.task_id, &now, &lines).await?;
     let mut summary = format!(
         "{}: {} managed key(s); {}\n",
         platform.authorized_keys_path,
@@ -329,6 +431,15 @@ async fn sync_locked(
     for line in &outcome.removed {
         summary.push_str(&format!("- {line}\n"));
     }
+    let removed = removed_unmanaged
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if outcome.changed {
+        for (number, line) in &removed {
+            summary.push_str(&format!("- line {number} (exclusive mode): {line}\n"));
+        }
+    }
+    summary.push_str(&scanned.render(&platform.authorized_keys_path));
     note(context, target, &summary).await;
     warnings.extend(outcome.warnings);
     Ok(TargetResult {
@@ -336,6 +447,55 @@ async fn sync_locked(
         changed: Some(outcome.changed),
         ..TargetResult::default()
     })
+}
+
+/// Record the sync's result on the platform's assignments (`present`: what the file read by a
+/// failed sync holds, per desired key; see [`Store::record_sync`]); a store failure is logged.
+async fn record_sync(
+    context: &RunContext,
+    platform: &Platform,
+    state: &DesiredState,
+    error: Option<&str>,
+    present: Option<&[bool]>,
+) {
+    if let Err(e) = context
+        .store
+        .record_sync(platform.id, state, error, present)
+        .await
+    {
+        tracing::error!(platform = %platform.id, error = %e, "recording a sync result failed");
+    }
+}
+
+/// The public key testum logs in to `platform` with (exclusive mode never removes it), or
+/// `None` for password logins. Decrypting the private key may run a slow KDF: off the runtime.
+async fn login_key(context: &RunContext, platform: &Platform) -> Result<Option<KeyLine>, String> {
+    let sealed = context
+        .store
+        .platform_credential(platform.id)
+        .await
+        .map_err(|e| store_failure(platform.id, "reading the credential", e))?;
+    let credential = crate::credential::open(&context.master_key, platform.id, &sealed)
+        .map_err(|e| format!("cannot open the stored credential: {e}"))?;
+    let Credential::PrivateKey {
+        private_key,
+        passphrase,
+    } = credential
+    else {
+        return Ok(None);
+    };
+    let line = tokio::task::spawn_blocking(move || {
+        ssh::private_key_public_line(
+            private_key.expose(),
+            passphrase.as_ref().map(|p| p.expose()),
+        )
+    })
+    .await
+    .map_err(|e| format!("reading the login key failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    parse_key_line(&line)
+        .map(Some)
+        .map_err(|e| format!("the login key is not a key line sshd accepts: {e}"))
 }
 
 async fn run_command(

@@ -375,6 +375,20 @@ impl TestApp {
         }
     }
 
+    /// GET `path` as the admin and read the body as text (CSV and other non-JSON answers).
+    pub async fn get_text(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+
     /// Exact bytes of one stream of one platform of a task.
     pub async fn raw_output(&self, task: &str, platform: &str, stream: &str) -> Vec<u8> {
         let response = self

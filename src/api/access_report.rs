@@ -1,0 +1,273 @@
+//! `GET /api/access`: the access report, who can log in where. One row per key entry that the
+//! latest scan of each platform found in its authorized_keys (platform, login user, path, line,
+//! fingerprint), joined with the registry (key name and owner, or `unknown`). JSON pages, or the
+//! whole filtered report as CSV with `?format=csv` (streamed page by page, so memory stays flat at
+//! 10 000 hosts).
+//!
+//! "Where can Alice log in": `?owner=alice`. "Which hosts have a key we do not know":
+//! `?unknown=true`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, Errors, Problem};
+use super::extract::{ApiQuery, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::store::{AccessCursor, AccessEntry, AccessFilter, Page, Store};
+
+/// Rows per database page while streaming CSV.
+const CSV_PAGE: u32 = 500;
+
+/// Query of `GET /api/access`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccessQuery {
+    /// Only this platform (its id).
+    #[param(value_type = Option<Uuid>)]
+    platform_id: Option<String>,
+    /// Only platforms with this tag.
+    tag: Option<String>,
+    /// Only this registered key (its id).
+    #[param(value_type = Option<Uuid>)]
+    key_id: Option<String>,
+    /// Only registered keys of this owner (exact match).
+    owner: Option<String>,
+    /// `true`: only lines inside testum's block; `false`: only lines outside it.
+    #[param(value_type = Option<bool>)]
+    managed: Option<String>,
+    /// `true`: only keys not in the registry; `false`: only registered keys.
+    #[param(value_type = Option<bool>)]
+    unknown: Option<String>,
+    /// `json` (default, paged) or `csv` (the whole report, not paged).
+    format: Option<String>,
+    /// Page size, 1 to 500 (default 50); JSON only.
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
+    /// `next_cursor` of the previous page; JSON only.
+    cursor: Option<String>,
+}
+
+fn flag(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<bool> {
+    match value {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            errors.add(field, "must be true or false");
+            None
+        }
+    }
+}
+
+fn id(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<Uuid> {
+    match value {
+        None | Some("") => None,
+        Some(text) => {
+            let parsed = Uuid::parse_str(text).ok();
+            if parsed.is_none() {
+                errors.add(field, "is not a UUID");
+            }
+            parsed
+        }
+    }
+}
+
+/// `GET /api/access`: who can log in where, from the platforms' latest scans.
+#[utoipa::path(
+    get,
+    path = "/api/access",
+    tag = "access",
+    params(AccessQuery),
+    responses(
+        (status = 200, description = "A page of access entries ordered by platform name and line (JSON), or the whole filtered report (`format=csv`, `text/csv`)", body = Page<AccessEntry>),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<AccessQuery>,
+) -> Result<Response, ApiError> {
+    let mut errors = Errors::default();
+    let filter = AccessFilter {
+        platform_id: id(&mut errors, "platform_id", query.platform_id.as_deref()),
+        tag: query.tag.filter(|t| !t.is_empty()),
+        key_id: id(&mut errors, "key_id", query.key_id.as_deref()),
+        owner: query.owner.filter(|o| !o.is_empty()),
+        managed: flag(&mut errors, "managed", query.managed.as_deref()),
+        unknown: flag(&mut errors, "unknown", query.unknown.as_deref()),
+    };
+    let csv = match query.format.as_deref() {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            errors.add("format", "must be json or csv");
+            false
+        }
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(text) => match text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+        {
+            Some(n) => n,
+            None => {
+                errors.add(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                );
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    let cursor = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(text) => {
+            let cursor = AccessCursor::decode(text);
+            if cursor.is_none() {
+                errors.add("cursor", "is not a cursor returned by this list");
+            }
+            cursor
+        }
+    };
+    if csv && (query.limit.is_some() || cursor.is_some()) {
+        errors.add("format", "csv is the whole report: drop limit and cursor");
+    }
+    errors.finish()?;
+    if csv {
+        return Ok(csv_response(state.store.clone(), filter));
+    }
+    let page = state
+        .store
+        .access_report(&filter, limit, cursor.as_ref())
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+/// The CSV header; one column per [`AccessEntry`] field.
+const CSV_HEADER: [&str; 15] = [
+    "platform_id",
+    "platform_name",
+    "login_user",
+    "authorized_keys_path",
+    "line",
+    "fingerprint",
+    "key_type",
+    "bits",
+    "key_id",
+    "key_name",
+    "owner",
+    "managed",
+    "options",
+    "comment",
+    "scanned_at",
+];
+
+/// A cell a spreadsheet would not run as a formula: text from hosts (comments, options) that
+/// starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (OWASP "CSV injection").
+fn cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn csv_row(entry: &AccessEntry) -> Vec<String> {
+    vec![
+        entry.platform_id.to_string(),
+        cell(&entry.platform_name),
+        cell(&entry.login_user),
+        cell(&entry.authorized_keys_path),
+        entry.line.to_string(),
+        entry.fingerprint.clone(),
+        cell(&entry.key_type),
+        entry.bits.map(|b| b.to_string()).unwrap_or_default(),
+        entry.key_id.map(|id| id.to_string()).unwrap_or_default(),
+        cell(&entry.key_name),
+        entry.owner.as_deref().map(cell).unwrap_or_default(),
+        entry.managed.to_string(),
+        entry.options.as_deref().map(cell).unwrap_or_default(),
+        entry.comment.as_deref().map(cell).unwrap_or_default(),
+        crate::store::ts(entry.scanned_at),
+    ]
+}
+
+fn csv_bytes<I, R>(rows: I) -> Result<Vec<u8>, std::io::Error>
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator,
+    R::Item: AsRef<[u8]>,
+{
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(row)?;
+    }
+    writer.into_inner().map_err(|e| e.into_error())
+}
+
+/// The whole filtered report as `text/csv`, read and sent one database page at a time.
+fn csv_response(store: Store, filter: AccessFilter) -> Response {
+    let header = csv_bytes([CSV_HEADER]);
+    let pages = futures::stream::unfold(Some(None), move |next: Option<Option<AccessCursor>>| {
+        let store = store.clone();
+        let filter = filter.clone();
+        async move {
+            let cursor = next?;
+            match store
+                .access_report(&filter, CSV_PAGE, cursor.as_ref())
+                .await
+            {
+                Ok(page) => {
+                    let bytes = csv_bytes(page.items.iter().map(csv_row));
+                    let after = page
+                        .next_cursor
+                        .as_deref()
+                        .and_then(AccessCursor::decode)
+                        .map(Some);
+                    Some((bytes, after))
+                }
+                Err(e) => {
+                    // The status line is sent already: end the body early; the log says why.
+                    tracing::error!(error = %e, "access report CSV: reading a page failed");
+                    Some((
+                        Err(std::io::Error::other("reading the access report failed")),
+                        None,
+                    ))
+                }
+            }
+        }
+    });
+    let body = futures::stream::once(async move { header }).chain(pages);
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"testum-access.csv\"",
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_defused() {
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("-cmd"), "'-cmd");
+        assert_eq!(cell("alice@laptop"), "alice@laptop");
+    }
+}

@@ -45,7 +45,13 @@ pub fn shadowing_conflict(current: &[u8], added: &[String]) -> Result<Option<Str
             continue;
         };
         if wanted.iter().any(|want| shadows(found, want)) {
-            let options = found.options_raw.as_deref().unwrap_or("no options");
+            // Option names only: a value (a forced command, an environment) may hold anything.
+            let names: Vec<String> = found.options.iter().map(|o| o.normalized_name()).collect();
+            let options = if names.is_empty() {
+                "no options".to_owned()
+            } else {
+                format!("options {}", names.join(","))
+            };
             return Ok(Some(format!(
                 "line {} (not managed by testum) already grants this {} key with {options}; \
                  sshd uses the first matching line, so the managed entry would never take \

@@ -44,9 +44,19 @@ fn case_files() -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// One file of every single-line `authorized_keys_line` vector and every `options` vector
-/// completed with [`KEY`], and the `authorized_keys_file` vectors, each as its own file.
-fn vector_files() -> (Vec<u8>, usize, Vec<(String, Vec<u8>)>) {
+/// The peer vectors as files to scan.
+struct Vectors {
+    /// Every single-line `authorized_keys_line` vector and every `options` vector completed with
+    /// [`KEY`], one per line.
+    lines: Vec<u8>,
+    /// How many lines that is.
+    count: usize,
+    /// The `authorized_keys_file` vectors (and multi-line ones), each as its own file: `(id,
+    /// bytes)`.
+    files: Vec<(String, Vec<u8>)>,
+}
+
+fn vector_files() -> Vectors {
     let mut lines = String::new();
     let mut count = 0;
     let mut files = Vec::new();
@@ -76,7 +86,11 @@ fn vector_files() -> (Vec<u8>, usize, Vec<(String, Vec<u8>)>) {
             }
         }
     }
-    (lines.into_bytes(), count, files)
+    Vectors {
+        lines: lines.into_bytes(),
+        count,
+        files,
+    }
 }
 
 /// The API's scan of `bytes` written as the host's authorized_keys.
@@ -155,7 +169,11 @@ async fn shared_cases_and_peer_vectors_scan_through_the_api_as_the_classifier_sa
         assert_api_agrees(&app, &host, &platform, name, bytes).await;
     }
 
-    let (lines, count, files) = vector_files();
+    let Vectors {
+        lines,
+        count,
+        files,
+    } = vector_files();
     assert!(count >= 150, "only {count} single-line vectors found");
     let scan = scan_via_api(&app, &host, &platform, &lines).await;
     assert_eq!(scan["lines_total"], count, "one scanned line per vector");

@@ -18,6 +18,7 @@ use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::authorized_keys::KeyOptions;
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
+use crate::validate;
 
 /// Largest per-task concurrency and default.
 pub const MAX_CONCURRENCY: u32 = 1000;
@@ -35,9 +36,15 @@ pub const MAX_PLATFORMS: usize = 10_000;
 pub struct CreateTask {
     /// `deploy_keys`, `revoke_keys`, `run_command` or `scan`.
     kind: String,
-    /// Platform ids (UUIDs), at least one, at most 10 000.
+    /// Platform ids (UUIDs), at least one, at most 10 000 (optional for `revoke_keys` with
+    /// `owner`: then every platform where one of the owner's keys is assigned).
+    #[serde(default)]
     #[schema(value_type = Vec<Uuid>)]
     platform_ids: Vec<String>,
+    /// For `revoke_keys` instead of `key_ids` (offboarding): every key of this owner (exact
+    /// match), on every platform where one is assigned unless `platform_ids` narrows it.
+    #[serde(default)]
+    owner: Option<String>,
     /// Key ids (UUIDs), for `deploy_keys` and `revoke_keys`.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Uuid>>)]
@@ -152,11 +159,32 @@ fn check_options(
     out
 }
 
+/// A task's `concurrency`: 1 to 1000, default 50 (an error names the field).
+pub(super) fn concurrency(errors: &mut Errors, value: Option<i64>) -> u32 {
+    match value {
+        None => DEFAULT_CONCURRENCY,
+        Some(c) => match u32::try_from(c)
+            .ok()
+            .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
+        {
+            Some(c) => c,
+            None => {
+                errors.add(
+                    "concurrency",
+                    format!("must be from 1 to {MAX_CONCURRENCY}"),
+                );
+                DEFAULT_CONCURRENCY
+            }
+        },
+    }
+}
+
 /// Validate and queue a task; answers 202 `{task_id}`.
 async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let platform_ids = parse_ids(&mut errors, "platform_ids", &body.platform_ids);
-    if body.platform_ids.is_empty() {
+    let by_owner = body.owner.is_some() && body.kind == TaskKind::RevokeKeys.as_str();
+    if body.platform_ids.is_empty() && !by_owner {
         errors.add("platform_ids", "must name at least one platform");
     } else if platform_ids.len() > MAX_PLATFORMS {
         errors.add(
@@ -173,7 +201,16 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     let kind = errors.check("kind", body.kind.parse::<TaskKind>());
     match kind {
         Some(TaskKind::DeployKeys | TaskKind::RevokeKeys) => {
-            if body.key_ids.as_ref().is_none_or(Vec::is_empty) {
+            if by_owner {
+                if body.key_ids.is_some() {
+                    errors.add("key_ids", "give key_ids or owner, not both");
+                }
+                match validate::optional_text(body.owner.as_deref()) {
+                    Ok(Some(owner)) => params.owner = Some(owner),
+                    Ok(None) => errors.add("owner", "must not be blank"),
+                    Err(e) => errors.add("owner", e),
+                }
+            } else if body.key_ids.as_ref().is_none_or(Vec::is_empty) {
                 errors.add(
                     "key_ids",
                     format!("must name at least one key for {}", body.kind),
@@ -219,6 +256,12 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 }
             }
         }
+        Some(TaskKind::ReplaceKey) => {
+            errors.add(
+                "kind",
+                "replace_key is queued by POST /api/keys/{id}/replace",
+            );
+        }
         Some(TaskKind::Scan) => {
             if body.key_ids.is_some() {
                 errors.add("key_ids", "is not used by scan");
@@ -229,6 +272,9 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
         }
         None => {}
     }
+    if body.owner.is_some() && !by_owner {
+        errors.add("owner", "is only for revoke_keys");
+    }
     if let Some(TaskKind::RunCommand | TaskKind::Scan) = kind {
         if body.options.is_some() {
             errors.add("options", format!("is not used by {}", body.kind));
@@ -238,23 +284,14 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
             errors.add("dry_run", "is only for deploy_keys and revoke_keys");
         }
     }
-    let concurrency = match body.concurrency {
-        None => DEFAULT_CONCURRENCY,
-        Some(c) => match u32::try_from(c)
-            .ok()
-            .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
-        {
-            Some(c) => c,
-            None => {
-                errors.add(
-                    "concurrency",
-                    format!("must be from 1 to {MAX_CONCURRENCY}"),
-                );
-                DEFAULT_CONCURRENCY
-            }
-        },
-    };
+    let concurrency = concurrency(&mut errors, body.concurrency);
     errors.finish()?;
+    let mut platform_ids = platform_ids;
+    let mut key_ids = key_ids;
+    if let Some(owner) = &params.owner {
+        (key_ids, platform_ids) = owner_targets(state, owner, platform_ids).await?;
+        params.key_ids = key_ids.clone();
+    }
     // Every platform and key must exist: a typo must not silently shrink the task.
     let mut errors = Errors::default();
     let mut names = state.store.platform_names(&platform_ids).await?;
@@ -275,18 +312,49 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     let Some(kind) = kind else {
         return Err(ApiError::internal("validated kind missing"));
     };
-    let task_id = state
-        .store
-        .create_task(
-            &user.actor(),
-            NewTask {
-                kind,
-                platforms,
-                params,
-                concurrency,
-            },
-        )
-        .await?;
+    let task = NewTask {
+        kind,
+        platforms,
+        params,
+        concurrency,
+    };
+    create_and_accept(state, user, task).await
+}
+
+/// An offboarding's keys (every key of `owner`) and platforms (`platform_ids`, or every platform
+/// where one of those keys is assigned). 422 naming `owner` when there is nothing to revoke.
+async fn owner_targets(
+    state: &AppState,
+    owner: &str,
+    platform_ids: Vec<Uuid>,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), ApiError> {
+    let key_ids = state.store.key_ids_of_owner(owner).await?;
+    if key_ids.is_empty() {
+        return Err(ApiError::field(
+            "owner",
+            format!("no registered key has the owner {owner:?}"),
+        ));
+    }
+    if !platform_ids.is_empty() {
+        return Ok((key_ids, platform_ids));
+    }
+    let platforms = state.store.platforms_with_keys(&key_ids).await?;
+    if platforms.is_empty() {
+        return Err(ApiError::field(
+            "owner",
+            format!("no key of {owner:?} is assigned to any platform"),
+        ));
+    }
+    Ok((key_ids, platforms.into_iter().map(|(id, _)| id).collect()))
+}
+
+/// Queue `task` and answer 202 `{task_id}` with its `Location`.
+pub(super) async fn create_and_accept(
+    state: &AppState,
+    user: &AuthUser,
+    task: NewTask,
+) -> Result<Response, ApiError> {
+    let task_id = state.store.create_task(&user.actor(), task).await?;
     state.events.notify_work();
     let location = format!("/api/tasks/{task_id}");
     Ok((
@@ -340,6 +408,7 @@ fn key_task(
         concurrency: None,
         options,
         dry_run,
+        owner: None,
     }
 }
 
@@ -405,6 +474,7 @@ pub async fn run_command(
         concurrency: None,
         options: None,
         dry_run: false,
+        owner: None,
     };
     for_platform(&state, &user, &id, task).await
 }

@@ -625,7 +625,8 @@ impl Store {
                     });
                 }
                 (TaskKind::RevokeKeys, Some(row)) => row.status = SyncStatus::Revoking,
-                (TaskKind::RevokeKeys, None) | (TaskKind::RunCommand | TaskKind::Scan, _) => {}
+                (TaskKind::RevokeKeys, None)
+                | (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey, _) => {}
             }
         }
         // New assignments share one creation time, so they follow the others in key id order.

@@ -72,6 +72,9 @@ crate::words! {
         RunCommand => "run_command",
         /// Read each platform's authorized_keys and record what grants access; changes nothing.
         Scan => "scan",
+        /// Put a new key wherever an old one is assigned (same options) and take the old one off,
+        /// in one write per platform: the old key leaves only where the new one lands.
+        ReplaceKey => "replace_key",
     }
 }
 
@@ -80,7 +83,7 @@ impl TaskKind {
     pub fn is_idempotent(self) -> bool {
         matches!(
             self,
-            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan
+            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan | TaskKind::ReplaceKey
         )
     }
 }
@@ -104,6 +107,12 @@ pub struct TaskParams {
     /// neither on the hosts nor in the assignments.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// For `replace_key`: the key being replaced (`key_ids` holds the one replacing it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Uuid>,
+    /// For `revoke_keys` by owner (offboarding): whose keys `key_ids` are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -498,13 +507,81 @@ async fn change_assignment(
         )
         .bind(platform_id.to_string())
         .bind(key_id.to_string()),
-        (TaskKind::RunCommand | TaskKind::Scan, _) => return Ok(()),
+        (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey, _) => return Ok(()),
     };
     query.execute(&mut *conn).await?;
     Ok(())
 }
 
+/// Key `new` takes the place of key `old` on platform `platform_id` (a `replace_key` task): it is
+/// assigned with the old assignment's options, and the old one is marked for revoking, so the
+/// platform's next sync adds one and removes the other in a single write.
+async fn replace_assignment(
+    conn: &mut AnyConnection,
+    platform_id: Uuid,
+    old: Uuid,
+    new: Uuid,
+    now: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options)
+         SELECT platform_id, $3, $4, 'pending', options FROM assignments
+         WHERE platform_id = $1 AND key_id = $2
+         ON CONFLICT (platform_id, key_id) DO UPDATE SET options = excluded.options,
+             sync_status = 'pending', sync_error = NULL",
+    )
+    .bind(platform_id.to_string())
+    .bind(old.to_string())
+    .bind(new.to_string())
+    .bind(now.to_string())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE assignments SET sync_status = 'revoking', sync_error = NULL
+         WHERE platform_id = $1 AND key_id = $2",
+    )
+    .bind(platform_id.to_string())
+    .bind(old.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
+    /// Platforms (id, name) where any of `key_ids` is assigned and not being revoked, by name:
+    /// the targets of a key replacement or of an offboarding. One query per 500 keys.
+    pub async fn platforms_with_keys(&self, key_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+        let mut out = std::collections::BTreeMap::new();
+        for chunk in key_ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut query = sqlx::query(sql(format!(
+                "SELECT DISTINCT p.id, p.name FROM assignments a
+                 JOIN platforms p ON p.id = a.platform_id
+                 WHERE a.sync_status <> 'revoking' AND a.key_id IN ({})",
+                placeholders.join(", ")
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let name: String = row.try_get("name")?;
+                out.insert(name, parse_uuid(row.try_get("id")?)?);
+            }
+        }
+        Ok(out.into_iter().map(|(name, id)| (id, name)).collect())
+    }
+
+    /// Ids of the registered keys whose owner is exactly `owner`.
+    pub async fn key_ids_of_owner(&self, owner: &str) -> StoreResult<Vec<Uuid>> {
+        sqlx::query("SELECT id FROM keys WHERE owner = $1 ORDER BY id")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| parse_uuid(row.try_get("id")?))
+            .collect()
+    }
+
     /// Queue a task, one target per platform, in one transaction with its assignment changes and
     /// its audit event. Returns the task id.
     ///
@@ -524,8 +601,22 @@ impl Store {
         if !new.params.dry_run {
             for (platform_id, _) in &new.platforms {
                 for key_id in &new.params.key_ids {
-                    change_assignment(&mut tx, new.kind, *platform_id, *key_id, &rendered, &now)
-                        .await?;
+                    match new.params.replaces {
+                        Some(old) if new.kind == TaskKind::ReplaceKey => {
+                            replace_assignment(&mut tx, *platform_id, old, *key_id, &now).await?
+                        }
+                        _ => {
+                            change_assignment(
+                                &mut tx,
+                                new.kind,
+                                *platform_id,
+                                *key_id,
+                                &rendered,
+                                &now,
+                            )
+                            .await?
+                        }
+                    }
                 }
             }
         }
@@ -567,6 +658,8 @@ impl Store {
                     "key_ids": new.params.key_ids,
                     "options": new.params.options,
                     "dry_run": new.params.dry_run,
+                    "replaces": new.params.replaces,
+                    "owner": new.params.owner,
                     "command": new.params.command,
                 }),
             },

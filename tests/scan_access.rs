@@ -452,3 +452,73 @@ async fn a_failed_sync_keeps_what_the_host_really_has() {
         "unreachable"
     );
 }
+
+#[tokio::test]
+async fn odd_files_are_reported_and_never_written() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let id = platform(&app, &host, "web1").await;
+    let alice = ClientKey::generate(KeyKind::Ed25519, None);
+    let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
+
+    // Unreadable: the scan fails with the host's reason, the state is `error`.
+    host.user.write_file(AK, b"# mine\n", 0o000);
+    let (task, scan) = run_scan(&app, &id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("authorized_keys"),
+        "{task}"
+    );
+    assert_eq!(scan["state"], "error", "{scan}");
+    assert_eq!(host.user.mode(AK), 0o000, "a scan changed the mode");
+
+    // A directory where the file should be.
+    std::fs::remove_file(host.user.path(AK)).unwrap();
+    host.user.mkdir(AK, 0o700);
+    let (task, scan) = run_scan(&app, &id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{task}"
+    );
+    assert_eq!(scan["state"], "error");
+    std::fs::remove_dir(host.user.path(AK)).unwrap();
+
+    // Exclusive mode refuses a file whose markers are damaged, and writes nothing.
+    let damaged = format!(
+        "{}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDjB5N8UWg4fMoiJnlr0FMQQghSIp5o2WJvFyZNBe8H1 x\n",
+        BEGIN
+    );
+    host.user.write_file(AK, damaged.as_bytes(), 0o600);
+    let (status, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/platforms/{id}"),
+            Some(json!({"exclusive": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{id}/deploy_keys"),
+            json!({"key_ids": [alice_id]}),
+        )
+        .await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("markers are damaged"),
+        "{task}"
+    );
+    assert_eq!(host.user.read_file(AK), damaged.as_bytes());
+    let scan = app.get(&format!("/api/platforms/{id}/scan")).await;
+    assert!(finding_kinds(&scan).contains("damaged_markers"), "{scan}");
+}

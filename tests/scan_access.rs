@@ -70,6 +70,15 @@ async fn platform(app: &TestApp, host: &TestHost, name: &str) -> String {
         .await
 }
 
+/// Deploy key `key` to platform `platform` and wait for the task; its JSON.
+async fn deploy(app: &TestApp, platform: &str, key: &str) -> Value {
+    app.run_task(
+        &format!("/api/platforms/{platform}/deploy_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await
+}
+
 async fn run_scan(app: &TestApp, platform: &str) -> (Value, Value) {
     let task = app
         .run_task(
@@ -113,12 +122,7 @@ async fn a_scan_reports_every_finding_kind_and_writes_nothing() {
         "never_scanned"
     );
 
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     // The deploy scanned what it wrote: nothing but testum's block, so in sync.
     let shown = app.get(&format!("/api/platforms/{id}")).await;
@@ -301,12 +305,7 @@ async fn a_deploy_shadowed_by_an_earlier_line_fails_with_conflict_unless_exclusi
     let hand = format!("# kept\ncommand=\"echo forced\" {}\n", alice.public_line);
     host.user.write_file(AK, hand.as_bytes(), 0o600);
 
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "failed", "{task}");
     let error = task["targets"][0]["error"].as_str().unwrap();
     assert!(error.starts_with("conflict: line 2 "), "{error}");
@@ -328,12 +327,7 @@ async fn a_deploy_shadowed_by_an_earlier_line_fails_with_conflict_unless_exclusi
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["exclusive"], true);
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     let output = String::from_utf8(
         app.raw_output(task["id"].as_str().unwrap(), &id, "stdout")
@@ -374,12 +368,7 @@ async fn exclusive_mode_never_removes_the_key_testum_logs_in_with() {
     let id = created["id"].as_str().unwrap().to_owned();
     let alice = ClientKey::generate(KeyKind::Ed25519, None);
     let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert!(
         !host.ssh_login_works(&stranger),
@@ -403,21 +392,11 @@ async fn a_failed_sync_keeps_what_the_host_really_has() {
     let bob = ClientKey::generate(KeyKind::Ed25519, None);
     let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
     let bob_id = add_owned_key(&app, "bob-laptop", "bob", &bob.public_line).await;
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     // The directory becomes read-only: the next write fails after the read.
     host.user.mkdir(".ssh", 0o500);
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [bob_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &bob_id).await;
     host.user.mkdir(".ssh", 0o700);
     assert_eq!(task["status"], "failed", "{task}");
     let keys = app.get(&format!("/api/platforms/{id}/keys")).await;
@@ -504,12 +483,7 @@ async fn odd_files_are_reported_and_never_written() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "failed", "{task}");
     assert!(
         task["targets"][0]["error"]

@@ -1,6 +1,7 @@
 //! Following a task from the terminal: `WS /ws/tasks/{id}` frames become lines prefixed with the
-//! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr), then one summary line per
-//! platform on stderr, followed by a `web1: warning: ...` line per warning of that platform.
+//! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr); [`print_summaries`] then
+//! prints one summary line per platform on stderr, followed by a `web1: warning: ...` line per
+//! warning of that platform.
 //!
 //! A dropped stream is reopened (the server replays from seq 1; frames already seen are skipped by
 //! seq, so nothing prints twice). Ctrl-C asks the server to cancel the task and keeps following
@@ -51,7 +52,7 @@ impl Task {
     }
 }
 
-/// Print task `task_id`'s output as it comes, then its summary; returns the ended task.
+/// Print task `task_id`'s output as it comes; returns the ended task (see [`print_summaries`]).
 pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
     let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
     let mut printer = Printer::new(&task);
@@ -87,14 +88,17 @@ pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
         }
     }
     printer.flush();
-    let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
+    api.get(&format!("/api/tasks/{task_id}")).await
+}
+
+/// One summary line per target on stderr, each followed by its warnings.
+pub fn print_summaries(task: &Task) {
     for target in &task.targets {
         eprintln!("{}", summary_line(target));
         for warning in &target.warnings {
             eprintln!("{}", warning_line(target, warning));
         }
     }
-    Ok(task)
 }
 
 /// Read frames until `done`; an error when the stream ends before it.

@@ -97,6 +97,11 @@ impl Api {
         }
     }
 
+    /// The server's URL of `path` (e.g. a UI page to point people at).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// The `ws://` or `wss://` URL of `path`.
     pub fn ws_url(&self, path: &str) -> String {
         let base = match self.base.strip_prefix("https://") {

@@ -1,7 +1,8 @@
 //! `testum scan`: queue a `scan` task over platforms chosen by name or tag, follow it, then print
 //! where the platforms stand: one line of counts by state, then one line per platform that is not
 //! `in_sync` (or whose scan did not succeed), so the summary of a 1,000-platform scan stays short
-//! when the fleet is healthy.
+//! when the fleet is healthy. The per-platform reports the scan task writes as output are not
+//! printed; stderr names the task page that shows them.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +12,7 @@ use serde_json::json;
 
 use super::Connection;
 use super::api::Api;
-use super::follow::{Target, follow};
+use super::follow::{Output, Target, follow};
 use super::inventory::platform_ids;
 use super::tasks::Accepted;
 
@@ -65,7 +66,9 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<bool> {
     let accepted: Accepted = api
         .post("/api/tasks", &json!({"kind": "scan", "platform_ids": ids}))
         .await?;
-    let task = follow(&mut api, &accepted.task_id).await?;
+    // A line of output per platform would bury the few that need a look: the counts and those
+    // few are printed instead; each platform's full report stays on the task page.
+    let task = follow(&mut api, &accepted.task_id, Output::Hide).await?;
     let states: HashMap<String, String> = api
         .list_all::<PlatformState>("/api/platforms")
         .await?
@@ -95,6 +98,10 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<bool> {
             .ok();
         println!("{}", attention_line(target, state, scan.as_ref()));
     }
+    eprintln!(
+        "testum: every platform's report: {}",
+        api.url(&format!("/ui/tasks/{}", accepted.task_id))
+    );
     Ok(task.succeeded())
 }
 

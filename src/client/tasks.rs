@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Connection;
 use super::api::Api;
-use super::follow::{follow, print_summaries};
+use super::follow::{Output, follow, print_summaries};
 use super::inventory::{key_ids, platform_ids};
 use crate::ssh::shell_quote;
 
@@ -79,7 +79,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
 
 async fn queue_and_follow(api: &mut Api, body: &serde_json::Value) -> anyhow::Result<bool> {
     let accepted: Accepted = api.post("/api/tasks", body).await?;
-    let task = follow(api, &accepted.task_id).await?;
+    let task = follow(api, &accepted.task_id, Output::Print).await?;
     print_summaries(&task);
     Ok(task.succeeded())
 }

@@ -164,7 +164,7 @@ async fn an_operator_works_through_the_browser() {
         .open(&format!("{base}/ui/platforms/{platform_id}"))
         .await;
     browser
-        .wait_text("main table", |t| {
+        .wait_text("#assignments", |t| {
             t.contains("alice laptop") && t.contains("present")
         })
         .await;

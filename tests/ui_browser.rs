@@ -359,6 +359,15 @@ async fn scans_states_and_the_access_report_in_the_browser() {
     assert!(!shown.contains("fresh"), "{shown}");
     let url = browser.client.current_url().await.unwrap();
     assert_eq!(url.query(), Some("state=unreachable"));
+    // A state the list does not know: the page says which words it takes.
+    browser
+        .open(&format!("{base}/ui/platforms?state=broken"))
+        .await;
+    let refused = browser.text("main").await;
+    assert!(
+        refused.contains("422") && refused.contains("state: must be one of in_sync"),
+        "{refused}"
+    );
 
     // The platform page: the scan's state, findings and lines, known and unknown keys.
     browser.open(&format!("{base}/ui/platforms/{web}")).await;

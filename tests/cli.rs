@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use app::{ADMIN_PASSWORD, TestApp};
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -300,12 +300,6 @@ async fn deploy_by_name_puts_the_key_on_the_host() {
         host.ssh_login_works(&key),
         "the deployed key does not log in"
     );
-}
-
-/// A loopback port with nothing listening on it (connections are refused).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Append `line` outside testum's block of `host`'s authorized_keys (a key added by hand).

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use app::TestApp;
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -445,12 +445,6 @@ async fn a_failed_sync_keeps_what_the_host_really_has() {
         app.get(&format!("/api/platforms/{id}")).await["state"],
         "unreachable"
     );
-}
-
-/// A loopback port with nothing listening on it (connections are refused).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Names of the platforms `GET /api/platforms?{query}` lists (one page).

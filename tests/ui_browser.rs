@@ -10,7 +10,7 @@ mod common;
 
 use app::{ADMIN_PASSWORD, TestApp};
 use browser::Browser;
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -275,12 +275,6 @@ async fn sign_in(browser: &Browser, base: &str) {
     browser.fill("#password", ADMIN_PASSWORD).await;
     browser.click("form[action='/ui/login'] button").await;
     browser.wait_path("/ui/keys").await;
-}
-
-/// A loopback port with nothing listening on it (connections are refused).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,7 +48,13 @@ const HTTP_REQUESTS: &str = "testum_http_requests_total";
 const HTTP_DURATION: &str = "testum_http_request_duration_seconds";
 
 /// Task kinds and outcomes registered at zero.
-const KINDS: [&str; 4] = ["deploy_keys", "revoke_keys", "run_command", "scan"];
+const KINDS: [&str; 5] = [
+    "deploy_keys",
+    "revoke_keys",
+    "run_command",
+    "scan",
+    "replace_key",
+];
 const OUTCOMES: [TaskStatus; 3] = [
     TaskStatus::Succeeded,
     TaskStatus::Failed,

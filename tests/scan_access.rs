@@ -396,7 +396,7 @@ async fn exclusive_mode_never_removes_the_key_testum_logs_in_with() {
 
 #[tokio::test]
 async fn a_failed_sync_keeps_what_the_host_really_has() {
-    let host = TestHost::start();
+    let mut host = TestHost::start();
     let app = TestApp::start().await;
     let id = platform(&app, &host, "web1").await;
     let alice = ClientKey::generate(KeyKind::Ed25519, None);
@@ -433,6 +433,12 @@ async fn a_failed_sync_keeps_what_the_host_really_has() {
     assert_eq!(status_of(&alice_id), "present", "{keys}");
     assert_eq!(status_of(&bob_id), "failed", "{keys}");
     assert!(host.ssh_login_works(&alice));
+
+    // A changed host key: refused, and the state says why.
+    host.sshd.restart_with_new_host_keys();
+    let (task, scan) = run_scan(&app, &id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(scan["state"], "host_key_mismatch", "{scan}");
 
     // Unreachable: the platform's state says so, and the last scan's lines stay.
     drop(host);

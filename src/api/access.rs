@@ -82,6 +82,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/keys/{id}", AtLeast(Viewer)),
     rule("PATCH", "/api/keys/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/keys/{id}", AtLeast(Operator)),
+    rule("POST", "/api/keys/{id}/replace", AtLeast(Operator)),
     // Platforms.
     rule("GET", "/api/platforms", AtLeast(Viewer)),
     rule("POST", "/api/platforms", AtLeast(Operator)),

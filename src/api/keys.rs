@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::keys::PublicKey;
-use crate::store::{Key, KeyPatch, NewKey, Page};
+use crate::store::{Key, KeyPatch, NewKey, NewTask, Page, TaskKind, TaskParams};
 use crate::validate;
 
 /// `POST /api/keys` body.
@@ -228,4 +228,92 @@ pub async fn delete(
             .map(|()| StatusCode::NO_CONTENT)
             .map_err(ApiError::from),
     }
+}
+
+/// `POST /api/keys/{id}/replace` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceKey {
+    /// The key that takes this key's place (UUID of a registered key).
+    #[schema(value_type = Uuid)]
+    new_key_id: String,
+    /// Targets in flight at once, 1 to 1000 (default 50).
+    #[serde(default)]
+    concurrency: Option<i64>,
+}
+
+/// `POST /api/keys/{id}/replace {new_key_id}` → 202 `{task_id}`: one `replace_key` task over
+/// every platform where this key is assigned. Each platform's sync adds the new key (with the
+/// old assignment's options) and removes the old one in one atomic write, so the old key leaves
+/// only where the new one landed; a failed target is a platform that still has the old key
+/// (its assignment stays `revoking` until a later sync succeeds).
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/replace",
+    tag = "keys",
+    params(("id" = Uuid, Path, description = "The key to replace")),
+    request_body = ReplaceKey,
+    responses(
+        (status = 202, description = "Queued; `Location` names the task", body = super::tasks::TaskAccepted),
+        (status = 404, description = "No key with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is assigned to no platform", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplaceKey>,
+) -> Result<axum::response::Response, ApiError> {
+    let old = parse_id(&id, "key")?;
+    let old_key = state
+        .store
+        .get_key(old)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no key with id {old}")))?;
+    let mut errors = Errors::default();
+    let new = match uuid::Uuid::parse_str(&body.new_key_id) {
+        Ok(new) if new == old => {
+            errors.add("new_key_id", "is the key being replaced");
+            None
+        }
+        Ok(new) => Some(new),
+        Err(_) => {
+            errors.add("new_key_id", "is not a UUID");
+            None
+        }
+    };
+    let concurrency = super::tasks::concurrency(&mut errors, body.concurrency);
+    errors.finish()?;
+    let Some(new) = new else {
+        return Err(ApiError::internal("validated key id missing"));
+    };
+    if state.store.get_key(new).await?.is_none() {
+        return Err(ApiError::field(
+            "new_key_id",
+            format!("no key with id {new}"),
+        ));
+    }
+    let platforms = state.store.platforms_with_keys(&[old]).await?;
+    if platforms.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "key {:?} is assigned to no platform; nothing to replace",
+                old_key.name
+            ),
+        ));
+    }
+    let task = NewTask {
+        kind: TaskKind::ReplaceKey,
+        platforms,
+        params: TaskParams {
+            key_ids: vec![new],
+            replaces: Some(old),
+            ..TaskParams::default()
+        },
+        concurrency,
+    };
+    super::tasks::create_and_accept(&state, &user, task).await
 }

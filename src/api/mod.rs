@@ -123,6 +123,7 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::revoke))
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))
+        .routes(routes!(keys::replace))
         .routes(routes!(platforms::list, platforms::create))
         .routes(routes!(platforms::get, platforms::patch, platforms::delete))
         .routes(routes!(platforms::keys))

@@ -1,7 +1,7 @@
 //! `/api/tasks` and the per-platform shortcuts (`deploy_keys`, `revoke_keys`, `run_command`):
 //! queue work over one or many platforms, follow it, read its output, cancel it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use axum::Json;
 use axum::body::Body;
@@ -16,7 +16,9 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use crate::authorized_keys::KeyOptions;
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
+use crate::validate;
 
 /// Largest per-task concurrency and default.
 pub const MAX_CONCURRENCY: u32 = 1000;
@@ -34,9 +36,15 @@ pub const MAX_PLATFORMS: usize = 10_000;
 pub struct CreateTask {
     /// `deploy_keys`, `revoke_keys`, `run_command` or `scan`.
     kind: String,
-    /// Platform ids (UUIDs), at least one, at most 10 000.
+    /// Platform ids (UUIDs), at least one, at most 10 000 (optional for `revoke_keys` with
+    /// `owner`: then every platform where one of the owner's keys is assigned).
+    #[serde(default)]
     #[schema(value_type = Vec<Uuid>)]
     platform_ids: Vec<String>,
+    /// For `revoke_keys` instead of `key_ids` (offboarding): every key of this owner (exact
+    /// match), on every platform where one is assigned unless `platform_ids` narrows it.
+    #[serde(default)]
+    owner: Option<String>,
     /// Key ids (UUIDs), for `deploy_keys` and `revoke_keys`.
     #[serde(default)]
     #[schema(value_type = Option<Vec<Uuid>>)]
@@ -50,15 +58,44 @@ pub struct CreateTask {
     /// Targets in flight at once, 1 to 1000 (default 50).
     #[serde(default)]
     concurrency: Option<i64>,
+    /// For `deploy_keys`: authorized_keys options per key id (each a key of `key_ids`), e.g.
+    /// `{"<key id>": {"from": "10.0.0.0/8", "restrict": true}}`. A key left out keeps the options
+    /// it has where it is already assigned (none where it is new); `{}` clears them.
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<Uuid, KeyOptions>>)]
+    options: Option<BTreeMap<String, KeyOptions>>,
+    /// For `deploy_keys` and `revoke_keys`: `true` only shows, per target, the diff of the
+    /// authorized_keys the task would write; nothing is written and no assignment changes.
+    #[serde(default)]
+    dry_run: bool,
 }
 
-/// `POST /api/platforms/{id}/deploy_keys` and `revoke_keys` body.
+/// `POST /api/platforms/{id}/deploy_keys` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployKeys {
+    /// Key ids (UUIDs), at least one.
+    #[schema(value_type = Vec<Uuid>)]
+    key_ids: Vec<String>,
+    /// authorized_keys options per key id, as in `POST /api/tasks`.
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<Uuid, KeyOptions>>)]
+    options: Option<BTreeMap<String, KeyOptions>>,
+    /// `true`: only show the diff the deploy would make.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/platforms/{id}/revoke_keys` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyIds {
     /// Key ids (UUIDs), at least one.
     #[schema(value_type = Vec<Uuid>)]
     key_ids: Vec<String>,
+    /// `true`: only show the diff the revoke would make.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// `POST /api/platforms/{id}/run_command` body.
@@ -94,11 +131,60 @@ fn parse_ids(errors: &mut Errors, field: &str, ids: &[String]) -> Vec<Uuid> {
     out
 }
 
+/// The options of `body.options` by key id, each checked with sshd's rules (errors name
+/// `options.<key id>.<option>`) and each for a key of `key_ids`.
+fn check_options(
+    errors: &mut Errors,
+    options: &BTreeMap<String, KeyOptions>,
+    key_ids: &[Uuid],
+) -> BTreeMap<Uuid, KeyOptions> {
+    let mut out = BTreeMap::new();
+    for (id, opts) in options {
+        let field = format!("options.{id}");
+        let Ok(key_id) = Uuid::parse_str(id) else {
+            errors.add(&field, "is not a UUID");
+            continue;
+        };
+        if !key_ids.contains(&key_id) {
+            errors.add(&field, "names a key that is not in key_ids");
+            continue;
+        }
+        match opts.render() {
+            Ok(_) => {
+                out.insert(key_id, opts.clone());
+            }
+            Err(e) => errors.add(&format!("{field}.{}", e.option), e.message),
+        }
+    }
+    out
+}
+
+/// A task's `concurrency`: 1 to 1000, default 50 (an error names the field).
+pub(super) fn concurrency(errors: &mut Errors, value: Option<i64>) -> u32 {
+    match value {
+        None => DEFAULT_CONCURRENCY,
+        Some(c) => match u32::try_from(c)
+            .ok()
+            .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
+        {
+            Some(c) => c,
+            None => {
+                errors.add(
+                    "concurrency",
+                    format!("must be from 1 to {MAX_CONCURRENCY}"),
+                );
+                DEFAULT_CONCURRENCY
+            }
+        },
+    }
+}
+
 /// Validate and queue a task; answers 202 `{task_id}`.
 async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
     let platform_ids = parse_ids(&mut errors, "platform_ids", &body.platform_ids);
-    if body.platform_ids.is_empty() {
+    let by_owner = body.owner.is_some() && body.kind == TaskKind::RevokeKeys.as_str();
+    if body.platform_ids.is_empty() && !by_owner {
         errors.add("platform_ids", "must name at least one platform");
     } else if platform_ids.len() > MAX_PLATFORMS {
         errors.add(
@@ -115,7 +201,16 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     let kind = errors.check("kind", body.kind.parse::<TaskKind>());
     match kind {
         Some(TaskKind::DeployKeys | TaskKind::RevokeKeys) => {
-            if body.key_ids.as_ref().is_none_or(Vec::is_empty) {
+            if by_owner {
+                if body.key_ids.is_some() {
+                    errors.add("key_ids", "give key_ids or owner, not both");
+                }
+                match validate::optional_text(body.owner.as_deref()) {
+                    Ok(Some(owner)) => params.owner = Some(owner),
+                    Ok(None) => errors.add("owner", "must not be blank"),
+                    Err(e) => errors.add("owner", e),
+                }
+            } else if body.key_ids.as_ref().is_none_or(Vec::is_empty) {
                 errors.add(
                     "key_ids",
                     format!("must name at least one key for {}", body.kind),
@@ -125,6 +220,14 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 errors.add("command", format!("is not used by {}", body.kind));
             }
             params.key_ids = key_ids.clone();
+            params.dry_run = body.dry_run;
+            match (&body.options, kind) {
+                (Some(options), Some(TaskKind::DeployKeys)) => {
+                    params.options = check_options(&mut errors, options, &key_ids);
+                }
+                (Some(_), _) => errors.add("options", format!("is not used by {}", body.kind)),
+                (None, _) => {}
+            }
         }
         Some(TaskKind::RunCommand) => {
             if body.key_ids.is_some() {
@@ -153,6 +256,12 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 }
             }
         }
+        Some(TaskKind::ReplaceKey) => {
+            errors.add(
+                "kind",
+                "replace_key is queued by POST /api/keys/{id}/replace",
+            );
+        }
         Some(TaskKind::Scan) => {
             if body.key_ids.is_some() {
                 errors.add("key_ids", "is not used by scan");
@@ -163,23 +272,26 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
         }
         None => {}
     }
-    let concurrency = match body.concurrency {
-        None => DEFAULT_CONCURRENCY,
-        Some(c) => match u32::try_from(c)
-            .ok()
-            .filter(|c| (1..=MAX_CONCURRENCY).contains(c))
-        {
-            Some(c) => c,
-            None => {
-                errors.add(
-                    "concurrency",
-                    format!("must be from 1 to {MAX_CONCURRENCY}"),
-                );
-                DEFAULT_CONCURRENCY
-            }
-        },
-    };
+    if body.owner.is_some() && !by_owner {
+        errors.add("owner", "is only for revoke_keys");
+    }
+    if let Some(TaskKind::RunCommand | TaskKind::Scan) = kind {
+        if body.options.is_some() {
+            errors.add("options", format!("is not used by {}", body.kind));
+        }
+        // A scan never writes anyway; a command cannot be previewed.
+        if body.dry_run {
+            errors.add("dry_run", "is only for deploy_keys and revoke_keys");
+        }
+    }
+    let concurrency = concurrency(&mut errors, body.concurrency);
     errors.finish()?;
+    let mut platform_ids = platform_ids;
+    let mut key_ids = key_ids;
+    if let Some(owner) = &params.owner {
+        (key_ids, platform_ids) = owner_targets(state, owner, platform_ids).await?;
+        params.key_ids = key_ids.clone();
+    }
     // Every platform and key must exist: a typo must not silently shrink the task.
     let mut errors = Errors::default();
     let mut names = state.store.platform_names(&platform_ids).await?;
@@ -200,18 +312,49 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     let Some(kind) = kind else {
         return Err(ApiError::internal("validated kind missing"));
     };
-    let task_id = state
-        .store
-        .create_task(
-            &user.actor(),
-            NewTask {
-                kind,
-                platforms,
-                params,
-                concurrency,
-            },
-        )
-        .await?;
+    let task = NewTask {
+        kind,
+        platforms,
+        params,
+        concurrency,
+    };
+    create_and_accept(state, user, task).await
+}
+
+/// An offboarding's keys (every key of `owner`) and platforms (`platform_ids`, or every platform
+/// where one of those keys is assigned). 422 naming `owner` when there is nothing to revoke.
+async fn owner_targets(
+    state: &AppState,
+    owner: &str,
+    platform_ids: Vec<Uuid>,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), ApiError> {
+    let key_ids = state.store.key_ids_of_owner(owner).await?;
+    if key_ids.is_empty() {
+        return Err(ApiError::field(
+            "owner",
+            format!("no registered key has the owner {owner:?}"),
+        ));
+    }
+    if !platform_ids.is_empty() {
+        return Ok((key_ids, platform_ids));
+    }
+    let platforms = state.store.platforms_with_keys(&key_ids).await?;
+    if platforms.is_empty() {
+        return Err(ApiError::field(
+            "owner",
+            format!("no key of {owner:?} is assigned to any platform"),
+        ));
+    }
+    Ok((key_ids, platforms.into_iter().map(|(id, _)| id).collect()))
+}
+
+/// Queue `task` and answer 202 `{task_id}` with its `Location`.
+pub(super) async fn create_and_accept(
+    state: &AppState,
+    user: &AuthUser,
+    task: NewTask,
+) -> Result<Response, ApiError> {
+    let task_id = state.store.create_task(&user.actor(), task).await?;
     state.events.notify_work();
     let location = format!("/api/tasks/{task_id}");
     Ok((
@@ -250,36 +393,45 @@ async fn for_platform(
     queue(state, user, task).await
 }
 
-fn key_task(kind: &str, body: KeyIds) -> CreateTask {
+fn key_task(
+    kind: &str,
+    key_ids: Vec<String>,
+    options: Option<BTreeMap<String, KeyOptions>>,
+    dry_run: bool,
+) -> CreateTask {
     CreateTask {
         kind: kind.into(),
         platform_ids: Vec::new(),
-        key_ids: Some(body.key_ids),
+        key_ids: Some(key_ids),
         command: None,
         timeout_s: None,
         concurrency: None,
+        options,
+        dry_run,
+        owner: None,
     }
 }
 
-/// `POST /api/platforms/{id}/deploy_keys` `{key_ids}` → 202 `{task_id}`.
+/// `POST /api/platforms/{id}/deploy_keys` `{key_ids, options?, dry_run?}` → 202 `{task_id}`.
 #[utoipa::path(
     post,
     path = "/api/platforms/{id}/deploy_keys",
     tag = "tasks",
     params(("id" = Uuid, Path, description = "The platform's id")),
-    request_body = KeyIds,
+    request_body = DeployKeys,
     responses((status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))), (status = 404, description = "No platform with this id", body = Problem, content_type = "application/problem+json"), (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json"))
 )]
 pub async fn deploy_keys(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     Path(id): Path<String>,
-    ApiJson(body): ApiJson<KeyIds>,
+    ApiJson(body): ApiJson<DeployKeys>,
 ) -> Result<Response, ApiError> {
-    for_platform(&state, &user, &id, key_task("deploy_keys", body)).await
+    let task = key_task("deploy_keys", body.key_ids, body.options, body.dry_run);
+    for_platform(&state, &user, &id, task).await
 }
 
-/// `POST /api/platforms/{id}/revoke_keys` `{key_ids}` → 202 `{task_id}`.
+/// `POST /api/platforms/{id}/revoke_keys` `{key_ids, dry_run?}` → 202 `{task_id}`.
 #[utoipa::path(
     post,
     path = "/api/platforms/{id}/revoke_keys",
@@ -294,7 +446,8 @@ pub async fn revoke_keys(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<KeyIds>,
 ) -> Result<Response, ApiError> {
-    for_platform(&state, &user, &id, key_task("revoke_keys", body)).await
+    let task = key_task("revoke_keys", body.key_ids, None, body.dry_run);
+    for_platform(&state, &user, &id, task).await
 }
 
 /// `POST /api/platforms/{id}/run_command` `{command, timeout_s?}` → 202 `{task_id}`.
@@ -319,6 +472,9 @@ pub async fn run_command(
         command: Some(body.command),
         timeout_s: body.timeout_s,
         concurrency: None,
+        options: None,
+        dry_run: false,
+        owner: None,
     };
     for_platform(&state, &user, &id, task).await
 }

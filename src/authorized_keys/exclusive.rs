@@ -8,8 +8,9 @@
 //!   key testum logs in with (lockout guard); comments, blank lines, lines sshd skips and the
 //!   block itself stay byte for byte.
 
-use super::options::RESTRICTING;
-use super::{EngineError, KeyLine, LineKind, find_block, parse, split_lines, validate_entry};
+use super::{
+    EngineError, KeyLine, LineKind, find_block, parse, shadows, split_lines, validate_entry,
+};
 
 /// Key lines outside the block that [`remove_unmanaged_keys`] removed: `(line number, line)`,
 /// numbers as in the file before the removal.
@@ -43,16 +44,14 @@ pub fn shadowing_conflict(current: &[u8], added: &[String]) -> Result<Option<Str
         let LineKind::Key(found) = &line.kind else {
             continue;
         };
-        if RESTRICTING.iter().any(|o| found.has_option(o)) {
-            continue;
-        }
-        let shadowed = wanted.iter().any(|want| {
-            want.same_key(found)
-                && want.has_option("cert-authority") == found.has_option("cert-authority")
-                && want.identity().options != found.identity().options
-        });
-        if shadowed {
-            let options = found.options_raw.as_deref().unwrap_or("no options");
+        if wanted.iter().any(|want| shadows(found, want)) {
+            // Option names only: a value (a forced command, an environment) may hold anything.
+            let names: Vec<String> = found.options.iter().map(|o| o.normalized_name()).collect();
+            let options = if names.is_empty() {
+                "no options".to_owned()
+            } else {
+                format!("options {}", names.join(","))
+            };
             return Ok(Some(format!(
                 "line {} (not managed by testum) already grants this {} key with {options}; \
                  sshd uses the first matching line, so the managed entry would never take \

@@ -20,6 +20,7 @@
 //! - The block is always written with `\n`, whatever the rest of the file uses (case KF-04).
 
 mod exclusive;
+mod key_options;
 mod options;
 mod parse;
 mod scan;
@@ -32,6 +33,7 @@ mod scan_tests;
 mod tests;
 
 pub use exclusive::{RemovedLines, remove_unmanaged_keys, shadowing_conflict};
+pub use key_options::{KeyOptions, KeyOptionsError};
 pub use options::{KeyOption, OptionsError, parse_options, render_option, split_options_field};
 pub use parse::{
     EntryIdentity, KNOWN_KEY_TYPES, KeyLine, KeyLineError, Line, LineEnding, LineKind,

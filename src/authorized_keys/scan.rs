@@ -199,8 +199,9 @@ pub fn scan(content: Option<&[u8]>, expected_block: &[String]) -> ScanReport {
     };
     let raw = split_lines(content);
     let mut findings = Vec::new();
-    let block = match find_block(&raw) {
-        Ok(block) => Some(block),
+    // `markers_ok`: zero markers or one intact block, so `managed` means something.
+    let (block, markers_ok) = match find_block(&raw) {
+        Ok(block) => (block, true),
         Err(e) => {
             findings.push(Finding {
                 kind: FindingKind::DamagedMarkers,
@@ -214,14 +215,11 @@ pub fn scan(content: Option<&[u8]>, expected_block: &[String]) -> ScanReport {
                      markers are fixed by hand"
                 ),
             });
-            None
+            (None, false)
         }
     };
-    let in_block = |index: usize| {
-        block
-            .flatten()
-            .is_some_and(|b: BlockPos| (b.begin..=b.end).contains(&index))
-    };
+    let in_block =
+        |index: usize| block.is_some_and(|b: BlockPos| (b.begin..=b.end).contains(&index));
 
     let mut lines = Vec::with_capacity(raw.len());
     let mut entries = Vec::new();
@@ -242,29 +240,27 @@ pub fn scan(content: Option<&[u8]>, expected_block: &[String]) -> ScanReport {
                 ),
             });
         }
-        let is_marker = block
-            .flatten()
-            .is_some_and(|b| index == b.begin || index == b.end);
-        if managed && !is_marker {
-            if let Some(canonical) = canonical_line(&text) {
-                if !expected.take(&canonical) {
-                    findings.push(Finding {
-                        kind: FindingKind::ManagedChanged,
-                        line: Some(line.number),
-                        fingerprint: line.fingerprint.clone(),
-                        message: format!(
-                            "line {}: this line in testum's block was not written by testum \
+        let is_marker = block.is_some_and(|b| index == b.begin || index == b.end);
+        if managed
+            && !is_marker
+            && let Some(canonical) = canonical_line(&text)
+            && !expected.take(&canonical)
+        {
+            findings.push(Finding {
+                kind: FindingKind::ManagedChanged,
+                line: Some(line.number),
+                fingerprint: line.fingerprint.clone(),
+                message: format!(
+                    "line {}: this line in testum's block was not written by testum \
                              (edited or added by hand)",
-                            line.number
-                        ),
-                    });
-                }
-            }
+                    line.number
+                ),
+            });
         }
         lines.push(line);
     }
-    entry_findings(&entries, block.is_some(), &lines, &mut findings);
-    if block.is_some() {
+    entry_findings(&entries, markers_ok, &lines, &mut findings);
+    if markers_ok {
         findings.extend(expected.missing());
     }
     ScanReport { lines, findings }

@@ -493,7 +493,7 @@ fn assert_only_unmanaged(id: &str, file: &str, invalid: &[usize]) -> ScanReport 
     r
 }
 
-fn entry<'a>(r: &'a ScanReport, number: usize) -> &'a ScannedLine {
+fn entry(r: &ScanReport, number: usize) -> &ScannedLine {
     let l = &r.lines[number - 1];
     assert_eq!(l.class, LineClass::Entry, "line {number}: {l:?}");
     l
@@ -774,25 +774,25 @@ fn check_line(line: &ScannedLine, expect: &serde_json::Value) -> Result<(), Stri
         return Ok(());
     }
     let mut diffs = Vec::new();
-    if let Some(t) = expect.get("key_type").and_then(|v| v.as_str()) {
-        if line.key_type.as_deref() != Some(t) {
-            diffs.push(format!("key_type {:?} != {t}", line.key_type));
-        }
+    if let Some(t) = expect.get("key_type").and_then(|v| v.as_str())
+        && line.key_type.as_deref() != Some(t)
+    {
+        diffs.push(format!("key_type {:?} != {t}", line.key_type));
     }
-    if let Some(fp) = expect.get("fingerprint").and_then(|v| v.as_str()) {
-        if line.fingerprint.as_deref() != Some(fp) {
-            diffs.push(format!("fingerprint {:?} != {fp}", line.fingerprint));
-        }
+    if let Some(fp) = expect.get("fingerprint").and_then(|v| v.as_str())
+        && line.fingerprint.as_deref() != Some(fp)
+    {
+        diffs.push(format!("fingerprint {:?} != {fp}", line.fingerprint));
     }
-    if let Some(bits) = expect.get("bits").and_then(serde_json::Value::as_u64) {
-        if line.bits.map(u64::from) != Some(bits) {
-            diffs.push(format!("bits {:?} != {bits}", line.bits));
-        }
+    if let Some(bits) = expect.get("bits").and_then(serde_json::Value::as_u64)
+        && line.bits.map(u64::from) != Some(bits)
+    {
+        diffs.push(format!("bits {:?} != {bits}", line.bits));
     }
-    if let Some(c) = expect.get("comment") {
-        if line.comment.as_deref() != none_if_empty(c) {
-            diffs.push(format!("comment {:?} != {c}", line.comment));
-        }
+    if let Some(c) = expect.get("comment")
+        && line.comment.as_deref() != none_if_empty(c)
+    {
+        diffs.push(format!("comment {:?} != {c}", line.comment));
     }
     if let Some(o) = expect.get("options").and_then(|v| v.as_array()) {
         let want: Vec<(String, Option<String>)> = o.iter().map(option_pair).collect();
@@ -854,10 +854,9 @@ fn check_file(input: &str, expect: &serde_json::Value) -> Result<(), String> {
     if let Some(n) = expect
         .get("entries_openssh")
         .and_then(serde_json::Value::as_u64)
+        && u64::try_from(entries).ok() != Some(n)
     {
-        if u64::try_from(entries).ok() != Some(n) {
-            diffs.push(format!("{entries} entries, OpenSSH uses {n}"));
-        }
+        diffs.push(format!("{entries} entries, OpenSSH uses {n}"));
     }
     let raw: Vec<&str> = input.split('\n').collect();
     if let Some(want) = expect.get("invalid_lines").and_then(|v| v.as_array()) {

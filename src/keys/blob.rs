@@ -168,8 +168,6 @@ pub struct Inspected {
     /// Algorithm of the plain key (for a certificate: of the certified key), e.g. `ssh-rsa`
     /// also for a blob named `rsa-sha2-256`.
     pub key_type: String,
-    /// Whether the blob is an OpenSSH certificate.
-    pub certificate: bool,
     /// `SHA256:` + unpadded base64 of SHA-256 over the canonical plain key, as `ssh-keygen -l`
     /// prints it (OpenSSH fingerprints a certificate by its plain key).
     pub fingerprint: String,
@@ -188,10 +186,7 @@ pub struct Inspected {
 /// 1024 bits) or [`KeyError::RsaTooLarge`]; the messages never echo the blob.
 pub fn inspect(blob: &[u8]) -> Result<Inspected, KeyError> {
     let key = read_key_data(blob)?;
-    let (plain, certificate) = match key.certificate() {
-        Some(cert) => (cert.public_key(), true),
-        None => (&key, false),
-    };
+    let plain = key.certificate().map_or(&key, |cert| cert.public_key());
     let bits = bits(plain)?;
     check_rsa_bits(plain, bits, SSHD_RSA_MIN_BITS)?;
     let canonical = plain.encode_vec().map_err(|_| KeyError::BadBlob {
@@ -199,7 +194,6 @@ pub fn inspect(blob: &[u8]) -> Result<Inspected, KeyError> {
     })?;
     Ok(Inspected {
         key_type: plain.algorithm().as_str().to_owned(),
-        certificate,
         fingerprint: fingerprint_of(&canonical),
         bits,
     })
@@ -340,6 +334,26 @@ mod tests {
                 reason: "it ends too early"
             })
         );
+    }
+
+    #[test]
+    fn inspect_reads_what_sshd_reads_and_decode_keeps_the_policy() {
+        let blob = decode_base64(ED25519).unwrap();
+        let i = inspect(&blob).unwrap();
+        assert_eq!(i.fingerprint, decode(&blob).unwrap().fingerprint());
+        assert_eq!((i.key_type.as_str(), i.bits), ("ssh-ed25519", 256));
+        // A 1024-bit RSA key: sshd reads it, the registry refuses it.
+        let rsa = decode_base64(
+            "AAAAB3NzaC1yc2EAAAADAQABAAAAgQC+3W3B5W2dieQ0J1Q6MNIVBw5VXXgTh1NeJixq47sNdMw6cJCoKUyn\
+             FEtFJJRPV3Nwt6J0KQb1wuMZ4ABU0xPRDshaRjh1slw07ijtEeB11y+H8aFEnfbm5dEQDDwmhvyCXmEBAgE9\
+             9518AtRnOTsyXElCwn6yGdlEK8lncK25ZQ==",
+        )
+        .unwrap();
+        assert_eq!(inspect(&rsa).unwrap().bits, 1024);
+        assert_eq!(decode(&rsa), Err(KeyError::RsaTooSmall { bits: 1024 }));
+        let mut longer = blob.clone();
+        longer.push(0);
+        assert!(matches!(inspect(&longer), Err(KeyError::BadBlob { .. })));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Platforms (the hosts testum manages), their encrypted credentials, pinned host keys and
 //! assignments (the desired set of keys per platform).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -8,12 +10,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use super::TaskKind;
 use super::audit::{delete_audited, insert as audit};
 use super::scans::PlatformState;
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts, unique_violation,
 };
+use crate::authorized_keys::KeyOptions;
 use crate::ssh::{AuthMethod, HostKeyPolicy};
 
 /// A platform as the API returns it: never the credential, only `has_credential`.
@@ -110,6 +114,47 @@ pub struct DesiredState {
     pub expired: Vec<Uuid>,
 }
 
+/// One assignment as a sync reads it.
+struct AssignedRow {
+    key_id: Uuid,
+    status: SyncStatus,
+    public_key: String,
+    /// The key's expiry as stored (comparable as text with [`ts`]).
+    expires_at: Option<String>,
+    /// The rendered options field, `None` for none.
+    options: Option<String>,
+}
+
+/// The desired state at `now` of a platform with these assignments: each key's line is
+/// `<options> <public key>` (just the key without options).
+fn desired_of(rows: &[AssignedRow], now: DateTime<Utc>) -> DesiredState {
+    let now = ts(now);
+    let mut state = DesiredState::default();
+    for row in rows {
+        if row.status == SyncStatus::Revoking {
+            state.revoking.push(row.key_id);
+        } else if row.expires_at.as_ref().is_some_and(|at| *at <= now) {
+            state.expired.push(row.key_id);
+        } else {
+            let line = match &row.options {
+                Some(field) => format!("{field} {}", row.public_key),
+                None => row.public_key.clone(),
+            };
+            state.keys.push((row.key_id, line));
+        }
+    }
+    state
+}
+
+/// An assignment's stored options field as the object the API shows.
+fn parse_stored_options(field: Option<String>) -> StoreResult<KeyOptions> {
+    match field {
+        None => Ok(KeyOptions::default()),
+        Some(field) => KeyOptions::parse(&field)
+            .map_err(|e| StoreError::Corrupt(format!("assignment options: {e}"))),
+    }
+}
+
 /// What [`Store::pin_host_key`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PinOutcome {
@@ -141,6 +186,8 @@ pub struct Assignment {
     pub sync_status: SyncStatus,
     pub synced_at: Option<DateTime<Utc>>,
     pub sync_error: Option<String>,
+    /// The authorized_keys options written in front of the key on this platform (`{}`: none).
+    pub options: KeyOptions,
 }
 
 /// The platform's columns and the state and time of its latest scan (subqueries, which both
@@ -524,7 +571,7 @@ impl Store {
     pub async fn platform_assignments(&self, id: Uuid) -> StoreResult<Vec<Assignment>> {
         let rows = sqlx::query(
             "SELECT a.key_id, k.name, k.fingerprint, k.key_type, k.expires_at, a.created_at,
-                    a.sync_status, a.synced_at, a.sync_error
+                    a.sync_status, a.synced_at, a.sync_error, a.options
              FROM assignments a JOIN keys k ON k.id = a.key_id
              WHERE a.platform_id = $1 ORDER BY a.created_at, a.key_id",
         )
@@ -543,6 +590,7 @@ impl Store {
                     sync_status: parse_word("sync_status", row.try_get("sync_status")?)?,
                     synced_at: parse_opt_ts(row.try_get("synced_at")?)?,
                     sync_error: row.try_get("sync_error")?,
+                    options: parse_stored_options(row.try_get("options")?)?,
                 })
             })
             .collect()
@@ -550,29 +598,83 @@ impl Store {
 
     /// The desired state of platform `id` at `now`, read in one statement.
     pub async fn desired_state(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<DesiredState> {
+        Ok(desired_of(&self.assigned(id).await?, now))
+    }
+
+    /// The desired state platform `id` would have at `now` if a `kind` task (deploy or revoke)
+    /// of `key_ids` with `options` were queued (as [`Store::create_task`] changes assignments),
+    /// without changing anything: what a dry run compares the host's file with.
+    pub async fn preview_state(
+        &self,
+        id: Uuid,
+        now: DateTime<Utc>,
+        kind: TaskKind,
+        key_ids: &[Uuid],
+        options: &BTreeMap<Uuid, KeyOptions>,
+    ) -> StoreResult<DesiredState> {
+        let mut rows = self.assigned(id).await?;
+        let mut added = Vec::new();
+        for key_id in key_ids {
+            let new_options = options
+                .get(key_id)
+                .map(KeyOptions::render)
+                .transpose()
+                .map_err(|e| StoreError::Conflict(format!("options: {e}")))?;
+            match (kind, rows.iter_mut().find(|row| row.key_id == *key_id)) {
+                (TaskKind::DeployKeys, Some(row)) => {
+                    if row.status == SyncStatus::Revoking {
+                        row.status = SyncStatus::Pending;
+                    }
+                    if let Some(field) = new_options {
+                        row.options = field;
+                    }
+                }
+                (TaskKind::DeployKeys, None) => {
+                    let key = sqlx::query("SELECT public_key, expires_at FROM keys WHERE id = $1")
+                        .bind(key_id.to_string())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    added.push(AssignedRow {
+                        key_id: *key_id,
+                        status: SyncStatus::Pending,
+                        public_key: key.try_get("public_key")?,
+                        expires_at: key.try_get("expires_at")?,
+                        options: new_options.flatten(),
+                    });
+                }
+                (TaskKind::RevokeKeys, Some(row)) => row.status = SyncStatus::Revoking,
+                (TaskKind::RevokeKeys, None)
+                | (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey, _) => {}
+            }
+        }
+        // New assignments share one creation time, so they follow the others in key id order.
+        added.sort_by_key(|row| row.key_id);
+        rows.extend(added);
+        Ok(desired_of(&rows, now))
+    }
+
+    /// Platform `id`'s assignments with what a sync needs, in assignment order.
+    async fn assigned(&self, id: Uuid) -> StoreResult<Vec<AssignedRow>> {
         let rows = sqlx::query(
-            "SELECT a.key_id, a.sync_status, k.public_key, k.expires_at
+            "SELECT a.key_id, a.sync_status, a.options, k.public_key, k.expires_at
              FROM assignments a JOIN keys k ON k.id = a.key_id
              WHERE a.platform_id = $1 ORDER BY a.created_at, a.key_id",
         )
         .bind(id.to_string())
         .fetch_all(&self.pool)
         .await?;
-        let now = ts(now);
-        let mut state = DesiredState::default();
-        for row in &rows {
-            let key_id = parse_uuid(row.try_get("key_id")?)?;
-            let status: SyncStatus = parse_word("sync_status", row.try_get("sync_status")?)?;
-            let expires_at: Option<String> = row.try_get("expires_at")?;
-            if status == SyncStatus::Revoking {
-                state.revoking.push(key_id);
-            } else if expires_at.is_some_and(|at| at <= now) {
-                state.expired.push(key_id);
-            } else {
-                state.keys.push((key_id, row.try_get("public_key")?));
-            }
-        }
-        Ok(state)
+        rows.iter()
+            .map(|row| {
+                Ok(AssignedRow {
+                    key_id: parse_uuid(row.try_get("key_id")?)?,
+                    status: parse_word("sync_status", row.try_get("sync_status")?)?,
+                    public_key: row.try_get("public_key")?,
+                    expires_at: row.try_get("expires_at")?,
+                    options: row.try_get("options")?,
+                })
+            })
+            .collect()
     }
 
     /// Record the result of a sync of `state`: on success its keys are `present`, its revoked

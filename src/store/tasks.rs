@@ -5,7 +5,7 @@
 //! is given back to the queue when its work is idempotent (deploy, revoke) and failed as
 //! "worker lost" otherwise (run_command: the command may have run; it is not re-run).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,7 @@ use super::{
     Actor, Backend, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     page_of, parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts,
 };
+use crate::authorized_keys::{KeyOptions, KeyOptionsError};
 
 /// Status of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -71,6 +72,9 @@ crate::words! {
         RunCommand => "run_command",
         /// Read each platform's authorized_keys and record what grants access; changes nothing.
         Scan => "scan",
+        /// Put a new key wherever an old one is assigned (same options) and take the old one off,
+        /// in one write per platform: the old key leaves only where the new one lands.
+        ReplaceKey => "replace_key",
     }
 }
 
@@ -79,7 +83,7 @@ impl TaskKind {
     pub fn is_idempotent(self) -> bool {
         matches!(
             self,
-            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan
+            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan | TaskKind::ReplaceKey
         )
     }
 }
@@ -95,6 +99,20 @@ impl AsRef<str> for TaskKind {
 pub struct TaskParams {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_ids: Vec<Uuid>,
+    /// For `deploy_keys`: authorized_keys options per key id (validated; a key left out keeps
+    /// the options it has where it is assigned already, `{}` clears them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<Uuid, KeyOptions>,
+    /// `true`: the task only shows what it would change (a diff per target) and changes nothing,
+    /// neither on the hosts nor in the assignments.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    /// For `replace_key`: the key being replaced (`key_ids` holds the one replacing it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Uuid>,
+    /// For `revoke_keys` by owner (offboarding): whose keys `key_ids` are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -437,37 +455,169 @@ async fn finish_task_if_done(
     Ok(Some(status))
 }
 
+/// The options field of each key in `options` (`None`: the key's options are cleared).
+fn render_options(
+    options: &BTreeMap<Uuid, KeyOptions>,
+) -> Result<HashMap<Uuid, Option<String>>, KeyOptionsError> {
+    options
+        .iter()
+        .map(|(key_id, opts)| Ok((*key_id, opts.render()?)))
+        .collect()
+}
+
+/// The assignment change of one key on one platform for a task of `kind` (see
+/// [`Store::create_task`]); `options` holds the rendered options of the keys that have some.
+async fn change_assignment(
+    conn: &mut AnyConnection,
+    kind: TaskKind,
+    platform_id: Uuid,
+    key_id: Uuid,
+    options: &HashMap<Uuid, Option<String>>,
+    now: &str,
+) -> StoreResult<()> {
+    // Re-deploying a key that is being revoked cancels the revoke; a revoked assignment
+    // stays, marked, until a sync has removed the key from the host.
+    let query = match (kind, options.get(&key_id)) {
+        (TaskKind::DeployKeys, None) => sqlx::query(
+            "INSERT INTO assignments (platform_id, key_id, created_at, sync_status)
+             VALUES ($1, $2, $3, 'pending')
+             ON CONFLICT (platform_id, key_id) DO UPDATE SET sync_status = 'pending',
+                 sync_error = NULL
+             WHERE assignments.sync_status = 'revoking'",
+        )
+        .bind(platform_id.to_string())
+        .bind(key_id.to_string())
+        .bind(now.to_string()),
+        // New options: the assignment is pending again when they differ from what it has.
+        (TaskKind::DeployKeys, Some(field)) => sqlx::query(
+            "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options)
+             VALUES ($1, $2, $3, 'pending', $4)
+             ON CONFLICT (platform_id, key_id) DO UPDATE SET options = excluded.options,
+                 sync_status = 'pending', sync_error = NULL
+             WHERE assignments.sync_status = 'revoking'
+                OR COALESCE(assignments.options, '') <> COALESCE(excluded.options, '')",
+        )
+        .bind(platform_id.to_string())
+        .bind(key_id.to_string())
+        .bind(now.to_string())
+        .bind(field.clone()),
+        (TaskKind::RevokeKeys, _) => sqlx::query(
+            "UPDATE assignments SET sync_status = 'revoking', sync_error = NULL
+             WHERE platform_id = $1 AND key_id = $2",
+        )
+        .bind(platform_id.to_string())
+        .bind(key_id.to_string()),
+        (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey, _) => return Ok(()),
+    };
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Key `new` takes the place of key `old` on platform `platform_id` (a `replace_key` task): it is
+/// assigned with the old assignment's options, and the old one is marked for revoking, so the
+/// platform's next sync adds one and removes the other in a single write.
+async fn replace_assignment(
+    conn: &mut AnyConnection,
+    platform_id: Uuid,
+    old: Uuid,
+    new: Uuid,
+    now: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options)
+         SELECT platform_id, $3, $4, 'pending', options FROM assignments
+         WHERE platform_id = $1 AND key_id = $2
+         ON CONFLICT (platform_id, key_id) DO UPDATE SET options = excluded.options,
+             sync_status = 'pending', sync_error = NULL",
+    )
+    .bind(platform_id.to_string())
+    .bind(old.to_string())
+    .bind(new.to_string())
+    .bind(now.to_string())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE assignments SET sync_status = 'revoking', sync_error = NULL
+         WHERE platform_id = $1 AND key_id = $2",
+    )
+    .bind(platform_id.to_string())
+    .bind(old.to_string())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
+    /// Platforms (id, name) where any of `key_ids` is assigned and not being revoked, by name:
+    /// the targets of a key replacement or of an offboarding. One query per 500 keys.
+    pub async fn platforms_with_keys(&self, key_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+        let mut out = std::collections::BTreeMap::new();
+        for chunk in key_ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let mut query = sqlx::query(sql(format!(
+                "SELECT DISTINCT p.id, p.name FROM assignments a
+                 JOIN platforms p ON p.id = a.platform_id
+                 WHERE a.sync_status <> 'revoking' AND a.key_id IN ({})",
+                placeholders.join(", ")
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let name: String = row.try_get("name")?;
+                out.insert(name, parse_uuid(row.try_get("id")?)?);
+            }
+        }
+        Ok(out.into_iter().map(|(name, id)| (id, name)).collect())
+    }
+
+    /// Ids of the registered keys whose owner is exactly `owner`.
+    pub async fn key_ids_of_owner(&self, owner: &str) -> StoreResult<Vec<Uuid>> {
+        sqlx::query("SELECT id FROM keys WHERE owner = $1 ORDER BY id")
+            .bind(owner)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| parse_uuid(row.try_get("id")?))
+            .collect()
+    }
+
     /// Queue a task, one target per platform, in one transaction with its assignment changes and
     /// its audit event. Returns the task id.
+    ///
+    /// `deploy_keys` assigns each key (a revoke still queued for it is cancelled); a key with an
+    /// entry in `params.options` gets those options (replacing what it had, `{}` clears them) and
+    /// goes back to `pending` when they changed, a key without one keeps its options. A dry run
+    /// changes no assignment: the worker computes "assignments plus (or minus) this request".
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when options cannot be rendered (the API validates them first).
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> StoreResult<Uuid> {
         let id = Uuid::new_v4();
         let now = now_ts();
+        let rendered = render_options(&new.params.options)
+            .map_err(|e| StoreError::Conflict(format!("options: {e}")))?;
         let mut tx = self.write_tx().await?;
-        // Re-deploying a key that is being revoked cancels the revoke; a revoked assignment
-        // stays, marked, until a sync has removed the key from the host.
-        for (platform_id, _) in &new.platforms {
-            for key_id in &new.params.key_ids {
-                let query = match new.kind {
-                    TaskKind::DeployKeys => sqlx::query(
-                        "INSERT INTO assignments (platform_id, key_id, created_at, sync_status)
-                         VALUES ($1, $2, $3, 'pending')
-                         ON CONFLICT (platform_id, key_id) DO UPDATE SET sync_status = 'pending',
-                             sync_error = NULL
-                         WHERE assignments.sync_status = 'revoking'",
-                    )
-                    .bind(platform_id.to_string())
-                    .bind(key_id.to_string())
-                    .bind(&now),
-                    TaskKind::RevokeKeys => sqlx::query(
-                        "UPDATE assignments SET sync_status = 'revoking', sync_error = NULL
-                         WHERE platform_id = $1 AND key_id = $2",
-                    )
-                    .bind(platform_id.to_string())
-                    .bind(key_id.to_string()),
-                    TaskKind::RunCommand | TaskKind::Scan => continue,
-                };
-                query.execute(&mut *tx).await?;
+        if !new.params.dry_run {
+            for (platform_id, _) in &new.platforms {
+                for key_id in &new.params.key_ids {
+                    match new.params.replaces {
+                        Some(old) if new.kind == TaskKind::ReplaceKey => {
+                            replace_assignment(&mut tx, *platform_id, old, *key_id, &now).await?
+                        }
+                        _ => {
+                            change_assignment(
+                                &mut tx,
+                                new.kind,
+                                *platform_id,
+                                *key_id,
+                                &rendered,
+                                &now,
+                            )
+                            .await?
+                        }
+                    }
+                }
             }
         }
         let params = json!(new.params).to_string();
@@ -506,6 +656,10 @@ impl Store {
                     "kind": new.kind,
                     "platform_ids": new.platforms.iter().map(|p| p.0).collect::<Vec<_>>(),
                     "key_ids": new.params.key_ids,
+                    "options": new.params.options,
+                    "dry_run": new.params.dry_run,
+                    "replaces": new.params.replaces,
+                    "owner": new.params.owner,
                     "command": new.params.command,
                 }),
             },

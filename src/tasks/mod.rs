@@ -2,6 +2,7 @@
 //! revoke, run_command), the output chunker that stores exact bytes at UTF-8 boundaries, and the
 //! in-process event bus that wakes WebSocket subscribers.
 
+mod dry_run;
 mod events;
 mod health;
 mod locks;

@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::authorized_keys::{
-    Applied, EngineError, KeyLine, parse_key_line, present_in_block, remove_unmanaged_keys,
-    shadowing_conflict,
+    Applied, EngineError, KeyLine, RemovedLines, parse_key_line, present_in_block,
+    remove_unmanaged_keys, shadowing_conflict,
 };
 use crate::crypto::MasterKey;
 use crate::deploy::{RemoteFile, sync_observed};
@@ -146,7 +146,7 @@ async fn execute(
         .map_err(|e| store_failure(target.platform_id, "reading the platform", e))?
         .ok_or("the platform was deleted")?;
     match target.kind {
-        TaskKind::DeployKeys | TaskKind::RevokeKeys => {
+        TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::ReplaceKey => {
             sync(context, target, &platform, warnings).await
         }
         TaskKind::Scan => super::scan::scan(context, target, &platform, warnings).await,
@@ -309,6 +309,10 @@ async fn sync(
     platform: &Platform,
     warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
+    // A dry run only reads, so it waits for no lock and holds none.
+    if target.params.dry_run {
+        return super::dry_run::preview(context, target, platform, warnings).await;
+    }
     let guard = context
         .locks
         .lock(
@@ -358,24 +362,12 @@ async fn sync_locked(
     };
     let removed_unmanaged = std::sync::Mutex::new(Vec::new());
     let compute = |current: &[u8]| {
-        let applied = crate::authorized_keys::apply(current, &lines)?;
-        if !platform.exclusive {
-            if let Some(why) = shadowing_conflict(current, &applied.added)? {
-                return Err(EngineError::Conflict(why));
-            }
-            return Ok(applied);
-        }
-        let (content, removed) = remove_unmanaged_keys(&applied.content, |line| {
-            login_key.as_ref().is_some_and(|own| own.same_key(line))
-        })?;
+        let (applied, removed) =
+            plan_sync(platform.exclusive, &lines, login_key.as_ref(), current)?;
         *removed_unmanaged
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = removed;
-        Ok(Applied {
-            changed: content != current,
-            content,
-            ..applied
-        })
+        Ok(applied)
     };
     let mut last_read: Option<RemoteFile> = None;
     let outcome = sync_observed(&session, &platform.authorized_keys_path, compute, |file| {
@@ -449,6 +441,37 @@ async fn sync_locked(
     })
 }
 
+/// What a sync of a platform (in exclusive mode or not) makes of the file `current` for the
+/// desired `lines`: the new content and, in exclusive mode, the unmanaged key lines it removes
+/// (never `login_key`'s). Used by the real sync and by a dry run, so both compute the same file.
+///
+/// # Errors
+/// As [`crate::authorized_keys::apply`], and [`EngineError::Conflict`] when (outside exclusive
+/// mode) an added entry would be shadowed by an earlier unmanaged line.
+pub(super) fn plan_sync(
+    exclusive: bool,
+    lines: &[String],
+    login_key: Option<&KeyLine>,
+    current: &[u8],
+) -> Result<(Applied, RemovedLines), EngineError> {
+    let applied = crate::authorized_keys::apply(current, lines)?;
+    if !exclusive {
+        if let Some(why) = shadowing_conflict(current, &applied.added)? {
+            return Err(EngineError::Conflict(why));
+        }
+        return Ok((applied, Vec::new()));
+    }
+    let (content, removed) = remove_unmanaged_keys(&applied.content, |line| {
+        login_key.is_some_and(|own| own.same_key(line))
+    })?;
+    let applied = Applied {
+        changed: content != current,
+        content,
+        ..applied
+    };
+    Ok((applied, removed))
+}
+
 /// Record the sync's result on the platform's assignments (`present`: what the file read by a
 /// failed sync holds, per desired key; see [`Store::record_sync`]); a store failure is logged.
 async fn record_sync(
@@ -469,7 +492,10 @@ async fn record_sync(
 
 /// The public key testum logs in to `platform` with (exclusive mode never removes it), or
 /// `None` for password logins. Decrypting the private key may run a slow KDF: off the runtime.
-async fn login_key(context: &RunContext, platform: &Platform) -> Result<Option<KeyLine>, String> {
+pub(super) async fn login_key(
+    context: &RunContext,
+    platform: &Platform,
+) -> Result<Option<KeyLine>, String> {
     let sealed = context
         .store
         .platform_credential(platform.id)

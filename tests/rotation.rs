@@ -1,0 +1,225 @@
+//! Rotation and offboarding against real OpenSSH servers (issue 10, item 6): replacing a key
+//! everywhere it is assigned, and revoking every key of an owner as one task; proved with real
+//! `ssh` logins.
+
+mod app;
+mod common;
+
+use app::TestApp;
+use common::{ClientKey, KeyKind, TestHost};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn owned_key(app: &TestApp, name: &str, owner: &str, key: &ClientKey) -> String {
+    let (status, body) = app
+        .post(
+            "/api/keys",
+            json!({"name": name, "public_key": key.public_line, "owner": owner}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn platform(app: &TestApp, host: &TestHost, name: &str) -> String {
+    app.add_password_platform(name, host.sshd.port(), &host.user.name, &host.user.password)
+        .await
+}
+
+fn target<'a>(task: &'a Value, platform: &str) -> &'a Value {
+    task["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["platform_id"] == platform)
+        .unwrap_or_else(|| panic!("no target for {platform} in {task}"))
+}
+
+fn assignment(keys: &Value, key: &str) -> Option<Value> {
+    keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key_id"] == key)
+        .cloned()
+}
+
+#[tokio::test]
+async fn replace_puts_the_new_key_where_the_old_was_and_removes_the_old_only_where_it_landed() {
+    let web = TestHost::start();
+    let db = TestHost::start();
+    let app = TestApp::start().await;
+    let web_id = platform(&app, &web, "web1").await;
+    let db_id = platform(&app, &db, "db1").await;
+    let old = ClientKey::generate(KeyKind::Ed25519, None);
+    let new = ClientKey::generate(KeyKind::Ed25519, None);
+    let old_id = owned_key(&app, "alice-2025", "alice", &old).await;
+    let new_id = owned_key(&app, "alice-2026", "alice", &new).await;
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "deploy_keys", "platform_ids": [web_id, db_id], "key_ids": [old_id],
+                   "options": {old_id.as_str(): {"no-port-forwarding": true}}}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+
+    // db1's .ssh becomes read-only: the replacement cannot land there.
+    db.user.mkdir(".ssh", 0o500);
+    let (status, accepted) = app
+        .post(
+            &format!("/api/keys/{old_id}/replace"),
+            json!({"new_key_id": new_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let task = app.wait_task(accepted["task_id"].as_str().unwrap()).await;
+    db.user.mkdir(".ssh", 0o700);
+    assert_eq!(task["kind"], "replace_key");
+    assert_eq!(target(&task, &web_id)["status"], "succeeded", "{task}");
+    assert_eq!(target(&task, &db_id)["status"], "failed", "{task}");
+
+    assert!(
+        web.ssh_login_works(&new),
+        "the new key does not log in on web1"
+    );
+    assert!(
+        !web.ssh_login_works(&old),
+        "the old key still logs in on web1"
+    );
+    assert!(
+        db.ssh_login_works(&old),
+        "the old key was removed where the new one did not land"
+    );
+    assert!(!db.ssh_login_works(&new));
+
+    let keys = app.get(&format!("/api/platforms/{web_id}/keys")).await;
+    let replaced = assignment(&keys, &new_id).expect("new key assigned on web1");
+    assert_eq!(
+        replaced["options"],
+        json!({"no-port-forwarding": true}),
+        "{keys}"
+    );
+    assert_eq!(replaced["sync_status"], "present");
+    assert!(assignment(&keys, &old_id).is_none(), "{keys}");
+    let keys = app.get(&format!("/api/platforms/{db_id}/keys")).await;
+    assert_eq!(
+        assignment(&keys, &old_id).unwrap()["sync_status"],
+        "revoking",
+        "db1 still has the old key: {keys}"
+    );
+
+    // Bad requests change nothing.
+    let (status, problem) = app
+        .post(
+            &format!("/api/keys/{old_id}/replace"),
+            json!({"new_key_id": old_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "new_key_id");
+    let (status, problem) = app
+        .post(
+            &format!("/api/keys/{new_id}/replace"),
+            json!({"new_key_id": uuid::Uuid::new_v4().to_string()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let unassigned = ClientKey::generate(KeyKind::Ed25519, None);
+    let unassigned_id = owned_key(&app, "spare", "alice", &unassigned).await;
+    let (status, problem) = app
+        .post(
+            &format!("/api/keys/{unassigned_id}/replace"),
+            json!({"new_key_id": new_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+}
+
+#[tokio::test]
+async fn revoking_by_owner_takes_every_key_of_a_person_off_every_host_as_one_task() {
+    let web = TestHost::start();
+    let db = TestHost::start();
+    let app = TestApp::start().await;
+    let web_id = platform(&app, &web, "web1").await;
+    let db_id = platform(&app, &db, "db1").await;
+    let laptop = ClientKey::generate(KeyKind::Ed25519, None);
+    let desktop = ClientKey::generate(KeyKind::Ecdsa, None);
+    let bob = ClientKey::generate(KeyKind::Ed25519, None);
+    let laptop_id = owned_key(&app, "alice-laptop", "alice", &laptop).await;
+    let desktop_id = owned_key(&app, "alice-desktop", "alice", &desktop).await;
+    let bob_id = owned_key(&app, "bob-laptop", "bob", &bob).await;
+    for (platforms, keys) in [
+        (json!([web_id, db_id]), json!([laptop_id, bob_id])),
+        (json!([db_id]), json!([desktop_id])),
+    ] {
+        let task = app
+            .run_task(
+                "/api/tasks",
+                json!({"kind": "deploy_keys", "platform_ids": platforms, "key_ids": keys}),
+            )
+            .await;
+        assert_eq!(task["status"], "succeeded", "{task}");
+    }
+
+    // A dry run shows what would go and changes nothing.
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "revoke_keys", "owner": "alice", "dry_run": true}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert!(db.ssh_login_works(&desktop));
+
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "revoke_keys", "owner": "alice"}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(task["owner"], "alice", "{task}");
+    assert_eq!(task["targets"].as_array().unwrap().len(), 2, "{task}");
+    for host in [&web, &db] {
+        assert!(
+            !host.ssh_login_works(&laptop),
+            "alice's laptop still logs in"
+        );
+        assert!(
+            !host.ssh_login_works(&desktop),
+            "alice's desktop still logs in"
+        );
+        assert!(host.ssh_login_works(&bob), "bob lost access");
+    }
+    // One audited action naming the owner and every target.
+    let audit = app
+        .get(&format!(
+            "/api/audit?action=task.create&target=task:{}",
+            task["id"].as_str().unwrap()
+        ))
+        .await;
+    let created = &audit["items"][0];
+    assert_eq!(created["action"], "task.create", "{audit}");
+    assert_eq!(created["details"]["owner"], "alice");
+    assert_eq!(
+        created["details"]["platform_ids"].as_array().unwrap().len(),
+        2
+    );
+
+    // Nothing left to revoke, or nobody by that name: a 422 naming the field.
+    for owner in ["alice", "nobody"] {
+        let (status, problem) = app
+            .post("/api/tasks", json!({"kind": "revoke_keys", "owner": owner}))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "owner", "{problem}");
+    }
+    let (status, problem) = app
+        .post(
+            "/api/tasks",
+            json!({"kind": "deploy_keys", "owner": "bob", "platform_ids": [web_id]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+}

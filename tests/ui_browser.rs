@@ -268,11 +268,11 @@ async fn an_operator_works_through_the_browser() {
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
 
-/// Sign `browser` in as the admin of the service at `base`.
-async fn sign_in(browser: &Browser, base: &str) {
+/// Sign `browser` in as `username` to the service at `base`.
+async fn sign_in(browser: &Browser, base: &str, username: &str, password: &str) {
     browser.open(&format!("{base}/")).await;
-    browser.fill("#username", "admin").await;
-    browser.fill("#password", ADMIN_PASSWORD).await;
+    browser.fill("#username", username).await;
+    browser.fill("#password", password).await;
     browser.click("form[action='/ui/login'] button").await;
     browser.wait_path("/ui/keys").await;
 }
@@ -328,7 +328,7 @@ async fn scans_states_and_the_access_report_in_the_browser() {
     .await;
 
     let browser = Browser::start().await;
-    sign_in(&browser, base).await;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
 
     // The list: each platform's state in words, the troubled ones marked.
     browser.open(&format!("{base}/ui/platforms")).await;
@@ -489,5 +489,26 @@ async fn scans_states_and_the_access_report_in_the_browser() {
     assert_eq!(
         browser.text("#access-error").await,
         "no platform named \"nosuch\""
+    );
+
+    // A viewer sees the scan and the exclusive flag but gets neither button.
+    let viewer_password = "viewer password 1234";
+    let (status, body) = app
+        .post(
+            "/api/users",
+            json!({"username": "vera", "password": viewer_password, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.click(".logout button").await;
+    browser.find("#username").await;
+    sign_in(&browser, base, "vera", viewer_password).await;
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    assert!(browser.text("#scan").await.contains("drift"));
+    assert_eq!(browser.text("#exclusive-flag").await, "on");
+    let source = browser.client.source().await.unwrap();
+    assert!(
+        !source.contains("id=\"scan-now\"") && !source.contains("id=\"exclusive\""),
+        "a viewer got a write form"
     );
 }

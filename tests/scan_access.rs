@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use app::TestApp;
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -495,4 +495,72 @@ async fn odd_files_are_reported_and_never_written() {
     assert_eq!(host.user.read_file(AK), damaged.as_bytes());
     let scan = app.get(&format!("/api/platforms/{id}/scan")).await;
     assert!(finding_kinds(&scan).contains("damaged_markers"), "{scan}");
+}
+
+/// Names of the platforms `GET /api/platforms?{query}` lists (one page).
+async fn listed(app: &TestApp, query: &str) -> (Vec<String>, Value) {
+    let page = app.get(&format!("/api/platforms?{query}")).await;
+    let names = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    (names, page["next_cursor"].clone())
+}
+
+#[tokio::test]
+async fn platforms_are_listed_by_state_and_an_unknown_state_is_refused() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let web = platform(&app, &host, "web1").await;
+    let gone = app
+        .add_password_platform("gone", closed_port(), "nobody1", "pw")
+        .await;
+    app.add_password_platform("new1", closed_port(), "nobody2", "pw")
+        .await;
+    app.add_password_platform("new2", closed_port(), "nobody3", "pw")
+        .await;
+    let stranger = ClientKey::generate(KeyKind::Ed25519, None);
+    host.user
+        .write_file(AK, format!("{}\n", stranger.public_line).as_bytes(), 0o600);
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [web, gone]}),
+        )
+        .await;
+    assert_eq!(
+        task["status"], "failed",
+        "the unreachable one fails: {task}"
+    );
+
+    assert_eq!(listed(&app, "state=drift").await.0, ["web1"]);
+    assert_eq!(listed(&app, "state=unreachable").await.0, ["gone"]);
+    assert!(listed(&app, "state=in_sync").await.0.is_empty());
+    assert_eq!(listed(&app, "").await.0.len(), 4);
+    // The filter holds across pages: newest first, one at a time.
+    let (first, cursor) = listed(&app, "state=never_scanned&limit=1").await;
+    assert_eq!(first, ["new2"]);
+    let cursor = cursor.as_str().expect("a second page");
+    let (second, end) = listed(
+        &app,
+        &format!("state=never_scanned&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(second, ["new1"]);
+    assert_eq!(end, Value::Null);
+
+    let (status, problem) = app
+        .call(reqwest::Method::GET, "/api/platforms?state=broken", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "state", "{problem}");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("never_scanned"),
+        "{problem}"
+    );
 }

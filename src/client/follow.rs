@@ -1,6 +1,7 @@
 //! Following a task from the terminal: `WS /ws/tasks/{id}` frames become lines prefixed with the
-//! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr), then one summary line per
-//! platform on stderr, followed by a `web1: warning: ...` line per warning of that platform.
+//! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr); [`print_summaries`] then
+//! prints one summary line per platform on stderr, followed by a `web1: warning: ...` line per
+//! warning of that platform.
 //!
 //! A dropped stream is reopened (the server replays from seq 1; frames already seen are skipped by
 //! seq, so nothing prints twice). Ctrl-C asks the server to cancel the task and keeps following
@@ -51,10 +52,20 @@ impl Task {
     }
 }
 
-/// Print task `task_id`'s output as it comes, then its summary; returns the ended task.
-pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
+/// What [`follow`] does with the task's output frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Print each line prefixed with its platform's name.
+    Print,
+    /// Print nothing (the caller summarises; the output stays on the server).
+    Hide,
+}
+
+/// Follow task `task_id` until it ends, printing its output as it comes when `output` says so;
+/// returns the ended task (see [`print_summaries`]).
+pub async fn follow(api: &mut Api, task_id: &str, output: Output) -> anyhow::Result<Task> {
     let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
-    let mut printer = Printer::new(&task);
+    let mut printer = Printer::new(&task, output);
     let mut cancel_sent = false;
     let mut attempts = 0;
     loop {
@@ -87,14 +98,17 @@ pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
         }
     }
     printer.flush();
-    let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
+    api.get(&format!("/api/tasks/{task_id}")).await
+}
+
+/// One summary line per target on stderr, each followed by its warnings.
+pub fn print_summaries(task: &Task) {
     for target in &task.targets {
         eprintln!("{}", summary_line(target));
         for warning in &target.warnings {
             eprintln!("{}", warning_line(target, warning));
         }
     }
-    Ok(task)
 }
 
 /// Read frames until `done`; an error when the stream ends before it.
@@ -121,14 +135,16 @@ async fn stream(url: String, token: String, printer: &mut Printer) -> anyhow::Re
 
 /// Turns output frames into prefixed lines; buffers a partial line per platform and stream.
 struct Printer {
+    echo: Output,
     names: HashMap<String, String>,
     partial: HashMap<(String, bool), String>,
     last_seq: i64,
 }
 
 impl Printer {
-    fn new(task: &Task) -> Printer {
+    fn new(task: &Task, output: Output) -> Printer {
         Printer {
+            echo: output,
             names: task
                 .targets
                 .iter()
@@ -147,7 +163,7 @@ impl Printer {
         }
         self.last_seq = seq;
         match frame["type"].as_str() {
-            Some("output") => {
+            Some("output") if self.echo == Output::Print => {
                 let platform = frame["platform_id"].as_str().unwrap_or_default();
                 let stderr = frame["stream"] == "stderr";
                 let data = frame["data"].as_str().unwrap_or_default();
@@ -274,7 +290,7 @@ mod tests {
             status: "running".into(),
             targets: vec![target("running", None, None)],
         };
-        let mut printer = Printer::new(&task);
+        let mut printer = Printer::new(&task, Output::Print);
         let out = json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":"a"});
         assert!(!printer.frame(&out));
         assert!(!printer.frame(&out));

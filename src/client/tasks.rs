@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::Connection;
 use super::api::Api;
-use super::follow::follow;
+use super::follow::{Output, follow, print_summaries};
 use super::inventory::{key_ids, platform_ids};
 use crate::ssh::shell_quote;
 
@@ -51,9 +51,10 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// The answer of `POST /api/tasks`.
 #[derive(Deserialize)]
-struct Accepted {
-    task_id: String,
+pub struct Accepted {
+    pub task_id: String,
 }
 
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
@@ -78,7 +79,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
 
 async fn queue_and_follow(api: &mut Api, body: &serde_json::Value) -> anyhow::Result<bool> {
     let accepted: Accepted = api.post("/api/tasks", body).await?;
-    let task = follow(api, &accepted.task_id).await?;
+    let task = follow(api, &accepted.task_id, Output::Print).await?;
+    print_summaries(&task);
     Ok(task.succeeded())
 }
 

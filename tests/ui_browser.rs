@@ -11,6 +11,7 @@ mod common;
 use app::{ADMIN_PASSWORD, TestApp};
 use browser::Browser;
 use common::{ClientKey, KeyKind, TestHost, closed_port};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -511,4 +512,330 @@ async fn scans_states_and_the_access_report_in_the_browser() {
         !source.contains("id=\"scan-now\"") && !source.contains("id=\"exclusive\""),
         "a viewer got a write form"
     );
+}
+
+/// The authorized_keys of `host` as text (empty when there is none yet).
+fn authorized_keys(host: &TestHost) -> String {
+    match std::fs::read(host.user.path(".ssh/authorized_keys")) {
+        Ok(bytes) => String::from_utf8(bytes).unwrap(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The options field of the line of `authorized` that holds `key` (what precedes the key type).
+fn options_of(authorized: &str, key: &ClientKey) -> String {
+    let base64 = key.public_line.split_whitespace().nth(1).unwrap();
+    let line = authorized
+        .lines()
+        .find(|l| l.contains(base64))
+        .unwrap_or_else(|| panic!("no line with the key in {authorized}"));
+    line[..line.find(" ssh-").unwrap()].to_string()
+}
+
+/// The texts of the lines of `class` (`diff-add`, `diff-del`) in the output pane of `platform`,
+/// once the pane shows a line of that class holding a key.
+async fn diff_lines(browser: &Browser, platform: &str, class: &str) -> Vec<String> {
+    let selector = format!("section.pane[data-platform='{platform}'] .output .{class}");
+    browser
+        .wait_text(
+            &format!("section.pane[data-platform='{platform}'] .output"),
+            |t| {
+                t.lines()
+                    .any(|l| l.starts_with(['+', '-']) && l.contains("ssh-ed25519"))
+            },
+        )
+        .await;
+    let mut out = Vec::new();
+    for line in browser
+        .client
+        .find_all(Locator::Css(&selector))
+        .await
+        .unwrap()
+    {
+        out.push(line.text().await.unwrap());
+    }
+    out
+}
+
+/// Wait until the task page shows a finished task that is not a dry run (after "run it for
+/// real", which opens the new task's page); its status.
+async fn wait_real_task(browser: &Browser) -> String {
+    browser.wait_text("h1", |t| !t.contains("dry run")).await;
+    browser
+        .wait_text("#task-status", |t| ["succeeded", "failed"].contains(&t))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn options_previews_rotation_and_offboarding_in_the_browser() {
+    let app = TestApp::start().await;
+    let web_host = TestHost::start();
+    let db_host = TestHost::start();
+    let base = &app.base;
+    let old = ClientKey::generate(KeyKind::Ed25519, None);
+    let new = ClientKey::generate(KeyKind::Ed25519, None);
+    let bob = ClientKey::generate(KeyKind::Ed25519, None);
+    let mut ids = Vec::new();
+    for (name, owner, key) in [
+        ("alice-old", "alice", &old),
+        ("alice-new", "alice", &new),
+        ("bob-laptop", "bob", &bob),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/keys",
+                json!({"name": name, "public_key": key.public_line, "owner": owner}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let (old_id, new_id, bob_id) = (&ids[0], &ids[1], &ids[2]);
+    let web = app
+        .add_password_platform(
+            "web-1",
+            web_host.sshd.port(),
+            &web_host.user.name,
+            &web_host.user.password,
+        )
+        .await;
+    let db = app
+        .add_password_platform(
+            "db-1",
+            db_host.sshd.port(),
+            &db_host.user.name,
+            &db_host.user.password,
+        )
+        .await;
+    // A line by hand, so the file exists before anything is deployed.
+    web_host
+        .user
+        .write_file(".ssh/authorized_keys", b"# kept by hand\n", 0o600);
+
+    let browser = Browser::start().await;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
+
+    // A `from` sshd would refuse: the API's reason, naming the option, next to the field, and
+    // nothing queued.
+    let bad = "10.0.0.1/8";
+    let (status, problem) = app
+        .post(
+            &format!("/api/platforms/{web}/deploy_keys"),
+            json!({"key_ids": [old_id], "options": {old_id: {"from": bad}}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        problem["errors"][0]["field"],
+        format!("options.{old_id}.from")
+    );
+    let reason = problem["errors"][0]["message"].as_str().unwrap();
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    browser
+        .click(&format!("#deploy-keys option[value='{old_id}']"))
+        .await;
+    browser.fill("#opt-from", bad).await;
+    browser.click("#deploy button[type=submit]").await;
+    let shown = browser
+        .wait_text("[data-error-for='options.from']", |t| !t.is_empty())
+        .await;
+    assert_eq!(shown, format!("from: {reason}"));
+    assert_eq!(app.get("/api/tasks").await["items"], json!([]));
+
+    // Preview the deploy with options: a diff adding the line, the file's bytes untouched.
+    browser.fill("#opt-from", "127.0.0.1").await;
+    browser.click("#opt-restrict").await;
+    browser.click("#opt-no-agent-forwarding").await;
+    let before = web_host.user.read_file(".ssh/authorized_keys");
+    browser.click("#deploy button[data-dry-run]").await;
+    browser.wait_path("/ui/tasks/").await;
+    assert!(
+        browser
+            .text("#dry-run")
+            .await
+            .starts_with("dry run — nothing was written"),
+    );
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    let added = diff_lines(&browser, &web, "diff-add").await;
+    let line = format!(
+        "+restrict,no-agent-forwarding,from=\"127.0.0.1\" {}",
+        old.public_line
+    );
+    assert!(
+        added.iter().any(|l| l.starts_with(&line)),
+        "{added:?} has no {line}"
+    );
+    assert!(diff_lines(&browser, &web, "diff-del").await.is_empty());
+    browser.screenshot("deploy-preview").await;
+    assert_eq!(web_host.user.read_file(".ssh/authorized_keys"), before);
+    assert!(!web_host.ssh_login_works(&old));
+
+    // Run it for real from the preview: the rendered line is on the host and works.
+    browser.click("#real-run button[type=submit]").await;
+    assert_eq!(wait_real_task(&browser).await, "succeeded");
+    let written = authorized_keys(&web_host);
+    let options = options_of(&written, &old);
+    assert_eq!(options, "restrict,no-agent-forwarding,from=\"127.0.0.1\"");
+    assert!(written.starts_with("# kept by hand\n"), "{written}");
+    assert!(web_host.ssh_login_works(&old));
+    // The platform page shows the assignment's options as written.
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    let cell = browser
+        .text(&format!(
+            "#assignments tr[data-key='{old_id}'] [data-field='options']"
+        ))
+        .await;
+    assert_eq!(cell, options);
+
+    // Preview a revoke: the line shows as removed, nothing changes.
+    let before = web_host.user.read_file(".ssh/authorized_keys");
+    browser
+        .click(&format!("#revoke-keys option[value='{old_id}']"))
+        .await;
+    browser.click("#revoke button[data-dry-run]").await;
+    browser.wait_path("/ui/tasks/").await;
+    browser.find("#dry-run").await;
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    let removed = diff_lines(&browser, &web, "diff-del").await;
+    let line = format!("-{options} {}", old.public_line);
+    assert!(
+        removed.iter().any(|l| l.starts_with(&line)),
+        "{removed:?} has no {line}"
+    );
+    assert_eq!(web_host.user.read_file(".ssh/authorized_keys"), before);
+    assert_eq!(
+        app.get(&format!("/api/platforms/{web}/keys")).await["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+    );
+
+    // Bob's key on web-1 and alice's old key on db-1, for the rotation and the offboarding.
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{web}/deploy_keys"),
+            json!({"key_ids": [bob_id]}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{db}/deploy_keys"),
+            json!({"key_ids": [old_id]}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+
+    // Replace alice's old key with the new one from the old key's page.
+    browser.open(&format!("{base}/ui/keys")).await;
+    browser.click(&format!("a[href='/ui/keys/{old_id}']")).await;
+    browser.wait_path(&format!("/ui/keys/{old_id}")).await;
+    let placed = browser.text("#placements").await;
+    assert!(
+        placed.contains("web-1") && placed.contains("db-1"),
+        "{placed}"
+    );
+    browser
+        .click(&format!("#replace-with option[value='{new_id}']"))
+        .await;
+    browser.click("#replace button[type=submit]").await;
+    browser.wait_path("/ui/tasks/").await;
+    assert_eq!(
+        browser.text("#replaces").await,
+        "Replaces key alice-old with alice-new on every platform where it was assigned, with the \
+         same options."
+    );
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    browser.screenshot("replace").await;
+    for host in [&web_host, &db_host] {
+        assert!(host.ssh_login_works(&new), "the new key does not log in");
+        assert!(!host.ssh_login_works(&old), "the old key still logs in");
+    }
+    assert_eq!(options_of(&authorized_keys(&web_host), &new), options);
+
+    // Offboard alice from her key's page: a dry run first, then the confirmed real one.
+    browser.open(&format!("{base}/ui/keys/{new_id}")).await;
+    assert_eq!(browser.text("#key-owner").await, "alice");
+    let (web_before, db_before) = (authorized_keys(&web_host), authorized_keys(&db_host));
+    browser.click("#offboard button[type=submit]").await;
+    browser.wait_path("/ui/tasks/").await;
+    browser.find("#dry-run").await;
+    let owner = browser.text("#owner").await;
+    assert!(
+        owner.starts_with("Every key of alice (") && owner.ends_with("on 2 platform(s)."),
+        "{owner}"
+    );
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    let removed = diff_lines(&browser, &db, "diff-del").await;
+    let line = format!("-{}", new.public_line);
+    assert!(
+        removed.iter().any(|l| l.starts_with(&line)),
+        "{removed:?} has no {line}"
+    );
+    browser.screenshot("offboard-preview").await;
+    assert_eq!(authorized_keys(&web_host), web_before);
+    assert_eq!(authorized_keys(&db_host), db_before);
+    // The real run needs the box ticked (the browser refuses the form without it).
+    let confirm = browser.find("#real-run-confirm").await;
+    assert_eq!(
+        confirm.attr("required").await.unwrap().as_deref(),
+        Some("true")
+    );
+    confirm.click().await.unwrap();
+    browser.click("#real-run button[type=submit]").await;
+    assert_eq!(wait_real_task(&browser).await, "succeeded");
+    for host in [&web_host, &db_host] {
+        assert!(!host.ssh_login_works(&new), "alice still logs in");
+        assert!(
+            !authorized_keys(host).contains("alice"),
+            "{}",
+            authorized_keys(host)
+        );
+    }
+    assert!(web_host.ssh_login_works(&bob), "bob lost access");
+    let preview = app.get("/api/tasks?kind=revoke_keys").await["items"][1].clone();
+    assert_eq!(preview["dry_run"], true, "{preview}");
+    let preview_id = preview["id"].as_str().unwrap().to_string();
+
+    // A viewer sees options, keys and previews, but none of the write buttons.
+    let viewer_password = "viewer password 1234";
+    let (status, body) = app
+        .post(
+            "/api/users",
+            json!({"username": "vera", "password": viewer_password, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.click(".logout button").await;
+    browser.find("#username").await;
+    sign_in(&browser, base, "vera", viewer_password).await;
+    for page in [
+        format!("/ui/platforms/{web}"),
+        "/ui/platforms".to_string(),
+        format!("/ui/keys/{new_id}"),
+        format!("/ui/tasks/{preview_id}"),
+    ] {
+        browser.open(&format!("{base}{page}")).await;
+        let source = browser.client.source().await.unwrap();
+        for form in [
+            "id=\"deploy\"",
+            "id=\"revoke\"",
+            "id=\"replace\"",
+            "id=\"offboard\"",
+            "id=\"real-run\"",
+            "data-dry-run",
+        ] {
+            assert!(!source.contains(form), "a viewer got {form} on {page}");
+        }
+    }
+    browser.open(&format!("{base}/ui/keys/{bob_id}")).await;
+    assert!(browser.text("#placements").await.contains("web-1"));
 }

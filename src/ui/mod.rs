@@ -5,7 +5,7 @@
 //! Routes (not API routes, not in the OpenAPI document):
 //! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
-//! - `GET /ui/keys`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
+//! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
 //!   `/ui/access`, `/ui/audit`, `/ui/users`: pages; without a session they redirect (303) to `/`.
 //! - `GET /ui/static/{file}`: `app.js` and `app.css`, public.
 //!
@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", post(session::login))
         .route("/ui/logout", post(session::logout))
         .route("/ui/keys", get(pages::keys))
+        .route("/ui/keys/{id}", get(pages::key))
         .route("/ui/platforms", get(pages::platforms))
         .route("/ui/platforms/{id}", get(pages::platform))
         .route("/ui/tasks", get(pages::tasks))

@@ -112,6 +112,34 @@ pub async fn keys(
     page("keys.html", &session, "keys", data)
 }
 
+/// `GET /ui/keys/{id}`: one key, where it is assigned, **Replace with…** (the other keys) and,
+/// when it has an owner, the owner's keys and the offboarding action (a dry run first).
+pub async fn key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let Json(key) = keys_api::get(State(state.clone()), Path(id)).await?;
+    let placements = state
+        .store
+        .key_placements(&[key.id])
+        .await?
+        .remove(&key.id)
+        .unwrap_or_default();
+    let keys = all_keys(&state).await?;
+    let others: Vec<_> = keys.iter().filter(|k| k.id != key.id).collect();
+    let owned: Vec<_> = match &key.owner {
+        Some(owner) => keys
+            .iter()
+            .filter(|k| k.owner.as_ref() == Some(owner))
+            .collect(),
+        None => Vec::new(),
+    };
+    let data = json!({"key": key, "placements": placements, "owned": owned, "others": others});
+    page("key.html", &session, "keys", data)
+}
+
 /// Every key (up to the largest page), for the deploy and revoke pickers.
 async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> {
     let paging = Paging {
@@ -153,10 +181,17 @@ pub async fn platform(
     let session = session_or_redirect!(state, headers);
     let platform = platforms_api::find(&state, &id).await?;
     let assignments = state.store.platform_assignments(platform.id).await?;
+    // Each assignment's options as sshd reads them (`restrict,from="..."`); stored options were
+    // checked when they were given, so a render error cannot happen and shows as none.
+    let options: HashMap<Uuid, String> = assignments
+        .iter()
+        .filter_map(|a| Some((a.key_id, a.options.render().ok().flatten()?)))
+        .collect();
     let scan = state.store.platform_scan(platform.id).await?;
     let keys = all_keys(&state).await?;
     let data = json!({
-        "platform": platform, "assignments": assignments, "keys": keys, "scan": scan,
+        "platform": platform, "assignments": assignments, "options": options, "keys": keys,
+        "scan": scan,
     });
     page("platform.html", &session, "platforms", data)
 }
@@ -253,7 +288,44 @@ pub async fn task(
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let task = tasks_api::find(&state, &id).await?;
-    page("task.html", &session, "tasks", json!({ "task": task }))
+    let replaces = match (task.kind, task.params.replaces, task.params.key_ids.first()) {
+        (TaskKind::ReplaceKey, Some(old), Some(&new)) => Some(json!({
+            "old": {"id": old, "name": key_name(&state, old).await?},
+            "new": {"id": new, "name": key_name(&state, new).await?},
+        })),
+        _ => None,
+    };
+    let data = json!({"task": task, "replaces": replaces, "real_run": real_run(&task)});
+    page("task.html", &session, "tasks", data)
+}
+
+/// A key's name, or its id once the key is deleted (a task outlives the keys it names).
+async fn key_name(state: &AppState, id: Uuid) -> Result<String, PageError> {
+    Ok(match state.store.get_key(id).await? {
+        Some(key) => key.name,
+        None => id.to_string(),
+    })
+}
+
+/// For a dry run of `deploy_keys` or `revoke_keys`: the `POST /api/tasks` body that runs it for
+/// real, as JSON text. The same keys, options and platforms; an offboarding (by `owner`) names
+/// the owner again, so the keys and platforms are resolved when it is confirmed.
+fn real_run(task: &crate::store::Task) -> Option<String> {
+    if !task.params.dry_run || !matches!(task.kind, TaskKind::DeployKeys | TaskKind::RevokeKeys) {
+        return None;
+    }
+    let mut body = json!({"kind": task.kind});
+    if let Some(owner) = &task.params.owner {
+        body["owner"] = json!(owner);
+    } else {
+        let platform_ids: Vec<Uuid> = task.targets.iter().map(|t| t.platform_id).collect();
+        body["platform_ids"] = json!(platform_ids);
+        body["key_ids"] = json!(task.params.key_ids);
+    }
+    if !task.params.options.is_empty() {
+        body["options"] = json!(task.params.options);
+    }
+    Some(body.to_string())
 }
 
 /// `GET /ui/audit?actor=&action=&target=&cursor=`: the audit log, filtered like `GET /api/audit`.

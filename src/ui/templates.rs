@@ -8,11 +8,16 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
     ("keys.html", include_str!("templates/keys.html")),
+    ("key.html", include_str!("templates/key.html")),
+    (
+        "key_options_fields.html",
+        include_str!("templates/key_options_fields.html"),
+    ),
     ("platforms.html", include_str!("templates/platforms.html")),
     ("platform.html", include_str!("templates/platform.html")),
     (

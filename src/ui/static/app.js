@@ -18,13 +18,23 @@ async function api(method, url, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
+// The slot of an error field: its own, else (for `options.<key id>.<option>[i]`, which the deploy
+// form sends for every chosen key) the option's, with the option named in the message.
+function errorSlot(scope, field) {
+  const slot = scope.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
+  if (slot) return { slot, prefix: "" };
+  const m = /^options\.[^.]+\.([^.[]+)/.exec(field);
+  const option = m && scope.querySelector(`[data-error-for="${CSS.escape("options." + m[1])}"]`);
+  return option ? { slot: option, prefix: field.split(".").slice(2).join(".") + ": " } : { slot: null };
+}
+
 // Show a problem+json answer: field errors next to their fields, the rest at the form's top.
 function showProblem(scope, data, status) {
   let placed = false;
   for (const e of (data && data.errors) || []) {
-    const slot = scope.querySelector(`[data-error-for="${CSS.escape(e.field)}"]`);
+    const { slot, prefix } = errorSlot(scope, e.field);
     if (slot) {
-      slot.textContent = e.message;
+      slot.textContent = prefix + e.message;
       const input = scope.querySelector(`[name="${CSS.escape(e.field)}"]`);
       if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", slot.id || (slot.id = "err-" + e.field + "-" + Math.random().toString(36).slice(2))); }
       placed = true;
@@ -43,15 +53,24 @@ function clearProblem(scope) {
   scope.querySelectorAll(".form-error").forEach((t) => { t.hidden = true; t.textContent = ""; });
 }
 
-// The JSON body of a form: empty fields are left out (PATCH keeps what is stored), number
-// inputs become numbers, multi-selects arrays, `data-list` inputs comma-separated arrays,
-// `data-json` inputs their value read as JSON (`true`, `false`),
-// `datetime-local` with `data-utc` an RFC 3339 UTC time, and `data-include="NAME"` adds the
-// values of the page's checked `[data-select=NAME]` boxes.
+// The JSON body of a form, starting from its `data-body` (JSON) if any: empty fields are left
+// out (PATCH keeps what is stored), number inputs become numbers, multi-selects arrays,
+// `data-list` inputs comma-separated arrays, `data-json` inputs their value read as JSON
+// (`true`, `false`), `datetime-local` with `data-utc` an RFC 3339 UTC time, and
+// `data-include="NAME"` adds the values of the page's checked `[data-select=NAME]` boxes.
+// Fields named `options.NAME` (ticked boxes: `true`, `data-array`: a one-item list) make one sshd
+// options object, sent as `options` for every id of the form's `data-options` field.
 function formBody(form) {
-  const body = {};
+  const body = form.dataset.body ? JSON.parse(form.dataset.body) : {};
+  const options = {};
   for (const el of form.elements) {
     if (!el.name || el.type === "file" || el.type === "submit") continue;
+    if (el.name.startsWith("options.")) {
+      const name = el.name.slice("options.".length);
+      if (el.type === "checkbox") { if (el.checked) options[name] = true; }
+      else if (el.value.trim()) options[name] = el.dataset.array !== undefined ? [el.value.trim()] : el.value.trim();
+      continue;
+    }
     if (el.dataset.onlyWith && !el.dataset.onlyWith.split(" ").some((id) => document.getElementById(id)?.value)) continue;
     if (el.multiple) { body[el.name] = [...el.selectedOptions].map((o) => o.value); continue; }
     const v = el.value.trim();
@@ -67,6 +86,9 @@ function formBody(form) {
     const name = form.dataset.include;
     body[name] = [...document.querySelectorAll(`[data-select="${CSS.escape(name)}"]:checked`)].map((c) => c.value);
   }
+  if (form.dataset.options && Object.keys(options).length) {
+    body.options = Object.fromEntries((body[form.dataset.options] || []).map((id) => [id, options]));
+  }
   return body;
 }
 
@@ -75,17 +97,20 @@ async function submitForm(ev) {
   if (!form) return;
   ev.preventDefault();
   clearProblem(form);
-  const button = form.querySelector('[type="submit"]');
-  if (button) button.disabled = true;
+  const buttons = form.querySelectorAll('[type="submit"]');
+  buttons.forEach((b) => { b.disabled = true; });
   try {
-    const { ok, status, data } = await api(form.dataset.method || "POST", form.dataset.api, formBody(form));
+    const body = formBody(form);
+    // A `data-dry-run` button (Preview) sends the same request as a dry run.
+    if (ev.submitter && ev.submitter.dataset.dryRun !== undefined) body.dry_run = true;
+    const { ok, status, data } = await api(form.dataset.method || "POST", form.dataset.api, body);
     if (!ok) { showProblem(form, data, status); return; }
     if (data && data.task_id) location.href = "/ui/tasks/" + data.task_id;
     else location.reload();
   } catch (err) {
     showProblem(form, { detail: "the server cannot be reached: " + err.message }, 0);
   } finally {
-    if (button) button.disabled = false;
+    buttons.forEach((b) => { b.disabled = false; });
   }
 }
 
@@ -112,6 +137,23 @@ function duration(started, finished) {
   if (!started) return "";
   const ms = (finished ? new Date(finished) : new Date()) - new Date(started);
   return (ms / 1000).toFixed(1) + " s" + (finished ? "" : " so far");
+}
+
+// A dry run's stdout is a unified diff: one span per line, classed by how the line starts.
+const diffClass = (line) => /^(\+\+\+|---) /.test(line) ? "diff-file" : line.startsWith("@@") ? "diff-hunk"
+  : line.startsWith("+") ? "diff-add" : line.startsWith("-") ? "diff-del" : "stdout";
+
+function appendDiff(out, stream, data) {
+  for (const piece of data.split(/(?<=\n)/)) {
+    let line = out.lastElementChild;
+    if (!line || line.dataset.stream !== stream || line.textContent.endsWith("\n")) {
+      line = document.createElement("span");
+      line.dataset.stream = stream;
+      out.appendChild(line);
+    }
+    line.textContent += piece;
+    line.className = stream === "stdout" ? diffClass(line.textContent) : stream;
+  }
 }
 
 function setBadge(el, status) { el.textContent = status; el.className = "badge " + status; }
@@ -146,10 +188,13 @@ function followTask(panes) {
         const p = pane(f.platform_id);
         if (!p) return;
         const out = p.querySelector(".output");
-        const span = document.createElement("span");
-        span.className = f.stream;
-        span.textContent = f.data;
-        out.appendChild(span);
+        if (panes.dataset.diff !== undefined) appendDiff(out, f.stream, f.data);
+        else {
+          const span = document.createElement("span");
+          span.className = f.stream;
+          span.textContent = f.data;
+          out.appendChild(span);
+        }
         out.scrollTop = out.scrollHeight;
       } else if (f.type === "target") {
         const p = pane(f.platform_id);

@@ -640,6 +640,11 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
         .wait_text("[data-error-for='options.from']", |t| !t.is_empty())
         .await;
     assert_eq!(shown, format!("from: {reason}"));
+    let field = browser.find("#opt-from").await;
+    assert_eq!(
+        field.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
     assert_eq!(app.get("/api/tasks").await["items"], json!([]));
 
     // Preview the deploy with options: a diff adding the line, the file's bytes untouched.
@@ -714,14 +719,21 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
         Some(1),
     );
 
-    // Bob's key on web-1 and alice's old key on db-1, for the rotation and the offboarding.
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{web}/deploy_keys"),
-            json!({"key_ids": [bob_id]}),
-        )
+    // Bob's key on web-1 from the platform list, previewed then run, and alice's old key on
+    // db-1, for the rotation and the offboarding.
+    browser.open(&format!("{base}/ui/platforms")).await;
+    browser.click(&format!("#sel-{web}")).await;
+    browser
+        .click(&format!("#deploy-keys option[value='{bob_id}']"))
         .await;
-    assert_eq!(task["status"], "succeeded", "{task}");
+    browser.click("#deploy button[data-dry-run]").await;
+    browser.wait_path("/ui/tasks/").await;
+    browser.find("#dry-run").await;
+    let added = diff_lines(&browser, &web, "diff-add").await;
+    assert_eq!(added, vec![format!("+{}", bob.public_line)]);
+    browser.click("#real-run button[type=submit]").await;
+    assert_eq!(wait_real_task(&browser).await, "succeeded");
+    assert!(web_host.ssh_login_works(&bob));
     let task = app
         .run_task(
             &format!("/api/platforms/{db}/deploy_keys"),

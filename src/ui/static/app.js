@@ -18,24 +18,24 @@ async function api(method, url, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
-// The slot of an error field: its own, else (for `options.<key id>.<option>[i]`, which the deploy
-// form sends for every chosen key) the option's, with the option named in the message.
+// Where an error field goes: its own slot and input, else (for `options.<key id>.<option>[i]`,
+// which the deploy form sends for every chosen key) the option's, with the option named.
 function errorSlot(scope, field) {
-  const slot = scope.querySelector(`[data-error-for="${CSS.escape(field)}"]`);
-  if (slot) return { slot, prefix: "" };
+  const own = (name) => scope.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+  if (own(field)) return { slot: own(field), name: field, prefix: "" };
   const m = /^options\.[^.]+\.([^.[]+)/.exec(field);
-  const option = m && scope.querySelector(`[data-error-for="${CSS.escape("options." + m[1])}"]`);
-  return option ? { slot: option, prefix: field.split(".").slice(2).join(".") + ": " } : { slot: null };
+  const name = m && "options." + m[1];
+  return name && own(name) ? { slot: own(name), name, prefix: field.split(".").slice(2).join(".") + ": " } : { slot: null };
 }
 
 // Show a problem+json answer: field errors next to their fields, the rest at the form's top.
 function showProblem(scope, data, status) {
   let placed = false;
   for (const e of (data && data.errors) || []) {
-    const { slot, prefix } = errorSlot(scope, e.field);
+    const { slot, name, prefix } = errorSlot(scope, e.field);
     if (slot) {
       slot.textContent = prefix + e.message;
-      const input = scope.querySelector(`[name="${CSS.escape(e.field)}"]`);
+      const input = scope.querySelector(`[name="${CSS.escape(name)}"]`);
       if (input) { input.setAttribute("aria-invalid", "true"); input.setAttribute("aria-describedby", slot.id || (slot.id = "err-" + e.field + "-" + Math.random().toString(36).slice(2))); }
       placed = true;
     }

@@ -278,6 +278,21 @@ async fn sign_in(browser: &Browser, base: &str, username: &str, password: &str) 
     browser.wait_path("/ui/keys").await;
 }
 
+/// Create the viewer `vera`, sign the admin out of `browser` and sign vera in.
+async fn sign_in_as_new_viewer(app: &TestApp, browser: &Browser) {
+    let password = "viewer password 1234";
+    let (status, body) = app
+        .post(
+            "/api/users",
+            json!({"username": "vera", "password": password, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.click(".logout button").await;
+    browser.find("#username").await;
+    sign_in(browser, &app.base, "vera", password).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn scans_states_and_the_access_report_in_the_browser() {
     let app = TestApp::start().await;
@@ -493,17 +508,7 @@ async fn scans_states_and_the_access_report_in_the_browser() {
     );
 
     // A viewer sees the scan and the exclusive flag but gets neither button.
-    let viewer_password = "viewer password 1234";
-    let (status, body) = app
-        .post(
-            "/api/users",
-            json!({"username": "vera", "password": viewer_password, "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    browser.click(".logout button").await;
-    browser.find("#username").await;
-    sign_in(&browser, base, "vera", viewer_password).await;
+    sign_in_as_new_viewer(&app, &browser).await;
     browser.open(&format!("{base}/ui/platforms/{web}")).await;
     assert!(browser.text("#scan").await.contains("drift"));
     assert_eq!(browser.text("#exclusive-flag").await, "on");
@@ -575,22 +580,15 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     let old = ClientKey::generate(KeyKind::Ed25519, None);
     let new = ClientKey::generate(KeyKind::Ed25519, None);
     let bob = ClientKey::generate(KeyKind::Ed25519, None);
-    let mut ids = Vec::new();
-    for (name, owner, key) in [
-        ("alice-old", "alice", &old),
-        ("alice-new", "alice", &new),
-        ("bob-laptop", "bob", &bob),
-    ] {
-        let (status, body) = app
-            .post(
-                "/api/keys",
-                json!({"name": name, "public_key": key.public_line, "owner": owner}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        ids.push(body["id"].as_str().unwrap().to_string());
-    }
-    let (old_id, new_id, bob_id) = (&ids[0], &ids[1], &ids[2]);
+    let old_id = &app
+        .add_owned_key("alice-old", "alice", &old.public_line)
+        .await;
+    let new_id = &app
+        .add_owned_key("alice-new", "alice", &new.public_line)
+        .await;
+    let bob_id = &app
+        .add_owned_key("bob-laptop", "bob", &bob.public_line)
+        .await;
     let web = app
         .add_password_platform(
             "web-1",
@@ -818,17 +816,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     let preview_id = preview["id"].as_str().unwrap().to_string();
 
     // A viewer sees options, keys and previews, but none of the write buttons.
-    let viewer_password = "viewer password 1234";
-    let (status, body) = app
-        .post(
-            "/api/users",
-            json!({"username": "vera", "password": viewer_password, "role": "viewer"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    browser.click(".logout button").await;
-    browser.find("#username").await;
-    sign_in(&browser, base, "vera", viewer_password).await;
+    sign_in_as_new_viewer(&app, &browser).await;
     for page in [
         format!("/ui/platforms/{web}"),
         "/ui/platforms".to_string(),

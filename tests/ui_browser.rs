@@ -661,6 +661,12 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     browser
         .wait_text("#task-status", |t| t == "succeeded")
         .await;
+    browser
+        .wait_text(
+            &format!("section.pane[data-platform='{web}'] [data-field='changed']"),
+            |t| t == "would change",
+        )
+        .await;
     let added = diff_lines(&browser, &web, "diff-add").await;
     let line = format!(
         "+restrict,no-agent-forwarding,from=\"127.0.0.1\" {}",

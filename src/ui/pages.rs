@@ -355,3 +355,92 @@ pub async fn users(State(state): State<AppState>, headers: HeaderMap) -> PageRes
         json!({ "roles": Role::ALL.map(Role::as_str) }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Target, Task, TaskParams};
+
+    fn task(kind: TaskKind, params: TaskParams) -> Task {
+        let target = |name: &str| Target {
+            platform_id: Uuid::new_v4(),
+            platform_name: name.into(),
+            status: TaskStatus::Succeeded,
+            exit_code: None,
+            exit_signal: None,
+            error: None,
+            changed: Some(true),
+            warnings: Vec::new(),
+            started_at: None,
+            finished_at: None,
+        };
+        Task {
+            id: Uuid::new_v4(),
+            kind,
+            status: TaskStatus::Succeeded,
+            created_by: "admin".into(),
+            params,
+            concurrency: 50,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+            output_expired_at: None,
+            targets: vec![target("web1"), target("web2")],
+        }
+    }
+
+    #[test]
+    fn the_real_run_of_a_deploy_preview_has_its_keys_options_and_platforms() {
+        let key = Uuid::new_v4();
+        let options = crate::authorized_keys::KeyOptions {
+            restrict: true,
+            from: Some("10.0.0.0/8".into()),
+            ..Default::default()
+        };
+        let params = TaskParams {
+            key_ids: vec![key],
+            options: [(key, options)].into(),
+            dry_run: true,
+            ..Default::default()
+        };
+        let preview = task(TaskKind::DeployKeys, params);
+        let body: serde_json::Value = serde_json::from_str(&real_run(&preview).unwrap()).unwrap();
+        let platforms: Vec<String> = preview
+            .targets
+            .iter()
+            .map(|t| t.platform_id.to_string())
+            .collect();
+        assert_eq!(
+            body,
+            json!({
+                "kind": "deploy_keys", "platform_ids": platforms, "key_ids": [key],
+                "options": {key.to_string(): {"restrict": true, "from": "10.0.0.0/8"}},
+            })
+        );
+    }
+
+    #[test]
+    fn an_offboarding_preview_is_run_by_owner_and_only_previews_have_a_real_run() {
+        let params = TaskParams {
+            key_ids: vec![Uuid::new_v4()],
+            owner: Some("alice".into()),
+            dry_run: true,
+            ..Default::default()
+        };
+        let preview = task(TaskKind::RevokeKeys, params.clone());
+        assert_eq!(
+            real_run(&preview).as_deref(),
+            Some(r#"{"kind":"revoke_keys","owner":"alice"}"#)
+        );
+        let real = TaskParams {
+            dry_run: false,
+            ..params
+        };
+        assert_eq!(real_run(&task(TaskKind::RevokeKeys, real)), None);
+        let scan = TaskParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        assert_eq!(real_run(&task(TaskKind::Scan, scan)), None);
+    }
+}

@@ -83,14 +83,50 @@ mod tests {
             "id": "t", "kind": "run_command", "status": "succeeded", "created_by": "admin",
             "created_at": "2026-01-01T00:00:00Z", "targets": targets,
         });
+        render_task(task, serde_json::Value::Null, true)
+    }
+
+    /// The task page of `task` (JSON) with `real_run` (the page's body for the real run, or
+    /// null), for an admin or (`can_write` false) a viewer.
+    fn render_task(
+        task: serde_json::Value,
+        real_run: serde_json::Value,
+        can_write: bool,
+    ) -> String {
         let context = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
-            "task": task, "csrf": "c", "nav": "tasks",
-            "me": {"username": "admin", "role": "admin", "can_write": true, "is_admin": true},
+            "task": task, "real_run": real_run, "csrf": "c", "nav": "tasks",
+            "me": {"username": "u", "role": "admin", "can_write": can_write, "is_admin": can_write},
         })));
         environment()
             .get_template("task.html")
             .and_then(|t| t.render(context))
             .unwrap()
+    }
+
+    #[test]
+    fn a_dry_run_says_nothing_was_written_and_offers_the_confirmed_real_run_to_operators() {
+        let task = serde_json::json!({
+            "id": "t", "kind": "revoke_keys", "status": "succeeded", "created_by": "admin",
+            "created_at": "2026-01-01T00:00:00Z", "dry_run": true, "owner": "alice",
+            "key_ids": ["k1", "k2"], "targets": [target("web1", &[])],
+        });
+        let body = r#"{"kind":"revoke_keys","owner":"alice"}"#;
+        let page = render_task(task.clone(), body.into(), true);
+        assert!(page.contains("<h1>Task revoke_keys (dry run) "), "{page}");
+        assert!(
+            page.contains("<strong>dry run — nothing was written</strong>"),
+            "{page}"
+        );
+        assert!(page.contains(r#"data-task="t" data-diff>"#), "{page}");
+        assert!(page.contains("Every key of <strong>alice</strong> (2 key(s)) on 1 platform(s)."));
+        // The body travels HTML-escaped in the attribute; the real run needs the box ticked.
+        assert!(page.contains(
+            r#"data-body="{&quot;kind&quot;:&quot;revoke_keys&quot;,&quot;owner&quot;:&quot;alice&quot;}""#
+        ), "{page}");
+        assert!(page.contains(r#"<input type="checkbox" id="real-run-confirm" required>"#));
+        let viewer = render_task(task, body.into(), false);
+        assert!(viewer.contains("dry run — nothing was written"));
+        assert!(!viewer.contains("real-run"), "{viewer}");
     }
 
     fn target(id: &str, warnings: &[&str]) -> serde_json::Value {

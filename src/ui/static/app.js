@@ -207,7 +207,10 @@ function followTask(panes) {
         const d = p.querySelector('[data-field="duration"]');
         d.dataset.started = f.started_at || ""; d.dataset.finished = f.finished_at || "";
         d.textContent = duration(f.started_at, f.finished_at);
-        if (f.changed != null) p.querySelector('[data-field="changed"]').textContent = f.changed ? "changed" : "unchanged";
+        if (f.changed != null) {
+          const dry = panes.dataset.diff !== undefined;
+          p.querySelector('[data-field="changed"]').textContent = f.changed ? (dry ? "would change" : "changed") : (dry ? "no change" : "unchanged");
+        }
         const e = p.querySelector('[data-field="error"]');
         e.textContent = f.error || ""; e.hidden = !f.error;
         const warnings = f.warnings || [];

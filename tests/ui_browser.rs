@@ -643,6 +643,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
         field.attr("aria-invalid").await.unwrap().as_deref(),
         Some("true")
     );
+    browser.screenshot("deploy-options-error").await;
     assert_eq!(app.get("/api/tasks").await["items"], json!([]));
 
     // Preview the deploy with options: a diff adding the line, the file's bytes untouched.

@@ -2,6 +2,11 @@
 //! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr), then one summary line per
 //! platform on stderr, followed by a `web1: warning: ...` line per warning of that platform.
 //!
+//! A dry run (`dry_run: true`) is shown once it ends instead: the output (a diff) of each target
+//! that would change or failed, in target order, then its summary line; the targets that would
+//! not change are only counted (`12 targets: no change`), so a dry run over a fleet shows just
+//! what matters.
+//!
 //! A dropped stream is reopened (the server replays from seq 1; frames already seen are skipped by
 //! seq, so nothing prints twice). Ctrl-C asks the server to cancel the task and keeps following
 //! until it ends; a second Ctrl-C stops following at once.
@@ -28,6 +33,9 @@ const RECONNECTS: u32 = 5;
 pub struct Task {
     pub status: String,
     pub targets: Vec<Target>,
+    /// Whether the task only shows what it would change; absent from older servers.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// One platform of a task.
@@ -39,6 +47,10 @@ pub struct Target {
     pub exit_code: Option<i64>,
     pub exit_signal: Option<String>,
     pub error: Option<String>,
+    /// For deploy and revoke tasks: whether authorized_keys was (for a dry run: would be)
+    /// rewritten.
+    #[serde(default)]
+    pub changed: Option<bool>,
     /// Warnings about the run (not the command's output); absent from older servers.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -88,11 +100,23 @@ pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
     }
     printer.flush();
     let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
+    let mut unchanged = 0;
     for target in &task.targets {
-        eprintln!("{}", summary_line(target));
+        if task.dry_run && target.status == "succeeded" && target.changed == Some(false) {
+            unchanged += 1;
+        } else {
+            printer.release(&target.platform_id);
+            let would_change = task.dry_run && target.changed == Some(true);
+            let suffix = if would_change { ", would change" } else { "" };
+            eprintln!("{}{suffix}", summary_line(target));
+        }
         for warning in &target.warnings {
             eprintln!("{}", warning_line(target, warning));
         }
+    }
+    if unchanged > 0 {
+        let noun = if unchanged == 1 { "target" } else { "targets" };
+        eprintln!("{unchanged} {noun}: no change");
     }
     Ok(task)
 }
@@ -124,6 +148,9 @@ struct Printer {
     names: HashMap<String, String>,
     partial: HashMap<(String, bool), String>,
     last_seq: i64,
+    /// For a dry run: the output per platform and stream, kept until the task ends so that only
+    /// the targets that would change are shown ([`Printer::release`]); `None` prints as it comes.
+    held: Option<HashMap<(String, bool), String>>,
 }
 
 impl Printer {
@@ -136,6 +163,7 @@ impl Printer {
                 .collect(),
             partial: HashMap::new(),
             last_seq: 0,
+            held: task.dry_run.then(HashMap::new),
         }
     }
 
@@ -169,11 +197,10 @@ impl Printer {
             return;
         };
         let complete: String = buffer.drain(..=end).collect();
-        let name = self.name(platform);
-        print_lines(&name, stderr, complete.lines());
+        self.emit(platform.to_string(), stderr, &complete);
     }
 
-    /// Print what is left of unfinished lines.
+    /// Print (or hold) what is left of unfinished lines.
     fn flush(&mut self) {
         let mut rest: Vec<_> = self
             .partial
@@ -181,9 +208,34 @@ impl Printer {
             .filter(|(_, v)| !v.is_empty())
             .collect();
         rest.sort();
-        for ((platform, stderr), text) in rest {
-            let name = self.name(&platform);
-            print_lines(&name, stderr, std::iter::once(text.as_str()));
+        for ((platform, stderr), mut text) in rest {
+            text.push('\n');
+            self.emit(platform, stderr, &text);
+        }
+    }
+
+    /// Print the complete lines `text` of one platform's stream, or hold them for a dry run.
+    fn emit(&mut self, platform: String, stderr: bool, text: &str) {
+        if let Some(held) = &mut self.held {
+            held.entry((platform, stderr)).or_default().push_str(text);
+            return;
+        }
+        let name = self.name(&platform);
+        print_lines(&name, stderr, text.lines());
+    }
+
+    /// Print the held output of `platform` (stdout, then stderr).
+    fn release(&mut self, platform: &str) {
+        let Some(held) = &mut self.held else {
+            return;
+        };
+        let out = held.remove(&(platform.to_string(), false));
+        let err = held.remove(&(platform.to_string(), true));
+        let name = self.name(platform);
+        for (stderr, text) in [(false, out), (true, err)] {
+            if let Some(text) = text {
+                print_lines(&name, stderr, text.lines());
+            }
         }
     }
 
@@ -244,6 +296,7 @@ mod tests {
             exit_code: code,
             exit_signal: None,
             error: error.map(String::from),
+            changed: None,
             warnings: Vec::new(),
         }
     }
@@ -273,6 +326,7 @@ mod tests {
         let task = Task {
             status: "running".into(),
             targets: vec![target("running", None, None)],
+            dry_run: false,
         };
         let mut printer = Printer::new(&task);
         let out = json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":"a"});
@@ -280,5 +334,24 @@ mod tests {
         assert!(!printer.frame(&out));
         assert_eq!(printer.partial[&("p".to_string(), false)], "a");
         assert!(printer.frame(&json!({"type":"done","seq":2,"status":"succeeded"})));
+    }
+
+    #[test]
+    fn a_dry_runs_output_is_held_until_released() {
+        let task = Task {
+            status: "running".into(),
+            targets: vec![target("running", None, None)],
+            dry_run: true,
+        };
+        let mut printer = Printer::new(&task);
+        let diff = "--- a/f\n+++ b/f\n+line";
+        printer.frame(
+            &json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":diff}),
+        );
+        printer.flush();
+        let held = printer.held.as_ref().unwrap();
+        assert_eq!(held[&("p".to_string(), false)], "--- a/f\n+++ b/f\n+line\n");
+        printer.release("p");
+        assert!(printer.held.as_ref().unwrap().is_empty());
     }
 }

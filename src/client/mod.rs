@@ -31,8 +31,11 @@ pub enum ClientCommand {
     Keys(inventory::KeysArgs),
     /// List and register platforms (hosts).
     Platforms(inventory::PlatformsArgs),
-    /// Deploy keys to platforms (by name or tag) and follow the task.
+    /// Deploy keys to platforms (by name or tag) and follow the task; `--option` sets sshd's
+    /// authorized_keys options, `--dry-run` only shows the diffs.
     Deploy(tasks::DeployArgs),
+    /// Revoke keys from platforms, or every key of an owner (offboarding), and follow the task.
+    Revoke(tasks::RevokeArgs),
     /// Run a command on platforms, print its output prefixed `name | `, and exit 0 only if it
     /// succeeded everywhere.
     Run(tasks::RunArgs),
@@ -60,9 +63,10 @@ pub struct UsageError(pub String);
 pub async fn run(command: ClientCommand) -> ExitCode {
     let result = match command {
         ClientCommand::Login(args) => login::login(args).await.map(|()| true),
-        ClientCommand::Keys(args) => inventory::keys(args).await.map(|()| true),
+        ClientCommand::Keys(args) => inventory::keys(args).await,
         ClientCommand::Platforms(args) => inventory::platforms(args).await.map(|()| true),
         ClientCommand::Deploy(args) => tasks::deploy(args).await,
+        ClientCommand::Revoke(args) => tasks::revoke(args).await,
         ClientCommand::Run(args) => tasks::run(args).await,
     };
     match result {

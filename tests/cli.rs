@@ -282,11 +282,7 @@ async fn usage_errors_exit_two() {
 
 #[tokio::test]
 async fn deploy_by_name_puts_the_key_on_the_host() {
-    let host = TestHost::start();
-    let app = TestApp::start().await;
-    add_platform(&app, &host, "web1", &[]).await;
-    let key = ClientKey::generate(KeyKind::Ed25519, None);
-    app.add_key("alice", &key.public_line).await;
+    let (host, app, key) = web1_and_alice().await;
 
     let out = as_admin(&app, &["deploy", "--platform", "web1", "--key", "alice"]).await;
     let stderr = text(&out.stderr);
@@ -303,15 +299,32 @@ async fn deploy_by_name_puts_the_key_on_the_host() {
     );
 }
 
-/// Register `key` as `name` owned by `owner`.
-async fn owned_key(app: &TestApp, name: &str, owner: &str, key: &ClientKey) {
-    let (status, body) = app
-        .post(
-            "/api/keys",
-            json!({"name": name, "public_key": key.public_line, "owner": owner}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+/// A server with one platform, `web1`, and one key, `alice` (not deployed).
+async fn web1_and_alice() -> (TestHost, TestApp, ClientKey) {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    add_platform(&app, &host, "web1", &[]).await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    app.add_key("alice", &key.public_line).await;
+    (host, app, key)
+}
+
+/// A server with two platforms tagged `t`, `web1` and `db1`; db1's id.
+async fn web1_and_db1() -> (TestHost, TestHost, TestApp, String) {
+    let (one, two) = (TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &["t"]).await;
+    let db = add_platform(&app, &two, "db1", &["t"]).await;
+    (one, two, app, db)
+}
+
+/// Fresh Ed25519 client keys, registered with these (name, owner).
+async fn owned_keys<const N: usize>(app: &TestApp, keys: [(&str, &str); N]) -> [ClientKey; N] {
+    let generated = std::array::from_fn(|_| ClientKey::generate(KeyKind::Ed25519, None));
+    for ((name, owner), key) in keys.iter().zip(&generated) {
+        app.add_owned_key(name, owner, &key.public_line).await;
+    }
+    generated
 }
 
 /// Run `testum ARGS` as the admin and expect exit status 0; its (stdout, stderr).
@@ -332,11 +345,7 @@ fn authorized_keys(host: &TestHost) -> String {
 
 #[tokio::test]
 async fn deploy_with_options_writes_them_and_sshd_enforces_them() {
-    let host = TestHost::start();
-    let app = TestApp::start().await;
-    add_platform(&app, &host, "web1", &[]).await;
-    let key = ClientKey::generate(KeyKind::Ed25519, None);
-    app.add_key("alice", &key.public_line).await;
+    let (host, app, key) = web1_and_alice().await;
     let deploy = |from: &'static str| {
         let from = format!(r#"from="{from}""#);
         let app = &app;
@@ -440,16 +449,16 @@ async fn a_dry_run_shows_only_what_would_change_and_writes_nothing() {
 
 #[tokio::test]
 async fn revoke_by_key_and_by_owner_keeps_the_keys_out() {
-    let (one, two) = (TestHost::start(), TestHost::start());
-    let app = TestApp::start().await;
-    add_platform(&app, &one, "web1", &["t"]).await;
-    add_platform(&app, &two, "db1", &["t"]).await;
-    let laptop = ClientKey::generate(KeyKind::Ed25519, None);
-    let desktop = ClientKey::generate(KeyKind::Ed25519, None);
-    let bobs = ClientKey::generate(KeyKind::Ed25519, None);
-    owned_key(&app, "alice-laptop", "alice", &laptop).await;
-    owned_key(&app, "alice-desktop", "alice", &desktop).await;
-    owned_key(&app, "bob", "bob", &bobs).await;
+    let (one, two, app, _) = web1_and_db1().await;
+    let [laptop, desktop, bobs] = owned_keys(
+        &app,
+        [
+            ("alice-laptop", "alice"),
+            ("alice-desktop", "alice"),
+            ("bob", "bob"),
+        ],
+    )
+    .await;
     succeeds(
         &app,
         &[
@@ -487,16 +496,16 @@ async fn revoke_by_key_and_by_owner_keeps_the_keys_out() {
 
 #[tokio::test]
 async fn keys_replace_swaps_the_key_and_names_where_the_old_one_is_left() {
-    let (one, two) = (TestHost::start(), TestHost::start());
-    let app = TestApp::start().await;
-    add_platform(&app, &one, "web1", &["t"]).await;
-    let db = add_platform(&app, &two, "db1", &["t"]).await;
-    let old = ClientKey::generate(KeyKind::Ed25519, None);
-    let new = ClientKey::generate(KeyKind::Ed25519, None);
-    let newer = ClientKey::generate(KeyKind::Ed25519, None);
-    owned_key(&app, "alice-2025", "alice", &old).await;
-    owned_key(&app, "alice-2026", "alice", &new).await;
-    owned_key(&app, "alice-2027", "alice", &newer).await;
+    let (one, two, app, db) = web1_and_db1().await;
+    let [old, new, newer] = owned_keys(
+        &app,
+        [
+            ("alice-2025", "alice"),
+            ("alice-2026", "alice"),
+            ("alice-2027", "alice"),
+        ],
+    )
+    .await;
     succeeds(&app, &["deploy", "--tag", "t", "--key", "alice-2025"]).await;
 
     let (_, stderr) = succeeds(&app, &["keys", "replace", "alice-2025", "alice-2026"]).await;
@@ -540,11 +549,7 @@ async fn keys_replace_swaps_the_key_and_names_where_the_old_one_is_left() {
 
 #[tokio::test]
 async fn bad_options_and_names_are_one_line_usage_errors_and_queue_nothing() {
-    let host = TestHost::start();
-    let app = TestApp::start().await;
-    add_platform(&app, &host, "web1", &[]).await;
-    let key = ClientKey::generate(KeyKind::Ed25519, None);
-    app.add_key("alice", &key.public_line).await;
+    let (host, app, _) = web1_and_alice().await;
 
     let cases: [(&[&str], &str); 5] = [
         (

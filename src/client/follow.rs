@@ -301,6 +301,15 @@ mod tests {
         }
     }
 
+    /// A running task with one target, `p` (web1).
+    fn running(dry_run: bool) -> Task {
+        Task {
+            status: "running".into(),
+            targets: vec![target("running", None, None)],
+            dry_run,
+        }
+    }
+
     #[test]
     fn summary_names_the_exit_status_or_the_error() {
         assert_eq!(
@@ -323,12 +332,7 @@ mod tests {
 
     #[test]
     fn replayed_frames_are_skipped_and_done_ends() {
-        let task = Task {
-            status: "running".into(),
-            targets: vec![target("running", None, None)],
-            dry_run: false,
-        };
-        let mut printer = Printer::new(&task);
+        let mut printer = Printer::new(&running(false));
         let out = json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":"a"});
         assert!(!printer.frame(&out));
         assert!(!printer.frame(&out));
@@ -338,12 +342,7 @@ mod tests {
 
     #[test]
     fn a_dry_runs_output_is_held_until_released() {
-        let task = Task {
-            status: "running".into(),
-            targets: vec![target("running", None, None)],
-            dry_run: true,
-        };
-        let mut printer = Printer::new(&task);
+        let mut printer = Printer::new(&running(true));
         let diff = "--- a/f\n+++ b/f\n+line";
         printer.frame(
             &json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":diff}),

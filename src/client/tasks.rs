@@ -13,18 +13,39 @@ use super::{Connection, UsageError};
 use crate::authorized_keys::{KeyOptions, parse_options};
 use crate::ssh::shell_quote;
 
-/// `testum deploy` arguments.
+/// The platforms of a task, by name or tag (the parent command says whether one is required, in
+/// its group `platforms`).
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag"])))]
-pub struct DeployArgs {
-    #[command(flatten)]
-    connection: Connection,
+#[group(skip)]
+struct Platforms {
     /// A platform by name (repeat for several).
     #[arg(long)]
     platform: Vec<String>,
     /// Every platform with this tag (repeat for several).
     #[arg(long)]
     tag: Vec<String>,
+}
+
+impl Platforms {
+    /// Whether no platform was named.
+    fn is_empty(&self) -> bool {
+        self.platform.is_empty() && self.tag.is_empty()
+    }
+
+    /// The platforms' ids ([`platform_ids`]).
+    async fn ids(&self, api: &mut Api) -> anyhow::Result<Vec<String>> {
+        platform_ids(api, &self.platform, &self.tag).await
+    }
+}
+
+/// `testum deploy` arguments.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag"])))]
+pub struct DeployArgs {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(flatten)]
+    platforms: Platforms,
     /// Keys by name (repeat the flag or list several after it).
     #[arg(long, required = true, num_args = 1..)]
     key: Vec<String>,
@@ -45,17 +66,13 @@ pub struct DeployArgs {
 pub struct RevokeArgs {
     #[command(flatten)]
     connection: Connection,
-    /// A platform by name (repeat for several). With `--owner`: only there.
-    #[arg(long)]
-    platform: Vec<String>,
-    /// Every platform with this tag (repeat for several). With `--owner`: only there.
-    #[arg(long)]
-    tag: Vec<String>,
+    #[command(flatten)]
+    platforms: Platforms,
     /// Keys by name (repeat the flag or list several after it); needs `--platform` or `--tag`.
     #[arg(long, num_args = 1.., requires = "platforms")]
     key: Vec<String>,
     /// Offboarding: every key whose owner is exactly this, from every platform where one is
-    /// assigned (or only the platforms given).
+    /// assigned (or only those of `--platform` and `--tag`).
     #[arg(long)]
     owner: Option<String>,
     /// Change nothing: show per platform the diff of authorized_keys the revoke would write.
@@ -69,12 +86,8 @@ pub struct RevokeArgs {
 pub struct RunArgs {
     #[command(flatten)]
     connection: Connection,
-    /// A platform by name (repeat for several).
-    #[arg(long)]
-    platform: Vec<String>,
-    /// Every platform with this tag (repeat for several).
-    #[arg(long)]
-    tag: Vec<String>,
+    #[command(flatten)]
+    platforms: Platforms,
     /// Seconds the command may run on each platform before it is ended (TERM, then KILL).
     /// Default: the server's (600).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=86_400))]
@@ -94,7 +107,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
     // Checked before anything is asked of the server: a bad option queues nothing.
     let options = key_options(&args.options)?;
     let mut api = Api::open(&args.connection)?;
-    let platform_ids = platform_ids(&mut api, &args.platform, &args.tag).await?;
+    let platform_ids = args.platforms.ids(&mut api).await?;
     let key_ids = key_ids(&mut api, "--key", &args.key).await?;
     let mut body = json!({
         "kind": "deploy_keys", "platform_ids": platform_ids, "key_ids": key_ids,
@@ -134,8 +147,8 @@ fn key_options(arguments: &[String]) -> anyhow::Result<Option<KeyOptions>> {
 pub async fn revoke(args: RevokeArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     let mut body = json!({"kind": "revoke_keys", "dry_run": args.dry_run});
-    if !args.platform.is_empty() || !args.tag.is_empty() {
-        body["platform_ids"] = json!(platform_ids(&mut api, &args.platform, &args.tag).await?);
+    if !args.platforms.is_empty() {
+        body["platform_ids"] = json!(args.platforms.ids(&mut api).await?);
     }
     match args.owner {
         Some(owner) => body["owner"] = json!(owner),
@@ -171,7 +184,7 @@ pub async fn replace(api: &mut Api, old: &str, new: &str) -> anyhow::Result<bool
 
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
-    let platform_ids = platform_ids(&mut api, &args.platform, &args.tag).await?;
+    let platform_ids = args.platforms.ids(&mut api).await?;
     let mut body = json!({
         "kind": "run_command", "platform_ids": platform_ids, "command": command_line(&args.command),
     });

@@ -551,7 +551,7 @@ async fn keys_replace_swaps_the_key_and_names_where_the_old_one_is_left() {
 async fn bad_options_and_names_are_one_line_usage_errors_and_queue_nothing() {
     let (host, app, _) = web1_and_alice().await;
 
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &[
                 "deploy",
@@ -588,6 +588,10 @@ async fn bad_options_and_names_are_one_line_usage_errors_and_queue_nothing() {
         (
             &["keys", "replace", "alice", "nobody"],
             r#"testum: keys replace: no key named "nobody""#,
+        ),
+        (
+            &["keys", "replace", "alice", "alice"],
+            r#"testum: keys replace: OLD and NEW are both "alice""#,
         ),
     ];
     for (args, expected) in cases {

@@ -27,7 +27,7 @@ pub enum ClientCommand {
     /// Log in to a testum server and save the session (0600) under $XDG_CONFIG_HOME/testum/
     /// (default ~/.config/testum/). The password comes from TESTUM_PASSWORD or a prompt.
     Login(login::LoginArgs),
-    /// List and register SSH public keys.
+    /// List, register and replace (rotate) SSH public keys.
     Keys(inventory::KeysArgs),
     /// List and register platforms (hosts).
     Platforms(inventory::PlatformsArgs),

@@ -160,6 +160,9 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<bool> {
 /// `testum keys replace OLD NEW`: queue the `replace_key` task, follow it, and say on stderr
 /// where the old key is still present (the platforms whose target did not succeed).
 pub async fn replace(api: &mut Api, old: &str, new: &str) -> anyhow::Result<bool> {
+    if old == new {
+        return Err(UsageError(format!("keys replace: OLD and NEW are both {old:?}")).into());
+    }
     let ids = key_ids(api, "keys replace", &[old.to_string(), new.to_string()]).await?;
     let accepted: Accepted = api
         .post(

@@ -1,5 +1,5 @@
 //! The command line: `testum serve` and `testum worker` (the service), and the client commands
-//! of [`crate::client`] (`login`, `keys`, `platforms`, `deploy`, `run`).
+//! of [`crate::client`] (`login`, `keys`, `platforms`, `deploy`, `run`, `scan`, `access`).
 
 use std::process::ExitCode;
 

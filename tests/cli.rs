@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use app::{ADMIN_PASSWORD, TestApp};
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -299,6 +299,223 @@ async fn deploy_by_name_puts_the_key_on_the_host() {
     );
 }
 
+/// Append `line` outside testum's block of `host`'s authorized_keys (a key added by hand).
+fn add_by_hand(host: &TestHost, line: &str) {
+    let path = ".ssh/authorized_keys";
+    let mut file = if host.user.path(path).exists() {
+        host.user.read_file(path)
+    } else {
+        Vec::new()
+    };
+    file.extend_from_slice(format!("{line}\n").as_bytes());
+    host.user.write_file(path, &file, 0o600);
+}
+
+#[tokio::test]
+async fn scan_prints_counts_by_state_then_only_the_platforms_not_in_sync() {
+    let (one, two) = (TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &["fleet"]).await;
+    add_platform(&app, &two, "web2", &["fleet"]).await;
+    let (status, body) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "gone", "host": "127.0.0.1", "port": closed_port(),
+                   "username": "nobody", "auth_method": "password", "password": "pw",
+                   "tags": ["fleet"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    app.add_key("alice", &key.public_line).await;
+    let out = as_admin(&app, &["deploy", "--tag", "fleet", "--key", "alice"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "gone fails: {}",
+        text(&out.stderr)
+    );
+    let stranger = ClientKey::generate(KeyKind::Ed25519, None);
+    add_by_hand(&two, &stranger.public_line);
+
+    // One platform unreachable: exit 1; the healthy one is only counted.
+    let out = as_admin(&app, &["scan", "--tag", "fleet"]).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0], "3 platforms: 1 in_sync, 1 drift, 1 unreachable");
+    assert!(
+        lines[1].starts_with("gone: unreachable (scan failed): "),
+        "{stdout}"
+    );
+    assert_eq!(lines[2], "web2: drift: 1 unmanaged_key");
+    assert!(!stdout.contains("web1"), "{stdout}");
+
+    // Every target scanned: exit 0 (drift is a finding, not a failed scan).
+    let out = as_admin(&app, &["scan", "--platform", "web1", "web2"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        stdout,
+        "2 platforms: 1 in_sync, 1 drift\nweb2: drift: 1 unmanaged_key\n"
+    );
+
+    // A tag nothing has: a one-line usage error.
+    let out = as_admin(&app, &["scan", "--tag", "nosuch"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "testum: --tag: no platform has tag \"nosuch\"\n"
+    );
+}
+
+#[tokio::test]
+async fn access_lists_who_can_log_in_where_with_unknown_keys_and_csv() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    add_platform(&app, &host, "web1", &["eu"]).await;
+    let alice = ClientKey::generate(KeyKind::Ed25519, None);
+    let (status, body) = app
+        .post(
+            "/api/keys",
+            json!({"name": "alice-laptop", "public_key": alice.public_line, "owner": "alice"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let out = as_admin(
+        &app,
+        &["deploy", "--platform", "web1", "--key", "alice-laptop"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stranger = ClientKey::generate(KeyKind::Ed25519, None);
+    add_by_hand(
+        &host,
+        &format!("{} stranger@somewhere", stranger.public_line),
+    );
+    let out = as_admin(&app, &["scan", "--platform", "web1"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let entries = app.get("/api/access").await;
+    let fingerprint_of = |name: &str| {
+        entries["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key_name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {entries}"))["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (alice_fp, stranger_fp) = (fingerprint_of("alice-laptop"), fingerprint_of("unknown"));
+    let user = host.user.name.as_str();
+
+    let out = as_admin(&app, &["access"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "PLATFORM",
+            "USER",
+            "LINE",
+            "KEY",
+            "OWNER",
+            "MANAGED",
+            "FINGERPRINT"
+        ]
+    );
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert!(
+        rows.contains(&vec![
+            "web1",
+            user,
+            "2",
+            "alice-laptop",
+            "alice",
+            "yes",
+            &alice_fp
+        ]),
+        "{stdout}"
+    );
+    let unknown = rows.iter().find(|r| r[3] == "unknown").expect(&stdout);
+    assert_eq!(unknown[4..], ["-", "no", stranger_fp.as_str()], "{stdout}");
+
+    // Filters: only the unknown key; only alice's; a platform and a tag by name.
+    let out = as_admin(&app, &["access", "--unknown"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains(&stranger_fp), "{stdout}");
+    let out = as_admin(&app, &["access", "--owner", "alice", "--managed"]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains(&alice_fp), "{stdout}");
+    let out = as_admin(
+        &app,
+        &["access", "--platform", "web1", "--tag", "eu", "--unmanaged"],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(stdout.contains(&stranger_fp), "{stdout}");
+    let out = as_admin(&app, &["access", "--key", "alice-laptop"]).await;
+    assert!(text(&out.stdout).contains(&alice_fp));
+    assert!(!text(&out.stdout).contains(&stranger_fp));
+
+    // --csv: the server's CSV as is, with the filters.
+    let out = as_admin(&app, &["access", "--csv", "--unknown"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (status, _, csv) = app.get_text("/api/access?format=csv&unknown=true").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(text(&out.stdout), csv);
+    assert!(csv.starts_with("platform_id,platform_name,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(
+        csv.contains(&stranger_fp) && csv.contains("stranger@somewhere"),
+        "{csv}"
+    );
+
+    // Errors: one line each; a name that matches nothing, and contradicting flags.
+    let out = as_admin(&app, &["access", "--platform", "nosuch"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "testum: --platform: no platform named \"nosuch\"\n"
+    );
+    let out = as_admin(&app, &["access", "--key", "nosuch"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "testum: --key: no key named \"nosuch\"\n"
+    );
+    let out = as_admin(&app, &["access", "--managed", "--unmanaged"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A token the server refuses: one line with the status.
+    let config = tempfile::tempdir().unwrap();
+    let out = testum(
+        config.path(),
+        &[
+            ("TESTUM_URL", &app.base),
+            ("TESTUM_TOKEN", "tsm_not-a-token"),
+        ],
+        &["access"],
+        "",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("testum: ") && stderr.contains("HTTP 401"),
+        "{stderr}"
+    );
+}
+
 /// A server with one platform, `web1`, and one key, `alice` (not deployed).
 async fn web1_and_alice() -> (TestHost, TestApp, ClientKey) {
     let host = TestHost::start();
@@ -520,14 +737,11 @@ async fn keys_replace_swaps_the_key_and_names_where_the_old_one_is_left() {
     }
 
     // db1 unreachable: the old key stays there, and the command says so.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
     let (status, body) = app
         .call(
             reqwest::Method::PATCH,
             &format!("/api/platforms/{db}"),
-            Some(json!({"port": port})),
+            Some(json!({"port": closed_port()})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");

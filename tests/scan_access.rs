@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use app::TestApp;
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -70,6 +70,15 @@ async fn platform(app: &TestApp, host: &TestHost, name: &str) -> String {
         .await
 }
 
+/// Deploy key `key` to platform `platform` and wait for the task; its JSON.
+async fn deploy(app: &TestApp, platform: &str, key: &str) -> Value {
+    app.run_task(
+        &format!("/api/platforms/{platform}/deploy_keys"),
+        json!({"key_ids": [key]}),
+    )
+    .await
+}
+
 async fn run_scan(app: &TestApp, platform: &str) -> (Value, Value) {
     let task = app
         .run_task(
@@ -113,12 +122,7 @@ async fn a_scan_reports_every_finding_kind_and_writes_nothing() {
         "never_scanned"
     );
 
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     // The deploy scanned what it wrote: nothing but testum's block, so in sync.
     let shown = app.get(&format!("/api/platforms/{id}")).await;
@@ -301,12 +305,7 @@ async fn a_deploy_shadowed_by_an_earlier_line_fails_with_conflict_unless_exclusi
     let hand = format!("# kept\ncommand=\"echo forced\" {}\n", alice.public_line);
     host.user.write_file(AK, hand.as_bytes(), 0o600);
 
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "failed", "{task}");
     let error = task["targets"][0]["error"].as_str().unwrap();
     assert!(error.starts_with("conflict: line 2 "), "{error}");
@@ -328,12 +327,7 @@ async fn a_deploy_shadowed_by_an_earlier_line_fails_with_conflict_unless_exclusi
         .await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["exclusive"], true);
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     let output = String::from_utf8(
         app.raw_output(task["id"].as_str().unwrap(), &id, "stdout")
@@ -374,12 +368,7 @@ async fn exclusive_mode_never_removes_the_key_testum_logs_in_with() {
     let id = created["id"].as_str().unwrap().to_owned();
     let alice = ClientKey::generate(KeyKind::Ed25519, None);
     let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     assert!(
         !host.ssh_login_works(&stranger),
@@ -403,21 +392,11 @@ async fn a_failed_sync_keeps_what_the_host_really_has() {
     let bob = ClientKey::generate(KeyKind::Ed25519, None);
     let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
     let bob_id = add_owned_key(&app, "bob-laptop", "bob", &bob.public_line).await;
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [alice_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &alice_id).await;
     assert_eq!(task["status"], "succeeded", "{task}");
     // The directory becomes read-only: the next write fails after the read.
     host.user.mkdir(".ssh", 0o500);
-    let task = app
-        .run_task(
-            &format!("/api/platforms/{id}/deploy_keys"),
-            json!({"key_ids": [bob_id]}),
-        )
-        .await;
+    let task = deploy(&app, &id, &bob_id).await;
     host.user.mkdir(".ssh", 0o700);
     assert_eq!(task["status"], "failed", "{task}");
     let keys = app.get(&format!("/api/platforms/{id}/keys")).await;
@@ -450,5 +429,138 @@ async fn a_failed_sync_keeps_what_the_host_really_has() {
     assert_eq!(
         app.get(&format!("/api/platforms/{id}")).await["state"],
         "unreachable"
+    );
+}
+
+#[tokio::test]
+async fn odd_files_are_reported_and_never_written() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let id = platform(&app, &host, "web1").await;
+    let alice = ClientKey::generate(KeyKind::Ed25519, None);
+    let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
+
+    // Unreadable: the scan fails with the host's reason, the state is `error`.
+    host.user.write_file(AK, b"# mine\n", 0o000);
+    let (task, scan) = run_scan(&app, &id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("authorized_keys"),
+        "{task}"
+    );
+    assert_eq!(scan["state"], "error", "{scan}");
+    assert_eq!(host.user.mode(AK), 0o000, "a scan changed the mode");
+
+    // A directory where the file should be.
+    std::fs::remove_file(host.user.path(AK)).unwrap();
+    host.user.mkdir(AK, 0o700);
+    let (task, scan) = run_scan(&app, &id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{task}"
+    );
+    assert_eq!(scan["state"], "error");
+    std::fs::remove_dir(host.user.path(AK)).unwrap();
+
+    // Exclusive mode refuses a file whose markers are damaged, and writes nothing.
+    let damaged = format!(
+        "{}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDjB5N8UWg4fMoiJnlr0FMQQghSIp5o2WJvFyZNBe8H1 x\n",
+        BEGIN
+    );
+    host.user.write_file(AK, damaged.as_bytes(), 0o600);
+    let (status, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/platforms/{id}"),
+            Some(json!({"exclusive": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let task = deploy(&app, &id, &alice_id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("markers are damaged"),
+        "{task}"
+    );
+    assert_eq!(host.user.read_file(AK), damaged.as_bytes());
+    let scan = app.get(&format!("/api/platforms/{id}/scan")).await;
+    assert!(finding_kinds(&scan).contains("damaged_markers"), "{scan}");
+}
+
+/// Names of the platforms `GET /api/platforms?{query}` lists (one page).
+async fn listed(app: &TestApp, query: &str) -> (Vec<String>, Value) {
+    let page = app.get(&format!("/api/platforms?{query}")).await;
+    let names = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    (names, page["next_cursor"].clone())
+}
+
+#[tokio::test]
+async fn platforms_are_listed_by_state_and_an_unknown_state_is_refused() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let web = platform(&app, &host, "web1").await;
+    let gone = app
+        .add_password_platform("gone", closed_port(), "nobody1", "pw")
+        .await;
+    app.add_password_platform("new1", closed_port(), "nobody2", "pw")
+        .await;
+    app.add_password_platform("new2", closed_port(), "nobody3", "pw")
+        .await;
+    let stranger = ClientKey::generate(KeyKind::Ed25519, None);
+    host.user
+        .write_file(AK, format!("{}\n", stranger.public_line).as_bytes(), 0o600);
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [web, gone]}),
+        )
+        .await;
+    assert_eq!(
+        task["status"], "failed",
+        "the unreachable one fails: {task}"
+    );
+
+    assert_eq!(listed(&app, "state=drift").await.0, ["web1"]);
+    assert_eq!(listed(&app, "state=unreachable").await.0, ["gone"]);
+    assert!(listed(&app, "state=in_sync").await.0.is_empty());
+    assert_eq!(listed(&app, "").await.0.len(), 4);
+    // The filter holds across pages: newest first, one at a time.
+    let (first, cursor) = listed(&app, "state=never_scanned&limit=1").await;
+    assert_eq!(first, ["new2"]);
+    let cursor = cursor.as_str().expect("a second page");
+    let (second, end) = listed(
+        &app,
+        &format!("state=never_scanned&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(second, ["new1"]);
+    assert_eq!(end, Value::Null);
+
+    let (status, problem) = app
+        .call(reqwest::Method::GET, "/api/platforms?state=broken", None)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "state", "{problem}");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("never_scanned"),
+        "{problem}"
     );
 }

@@ -10,7 +10,7 @@ mod common;
 
 use app::{ADMIN_PASSWORD, TestApp};
 use browser::Browser;
-use common::{ClientKey, KeyKind, TestHost};
+use common::{ClientKey, KeyKind, TestHost, closed_port};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -164,7 +164,7 @@ async fn an_operator_works_through_the_browser() {
         .open(&format!("{base}/ui/platforms/{platform_id}"))
         .await;
     browser
-        .wait_text("main table", |t| {
+        .wait_text("#assignments", |t| {
             t.contains("alice laptop") && t.contains("present")
         })
         .await;
@@ -266,4 +266,249 @@ async fn an_operator_works_through_the_browser() {
         .await
         .unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Sign `browser` in as `username` to the service at `base`.
+async fn sign_in(browser: &Browser, base: &str, username: &str, password: &str) {
+    browser.open(&format!("{base}/")).await;
+    browser.fill("#username", username).await;
+    browser.fill("#password", password).await;
+    browser.click("form[action='/ui/login'] button").await;
+    browser.wait_path("/ui/keys").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scans_states_and_the_access_report_in_the_browser() {
+    let app = TestApp::start().await;
+    let host = TestHost::start();
+    let base = &app.base;
+
+    // web-1 drifts (a key added by hand before testum's block), gone is unreachable, fresh was
+    // never scanned.
+    let alice = ClientKey::generate(KeyKind::Ed25519, None);
+    let (status, key) = app
+        .post(
+            "/api/keys",
+            json!({"name": "alice-laptop", "public_key": alice.public_line, "owner": "alice"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let web = app
+        .add_password_platform(
+            "web-1",
+            host.sshd.port(),
+            &host.user.name,
+            &host.user.password,
+        )
+        .await;
+    let gone = app
+        .add_password_platform("gone", closed_port(), "nobody1", "pw")
+        .await;
+    app.add_password_platform("fresh", closed_port(), "nobody2", "pw")
+        .await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{web}/deploy_keys"),
+            json!({"key_ids": [key["id"]]}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let stranger = ClientKey::generate(KeyKind::Ed25519, None);
+    let managed = String::from_utf8(host.user.read_file(".ssh/authorized_keys")).unwrap();
+    let by_hand = format!("from=\"127.0.0.1\" {} hand-added", stranger.public_line);
+    host.user.write_file(
+        ".ssh/authorized_keys",
+        format!("{by_hand}\n{managed}").as_bytes(),
+        0o600,
+    );
+    app.run_task(
+        "/api/tasks",
+        json!({"kind": "scan", "platform_ids": [web, gone]}),
+    )
+    .await;
+
+    let browser = Browser::start().await;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
+
+    // The list: each platform's state in words, the troubled ones marked.
+    browser.open(&format!("{base}/ui/platforms")).await;
+    assert_eq!(browser.text("[data-state='drift']").await, "⚠ drift");
+    assert_eq!(
+        browser.text("[data-state='unreachable']").await,
+        "⚠ unreachable"
+    );
+    assert_eq!(
+        browser.text("[data-state='never_scanned']").await,
+        "never scanned"
+    );
+    browser.screenshot("platforms-states").await;
+    // Filtered by state on the server.
+    browser.click("#f-state option[value='unreachable']").await;
+    browser.click("form.filters button").await;
+    let shown = browser
+        .wait_text("main table tbody", |t| {
+            t.contains("gone") && !t.contains("web-1")
+        })
+        .await;
+    assert!(!shown.contains("fresh"), "{shown}");
+    let url = browser.client.current_url().await.unwrap();
+    assert_eq!(url.query(), Some("state=unreachable"));
+    // A state the list does not know: the page says which words it takes.
+    browser
+        .open(&format!("{base}/ui/platforms?state=broken"))
+        .await;
+    let refused = browser.text("main").await;
+    assert!(
+        refused.contains("422") && refused.contains("state: must be one of in_sync"),
+        "{refused}"
+    );
+
+    // The platform page: the scan's state, findings and lines, known and unknown keys.
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    let section = browser.text("#scan").await;
+    assert!(
+        section.contains("drift") && section.contains("scanned"),
+        "{section}"
+    );
+    let findings = browser.text("#findings").await;
+    assert!(findings.contains("unmanaged key"), "{findings}");
+    let first = browser.text("#scan-lines tr[data-line='1']").await;
+    for part in ["unmanaged", "unknown", "from=\"127.0.0.1\"", "hand-added"] {
+        assert!(first.contains(part), "{part} missing from {first}");
+    }
+    let managed_line = browser.text("#scan-lines tr[data-line='3']").await;
+    for part in ["managed", "alice-laptop", "alice"] {
+        assert!(
+            managed_line.contains(part),
+            "{part} missing from {managed_line}"
+        );
+    }
+    assert!(!managed_line.contains("unmanaged"), "{managed_line}");
+    browser.screenshot("platform-scan").await;
+
+    // The unreachable platform says why.
+    browser.open(&format!("{base}/ui/platforms/{gone}")).await;
+    let error = browser.text("#scan-error").await;
+    assert!(!error.is_empty());
+
+    // Scan now queues a scan and shows its task.
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    browser.click("#scan-now button[type=submit]").await;
+    browser.wait_path("/ui/tasks/").await;
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    let newest = &app.get("/api/tasks").await["items"][0];
+    assert_eq!(newest["kind"], "scan", "{newest}");
+    assert_eq!(newest["created_by"], "admin", "{newest}");
+
+    // Exclusive mode: the warning must be acknowledged before it is turned on.
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    let warning = browser.text("#exclusive .warn").await;
+    assert!(
+        warning.contains("removes every key line outside testum's block")
+            && warning.contains("1 such line"),
+        "{warning}"
+    );
+    browser.click("#exclusive button[type=submit]").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        app.get(&format!("/api/platforms/{web}")).await["exclusive"],
+        false,
+        "turned on without the acknowledgement"
+    );
+    browser.click("#exclusive-confirm").await;
+    browser.click("#exclusive button[type=submit]").await;
+    browser.wait_text("#exclusive-flag", |t| t == "on").await;
+    assert_eq!(
+        app.get(&format!("/api/platforms/{web}")).await["exclusive"],
+        true
+    );
+
+    // The access page: every key line, filtered, and the CSV of the same filter.
+    browser.click("nav a[href='/ui/access']").await;
+    browser.wait_path("/ui/access").await;
+    let all = browser.text("#access tbody").await;
+    assert!(
+        all.contains("alice-laptop") && all.contains("unknown"),
+        "{all}"
+    );
+    browser.click("#f-unknown").await;
+    browser.click("form.filters button").await;
+    let unknown = browser
+        .wait_text("#access tbody", |t| {
+            t.contains("hand-added") && !t.contains("alice-laptop")
+        })
+        .await;
+    assert!(
+        unknown.contains("unknown") && unknown.contains("hand-added"),
+        "{unknown}"
+    );
+    browser.screenshot("access").await;
+    let href = browser
+        .find("#download-csv")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        href.contains("format=csv") && href.contains("unknown=true"),
+        "{href}"
+    );
+    let cookie = browser
+        .client
+        .get_named_cookie("testum_session")
+        .await
+        .expect("the session cookie");
+    let csv = app
+        .http
+        .get(format!("{base}{href}"))
+        .header("cookie", format!("testum_session={}", cookie.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(
+        csv.contains("hand-added") && !csv.contains("alice"),
+        "{csv}"
+    );
+
+    // By owner, and by a platform name that does not exist.
+    browser.open(&format!("{base}/ui/access?owner=alice")).await;
+    let owned = browser.text("#access tbody").await;
+    assert!(
+        owned.contains("alice-laptop") && !owned.contains("unknown"),
+        "{owned}"
+    );
+    browser
+        .open(&format!("{base}/ui/access?platform=nosuch"))
+        .await;
+    assert_eq!(
+        browser.text("#access-error").await,
+        "no platform named \"nosuch\""
+    );
+
+    // A viewer sees the scan and the exclusive flag but gets neither button.
+    let viewer_password = "viewer password 1234";
+    let (status, body) = app
+        .post(
+            "/api/users",
+            json!({"username": "vera", "password": viewer_password, "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.click(".logout button").await;
+    browser.find("#username").await;
+    sign_in(&browser, base, "vera", viewer_password).await;
+    browser.open(&format!("{base}/ui/platforms/{web}")).await;
+    assert!(browser.text("#scan").await.contains("drift"));
+    assert_eq!(browser.text("#exclusive-flag").await, "on");
+    let source = browser.client.source().await.unwrap();
+    assert!(
+        !source.contains("id=\"scan-now\"") && !source.contains("id=\"exclusive\""),
+        "a viewer got a write form"
+    );
 }

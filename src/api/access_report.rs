@@ -26,32 +26,32 @@ use crate::store::{AccessCursor, AccessEntry, AccessFilter, Page, Store};
 const CSV_PAGE: u32 = 500;
 
 /// Query of `GET /api/access`.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AccessQuery {
     /// Only this platform (its id).
     #[param(value_type = Option<Uuid>)]
-    platform_id: Option<String>,
+    pub platform_id: Option<String>,
     /// Only platforms with this tag.
-    tag: Option<String>,
+    pub tag: Option<String>,
     /// Only this registered key (its id).
     #[param(value_type = Option<Uuid>)]
-    key_id: Option<String>,
+    pub key_id: Option<String>,
     /// Only registered keys of this owner (exact match).
-    owner: Option<String>,
+    pub owner: Option<String>,
     /// `true`: only lines inside testum's block; `false`: only lines outside it.
     #[param(value_type = Option<bool>)]
-    managed: Option<String>,
+    pub managed: Option<String>,
     /// `true`: only keys not in the registry; `false`: only registered keys.
     #[param(value_type = Option<bool>)]
-    unknown: Option<String>,
+    pub unknown: Option<String>,
     /// `json` (default, paged) or `csv` (the whole report, not paged).
-    format: Option<String>,
+    pub format: Option<String>,
     /// Page size, 1 to 500 (default 50); JSON only.
     #[param(value_type = Option<u32>)]
-    limit: Option<String>,
+    pub limit: Option<String>,
     /// `next_cursor` of the previous page; JSON only.
-    cursor: Option<String>,
+    pub cursor: Option<String>,
 }
 
 fn flag(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<bool> {
@@ -94,62 +94,86 @@ pub async fn report(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AccessQuery>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Errors::default();
-    let filter = AccessFilter {
-        platform_id: id(&mut errors, "platform_id", query.platform_id.as_deref()),
-        tag: query.tag.filter(|t| !t.is_empty()),
-        key_id: id(&mut errors, "key_id", query.key_id.as_deref()),
-        owner: query.owner.filter(|o| !o.is_empty()),
-        managed: flag(&mut errors, "managed", query.managed.as_deref()),
-        unknown: flag(&mut errors, "unknown", query.unknown.as_deref()),
-    };
-    let csv = match query.format.as_deref() {
-        None | Some("" | "json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            errors.add("format", "must be json or csv");
-            false
-        }
-    };
-    let limit = match query.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(text) => match text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-        {
-            Some(n) => n,
-            None => {
-                errors.add(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                );
-                DEFAULT_LIMIT
-            }
-        },
-    };
-    let cursor = match query.cursor.as_deref() {
-        None | Some("") => None,
-        Some(text) => {
-            let cursor = AccessCursor::decode(text);
-            if cursor.is_none() {
-                errors.add("cursor", "is not a cursor returned by this list");
-            }
-            cursor
-        }
-    };
-    if csv && (query.limit.is_some() || cursor.is_some()) {
-        errors.add("format", "csv is the whole report: drop limit and cursor");
-    }
-    errors.finish()?;
-    if csv {
-        return Ok(csv_response(state.store.clone(), filter));
+    let request = query.parse()?;
+    if request.csv {
+        return Ok(csv_response(state.store.clone(), request.filter));
     }
     let page = state
         .store
-        .access_report(&filter, limit, cursor.as_ref())
+        .access_report(&request.filter, request.limit, request.cursor.as_ref())
         .await?;
     Ok(Json(page).into_response())
+}
+
+/// A checked [`AccessQuery`].
+#[derive(Debug, Clone)]
+pub struct AccessRequest {
+    pub filter: AccessFilter,
+    /// `format=csv`: the whole report, not paged.
+    pub csv: bool,
+    /// Page size (JSON only).
+    pub limit: u32,
+    pub cursor: Option<AccessCursor>,
+}
+
+impl AccessQuery {
+    /// Check every parameter; a bad one → 422 naming it.
+    pub fn parse(self) -> Result<AccessRequest, ApiError> {
+        let mut errors = Errors::default();
+        let filter = AccessFilter {
+            platform_id: id(&mut errors, "platform_id", self.platform_id.as_deref()),
+            tag: self.tag.filter(|t| !t.is_empty()),
+            key_id: id(&mut errors, "key_id", self.key_id.as_deref()),
+            owner: self.owner.filter(|o| !o.is_empty()),
+            managed: flag(&mut errors, "managed", self.managed.as_deref()),
+            unknown: flag(&mut errors, "unknown", self.unknown.as_deref()),
+        };
+        let csv = match self.format.as_deref() {
+            None | Some("" | "json") => false,
+            Some("csv") => true,
+            Some(_) => {
+                errors.add("format", "must be json or csv");
+                false
+            }
+        };
+        let limit = match self.limit.as_deref() {
+            None | Some("") => DEFAULT_LIMIT,
+            Some(text) => match text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+            {
+                Some(n) => n,
+                None => {
+                    errors.add(
+                        "limit",
+                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
+                    );
+                    DEFAULT_LIMIT
+                }
+            },
+        };
+        let cursor = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(text) => {
+                let cursor = AccessCursor::decode(text);
+                if cursor.is_none() {
+                    errors.add("cursor", "is not a cursor returned by this list");
+                }
+                cursor
+            }
+        };
+        if csv && (self.limit.is_some() || cursor.is_some()) {
+            errors.add("format", "csv is the whole report: drop limit and cursor");
+        }
+        errors.finish()?;
+        Ok(AccessRequest {
+            filter,
+            csv,
+            limit,
+            cursor,
+        })
+    }
 }
 
 /// The CSV header; one column per [`AccessEntry`] field.

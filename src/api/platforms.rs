@@ -14,7 +14,7 @@ use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
 use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
 use crate::store::{
-    Assignment, NewPlatform, Page, Platform, PlatformPatch, PlatformScan, StoreError,
+    Assignment, NewPlatform, Page, Platform, PlatformPatch, PlatformScan, PlatformState, StoreError,
 };
 use crate::validate;
 
@@ -320,12 +320,26 @@ fn is_host_key_algorithm(name: &str) -> bool {
     )
 }
 
-/// `GET /api/platforms?limit=&cursor=`.
+/// Query of `GET /api/platforms`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only platforms in this state: `in_sync`, `drift`, `unreachable`, `host_key_mismatch`,
+    /// `error` or `never_scanned`.
+    pub state: Option<String>,
+}
+
+/// `GET /api/platforms?state=&limit=&cursor=`.
 #[utoipa::path(
     get,
     path = "/api/platforms",
     tag = "platforms",
-    params(Paging),
+    params(ListQuery),
     responses(
         (status = 200, description = "A page of platforms, newest first", body = Page<Platform>),
         (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
@@ -333,9 +347,20 @@ fn is_host_key_algorithm(name: &str) -> bool {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    ApiQuery(paging): ApiQuery<Paging>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Platform>>, ApiError> {
-    Ok(Json(state.store.list_platforms(&paging.page()?).await?))
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
+    let mut errors = Errors::default();
+    let wanted = match query.state.as_deref().filter(|s| !s.is_empty()) {
+        Some(word) => errors.check("state", word.parse::<PlatformState>()),
+        None => None,
+    };
+    errors.finish()?;
+    Ok(Json(state.store.list_platforms(wanted, &page).await?))
 }
 
 /// The platform with path id `id`, or a 404 naming it.

@@ -97,6 +97,11 @@ impl Api {
         }
     }
 
+    /// The server's URL of `path` (e.g. a UI page to point people at).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     /// The `ws://` or `wss://` URL of `path`.
     pub fn ws_url(&self, path: &str) -> String {
         let base = match self.base.strip_prefix("https://") {
@@ -120,12 +125,18 @@ impl Api {
         self.call(Method::POST, path, Some(body)).await
     }
 
-    /// Every item of the list at `path` (all pages).
+    /// `GET path`, the answer's text as is (e.g. CSV).
+    pub async fn get_text(&mut self, path: &str) -> anyhow::Result<String> {
+        self.send(Method::GET, path, None::<&()>).await
+    }
+
+    /// Every item of the list at `path` (all pages; `path` may carry a query already).
     pub async fn list_all<T: DeserializeOwned>(&mut self, path: &str) -> anyhow::Result<Vec<T>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut page_path = format!("{path}?limit={PAGE}");
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let mut page_path = format!("{path}{separator}limit={PAGE}");
             if let Some(cursor) = &cursor {
                 page_path.push_str("&cursor=");
                 page_path.push_str(cursor);
@@ -145,6 +156,19 @@ impl Api {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> anyhow::Result<T> {
+        let text = self.send(method.clone(), path, body).await?;
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text)
+            .with_context(|| format!("unexpected answer from {method} {path}"))
+    }
+
+    /// Send a request; the text of a successful answer, else the problem as one line.
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<String> {
         let mut refreshed = false;
         loop {
             let mut request = self
@@ -159,17 +183,21 @@ impl Api {
                 .await
                 .map_err(|e| anyhow!("cannot reach {}: {}", self.base, error_chain(&e)))?;
             let status = response.status();
-            let text = response.text().await.unwrap_or_default();
+            let text = response.text().await;
             if status == StatusCode::UNAUTHORIZED && !refreshed && self.refresh().await? {
                 refreshed = true;
                 continue;
             }
             if !status.is_success() {
-                return Err(problem(status, &text));
+                return Err(problem(status, &text.unwrap_or_default()));
             }
-            let text = if text.is_empty() { "null" } else { &text };
-            return serde_json::from_str(text)
-                .with_context(|| format!("unexpected answer from {method} {path}"));
+            // A body cut short (the CSV report streams) is an error, never a shorter answer.
+            return text.map_err(|e| {
+                anyhow!(
+                    "cannot read the answer to {method} {path}: {}",
+                    error_chain(&e)
+                )
+            });
         }
     }
 

@@ -1,11 +1,8 @@
 //! Following a task from the terminal: `WS /ws/tasks/{id}` frames become lines prefixed with the
-//! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr), then one summary line per
-//! platform on stderr, followed by a `web1: warning: ...` line per warning of that platform.
-//!
-//! A dry run (`dry_run: true`) is shown once it ends instead: the output (a diff) of each target
-//! that would change or failed, in target order, then its summary line; the targets that would
-//! not change are only counted (`12 targets: no change`), so a dry run over a fleet shows just
-//! what matters.
+//! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr); [`print_summaries`] then
+//! prints one summary line per platform on stderr, followed by a `web1: warning: ...` line per
+//! warning of that platform. A dry run's output is shown by [`print_dry_run`] once it ended: only
+//! the diffs of the targets that would change (or failed), and a count of the others.
 //!
 //! A dropped stream is reopened (the server replays from seq 1; frames already seen are skipped by
 //! seq, so nothing prints twice). Ctrl-C asks the server to cancel the task and keeps following
@@ -33,9 +30,6 @@ const RECONNECTS: u32 = 5;
 pub struct Task {
     pub status: String,
     pub targets: Vec<Target>,
-    /// Whether the task only shows what it would change; absent from older servers.
-    #[serde(default)]
-    pub dry_run: bool,
 }
 
 /// One platform of a task.
@@ -63,10 +57,20 @@ impl Task {
     }
 }
 
-/// Print task `task_id`'s output as it comes, then its summary; returns the ended task.
-pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
+/// What [`follow`] does with the task's output frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Print each line prefixed with its platform's name.
+    Print,
+    /// Print nothing (the caller summarises; the output stays on the server).
+    Hide,
+}
+
+/// Follow task `task_id` until it ends, printing its output as it comes when `output` says so;
+/// returns the ended task (see [`print_summaries`]).
+pub async fn follow(api: &mut Api, task_id: &str, output: Output) -> anyhow::Result<Task> {
     let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
-    let mut printer = Printer::new(&task);
+    let mut printer = Printer::new(&task, output);
     let mut cancel_sent = false;
     let mut attempts = 0;
     loop {
@@ -99,26 +103,62 @@ pub async fn follow(api: &mut Api, task_id: &str) -> anyhow::Result<Task> {
         }
     }
     printer.flush();
-    let task: Task = api.get(&format!("/api/tasks/{task_id}")).await?;
+    api.get(&format!("/api/tasks/{task_id}")).await
+}
+
+/// One summary line per target on stderr, each followed by its warnings.
+pub fn print_summaries(task: &Task) {
+    for target in &task.targets {
+        eprintln!("{}", summary_line(target));
+        print_warnings(target);
+    }
+}
+
+fn print_warnings(target: &Target) {
+    for warning in &target.warnings {
+        eprintln!("{}", warning_line(target, warning));
+    }
+}
+
+/// For the dry run `task` (followed with [`Output::Hide`]): each target that would change or
+/// did not succeed gets its output (the diff, from `GET /api/tasks/{id}/output`) prefixed with
+/// its name, then its summary line (`web2: succeeded, would change`); the targets that would not
+/// change are only counted (`12 targets: no change`), so a dry run over a fleet shows just what
+/// matters. Warnings follow their target's line, for every target.
+pub async fn print_dry_run(api: &mut Api, task_id: &str, task: &Task) -> anyhow::Result<()> {
     let mut unchanged = 0;
     for target in &task.targets {
-        if task.dry_run && target.status == "succeeded" && target.changed == Some(false) {
+        if target.status == "succeeded" && target.changed == Some(false) {
             unchanged += 1;
-        } else {
-            printer.release(&target.platform_id);
-            let would_change = task.dry_run && target.changed == Some(true);
-            let suffix = if would_change { ", would change" } else { "" };
-            eprintln!("{}{suffix}", summary_line(target));
+            print_warnings(target);
+            continue;
         }
-        for warning in &target.warnings {
-            eprintln!("{}", warning_line(target, warning));
+        for (stream, stderr) in [("stdout", false), ("stderr", true)] {
+            let path = format!(
+                "/api/tasks/{task_id}/output?platform_id={}&stream={stream}",
+                target.platform_id
+            );
+            let text = api.get_text(&path).await?;
+            print_lines(&target.platform_name, stderr, text.lines());
         }
+        eprintln!("{}", dry_run_line(target));
+        print_warnings(target);
     }
     if unchanged > 0 {
         let noun = if unchanged == 1 { "target" } else { "targets" };
         eprintln!("{unchanged} {noun}: no change");
     }
-    Ok(task)
+    Ok(())
+}
+
+/// [`summary_line`], with `, would change` for a target that succeeded and would change.
+fn dry_run_line(target: &Target) -> String {
+    let line = summary_line(target);
+    if target.status == "succeeded" && target.changed == Some(true) {
+        format!("{line}, would change")
+    } else {
+        line
+    }
 }
 
 /// Read frames until `done`; an error when the stream ends before it.
@@ -145,17 +185,16 @@ async fn stream(url: String, token: String, printer: &mut Printer) -> anyhow::Re
 
 /// Turns output frames into prefixed lines; buffers a partial line per platform and stream.
 struct Printer {
+    echo: Output,
     names: HashMap<String, String>,
     partial: HashMap<(String, bool), String>,
     last_seq: i64,
-    /// For a dry run: the output per platform and stream, kept until the task ends so that only
-    /// the targets that would change are shown ([`Printer::release`]); `None` prints as it comes.
-    held: Option<HashMap<(String, bool), String>>,
 }
 
 impl Printer {
-    fn new(task: &Task) -> Printer {
+    fn new(task: &Task, output: Output) -> Printer {
         Printer {
+            echo: output,
             names: task
                 .targets
                 .iter()
@@ -163,7 +202,6 @@ impl Printer {
                 .collect(),
             partial: HashMap::new(),
             last_seq: 0,
-            held: task.dry_run.then(HashMap::new),
         }
     }
 
@@ -175,7 +213,7 @@ impl Printer {
         }
         self.last_seq = seq;
         match frame["type"].as_str() {
-            Some("output") => {
+            Some("output") if self.echo == Output::Print => {
                 let platform = frame["platform_id"].as_str().unwrap_or_default();
                 let stderr = frame["stream"] == "stderr";
                 let data = frame["data"].as_str().unwrap_or_default();
@@ -197,10 +235,11 @@ impl Printer {
             return;
         };
         let complete: String = buffer.drain(..=end).collect();
-        self.emit(platform.to_string(), stderr, &complete);
+        let name = self.name(platform);
+        print_lines(&name, stderr, complete.lines());
     }
 
-    /// Print (or hold) what is left of unfinished lines.
+    /// Print what is left of unfinished lines.
     fn flush(&mut self) {
         let mut rest: Vec<_> = self
             .partial
@@ -208,34 +247,9 @@ impl Printer {
             .filter(|(_, v)| !v.is_empty())
             .collect();
         rest.sort();
-        for ((platform, stderr), mut text) in rest {
-            text.push('\n');
-            self.emit(platform, stderr, &text);
-        }
-    }
-
-    /// Print the complete lines `text` of one platform's stream, or hold them for a dry run.
-    fn emit(&mut self, platform: String, stderr: bool, text: &str) {
-        if let Some(held) = &mut self.held {
-            held.entry((platform, stderr)).or_default().push_str(text);
-            return;
-        }
-        let name = self.name(&platform);
-        print_lines(&name, stderr, text.lines());
-    }
-
-    /// Print the held output of `platform` (stdout, then stderr).
-    fn release(&mut self, platform: &str) {
-        let Some(held) = &mut self.held else {
-            return;
-        };
-        let out = held.remove(&(platform.to_string(), false));
-        let err = held.remove(&(platform.to_string(), true));
-        let name = self.name(platform);
-        for (stderr, text) in [(false, out), (true, err)] {
-            if let Some(text) = text {
-                print_lines(&name, stderr, text.lines());
-            }
+        for ((platform, stderr), text) in rest {
+            let name = self.name(&platform);
+            print_lines(&name, stderr, std::iter::once(text.as_str()));
         }
     }
 
@@ -301,15 +315,6 @@ mod tests {
         }
     }
 
-    /// A running task with one target, `p` (web1).
-    fn running(dry_run: bool) -> Task {
-        Task {
-            status: "running".into(),
-            targets: vec![target("running", None, None)],
-            dry_run,
-        }
-    }
-
     #[test]
     fn summary_names_the_exit_status_or_the_error() {
         assert_eq!(
@@ -323,6 +328,18 @@ mod tests {
     }
 
     #[test]
+    fn a_dry_run_says_which_target_would_change() {
+        let mut would = target("succeeded", None, None);
+        would.changed = Some(true);
+        assert_eq!(dry_run_line(&would), "web1: succeeded, would change");
+        let failed = target("failed", None, Some("connection failed: refused"));
+        assert_eq!(
+            dry_run_line(&failed),
+            "web1: failed, connection failed: refused"
+        );
+    }
+
+    #[test]
     fn a_warning_line_names_the_platform() {
         assert_eq!(
             warning_line(&target("succeeded", Some(0), None), "host key shared"),
@@ -332,25 +349,15 @@ mod tests {
 
     #[test]
     fn replayed_frames_are_skipped_and_done_ends() {
-        let mut printer = Printer::new(&running(false));
+        let task = Task {
+            status: "running".into(),
+            targets: vec![target("running", None, None)],
+        };
+        let mut printer = Printer::new(&task, Output::Print);
         let out = json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":"a"});
         assert!(!printer.frame(&out));
         assert!(!printer.frame(&out));
         assert_eq!(printer.partial[&("p".to_string(), false)], "a");
         assert!(printer.frame(&json!({"type":"done","seq":2,"status":"succeeded"})));
-    }
-
-    #[test]
-    fn a_dry_runs_output_is_held_until_released() {
-        let mut printer = Printer::new(&running(true));
-        let diff = "--- a/f\n+++ b/f\n+line";
-        printer.frame(
-            &json!({"type":"output","seq":1,"platform_id":"p","stream":"stdout","data":diff}),
-        );
-        printer.flush();
-        let held = printer.held.as_ref().unwrap();
-        assert_eq!(held[&("p".to_string(), false)], "--- a/f\n+++ b/f\n+line\n");
-        printer.release("p");
-        assert!(printer.held.as_ref().unwrap().is_empty());
     }
 }

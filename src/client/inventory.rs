@@ -297,7 +297,7 @@ pub async fn key_ids(api: &mut Api, field: &str, names: &[String]) -> anyhow::Re
 }
 
 /// Print `rows` under `header` in columns padded to the widest cell.
-fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+pub fn print_table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = std::iter::once(header.iter().map(|h| h.to_string()).collect())
         .chain(rows)
         .collect();

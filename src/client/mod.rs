@@ -1,15 +1,19 @@
-//! The command-line client: `testum login`, `keys`, `platforms`, `deploy` and `run` talk to a
-//! testum server over its HTTP API and WebSocket streams (reqwest and tokio-tungstenite, rustls).
+//! The command-line client: `testum login`, `keys`, `platforms`, `deploy`, `revoke`, `run`,
+//! `scan` and `access` talk to a testum server over its HTTP API and WebSocket streams (reqwest
+//! and tokio-tungstenite, rustls).
 //!
-//! Exit status: 0 on success (for `deploy` and `run`: every target succeeded), 1 on any failure
+//! Exit status: 0 on success (for a command that follows a task, `deploy`, `revoke`, `run`,
+//! `scan` and `keys replace`: every target succeeded), 1 on any failure
 //! (a target failed, the server refused, the network failed), 2 on a usage error (clap's own, or
 //! a name that resolves to nothing). Errors are one line on stderr; for a refused request it names
 //! the fields of the server's problem+json answer.
 
+mod access;
 mod api;
 mod follow;
 mod inventory;
 mod login;
+mod scan;
 mod session;
 mod tasks;
 
@@ -39,6 +43,12 @@ pub enum ClientCommand {
     /// Run a command on platforms, print its output prefixed `name | `, and exit 0 only if it
     /// succeeded everywhere.
     Run(tasks::RunArgs),
+    /// Scan platforms' authorized_keys (by name or tag; nothing is changed), then print the
+    /// counts by state and each platform that is not in_sync. Exit 0 only if every scan ran.
+    Scan(scan::ScanArgs),
+    /// Who can log in where: every key line of the platforms' latest scans (all pages), as a
+    /// table or, with --csv, the server's CSV.
+    Access(access::AccessArgs),
 }
 
 /// Where the server is and who calls it (every client command but `login` takes these).
@@ -68,6 +78,8 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Deploy(args) => tasks::deploy(args).await,
         ClientCommand::Revoke(args) => tasks::revoke(args).await,
         ClientCommand::Run(args) => tasks::run(args).await,
+        ClientCommand::Scan(args) => scan::scan(args).await,
+        ClientCommand::Access(args) => access::access(args).await.map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::Api;
-use super::follow::follow;
+use super::follow::{Output, follow, print_dry_run, print_summaries};
 use super::inventory::{key_ids, platform_ids};
 use super::{Connection, UsageError};
 use crate::authorized_keys::{KeyOptions, parse_options};
@@ -17,12 +17,12 @@ use crate::ssh::shell_quote;
 /// its group `platforms`).
 #[derive(Debug, Args)]
 #[group(skip)]
-struct Platforms {
-    /// A platform by name (repeat for several).
-    #[arg(long)]
+pub struct Platforms {
+    /// A platform by name (repeat the flag or list several after it).
+    #[arg(long, num_args = 1..)]
     platform: Vec<String>,
-    /// Every platform with this tag (repeat for several).
-    #[arg(long)]
+    /// Every platform with this tag (repeat the flag or list several after it).
+    #[arg(long, num_args = 1..)]
     tag: Vec<String>,
 }
 
@@ -33,7 +33,7 @@ impl Platforms {
     }
 
     /// The platforms' ids ([`platform_ids`]).
-    async fn ids(&self, api: &mut Api) -> anyhow::Result<Vec<String>> {
+    pub async fn ids(&self, api: &mut Api) -> anyhow::Result<Vec<String>> {
         platform_ids(api, &self.platform, &self.tag).await
     }
 }
@@ -98,9 +98,10 @@ pub struct RunArgs {
     command: Vec<String>,
 }
 
+/// The answer of `POST /api/tasks`.
 #[derive(Deserialize)]
-struct Accepted {
-    task_id: String,
+pub struct Accepted {
+    pub task_id: String,
 }
 
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
@@ -170,7 +171,8 @@ pub async fn replace(api: &mut Api, old: &str, new: &str) -> anyhow::Result<bool
             &json!({"new_key_id": ids[1]}),
         )
         .await?;
-    let task = follow(api, &accepted.task_id).await?;
+    let task = follow(api, &accepted.task_id, Output::Print).await?;
+    print_summaries(&task);
     let left: Vec<&str> = task
         .targets
         .iter()
@@ -197,9 +199,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     queue_and_follow(&mut api, &body).await
 }
 
-async fn queue_and_follow(api: &mut Api, body: &serde_json::Value) -> anyhow::Result<bool> {
+/// Queue the task `body`, follow it and print its summary (a dry run's: [`print_dry_run`]).
+async fn queue_and_follow(api: &mut Api, body: &Value) -> anyhow::Result<bool> {
     let accepted: Accepted = api.post("/api/tasks", body).await?;
-    let task = follow(api, &accepted.task_id).await?;
+    if body["dry_run"] == true {
+        let task = follow(api, &accepted.task_id, Output::Hide).await?;
+        print_dry_run(api, &accepted.task_id, &task).await?;
+        return Ok(task.succeeded());
+    }
+    let task = follow(api, &accepted.task_id, Output::Print).await?;
+    print_summaries(&task);
     Ok(task.succeeded())
 }
 

@@ -425,17 +425,38 @@ impl Store {
         from_row: fn(&AnyRow) -> StoreResult<T>,
         position: fn(&T) -> Cursor,
     ) -> StoreResult<Page<T>> {
+        self.list_newest_where(table, columns, None, page, from_row, position)
+            .await
+    }
+
+    /// [`Store::list_newest`] with only the rows where SQL expression `equals.0` (over `table`'s
+    /// columns, no parameters of its own) equals the text `equals.1`.
+    async fn list_newest_where<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        equals: Option<(&str, &str)>,
+        page: &PageRequest,
+        from_row: fn(&AnyRow) -> StoreResult<T>,
+        position: fn(&T) -> Cursor,
+    ) -> StoreResult<Page<T>> {
         let (after_ts, after_id) = audit::cursor_parts(page.cursor.as_ref());
-        let rows = sqlx::query(sql(format!(
+        let condition = match equals {
+            Some((expression, _)) => format!("AND ({expression}) = $4"),
+            None => String::new(),
+        };
+        let mut query = sqlx::query(sql(format!(
             "SELECT {columns} FROM {table}
-             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
+             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2)) {condition}
              ORDER BY created_at DESC, id DESC LIMIT $3"
         )))
         .bind(after_ts)
         .bind(after_id)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
+        .bind(i64::from(page.limit) + 1);
+        if let Some((_, value)) = equals {
+            query = query.bind(value.to_string());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let items = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
         Ok(page_of(items, page.limit, position))
     }

@@ -200,6 +200,10 @@ const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_pol
                        (SELECT s.scanned_at FROM platform_scans s \
                            WHERE s.platform_id = platforms.id) AS scanned_at";
 
+/// A platform's state as SQL over `platforms`: its scan's, or `never_scanned` without one.
+const STATE: &str = "COALESCE((SELECT s.state FROM platform_scans s \
+                         WHERE s.platform_id = platforms.id), 'never_scanned')";
+
 fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
     let tags: String = row.try_get("tags")?;
     Ok(Platform {
@@ -289,6 +293,15 @@ impl Store {
         row.as_ref().map(platform_from_row).transpose()
     }
 
+    /// The id of the platform named `name`, if any.
+    pub async fn platform_id_by_name(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        let id: Option<String> = sqlx::query_scalar("SELECT id FROM platforms WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        id.as_deref().map(parse_uuid).transpose()
+    }
+
     /// Names of the platforms among `ids` that exist, by id.
     pub async fn platform_names(
         &self,
@@ -306,11 +319,17 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Platforms, newest first.
-    pub async fn list_platforms(&self, page: &PageRequest) -> StoreResult<Page<Platform>> {
-        self.list_newest(
+    /// Platforms, newest first; with `state`, only those in that state (`never_scanned`: those
+    /// without a scan).
+    pub async fn list_platforms(
+        &self,
+        state: Option<PlatformState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Platform>> {
+        self.list_newest_where(
             "platforms",
             COLUMNS,
+            state.map(|state| (STATE, state.as_str())),
             page,
             platform_from_row,
             |p: &Platform| Cursor {

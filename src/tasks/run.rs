@@ -309,11 +309,23 @@ async fn sync(
     platform: &Platform,
     warnings: &mut Vec<String>,
 ) -> Result<TargetResult, String> {
-    // A dry run only reads, so it waits for no lock and holds none.
+    // A dry run only reads and records nothing, so it waits for no lock and holds none.
     if target.params.dry_run {
         return super::dry_run::preview(context, target, platform, warnings).await;
     }
-    let guard = context
+    let guard = lock_platform(context, platform).await?;
+    let result = sync_locked(context, target, platform, warnings).await;
+    guard.release().await;
+    result
+}
+
+/// Take platform `platform`'s lock (a lease row, see [`PlatformLocks`]): syncs and scans of one
+/// platform run one at a time, so a scan never records a file a sync has just replaced.
+pub(super) async fn lock_platform(
+    context: &RunContext,
+    platform: &Platform,
+) -> Result<super::locks::PlatformGuard, String> {
+    context
         .locks
         .lock(
             &context.store,
@@ -322,10 +334,7 @@ async fn sync(
             context.lease,
         )
         .await
-        .map_err(|e| store_failure(platform.id, "taking the platform's lock", e))?;
-    let result = sync_locked(context, target, platform, warnings).await;
-    guard.release().await;
-    result
+        .map_err(|e| store_failure(platform.id, "taking the platform's lock", e))
 }
 
 /// [`sync`] under the platform's lock. Desired state is read under the lock, so a later deploy's

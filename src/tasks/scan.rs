@@ -15,7 +15,7 @@ use crate::authorized_keys::{Finding, FindingKind, LineClass, ScannedLine};
 use crate::deploy::{RemoteFile, read_remote};
 use crate::store::{ClaimedTarget, Platform, PlatformState, ScanRecord, TargetResult, TaskStatus};
 
-use super::run::{ConnectFailure, RunContext, connect, note, store_failure};
+use super::run::{ConnectFailure, RunContext, connect, lock_platform, note, store_failure};
 
 /// Findings that mention a file problem rather than access: they do not make a platform drift.
 fn counts_as_drift(finding: &Finding, expected_keys: usize) -> bool {
@@ -191,8 +191,21 @@ pub async fn record_failure(
     }
 }
 
-/// The `scan` task kind: read the file, record what it grants, change nothing.
+/// The `scan` task kind: read the file, record what it grants, change nothing. Runs under the
+/// platform's lock, so its record never overtakes a sync's.
 pub async fn scan(
+    context: &RunContext,
+    target: &ClaimedTarget,
+    platform: &Platform,
+    warnings: &mut Vec<String>,
+) -> Result<TargetResult, String> {
+    let guard = lock_platform(context, platform).await?;
+    let result = scan_locked(context, target, platform, warnings).await;
+    guard.release().await;
+    result
+}
+
+async fn scan_locked(
     context: &RunContext,
     target: &ClaimedTarget,
     platform: &Platform,

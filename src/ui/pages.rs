@@ -16,9 +16,12 @@ use super::templates::render;
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiQuery, Paging};
 use crate::api::tasks as tasks_api;
-use crate::api::{AppState, audit as audit_api, keys as keys_api, platforms as platforms_api};
+use crate::api::{
+    AppState, access_report as access_api, audit as audit_api, keys as keys_api,
+    platforms as platforms_api,
+};
 use crate::role::Role;
-use crate::store::{TaskKind, TaskStatus};
+use crate::store::{PlatformState, TaskKind, TaskStatus};
 
 /// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
 pub struct PageError(ApiError);
@@ -119,26 +122,29 @@ async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> 
     Ok(list.items)
 }
 
-/// `GET /ui/platforms?cursor=`: platforms with host-key status, last result and tags, and
-/// forms to add one and to deploy, revoke or run on the selected ones.
+/// `GET /ui/platforms?state=&cursor=`: platforms with state, host-key status, last result and
+/// tags (filtered by state on the server, like `GET /api/platforms?state=`), and forms to add one
+/// and to deploy, revoke or run on the selected ones.
 pub async fn platforms(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: ApiQuery<Paging>,
+    ApiQuery(query): ApiQuery<platforms_api::ListQuery>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    let Json(list) = platforms_api::list(State(state.clone()), query).await?;
+    let wanted = query.state.clone().unwrap_or_default();
+    let Json(list) = platforms_api::list(State(state.clone()), ApiQuery(query)).await?;
     let ids: Vec<Uuid> = list.items.iter().map(|p| p.id).collect();
     let last = state.store.platform_last_results(&ids).await?;
     let keys = all_keys(&state).await?;
     let data = json!({
         "platforms": list.items, "next_cursor": list.next_cursor, "last": last, "keys": keys,
+        "state": wanted, "states": PlatformState::ALL,
     });
     page("platforms.html", &session, "platforms", data)
 }
 
-/// `GET /ui/platforms/{id}`: one platform, its assigned keys with their sync results, and the
-/// edit form.
+/// `GET /ui/platforms/{id}`: one platform, its latest scan (state, findings, every line with
+/// the registered key it holds), its assigned keys with their sync results, and the edit form.
 pub async fn platform(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -147,9 +153,72 @@ pub async fn platform(
     let session = session_or_redirect!(state, headers);
     let platform = platforms_api::find(&state, &id).await?;
     let assignments = state.store.platform_assignments(platform.id).await?;
+    let scan = state.store.platform_scan(platform.id).await?;
     let keys = all_keys(&state).await?;
-    let data = json!({"platform": platform, "assignments": assignments, "keys": keys});
+    let data = json!({
+        "platform": platform, "assignments": assignments, "keys": keys, "scan": scan,
+    });
     page("platform.html", &session, "platforms", data)
+}
+
+/// Query of `GET /ui/access`: the filters of `GET /api/access`, with the platform by name.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+pub struct AccessPageQuery {
+    #[serde(default)]
+    platform: String,
+    #[serde(default)]
+    tag: String,
+    #[serde(default)]
+    owner: String,
+    /// `true`, `false` or empty (either).
+    #[serde(default)]
+    managed: String,
+    /// `true` or empty (either).
+    #[serde(default)]
+    unknown: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+/// `GET /ui/access?platform=&tag=&owner=&managed=&unknown=&cursor=`: the access report (who can
+/// log in where), a page at a time, with a CSV download of the whole filtered report.
+pub async fn access(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<AccessPageQuery>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let platform_id = match query.platform.trim() {
+        "" => None,
+        name => match state.store.platform_id_by_name(name).await? {
+            Some(id) => Some(id.to_string()),
+            None => {
+                let error = format!("no platform named {name:?}");
+                let data = json!({"entries": [], "filter": query, "error": error});
+                return page("access.html", &session, "access", data);
+            }
+        },
+    };
+    let some = |text: &str| Some(text.to_string()).filter(|t| !t.is_empty());
+    let request = access_api::AccessQuery {
+        platform_id: platform_id.clone(),
+        tag: some(&query.tag),
+        owner: some(&query.owner),
+        managed: some(&query.managed),
+        unknown: some(&query.unknown),
+        cursor: some(&query.cursor),
+        ..Default::default()
+    }
+    .parse()?;
+    let report = state
+        .store
+        .access_report(&request.filter, request.limit, request.cursor.as_ref())
+        .await?;
+    let data = json!({
+        "entries": report.items, "next_cursor": report.next_cursor, "filter": query,
+        "platform_id": platform_id,
+    });
+    page("access.html", &session, "access", data)
 }
 
 /// `GET /ui/tasks?status=&kind=&cursor=`: tasks, newest first, filtered like `GET /api/tasks`.

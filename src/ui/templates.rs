@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -23,6 +23,8 @@ const TEMPLATES: [(&str, &str); 12] = [
     ("tasks.html", include_str!("templates/tasks.html")),
     ("task.html", include_str!("templates/task.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("access.html", include_str!("templates/access.html")),
+    ("state.html", include_str!("templates/state.html")),
     ("users.html", include_str!("templates/users.html")),
 ];
 

@@ -7,3 +7,12 @@
 pub mod sshd;
 
 pub use sshd::{ClientKey, KeyKind, Sshd, TestHost, TestUser};
+
+/// A loopback port with nothing listening on it (connections are refused): a platform there is
+/// unreachable. The port is free again once this returns; a test that needs it to stay closed
+/// must not start servers on random ports meanwhile (the kernel rarely hands it out again so
+/// soon).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}

@@ -45,6 +45,7 @@ function clearProblem(scope) {
 
 // The JSON body of a form: empty fields are left out (PATCH keeps what is stored), number
 // inputs become numbers, multi-selects arrays, `data-list` inputs comma-separated arrays,
+// `data-json` inputs their value read as JSON (`true`, `false`),
 // `datetime-local` with `data-utc` an RFC 3339 UTC time, and `data-include="NAME"` adds the
 // values of the page's checked `[data-select=NAME]` boxes.
 function formBody(form) {
@@ -55,6 +56,7 @@ function formBody(form) {
     if (el.multiple) { body[el.name] = [...el.selectedOptions].map((o) => o.value); continue; }
     const v = el.value.trim();
     if (el.dataset.list !== undefined) { body[el.name] = v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []; continue; }
+    if (el.dataset.json !== undefined) { body[el.name] = JSON.parse(v); continue; }
     if (v === "") continue;
     if (el.type === "number") body[el.name] = Number(v);
     else if (el.dataset.utc !== undefined) body[el.name] = v.length === 16 ? v + ":00Z" : v + "Z";

@@ -1,0 +1,120 @@
+//! `testum access`: the access report (who can log in where, `GET /api/access`) as a table of
+//! every row (all pages), or the server's CSV as is with `--csv`. Platforms and keys are given by
+//! name and looked up (the API filters by id).
+
+use std::io::Write as _;
+
+use anyhow::Context as _;
+use clap::Args;
+use serde::Deserialize;
+
+use super::Connection;
+use super::api::Api;
+use super::inventory::{key_ids, platform_ids, print_table};
+
+/// `testum access` arguments; every filter given must match.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    connection: Connection,
+    /// Only keys registered to this owner (exact match).
+    #[arg(long)]
+    owner: Option<String>,
+    /// Only this platform (by name).
+    #[arg(long)]
+    platform: Option<String>,
+    /// Only platforms with this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only this registered key (by name).
+    #[arg(long, conflicts_with = "unknown")]
+    key: Option<String>,
+    /// Only lines inside testum's managed block.
+    #[arg(long, conflicts_with = "unmanaged")]
+    managed: bool,
+    /// Only lines outside testum's managed block (added by hand).
+    #[arg(long)]
+    unmanaged: bool,
+    /// Only keys that are not in the registry.
+    #[arg(long)]
+    unknown: bool,
+    /// Print the whole report as CSV (the server's, one column per field) instead of a table.
+    #[arg(long)]
+    csv: bool,
+}
+
+/// One row of the report (the fields the table shows).
+#[derive(Debug, Deserialize)]
+struct Entry {
+    platform_name: String,
+    login_user: String,
+    line: u64,
+    fingerprint: String,
+    key_name: String,
+    owner: Option<String>,
+    managed: bool,
+}
+
+pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
+    let mut api = Api::open(&args.connection)?;
+    let mut query: Vec<(&str, String)> = Vec::new();
+    if let Some(name) = &args.platform {
+        let ids = platform_ids(&mut api, std::slice::from_ref(name), &[]).await?;
+        query.extend(ids.into_iter().map(|id| ("platform_id", id)));
+    }
+    if let Some(name) = &args.key {
+        let ids = key_ids(&mut api, "--key", std::slice::from_ref(name)).await?;
+        query.extend(ids.into_iter().map(|id| ("key_id", id)));
+    }
+    for (field, value) in [("owner", &args.owner), ("tag", &args.tag)] {
+        if let Some(value) = value {
+            query.push((field, value.clone()));
+        }
+    }
+    if args.managed || args.unmanaged {
+        query.push(("managed", args.managed.to_string()));
+    }
+    if args.unknown {
+        query.push(("unknown", "true".into()));
+    }
+    if args.csv {
+        query.push(("format", "csv".into()));
+    }
+    let query = serde_urlencoded::to_string(&query).context("cannot encode the filters")?;
+    let path = if query.is_empty() {
+        "/api/access".to_string()
+    } else {
+        format!("/api/access?{query}")
+    };
+    if args.csv {
+        let csv = api.get_text(&path).await?;
+        // A closed pipe (`testum access --csv | head`) is not an error worth reporting.
+        let _ = std::io::stdout().lock().write_all(csv.as_bytes());
+        return Ok(());
+    }
+    let entries: Vec<Entry> = api.list_all(&path).await?;
+    let rows = entries.into_iter().map(|e| {
+        vec![
+            e.platform_name,
+            e.login_user,
+            e.line.to_string(),
+            e.key_name,
+            e.owner.unwrap_or_else(|| "-".into()),
+            if e.managed { "yes" } else { "no" }.to_string(),
+            e.fingerprint,
+        ]
+    });
+    print_table(
+        &[
+            "PLATFORM",
+            "USER",
+            "LINE",
+            "KEY",
+            "OWNER",
+            "MANAGED",
+            "FINGERPRINT",
+        ],
+        rows,
+    );
+    Ok(())
+}

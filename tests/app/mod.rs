@@ -227,9 +227,18 @@ impl TestApp {
 
     /// Register public key `line` as `name`; its id.
     pub async fn add_key(&self, name: &str, line: &str) -> String {
-        let (status, key) = self
-            .post("/api/keys", json!({"name": name, "public_key": line}))
-            .await;
+        self.register_key(json!({"name": name, "public_key": line}))
+            .await
+    }
+
+    /// Register public key `line` as `name` belonging to `owner`; its id.
+    pub async fn add_owned_key(&self, name: &str, owner: &str, line: &str) -> String {
+        self.register_key(json!({"name": name, "public_key": line, "owner": owner}))
+            .await
+    }
+
+    async fn register_key(&self, body: Value) -> String {
+        let (status, key) = self.post("/api/keys", body).await;
         assert_eq!(status, StatusCode::CREATED, "{key}");
         key["id"].as_str().unwrap().to_string()
     }

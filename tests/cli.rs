@@ -59,8 +59,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Register `host` as password platform `name` with `tags`.
-async fn add_platform(app: &TestApp, host: &TestHost, name: &str, tags: &[&str]) {
+/// Register `host` as password platform `name` with `tags`; its id.
+async fn add_platform(app: &TestApp, host: &TestHost, name: &str, tags: &[&str]) -> String {
     let (status, body) = app
         .post(
             "/api/platforms",
@@ -70,6 +70,7 @@ async fn add_platform(app: &TestApp, host: &TestHost, name: &str, tags: &[&str])
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    body["id"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -281,11 +282,7 @@ async fn usage_errors_exit_two() {
 
 #[tokio::test]
 async fn deploy_by_name_puts_the_key_on_the_host() {
-    let host = TestHost::start();
-    let app = TestApp::start().await;
-    add_platform(&app, &host, "web1", &[]).await;
-    let key = ClientKey::generate(KeyKind::Ed25519, None);
-    app.add_key("alice", &key.public_line).await;
+    let (host, app, key) = web1_and_alice().await;
 
     let out = as_admin(&app, &["deploy", "--platform", "web1", "--key", "alice"]).await;
     let stderr = text(&out.stderr);
@@ -517,4 +514,320 @@ async fn access_lists_who_can_log_in_where_with_unknown_keys_and_csv() {
         stderr.starts_with("testum: ") && stderr.contains("HTTP 401"),
         "{stderr}"
     );
+}
+
+/// A server with one platform, `web1`, and one key, `alice` (not deployed).
+async fn web1_and_alice() -> (TestHost, TestApp, ClientKey) {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    add_platform(&app, &host, "web1", &[]).await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    app.add_key("alice", &key.public_line).await;
+    (host, app, key)
+}
+
+/// A server with two platforms tagged `t`, `web1` and `db1`; db1's id.
+async fn web1_and_db1() -> (TestHost, TestHost, TestApp, String) {
+    let (one, two) = (TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &["t"]).await;
+    let db = add_platform(&app, &two, "db1", &["t"]).await;
+    (one, two, app, db)
+}
+
+/// Fresh Ed25519 client keys, registered with these (name, owner).
+async fn owned_keys<const N: usize>(app: &TestApp, keys: [(&str, &str); N]) -> [ClientKey; N] {
+    let generated = std::array::from_fn(|_| ClientKey::generate(KeyKind::Ed25519, None));
+    for ((name, owner), key) in keys.iter().zip(&generated) {
+        app.add_owned_key(name, owner, &key.public_line).await;
+    }
+    generated
+}
+
+/// Run `testum ARGS` as the admin and expect exit status 0; its (stdout, stderr).
+async fn succeeds(app: &TestApp, args: &[&str]) -> (String, String) {
+    let out = as_admin(app, args).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The user's authorized_keys, empty when there is none.
+fn authorized_keys(host: &TestHost) -> String {
+    match std::fs::read(host.user.path(".ssh/authorized_keys")) {
+        Ok(bytes) => text(&bytes),
+        Err(_) => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn deploy_with_options_writes_them_and_sshd_enforces_them() {
+    let (host, app, key) = web1_and_alice().await;
+    let deploy = |from: &'static str| {
+        let from = format!(r#"from="{from}""#);
+        let app = &app;
+        async move {
+            let args = [
+                "deploy",
+                "--key",
+                "alice",
+                "--platform",
+                "web1",
+                "--option",
+                &from,
+                "--option",
+                "restrict",
+                "--option",
+                r#"command="/bin/echo backup""#,
+            ];
+            succeeds(app, &args).await
+        }
+    };
+
+    // A source list without 127.0.0.1: sshd refuses the key from here.
+    let (_, stderr) = deploy("10.0.0.0/8").await;
+    assert!(stderr.contains("web1: succeeded"), "{stderr}");
+    let file = authorized_keys(&host);
+    assert!(
+        file.lines().any(|l| l
+            .starts_with(r#"restrict,from="10.0.0.0/8",command="/bin/echo backup" ssh-ed25519 "#)),
+        "{file}"
+    );
+    assert!(
+        !host.ssh_login_works(&key),
+        "from= did not keep 127.0.0.1 out"
+    );
+
+    // Allowed from here: the forced command runs whatever the client asks for.
+    deploy("127.0.0.1/32").await;
+    let login = host.ssh(&key, "id");
+    assert!(login.status.success(), "{}", text(&login.stderr));
+    assert_eq!(text(&login.stdout), "backup\n");
+}
+
+#[tokio::test]
+async fn a_dry_run_shows_only_what_would_change_and_writes_nothing() {
+    let (one, two, three) = (TestHost::start(), TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &["t"]).await;
+    add_platform(&app, &two, "web2", &["t"]).await;
+    add_platform(&app, &three, "web3", &["t"]).await;
+    let key = ClientKey::generate(KeyKind::Ed25519, None);
+    app.add_key("alice", &key.public_line).await;
+    succeeds(&app, &["deploy", "--key", "alice", "--platform", "web1"]).await;
+    succeeds(&app, &["deploy", "--key", "alice", "--platform", "web3"]).await;
+    let before = authorized_keys(&two);
+
+    let (stdout, stderr) = succeeds(
+        &app,
+        &["deploy", "--key", "alice", "--tag", "t", "--dry-run"],
+    )
+    .await;
+    // Only web2 would change: its diff, prefixed, and one line counting the others.
+    assert!(stdout.lines().all(|l| l.starts_with("web2 | ")), "{stdout}");
+    assert!(stdout.contains("web2 | --- a/"), "{stdout}");
+    let key_body = key.public_line.split(' ').nth(1).unwrap();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("web2 | +ssh-ed25519 ") && l.contains(key_body)),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        ["web2: succeeded, would change", "2 targets: no change"],
+        "{stderr}"
+    );
+    assert_eq!(authorized_keys(&two), before, "a dry run wrote the file");
+    assert!(!two.ssh_login_works(&key));
+
+    // A dry run of a revoke previews the removal and keeps the key in.
+    let (stdout, stderr) = succeeds(
+        &app,
+        &[
+            "revoke",
+            "--key",
+            "alice",
+            "--platform",
+            "web1",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("web1 | -ssh-ed25519 ") && l.contains(key_body)),
+        "{stdout}"
+    );
+    assert_eq!(stderr.trim(), "web1: succeeded, would change");
+    assert!(one.ssh_login_works(&key));
+}
+
+#[tokio::test]
+async fn revoke_by_key_and_by_owner_keeps_the_keys_out() {
+    let (one, two, app, _) = web1_and_db1().await;
+    let [laptop, desktop, bobs] = owned_keys(
+        &app,
+        [
+            ("alice-laptop", "alice"),
+            ("alice-desktop", "alice"),
+            ("bob", "bob"),
+        ],
+    )
+    .await;
+    succeeds(
+        &app,
+        &[
+            "deploy",
+            "--tag",
+            "t",
+            "--key",
+            "alice-laptop",
+            "alice-desktop",
+            "bob",
+        ],
+    )
+    .await;
+    for key in [&laptop, &desktop, &bobs] {
+        assert!(one.ssh_login_works(key) && two.ssh_login_works(key));
+    }
+
+    // One key off one platform.
+    succeeds(&app, &["revoke", "--key", "bob", "--platform", "db1"]).await;
+    assert!(!two.ssh_login_works(&bobs));
+    assert!(one.ssh_login_works(&bobs));
+
+    // Offboarding: every key of alice, everywhere; bob keeps his.
+    let (_, stderr) = succeeds(&app, &["revoke", "--owner", "alice"]).await;
+    assert!(
+        stderr.contains("web1: succeeded") && stderr.contains("db1: succeeded"),
+        "{stderr}"
+    );
+    for key in [&laptop, &desktop] {
+        assert!(!one.ssh_login_works(key), "alice still logs in to web1");
+        assert!(!two.ssh_login_works(key), "alice still logs in to db1");
+    }
+    assert!(one.ssh_login_works(&bobs));
+}
+
+#[tokio::test]
+async fn keys_replace_swaps_the_key_and_names_where_the_old_one_is_left() {
+    let (one, two, app, db) = web1_and_db1().await;
+    let [old, new, newer] = owned_keys(
+        &app,
+        [
+            ("alice-2025", "alice"),
+            ("alice-2026", "alice"),
+            ("alice-2027", "alice"),
+        ],
+    )
+    .await;
+    succeeds(&app, &["deploy", "--tag", "t", "--key", "alice-2025"]).await;
+
+    let (_, stderr) = succeeds(&app, &["keys", "replace", "alice-2025", "alice-2026"]).await;
+    assert_eq!(
+        stderr.lines().last(),
+        Some("the old key alice-2025 is gone from every platform"),
+        "{stderr}"
+    );
+    for host in [&one, &two] {
+        assert!(!host.ssh_login_works(&old), "the old key still logs in");
+        assert!(host.ssh_login_works(&new), "the new key does not log in");
+    }
+
+    // db1 unreachable: the old key stays there, and the command says so.
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/platforms/{db}"),
+            Some(json!({"port": closed_port()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let out = as_admin(&app, &["keys", "replace", "alice-2026", "alice-2027"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("db1: failed"), "{stderr}");
+    assert_eq!(
+        stderr.lines().last(),
+        Some("the old key alice-2026 is still on: db1"),
+        "{stderr}"
+    );
+    assert!(one.ssh_login_works(&newer) && !one.ssh_login_works(&new));
+    assert!(
+        two.ssh_login_works(&new),
+        "db1 was not reached, so nothing changed there"
+    );
+}
+
+#[tokio::test]
+async fn bad_options_and_names_are_one_line_usage_errors_and_queue_nothing() {
+    let (host, app, _) = web1_and_alice().await;
+
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "deploy",
+                "--key",
+                "alice",
+                "--platform",
+                "web1",
+                "--option",
+                "no-shell",
+            ],
+            r#"testum: --option no-shell: unknown option "no-shell" (sshd ignores a line with an unknown option)"#,
+        ),
+        (
+            &[
+                "deploy",
+                "--key",
+                "alice",
+                "--platform",
+                "web1",
+                "--option",
+                r#"from="10.0.0.1/8""#,
+            ],
+            "testum: --option from: entry 1: the address has bits set beyond the prefix length \
+             (sshd refuses every source)",
+        ),
+        (
+            &["deploy", "--key", "nobody", "--platform", "web1"],
+            r#"testum: --key: no key named "nobody""#,
+        ),
+        (
+            &["revoke", "--key", "nobody", "--platform", "web1"],
+            r#"testum: --key: no key named "nobody""#,
+        ),
+        (
+            &["keys", "replace", "alice", "nobody"],
+            r#"testum: keys replace: no key named "nobody""#,
+        ),
+        (
+            &["keys", "replace", "alice", "alice"],
+            r#"testum: keys replace: OLD and NEW are both "alice""#,
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = as_admin(&app, args).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end(), expected, "{args:?}");
+    }
+    // A key without a platform is clap's usage error.
+    let out = as_admin(&app, &["revoke", "--key", "alice"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // The server refuses an owner without keys: its field, exit status 1.
+    let out = as_admin(&app, &["revoke", "--owner", "nobody"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        r#"testum: owner: no registered key has the owner "nobody" (HTTP 422)"#
+    );
+    assert_eq!(
+        app.get("/api/tasks").await["items"],
+        json!([]),
+        "a task was queued"
+    );
+    assert_eq!(authorized_keys(&host), "");
 }

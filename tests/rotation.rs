@@ -10,17 +10,6 @@ use common::{ClientKey, KeyKind, TestHost};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn owned_key(app: &TestApp, name: &str, owner: &str, key: &ClientKey) -> String {
-    let (status, body) = app
-        .post(
-            "/api/keys",
-            json!({"name": name, "public_key": key.public_line, "owner": owner}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["id"].as_str().unwrap().to_owned()
-}
-
 async fn platform(app: &TestApp, host: &TestHost, name: &str) -> String {
     app.add_password_platform(name, host.sshd.port(), &host.user.name, &host.user.password)
         .await
@@ -53,8 +42,12 @@ async fn replace_puts_the_new_key_where_the_old_was_and_removes_the_old_only_whe
     let db_id = platform(&app, &db, "db1").await;
     let old = ClientKey::generate(KeyKind::Ed25519, None);
     let new = ClientKey::generate(KeyKind::Ed25519, None);
-    let old_id = owned_key(&app, "alice-2025", "alice", &old).await;
-    let new_id = owned_key(&app, "alice-2026", "alice", &new).await;
+    let old_id = app
+        .add_owned_key("alice-2025", "alice", &old.public_line)
+        .await;
+    let new_id = app
+        .add_owned_key("alice-2026", "alice", &new.public_line)
+        .await;
     let task = app
         .run_task(
             "/api/tasks",
@@ -126,7 +119,9 @@ async fn replace_puts_the_new_key_where_the_old_was_and_removes_the_old_only_whe
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     let unassigned = ClientKey::generate(KeyKind::Ed25519, None);
-    let unassigned_id = owned_key(&app, "spare", "alice", &unassigned).await;
+    let unassigned_id = app
+        .add_owned_key("spare", "alice", &unassigned.public_line)
+        .await;
     let (status, problem) = app
         .post(
             &format!("/api/keys/{unassigned_id}/replace"),
@@ -146,9 +141,15 @@ async fn revoking_by_owner_takes_every_key_of_a_person_off_every_host_as_one_tas
     let laptop = ClientKey::generate(KeyKind::Ed25519, None);
     let desktop = ClientKey::generate(KeyKind::Ecdsa, None);
     let bob = ClientKey::generate(KeyKind::Ed25519, None);
-    let laptop_id = owned_key(&app, "alice-laptop", "alice", &laptop).await;
-    let desktop_id = owned_key(&app, "alice-desktop", "alice", &desktop).await;
-    let bob_id = owned_key(&app, "bob-laptop", "bob", &bob).await;
+    let laptop_id = app
+        .add_owned_key("alice-laptop", "alice", &laptop.public_line)
+        .await;
+    let desktop_id = app
+        .add_owned_key("alice-desktop", "alice", &desktop.public_line)
+        .await;
+    let bob_id = app
+        .add_owned_key("bob-laptop", "bob", &bob.public_line)
+        .await;
     for (platforms, keys) in [
         (json!([web_id, db_id]), json!([laptop_id, bob_id])),
         (json!([db_id]), json!([desktop_id])),

@@ -376,6 +376,17 @@ async fn exclusive_mode_never_removes_the_key_testum_logs_in_with() {
     );
     assert!(host.ssh_login_works(&login), "testum locked itself out");
     assert!(host.ssh_login_works(&alice));
+    // testum's own key outside the block is reported, but is no drift.
+    let scan = app.get(&format!("/api/platforms/{id}/scan")).await;
+    assert_eq!(scan["state"], "in_sync", "{scan}");
+    let own = finding(&scan, "unmanaged_key");
+    assert!(
+        own["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(the key testum logs in with)"),
+        "{own}"
+    );
     // And testum can still log in for the next sync.
     let task = app
         .run_task("/api/tasks", json!({"kind": "scan", "platform_ids": [id]}))

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::options::{OptionsError, parse_options, render_option};
+use super::options::{KeyOption, OptionsError, parse_options, render_option};
 
 fn is_false(value: &bool) -> bool {
     !*value
@@ -284,8 +284,22 @@ impl KeyOptions {
     /// The field does not follow sshd's grammar ([`parse_options`]), names an option this object
     /// has no member for, or repeats a flag or a single-valued option.
     pub fn parse(field: &str) -> Result<KeyOptions, OptionsError> {
+        KeyOptions::from_options(parse_options(field)?)
+    }
+
+    /// The object for options already parsed with sshd's grammar ([`parse_options`]), e.g. the
+    /// CLI's `--option` arguments each parsed on its own: flags become `true`, `environment`,
+    /// `permitopen` and `permitlisten` collect their values in order. Names match
+    /// case-insensitively, as sshd does.
+    ///
+    /// # Errors
+    /// [`OptionsError::Unknown`] for an option this object has no member for;
+    /// [`OptionsError::Duplicate`] for a flag or a single-valued option given twice.
+    pub fn from_options(
+        options: impl IntoIterator<Item = KeyOption>,
+    ) -> Result<KeyOptions, OptionsError> {
         let mut out = KeyOptions::default();
-        for option in parse_options(field)? {
+        for option in options {
             let lower = option.normalized_name();
             let repeated = || OptionsError::Duplicate(lower.clone());
             match option.value {

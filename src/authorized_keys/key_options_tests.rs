@@ -1,5 +1,5 @@
 use super::{KeyOptions, KeyOptionsError};
-use crate::authorized_keys::{parse_key_line, parse_options};
+use crate::authorized_keys::{OptionsError, parse_key_line, parse_options};
 
 fn options(json: serde_json::Value) -> KeyOptions {
     serde_json::from_value(json).expect("valid options object")
@@ -229,4 +229,38 @@ fn stored_fields_parse_back_case_insensitively_and_refuse_what_has_no_member() {
     );
     assert!(KeyOptions::parse("no-pty,no-pty").is_err());
     assert!(KeyOptions::parse(r#"tunnel="1",tunnel="2""#).is_err());
+}
+
+#[test]
+fn options_parsed_one_by_one_combine_into_one_object() {
+    let parsed = [
+        r#"from="10.0.0.0/8,!10.0.0.5""#,
+        "restrict",
+        r#"permitopen="db:5432""#,
+    ]
+    .into_iter()
+    .chain([
+        r#"permitopen="cache:6379""#,
+        r#"command="/usr/bin/backup --all""#,
+    ])
+    .flat_map(|one| parse_options(one).expect("one option"));
+    assert_eq!(
+        KeyOptions::from_options(parsed),
+        Ok(KeyOptions {
+            restrict: true,
+            from: Some("10.0.0.0/8,!10.0.0.5".into()),
+            command: Some("/usr/bin/backup --all".into()),
+            permitopen: vec!["db:5432".into(), "cache:6379".into()],
+            ..KeyOptions::default()
+        })
+    );
+    // Two `from` options, each fine on its own, are one too many together (sshd: "multiple
+    // \"from\" clauses").
+    let twice = [r#"from="10.0.0.1""#, r#"FROM="10.0.0.2""#]
+        .into_iter()
+        .flat_map(|one| parse_options(one).expect("one option"));
+    assert_eq!(
+        KeyOptions::from_options(twice),
+        Err(OptionsError::Duplicate("from".into()))
+    );
 }

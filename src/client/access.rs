@@ -63,7 +63,7 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
         query.extend(ids.into_iter().map(|id| ("platform_id", id)));
     }
     if let Some(name) = &args.key {
-        let ids = key_ids(&mut api, std::slice::from_ref(name)).await?;
+        let ids = key_ids(&mut api, "--key", std::slice::from_ref(name)).await?;
         query.extend(ids.into_iter().map(|id| ("key_id", id)));
     }
     for (field, value) in [("owner", &args.owner), ("tag", &args.tag)] {

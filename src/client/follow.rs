@@ -1,7 +1,8 @@
 //! Following a task from the terminal: `WS /ws/tasks/{id}` frames become lines prefixed with the
 //! platform's name (`web1 | ...`; stdout to stdout, stderr to stderr); [`print_summaries`] then
 //! prints one summary line per platform on stderr, followed by a `web1: warning: ...` line per
-//! warning of that platform.
+//! warning of that platform. A dry run's output is shown by [`print_dry_run`] once it ended: only
+//! the diffs of the targets that would change (or failed), and a count of the others.
 //!
 //! A dropped stream is reopened (the server replays from seq 1; frames already seen are skipped by
 //! seq, so nothing prints twice). Ctrl-C asks the server to cancel the task and keeps following
@@ -40,6 +41,10 @@ pub struct Target {
     pub exit_code: Option<i64>,
     pub exit_signal: Option<String>,
     pub error: Option<String>,
+    /// For deploy and revoke tasks: whether authorized_keys was (for a dry run: would be)
+    /// rewritten.
+    #[serde(default)]
+    pub changed: Option<bool>,
     /// Warnings about the run (not the command's output); absent from older servers.
     #[serde(default)]
     pub warnings: Vec<String>,
@@ -105,9 +110,54 @@ pub async fn follow(api: &mut Api, task_id: &str, output: Output) -> anyhow::Res
 pub fn print_summaries(task: &Task) {
     for target in &task.targets {
         eprintln!("{}", summary_line(target));
-        for warning in &target.warnings {
-            eprintln!("{}", warning_line(target, warning));
+        print_warnings(target);
+    }
+}
+
+fn print_warnings(target: &Target) {
+    for warning in &target.warnings {
+        eprintln!("{}", warning_line(target, warning));
+    }
+}
+
+/// For the dry run `task` (followed with [`Output::Hide`]): each target that would change or
+/// did not succeed gets its output (the diff, from `GET /api/tasks/{id}/output`) prefixed with
+/// its name, then its summary line (`web2: succeeded, would change`); the targets that would not
+/// change are only counted (`12 targets: no change`), so a dry run over a fleet shows just what
+/// matters. Warnings follow their target's line, for every target.
+pub async fn print_dry_run(api: &mut Api, task_id: &str, task: &Task) -> anyhow::Result<()> {
+    let mut unchanged = 0;
+    for target in &task.targets {
+        if target.status == "succeeded" && target.changed == Some(false) {
+            unchanged += 1;
+            print_warnings(target);
+            continue;
         }
+        for (stream, stderr) in [("stdout", false), ("stderr", true)] {
+            let path = format!(
+                "/api/tasks/{task_id}/output?platform_id={}&stream={stream}",
+                target.platform_id
+            );
+            let text = api.get_text(&path).await?;
+            print_lines(&target.platform_name, stderr, text.lines());
+        }
+        eprintln!("{}", dry_run_line(target));
+        print_warnings(target);
+    }
+    if unchanged > 0 {
+        let noun = if unchanged == 1 { "target" } else { "targets" };
+        eprintln!("{unchanged} {noun}: no change");
+    }
+    Ok(())
+}
+
+/// [`summary_line`], with `, would change` for a target that succeeded and would change.
+fn dry_run_line(target: &Target) -> String {
+    let line = summary_line(target);
+    if target.status == "succeeded" && target.changed == Some(true) {
+        format!("{line}, would change")
+    } else {
+        line
     }
 }
 
@@ -260,6 +310,7 @@ mod tests {
             exit_code: code,
             exit_signal: None,
             error: error.map(String::from),
+            changed: None,
             warnings: Vec::new(),
         }
     }
@@ -273,6 +324,18 @@ mod tests {
         assert_eq!(
             summary_line(&target("failed", None, Some("authentication failed"))),
             "web1: failed, authentication failed"
+        );
+    }
+
+    #[test]
+    fn a_dry_run_says_which_target_would_change() {
+        let mut would = target("succeeded", None, None);
+        would.changed = Some(true);
+        assert_eq!(dry_run_line(&would), "web1: succeeded, would change");
+        let failed = target("failed", None, Some("connection failed: refused"));
+        assert_eq!(
+            dry_run_line(&failed),
+            "web1: failed, connection failed: refused"
         );
     }
 

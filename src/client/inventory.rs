@@ -1,5 +1,6 @@
-//! `testum keys` and `testum platforms`: list and register, and the name lookups `deploy` and
-//! `run` use (the API takes ids; people type names and tags).
+//! `testum keys` and `testum platforms`: list and register (and `keys replace`, which follows a
+//! task, in [`super::tasks`]), and the name lookups the task commands use (the API takes ids;
+//! people type names and tags).
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -41,6 +42,14 @@ enum KeysCommand {
         /// Who the key belongs to.
         #[arg(long)]
         owner: Option<String>,
+    },
+    /// Rotate a key: put NEW wherever OLD is assigned (with OLD's options) and take OLD off, in
+    /// one write per platform; follow the task and say where OLD is still present.
+    Replace {
+        /// The key to take off (its name).
+        old: String,
+        /// The key that takes its place (its name).
+        new: String,
     },
 }
 
@@ -126,7 +135,8 @@ struct Platform {
     host_key_fingerprint: Option<String>,
 }
 
-pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
+/// `testum keys ...`; whether it succeeded (`replace`: on every platform).
+pub async fn keys(args: KeysArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     match args.command {
         KeysCommand::List => {
@@ -157,8 +167,11 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<()> {
                 key.name, key.key_type, key.fingerprint
             );
         }
+        KeysCommand::Replace { old, new } => {
+            return super::tasks::replace(&mut api, &old, &new).await;
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<()> {
@@ -268,8 +281,9 @@ pub async fn platform_ids(
     Ok(chosen.into_iter().map(|p| p.id).collect())
 }
 
-/// Ids of the keys named `names`; a name that matches nothing is a [`UsageError`].
-pub async fn key_ids(api: &mut Api, names: &[String]) -> anyhow::Result<Vec<String>> {
+/// Ids of the keys named `names`, in order; a name that matches nothing is a [`UsageError`]
+/// that starts with `field` (the flag or command the names came from).
+pub async fn key_ids(api: &mut Api, field: &str, names: &[String]) -> anyhow::Result<Vec<String>> {
     let keys: Vec<Key> = api.list_all("/api/keys").await?;
     names
         .iter()
@@ -277,7 +291,7 @@ pub async fn key_ids(api: &mut Api, names: &[String]) -> anyhow::Result<Vec<Stri
             keys.iter()
                 .find(|k| &k.name == name)
                 .map(|k| k.id.clone())
-                .ok_or_else(|| UsageError(format!("--key: no key named {name:?}")).into())
+                .ok_or_else(|| UsageError(format!("{field}: no key named {name:?}")).into())
         })
         .collect()
 }

@@ -1,8 +1,9 @@
-//! The command-line client: `testum login`, `keys`, `platforms`, `deploy`, `run`, `scan` and
-//! `access` talk to a testum server over its HTTP API and WebSocket streams (reqwest and
-//! tokio-tungstenite, rustls).
+//! The command-line client: `testum login`, `keys`, `platforms`, `deploy`, `revoke`, `run`,
+//! `scan` and `access` talk to a testum server over its HTTP API and WebSocket streams (reqwest
+//! and tokio-tungstenite, rustls).
 //!
-//! Exit status: 0 on success (for `deploy`, `run` and `scan`: every target succeeded), 1 on any failure
+//! Exit status: 0 on success (for a command that follows a task, `deploy`, `revoke`, `run`,
+//! `scan` and `keys replace`: every target succeeded), 1 on any failure
 //! (a target failed, the server refused, the network failed), 2 on a usage error (clap's own, or
 //! a name that resolves to nothing). Errors are one line on stderr; for a refused request it names
 //! the fields of the server's problem+json answer.
@@ -30,12 +31,15 @@ pub enum ClientCommand {
     /// Log in to a testum server and save the session (0600) under $XDG_CONFIG_HOME/testum/
     /// (default ~/.config/testum/). The password comes from TESTUM_PASSWORD or a prompt.
     Login(login::LoginArgs),
-    /// List and register SSH public keys.
+    /// List, register and replace (rotate) SSH public keys.
     Keys(inventory::KeysArgs),
     /// List and register platforms (hosts).
     Platforms(inventory::PlatformsArgs),
-    /// Deploy keys to platforms (by name or tag) and follow the task.
+    /// Deploy keys to platforms (by name or tag) and follow the task; `--option` sets sshd's
+    /// authorized_keys options, `--dry-run` only shows the diffs.
     Deploy(tasks::DeployArgs),
+    /// Revoke keys from platforms, or every key of an owner (offboarding), and follow the task.
+    Revoke(tasks::RevokeArgs),
     /// Run a command on platforms, print its output prefixed `name | `, and exit 0 only if it
     /// succeeded everywhere.
     Run(tasks::RunArgs),
@@ -69,9 +73,10 @@ pub struct UsageError(pub String);
 pub async fn run(command: ClientCommand) -> ExitCode {
     let result = match command {
         ClientCommand::Login(args) => login::login(args).await.map(|()| true),
-        ClientCommand::Keys(args) => inventory::keys(args).await.map(|()| true),
+        ClientCommand::Keys(args) => inventory::keys(args).await,
         ClientCommand::Platforms(args) => inventory::platforms(args).await.map(|()| true),
         ClientCommand::Deploy(args) => tasks::deploy(args).await,
+        ClientCommand::Revoke(args) => tasks::revoke(args).await,
         ClientCommand::Run(args) => tasks::run(args).await,
         ClientCommand::Scan(args) => scan::scan(args).await,
         ClientCommand::Access(args) => access::access(args).await.map(|()| true),

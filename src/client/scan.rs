@@ -13,8 +13,7 @@ use serde_json::json;
 use super::Connection;
 use super::api::Api;
 use super::follow::{Output, Target, follow};
-use super::inventory::platform_ids;
-use super::tasks::Accepted;
+use super::tasks::{Accepted, Platforms};
 
 /// The platform states in the order the summary counts them (DESIGN.md vocabulary).
 const STATES: [&str; 6] = [
@@ -32,12 +31,8 @@ const STATES: [&str; 6] = [
 pub struct ScanArgs {
     #[command(flatten)]
     connection: Connection,
-    /// A platform by name (repeat for several).
-    #[arg(long, num_args = 1..)]
-    platform: Vec<String>,
-    /// Every platform with this tag (repeat for several).
-    #[arg(long, num_args = 1..)]
-    tag: Vec<String>,
+    #[command(flatten)]
+    platforms: Platforms,
 }
 
 /// A platform's state as `GET /api/platforms` lists it.
@@ -62,7 +57,7 @@ struct Finding {
 /// Scan, follow, summarise; `true` when every target's scan succeeded.
 pub async fn scan(args: ScanArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
-    let ids = platform_ids(&mut api, &args.platform, &args.tag).await?;
+    let ids = args.platforms.ids(&mut api).await?;
     let accepted: Accepted = api
         .post("/api/tasks", &json!({"kind": "scan", "platform_ids": ids}))
         .await?;
@@ -165,6 +160,7 @@ mod tests {
             exit_code: None,
             exit_signal: None,
             error: error.map(String::from),
+            changed: None,
             warnings: Vec::new(),
         }
     }

@@ -29,7 +29,11 @@ pub fn parse_private_key(pem: &str, passphrase: Option<&str>) -> Result<(), SshE
 ///
 /// Errors: as [`parse_private_key`].
 pub fn private_key_public_line(pem: &str, passphrase: Option<&str>) -> Result<String, SshError> {
-    let key = decode(pem, passphrase)?;
+    public_line(&decode(pem, passphrase)?)
+}
+
+/// The OpenSSH one-line public key (`type base64`, without comment) of `key`.
+pub(crate) fn public_line(key: &PrivateKey) -> Result<String, SshError> {
     let mut public = key.public_key().clone();
     public.set_comment("");
     public

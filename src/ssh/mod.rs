@@ -226,6 +226,10 @@ pub enum SshError {
 pub struct Session {
     /// The host key the server presented (to be pinned by the caller on first use).
     pub host_key: HostKey,
+    /// The public key (`type base64`) of the private key this session logged in with; `None`
+    /// for a password login. Exclusive mode never removes it, and a scan does not count it as
+    /// drift.
+    pub login_key: Option<String>,
     handle: client::Handle<handler::Client>,
 }
 
@@ -292,8 +296,13 @@ async fn connect_inner(
             "{target}: key exchange finished without a host key check"
         )));
     };
+    let login_key = key.as_ref().map(auth::public_line).transpose()?;
     auth::authenticate(&mut handle, &params.username, &params.credential, key).await?;
-    Ok(Session { host_key, handle })
+    Ok(Session {
+        host_key,
+        login_key,
+        handle,
+    })
 }
 
 /// russh client configuration: keepalives, an inactivity backstop, and the pinned key type first

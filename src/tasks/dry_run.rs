@@ -42,11 +42,7 @@ pub(super) async fn preview(
     let session = connect(context, platform, warnings)
         .await
         .map_err(|failure| failure.message)?;
-    let login_key = if platform.exclusive {
-        login_key(context, platform).await?
-    } else {
-        None
-    };
+    let login_key = login_key(&session);
     let path = &platform.authorized_keys_path;
     let file = read_remote(&session, path)
         .await

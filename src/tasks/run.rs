@@ -13,7 +13,7 @@ use crate::authorized_keys::{
 };
 use crate::crypto::MasterKey;
 use crate::deploy::{RemoteFile, sync_observed};
-use crate::ssh::{self, ConnectParams, Credential, HostKey, Session, SshError};
+use crate::ssh::{self, ConnectParams, HostKey, Session, SshError};
 use crate::store::{
     Actor, ClaimedTarget, DesiredState, NewAudit, OutputChunk, PinOutcome, Platform, PlatformState,
     Store, StoreError, TargetResult, TaskKind, TaskStatus,
@@ -364,11 +364,7 @@ async fn sync_locked(
             return Err(message);
         }
     };
-    let login_key = if platform.exclusive {
-        login_key(context, platform).await?
-    } else {
-        None
-    };
+    let login_key = login_key(&session);
     let removed_unmanaged = std::sync::Mutex::new(Vec::new());
     let compute = |current: &[u8]| {
         let (applied, removed) =
@@ -389,7 +385,15 @@ async fn sync_locked(
             let message = e.to_string();
             let present = match &last_read {
                 Some(file) => {
-                    record_read(context, platform, target.task_id, file, &lines).await?;
+                    record_read(
+                        context,
+                        platform,
+                        target.task_id,
+                        file,
+                        &lines,
+                        login_key.as_ref(),
+                    )
+                    .await?;
                     present_in_block(file.content.as_deref().unwrap_or_default(), &lines).ok()
                 }
                 None => {
@@ -415,7 +419,15 @@ async fn sync_locked(
         content: outcome.content.clone(),
         warnings: outcome.warnings.clone(),
     };
-    let scanned = record_read(context, platform, target.task_id, &now, &lines).await?;
+    let scanned = record_read(
+        context,
+        platform,
+        target.task_id,
+        &now,
+        &lines,
+        login_key.as_ref(),
+    )
+    .await?;
     let mut summary = format!(
         "{}: {} managed key(s); {}\n",
         platform.authorized_keys_path,
@@ -499,38 +511,13 @@ async fn record_sync(
     }
 }
 
-/// The public key testum logs in to `platform` with (exclusive mode never removes it), or
-/// `None` for password logins. Decrypting the private key may run a slow KDF: off the runtime.
-pub(super) async fn login_key(
-    context: &RunContext,
-    platform: &Platform,
-) -> Result<Option<KeyLine>, String> {
-    let sealed = context
-        .store
-        .platform_credential(platform.id)
-        .await
-        .map_err(|e| store_failure(platform.id, "reading the credential", e))?;
-    let credential = crate::credential::open(&context.master_key, platform.id, &sealed)
-        .map_err(|e| format!("cannot open the stored credential: {e}"))?;
-    let Credential::PrivateKey {
-        private_key,
-        passphrase,
-    } = credential
-    else {
-        return Ok(None);
-    };
-    let line = tokio::task::spawn_blocking(move || {
-        ssh::private_key_public_line(
-            private_key.expose(),
-            passphrase.as_ref().map(|p| p.expose()),
-        )
-    })
-    .await
-    .map_err(|e| format!("reading the login key failed: {e}"))?
-    .map_err(|e| e.to_string())?;
-    parse_key_line(&line)
-        .map(Some)
-        .map_err(|e| format!("the login key is not a key line sshd accepts: {e}"))
+/// The key `session` logged in with (exclusive mode never removes it), or `None` for a password
+/// login.
+pub(super) fn login_key(session: &Session) -> Option<KeyLine> {
+    session
+        .login_key
+        .as_deref()
+        .and_then(|line| parse_key_line(line).ok())
 }
 
 async fn run_command(

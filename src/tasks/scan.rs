@@ -11,17 +11,22 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use crate::authorized_keys::{Finding, FindingKind, LineClass, ScannedLine};
+use crate::authorized_keys::{Finding, FindingKind, KeyLine, LineClass, ScannedLine};
 use crate::deploy::{RemoteFile, read_remote};
 use crate::store::{ClaimedTarget, Platform, PlatformState, ScanRecord, TargetResult, TaskStatus};
 
-use super::run::{ConnectFailure, RunContext, connect, lock_platform, note, store_failure};
+use super::run::{
+    ConnectFailure, RunContext, connect, lock_platform, login_key, note, store_failure,
+};
 
-/// Findings that mention a file problem rather than access: they do not make a platform drift.
-fn counts_as_drift(finding: &Finding, expected_keys: usize) -> bool {
+/// Whether `finding` makes a platform drift: not a line sshd skips, not a missing file while
+/// nothing is assigned, and not the key testum itself logs in with (fingerprint `login`) sitting
+/// outside the block, which is how a platform with key login is set up.
+fn counts_as_drift(finding: &Finding, expected_keys: usize, login: Option<&str>) -> bool {
     match finding.kind {
         FindingKind::InvalidLine => false,
         FindingKind::FileMissing => expected_keys > 0,
+        FindingKind::UnmanagedKey => login.is_none() || finding.fingerprint.as_deref() != login,
         _ => true,
     }
 }
@@ -66,7 +71,8 @@ fn finding_word(kind: FindingKind) -> String {
 }
 
 /// Classify `file` (as read from `platform` in task `task_id`) against the lines testum expects
-/// in its block, name the registered keys, and record the scan and the platform state.
+/// in its block, name the registered keys and the key testum logged in with (`login_key`), and
+/// record the scan and the platform state.
 ///
 /// Errors: a store failure, as the target's message.
 pub async fn record_read(
@@ -75,7 +81,11 @@ pub async fn record_read(
     task_id: Uuid,
     file: &RemoteFile,
     expected: &[String],
+    login_key: Option<&KeyLine>,
 ) -> Result<ScanSummary, String> {
+    let login = login_key
+        .and_then(|key| crate::keys::blob::inspect(&key.blob).ok())
+        .map(|key| key.fingerprint);
     let mut report = crate::authorized_keys::scan(file.content.as_deref(), expected);
     for warning in &file.warnings {
         report.findings.push(Finding {
@@ -92,10 +102,18 @@ pub async fn record_read(
         &mut report.findings,
     )
     .await?;
+    for finding in &mut report.findings {
+        if finding.kind == FindingKind::UnmanagedKey
+            && login.is_some()
+            && finding.fingerprint == login
+        {
+            finding.message.push_str(" (the key testum logs in with)");
+        }
+    }
     let state = if report
         .findings
         .iter()
-        .any(|f| counts_as_drift(f, expected.len()))
+        .any(|f| counts_as_drift(f, expected.len(), login.as_deref()))
     {
         PlatformState::Drift
     } else {
@@ -239,7 +257,16 @@ async fn scan_locked(
         .await
         .map_err(|e| store_failure(platform.id, "reading the platform's keys", e))?;
     let lines: Vec<String> = expected.keys.iter().map(|(_, line)| line.clone()).collect();
-    let summary = record_read(context, platform, target.task_id, &file, &lines).await?;
+    let login_key = login_key(&session);
+    let summary = record_read(
+        context,
+        platform,
+        target.task_id,
+        &file,
+        &lines,
+        login_key.as_ref(),
+    )
+    .await?;
     note(
         context,
         target,

@@ -224,3 +224,108 @@ async fn revoking_by_owner_takes_every_key_of_a_person_off_every_host_as_one_tas
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 }
+
+#[tokio::test]
+async fn a_replacement_never_changes_another_persons_or_another_restriction() {
+    let web = TestHost::start();
+    let app = TestApp::start().await;
+    let web_id = platform(&app, &web, "web1").await;
+    let (old, restricted, bobs) = (
+        ClientKey::generate(KeyKind::Ed25519, None),
+        ClientKey::generate(KeyKind::Ed25519, None),
+        ClientKey::generate(KeyKind::Ed25519, None),
+    );
+    let old_id = app
+        .add_owned_key("alice-old", "alice", &old.public_line)
+        .await;
+    let restricted_id = app
+        .add_owned_key("alice-new", "alice", &restricted.public_line)
+        .await;
+    let bob_id = app.add_owned_key("bob", "bob", &bobs.public_line).await;
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "deploy_keys", "platform_ids": [web_id],
+                   "key_ids": [old_id, restricted_id],
+                   "options": {restricted_id.as_str(): {"restrict": true, "from": "10.0.0.0/8"}}}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let before = web.user.read_file(".ssh/authorized_keys");
+
+    // The new key is already there with other options: replacing would loosen them.
+    let (status, problem) = app
+        .post(
+            &format!("/api/keys/{old_id}/replace"),
+            json!({"new_key_id": restricted_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("web1"),
+        "{problem}"
+    );
+    // Another person's key: refused, naming both owners.
+    let (status, problem) = app
+        .post(
+            &format!("/api/keys/{old_id}/replace"),
+            json!({"new_key_id": bob_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "new_key_id");
+    assert_eq!(web.user.read_file(".ssh/authorized_keys"), before);
+    assert!(
+        app.get("/api/tasks?kind=replace_key").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn testum_never_revokes_the_key_it_logs_in_with() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let login = host.authorized_key(KeyKind::Ed25519);
+    let (status, created) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "web1", "host": "127.0.0.1", "port": host.sshd.port(),
+                   "username": host.user.name, "auth_method": "private_key",
+                   "private_key": login.private_pem}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    // Someone registers the login key as "ops" and deploys it; then the hand-made copy goes.
+    let ops = app.add_owned_key("ops", "ops", &login.public_line).await;
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{id}/deploy_keys"),
+            json!({"key_ids": [ops]}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    let file = String::from_utf8(host.user.read_file(".ssh/authorized_keys")).unwrap();
+    let only_managed: String = file
+        .lines()
+        .skip_while(|l| !l.starts_with("# BEGIN"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    host.user
+        .write_file(".ssh/authorized_keys", only_managed.as_bytes(), 0o600);
+
+    // Offboarding "ops" would remove the key testum logs in with: refused, nothing written.
+    let task = app
+        .run_task("/api/tasks", json!({"kind": "revoke_keys", "owner": "ops"}))
+        .await;
+    assert_eq!(task["status"], "failed", "{task}");
+    let error = task["targets"][0]["error"].as_str().unwrap();
+    assert!(error.contains("the key testum logs in with"), "{error}");
+    assert_eq!(
+        host.user.read_file(".ssh/authorized_keys"),
+        only_managed.as_bytes()
+    );
+    assert!(host.ssh_login_works(&login), "testum locked itself out");
+}

@@ -575,3 +575,34 @@ async fn platforms_are_listed_by_state_and_an_unknown_state_is_refused() {
         "{problem}"
     );
 }
+
+#[tokio::test]
+async fn the_access_report_names_keys_registered_after_the_scan_and_not_hand_edits_as_managed() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let id = platform(&app, &host, "web1").await;
+    let alice = ClientKey::generate(KeyKind::Ed25519, None);
+    let alice_id = add_owned_key(&app, "alice-laptop", "alice", &alice.public_line).await;
+    let task = deploy(&app, &id, &alice_id).await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    // carol's key goes into testum's block by hand, then the host is scanned.
+    let carol = ClientKey::generate(KeyKind::Ed25519, None);
+    let file = String::from_utf8(host.user.read_file(AK)).unwrap();
+    let edited = file.replace(END, &format!("{}\n{END}", carol.public_line));
+    host.user.write_file(AK, edited.as_bytes(), 0o600);
+    run_scan(&app, &id).await;
+    let rows = app.get("/api/access?managed=false").await;
+    assert_eq!(rows["items"].as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows["items"][0]["key_name"], "unknown");
+    // Registered afterwards: named at once, without a new scan.
+    add_owned_key(&app, "carol-laptop", "carol", &carol.public_line).await;
+    let rows = app.get("/api/access?owner=carol").await;
+    assert_eq!(rows["items"][0]["key_name"], "carol-laptop", "{rows}");
+    assert_eq!(rows["items"][0]["managed"], false);
+    assert!(
+        app.get("/api/access?unknown=true").await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -12,8 +12,8 @@ ALTER TABLE platforms ADD COLUMN exclusive INTEGER NOT NULL DEFAULT 0;
 
 -- The latest scan of each platform's authorized_keys (a `scan` task, or the read of a deploy or
 -- revoke). `state`: in_sync, drift, unreachable, host_key_mismatch or error (a platform without
--- a row was never scanned). `lines` and `findings` are JSON lists (src/scan); `lines` holds at
--- most the first 10 000 lines of a file (`lines_total` counts them all).
+-- a row was never scanned). `lines` and `findings` are JSON lists (src/authorized_keys/scan.rs);
+-- each holds at most 10 000 items (`lines_total` and `findings_total` count them all).
 CREATE TABLE platform_scans (
     platform_id TEXT PRIMARY KEY REFERENCES platforms (id) ON DELETE CASCADE,
     state       TEXT NOT NULL,
@@ -23,19 +23,20 @@ CREATE TABLE platform_scans (
     path        TEXT,
     lines_total INTEGER NOT NULL DEFAULT 0,
     lines       TEXT NOT NULL,
+    findings_total INTEGER NOT NULL DEFAULT 0,
     findings    TEXT NOT NULL
 );
 
 -- One row per key entry the latest scan found (the access report, GET /api/access): who can
--- log in to which platform. `key_id` is the registered key with this fingerprint at scan time
--- (NULL: unknown); `managed` is 1 inside testum's block. Replaced as a whole by each scan.
+-- log in to which platform. The registry is joined by fingerprint when the report is read, so a
+-- key registered after the scan is named at once. `managed` is 1 for a line testum wrote into its
+-- block (not for one added there by hand). Replaced as a whole by each scan.
 CREATE TABLE access_entries (
     platform_id TEXT NOT NULL REFERENCES platforms (id) ON DELETE CASCADE,
     line_number INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,
     key_type    TEXT NOT NULL,
     bits        INTEGER,
-    key_id      TEXT,
     managed     INTEGER NOT NULL,
     options     TEXT,
     comment     TEXT,
@@ -43,4 +44,3 @@ CREATE TABLE access_entries (
     PRIMARY KEY (platform_id, line_number)
 );
 CREATE INDEX access_entries_fingerprint ON access_entries (fingerprint);
-CREATE INDEX access_entries_key ON access_entries (key_id);

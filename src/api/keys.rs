@@ -289,13 +289,42 @@ pub async fn replace(
     let Some(new) = new else {
         return Err(ApiError::internal("validated key id missing"));
     };
-    if state.store.get_key(new).await?.is_none() {
+    let Some(new_key) = state.store.get_key(new).await? else {
         return Err(ApiError::field(
             "new_key_id",
             format!("no key with id {new}"),
         ));
+    };
+    // A rotation hands the old key's logins to the new one: same person, same restrictions.
+    if new_key.owner != old_key.owner {
+        let whose = |owner: &Option<String>| match owner {
+            Some(owner) => format!("belongs to {owner:?}"),
+            None => "has no owner".to_owned(),
+        };
+        return Err(ApiError::field(
+            "new_key_id",
+            format!(
+                "{} while the replaced key {}; a replacement keeps the owner (set it with PATCH \
+                 /api/keys/{{id}} first)",
+                whose(&new_key.owner),
+                whose(&old_key.owner)
+            ),
+        ));
     }
-    let platforms = state.store.platforms_with_keys(&[old]).await?;
+    let conflicts = state.store.replacement_conflicts(old, new).await?;
+    if !conflicts.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "key {:?} is already assigned with other options on {}; replacing would change \
+                 its restrictions there: deploy it with the options you want, or revoke it there \
+                 first",
+                new_key.name,
+                conflicts.join(", ")
+            ),
+        ));
+    }
+    let platforms = state.store.platforms_with_keys(&[old], false).await?;
     if platforms.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

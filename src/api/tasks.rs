@@ -335,17 +335,28 @@ async fn owner_targets(
             format!("no registered key has the owner {owner:?}"),
         ));
     }
-    if !platform_ids.is_empty() {
-        return Ok((key_ids, platform_ids));
-    }
-    let platforms = state.store.platforms_with_keys(&key_ids).await?;
-    if platforms.is_empty() {
+    let holding: Vec<Uuid> = state
+        .store
+        .platforms_with_keys(&key_ids, true)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| platform_ids.is_empty() || platform_ids.contains(id))
+        .collect();
+    if holding.is_empty() {
         return Err(ApiError::field(
             "owner",
-            format!("no key of {owner:?} is assigned to any platform"),
+            format!(
+                "no key of {owner:?} is assigned to {}",
+                if platform_ids.is_empty() {
+                    "any platform"
+                } else {
+                    "these platforms"
+                }
+            ),
         ));
     }
-    Ok((key_ids, platforms.into_iter().map(|(id, _)| id).collect()))
+    Ok((key_ids, holding))
 }
 
 /// Queue `task` and answer 202 `{task_id}` with its `Location`.

@@ -17,13 +17,16 @@ use uuid::Uuid;
 use super::{Page, Store, StoreError, StoreResult, now_ts, parse_ts, parse_uuid, parse_word, sql};
 use crate::authorized_keys::{Finding, LineClass, ScannedLine};
 
-/// Most lines of one file kept in `platform_scans.lines` (findings and access entries cover the
-/// whole file). A 16 MiB file of key lines has about 40 000.
+/// Most lines, and most findings, of one file kept in `platform_scans` (access entries cover the
+/// whole file; `lines_total` and `findings_total` count everything). A 16 MiB file of key lines
+/// has about 40 000 lines.
 pub const MAX_STORED_LINES: usize = 10_000;
 
-/// Access entries inserted per statement (10 values each: well under SQLite's 32 766 and
-/// PostgreSQL's 65 535 bound parameters).
+/// Access entries inserted per statement ([`ENTRY_COLUMNS`] values each: well under SQLite's
+/// 32 766 and PostgreSQL's 65 535 bound parameters).
 const ENTRIES_PER_INSERT: usize = 500;
+/// Values per access entry row.
+const ENTRY_COLUMNS: usize = 9;
 
 crate::words! {
     /// Where a platform stands, from its latest scan (DESIGN.md vocabulary).
@@ -68,6 +71,8 @@ pub struct PlatformScan {
     /// Lines in the file; `lines` holds at most the first 10 000.
     pub lines_total: u64,
     pub lines: Vec<ScannedLine>,
+    /// Findings of the scan; `findings` holds at most the first 10 000.
+    pub findings_total: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -78,7 +83,8 @@ pub struct ScanRecord<'a> {
     pub task_id: Option<Uuid>,
     pub path: &'a str,
     pub state: PlatformState,
-    /// Every line of the file, annotated with the registry (`key_id`, `key_name`, `owner`).
+    /// Every line of the file, annotated with the registry (`key_id`, `key_name`, `owner`);
+    /// `managed` is true only for lines testum wrote.
     pub lines: &'a [ScannedLine],
     pub findings: &'a [Finding],
 }
@@ -171,6 +177,7 @@ fn scan_from_row(row: &AnyRow) -> StoreResult<PlatformScan> {
         path: row.try_get("path")?,
         lines_total: u64::try_from(row.try_get::<i64, _>("lines_total")?).unwrap_or(0),
         lines: json_column("lines", &row.try_get::<String, _>("lines")?)?,
+        findings_total: u64::try_from(row.try_get::<i64, _>("findings_total")?).unwrap_or(0),
         findings: json_column("findings", &row.try_get::<String, _>("findings")?)?,
     })
 }
@@ -256,15 +263,17 @@ impl Store {
         let platform = record.platform_id.to_string();
         let kept = &record.lines[..record.lines.len().min(MAX_STORED_LINES)];
         let lines = serde_json::to_string(kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let findings = serde_json::to_string(record.findings)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kept_findings = &record.findings[..record.findings.len().min(MAX_STORED_LINES)];
+        let findings =
+            serde_json::to_string(kept_findings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO platform_scans (platform_id, state, scanned_at, task_id, error, path,
-                                         lines_total, lines, findings)
-             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8)
+                                         lines_total, lines, findings_total, findings)
+             VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $9, $8)
              ON CONFLICT (platform_id) DO UPDATE SET state = $2, scanned_at = $3, task_id = $4,
-                 error = NULL, path = $5, lines_total = $6, lines = $7, findings = $8",
+                 error = NULL, path = $5, lines_total = $6, lines = $7, findings = $8,
+                 findings_total = $9",
         )
         .bind(&platform)
         .bind(record.state.as_str())
@@ -274,6 +283,7 @@ impl Store {
         .bind(i64::try_from(record.lines.len()).unwrap_or(i64::MAX))
         .bind(lines)
         .bind(findings)
+        .bind(i64::try_from(record.findings.len()).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM access_entries WHERE platform_id = $1")
@@ -288,25 +298,15 @@ impl Store {
         for chunk in entries.chunks(ENTRIES_PER_INSERT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let b = i * 10;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8,
-                        b + 9,
-                        b + 10
-                    )
+                    let params: Vec<String> = (1..=ENTRY_COLUMNS)
+                        .map(|c| format!("${}", i * ENTRY_COLUMNS + c))
+                        .collect();
+                    format!("({})", params.join(", "))
                 })
                 .collect();
             let mut query = sqlx::query(sql(format!(
                 "INSERT INTO access_entries (platform_id, line_number, fingerprint, key_type, bits,
-                     key_id, managed, options, comment, scanned_at) VALUES {}",
+                     managed, options, comment, scanned_at) VALUES {}",
                 rows.join(", ")
             )));
             for line in chunk {
@@ -316,7 +316,6 @@ impl Store {
                     .bind(line.fingerprint.clone())
                     .bind(line.key_type.clone().unwrap_or_default())
                     .bind(line.bits.map(i64::from))
-                    .bind(line.key_id.map(|id| id.to_string()))
                     .bind(i64::from(line.managed))
                     .bind(options_field(line))
                     .bind(line.comment.clone())
@@ -358,7 +357,7 @@ impl Store {
     pub async fn platform_scan(&self, id: Uuid) -> StoreResult<Option<PlatformScan>> {
         let row = sqlx::query(
             "SELECT platform_id, state, scanned_at, task_id, error, path, lines_total, lines,
-                    findings
+                    findings_total, findings
              FROM platform_scans WHERE platform_id = $1",
         )
         .bind(id.to_string())
@@ -382,17 +381,17 @@ impl Store {
             .map(|t| format!("%\"{}\"%", t.replace('_', "\\_")));
         let rows = sqlx::query(
             "SELECT e.platform_id, p.name AS platform_name, p.username, p.authorized_keys_path,
-                    e.line_number, e.fingerprint, e.key_type, e.bits, e.key_id,
+                    e.line_number, e.fingerprint, e.key_type, e.bits, k.id AS key_id,
                     k.name AS key_name, k.owner, e.managed, e.options, e.comment, e.scanned_at
              FROM access_entries e
              JOIN platforms p ON p.id = e.platform_id
-             LEFT JOIN keys k ON k.id = e.key_id
+             LEFT JOIN keys k ON k.fingerprint = e.fingerprint
              WHERE ($1 IS NULL OR e.platform_id = $1)
                AND ($2 IS NULL OR p.tags LIKE $2 ESCAPE '\\')
-               AND ($3 IS NULL OR e.key_id = $3)
+               AND ($3 IS NULL OR k.id = $3)
                AND ($4 IS NULL OR k.owner = $4)
                AND ($5 IS NULL OR e.managed = $5)
-               AND ($6 IS NULL OR ($6 = 1 AND e.key_id IS NULL) OR ($6 = 0 AND e.key_id IS NOT NULL))
+               AND ($6 IS NULL OR ($6 = 1 AND k.id IS NULL) OR ($6 = 0 AND k.id IS NOT NULL))
                AND ($7 IS NULL OR p.name > $7 OR (p.name = $7 AND e.line_number > $8))
              ORDER BY p.name, e.line_number
              LIMIT $9",

@@ -548,16 +548,23 @@ async fn replace_assignment(
 }
 
 impl Store {
-    /// Platforms (id, name) where any of `key_ids` is assigned and not being revoked, by name:
-    /// the targets of a key replacement or of an offboarding. One query per 500 keys.
-    pub async fn platforms_with_keys(&self, key_ids: &[Uuid]) -> StoreResult<Vec<(Uuid, String)>> {
+    /// Platforms (id, name) where any of `key_ids` is assigned, by name: the targets of a key
+    /// replacement (`with_revoking` false: a key being revoked is no longer there to replace) or
+    /// of an offboarding (`with_revoking` true: a revoke that has not reached the host yet still
+    /// leaves the person a login). One query per 500 keys.
+    pub async fn platforms_with_keys(
+        &self,
+        key_ids: &[Uuid],
+        with_revoking: bool,
+    ) -> StoreResult<Vec<(Uuid, String)>> {
         let mut out = std::collections::BTreeMap::new();
         for chunk in key_ids.chunks(500) {
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let mut query = sqlx::query(sql(format!(
                 "SELECT DISTINCT p.id, p.name FROM assignments a
                  JOIN platforms p ON p.id = a.platform_id
-                 WHERE a.sync_status <> 'revoking' AND a.key_id IN ({})",
+                 WHERE ({} OR a.sync_status <> 'revoking') AND a.key_id IN ({})",
+                if with_revoking { "TRUE" } else { "FALSE" },
                 placeholders.join(", ")
             )));
             for id in chunk {
@@ -569,6 +576,27 @@ impl Store {
             }
         }
         Ok(out.into_iter().map(|(name, id)| (id, name)).collect())
+    }
+
+    /// Names of the platforms where key `new` is already assigned (and not being revoked) with
+    /// other options than key `old`'s assignment there: replacing `old` by `new` would change
+    /// `new`'s restrictions on them.
+    pub async fn replacement_conflicts(&self, old: Uuid, new: Uuid) -> StoreResult<Vec<String>> {
+        sqlx::query(
+            "SELECT p.name FROM assignments o
+             JOIN assignments n ON n.platform_id = o.platform_id AND n.key_id = $2
+             JOIN platforms p ON p.id = o.platform_id
+             WHERE o.key_id = $1 AND o.sync_status <> 'revoking' AND n.sync_status <> 'revoking'
+               AND COALESCE(o.options, '') <> COALESCE(n.options, '')
+             ORDER BY p.name",
+        )
+        .bind(old.to_string())
+        .bind(new.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get("name")?))
+        .collect()
     }
 
     /// Ids of the registered keys whose owner is exactly `owner`.

@@ -51,9 +51,14 @@ pub(super) async fn preview(
     let current = file.content.as_deref().unwrap_or_default();
     // The same computation as the real sync: a shadowing conflict fails the dry run as it would
     // fail the sync, and exclusive mode shows its removals in the diff.
-    let (applied, _) = plan_sync(platform.exclusive, &lines, login_key.as_ref(), current)
+    let (applied, removed) = plan_sync(platform.exclusive, &lines, login_key.as_ref(), current)
         .map_err(|e| e.to_string())?;
-    note(context, target, &describe(path, current, &applied)).await;
+    note(
+        context,
+        target,
+        &describe(path, current, &applied, removed.len()),
+    )
+    .await;
     Ok(TargetResult {
         status: Some(TaskStatus::Succeeded),
         changed: Some(applied.changed),
@@ -64,7 +69,7 @@ pub(super) async fn preview(
 /// What a dry run of the file at `path` shows: `dry run: <path>: no change`, or a first line
 /// saying it would change followed by a unified diff (`--- a/<path>`, `+++ b/<path>`, three lines
 /// of context) from `current` to `applied.content`. Bytes that are not UTF-8 show as U+FFFD.
-pub fn describe(path: &str, current: &[u8], applied: &Applied) -> String {
+pub fn describe(path: &str, current: &[u8], applied: &Applied, removed_unmanaged: usize) -> String {
     if !applied.changed {
         return format!("dry run: {path}: no change\n");
     }
@@ -76,12 +81,20 @@ pub fn describe(path: &str, current: &[u8], applied: &Applied) -> String {
         .timeout(DIFF_TIMEOUT)
         .diff_lines(old.as_ref(), new.as_ref());
     let name = path.trim_start_matches('/');
+    let exclusive = match removed_unmanaged {
+        0 => String::new(),
+        n => format!(", {n} removed by exclusive mode"),
+    };
+    let diff = diff
+        .unified_diff()
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string();
     format!(
-        "dry run: {path}: would change ({} line(s) added, {} removed); nothing was written\n{}",
+        "dry run: {path}: would change ({} managed line(s) added, {} removed{exclusive}); nothing \
+         was written\n{}",
         applied.added.len(),
         applied.removed.len(),
-        diff.unified_diff()
-            .header(&format!("a/{name}"), &format!("b/{name}"))
+        super::printable(&diff)
     )
 }
 
@@ -98,7 +111,7 @@ mod tests {
         let current = b"# mine\n";
         let applied = apply(current, &[]).unwrap();
         assert_eq!(
-            describe(".ssh/authorized_keys", current, &applied),
+            describe(".ssh/authorized_keys", current, &applied, 0),
             "dry run: .ssh/authorized_keys: no change\n"
         );
     }
@@ -108,12 +121,12 @@ mod tests {
         let current = b"# mine\n";
         let line = format!("restrict {KEY}");
         let applied = apply(current, std::slice::from_ref(&line)).unwrap();
-        let text = describe(".ssh/authorized_keys", current, &applied);
+        let text = describe(".ssh/authorized_keys", current, &applied, 0);
         assert_eq!(
             text,
             format!(
-                "dry run: .ssh/authorized_keys: would change (1 line(s) added, 0 removed); \
-                 nothing was written\n\
+                "dry run: .ssh/authorized_keys: would change (1 managed line(s) added, 0 \
+                 removed); nothing was written\n\
                  --- a/.ssh/authorized_keys\n+++ b/.ssh/authorized_keys\n@@ -1 +1,4 @@\n \
                  # mine\n+# BEGIN testum managed keys - do not edit\n+{line}\n\
                  +# END testum managed keys\n"
@@ -121,7 +134,7 @@ mod tests {
         );
         // Revoking it again shows the removal.
         let back = apply(&applied.content, &[]).unwrap();
-        let text = describe("/etc/ssh/keys/u", &applied.content, &back);
+        let text = describe("/etc/ssh/keys/u", &applied.content, &back, 0);
         assert!(
             text.contains("--- a/etc/ssh/keys/u\n+++ b/etc/ssh/keys/u\n"),
             "{text}"

@@ -16,3 +16,36 @@ pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, EventBus, WORK_CHANNEL};
 pub use health::{Beat, STALE_AFTER, WorkerHealth, WorkersStatus};
 pub use output::utf8_boundary;
 pub use worker::{Worker, WorkerConfig};
+
+/// `text` with control characters other than newline and tab written as escapes (`\u{1b}`):
+/// what testum itself says about a host's file (a removed line, a diff) may quote bytes that
+/// someone wrote into that file, and must not drive the operator's terminal.
+pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn control_characters_are_escaped_but_lines_stay() {
+        assert_eq!(super::printable("a\tb\nc"), "a\tb\nc");
+        assert_eq!(
+            super::printable("x \u{1b}[31mred\u{7}"),
+            "x \\u{1b}[31mred\\u{7}"
+        );
+    }
+}

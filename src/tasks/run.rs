@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::authorized_keys::{
-    Applied, EngineError, KeyLine, RemovedLines, parse_key_line, present_in_block,
+    Applied, EngineError, KeyLine, LineKind, RemovedLines, parse_key_line, present_in_block,
     remove_unmanaged_keys, shadowing_conflict,
 };
 use crate::crypto::MasterKey;
@@ -449,7 +449,10 @@ async fn sync_locked(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if outcome.changed {
         for (number, line) in &removed {
-            summary.push_str(&format!("- line {number} (exclusive mode): {line}\n"));
+            summary.push_str(&format!(
+                "- line {number} (exclusive mode): {}\n",
+                super::printable(line)
+            ));
         }
     }
     summary.push_str(&scanned.render(&platform.authorized_keys_path));
@@ -467,8 +470,10 @@ async fn sync_locked(
 /// (never `login_key`'s). Used by the real sync and by a dry run, so both compute the same file.
 ///
 /// # Errors
-/// As [`crate::authorized_keys::apply`], and [`EngineError::Conflict`] when (outside exclusive
-/// mode) an added entry would be shadowed by an earlier unmanaged line.
+/// As [`crate::authorized_keys::apply`]; [`EngineError::Conflict`] when (outside exclusive
+/// mode) an added entry would be shadowed by an earlier unmanaged line, or when the new file
+/// would no longer hold `login_key` while the current one does (a revoke, a replacement or an
+/// offboarding of the key testum itself logs in with would lock testum out of the host).
 pub(super) fn plan_sync(
     exclusive: bool,
     lines: &[String],
@@ -476,21 +481,41 @@ pub(super) fn plan_sync(
     current: &[u8],
 ) -> Result<(Applied, RemovedLines), EngineError> {
     let applied = crate::authorized_keys::apply(current, lines)?;
-    if !exclusive {
+    let (applied, removed) = if exclusive {
+        let (content, removed) = remove_unmanaged_keys(&applied.content, |line| {
+            login_key.is_some_and(|own| own.same_key(line))
+        })?;
+        let applied = Applied {
+            changed: content != current,
+            content,
+            ..applied
+        };
+        (applied, removed)
+    } else {
         if let Some(why) = shadowing_conflict(current, &applied.added)? {
             return Err(EngineError::Conflict(why));
         }
-        return Ok((applied, Vec::new()));
-    }
-    let (content, removed) = remove_unmanaged_keys(&applied.content, |line| {
-        login_key.is_some_and(|own| own.same_key(line))
-    })?;
-    let applied = Applied {
-        changed: content != current,
-        content,
-        ..applied
+        (applied, Vec::new())
     };
+    if let Some(own) = login_key
+        && holds_key(current, own)
+        && !holds_key(&applied.content, own)
+    {
+        return Err(EngineError::Conflict(
+            "this change would remove the key testum logs in with, and testum would be locked \
+             out of the host; give the platform another credential first (PATCH \
+             /api/platforms/{id})"
+                .into(),
+        ));
+    }
     Ok((applied, removed))
+}
+
+/// Whether `content` has an entry for `key`'s key material.
+fn holds_key(content: &[u8], key: &KeyLine) -> bool {
+    crate::authorized_keys::parse(content)
+        .iter()
+        .any(|line| matches!(&line.kind, LineKind::Key(found) if found.same_key(key)))
 }
 
 /// Record the sync's result on the platform's assignments (`present`: what the file read by a

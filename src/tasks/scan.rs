@@ -52,16 +52,27 @@ impl ScanSummary {
             self.unknown,
             self.state.map_or("unknown", PlatformState::as_str),
         );
-        for finding in &self.findings {
+        for finding in self.findings.iter().take(FINDINGS_IN_OUTPUT) {
             text.push_str(&format!(
                 "! {}: {}\n",
                 finding_word(finding.kind),
-                finding.message
+                super::printable(&finding.message)
+            ));
+        }
+        if let Some(more) = self.findings.len().checked_sub(FINDINGS_IN_OUTPUT)
+            && more > 0
+        {
+            text.push_str(&format!(
+                "! ... and {more} more finding(s): GET /api/platforms/{{id}}/scan has them\n"
             ));
         }
         text
     }
 }
+
+/// Findings a target's output lists; the rest are counted (a 16 MiB file can have hundreds of
+/// thousands, and the output is for reading).
+const FINDINGS_IN_OUTPUT: usize = 50;
 
 fn finding_word(kind: FindingKind) -> String {
     serde_json::to_value(kind)
@@ -108,6 +119,18 @@ pub async fn record_read(
             && finding.fingerprint == login
         {
             finding.message.push_str(" (the key testum logs in with)");
+        }
+    }
+    // "Managed" means written by testum: a line added into the block by hand is not.
+    let by_hand: HashSet<usize> = report
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::ManagedChanged)
+        .filter_map(|f| f.line)
+        .collect();
+    for line in &mut report.lines {
+        if by_hand.contains(&line.number) {
+            line.managed = false;
         }
     }
     let state = if report

@@ -16,7 +16,8 @@
 //!   survives and the target is updated (case AF-01);
 //! - creates the parent directory (normally `~/.ssh`) with mode 0700 when missing (AF-02);
 //! - takes an advisory `flock` on `.testum.lock` in that directory when `flock` exists, so two
-//!   testum writers never interleave their compare and rename (AF-06);
+//!   testum writers never interleave their compare and rename (AF-06), and under it removes the
+//!   temporary files of that file a writer cut off mid-way left behind;
 //! - creates a temporary file in the same directory with `O_CREAT|O_EXCL` (`set -C`) under
 //!   umask 077, writes exactly the new bytes (`dd`), checks the size, gives it the original's
 //!   mode minus any group/other write bit (never looser; 0600 for a new file), the original's
@@ -526,6 +527,12 @@ trap 'exit 143' TERM
 if command -v flock >/dev/null 2>&1 && (: >>"$lock") 2>/dev/null; then
   exec 9>>"$lock"
   if ! flock -w 30 9; then echo "testum: timed out waiting for the lock $lock" >&2; exit 23; fi
+  # Under the lock no other testum writer is between its temporary file and its rename, so
+  # temporary files of this file that are still here were left by a writer whose connection
+  # was cut (kill -9 or a lost link skip its trap): remove them.
+  for stale in "$d/.${p##*/}.testum-"*; do
+    if [ -f "$stale" ] && [ ! -h "$stale" ]; then rm -f "$stale"; fi
+  done
 fi
 if ! err=$( (set -C; : >"$tmp") 2>&1 ); then
   trap - EXIT

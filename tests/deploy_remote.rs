@@ -818,3 +818,33 @@ async fn root_writes_a_users_file_in_a_root_directory_as_root() {
     assert_eq!((meta.uid(), meta.gid()), (user.uid, user.gid));
     assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
 }
+
+/// A writer cut off between creating its temporary file and the rename (kill -9, a lost link:
+/// its trap never runs) leaves the temporary file; the next write, under the lock, removes it.
+/// Other files in the directory stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_files_left_by_a_cut_off_writer_are_removed_by_the_next_write() {
+    let host = TestHost::start();
+    let session = open(&host).await;
+    sync(&session, AK, &[key_line(1, "first")])
+        .await
+        .expect("sync");
+    for stale in [
+        ".authorized_keys.testum-00000000deadbeef",
+        ".authorized_keys.testum-00000000deadbeef.old",
+    ] {
+        host.user
+            .write_file(&format!(".ssh/{stale}"), b"partial", 0o600);
+    }
+    host.user.write_file(".ssh/known_hosts", b"mine\n", 0o600);
+    let outcome = sync(&session, AK, &[key_line(2, "second")])
+        .await
+        .expect("sync");
+    assert!(outcome.changed);
+    assert!(
+        temp_files(&host.user, ".ssh").is_empty(),
+        "{:?}",
+        host.user.list_dir(".ssh")
+    );
+    assert_eq!(host.user.read_file(".ssh/known_hosts"), b"mine\n");
+}

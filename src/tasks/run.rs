@@ -34,6 +34,9 @@ const CANCEL_POLL: Duration = Duration::from_secs(5);
 /// in packets parked in these queues).
 const OUTPUT_CHUNKS_IN_FLIGHT: usize = 1;
 
+/// Lines removed by exclusive mode that a target's output lists; the rest are counted.
+const REMOVED_LINES_IN_OUTPUT: usize = 200;
+
 /// Default and upper bound of a command's timeout, in seconds.
 pub const DEFAULT_COMMAND_TIMEOUT_S: u32 = 600;
 
@@ -448,10 +451,16 @@ async fn sync_locked(
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if outcome.changed {
-        for (number, line) in &removed {
+        for (number, line) in removed.iter().take(REMOVED_LINES_IN_OUTPUT) {
             summary.push_str(&format!(
                 "- line {number} (exclusive mode): {}\n",
                 super::printable(line)
+            ));
+        }
+        if removed.len() > REMOVED_LINES_IN_OUTPUT {
+            summary.push_str(&format!(
+                "- ... and {} more line(s) removed by exclusive mode\n",
+                removed.len() - REMOVED_LINES_IN_OUTPUT
             ));
         }
     }

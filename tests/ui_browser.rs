@@ -427,7 +427,8 @@ async fn scans_states_and_the_access_report_in_the_browser() {
         "{warning}"
     );
     browser.click("#exclusive button[type=submit]").await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The browser does not submit: the acknowledgement is a required box, still unticked.
+    browser.find("#exclusive #exclusive-confirm:invalid").await;
     assert_eq!(
         app.get(&format!("/api/platforms/{web}")).await["exclusive"],
         false,

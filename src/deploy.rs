@@ -530,7 +530,13 @@ if command -v flock >/dev/null 2>&1 && (: >>"$lock") 2>/dev/null; then
   # Under the lock no other testum writer is between its temporary file and its rename, so
   # temporary files of this file that are still here were left by a writer whose connection
   # was cut (kill -9 or a lost link skip its trap): remove them.
+  h='[0-9a-f]'
+  h4=$h$h$h$h
   for stale in "$d/.${p##*/}.testum-"*; do
+    case ${stale##*.testum-} in
+      $h4$h4$h4$h4 | $h4$h4$h4$h4.old) ;;
+      *) continue ;;
+    esac
     if [ -f "$stale" ] && [ ! -h "$stale" ]; then rm -f "$stale"; fi
   done
 fi

@@ -101,6 +101,27 @@ async fn replace_puts_the_new_key_where_the_old_was_and_removes_the_old_only_whe
         "revoking",
         "db1 still has the old key: {keys}"
     );
+    // A scan of db1 says the old line is testum's, waiting to be removed, not a hand edit.
+    let scan = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [db_id]}),
+        )
+        .await;
+    assert_eq!(scan["status"], "succeeded", "{scan}");
+    let scan = app.get(&format!("/api/platforms/{db_id}/scan")).await;
+    let kinds: Vec<&str> = scan["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"managed_leaving"), "{scan}");
+    assert!(!kinds.contains(&"managed_changed"), "{scan}");
+    let access = app
+        .get(&format!("/api/access?platform_id={db_id}&key_id={old_id}"))
+        .await;
+    assert_eq!(access["items"][0]["managed"], true, "{access}");
 
     // Bad requests change nothing.
     let (status, problem) = app
@@ -208,6 +229,16 @@ async fn revoking_by_owner_takes_every_key_of_a_person_off_every_host_as_one_tas
         2
     );
 
+    // An empty platform list is never "everywhere".
+    let (status, problem) = app
+        .post(
+            "/api/tasks",
+            json!({"kind": "revoke_keys", "owner": "bob", "platform_ids": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "platform_ids", "{problem}");
+    assert!(web.ssh_login_works(&bob));
     // Nothing left to revoke, or nobody by that name: a 422 naming the field.
     for owner in ["alice", "nobody"] {
         let (status, problem) = app
@@ -316,6 +347,25 @@ async fn testum_never_revokes_the_key_it_logs_in_with() {
     host.user
         .write_file(".ssh/authorized_keys", only_managed.as_bytes(), 0o600);
 
+    // Options that would stop testum's own login (from= elsewhere): refused, nothing written.
+    let task = app
+        .run_task(
+            &format!("/api/platforms/{id}/deploy_keys"),
+            json!({"key_ids": [ops], "options": {ops.as_str(): {"from": "10.9.9.9"}}}),
+        )
+        .await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["targets"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("the key testum logs in with"),
+        "{task}"
+    );
+    assert_eq!(
+        host.user.read_file(".ssh/authorized_keys"),
+        only_managed.as_bytes()
+    );
     // Offboarding "ops" would remove the key testum logs in with: refused, nothing written.
     let task = app
         .run_task("/api/tasks", json!({"kind": "revoke_keys", "owner": "ops"}))

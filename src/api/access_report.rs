@@ -197,11 +197,14 @@ const CSV_HEADER: [&str; 15] = [
 
 /// A cell a spreadsheet would not run as a formula: text from hosts (comments, options) that
 /// starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (OWASP "CSV injection").
+/// Control and invisible format characters are escaped as in a target's output
+/// ([`crate::tasks::printable`]): `cat access.csv` must not drive a terminal.
 fn cell(text: &str) -> String {
+    let text = crate::tasks::printable(text);
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
-        text.to_string()
+        text.into_owned()
     }
 }
 
@@ -293,5 +296,6 @@ mod tests {
         assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(cell("-cmd"), "'-cmd");
         assert_eq!(cell("alice@laptop"), "alice@laptop");
+        assert_eq!(cell("x\u{1b}]0;pwned\u{7}"), "x\\u{1b}]0;pwned\\u{7}");
     }
 }

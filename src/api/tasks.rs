@@ -39,8 +39,8 @@ pub struct CreateTask {
     /// Platform ids (UUIDs), at least one, at most 10 000 (optional for `revoke_keys` with
     /// `owner`: then every platform where one of the owner's keys is assigned).
     #[serde(default)]
-    #[schema(value_type = Vec<Uuid>)]
-    platform_ids: Vec<String>,
+    #[schema(value_type = Option<Vec<Uuid>>)]
+    platform_ids: Option<Vec<String>>,
     /// For `revoke_keys` instead of `key_ids` (offboarding): every key of this owner (exact
     /// match), on every platform where one is assigned unless `platform_ids` narrows it.
     #[serde(default)]
@@ -182,9 +182,12 @@ pub(super) fn concurrency(errors: &mut Errors, value: Option<i64>) -> u32 {
 /// Validate and queue a task; answers 202 `{task_id}`.
 async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
-    let platform_ids = parse_ids(&mut errors, "platform_ids", &body.platform_ids);
+    let given = body.platform_ids.as_deref().unwrap_or_default();
+    let platform_ids = parse_ids(&mut errors, "platform_ids", given);
     let by_owner = body.owner.is_some() && body.kind == TaskKind::RevokeKeys.as_str();
-    if body.platform_ids.is_empty() && !by_owner {
+    // An empty list is never "everywhere": a script whose filter came out empty must not
+    // offboard the whole fleet. Only an offboarding may leave the field out.
+    if given.is_empty() && (body.platform_ids.is_some() || !by_owner) {
         errors.add("platform_ids", "must name at least one platform");
     } else if platform_ids.len() > MAX_PLATFORMS {
         errors.add(
@@ -400,7 +403,7 @@ async fn for_platform(
     mut task: CreateTask,
 ) -> Result<Response, ApiError> {
     let platform = super::platforms::find(state, id).await?;
-    task.platform_ids = vec![platform.id.to_string()];
+    task.platform_ids = Some(vec![platform.id.to_string()]);
     queue(state, user, task).await
 }
 
@@ -412,7 +415,7 @@ fn key_task(
 ) -> CreateTask {
     CreateTask {
         kind: kind.into(),
-        platform_ids: Vec::new(),
+        platform_ids: None,
         key_ids: Some(key_ids),
         command: None,
         timeout_s: None,
@@ -478,7 +481,7 @@ pub async fn run_command(
 ) -> Result<Response, ApiError> {
     let task = CreateTask {
         kind: "run_command".into(),
-        platform_ids: Vec::new(),
+        platform_ids: None,
         key_ids: None,
         command: Some(body.command),
         timeout_s: body.timeout_s,

@@ -109,6 +109,10 @@ pub enum FindingKind {
     ManagedMissing,
     /// A line in the block that testum did not write (edited or added by hand).
     ManagedChanged,
+    /// testum's own line for a key being revoked or past its expiry, still in the block until
+    /// a sync removes it. [`scan`] never reports it (it has no assignments); the caller turns a
+    /// [`FindingKind::ManagedChanged`] for such a line into this one.
+    ManagedLeaving,
     /// A managed entry that an earlier line for the same key (with other options) always wins
     /// over: sshd uses the first matching line, so the managed options never apply. The
     /// earlier line has no `from=`, `principals=` or `expiry-time=` that could let sshd fall

@@ -112,6 +112,9 @@ pub struct DesiredState {
     pub revoking: Vec<Uuid>,
     /// Assigned keys past their expiry: they must leave the host; their assignments stay.
     pub expired: Vec<Uuid>,
+    /// The lines (as testum wrote them) of the keys in `revoking` and `expired`: until a sync
+    /// has removed them, a scan finds them in the block as testum's, not as hand edits.
+    pub leaving: Vec<String>,
 }
 
 /// One assignment as a sync reads it.
@@ -131,15 +134,17 @@ fn desired_of(rows: &[AssignedRow], now: DateTime<Utc>) -> DesiredState {
     let now = ts(now);
     let mut state = DesiredState::default();
     for row in rows {
+        let line = match &row.options {
+            Some(field) => format!("{field} {}", row.public_key),
+            None => row.public_key.clone(),
+        };
         if row.status == SyncStatus::Revoking {
             state.revoking.push(row.key_id);
+            state.leaving.push(line);
         } else if row.expires_at.as_ref().is_some_and(|at| *at <= now) {
             state.expired.push(row.key_id);
+            state.leaving.push(line);
         } else {
-            let line = match &row.options {
-                Some(field) => format!("{field} {}", row.public_key),
-                None => row.public_key.clone(),
-            };
             state.keys.push((row.key_id, line));
         }
     }

@@ -363,7 +363,24 @@ impl Store {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(scan_from_row).transpose()
+        let Some(mut scan) = row.as_ref().map(scan_from_row).transpose()? else {
+            return Ok(None);
+        };
+        // The registry as it is now: a key registered (or deleted) since the scan is named (or
+        // no longer named) at once, as in the access report.
+        let fingerprints: Vec<String> = scan
+            .lines
+            .iter()
+            .filter_map(|l| l.fingerprint.clone())
+            .collect();
+        let registry = self.keys_by_fingerprint(&fingerprints).await?;
+        for line in &mut scan.lines {
+            let key = line.fingerprint.as_ref().and_then(|f| registry.get(f));
+            line.key_id = key.map(|k| k.id);
+            line.key_name = key.map(|k| k.name.clone());
+            line.owner = key.and_then(|k| k.owner.clone());
+        }
+        Ok(Some(scan))
     }
 
     /// One page of the access report: at most `limit` entries after `cursor`, ordered by

@@ -16,6 +16,9 @@ use crate::store::{ClaimedTarget, Platform, TargetResult, TaskStatus};
 
 use super::run::{RunContext, connect, login_key, note, plan_sync, store_failure};
 
+/// Lines of a diff a dry run's output shows; the rest are counted.
+const DIFF_LINES_IN_OUTPUT: usize = 2000;
+
 /// Longest time spent looking for the smallest diff of one file.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -89,6 +92,22 @@ pub fn describe(path: &str, current: &[u8], applied: &Applied, removed_unmanaged
         .unified_diff()
         .header(&format!("a/{name}"), &format!("b/{name}"))
         .to_string();
+    // Exclusive mode on a file of 100 000 hand-added lines would make a diff of that size.
+    let total = diff.lines().count();
+    let diff = if total > DIFF_LINES_IN_OUTPUT {
+        let mut kept: String = diff
+            .lines()
+            .take(DIFF_LINES_IN_OUTPUT)
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        kept.push_str(&format!(
+            "... and {} more line(s) of diff\n",
+            total - DIFF_LINES_IN_OUTPUT
+        ));
+        kept
+    } else {
+        diff
+    };
     format!(
         "dry run: {path}: would change ({} managed line(s) added, {} removed{exclusive}); nothing \
          was written\n{}",

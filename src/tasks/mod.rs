@@ -17,19 +17,25 @@ pub use health::{Beat, STALE_AFTER, WorkerHealth, WorkersStatus};
 pub use output::utf8_boundary;
 pub use worker::{Worker, WorkerConfig};
 
-/// `text` with control characters other than newline and tab written as escapes (`\u{1b}`):
-/// what testum itself says about a host's file (a removed line, a diff) may quote bytes that
-/// someone wrote into that file, and must not drive the operator's terminal.
+/// `text` with control characters other than newline and tab, and the invisible format
+/// characters that reorder or hide text (bidi overrides and isolates, zero-width characters,
+/// U+FEFF), written as escapes (`\u{1b}`): what testum itself says about a host's file (a
+/// removed line, a diff) may quote bytes someone wrote into that file, and must neither drive
+/// the operator's terminal nor disguise itself.
 pub(crate) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    fn hidden(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+            )
+    }
+    if !text.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
     text.chars()
         .map(|c| {
-            if c.is_control() && c != '\n' && c != '\t' {
+            if hidden(c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()
@@ -47,5 +53,6 @@ mod printable_tests {
             super::printable("x \u{1b}[31mred\u{7}"),
             "x \\u{1b}[31mred\\u{7}"
         );
+        assert_eq!(super::printable("a\u{202e}b"), "a\\u{202e}b");
     }
 }

@@ -394,6 +394,7 @@ async fn sync_locked(
                         target.task_id,
                         file,
                         &lines,
+                        &state.leaving,
                         login_key.as_ref(),
                     )
                     .await?;
@@ -428,6 +429,7 @@ async fn sync_locked(
         target.task_id,
         &now,
         &lines,
+        &[],
         login_key.as_ref(),
     )
     .await?;
@@ -476,55 +478,61 @@ async fn sync_locked(
 
 /// What a sync of a platform (in exclusive mode or not) makes of the file `current` for the
 /// desired `lines`: the new content and, in exclusive mode, the unmanaged key lines it removes
-/// (never `login_key`'s). Used by the real sync and by a dry run, so both compute the same file.
+/// (never `login_key`'s), numbered as in `current`. Used by the real sync and by a dry run, so
+/// both compute the same file.
 ///
 /// # Errors
 /// As [`crate::authorized_keys::apply`]; [`EngineError::Conflict`] when (outside exclusive
-/// mode) an added entry would be shadowed by an earlier unmanaged line, or when the new file
-/// would no longer hold `login_key` while the current one does (a revoke, a replacement or an
-/// offboarding of the key testum itself logs in with would lock testum out of the host).
+/// mode) an added entry would be shadowed by an earlier unmanaged line, or when the first entry
+/// for `login_key` (the one sshd uses) would go or change its options: a revoke, replacement,
+/// offboarding or `from=`/`command=`/`expiry-time=` on the key testum itself logs in with would
+/// lock testum out of the host.
 pub(super) fn plan_sync(
     exclusive: bool,
     lines: &[String],
     login_key: Option<&KeyLine>,
     current: &[u8],
 ) -> Result<(Applied, RemovedLines), EngineError> {
-    let applied = crate::authorized_keys::apply(current, lines)?;
     let (applied, removed) = if exclusive {
-        let (content, removed) = remove_unmanaged_keys(&applied.content, |line| {
+        let (kept, removed) = remove_unmanaged_keys(current, |line| {
             login_key.is_some_and(|own| own.same_key(line))
         })?;
+        let applied = crate::authorized_keys::apply(&kept, lines)?;
         let applied = Applied {
-            changed: content != current,
-            content,
+            changed: applied.content != current,
             ..applied
         };
         (applied, removed)
     } else {
+        let applied = crate::authorized_keys::apply(current, lines)?;
         if let Some(why) = shadowing_conflict(current, &applied.added)? {
             return Err(EngineError::Conflict(why));
         }
         (applied, Vec::new())
     };
-    if let Some(own) = login_key
-        && holds_key(current, own)
-        && !holds_key(&applied.content, own)
-    {
-        return Err(EngineError::Conflict(
-            "this change would remove the key testum logs in with, and testum would be locked \
-             out of the host; give the platform another credential first (PATCH \
-             /api/platforms/{id})"
-                .into(),
-        ));
+    if let Some(own) = login_key {
+        let before = first_entry(current, own);
+        if before.is_some() && first_entry(&applied.content, own) != before {
+            return Err(EngineError::Conflict(
+                "this change would remove the key testum logs in with, or change the options of \
+                 its first line (the one sshd uses), and could lock testum out of the host; give \
+                 the platform another credential first (PATCH /api/platforms/{id})"
+                    .into(),
+            ));
+        }
     }
     Ok((applied, removed))
 }
 
-/// Whether `content` has an entry for `key`'s key material.
-fn holds_key(content: &[u8], key: &KeyLine) -> bool {
+/// The options (as sshd compares them) of the first entry in `content` for `key`'s key
+/// material: the line sshd tries first when testum logs in with it.
+fn first_entry(content: &[u8], key: &KeyLine) -> Option<Vec<(String, Option<String>)>> {
     crate::authorized_keys::parse(content)
-        .iter()
-        .any(|line| matches!(&line.kind, LineKind::Key(found) if found.same_key(key)))
+        .into_iter()
+        .find_map(|line| match line.kind {
+            LineKind::Key(found) if found.same_key(key) => Some(found.identity().options),
+            _ => None,
+        })
 }
 
 /// Record the sync's result on the platform's assignments (`present`: what the file read by a

@@ -11,7 +11,9 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use crate::authorized_keys::{Finding, FindingKind, KeyLine, LineClass, ScannedLine};
+use crate::authorized_keys::{
+    Finding, FindingKind, KeyLine, LineClass, ScannedLine, parse_key_line,
+};
 use crate::deploy::{RemoteFile, read_remote};
 use crate::store::{ClaimedTarget, Platform, PlatformState, ScanRecord, TargetResult, TaskStatus};
 
@@ -70,6 +72,13 @@ impl ScanSummary {
     }
 }
 
+/// `SHA256:...` of `key`, as `ssh-keygen -l` prints it.
+fn fingerprint(key: &KeyLine) -> Option<String> {
+    crate::keys::blob::inspect(&key.blob)
+        .ok()
+        .map(|key| key.fingerprint)
+}
+
 /// Findings a target's output lists; the rest are counted (a 16 MiB file can have hundreds of
 /// thousands, and the output is for reading).
 const FINDINGS_IN_OUTPUT: usize = 50;
@@ -92,12 +101,33 @@ pub async fn record_read(
     task_id: Uuid,
     file: &RemoteFile,
     expected: &[String],
+    leaving: &[String],
     login_key: Option<&KeyLine>,
 ) -> Result<ScanSummary, String> {
-    let login = login_key
-        .and_then(|key| crate::keys::blob::inspect(&key.blob).ok())
-        .map(|key| key.fingerprint);
+    let login = login_key.and_then(fingerprint);
     let mut report = crate::authorized_keys::scan(file.content.as_deref(), expected);
+    // Lines of keys being revoked or past their expiry that are still in the block are
+    // testum's own, waiting for a sync that removes them: say so, not "added by hand".
+    let leaving: HashSet<String> = leaving
+        .iter()
+        .filter_map(|line| parse_key_line(line).ok())
+        .filter_map(|key| fingerprint(&key))
+        .collect();
+    for finding in &mut report.findings {
+        if finding.kind == FindingKind::ManagedChanged
+            && finding
+                .fingerprint
+                .as_ref()
+                .is_some_and(|f| leaving.contains(f))
+        {
+            finding.kind = FindingKind::ManagedLeaving;
+            finding.message = format!(
+                "line {}: testum's entry for a key being revoked or past its expiry is still \
+                 here; the next successful sync removes it",
+                finding.line.unwrap_or_default()
+            );
+        }
+    }
     for warning in &file.warnings {
         report.findings.push(Finding {
             kind: FindingKind::UnsafeModes,
@@ -287,6 +317,7 @@ async fn scan_locked(
         target.task_id,
         &file,
         &lines,
+        &expected.leaving,
         login_key.as_ref(),
     )
     .await?;

@@ -309,18 +309,17 @@ async fn key_name(state: &AppState, id: Uuid) -> Result<String, PageError> {
 
 /// For a dry run of `deploy_keys` or `revoke_keys`: the `POST /api/tasks` body that runs it for
 /// real, as JSON text. The same keys, options and platforms; an offboarding (by `owner`) names
-/// the owner again, so the keys and platforms are resolved when it is confirmed.
+/// the owner again (the owner's keys are resolved when it is confirmed) on the platforms the
+/// preview covered, never more.
 fn real_run(task: &crate::store::Task) -> Option<String> {
     if !task.params.dry_run || !matches!(task.kind, TaskKind::DeployKeys | TaskKind::RevokeKeys) {
         return None;
     }
-    let mut body = json!({"kind": task.kind});
-    if let Some(owner) = &task.params.owner {
-        body["owner"] = json!(owner);
-    } else {
-        let platform_ids: Vec<Uuid> = task.targets.iter().map(|t| t.platform_id).collect();
-        body["platform_ids"] = json!(platform_ids);
-        body["key_ids"] = json!(task.params.key_ids);
+    let platform_ids: Vec<Uuid> = task.targets.iter().map(|t| t.platform_id).collect();
+    let mut body = json!({"kind": task.kind, "platform_ids": platform_ids});
+    match &task.params.owner {
+        Some(owner) => body["owner"] = json!(owner),
+        None => body["key_ids"] = json!(task.params.key_ids),
     }
     if !task.params.options.is_empty() {
         body["options"] = json!(task.params.options);
@@ -428,9 +427,11 @@ mod tests {
             ..Default::default()
         };
         let preview = task(TaskKind::RevokeKeys, params.clone());
+        let platforms: Vec<Uuid> = preview.targets.iter().map(|t| t.platform_id).collect();
+        assert!(!platforms.is_empty());
         assert_eq!(
-            real_run(&preview).as_deref(),
-            Some(r#"{"kind":"revoke_keys","owner":"alice"}"#)
+            serde_json::from_str::<serde_json::Value>(&real_run(&preview).unwrap()).unwrap(),
+            json!({"kind": "revoke_keys", "owner": "alice", "platform_ids": platforms})
         );
         let real = TaskParams {
             dry_run: false,

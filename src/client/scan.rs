@@ -46,7 +46,10 @@ struct PlatformState {
 #[derive(Debug, Deserialize)]
 struct Scan {
     error: Option<String>,
+    /// The stored findings: at most 10 000 of `findings_total`.
     findings: Vec<Finding>,
+    #[serde(default)]
+    findings_total: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,7 +141,15 @@ fn attention_line(target: &Target, state: &str, scan: Option<&Scan>) -> String {
                 *kinds.entry(&finding.kind).or_default() += 1;
             }
             let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            Some(kinds.join(", "))
+            let mut detail = kinds.join(", ");
+            if scan.findings_total > scan.findings.len() {
+                detail.push_str(&format!(
+                    " (in the first {} of {} findings)",
+                    scan.findings.len(),
+                    scan.findings_total
+                ));
+            }
+            Some(detail)
         }
         _ => None,
     };
@@ -184,10 +195,19 @@ mod tests {
             findings: ["weak_key", "unmanaged_key", "unmanaged_key"]
                 .map(|kind| Finding { kind: kind.into() })
                 .into(),
+            findings_total: 3,
         };
         assert_eq!(
             attention_line(&target("succeeded", None), "drift", Some(&scan)),
             "web1: drift: 2 unmanaged_key, 1 weak_key"
+        );
+        let cut = Scan {
+            findings_total: 170_502,
+            ..scan
+        };
+        assert_eq!(
+            attention_line(&target("succeeded", None), "drift", Some(&cut)),
+            "web1: drift: 2 unmanaged_key, 1 weak_key (in the first 3 of 170502 findings)"
         );
     }
 

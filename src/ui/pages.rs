@@ -128,7 +128,11 @@ pub async fn key(
         .remove(&key.id)
         .unwrap_or_default();
     let keys = all_keys(&state).await?;
-    let others: Vec<_> = keys.iter().filter(|k| k.id != key.id).collect();
+    // A replacement keeps the owner (the API refuses another one): offer only those keys.
+    let others: Vec<_> = keys
+        .iter()
+        .filter(|k| k.id != key.id && k.owner == key.owner)
+        .collect();
     let owned: Vec<_> = match &key.owner {
         Some(owner) => keys
             .iter()

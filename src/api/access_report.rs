@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiQuery, DEFAULT_LIMIT, MAX_LIMIT};
+use super::extract::{ApiQuery, DEFAULT_LIMIT, page_limit};
 use crate::store::{AccessCursor, AccessEntry, AccessFilter, Page, Store};
 
 /// Rows per database page while streaming CSV.
@@ -136,23 +136,9 @@ impl AccessQuery {
                 false
             }
         };
-        let limit = match self.limit.as_deref() {
-            None | Some("") => DEFAULT_LIMIT,
-            Some(text) => match text
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-            {
-                Some(n) => n,
-                None => {
-                    errors.add(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    );
-                    DEFAULT_LIMIT
-                }
-            },
-        };
+        let limit = errors
+            .check("limit", page_limit(self.limit.as_deref()))
+            .unwrap_or(DEFAULT_LIMIT);
         let cursor = match self.cursor.as_deref() {
             None | Some("") => None,
             Some(text) => {

@@ -133,19 +133,7 @@ pub const MAX_LIMIT: u32 = 500;
 impl Paging {
     /// Check `limit` (1..=500, default 50) and `cursor`.
     pub fn page(&self) -> Result<PageRequest, ApiError> {
-        let limit = match self.limit.as_deref() {
-            None | Some("") => DEFAULT_LIMIT,
-            Some(text) => text
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    ApiError::field(
-                        "limit",
-                        format!("must be a whole number from 1 to {MAX_LIMIT}"),
-                    )
-                })?,
-        };
+        let limit = page_limit(self.limit.as_deref()).map_err(|e| ApiError::field("limit", e))?;
         let cursor = match self.cursor.as_deref() {
             None | Some("") => None,
             Some(text) => Some(Cursor::decode(text).ok_or_else(|| {
@@ -153,6 +141,19 @@ impl Paging {
             })?),
         };
         Ok(PageRequest { limit, cursor })
+    }
+}
+
+/// A list's `limit` query value: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent or empty;
+/// the error says why, for the field `limit`.
+pub fn page_limit(text: Option<&str>) -> Result<u32, String> {
+    match text {
+        None | Some("") => Ok(DEFAULT_LIMIT),
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| format!("must be a whole number from 1 to {MAX_LIMIT}")),
     }
 }
 

@@ -219,6 +219,17 @@ pub(crate) fn unique_violation(message: &str) -> impl FnOnce(sqlx::Error) -> Sto
     }
 }
 
+/// Values bound in one `IN (...)` list: lookups by many ids run one query per this many.
+pub(crate) const IN_LIST: usize = 500;
+
+/// `$1, $2, ...` for `n` bound values (an `IN (...)` list).
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A statement assembled from constant pieces (column lists), never from input.
 pub(crate) fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
@@ -470,11 +481,10 @@ impl Store {
         ids: &[Uuid],
     ) -> StoreResult<std::collections::HashMap<Uuid, String>> {
         let mut names = std::collections::HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in ids.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT id, {name_column} AS name FROM {table} WHERE id IN ({})",
-                placeholders.join(", ")
+                placeholders(chunk.len())
             )));
             for id in chunk {
                 query = query.bind(id.to_string());

@@ -8,7 +8,10 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Store, StoreResult, SyncStatus, TaskKind, parse_opt_ts, parse_uuid, parse_word, sql};
+use super::{
+    IN_LIST, Store, StoreResult, SyncStatus, TaskKind, parse_opt_ts, parse_uuid, parse_word,
+    placeholders, sql,
+};
 
 /// A key's assignment to one platform, as the keys list shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -31,14 +34,6 @@ pub struct LastResult {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// `$1, $2, ...` for `n` bound values.
-fn placeholders(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Store {
     /// The platforms each of `key_ids` is assigned to, by key id, platform names in order.
     pub async fn key_placements(
@@ -46,7 +41,7 @@ impl Store {
         key_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, Vec<Placement>>> {
         let mut out: HashMap<Uuid, Vec<Placement>> = HashMap::new();
-        for chunk in key_ids.chunks(500) {
+        for chunk in key_ids.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT a.key_id, a.platform_id, p.name, a.sync_status
                  FROM assignments a JOIN platforms p ON p.id = a.platform_id
@@ -76,7 +71,7 @@ impl Store {
         platform_ids: &[Uuid],
     ) -> StoreResult<HashMap<Uuid, LastResult>> {
         let mut out = HashMap::new();
-        for chunk in platform_ids.chunks(500) {
+        for chunk in platform_ids.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT platform_id, task_id, kind, status, exit_code, error, finished_at FROM (
                      SELECT t.platform_id, t.task_id, k.kind, t.status, t.exit_code, t.error,

@@ -14,7 +14,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::{Page, Store, StoreError, StoreResult, now_ts, parse_ts, parse_uuid, parse_word, sql};
+use super::{
+    IN_LIST, Page, Store, StoreError, StoreResult, now_ts, parse_ts, parse_uuid, parse_word,
+    placeholders, sql,
+};
 use crate::authorized_keys::{Finding, LineClass, ScannedLine};
 
 /// Most lines, and most findings, of one file kept in `platform_scans` (access entries cover the
@@ -233,11 +236,10 @@ impl Store {
         unique.sort();
         unique.dedup();
         let mut out = HashMap::with_capacity(unique.len());
-        for chunk in unique.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in unique.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT id, name, owner, fingerprint FROM keys WHERE fingerprint IN ({})",
-                placeholders.join(", ")
+                placeholders(chunk.len())
             )));
             for fingerprint in chunk {
                 query = query.bind(fingerprint.as_str());

@@ -16,8 +16,8 @@ use uuid::Uuid;
 
 use super::audit::{cursor_parts, insert as audit};
 use super::{
-    Actor, Backend, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
-    page_of, parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts,
+    Actor, Backend, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult,
+    now_ts, page_of, parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts,
 };
 use crate::authorized_keys::{KeyOptions, KeyOptionsError};
 
@@ -558,14 +558,13 @@ impl Store {
         with_revoking: bool,
     ) -> StoreResult<Vec<(Uuid, String)>> {
         let mut out = std::collections::BTreeMap::new();
-        for chunk in key_ids.chunks(500) {
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        for chunk in key_ids.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT DISTINCT p.id, p.name FROM assignments a
                  JOIN platforms p ON p.id = a.platform_id
                  WHERE ({} OR a.sync_status <> 'revoking') AND a.key_id IN ({})",
                 if with_revoking { "TRUE" } else { "FALSE" },
-                placeholders.join(", ")
+                placeholders(chunk.len())
             )));
             for id in chunk {
                 query = query.bind(id.to_string());

@@ -113,7 +113,7 @@ pub fn describe(path: &str, current: &[u8], applied: &Applied, removed_unmanaged
          was written\n{}",
         applied.added.len(),
         applied.removed.len(),
-        super::printable(&diff)
+        diff
     )
 }
 

@@ -109,13 +109,15 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
 
 /// Say something about the run in the target's stdout (deploy summaries), through the batched
 /// output writer, so hundreds of targets finishing at once share a few transactions instead of
-/// one each. Warnings are not output: they go to the target's `warnings`.
+/// one each. Warnings are not output: they go to the target's `warnings`. Control and
+/// invisible format characters are escaped ([`super::printable`]): a note may quote a host's
+/// file (lines exclusive mode removed, a dry run's diff, findings).
 pub(super) async fn note(context: &RunContext, target: &ClaimedTarget, text: &str) {
     let chunk = OutputChunk {
         task_id: target.task_id,
         platform_id: target.platform_id,
         stream: "stdout",
-        data: text.as_bytes().to_vec(),
+        data: super::printable(text).as_bytes().to_vec(),
     };
     if let Err(e) = context.output.write(chunk).await {
         tracing::error!(error = %e, "storing output failed");
@@ -454,10 +456,7 @@ async fn sync_locked(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if outcome.changed {
         for (number, line) in removed.iter().take(REMOVED_LINES_IN_OUTPUT) {
-            summary.push_str(&format!(
-                "- line {number} (exclusive mode): {}\n",
-                super::printable(line)
-            ));
+            summary.push_str(&format!("- line {number} (exclusive mode): {line}\n"));
         }
         if removed.len() > REMOVED_LINES_IN_OUTPUT {
             summary.push_str(&format!(

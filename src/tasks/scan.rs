@@ -58,7 +58,7 @@ impl ScanSummary {
             text.push_str(&format!(
                 "! {}: {}\n",
                 finding_word(finding.kind),
-                super::printable(&finding.message)
+                finding.message
             ));
         }
         if let Some(more) = self.findings.len().checked_sub(FINDINGS_IN_OUTPUT)

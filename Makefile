@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl
 
-.PHONY: test deps check bench bench-deps
+.PHONY: test deps check bench bench-deps cases
 
 # The whole suite runs twice: on SQLite, then on PostgreSQL (each test in its own database).
 # The multi-process scale_out_ tests need PostgreSQL whatever the pass, so they run in the
@@ -66,3 +66,9 @@ bench-deps:
 		  || python3 -m pip install --quiet --break-system-packages asyncssh \
 		  || { echo "make bench: cannot pip install asyncssh" >&2; exit 1; }; }
 	@python3 -c 'import asyncssh' || { echo "make bench: asyncssh is missing after install" >&2; exit 1; }
+
+# Refresh tests/cases, the repository's copy of ../shared/cases (see tests/cases/COPY.md).
+cases:
+	@test -d ../shared/cases || { echo "make cases: ../shared/cases is not here" >&2; exit 1; }
+	rm -rf tests/cases.new && cp -a ../shared/cases tests/cases.new
+	cp tests/cases/COPY.md tests/cases.new/ && rm -rf tests/cases && mv tests/cases.new tests/cases

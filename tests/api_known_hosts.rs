@@ -13,7 +13,7 @@ use common::TestHost;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases");
 
 /// `ssh-keyscan -H -t ed25519` of the host's sshd: one hashed known_hosts line.
 fn keyscan(host: &TestHost) -> String {

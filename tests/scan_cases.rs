@@ -1,5 +1,5 @@
 //! The shared cases' authorized_keys files and the peer suites' authorized_keys and options
-//! vectors (../shared/cases, ../shared/cases/external) through the scan API: written to a real
+//! vectors (tests/cases, tests/cases/external: a copy of ../shared/cases) through the scan API: written to a real
 //! host, read over SSH by a `scan` task, and classified. What the API reports must equal the
 //! pure classifier's verdict on the same bytes ([`testum::authorized_keys::scan`]), which the
 //! unit tests in src/authorized_keys/scan_tests.rs hold to OpenSSH's verdict for each vector.
@@ -20,13 +20,13 @@ const AK: &str = ".ssh/authorized_keys";
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJb5WmPcZmB7mZl08z8cqmoHgkbq4If0kryuEYjDKSoi alice@example";
 
 fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/cases")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases")
 }
 
 /// Every `authorized_keys*` file of the shared cases, by `case/file` name.
 fn case_files() -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    for case in std::fs::read_dir(shared()).expect("../shared/cases") {
+    for case in std::fs::read_dir(shared()).expect("tests/cases") {
         let case = case.unwrap().path();
         if !case.is_dir() {
             continue;

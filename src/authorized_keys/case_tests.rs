@@ -14,14 +14,14 @@ use std::path::PathBuf;
 use super::tests::block;
 use super::*;
 
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases/");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/");
 
 /// The folder of one case; fails loudly (never skips) when the shared cases are missing.
 fn case_dir(id: &str) -> PathBuf {
     let root = PathBuf::from(CASES);
     assert!(
         root.is_dir(),
-        "shared cases folder {} is missing: the tests need shared/ beside the crate",
+        "shared cases folder {} is missing: tests/cases is part of the repository",
         root.display()
     );
     let dir = root.join(id);

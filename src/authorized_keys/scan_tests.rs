@@ -459,13 +459,13 @@ fn serialises_with_snake_case_names() {
 // ---------------------------------------------------------------------------------------------
 // Shared cases (shared/cases/AK-*, KF-04) through scan().
 
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases/");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/");
 
 fn case_file(id: &str, file: &str) -> Vec<u8> {
     let root = PathBuf::from(CASES);
     assert!(
         root.is_dir(),
-        "shared cases folder {} is missing: the tests need shared/ beside the crate",
+        "shared cases folder {} is missing: tests/cases is part of the repository",
         root.display()
     );
     let path = root.join(id).join(file);
@@ -684,7 +684,7 @@ fn kf04_crlf_keeps_cr_out_of_comments_and_keys() {
 // ---------------------------------------------------------------------------------------------
 // Peer vectors (shared/cases/external/*/expected.json): OpenSSH's verdict.
 
-const EXTERNAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases/external/");
+const EXTERNAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/external/");
 
 /// Vectors where scan() knowingly differs from `expect` (OpenSSH 10), with the reason. The
 /// test fails when this list is not exactly the set of disagreeing vectors, so a vector that
@@ -713,7 +713,7 @@ fn load_vectors() -> Vec<serde_json::Value> {
     let root = PathBuf::from(EXTERNAL);
     assert!(
         root.is_dir(),
-        "peer vectors folder {} is missing: the tests need shared/ beside the crate",
+        "peer vectors folder {} is missing: tests/cases is part of the repository",
         root.display()
     );
     let mut suites: Vec<PathBuf> = std::fs::read_dir(&root)

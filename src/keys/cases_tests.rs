@@ -3,12 +3,12 @@
 
 use super::*;
 
-const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/cases");
+const CASES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases");
 
 fn case(path: &str) -> String {
     let full = format!("{CASES}/{path}");
     std::fs::read_to_string(&full).unwrap_or_else(|e| {
-        panic!("case file {full} is missing ({e}); shared/ must sit beside the repo")
+        panic!("case file {full} is missing ({e}); tests/cases is part of the repository")
     })
 }
 

@@ -13,6 +13,7 @@ mod host_keys;
 pub mod in_use;
 mod keys;
 mod leases;
+mod notifications;
 mod output;
 mod overview;
 mod platforms;
@@ -42,6 +43,7 @@ pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;
+pub use notifications::NotificationEvent;
 pub use output::OutputChunk;
 pub use overview::{LastResult, Placement};
 pub use platforms::{

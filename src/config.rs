@@ -174,6 +174,10 @@ pub struct Settings {
     /// stays in the database), as every process must share the store.
     #[arg(long, env = "TESTUM_OBJECT_STORE_URL")]
     pub object_store_url: Option<String>,
+
+    /// Schedules and expiry (the scheduler loop every worker process runs).
+    #[command(flatten)]
+    pub scheduler: crate::schedule::SchedulerSettings,
 }
 
 impl Settings {

@@ -21,6 +21,7 @@ pub mod known_hosts;
 pub mod metrics;
 pub mod opaque_token;
 pub mod role;
+pub mod schedule;
 pub mod secret;
 pub mod server;
 pub mod ssh;

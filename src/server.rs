@@ -71,6 +71,12 @@ async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     check_master_key(&store, &master_key).await?;
+    crate::schedule::ensure_daily_sync(
+        &store,
+        &config.scheduler.daily_sync_cron,
+        chrono::Utc::now(),
+    )
+    .await?;
     Ok((store, master_key))
 }
 

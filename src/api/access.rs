@@ -106,6 +106,12 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/tasks/{id}/output", AtLeast(Viewer)),
     rule("POST", "/api/tasks/{id}/cancel", AtLeast(Operator)),
     rule("GET", "/ws/tasks/{id}", AtLeast(Viewer)),
+    // Schedules: they create tasks, so writing them is an operator's.
+    rule("GET", "/api/schedules", AtLeast(Viewer)),
+    rule("POST", "/api/schedules", AtLeast(Operator)),
+    rule("GET", "/api/schedules/{id}", AtLeast(Viewer)),
+    rule("PATCH", "/api/schedules/{id}", AtLeast(Operator)),
+    rule("DELETE", "/api/schedules/{id}", AtLeast(Operator)),
     // Audit log.
     rule("GET", "/api/audit", AtLeast(Viewer)),
 ];

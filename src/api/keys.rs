@@ -46,7 +46,7 @@ pub struct PatchKey {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-mod double_option {
+pub(super) mod double_option {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
@@ -123,22 +123,72 @@ pub async fn create(
     }
 }
 
-/// `GET /api/keys?limit=&cursor=`.
+/// Query of `GET /api/keys`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeyListQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only keys that expire within this many days (0 to 3650), or that have an assignment whose
+    /// `expiry-time` does, soonest first, at most `limit` (one page, no cursor).
+    #[param(value_type = Option<u32>)]
+    pub expiring_within_days: Option<String>,
+}
+
+/// `GET /api/keys?limit=&cursor=`, or `?expiring_within_days=N`.
 #[utoipa::path(
     get,
     path = "/api/keys",
     tag = "keys",
-    params(Paging),
+    params(KeyListQuery),
     responses(
-        (status = 200, description = "A page of keys, newest first", body = Page<Key>),
+        (status = 200, description = "A page of keys, newest first (expiring soonest first with `expiring_within_days`)", body = Page<Key>),
         (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
-    ApiQuery(paging): ApiQuery<Paging>,
+    ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<Page<Key>>, ApiError> {
-    Ok(Json(state.store.list_keys(&paging.page()?).await?))
+    let page = Paging {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
+    match query
+        .expiring_within_days
+        .as_deref()
+        .filter(|d| !d.is_empty())
+    {
+        None => Ok(Json(state.store.list_keys(&page).await?)),
+        Some(days) => {
+            let days = days
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= 3650)
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "expiring_within_days",
+                        "must be a whole number from 0 to 3650",
+                    )
+                })?;
+            let items = state
+                .store
+                .expiring_keys(
+                    Utc::now(),
+                    chrono::Duration::days(i64::from(days)),
+                    page.limit,
+                )
+                .await?;
+            Ok(Json(Page {
+                items,
+                next_cursor: None,
+            }))
+        }
+    }
 }
 
 /// `GET /api/keys/{id}`.

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod known_hosts;
 pub mod platforms;
 pub mod ratelimit;
+pub mod schedules;
 pub mod security_headers;
 pub mod sessions;
 pub mod tasks;
@@ -137,6 +138,8 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::output))
         .routes(routes!(tasks::cancel))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(schedules::get, schedules::patch, schedules::delete))
         .routes(routes!(audit::list))
         .routes(routes!(known_hosts::import))
         .routes(routes!(ws::task_stream))

@@ -34,7 +34,8 @@ pub const MAX_PLATFORMS: usize = 10_000;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTask {
-    /// `deploy_keys`, `revoke_keys`, `run_command` or `scan`.
+    /// `deploy_keys`, `revoke_keys`, `run_command`, `scan` or `sync` (converge each platform on
+    /// its assignments, changing none).
     kind: String,
     /// Platform ids (UUIDs), at least one, at most 10 000 (optional for `revoke_keys` with
     /// `owner`: then every platform where one of the owner's keys is assigned).
@@ -265,27 +266,31 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 "replace_key is queued by POST /api/keys/{id}/replace",
             );
         }
-        Some(TaskKind::Scan) => {
+        Some(kind @ (TaskKind::Scan | TaskKind::Sync)) => {
             if body.key_ids.is_some() {
-                errors.add("key_ids", "is not used by scan");
+                errors.add("key_ids", format!("is not used by {kind}"));
             }
             if body.command.is_some() || body.timeout_s.is_some() {
-                errors.add("command", "is not used by scan");
+                errors.add("command", format!("is not used by {kind}"));
             }
+            // A sync may be previewed (the diff of every platform against its assignments).
+            params.dry_run = body.dry_run && kind == TaskKind::Sync;
         }
         None => {}
     }
     if body.owner.is_some() && !by_owner {
         errors.add("owner", "is only for revoke_keys");
     }
-    if let Some(TaskKind::RunCommand | TaskKind::Scan) = kind {
+    if let Some(TaskKind::RunCommand | TaskKind::Scan | TaskKind::Sync) = kind {
         if body.options.is_some() {
             errors.add("options", format!("is not used by {}", body.kind));
         }
-        // A scan never writes anyway; a command cannot be previewed.
-        if body.dry_run {
-            errors.add("dry_run", "is only for deploy_keys and revoke_keys");
-        }
+    }
+    // A scan never writes anyway; a command cannot be previewed.
+    if let Some(TaskKind::RunCommand | TaskKind::Scan) = kind
+        && body.dry_run
+    {
+        errors.add("dry_run", "is only for deploy_keys, revoke_keys and sync");
     }
     let concurrency = concurrency(&mut errors, body.concurrency);
     errors.finish()?;

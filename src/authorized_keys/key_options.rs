@@ -399,6 +399,32 @@ fn check_cidr(addr: &str, len: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+impl KeyOptions {
+    /// When `expiry-time` makes sshd refuse the key, as an instant: with `Z` the time in UTC;
+    /// without, the host's local time read as the latest instant it can be anywhere (UTC-12), so
+    /// testum never takes a key away before sshd itself refuses it. `None` without the option
+    /// (or with a value that is not a valid date, which [`KeyOptions::render`] refuses).
+    pub fn expires_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let value = self.expiry_time.as_deref()?;
+        let (digits, utc) = match value.strip_suffix(['Z', 'z']) {
+            Some(digits) => (digits, true),
+            None => (value, false),
+        };
+        if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let naive =
+            chrono::NaiveDateTime::parse_from_str(&format!("{digits:0<14}"), "%Y%m%d%H%M%S")
+                .ok()?;
+        let at = naive.and_utc();
+        Some(if utc {
+            at
+        } else {
+            at + chrono::Duration::hours(12)
+        })
+    }
+}
+
 /// `expiry-time`: the digits must be a real date and time (`parse_absolute_time` uses
 /// `strptime`, which refuses month 13). The shape itself is checked by [`render_option`].
 fn check_expiry_date(value: &str) -> Result<(), &'static str> {

@@ -125,6 +125,20 @@ impl Api {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// `PATCH path` with a JSON `body`, answer as `T`.
+    pub async fn patch<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<T> {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `DELETE path`; a successful answer has no body.
+    pub async fn delete(&mut self, path: &str) -> anyhow::Result<()> {
+        self.send(Method::DELETE, path, None::<&()>).await.map(drop)
+    }
+
     /// `GET path`, the answer's text as is (e.g. CSV).
     pub async fn get_text(&mut self, path: &str) -> anyhow::Result<String> {
         self.send(Method::GET, path, None::<&()>).await

@@ -14,6 +14,7 @@ mod follow;
 mod inventory;
 mod login;
 mod scan;
+mod schedules;
 mod session;
 mod tasks;
 
@@ -46,6 +47,9 @@ pub enum ClientCommand {
     /// Scan platforms' authorized_keys (by name or tag; nothing is changed), then print the
     /// counts by state and each platform that is not in_sync. Exit 0 only if every scan ran.
     Scan(scan::ScanArgs),
+    /// Schedules: cron expressions that create tasks (list, show, create, update, enable,
+    /// disable, delete).
+    Schedules(schedules::SchedulesArgs),
     /// Who can log in where: every key line of the platforms' latest scans (all pages), as a
     /// table or, with --csv, the server's CSV.
     Access(access::AccessArgs),
@@ -80,6 +84,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Run(args) => tasks::run(args).await,
         ClientCommand::Scan(args) => scan::scan(args).await,
         ClientCommand::Access(args) => access::access(args).await.map(|()| true),
+        ClientCommand::Schedules(args) => schedules::schedules(args).await.map(|()| true),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

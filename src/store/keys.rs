@@ -53,10 +53,10 @@ pub struct KeyPatch {
     pub expires_at: Option<Option<DateTime<Utc>>>,
 }
 
-const COLUMNS: &str = "id, name, public_key, key_type, fingerprint, bits, comment, owner, \
+pub(super) const COLUMNS: &str = "id, name, public_key, key_type, fingerprint, bits, comment, owner, \
                        expires_at, created_at, updated_at";
 
-fn key_from_row(row: &AnyRow) -> StoreResult<Key> {
+pub(super) fn key_from_row(row: &AnyRow) -> StoreResult<Key> {
     Ok(Key {
         id: parse_uuid(row.try_get("id")?)?,
         name: row.try_get("name")?,

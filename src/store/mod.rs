@@ -9,6 +9,7 @@ mod archive;
 mod audit;
 pub mod audit_chain;
 mod event_pages;
+mod expiry;
 mod host_keys;
 pub mod in_use;
 mod keys;
@@ -19,6 +20,7 @@ mod overview;
 mod platforms;
 mod retention;
 mod scans;
+mod schedules;
 mod schema;
 mod sealed;
 mod sessions;
@@ -40,6 +42,7 @@ use uuid::Uuid;
 pub use archive::{ArchiveSegment, ArchiveState, MarkArchived, OutputLocation};
 pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use event_pages::{EventPage, EventScope, PageQuery};
+pub use expiry::{ExpiryItem, ExpiryOutcome, expiry_actor};
 pub use host_keys::ImportedPin;
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;
@@ -55,6 +58,7 @@ pub use scans::{
     AccessCursor, AccessEntry, AccessFilter, KeyRef, MAX_STORED_LINES, PlatformScan, PlatformState,
     ScanRecord,
 };
+pub use schedules::{Fired, Firing, NewSchedule, Schedule, ScheduleKind};
 pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};

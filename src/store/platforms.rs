@@ -124,12 +124,16 @@ struct AssignedRow {
     public_key: String,
     /// The key's expiry as stored (comparable as text with [`ts`]).
     expires_at: Option<String>,
+    /// The assignment's own expiry (its `expiry-time` option, see
+    /// [`KeyOptions::expires_at`]), as stored.
+    assignment_expires_at: Option<String>,
     /// The rendered options field, `None` for none.
     options: Option<String>,
 }
 
 /// The desired state at `now` of a platform with these assignments: each key's line is
-/// `<options> <public key>` (just the key without options).
+/// `<options> <public key>` (just the key without options). A key past its own expiry or its
+/// assignment's (`expiry-time`) is left out and listed in `expired`.
 fn desired_of(rows: &[AssignedRow], now: DateTime<Utc>) -> DesiredState {
     let now = ts(now);
     let mut state = DesiredState::default();
@@ -141,7 +145,11 @@ fn desired_of(rows: &[AssignedRow], now: DateTime<Utc>) -> DesiredState {
         if row.status == SyncStatus::Revoking {
             state.revoking.push(row.key_id);
             state.leaving.push(line);
-        } else if row.expires_at.as_ref().is_some_and(|at| *at <= now) {
+        } else if [&row.expires_at, &row.assignment_expires_at]
+            .into_iter()
+            .flatten()
+            .any(|at| *at <= now)
+        {
             state.expired.push(row.key_id);
             state.leaving.push(line);
         } else {
@@ -625,6 +633,7 @@ impl Store {
                 .map(KeyOptions::render)
                 .transpose()
                 .map_err(|e| StoreError::Conflict(format!("options: {e}")))?;
+            let new_expiry = options.get(key_id).map(|opts| opts.expires_at().map(ts));
             match (kind, rows.iter_mut().find(|row| row.key_id == *key_id)) {
                 (TaskKind::DeployKeys, Some(row)) => {
                     if row.status == SyncStatus::Revoking {
@@ -632,6 +641,7 @@ impl Store {
                     }
                     if let Some(field) = new_options {
                         row.options = field;
+                        row.assignment_expires_at = new_expiry.flatten();
                     }
                 }
                 (TaskKind::DeployKeys, None) => {
@@ -645,12 +655,16 @@ impl Store {
                         status: SyncStatus::Pending,
                         public_key: key.try_get("public_key")?,
                         expires_at: key.try_get("expires_at")?,
+                        assignment_expires_at: new_expiry.flatten(),
                         options: new_options.flatten(),
                     });
                 }
                 (TaskKind::RevokeKeys, Some(row)) => row.status = SyncStatus::Revoking,
                 (TaskKind::RevokeKeys, None)
-                | (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey, _) => {}
+                | (
+                    TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey | TaskKind::Sync,
+                    _,
+                ) => {}
             }
         }
         // New assignments share one creation time, so they follow the others in key id order.
@@ -662,7 +676,8 @@ impl Store {
     /// Platform `id`'s assignments with what a sync needs, in assignment order.
     async fn assigned(&self, id: Uuid) -> StoreResult<Vec<AssignedRow>> {
         let rows = sqlx::query(
-            "SELECT a.key_id, a.sync_status, a.options, k.public_key, k.expires_at
+            "SELECT a.key_id, a.sync_status, a.options, k.public_key, k.expires_at,
+                    a.expires_at AS assignment_expires_at
              FROM assignments a JOIN keys k ON k.id = a.key_id
              WHERE a.platform_id = $1 ORDER BY a.created_at, a.key_id",
         )
@@ -676,6 +691,7 @@ impl Store {
                     status: parse_word("sync_status", row.try_get("sync_status")?)?,
                     public_key: row.try_get("public_key")?,
                     expires_at: row.try_get("expires_at")?,
+                    assignment_expires_at: row.try_get("assignment_expires_at")?,
                     options: row.try_get("options")?,
                 })
             })

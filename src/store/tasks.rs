@@ -75,6 +75,10 @@ crate::words! {
         /// Put a new key wherever an old one is assigned (same options) and take the old one off,
         /// in one write per platform: the old key leaves only where the new one lands.
         ReplaceKey => "replace_key",
+        /// Converge each platform on its assignments (what a deploy does, without changing any
+        /// assignment): missing keys are written, revoked and expired ones removed, options
+        /// brought up to date; the file read after the write is recorded as the platform's scan.
+        Sync => "sync",
     }
 }
 
@@ -83,7 +87,11 @@ impl TaskKind {
     pub fn is_idempotent(self) -> bool {
         matches!(
             self,
-            TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::Scan | TaskKind::ReplaceKey
+            TaskKind::DeployKeys
+                | TaskKind::RevokeKeys
+                | TaskKind::Scan
+                | TaskKind::ReplaceKey
+                | TaskKind::Sync
         )
     }
 }
@@ -465,6 +473,15 @@ fn render_options(
         .collect()
 }
 
+/// The stored expiry (see [`KeyOptions::expires_at`]) of each key in `options`; `None` for a key
+/// whose options have no `expiry-time`.
+fn option_expiries(options: &BTreeMap<Uuid, KeyOptions>) -> HashMap<Uuid, Option<String>> {
+    options
+        .iter()
+        .map(|(key_id, opts)| (*key_id, opts.expires_at().map(ts)))
+        .collect()
+}
+
 /// The assignment change of one key on one platform for a task of `kind` (see
 /// [`Store::create_task`]); `options` holds the rendered options of the keys that have some.
 async fn change_assignment(
@@ -473,6 +490,7 @@ async fn change_assignment(
     platform_id: Uuid,
     key_id: Uuid,
     options: &HashMap<Uuid, Option<String>>,
+    expiries: &HashMap<Uuid, Option<String>>,
     now: &str,
 ) -> StoreResult<()> {
     // Re-deploying a key that is being revoked cancels the revoke; a revoked assignment
@@ -490,24 +508,28 @@ async fn change_assignment(
         .bind(now.to_string()),
         // New options: the assignment is pending again when they differ from what it has.
         (TaskKind::DeployKeys, Some(field)) => sqlx::query(
-            "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options)
-             VALUES ($1, $2, $3, 'pending', $4)
+            "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options,
+                 expires_at)
+             VALUES ($1, $2, $3, 'pending', $4, $5)
              ON CONFLICT (platform_id, key_id) DO UPDATE SET options = excluded.options,
-                 sync_status = 'pending', sync_error = NULL
+                 expires_at = excluded.expires_at, sync_status = 'pending', sync_error = NULL
              WHERE assignments.sync_status = 'revoking'
                 OR COALESCE(assignments.options, '') <> COALESCE(excluded.options, '')",
         )
         .bind(platform_id.to_string())
         .bind(key_id.to_string())
         .bind(now.to_string())
-        .bind(field.clone()),
+        .bind(field.clone())
+        .bind(expiries.get(&key_id).cloned().flatten()),
         (TaskKind::RevokeKeys, _) => sqlx::query(
             "UPDATE assignments SET sync_status = 'revoking', sync_error = NULL
              WHERE platform_id = $1 AND key_id = $2",
         )
         .bind(platform_id.to_string())
         .bind(key_id.to_string()),
-        (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey, _) => return Ok(()),
+        (TaskKind::RunCommand | TaskKind::Scan | TaskKind::ReplaceKey | TaskKind::Sync, _) => {
+            return Ok(());
+        }
     };
     query.execute(&mut *conn).await?;
     Ok(())
@@ -524,11 +546,12 @@ async fn replace_assignment(
     now: &str,
 ) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options)
-         SELECT platform_id, $3, $4, 'pending', options FROM assignments
+        "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, options,
+             expires_at)
+         SELECT platform_id, $3, $4, 'pending', options, expires_at FROM assignments
          WHERE platform_id = $1 AND key_id = $2
          ON CONFLICT (platform_id, key_id) DO UPDATE SET options = excluded.options,
-             sync_status = 'pending', sync_error = NULL",
+             expires_at = excluded.expires_at, sync_status = 'pending', sync_error = NULL",
     )
     .bind(platform_id.to_string())
     .bind(old.to_string())
@@ -545,6 +568,90 @@ async fn replace_assignment(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// [`Store::create_task`] on `conn`, inside the caller's transaction (a schedule's firing or an
+/// expiry creates its task in the transaction that claims the firing). Returns the task id.
+pub(super) async fn insert_task(
+    conn: &mut AnyConnection,
+    actor: &Actor,
+    new: NewTask,
+) -> StoreResult<Uuid> {
+    let id = Uuid::new_v4();
+    let now = now_ts();
+    let rendered = render_options(&new.params.options)
+        .map_err(|e| StoreError::Conflict(format!("options: {e}")))?;
+    let expiries = option_expiries(&new.params.options);
+    if !new.params.dry_run {
+        for (platform_id, _) in &new.platforms {
+            for key_id in &new.params.key_ids {
+                match new.params.replaces {
+                    Some(old) if new.kind == TaskKind::ReplaceKey => {
+                        replace_assignment(&mut *conn, *platform_id, old, *key_id, &now).await?
+                    }
+                    _ => {
+                        change_assignment(
+                            &mut *conn,
+                            new.kind,
+                            *platform_id,
+                            *key_id,
+                            &rendered,
+                            &expiries,
+                            &now,
+                        )
+                        .await?
+                    }
+                }
+            }
+        }
+    }
+    let params = json!(new.params).to_string();
+    sqlx::query(
+        "INSERT INTO tasks (id, kind, status, params, concurrency, created_by, created_at)
+             VALUES ($1, $2, 'queued', $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(new.kind.as_str())
+    .bind(&params)
+    .bind(i64::from(new.concurrency))
+    .bind(&actor.name)
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    for (position, (platform_id, name)) in new.platforms.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO targets (task_id, platform_id, platform_name, position, status)
+                 VALUES ($1, $2, $3, $4, 'queued')",
+        )
+        .bind(id.to_string())
+        .bind(platform_id.to_string())
+        .bind(name)
+        .bind(position as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    audit(
+        &mut *conn,
+        NewAudit {
+            actor,
+            action: "task.create",
+            target: Some(format!("task:{id}")),
+            outcome: "success",
+            details: json!({
+                "kind": new.kind,
+                "platform_ids": new.platforms.iter().map(|p| p.0).collect::<Vec<_>>(),
+                "key_ids": new.params.key_ids,
+                "options": new.params.options,
+                "dry_run": new.params.dry_run,
+                "replaces": new.params.replaces,
+                "owner": new.params.owner,
+                "command": new.params.command,
+            }),
+        },
+    )
+    .await?;
+    notify(&mut *conn, crate::tasks::WORK_CHANNEL, "").await?;
+    Ok(id)
 }
 
 impl Store {
@@ -620,79 +727,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when options cannot be rendered (the API validates them first).
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> StoreResult<Uuid> {
-        let id = Uuid::new_v4();
-        let now = now_ts();
-        let rendered = render_options(&new.params.options)
-            .map_err(|e| StoreError::Conflict(format!("options: {e}")))?;
         let mut tx = self.write_tx().await?;
-        if !new.params.dry_run {
-            for (platform_id, _) in &new.platforms {
-                for key_id in &new.params.key_ids {
-                    match new.params.replaces {
-                        Some(old) if new.kind == TaskKind::ReplaceKey => {
-                            replace_assignment(&mut tx, *platform_id, old, *key_id, &now).await?
-                        }
-                        _ => {
-                            change_assignment(
-                                &mut tx,
-                                new.kind,
-                                *platform_id,
-                                *key_id,
-                                &rendered,
-                                &now,
-                            )
-                            .await?
-                        }
-                    }
-                }
-            }
-        }
-        let params = json!(new.params).to_string();
-        sqlx::query(
-            "INSERT INTO tasks (id, kind, status, params, concurrency, created_by, created_at)
-             VALUES ($1, $2, 'queued', $3, $4, $5, $6)",
-        )
-        .bind(id.to_string())
-        .bind(new.kind.as_str())
-        .bind(&params)
-        .bind(i64::from(new.concurrency))
-        .bind(&actor.name)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        for (position, (platform_id, name)) in new.platforms.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO targets (task_id, platform_id, platform_name, position, status)
-                 VALUES ($1, $2, $3, $4, 'queued')",
-            )
-            .bind(id.to_string())
-            .bind(platform_id.to_string())
-            .bind(name)
-            .bind(position as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        audit(
-            &mut tx,
-            NewAudit {
-                actor,
-                action: "task.create",
-                target: Some(format!("task:{id}")),
-                outcome: "success",
-                details: json!({
-                    "kind": new.kind,
-                    "platform_ids": new.platforms.iter().map(|p| p.0).collect::<Vec<_>>(),
-                    "key_ids": new.params.key_ids,
-                    "options": new.params.options,
-                    "dry_run": new.params.dry_run,
-                    "replaces": new.params.replaces,
-                    "owner": new.params.owner,
-                    "command": new.params.command,
-                }),
-            },
-        )
-        .await?;
-        notify(&mut tx, crate::tasks::WORK_CHANNEL, "").await?;
+        let id = insert_task(&mut tx, actor, new).await?;
         tx.commit().await?;
         Ok(id)
     }

@@ -151,7 +151,7 @@ async fn execute(
         .map_err(|e| store_failure(target.platform_id, "reading the platform", e))?
         .ok_or("the platform was deleted")?;
     match target.kind {
-        TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::ReplaceKey => {
+        TaskKind::DeployKeys | TaskKind::RevokeKeys | TaskKind::ReplaceKey | TaskKind::Sync => {
             sync(context, target, &platform, warnings).await
         }
         TaskKind::Scan => super::scan::scan(context, target, &platform, warnings).await,

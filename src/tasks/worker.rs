@@ -42,6 +42,9 @@ pub struct WorkerConfig {
     pub archive: Option<OutputArchive>,
     /// The registry `/readyz` reads; the worker joins it and beats once per dispatch round.
     pub health: WorkerHealth,
+    /// The scheduler loop (schedules, expiry) this worker runs beside its targets; `None` runs
+    /// none (tests that drive the scheduler's clock themselves).
+    pub scheduler: Option<crate::schedule::SchedulerSettings>,
 }
 
 impl From<&Settings> for WorkerConfig {
@@ -55,6 +58,7 @@ impl From<&Settings> for WorkerConfig {
             output_retention_days: config.output_retention_days,
             archive: None,
             health: WorkerHealth::default(),
+            scheduler: Some(config.scheduler.clone()),
         }
     }
 }
@@ -144,6 +148,14 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, 
         config.lease,
         config.output_retention_days,
     ));
+    // Due schedules and expired keys: claimed in the database, so every worker may run it.
+    let scheduler = config.scheduler.clone().map(|settings| {
+        tokio::spawn(crate::schedule::run_loop(
+            context.store.clone(),
+            context.bus.clone(),
+            settings,
+        ))
+    });
     let mut poll = tokio::time::interval(Duration::from_secs(1));
     loop {
         beat.beat();
@@ -178,6 +190,9 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, 
         }
     }
     // Drain: finish what runs; the heartbeat keeps the leases alive meanwhile.
+    if let Some(scheduler) = scheduler {
+        scheduler.abort();
+    }
     while running.join_next().await.is_some() {}
     heartbeat.abort();
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::session::{PageSession, page_session};
 use super::templates::render;
 use crate::api::error::ApiError;
-use crate::api::extract::{ApiQuery, Paging};
+use crate::api::extract::ApiQuery;
 use crate::api::tasks as tasks_api;
 use crate::api::{
     AppState, access_report as access_api, audit as audit_api, keys as keys_api,
@@ -101,7 +101,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResu
 pub async fn keys(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: ApiQuery<Paging>,
+    query: ApiQuery<keys_api::KeyListQuery>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let Json(list) = keys_api::list(State(state.clone()), query).await?;
@@ -146,11 +146,12 @@ pub async fn key(
 
 /// Every key (up to the largest page), for the deploy and revoke pickers.
 async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> {
-    let paging = Paging {
+    let query = keys_api::KeyListQuery {
         limit: Some(crate::api::extract::MAX_LIMIT.to_string()),
         cursor: None,
+        expiring_within_days: None,
     };
-    let Json(list) = keys_api::list(State(state.clone()), ApiQuery(paging)).await?;
+    let Json(list) = keys_api::list(State(state.clone()), ApiQuery(query)).await?;
     Ok(list.items)
 }
 

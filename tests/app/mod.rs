@@ -103,6 +103,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
             max_task_output_bytes: 4 * 1024 * 1024 * 1024,
             output_retention_days: 90,
             object_store_url: None,
+            scheduler: Default::default(),
         },
     }
 }

@@ -99,6 +99,37 @@ fn due_assignments_sql(mark: &str) -> String {
 const BEGINNING: &str = "0000-01-01T00:00:00.000000Z";
 
 impl Store {
+    /// Give assignments written before `assignments.expires_at` existed (schema 10 and older)
+    /// the expiry of their `expiry-time` option. Touches only rows with the option and no
+    /// expiry, so after the first start it reads nothing.
+    pub(super) async fn backfill_assignment_expiry(&self) -> StoreResult<()> {
+        let rows = sqlx::query(
+            "SELECT platform_id, key_id, options FROM assignments
+             WHERE expires_at IS NULL AND options LIKE '%expiry-time=%'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let options: String = row.try_get("options")?;
+            let Some(at) = crate::authorized_keys::KeyOptions::parse(&options)
+                .ok()
+                .and_then(|parsed| parsed.expires_at())
+            else {
+                continue;
+            };
+            sqlx::query(
+                "UPDATE assignments SET expires_at = $3
+                 WHERE platform_id = $1 AND key_id = $2 AND expires_at IS NULL",
+            )
+            .bind(row.try_get::<String, _>("platform_id")?)
+            .bind(row.try_get::<String, _>("key_id")?)
+            .bind(ts(at))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Queue the removal of everything whose expiry passed by `now` and that is still on a
     /// platform: in one transaction, mark each expired key (`expired_mark`) and assignment,
     /// create one `sync` task (`created_by` `expiry`) over every platform concerned, and audit

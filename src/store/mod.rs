@@ -351,6 +351,7 @@ impl Store {
         let store = Store::open_as_is(url, pool).await?;
         store.backend.migrations().run(&store.pool).await?;
         store.adopt_unchained_audit().await?;
+        store.backfill_assignment_expiry().await?;
         Ok(store)
     }
 

@@ -747,3 +747,86 @@ async fn an_expired_assignment_is_removed_from_the_host() {
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
     assert_eq!(audit["items"][0]["details"]["platform_name"], "web1");
 }
+
+/// The Schedules page lists each schedule with its next firing, its last result linked to the
+/// task, and its last error.
+#[tokio::test]
+async fn the_schedules_page_shows_next_firing_last_result_and_error() {
+    let app = TestApp::start().await;
+    let (status, broken) = app
+        .post(
+            "/api/schedules",
+            json!({"name": "nightly-scan", "cron": "0 1 * * *", "kind": "scan", "selector": "all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{broken}");
+    let due = at(broken["next_run_at"].as_str().unwrap());
+    // No platform yet: the firing records an error.
+    let fired = fire_due(app.store(), due).await.unwrap();
+    assert!(
+        fired
+            .iter()
+            .any(|f| f.schedule == "nightly-scan" && f.outcome.is_err()),
+        "{fired:?}"
+    );
+    app.add_password_platform("web1", common::closed_port(), "deploy", "pw")
+        .await;
+    let next = due + chrono::Duration::days(1);
+    let fired = fire_due(app.store(), next).await.unwrap();
+    let task = fired
+        .iter()
+        .find(|f| f.schedule == "nightly-scan")
+        .and_then(|f| f.outcome.clone().ok())
+        .expect("a task at the second firing");
+
+    let form =
+        serde_urlencoded::to_string([("username", "admin"), ("password", app::ADMIN_PASSWORD)])
+            .unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = browser
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = app::ui_page(&browser, &format!("{}/ui/schedules", app.base), &cookie).await;
+    assert!(
+        page.contains(r#"href="/ui/schedules" aria-current="page""#),
+        "{page}"
+    );
+    assert!(
+        page.contains("nightly-scan") && page.contains("daily-sync"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("/ui/tasks/{task}")),
+        "last result links the task: {page}"
+    );
+    assert!(
+        page.contains(r#"id="add-schedule""#),
+        "the admin gets the form"
+    );
+    assert!(page.contains("Disable"), "{page}");
+    // The error of the first firing was replaced by the second's success.
+    assert!(!page.contains("matches no platform"), "{page}");
+    let schedules = app.get("/api/schedules").await;
+    let shown = schedules["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "nightly-scan")
+        .unwrap();
+    assert_eq!(shown["last_task_id"], task.to_string());
+    assert!(shown["last_result"].is_string(), "{shown}");
+}

@@ -332,6 +332,23 @@ fn real_run(task: &crate::store::Task) -> Option<String> {
     Some(body.to_string())
 }
 
+/// `GET /ui/schedules?cursor=`: schedules with their next firing, last result (a link to the
+/// task) and last error; operators get the create form and enable, disable and delete.
+pub async fn schedules(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: ApiQuery<crate::api::extract::Paging>,
+) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    let Json(list) = crate::api::schedules::list(State(state.clone()), query).await?;
+    let kinds: Vec<&str> = crate::store::ScheduleKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    let data = json!({"schedules": list.items, "next_cursor": list.next_cursor, "kinds": kinds});
+    page("schedules.html", &session, "schedules", data)
+}
+
 /// `GET /ui/audit?actor=&action=&target=&cursor=`: the audit log, filtered like `GET /api/audit`.
 pub async fn audit(
     State(state): State<AppState>,

@@ -8,11 +8,12 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
     ("keys.html", include_str!("templates/keys.html")),
+    ("schedules.html", include_str!("templates/schedules.html")),
     ("key.html", include_str!("templates/key.html")),
     (
         "key_options_fields.html",

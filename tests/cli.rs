@@ -831,3 +831,77 @@ async fn bad_options_and_names_are_one_line_usage_errors_and_queue_nothing() {
     );
     assert_eq!(authorized_keys(&host), "");
 }
+
+#[tokio::test]
+async fn schedules_are_created_listed_changed_and_deleted_by_name() {
+    let app = TestApp::start().await;
+    let (out, _) = succeeds(
+        &app,
+        &[
+            "schedules",
+            "create",
+            "--name",
+            "nightly-scan",
+            "--cron",
+            "0 2 * * *",
+            "--time-zone",
+            "Europe/Berlin",
+            "--kind",
+            "scan",
+            "--selector",
+            "all",
+        ],
+    )
+    .await;
+    assert!(
+        out.starts_with(
+            "created schedule nightly-scan (0 2 * * * Europe/Berlin, scan of all); next firing 20"
+        ),
+        "{out}"
+    );
+    let (out, _) = succeeds(&app, &["schedules", "list"]).await;
+    assert!(out.lines().next().unwrap().starts_with("NAME"), "{out}");
+    assert!(
+        out.contains("nightly-scan") && out.contains("daily-sync"),
+        "{out}"
+    );
+    let (out, _) = succeeds(&app, &["schedules", "disable", "nightly-scan"]).await;
+    assert!(out.contains("next firing none (disabled)"), "{out}");
+    let (out, _) = succeeds(&app, &["schedules", "enable", "nightly-scan"]).await;
+    assert!(out.starts_with("enabled schedule nightly-scan"), "{out}");
+    let (out, _) = succeeds(
+        &app,
+        &[
+            "schedules",
+            "update",
+            "nightly-scan",
+            "--cron",
+            "30 2 * * *",
+        ],
+    )
+    .await;
+    assert!(out.contains("(30 2 * * * Europe/Berlin"), "{out}");
+    let (out, _) = succeeds(&app, &["schedules", "show", "nightly-scan"]).await;
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["cron"], "30 2 * * *");
+    // A bad cron expression is the server's 422, naming the field, exit 1.
+    let bad = as_admin(
+        &app,
+        &[
+            "schedules",
+            "update",
+            "nightly-scan",
+            "--cron",
+            "every night",
+        ],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("cron"), "{}", text(&bad.stderr));
+    let missing = as_admin(&app, &["schedules", "delete", "no-such"]).await;
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    let (out, _) = succeeds(&app, &["schedules", "delete", "nightly-scan"]).await;
+    assert_eq!(out.trim(), "deleted schedule nightly-scan");
+    let (out, _) = succeeds(&app, &["schedules", "list"]).await;
+    assert!(!out.contains("nightly-scan"), "{out}");
+}

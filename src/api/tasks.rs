@@ -281,10 +281,10 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     if body.owner.is_some() && !by_owner {
         errors.add("owner", "is only for revoke_keys");
     }
-    if let Some(TaskKind::RunCommand | TaskKind::Scan | TaskKind::Sync) = kind {
-        if body.options.is_some() {
-            errors.add("options", format!("is not used by {}", body.kind));
-        }
+    if let Some(TaskKind::RunCommand | TaskKind::Scan | TaskKind::Sync) = kind
+        && body.options.is_some()
+    {
+        errors.add("options", format!("is not used by {}", body.kind));
     }
     // A scan never writes anyway; a command cannot be previewed.
     if let Some(TaskKind::RunCommand | TaskKind::Scan) = kind

@@ -21,6 +21,7 @@ mod retention;
 mod scans;
 mod schema;
 mod sealed;
+mod selection;
 mod sessions;
 mod settings;
 mod tasks;

@@ -23,6 +23,7 @@ mod scans;
 mod schedules;
 mod schema;
 mod sealed;
+mod selection;
 mod sessions;
 mod settings;
 mod tasks;

@@ -44,6 +44,10 @@ fn at(text: &str) -> DateTime<Utc> {
 
 /// A platform that is never contacted (the tasks stay queued: no worker runs).
 async fn platform(store: &Store, name: &str) -> Uuid {
+    tagged_platform(store, name, &[]).await
+}
+
+async fn tagged_platform(store: &Store, name: &str, tags: &[&str]) -> Uuid {
     let id = Uuid::new_v4();
     store
         .create_platform(
@@ -60,7 +64,7 @@ async fn platform(store: &Store, name: &str) -> Uuid {
                 host_key_type: None,
                 host_key_fingerprint: None,
                 authorized_keys_path: ".ssh/authorized_keys".into(),
-                tags: vec![],
+                tags: tags.iter().map(|t| t.to_string()).collect(),
                 exclusive: false,
             },
         )
@@ -390,6 +394,49 @@ async fn a_firing_that_cannot_create_its_task_records_why_and_moves_on() {
     assert!(tasks_by_creator(&store).await.is_empty());
 }
 
+/// The selector is resolved at each firing: a platform added later is in the next task.
+#[tokio::test]
+async fn a_firing_targets_what_its_selector_picks_at_that_moment() {
+    let (store, _url, _dir) = database().await;
+    let web1 = tagged_platform(&store, "web1", &["web", "env=prod"]).await;
+    tagged_platform(&store, "db1", &["db", "env=prod"]).await;
+    let start = at("2026-12-01T00:00:00Z");
+    let mut web = schedule("web-hourly", "0 * * * *", "UTC", ScheduleKind::Scan, start);
+    web.selector = "tag:web and env=prod".into();
+    let mut nothing = schedule("nothing", "0 * * * *", "UTC", ScheduleKind::Scan, start);
+    nothing.selector = "tag:mainframe".into();
+    for new in [&web, &nothing] {
+        store
+            .create_schedule(&Actor::system(), new, false)
+            .await
+            .unwrap();
+    }
+    let fired = fire_due(&store, at("2026-12-01T01:00:00Z")).await.unwrap();
+    let by_name: BTreeMap<_, _> = fired
+        .iter()
+        .map(|f| (f.schedule.as_str(), &f.outcome))
+        .collect();
+    let task = store
+        .get_task(by_name["web-hourly"].clone().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let targets: Vec<Uuid> = task.targets.iter().map(|t| t.platform_id).collect();
+    assert_eq!(targets, vec![web1]);
+    let error = by_name["nothing"].clone().unwrap_err();
+    assert!(error.contains("matches no platform"), "{error}");
+    let web2 = tagged_platform(&store, "web2", &["web", "env=prod"]).await;
+    let fired = fire_due(&store, at("2026-12-01T02:00:00Z")).await.unwrap();
+    let task = fired.iter().find(|f| f.schedule == "web-hourly").unwrap();
+    let task = store
+        .get_task(task.outcome.clone().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let targets: Vec<Uuid> = task.targets.iter().map(|t| t.platform_id).collect();
+    assert_eq!(targets, vec![web1, web2]);
+}
+
 #[tokio::test]
 async fn the_daily_sync_follows_its_setting() {
     let (store, _url, _dir) = database().await;
@@ -445,6 +492,7 @@ async fn the_schedules_api_validates_and_audits() {
         (json!({"command": null}), "command"),
         (json!({"selector": ""}), "selector"),
         (json!({"selector": "tag:web and ("}), "selector"),
+        (json!({"selector": "colour:blue"}), "selector"),
         (json!({"concurrency": 0}), "concurrency"),
         (json!({"timeout_s": 0}), "timeout_s"),
         (json!({"name": ""}), "name"),
@@ -464,6 +512,12 @@ async fn the_schedules_api_validates_and_audits() {
             "{change}: {problem}"
         );
     }
+    // A selector error says where and why.
+    let mut body = good.clone();
+    body["selector"] = json!("tag:web and (");
+    let (_, problem) = call(&app, Method::POST, "/api/schedules", Some(body)).await;
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("at position 14: "), "{problem}");
     // A scan takes no command.
     let (status, problem) = call(
         &app,
@@ -481,6 +535,7 @@ async fn the_schedules_api_validates_and_audits() {
     let (status, made) = call(&app, Method::POST, "/api/schedules", Some(good.clone())).await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     assert_eq!(made["time_zone"], "Europe/Berlin");
+    assert_eq!(made["selector"], "all");
     assert!(made["next_run_at"].is_string(), "{made}");
     assert_eq!(made["enabled"], true);
     assert_eq!(made["last_task_id"], Value::Null);

@@ -152,18 +152,15 @@ fn validate(body: CreateSchedule) -> Result<NewSchedule, ApiError> {
     Ok(schedule)
 }
 
-/// A selector's canonical text, or its error under `selector` (with position and reason).
+/// A selector's canonical text, or its error under `selector` (`at position N: reason`).
 fn check_selector(errors: &mut Errors, text: &str) -> Option<String> {
-    // Until the selector language lands: `all` only.
-    if text.trim() == "all" {
-        Some("all".into())
-    } else if text.trim().is_empty() {
+    if text.trim().is_empty() {
         errors.add("selector", "must not be blank (all selects every platform)");
-        None
-    } else {
-        errors.add("selector", "only `all` is supported yet");
-        None
+        return None;
     }
+    errors
+        .check("selector", text.parse::<crate::selector::Selector>())
+        .map(|selector| selector.to_string())
 }
 
 /// The schedule with path id `id`, or a 404 naming it.

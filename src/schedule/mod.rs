@@ -142,33 +142,13 @@ pub struct FiredSchedule {
 /// The platforms `selector` picks now: (id, name) by name; an error (a selector that does not
 /// parse, or matches nothing) is the firing's error.
 async fn resolve(store: &Store, selector: &str) -> Result<Vec<(uuid::Uuid, String)>, String> {
-    // Until the selector language lands: `all` only.
-    if selector.trim() != "all" {
-        return Err(format!(
-            "selector {selector:?}: only `all` is supported yet"
-        ));
-    }
-    let mut platforms = Vec::new();
-    let mut page = crate::store::PageRequest {
-        limit: 500,
-        cursor: None,
-    };
-    loop {
-        let found = store.list_platforms(None, &page).await.map_err(|e| {
-            tracing::error!(error = %e, "resolving a schedule's selector failed");
-            "selector: internal database error (the log has the details)".to_string()
-        })?;
-        platforms.extend(found.items.iter().map(|p| (p.id, p.name.clone())));
-        match found
-            .next_cursor
-            .as_deref()
-            .and_then(crate::store::Cursor::decode)
-        {
-            Some(cursor) => page.cursor = Some(cursor),
-            None => break,
-        }
-    }
-    platforms.sort_by(|a, b| a.1.cmp(&b.1));
+    let parsed: crate::selector::Selector = selector
+        .parse()
+        .map_err(|e: crate::selector::SelectorError| format!("selector {selector:?}: {e}"))?;
+    let platforms = store.select_platforms(&parsed).await.map_err(|e| {
+        tracing::error!(error = %e, "resolving a schedule's selector failed");
+        "selector: internal database error (the log has the details)".to_string()
+    })?;
     if platforms.is_empty() {
         return Err(format!("selector {selector:?} matches no platform"));
     }

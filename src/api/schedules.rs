@@ -11,7 +11,7 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
-use super::tasks::{MAX_COMMAND_BYTES, MAX_TIMEOUT_S, concurrency};
+use super::tasks::{command_and_timeout, concurrency};
 use crate::schedule::{CronSchedule, next_firing};
 use crate::store::{NewSchedule, Page, Schedule, ScheduleKind};
 use crate::validate;
@@ -95,28 +95,8 @@ fn validate(body: CreateSchedule) -> Result<NewSchedule, ApiError> {
     let mut timeout_s = None;
     match kind {
         Some(ScheduleKind::RunCommand) => {
-            match body.command.as_deref() {
-                None => errors.add("command", "is required for run_command"),
-                Some(c) if c.trim().is_empty() => errors.add("command", "must not be blank"),
-                Some(c) if c.len() > MAX_COMMAND_BYTES => errors.add(
-                    "command",
-                    format!("must be at most {MAX_COMMAND_BYTES} bytes"),
-                ),
-                Some(c) if c.contains('\0') => errors.add("command", "must not contain NUL"),
-                Some(c) => command = Some(c.to_string()),
-            }
-            if let Some(t) = body.timeout_s {
-                match u32::try_from(t)
-                    .ok()
-                    .filter(|t| (1..=MAX_TIMEOUT_S).contains(t))
-                {
-                    Some(t) => timeout_s = Some(t),
-                    None => errors.add(
-                        "timeout_s",
-                        format!("must be from 1 to {MAX_TIMEOUT_S} seconds"),
-                    ),
-                }
-            }
+            (command, timeout_s) =
+                command_and_timeout(&mut errors, body.command.as_deref(), body.timeout_s);
         }
         Some(kind) => {
             if body.command.is_some() {

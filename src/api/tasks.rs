@@ -160,6 +160,50 @@ fn check_options(
     out
 }
 
+/// A `run_command`'s `command` (required, not blank, at most 64 KiB, no NUL) and `timeout_s`
+/// (1 to 86 400 seconds, optional); an error names the field.
+pub(super) fn command_and_timeout(
+    errors: &mut Errors,
+    command: Option<&str>,
+    timeout_s: Option<i64>,
+) -> (Option<String>, Option<u32>) {
+    let command = match command {
+        None => {
+            errors.add("command", "is required for run_command");
+            None
+        }
+        Some(c) if c.trim().is_empty() => {
+            errors.add("command", "must not be blank");
+            None
+        }
+        Some(c) if c.len() > MAX_COMMAND_BYTES => {
+            errors.add(
+                "command",
+                format!("must be at most {MAX_COMMAND_BYTES} bytes"),
+            );
+            None
+        }
+        Some(c) if c.contains('\0') => {
+            errors.add("command", "must not contain NUL");
+            None
+        }
+        Some(c) => Some(c.to_string()),
+    };
+    let timeout_s = timeout_s.and_then(|t| {
+        let valid = u32::try_from(t)
+            .ok()
+            .filter(|t| (1..=MAX_TIMEOUT_S).contains(t));
+        if valid.is_none() {
+            errors.add(
+                "timeout_s",
+                format!("must be from 1 to {MAX_TIMEOUT_S} seconds"),
+            );
+        }
+        valid
+    });
+    (command, timeout_s)
+}
+
 /// A task's `concurrency`: 1 to 1000, default 50 (an error names the field).
 pub(super) fn concurrency(errors: &mut Errors, value: Option<i64>) -> u32 {
     match value {
@@ -237,28 +281,8 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
             if body.key_ids.is_some() {
                 errors.add("key_ids", "is not used by run_command");
             }
-            match body.command.as_deref() {
-                None => errors.add("command", "is required for run_command"),
-                Some(c) if c.trim().is_empty() => errors.add("command", "must not be blank"),
-                Some(c) if c.len() > MAX_COMMAND_BYTES => errors.add(
-                    "command",
-                    format!("must be at most {MAX_COMMAND_BYTES} bytes"),
-                ),
-                Some(c) if c.contains('\0') => errors.add("command", "must not contain NUL"),
-                Some(c) => params.command = Some(c.to_string()),
-            }
-            if let Some(t) = body.timeout_s {
-                match u32::try_from(t)
-                    .ok()
-                    .filter(|t| (1..=MAX_TIMEOUT_S).contains(t))
-                {
-                    Some(t) => params.timeout_s = Some(t),
-                    None => errors.add(
-                        "timeout_s",
-                        format!("must be from 1 to {MAX_TIMEOUT_S} seconds"),
-                    ),
-                }
-            }
+            (params.command, params.timeout_s) =
+                command_and_timeout(&mut errors, body.command.as_deref(), body.timeout_s);
         }
         Some(TaskKind::ReplaceKey) => {
             errors.add(

@@ -95,6 +95,34 @@ fn due_assignments_sql(mark: &str) -> String {
     )
 }
 
+/// The item of a due key row (`due_keys_sql`), on `platforms` platforms.
+fn key_item(row: &sqlx::any::AnyRow, platforms: u64) -> StoreResult<ExpiryItem> {
+    Ok(ExpiryItem {
+        key_id: parse_uuid(row.try_get("id")?)?,
+        key_name: row.try_get("name")?,
+        fingerprint: row.try_get("fingerprint")?,
+        owner: row.try_get("owner")?,
+        platform_id: None,
+        platform_name: None,
+        expires_at: parse_ts(row.try_get("expires_at")?)?,
+        platforms,
+    })
+}
+
+/// The item of a due assignment row (`due_assignments_sql`).
+fn assignment_item(row: &sqlx::any::AnyRow) -> StoreResult<ExpiryItem> {
+    Ok(ExpiryItem {
+        key_id: parse_uuid(row.try_get("key_id")?)?,
+        key_name: row.try_get("name")?,
+        fingerprint: row.try_get("fingerprint")?,
+        owner: row.try_get("owner")?,
+        platform_id: Some(parse_uuid(row.try_get("platform_id")?)?),
+        platform_name: Some(row.try_get("platform_name")?),
+        expires_at: parse_ts(row.try_get("expires_at")?)?,
+        platforms: 1,
+    })
+}
+
 /// The earliest timestamp text: every stored timestamp sorts after it.
 const BEGINNING: &str = "0000-01-01T00:00:00.000000Z";
 
@@ -172,16 +200,7 @@ impl Store {
             for (id, name) in &on {
                 platforms.insert(parse_uuid(id)?, name.clone());
             }
-            expired.push(ExpiryItem {
-                key_id: parse_uuid(&key_id)?,
-                key_name: row.try_get("name")?,
-                fingerprint: row.try_get("fingerprint")?,
-                owner: row.try_get("owner")?,
-                platform_id: None,
-                platform_name: None,
-                expires_at: parse_ts(&expires_at)?,
-                platforms: on.len() as u64,
-            });
+            expired.push(key_item(row, on.len() as u64)?);
         }
         let assignments = sqlx::query(sql(due_assignments_sql("expired_mark")))
             .bind(BEGINNING)
@@ -206,18 +225,8 @@ impl Store {
             if marked == 0 {
                 continue;
             }
-            let platform_name: String = row.try_get("platform_name")?;
-            platforms.insert(parse_uuid(&platform_id)?, platform_name.clone());
-            expired.push(ExpiryItem {
-                key_id: parse_uuid(&key_id)?,
-                key_name: row.try_get("name")?,
-                fingerprint: row.try_get("fingerprint")?,
-                owner: row.try_get("owner")?,
-                platform_id: Some(parse_uuid(&platform_id)?),
-                platform_name: Some(platform_name),
-                expires_at: parse_ts(&expires_at)?,
-                platforms: 1,
-            });
+            platforms.insert(parse_uuid(&platform_id)?, row.try_get("platform_name")?);
+            expired.push(assignment_item(row)?);
         }
         if expired.is_empty() {
             tx.rollback().await?;
@@ -294,16 +303,8 @@ impl Store {
             .await?
             .rows_affected();
             if marked == 1 {
-                out.push(ExpiryItem {
-                    key_id: parse_uuid(&key_id)?,
-                    key_name: row.try_get("name")?,
-                    fingerprint: row.try_get("fingerprint")?,
-                    owner: row.try_get("owner")?,
-                    platform_id: None,
-                    platform_name: None,
-                    expires_at: parse_ts(&expires_at)?,
-                    platforms: row.try_get::<i64, _>("platforms")?.max(0) as u64,
-                });
+                let platforms = row.try_get::<i64, _>("platforms")?.max(0) as u64;
+                out.push(key_item(&row, platforms)?);
             }
         }
         for row in sqlx::query(sql(due_assignments_sql("expiring_mark")))
@@ -327,16 +328,7 @@ impl Store {
             .await?
             .rows_affected();
             if marked == 1 {
-                out.push(ExpiryItem {
-                    key_id: parse_uuid(&key_id)?,
-                    key_name: row.try_get("name")?,
-                    fingerprint: row.try_get("fingerprint")?,
-                    owner: row.try_get("owner")?,
-                    platform_id: Some(parse_uuid(&platform_id)?),
-                    platform_name: Some(row.try_get("platform_name")?),
-                    expires_at: parse_ts(&expires_at)?,
-                    platforms: 1,
-                });
+                out.push(assignment_item(&row)?);
             }
         }
         tx.commit().await?;

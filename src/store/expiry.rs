@@ -123,6 +123,33 @@ fn assignment_item(row: &sqlx::any::AnyRow) -> StoreResult<ExpiryItem> {
     })
 }
 
+/// Set `column` (`expired_mark` or `expiring_mark`) of the row of `table` (`keys`, by id;
+/// `assignments`, by key id and platform id: `row_key`) to its `expires_at`, if that is still
+/// `expires_at` and the mark is not set to it yet: `true` when this call set it (a
+/// compare-and-swap, so of concurrent callers one wins).
+async fn mark(
+    conn: &mut sqlx::AnyConnection,
+    table: &str,
+    column: &str,
+    row_key: &[&str],
+    expires_at: &str,
+) -> StoreResult<bool> {
+    let by = if table == "keys" {
+        "id = $2"
+    } else {
+        "key_id = $2 AND platform_id = $3"
+    };
+    let mut query = sqlx::query(sql(format!(
+        "UPDATE {table} SET {column} = expires_at
+         WHERE expires_at = $1 AND {by} AND ({column} IS NULL OR {column} <> expires_at)"
+    )))
+    .bind(expires_at.to_string());
+    for part in row_key {
+        query = query.bind(part.to_string());
+    }
+    Ok(query.execute(&mut *conn).await?.rows_affected() == 1)
+}
+
 /// The earliest timestamp text: every stored timestamp sorts after it.
 const BEGINNING: &str = "0000-01-01T00:00:00.000000Z";
 
@@ -177,17 +204,7 @@ impl Store {
         for row in &keys {
             let key_id: String = row.try_get("id")?;
             let expires_at: String = row.try_get("expires_at")?;
-            let marked = sqlx::query(
-                "UPDATE keys SET expired_mark = expires_at
-                 WHERE id = $1 AND expires_at = $2
-                   AND (expired_mark IS NULL OR expired_mark <> expires_at)",
-            )
-            .bind(&key_id)
-            .bind(&expires_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if marked == 0 {
+            if !mark(&mut tx, "keys", "expired_mark", &[&key_id], &expires_at).await? {
                 continue;
             }
             let on: Vec<(String, String)> = sqlx::query_as(
@@ -211,18 +228,16 @@ impl Store {
             let key_id: String = row.try_get("key_id")?;
             let platform_id: String = row.try_get("platform_id")?;
             let expires_at: String = row.try_get("expires_at")?;
-            let marked = sqlx::query(
-                "UPDATE assignments SET expired_mark = expires_at
-                 WHERE key_id = $1 AND platform_id = $2 AND expires_at = $3
-                   AND (expired_mark IS NULL OR expired_mark <> expires_at)",
+            let row_key = [key_id.as_str(), platform_id.as_str()];
+            if !mark(
+                &mut tx,
+                "assignments",
+                "expired_mark",
+                &row_key,
+                &expires_at,
             )
-            .bind(&key_id)
-            .bind(&platform_id)
-            .bind(&expires_at)
-            .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if marked == 0 {
+            {
                 continue;
             }
             platforms.insert(parse_uuid(&platform_id)?, row.try_get("platform_name")?);
@@ -293,16 +308,7 @@ impl Store {
         {
             let key_id: String = row.try_get("id")?;
             let expires_at: String = row.try_get("expires_at")?;
-            let marked = sqlx::query(
-                "UPDATE keys SET expiring_mark = expires_at WHERE id = $1 AND expires_at = $2
-                   AND (expiring_mark IS NULL OR expiring_mark <> expires_at)",
-            )
-            .bind(&key_id)
-            .bind(&expires_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if marked == 1 {
+            if mark(&mut tx, "keys", "expiring_mark", &[&key_id], &expires_at).await? {
                 let platforms = row.try_get::<i64, _>("platforms")?.max(0) as u64;
                 out.push(key_item(&row, platforms)?);
             }
@@ -316,18 +322,16 @@ impl Store {
             let key_id: String = row.try_get("key_id")?;
             let platform_id: String = row.try_get("platform_id")?;
             let expires_at: String = row.try_get("expires_at")?;
-            let marked = sqlx::query(
-                "UPDATE assignments SET expiring_mark = expires_at
-                 WHERE key_id = $1 AND platform_id = $2 AND expires_at = $3
-                   AND (expiring_mark IS NULL OR expiring_mark <> expires_at)",
+            let row_key = [key_id.as_str(), platform_id.as_str()];
+            if mark(
+                &mut tx,
+                "assignments",
+                "expiring_mark",
+                &row_key,
+                &expires_at,
             )
-            .bind(&key_id)
-            .bind(&platform_id)
-            .bind(&expires_at)
-            .execute(&mut *tx)
             .await?
-            .rows_affected();
-            if marked == 1 {
+            {
                 out.push(assignment_item(&row)?);
             }
         }

@@ -16,6 +16,7 @@ pub mod credential;
 pub mod crypto;
 pub mod deploy;
 pub mod doctor;
+pub mod import;
 pub mod keys;
 pub mod known_hosts;
 pub mod metrics;

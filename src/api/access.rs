@@ -83,9 +83,11 @@ pub const RULES: &[Rule] = &[
     rule("PATCH", "/api/keys/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/keys/{id}", AtLeast(Operator)),
     rule("POST", "/api/keys/{id}/replace", AtLeast(Operator)),
+    rule("POST", "/api/keys/import", AtLeast(Operator)),
     // Platforms.
     rule("GET", "/api/platforms", AtLeast(Viewer)),
     rule("POST", "/api/platforms", AtLeast(Operator)),
+    rule("POST", "/api/platforms/import", AtLeast(Operator)),
     rule("GET", "/api/platforms/{id}", AtLeast(Viewer)),
     rule("PATCH", "/api/platforms/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/platforms/{id}", AtLeast(Operator)),

@@ -18,6 +18,7 @@ pub mod cors;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod keys;
 pub mod known_hosts;
 pub mod platforms;
@@ -124,7 +125,9 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))
         .routes(routes!(keys::replace))
+        .routes(routes!(imports::keys))
         .routes(routes!(platforms::list, platforms::create))
+        .routes(routes!(imports::platforms))
         .routes(routes!(platforms::get, platforms::patch, platforms::delete))
         .routes(routes!(platforms::keys))
         .routes(routes!(platforms::scan))

@@ -105,7 +105,7 @@ pub struct PatchPlatform {
 
 /// Check the credential fields for `auth_method`, off the async runtime (decrypting a private
 /// key runs a deliberately slow KDF).
-async fn credential(
+pub(super) async fn credential(
     errors: &mut Errors,
     auth_method: &str,
     password: Option<Secret>,
@@ -165,7 +165,7 @@ async fn credential(
     }
 }
 
-fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<HostKeyPolicy> {
+pub(super) fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<HostKeyPolicy> {
     errors.check(
         "host_key_policy",
         policy.parse().map_err(|e| format!("{e}")),

@@ -23,6 +23,7 @@ pub mod ansible_ini;
 pub mod ansible_yaml;
 pub mod from_csv;
 pub mod from_json;
+pub mod key_lines;
 pub mod ssh_config;
 
 use std::collections::HashMap;

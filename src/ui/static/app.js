@@ -234,6 +234,77 @@ function followTask(panes) {
   connect();
 }
 
+// Import page: Preview (dry run) and Import send the form to its `data-import` URL; the answer
+// becomes a summary, a table of rows (every row of a preview; refused and changed ones after an
+// import) and notes. A refused real run (422 naming rows[LINE] or lines[LINE]) fills the table
+// with the refusals.
+async function submitImport(ev) {
+  const form = ev.target.closest("form[data-import]");
+  if (!form) return;
+  ev.preventDefault();
+  clearProblem(form);
+  const out = form.querySelector(".import-result");
+  const buttons = form.querySelectorAll('[type="submit"]');
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    const body = formBody(form);
+    body.dry_run = !!(ev.submitter && ev.submitter.dataset.dryRun !== undefined);
+    const { ok, status, data } = await api("POST", form.dataset.import, body);
+    if (ok) { showImport(out, form.dataset.kind, data); return; }
+    const refusals = ((data && data.errors) || []).filter((e) => /^(rows|lines)\[\d+\]/.test(e.field));
+    if (!refusals.length) { out.hidden = true; showProblem(form, data, status); return; }
+    showImport(out, form.dataset.kind, {
+      summary: data.detail,
+      results: refusals.map((e) => ({ line: Number(/\[(\d+)\]/.exec(e.field)[1]), action: "refused", detail: e.field + ": " + e.message })),
+    });
+  } catch (err) {
+    showProblem(form, { detail: "the server cannot be reached: " + err.message }, 0);
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function importSummary(kind, d) {
+  if (d.summary) return d.summary;
+  const pre = d.dry_run ? "Preview: " : "Imported: ";
+  return kind === "keys"
+    ? `${pre}${d.created} ${d.dry_run ? "to register" : "registered"}, ${d.exists} already registered, ${d.refused} refused, ${d.skipped} blank or comment lines`
+    : `${pre}${d.created} ${d.dry_run ? "to create" : "created"}, ${d.updated} ${d.dry_run ? "to update" : "updated"}, ${d.unchanged} unchanged, ${d.refused} refused (${d.format})`;
+}
+
+function showImport(out, kind, d) {
+  out.querySelector('[data-field="summary"]').textContent = importSummary(kind, d);
+  const rows = (d.results || []).filter((r) => d.dry_run || d.summary || r.action === "refused" || r.action === "update" || r.note);
+  out.querySelector("tbody").replaceChildren(...rows.slice(0, 5000).map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.action = r.action;
+    const detail = r.detail || (r.errors || []).map((e) => e.field + ": " + e.message).join("; ")
+      || (r.changes || []).join(", ") || [r.error, r.note, r.fingerprint].filter(Boolean).join(" · ");
+    const cell = () => tr.appendChild(document.createElement("td"));
+    cell().textContent = String(r.line);
+    cell().textContent = r.name || "";
+    const badge = document.createElement("span"); setBadge(badge, r.action); cell().appendChild(badge);
+    cell().textContent = detail;
+    return tr;
+  }));
+  out.querySelector('[data-field="notes"]').replaceChildren(...(d.notes || []).map((n) => {
+    const li = document.createElement("li"); li.textContent = (n.line ? "line " + n.line + ": " : "") + n.message; return li;
+  }));
+  out.hidden = false;
+}
+
+// A file picked for an import also chooses the format by its extension.
+function formatFromFile(ev) {
+  const input = ev.target;
+  if (!input.dataset || !input.dataset.format || !input.files.length) return;
+  const name = input.files[0].name.toLowerCase();
+  const ext = { csv: "csv", json: "json", ini: "ansible_ini", yml: "ansible_yaml", yaml: "ansible_yaml", conf: "ssh_config" }[name.split(".").pop()];
+  const format = ext || (name === "config" ? "ssh_config" : "");
+  document.getElementById(input.dataset.format).value = format;
+}
+
+document.addEventListener("submit", submitImport);
+document.addEventListener("change", formatFromFile);
 document.addEventListener("submit", submitForm);
 document.addEventListener("click", clickAction);
 document.addEventListener("change", fillFromFile);

@@ -292,7 +292,8 @@ Include ~/.ssh/more.conf
     fn hosts_with_wildcard_defaults_as_ssh_applies_them() {
         let parsed = parse(CONFIG).unwrap();
         let rows: Vec<&Row> = parsed.rows.iter().map(|r| r.as_ref().unwrap()).collect();
-        let summary: Vec<(usize, &str, &str, Option<u16>, Option<&str>)> = rows
+        type Summary<'a> = (usize, &'a str, &'a str, Option<u16>, Option<&'a str>);
+        let summary: Vec<Summary> = rows
             .iter()
             .map(|r| {
                 (

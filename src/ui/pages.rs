@@ -359,6 +359,13 @@ pub async fn users(State(state): State<AppState>, headers: HeaderMap) -> PageRes
     )
 }
 
+/// `GET /ui/import`: platforms (CSV, JSON, Ansible, ssh config) and keys (authorized_keys,
+/// `.pub` files) from pasted or uploaded text, previewed row by row before the import.
+pub async fn import(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    page("import.html", &session, "import", json!({}))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,11 +455,4 @@ mod tests {
         };
         assert_eq!(real_run(&task(TaskKind::Scan, scan)), None);
     }
-}
-
-/// `GET /ui/import`: platforms (CSV, JSON, Ansible, ssh config) and keys (authorized_keys,
-/// `.pub` files) from pasted or uploaded text, previewed row by row before the import.
-pub async fn import(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
-    let session = session_or_redirect!(state, headers);
-    page("import.html", &session, "import", json!({}))
 }

@@ -4,8 +4,8 @@
 mod app;
 
 use app::TestApp;
-use reqwest::StatusCode;
-use serde_json::json;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use testum::selector::Selector;
 use testum::ssh::{AuthMethod, HostKeyPolicy};
 use testum::store::{Actor, NewPlatform};
@@ -138,4 +138,227 @@ async fn the_store_reads_every_page_of_a_large_fleet() {
     assert_eq!(even.len(), 602);
     assert_eq!(even.last().unwrap(), "host-1202");
     assert_eq!(selected(&app, "name:host-1*").await.len(), 203);
+}
+
+/// `path?selector=<text>` (plus `rest`), the selector URL-encoded.
+fn with_selector(path: &str, text: &str, rest: &str) -> String {
+    format!(
+        "{path}?{}{rest}",
+        serde_urlencoded::to_string([("selector", text)]).unwrap()
+    )
+}
+
+fn names(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The 422 of `path`: its `selector` field error's message.
+async fn selector_error(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> String {
+    let (status, problem) = app.call(method, path, body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let errors = problem["errors"].as_array().unwrap();
+    let error = errors
+        .iter()
+        .find(|e| e["field"] == "selector")
+        .unwrap_or_else(|| panic!("no selector error in {problem}"));
+    error["message"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_platform_list_is_filtered_and_still_paged() {
+    let app = TestApp::start().await;
+    fleet(&app).await;
+    let page = app
+        .get(&with_selector(
+            "/api/platforms",
+            "tag:web and not tag:db",
+            "",
+        ))
+        .await;
+    // Newest first, like the unfiltered list.
+    assert_eq!(names(&page["items"]), ["web-2", "web-1"]);
+    assert!(page["next_cursor"].is_null());
+    let page = app
+        .get(&with_selector(
+            "/api/platforms",
+            "env=prod",
+            "&state=unreachable",
+        ))
+        .await;
+    assert_eq!(names(&page["items"]), ["db-1"]);
+    // One at a time through the cursor.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = app
+            .get(&with_selector(
+                "/api/platforms",
+                "not name:web-2",
+                &format!("&limit=1{cursor}"),
+            ))
+            .await;
+        seen.extend(names(&page["items"]));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["bastion", "db-1", "web-1"]);
+    // A blank selector is no filter.
+    let page = app.get(&with_selector("/api/platforms", " ", "")).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 4);
+    // A syntax error is a 422 naming the field, with position and reason.
+    let message = selector_error(
+        &app,
+        Method::GET,
+        &with_selector("/api/platforms", "tag:web and", ""),
+        None,
+    )
+    .await;
+    assert_eq!(message, "at position 12: expected a selector after 'and'");
+    let message = selector_error(
+        &app,
+        Method::GET,
+        &with_selector("/api/platforms", "colour:red", ""),
+        None,
+    )
+    .await;
+    assert!(
+        message.starts_with("at position 1: unknown field 'colour'"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn match_counts_and_names_the_first_platforms() {
+    let app = TestApp::start().await;
+    fleet(&app).await;
+    let found = app
+        .get(&with_selector("/api/platforms/match", "  env=prod  ", ""))
+        .await;
+    assert_eq!(found["selector"], "tag:env=prod");
+    assert_eq!(found["count"], 2);
+    assert_eq!(names(&found["platforms"]), ["db-1", "web-1"]);
+    assert!(found["platforms"][0]["id"].is_string());
+    let none = app
+        .get(&with_selector("/api/platforms/match", "tag:nothing", ""))
+        .await;
+    assert_eq!(none["count"], 0);
+    assert_eq!(none["platforms"], json!([]));
+    let message = selector_error(
+        &app,
+        Method::GET,
+        &with_selector("/api/platforms/match", "(tag:web", ""),
+        None,
+    )
+    .await;
+    assert!(
+        message.starts_with("at position 9: expected ')'"),
+        "{message}"
+    );
+    let message = selector_error(&app, Method::GET, "/api/platforms/match", None).await;
+    assert_eq!(message, "is required");
+    // Many platforms: the count is all of them, the list the first 20 by name.
+    for i in 0..25 {
+        platform(&app, &format!("n-{i:02}"), &format!("10.9.0.{i}"), &["many"]).await;
+    }
+    let many = app
+        .get(&with_selector("/api/platforms/match", "tag:many", ""))
+        .await;
+    assert_eq!(many["count"], 25);
+    let listed = names(&many["platforms"]);
+    assert_eq!(listed.len(), 20);
+    assert_eq!(listed.first().unwrap(), "n-00");
+    assert_eq!(listed.last().unwrap(), "n-19");
+}
+
+#[tokio::test]
+async fn a_task_by_selector_stores_it_and_targets_what_it_matched() {
+    let app = TestApp::start().await;
+    let ids = fleet(&app).await;
+    let task = app
+        .queue(
+            "/api/tasks",
+            json!({"kind": "scan", "selector": "env=prod and not state:in_sync or name:bastion"}),
+        )
+        .await;
+    let task = app.get(&format!("/api/tasks/{task}")).await;
+    assert_eq!(
+        task["selector"],
+        "tag:env=prod and not state:in_sync or name:bastion"
+    );
+    let mut targets: Vec<&str> = task["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["platform_id"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    let mut expected = vec![ids[2].as_str(), ids[3].as_str()];
+    expected.sort();
+    assert_eq!(targets, expected);
+    // The list of tasks shows it too.
+    let list = app.get("/api/tasks").await;
+    assert_eq!(
+        list["items"][0]["selector"],
+        "tag:env=prod and not state:in_sync or name:bastion"
+    );
+    // A task by platform_ids has no selector.
+    let other = app
+        .queue(
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [ids[0]]}),
+        )
+        .await;
+    assert!(app.get(&format!("/api/tasks/{other}")).await["selector"].is_null());
+}
+
+#[tokio::test]
+async fn a_task_selector_that_matches_nothing_or_does_not_parse_is_refused() {
+    let app = TestApp::start().await;
+    let ids = fleet(&app).await;
+    let count = || async {
+        app.get("/api/tasks").await["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let message = selector_error(
+        &app,
+        Method::POST,
+        "/api/tasks",
+        Some(json!({"kind": "scan", "selector": "tag:nothing"})),
+    )
+    .await;
+    assert_eq!(message, "matches no platform: tag:nothing");
+    let message = selector_error(
+        &app,
+        Method::POST,
+        "/api/tasks",
+        Some(json!({"kind": "run_command", "command": "true", "selector": "tag:web or"})),
+    )
+    .await;
+    assert_eq!(message, "at position 11: expected a selector after 'or'");
+    let message = selector_error(
+        &app,
+        Method::POST,
+        "/api/tasks",
+        Some(json!({"kind": "scan", "selector": "tag:web", "platform_ids": [ids[0]]})),
+    )
+    .await;
+    assert_eq!(message, "give platform_ids or selector, not both");
+    let message = selector_error(
+        &app,
+        Method::POST,
+        "/api/tasks",
+        Some(json!({"kind": "scan", "selector": "  "})),
+    )
+    .await;
+    assert_eq!(message, "must not be blank");
+    assert_eq!(count().await, 0, "no task was created");
 }

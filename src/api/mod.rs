@@ -125,6 +125,7 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(keys::get, keys::patch, keys::delete))
         .routes(routes!(keys::replace))
         .routes(routes!(platforms::list, platforms::create))
+        .routes(routes!(platforms::matching))
         .routes(routes!(platforms::get, platforms::patch, platforms::delete))
         .routes(routes!(platforms::keys))
         .routes(routes!(platforms::scan))

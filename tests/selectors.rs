@@ -265,7 +265,13 @@ async fn match_counts_and_names_the_first_platforms() {
     assert_eq!(message, "is required");
     // Many platforms: the count is all of them, the list the first 20 by name.
     for i in 0..25 {
-        platform(&app, &format!("n-{i:02}"), &format!("10.9.0.{i}"), &["many"]).await;
+        platform(
+            &app,
+            &format!("n-{i:02}"),
+            &format!("10.9.0.{i}"),
+            &["many"],
+        )
+        .await;
     }
     let many = app
         .get(&with_selector("/api/platforms/match", "tag:many", ""))

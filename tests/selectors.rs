@@ -33,13 +33,13 @@ async fn set_state(app: &TestApp, id: &str, state: &str) {
     .await;
 }
 
-/// A small fleet: web-1 (prod, in_sync), web-2 (staging, drift), db-1 (prod, unreachable),
+/// A small fleet on documentation addresses (nothing answers there): web-1 (prod, in_sync), web-2 (staging, drift), db-1 (prod, unreachable),
 /// bastion (no tags, never scanned).
 async fn fleet(app: &TestApp) -> Vec<String> {
-    let web1 = platform(app, "web-1", "10.0.0.1", &["web", "env=prod"]).await;
-    let web2 = platform(app, "web-2", "10.0.0.2", &["web", "env=staging"]).await;
-    let db1 = platform(app, "db-1", "10.0.1.1", &["db", "env=prod"]).await;
-    let bastion = platform(app, "bastion", "192.168.1.10", &[]).await;
+    let web1 = platform(app, "web-1", "192.0.2.1", &["web", "env=prod"]).await;
+    let web2 = platform(app, "web-2", "192.0.2.2", &["web", "env=staging"]).await;
+    let db1 = platform(app, "db-1", "192.0.2.101", &["db", "env=prod"]).await;
+    let bastion = platform(app, "bastion", "198.51.100.10", &[]).await;
     set_state(app, &web1, "in_sync").await;
     set_state(app, &web2, "drift").await;
     set_state(app, &db1, "unreachable").await;
@@ -72,7 +72,7 @@ async fn the_store_resolves_selectors_by_name_order() {
     assert_eq!(selected(&app, "env=prod").await, ["db-1", "web-1"]);
     assert_eq!(selected(&app, "name:web-*").await, ["web-1", "web-2"]);
     assert_eq!(
-        selected(&app, "host:10.0.*").await,
+        selected(&app, "host:192.0.2.*").await,
         ["db-1", "web-1", "web-2"]
     );
     assert_eq!(
@@ -268,7 +268,7 @@ async fn match_counts_and_names_the_first_platforms() {
         platform(
             &app,
             &format!("n-{i:02}"),
-            &format!("10.9.0.{i}"),
+            &format!("203.0.113.{i}"),
             &["many"],
         )
         .await;
@@ -367,4 +367,46 @@ async fn a_task_selector_that_matches_nothing_or_does_not_parse_is_refused() {
     .await;
     assert_eq!(message, "must not be blank");
     assert_eq!(count().await, 0, "no task was created");
+}
+
+const ED25519: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDjB5N8UWg4fMoiJnlr0FMQQghSIp5o2WJvFyZNBe8H1 bob@example";
+
+#[tokio::test]
+async fn a_selector_narrows_an_offboarding_like_platform_ids() {
+    let app = TestApp::start().await;
+    let ids = fleet(&app).await;
+    let key = app.add_owned_key("bob", "bob", ED25519).await;
+    // Assigned on web-1, web-2 and db-1 (the deploy cannot reach them; the assignments stay).
+    app.queue(
+        "/api/tasks",
+        json!({"kind": "deploy_keys", "key_ids": [key], "platform_ids": [ids[0], ids[1], ids[2]]}),
+    )
+    .await;
+    let task = app
+        .queue(
+            "/api/tasks",
+            json!({"kind": "revoke_keys", "owner": "bob", "selector": "env=prod", "dry_run": true}),
+        )
+        .await;
+    let task = app.get(&format!("/api/tasks/{task}")).await;
+    assert_eq!(task["selector"], "tag:env=prod");
+    assert_eq!(task["owner"], "bob");
+    let mut targets: Vec<&str> = task["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["platform_name"].as_str().unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(targets, ["db-1", "web-1"]);
+    // Matching only platforms where bob has no key: the owner's 422, as with platform_ids.
+    let (status, problem) = app
+        .post(
+            "/api/tasks",
+            json!({"kind": "revoke_keys", "owner": "bob", "selector": "name:bastion"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "owner");
 }

@@ -276,7 +276,15 @@ async function countMatches(input) {
   }
 }
 
+// An empty selector stays out of a filter's URL (`?state=drift`, not `&selector=`).
+function dropEmptySelector(ev) {
+  if (!ev.target.matches("form.filters")) return;
+  ev.target.querySelectorAll("input.selector").forEach((i) => { if (!i.value.trim()) i.disabled = true; });
+}
+window.addEventListener("pageshow", () => document.querySelectorAll("input.selector").forEach((i) => { i.disabled = false; }));
+
 document.addEventListener("input", matchSelector);
+document.addEventListener("submit", dropEmptySelector);
 document.addEventListener("submit", submitForm);
 document.addEventListener("click", clickAction);
 document.addEventListener("change", fillFromFile);

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod opaque_token;
 pub mod role;
 pub mod secret;
+pub mod selector;
 pub mod server;
 pub mod ssh;
 pub mod store;

@@ -88,6 +88,7 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/api/platforms", AtLeast(Viewer)),
     rule("POST", "/api/platforms", AtLeast(Operator)),
     rule("POST", "/api/platforms/import", AtLeast(Operator)),
+    rule("GET", "/api/platforms/match", AtLeast(Viewer)),
     rule("GET", "/api/platforms/{id}", AtLeast(Viewer)),
     rule("PATCH", "/api/platforms/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/platforms/{id}", AtLeast(Operator)),

@@ -128,6 +128,7 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(imports::keys))
         .routes(routes!(platforms::list, platforms::create))
         .routes(routes!(imports::platforms))
+        .routes(routes!(platforms::matching))
         .routes(routes!(platforms::get, platforms::patch, platforms::delete))
         .routes(routes!(platforms::keys))
         .routes(routes!(platforms::scan))

@@ -68,7 +68,7 @@ pub struct PlatformsArgs {
 #[derive(Debug, Subcommand)]
 enum PlatformsCommand {
     /// List platforms: name, address, user, tags, pinned host key.
-    List,
+    List(ListPlatforms),
     /// Register a platform. It logs in with `--private-key-file`, else with a password from
     /// TESTUM_PLATFORM_PASSWORD or a prompt.
     Add(Box<AddPlatform>),
@@ -76,6 +76,14 @@ enum PlatformsCommand {
     /// run first, then the import when no row is refused; prints counts and the refused and
     /// updated rows.
     Import(Box<super::import::ImportPlatformsArgs>),
+}
+
+#[derive(Debug, Args)]
+struct ListPlatforms {
+    /// Only the platforms this selector matches, e.g. `--selector 'env=prod and name:web-*'`
+    /// (see the README's "Selectors").
+    #[arg(long, value_name = "EXPR")]
+    selector: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -186,8 +194,16 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<bool> {
 pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     match args.command {
-        PlatformsCommand::List => {
-            let platforms: Vec<Platform> = api.list_all("/api/platforms").await?;
+        PlatformsCommand::List(list) => {
+            let path = match &list.selector {
+                Some(text) => {
+                    let selector = super::tasks::parse_selector(text)?.to_string();
+                    let query = serde_urlencoded::to_string([("selector", selector)])?;
+                    format!("/api/platforms?{query}")
+                }
+                None => "/api/platforms".into(),
+            };
+            let platforms: Vec<Platform> = api.list_all(&path).await?;
             let rows = platforms.iter().map(|p| {
                 vec![
                     p.name.clone(),

@@ -22,6 +22,7 @@ mod retention;
 mod scans;
 mod schema;
 mod sealed;
+mod selection;
 mod sessions;
 mod settings;
 mod tasks;

@@ -117,6 +117,10 @@ pub struct TaskParams {
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u32>,
+    /// The selector the targets were chosen with, in canonical form (see [`crate::selector`]);
+    /// the targets are the platforms it matched when the task was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// A task to create: `kind` over `platforms` (id, name). For `deploy_keys` the keys are assigned
@@ -688,6 +692,7 @@ impl Store {
                     "replaces": new.params.replaces,
                     "owner": new.params.owner,
                     "command": new.params.command,
+                    "selector": new.params.selector,
                 }),
             },
         )

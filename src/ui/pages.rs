@@ -21,7 +21,8 @@ use crate::api::{
     platforms as platforms_api,
 };
 use crate::role::Role;
-use crate::store::{PlatformState, TaskKind, TaskStatus};
+use crate::selector::Selector;
+use crate::store::{Page, PlatformState, TaskKind, TaskStatus};
 
 /// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
 pub struct PageError(ApiError);
@@ -164,13 +165,31 @@ pub async fn platforms(
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let wanted = query.state.clone().unwrap_or_default();
-    let Json(list) = platforms_api::list(State(state.clone()), ApiQuery(query)).await?;
+    let selector = query.selector.clone().unwrap_or_default();
+    // A selector that does not parse shows its error under the field and no platforms (not a
+    // whole-page error, and not the unfiltered list as if it had matched).
+    let selector_error = match selector.trim() {
+        "" => None,
+        text => text.parse::<Selector>().err().map(|e| e.to_string()),
+    };
+    let list = match selector_error {
+        Some(_) => Page {
+            items: Vec::new(),
+            next_cursor: None,
+        },
+        None => {
+            platforms_api::list(State(state.clone()), ApiQuery(query))
+                .await?
+                .0
+        }
+    };
     let ids: Vec<Uuid> = list.items.iter().map(|p| p.id).collect();
     let last = state.store.platform_last_results(&ids).await?;
     let keys = all_keys(&state).await?;
     let data = json!({
         "platforms": list.items, "next_cursor": list.next_cursor, "last": last, "keys": keys,
-        "state": wanted, "states": PlatformState::ALL,
+        "state": wanted, "states": PlatformState::ALL, "selector": selector,
+        "selector_error": selector_error,
     });
     page("platforms.html", &session, "platforms", data)
 }

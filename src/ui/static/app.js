@@ -82,7 +82,10 @@ function formBody(form) {
     else if (el.type === "password" || el.tagName === "TEXTAREA") body[el.name] = el.value;
     else body[el.name] = v;
   }
-  if (form.dataset.include) {
+  // `data-selector="ID"`: a non-empty selector in input ID replaces the ticked boxes.
+  const selector = form.dataset.selector && document.getElementById(form.dataset.selector)?.value.trim();
+  if (selector) body.selector = selector;
+  else if (form.dataset.include) {
     const name = form.dataset.include;
     body[name] = [...document.querySelectorAll(`[data-select="${CSS.escape(name)}"]:checked`)].map((c) => c.value);
   }
@@ -305,6 +308,54 @@ function formatFromFile(ev) {
 
 document.addEventListener("submit", submitImport);
 document.addEventListener("change", formatFromFile);
+// Live count of a selector input (`data-match="ID"`: the element that shows the count): as the
+// user types, GET /api/platforms/match after a pause; the count and the first names, or the
+// syntax error (with its position) in the input's `.selector-error` slot. A late answer to an
+// older text is dropped.
+const matchTimers = new WeakMap();
+const matchAsked = new WeakMap();
+function matchSelector(ev) {
+  const input = ev.target.closest("input[data-match]");
+  if (!input) return;
+  clearTimeout(matchTimers.get(input));
+  matchTimers.set(input, setTimeout(() => countMatches(input), 300));
+}
+async function countMatches(input) {
+  const out = document.getElementById(input.dataset.match);
+  const slot = input.parentElement.querySelector(".selector-error");
+  const text = input.value.trim();
+  matchAsked.set(input, text);
+  const show = (count, error) => {
+    if (matchAsked.get(input) !== text) return;
+    out.textContent = count;
+    if (slot) slot.textContent = error;
+    if (error) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  };
+  if (!text) { show("", ""); return; }
+  try {
+    const { ok, status, data } = await api("GET", "/api/platforms/match?selector=" + encodeURIComponent(text));
+    if (ok) {
+      const names = data.platforms.map((p) => p.name).join(", ");
+      const more = data.count > data.platforms.length ? ", …" : "";
+      show(data.count === 1 ? "1 platform matches: " + names : `${data.count} platforms match${data.count ? ": " + names + more : ""}`, "");
+    } else {
+      const e = ((data && data.errors) || []).find((x) => x.field === "selector");
+      show("", e ? e.message : (data && data.detail) || `request failed (${status})`);
+    }
+  } catch (err) {
+    show("", "the server cannot be reached: " + err.message);
+  }
+}
+
+// An empty selector stays out of a filter's URL (`?state=drift`, not `&selector=`).
+function dropEmptySelector(ev) {
+  if (!ev.target.matches("form.filters")) return;
+  ev.target.querySelectorAll("input.selector").forEach((i) => { if (!i.value.trim()) i.disabled = true; });
+}
+window.addEventListener("pageshow", () => document.querySelectorAll("input.selector").forEach((i) => { i.disabled = false; }));
+
+document.addEventListener("input", matchSelector);
+document.addEventListener("submit", dropEmptySelector);
 document.addEventListener("submit", submitForm);
 document.addEventListener("click", clickAction);
 document.addEventListener("change", fillFromFile);
@@ -313,6 +364,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (panes) followTask(panes);
   const users = document.getElementById("users");
   if (users) loadUsers(users);
+  document.querySelectorAll("input[data-match]").forEach((i) => { if (i.value.trim()) countMatches(i); });
 });
 
 // Users page (admins): list from GET /api/users; role, enable/disable through PATCH.

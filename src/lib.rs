@@ -19,6 +19,7 @@ pub mod doctor;
 pub mod keys;
 pub mod known_hosts;
 pub mod metrics;
+pub mod notify;
 pub mod opaque_token;
 pub mod role;
 pub mod secret;

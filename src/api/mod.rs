@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod keys;
 pub mod known_hosts;
+pub mod notifications;
 pub mod platforms;
 pub mod ratelimit;
 pub mod security_headers;
@@ -140,6 +141,14 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::cancel))
         .routes(routes!(audit::list))
         .routes(routes!(known_hosts::import))
+        .routes(routes!(notifications::list, notifications::create))
+        .routes(routes!(
+            notifications::get,
+            notifications::patch,
+            notifications::delete
+        ))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::deliveries))
         .routes(routes!(ws::task_stream))
 }
 

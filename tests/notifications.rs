@@ -15,7 +15,7 @@ use app::TestApp;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
-use common::TestHost;
+use common::{ClientKey, KeyKind, TestHost};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -463,4 +463,102 @@ async fn bad_urls_and_unknown_events_are_refused_and_a_test_delivery_is_sent() {
     ] {
         assert!(audit.contains(action), "{action} not audited");
     }
+}
+
+#[tokio::test]
+async fn a_scan_that_finds_drift_is_one_drift_found_event() {
+    let host = TestHost::start();
+    let app = TestApp::start().await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    create_endpoint(&app, "drift", &receiver.url, &["drift.found"]).await;
+    let platform = app
+        .add_password_platform(
+            "web-1",
+            host.sshd.port(),
+            &host.user.name,
+            &host.user.password,
+        )
+        .await;
+    // A key nobody registered, added by hand.
+    let stranger = ClientKey::generate(KeyKind::Ed25519, None);
+    host.user.mkdir(".ssh", 0o700);
+    host.user.write_file(
+        ".ssh/authorized_keys",
+        format!("{}\n", stranger.public_line).as_bytes(),
+        0o600,
+    );
+    let task = app
+        .run_task(
+            "/api/tasks",
+            json!({"kind": "scan", "platform_ids": [platform]}),
+        )
+        .await;
+    assert_eq!(task["status"], "succeeded", "{task}");
+    assert_eq!(
+        app.get(&format!("/api/platforms/{platform}/scan")).await["state"],
+        "drift"
+    );
+    let hook = receiver
+        .wait_for("drift.found", |h| event_of(h) == "drift.found")
+        .await;
+    assert_signed(&hook);
+    let body = json_of(&hook);
+    assert_eq!(body["task_id"], task["id"], "{body}");
+    assert_eq!(body["platforms"], 1);
+    assert_eq!(body["platform_names"], json!(["web-1"]));
+    assert_eq!(receiver.hooks().len(), 1, "one event for the task");
+}
+
+/// A browser session cookie (`testum_session=...`) of `admin`.
+async fn ui_cookie(app: &TestApp) -> String {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            serde_urlencoded::to_string([("username", "admin"), ("password", app::ADMIN_PASSWORD)])
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_notifications_page_shows_endpoints_and_each_attempts_answer() {
+    let app = TestApp::start_with(|c| c.settings.notify_retry_base_ms = 100).await;
+    let receiver = Receiver::start(Answer::Status(500)).await;
+    let endpoint = create_endpoint(&app, "pager", &receiver.url, &["task.failed"]).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(&format!("/api/notifications/{id}/test"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_deliveries(&app, id, |d| !d["attempts"].as_array().unwrap().is_empty()).await;
+    let cookie = ui_cookie(&app).await;
+    let page = app::ui_page(
+        &reqwest::Client::new(),
+        &format!("{}/ui/notifications", app.base),
+        &cookie,
+    )
+    .await;
+    assert!(page.contains("pager"), "{page}");
+    let origin = endpoint["url_origin"].as_str().unwrap();
+    assert!(
+        page.contains(origin.trim_start_matches("http://")),
+        "{page}"
+    );
+    assert!(
+        page.contains("HTTP 500") && page.contains("receiver says 500"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"href="/ui/notifications""#),
+        "the nav links the page"
+    );
+    assert_no_secret("the page", &page);
 }

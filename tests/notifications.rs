@@ -562,3 +562,85 @@ async fn the_notifications_page_shows_endpoints_and_each_attempts_answer() {
     );
     assert_no_secret("the page", &page);
 }
+
+#[tokio::test]
+async fn two_senders_never_claim_the_same_delivery_and_queued_ones_outlive_a_restart() {
+    let mut app = TestApp::start().await;
+    // No sender of the service's own: the test claims as two processes would.
+    app.shutdown_worker(Duration::from_secs(5)).await;
+    let endpoint = create_endpoint(&app, "queue", "http://127.0.0.1:9/x", &["task.failed"]).await;
+    let id = endpoint["id"].as_str().unwrap();
+    for _ in 0..30 {
+        let (status, _) = app
+            .post(&format!("/api/notifications/{id}/test"), json!({}))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+    let store = app.store();
+    let lease = Duration::from_secs(60);
+    let (a, b) = tokio::join!(
+        store.claim_deliveries("sender-a", 30, lease),
+        store.claim_deliveries("sender-b", 30, lease),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut ids: Vec<_> = a.iter().chain(&b).map(|d| d.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        30,
+        "every delivery claimed once: {} + {}",
+        a.len(),
+        b.len()
+    );
+    assert_eq!(a.len() + b.len(), 30);
+    // Claimed ones are not claimed again while leased; a sender that lost its claim records
+    // nothing.
+    assert!(
+        store
+            .claim_deliveries("sender-c", 30, lease)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let outcome = testum::store::AttemptOutcome {
+        at: chrono::Utc::now(),
+        duration_ms: 1,
+        http_status: Some(200),
+        error: None,
+        response: None,
+        retry_at: None,
+    };
+    let first = a.first().or(b.first()).unwrap().id;
+    store
+        .record_attempt("sender-c", first, &outcome)
+        .await
+        .unwrap();
+    let page = app
+        .get(&format!("/api/notifications/{id}/deliveries?limit=100"))
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 30);
+    assert!(
+        items
+            .iter()
+            .all(|d| d["status"] == "pending" && d["attempts"] == json!([]))
+    );
+
+    // A delivery queued while no sender runs is sent by the service started afterwards.
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let later = create_endpoint(&app, "later", &receiver.url, &["task.failed"]).await;
+    let later = later["id"].as_str().unwrap();
+    let (status, _) = app
+        .post(&format!("/api/notifications/{later}/test"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (dir, url) = (app.data_dir.path().to_path_buf(), app.database_url.clone());
+    let _after = TestApp::start_with(|config| {
+        config.settings.data_dir = dir;
+        config.settings.database_url = url;
+    })
+    .await;
+    let hook = receiver.wait_for("the queued test", |_| true).await;
+    assert_signed(&hook);
+}

@@ -4,7 +4,9 @@
 //! Events are queued in the database by [`crate::store::Store::notify_event`] (one delivery per
 //! subscribed endpoint, the exact body fixed at that moment). Each worker's sender claims due
 //! deliveries with a lease ([`crate::store::Store::claim_deliveries`]: one process sends each
-//! attempt), sends up to [`NotifyConfig::concurrency`] at once, each bounded by a 10 s timeout,
+//! attempt, one request at a time per endpoint, so a hanging endpoint holds one slot and never
+//! delays the others), sends up to [`NotifyConfig::concurrency`] at once, each bounded by a 10 s
+//! timeout,
 //! without a database connection held meanwhile, and records every attempt. A delivery that does
 //! not get a 2xx is tried again after `retry_base × 1, 3, 12, 60, 180, 360, 720` (10 s, 30 s,
 //! 2 min, 10 min, 30 min, 1 h, 2 h by default) and given up after [`MAX_ATTEMPTS`]. Redirects are

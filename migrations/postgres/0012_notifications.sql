@@ -21,7 +21,8 @@ CREATE TABLE notification_endpoints (
 -- One event to send to one endpoint. `body` is the exact request body (signed as is, the same
 -- bytes on every attempt). `status`: pending (due at `next_attempt_at`), delivered, or failed
 -- (gave up after the last attempt). A sender claims a due row by setting `lease_owner` and
--- `lease_expires_at` (compare-and-swap), so one process sends each attempt.
+-- `lease_expires_at` (compare-and-swap), so one process sends each attempt; one per endpoint
+-- at a time.
 CREATE TABLE notification_deliveries (
     id               TEXT PRIMARY KEY,
     endpoint_id      TEXT NOT NULL REFERENCES notification_endpoints (id) ON DELETE CASCADE,
@@ -36,7 +37,9 @@ CREATE TABLE notification_deliveries (
     created_at       TEXT NOT NULL,
     finished_at      TEXT
 );
-CREATE INDEX notification_deliveries_due ON notification_deliveries (status, next_attempt_at);
+-- A sender looks up, per endpoint, its oldest due delivery and whether one is in flight.
+CREATE INDEX notification_deliveries_due
+    ON notification_deliveries (endpoint_id, status, next_attempt_at);
 CREATE INDEX notification_deliveries_endpoint
     ON notification_deliveries (endpoint_id, created_at, id);
 CREATE INDEX notification_deliveries_finished ON notification_deliveries (finished_at);

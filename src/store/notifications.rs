@@ -19,9 +19,8 @@ use uuid::Uuid;
 
 use super::audit::{delete_audited, insert as audit};
 use super::{
-    Actor, Backend, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult,
-    now_ts, parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts,
-    unique_violation,
+    Actor, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
+    parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts, unique_violation,
 };
 
 crate::words! {
@@ -631,9 +630,11 @@ impl Store {
     }
 
     /// Claim up to `limit` due deliveries of enabled endpoints for one attempt by `owner`, for
-    /// `lease` (compare-and-swap on the lease columns, and `FOR UPDATE SKIP LOCKED` on
-    /// PostgreSQL: one process sends each attempt). A sender that dies leaves its claims to be
-    /// taken again when the lease ends.
+    /// `lease`: the oldest due delivery of each endpoint that has none in flight, so a slow or
+    /// hanging endpoint holds one sender slot at most (per process; two processes claiming in
+    /// the same instant may each take one), and an endpoint gets one request at a time. The
+    /// update re-checks the lease columns (compare-and-swap), so one process sends each attempt;
+    /// a sender that dies leaves its claims to be taken again when the lease ends.
     pub async fn claim_deliveries(
         &self,
         owner: &str,
@@ -645,26 +646,29 @@ impl Store {
         }
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let skip_locked = match self.backend {
-            Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(sql(format!(
+        let rows = sqlx::query(
             "UPDATE notification_deliveries SET lease_owner = $1, lease_expires_at = $2
              WHERE id IN (
-                 SELECT d.id FROM notification_deliveries d
-                 JOIN notification_endpoints e ON e.id = d.endpoint_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND e.enabled = 1
-                   AND (d.lease_expires_at IS NULL OR d.lease_expires_at < $3)
-                 ORDER BY d.next_attempt_at LIMIT $4{skip_locked})
+                 SELECT c.id FROM (
+                     SELECT (SELECT d.id FROM notification_deliveries d
+                             WHERE d.endpoint_id = e.id AND d.status = 'pending'
+                               AND d.next_attempt_at <= $3
+                               AND (d.lease_expires_at IS NULL OR d.lease_expires_at < $3)
+                             ORDER BY d.next_attempt_at, d.id LIMIT 1) AS id
+                     FROM notification_endpoints e
+                     WHERE e.enabled = 1 AND NOT EXISTS (
+                         SELECT 1 FROM notification_deliveries f
+                         WHERE f.endpoint_id = e.id AND f.status = 'pending'
+                           AND f.lease_expires_at >= $3)
+                 ) c WHERE c.id IS NOT NULL LIMIT $4)
                AND status = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at < $3)
              RETURNING id, endpoint_id, event, body, attempts,
                  (SELECT e.sealed FROM notification_endpoints e
                   WHERE e.id = notification_deliveries.endpoint_id) AS sealed,
                  (SELECT e.origin FROM notification_endpoints e
-                  WHERE e.id = notification_deliveries.endpoint_id) AS origin"
-        )))
+                  WHERE e.id = notification_deliveries.endpoint_id) AS origin",
+        )
         .bind(owner)
         .bind(ts(until))
         .bind(ts(now))

@@ -3,9 +3,11 @@
 //! real sshd whose host keys changed), and the test recomputes each HMAC; a receiver that answers
 //! 500 gets retries, each attempt recorded; a receiver that hangs never slows a task; bad input is
 //! a 422 naming the field; the secret and the URL's path never appear in an API answer, the
-//! audit log or a log line. SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
+//! audit log or a log line; the Notifications page works in a real headless Chromium. SQLite, and
+//! PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
 mod app;
+mod browser;
 mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -659,4 +661,89 @@ async fn two_senders_never_claim_the_same_delivery_and_queued_ones_outlive_a_res
     .await;
     let hook = receiver.wait_for("the queued test", |_| true).await;
     assert_signed(&hook);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_manages_an_endpoint_in_the_browser() {
+    let app = TestApp::start().await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let browser = browser::Browser::start().await;
+    let base = &app.base;
+    browser.open(&format!("{base}/")).await;
+    browser.fill("#username", "admin").await;
+    browser.fill("#password", app::ADMIN_PASSWORD).await;
+    browser.click("form[action='/ui/login'] button").await;
+    browser.wait_path("/ui/keys").await;
+    browser.click("nav a[href='/ui/notifications']").await;
+    browser.wait_path("/ui/notifications").await;
+
+    // A URL that is not http(s): the API's reason next to the field, nothing created.
+    browser.fill("#n-name", "ops").await;
+    browser.fill("#n-url", "ftp://example.com/hook").await;
+    browser
+        .client
+        .execute(
+            "for (const o of document.querySelectorAll('#n-events option')) \
+             o.selected = o.textContent === 'task.failed' || o.textContent === 'drift.found';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.fill("#n-secret", SECRET).await;
+    browser.click("#add-endpoint button[type=submit]").await;
+    let shown = browser
+        .wait_text("[data-error-for='url']", |t| !t.is_empty())
+        .await;
+    assert!(shown.contains("http or https"), "{shown}");
+    assert_eq!(app.get("/api/notifications").await["items"], json!([]));
+
+    browser.fill("#n-url", &receiver.url).await;
+    browser.click("#add-endpoint button[type=submit]").await;
+    let card = browser
+        .wait_text("section.endpoint", |t| t.contains("ops"))
+        .await;
+    assert!(card.contains("task.failed, drift.found"), "{card}");
+    let endpoint = &app.get("/api/notifications").await["items"][0];
+    assert_eq!(endpoint["has_secret"], true, "{endpoint}");
+    let id = endpoint["id"].as_str().unwrap().to_string();
+
+    // Send a test; its attempt and the receiver's answer show on the page.
+    browser
+        .click(&format!("#endpoint-{id} button[data-post$='/test']"))
+        .await;
+    receiver
+        .wait_for("the test", |h| event_of(h) == "test")
+        .await;
+    wait_deliveries(&app, &id, |d| d["status"] == "delivered").await;
+    browser.open(&format!("{base}/ui/notifications")).await;
+    let card = browser
+        .wait_text("section.endpoint", |t| t.contains("HTTP 200"))
+        .await;
+    assert!(card.contains("delivered"), "{card}");
+    browser.screenshot("notifications").await;
+
+    // Disable, then delete.
+    browser
+        .click(&format!("#endpoint-{id} form button[type=submit]"))
+        .await;
+    browser
+        .wait_text("section.endpoint h2", |t| t.contains("disabled"))
+        .await;
+    assert_eq!(
+        app.get(&format!("/api/notifications/{id}")).await["enabled"],
+        false
+    );
+    browser
+        .client
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    browser
+        .click(&format!("#endpoint-{id} button[data-delete]"))
+        .await;
+    browser
+        .wait_text("main", |t| t.contains("No endpoints yet"))
+        .await;
+    let page = browser.client.source().await.unwrap();
+    assert_no_secret("the page", &page);
 }

@@ -20,6 +20,7 @@ pub mod import;
 pub mod keys;
 pub mod known_hosts;
 pub mod metrics;
+pub mod notify;
 pub mod opaque_token;
 pub mod role;
 pub mod secret;

@@ -32,8 +32,8 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at schema version 8 (0008_archive_segments): one or more in every table, with bytes that are
-/// not UTF-8 where the column holds bytes.
+/// Rows at the schema version before the last (0010_who_can_log_in): one or more in every
+/// table, with bytes that are not UTF-8 where the column holds bytes.
 const ROWS: &[&str] = &[
     "INSERT INTO users VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
        '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g', 'admin', 0,
@@ -44,10 +44,10 @@ const ROWS: &[&str] = &[
        '2026-01-01T00:00:01.000000Z', '2026-01-01T00:00:01.000000Z')",
     "INSERT INTO platforms VALUES ('00000000-0000-4000-8000-000000000003', 'web1', '10.0.0.1',
        22, 'deploy', 'password', $1, 'tofu', 'ssh-ed25519', 'SHA256:host', '.ssh/authorized_keys',
-       '[\"web\"]', '2026-01-01T00:00:02.000000Z', '2026-01-01T00:00:02.000000Z')",
+       '[\"web\"]', '2026-01-01T00:00:02.000000Z', '2026-01-01T00:00:02.000000Z', 1)",
     "INSERT INTO assignments VALUES ('00000000-0000-4000-8000-000000000003',
        '00000000-0000-4000-8000-000000000002', '2026-01-01T00:00:03.000000Z', 'synced',
-       '2026-01-01T00:00:04.000000Z', NULL)",
+       '2026-01-01T00:00:04.000000Z', NULL, 'restrict')",
     "INSERT INTO tasks (id, kind, status, params, concurrency, created_by, cancel_requested,
        last_seq, created_at, started_at, finished_at, archived_at, archived_seq, output_bytes,
        output_expired_at)
@@ -77,6 +77,11 @@ const ROWS: &[&str] = &[
        '2026-01-01T00:00:06.000000Z')",
     "INSERT INTO leases VALUES ('platform:00000000-0000-4000-8000-000000000003', 'sync-1',
        'worker-1', '2026-01-01T00:00:40.000000Z')",
+    "INSERT INTO platform_scans VALUES ('00000000-0000-4000-8000-000000000003', 'drift',
+       '2026-01-01T00:00:11.000000Z', '00000000-0000-4000-8000-000000000004', NULL,
+       '.ssh/authorized_keys', 1, '[]', 0, '[]')",
+    "INSERT INTO access_entries VALUES ('00000000-0000-4000-8000-000000000003', 1, 'SHA256:abc',
+       'ssh-ed25519', 256, 1, NULL, 'alice@laptop', '2026-01-01T00:00:11.000000Z')",
     // A testum at this version has adopted the pre-chain audit events already.
     "DELETE FROM settings WHERE name = 'audit_chain_adopt'",
 ];

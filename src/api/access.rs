@@ -111,6 +111,14 @@ pub const RULES: &[Rule] = &[
     rule("GET", "/ws/tasks/{id}", AtLeast(Viewer)),
     // Audit log.
     rule("GET", "/api/audit", AtLeast(Viewer)),
+    // Notification endpoints send fleet events out of testum: admin only.
+    rule("GET", "/api/notifications", AtLeast(Admin)),
+    rule("POST", "/api/notifications", AtLeast(Admin)),
+    rule("GET", "/api/notifications/{id}", AtLeast(Admin)),
+    rule("PATCH", "/api/notifications/{id}", AtLeast(Admin)),
+    rule("DELETE", "/api/notifications/{id}", AtLeast(Admin)),
+    rule("POST", "/api/notifications/{id}/test", AtLeast(Admin)),
+    rule("GET", "/api/notifications/{id}/deliveries", AtLeast(Admin)),
 ];
 
 /// The rule for `method` on the route template `path`, if the table has one.

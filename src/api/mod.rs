@@ -21,6 +21,7 @@ pub mod extract;
 pub mod imports;
 pub mod keys;
 pub mod known_hosts;
+pub mod notifications;
 pub mod platforms;
 pub mod ratelimit;
 pub mod security_headers;
@@ -143,6 +144,14 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::cancel))
         .routes(routes!(audit::list))
         .routes(routes!(known_hosts::import))
+        .routes(routes!(notifications::list, notifications::create))
+        .routes(routes!(
+            notifications::get,
+            notifications::patch,
+            notifications::delete
+        ))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::deliveries))
         .routes(routes!(ws::task_stream))
 }
 

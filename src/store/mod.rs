@@ -46,7 +46,10 @@ pub use host_keys::ImportedPin;
 pub use imports::{ImportTarget, ImportUpdate, PlatformImport};
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;
-pub use notifications::NotificationEvent;
+pub use notifications::{
+    AttemptOutcome, ClaimedDelivery, Delivery, DeliveryAttempt, DeliveryStatus, EndpointPatch,
+    NewEndpoint, NotificationEndpoint, NotificationEvent, NotificationFormat, TEST_EVENT,
+};
 pub use output::OutputChunk;
 pub use overview::{LastResult, Placement};
 pub use platforms::{

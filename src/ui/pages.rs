@@ -385,6 +385,46 @@ pub async fn import(State(state): State<AppState>, headers: HeaderMap) -> PageRe
     page("import.html", &session, "import", json!({}))
 }
 
+/// Deliveries shown per endpoint on the notifications page.
+const RECENT_DELIVERIES: u32 = 10;
+
+/// `GET /ui/notifications`: webhook endpoints and their recent deliveries with each attempt's
+/// answer (admins only, else 403); changes go through `/api/notifications`.
+pub async fn notifications(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    if session.user.role != Role::Admin {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "requires role admin").into());
+    }
+    let endpoints = state
+        .store
+        .list_notification_endpoints(&crate::store::PageRequest {
+            limit: 100,
+            cursor: None,
+        })
+        .await?;
+    let mut shown = Vec::new();
+    for endpoint in endpoints.items {
+        let recent = crate::store::PageRequest {
+            limit: RECENT_DELIVERIES,
+            cursor: None,
+        };
+        let deliveries = state.store.list_deliveries(endpoint.id, &recent).await?;
+        let mut item = json!(endpoint);
+        item["deliveries"] = json!(deliveries.items);
+        shown.push(item);
+    }
+    let events: Vec<&str> = crate::store::NotificationEvent::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    page(
+        "notifications.html",
+        &session,
+        "notifications",
+        json!({"endpoints": shown, "events": events}),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 18] = [
+const TEMPLATES: [(&str, &str); 19] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -35,6 +35,10 @@ const TEMPLATES: [(&str, &str); 18] = [
     (
         "import_result.html",
         include_str!("templates/import_result.html"),
+    ),
+    (
+        "notifications.html",
+        include_str!("templates/notifications.html"),
     ),
 ];
 

@@ -168,6 +168,12 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub output_retention_days: u32,
 
+    /// Milliseconds before a failed webhook delivery is tried again the first time; later
+    /// retries wait 3, 12, 60, 180, 360 and 720 times as long (8 attempts in all).
+    #[arg(long, env = "TESTUM_NOTIFY_RETRY_BASE_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub notify_retry_base_ms: u64,
+
     /// Where finished tasks' output goes: `s3://bucket/prefix` (S3, MinIO; credentials, region,
     /// endpoint and `AWS_ALLOW_HTTP` from the `AWS_*` variables) or `file:///absolute/dir`.
     /// Default: on SQLite the directory `task-logs` in the data dir; on PostgreSQL none (output

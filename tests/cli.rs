@@ -905,3 +905,64 @@ async fn schedules_are_created_listed_changed_and_deleted_by_name() {
     let (out, _) = succeeds(&app, &["schedules", "list"]).await;
     assert!(!out.contains("nightly-scan"), "{out}");
 }
+
+#[tokio::test]
+async fn selectors_choose_the_platforms_of_run_and_platforms_list() {
+    let (one, two) = (TestHost::start(), TestHost::start());
+    let app = TestApp::start().await;
+    add_platform(&app, &one, "web1", &["web", "env=prod"]).await;
+    add_platform(&app, &two, "web2", &["web", "env=staging"]).await;
+
+    let (stdout, _) = succeeds(
+        &app,
+        &[
+            "run",
+            "--selector",
+            "tag:web and not env=staging",
+            "--",
+            "echo hi",
+        ],
+    )
+    .await;
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["web1 | hi"]);
+    let task = &app.get("/api/tasks").await["items"][0];
+    assert_eq!(task["selector"], "tag:web and not tag:env=staging");
+
+    let (stdout, _) = succeeds(&app, &["platforms", "list", "--selector", "name:*2"]).await;
+    let names: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["web2"], "{stdout}");
+
+    // A syntax error is one line, exit status 2, before anything is asked of the server.
+    for args in [
+        &["scan", "--selector", "tag:web and"][..],
+        &["platforms", "list", "--selector", "tag:web and"][..],
+    ] {
+        let out = as_admin(&app, args).await;
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stderr).trim_end(),
+            r#"testum: --selector "tag:web and": at position 12: expected a selector after 'and'"#
+        );
+    }
+    // The server refuses a selector that matches nothing: its field, exit status 1.
+    let out = as_admin(&app, &["scan", "--selector", "env=dev"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "testum: selector: matches no platform: tag:env=dev (HTTP 422)"
+    );
+    // --selector and --platform do not mix.
+    let out = as_admin(&app, &["scan", "--selector", "all", "--platform", "web1"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert_eq!(
+        app.get("/api/tasks").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

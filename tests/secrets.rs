@@ -58,6 +58,15 @@ async fn rotated_key_file_keeps_real_deploys_working_and_the_old_key_opens_nothi
         .await;
     let login = pk_host.authorized_key(KeyKind::Ed25519);
     let pk = add_key_platform(&app, &pk_host, "pk", &login.private_pem).await;
+    let (status, hook) = app
+        .post(
+            "/api/notifications",
+            json!({"name": "ops", "url": "https://hooks.example.com/T0/B0/tok3n",
+                   "events": ["task.failed"], "secret": "hook-secret"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = Uuid::parse_str(hook["id"].as_str().unwrap()).unwrap();
     let key_file = app.data_dir.path().join("master.key");
     let old = MasterKey::load(&key_file).unwrap().unwrap();
     // The service's own worker holds the old key: stop it, as operators stop their servers.
@@ -83,6 +92,17 @@ async fn rotated_key_file_keeps_real_deploys_working_and_the_old_key_opens_nothi
         ));
         opens(&app, &new, platform).await.unwrap();
     }
+    // The webhook's URL and secret were re-sealed too.
+    let sealed = app
+        .store()
+        .notification_endpoint_sealed(hook)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(testum::notify::open_target(&old, hook, &sealed).is_err());
+    let target = testum::notify::open_target(&new, hook, &sealed).unwrap();
+    assert_eq!(target.url.expose(), "https://hooks.example.com/T0/B0/tok3n");
+    assert_eq!(target.secret.unwrap().expose(), "hook-secret");
     // A process given the old key refuses to start.
     let old_text = old.to_base64();
     let refused = testum::server::prepare(&{

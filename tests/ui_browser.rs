@@ -847,3 +847,95 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     browser.open(&format!("{base}/ui/keys/{bob_id}")).await;
     assert!(browser.text("#placements").await.contains("web-1"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_selector_filters_platforms_counts_live_and_targets_a_task() {
+    let app = TestApp::start().await;
+    let host = TestHost::start();
+    let mut ids = Vec::new();
+    for (name, port, tags) in [
+        ("web-1", host.sshd.port(), vec!["web", "env=prod"]),
+        ("web-2", closed_port(), vec!["web", "env=staging"]),
+        ("db-1", closed_port(), vec!["db", "env=prod"]),
+    ] {
+        let (status, body) = app
+            .post(
+                "/api/platforms",
+                json!({"name": name, "host": "127.0.0.1", "port": port,
+                       "username": host.user.name, "auth_method": "password",
+                       "password": host.user.password, "tags": tags}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let browser = Browser::start().await;
+    let base = &app.base;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
+    browser.open(&format!("{base}/ui/platforms")).await;
+
+    // The count follows the text as it is typed; a syntax error shows under the field.
+    browser.fill("#f-selector", "tag:web").await;
+    let count = browser
+        .wait_text("#f-selector-count", |t| t.starts_with("2 platforms"))
+        .await;
+    assert_eq!(count, "2 platforms match: web-1, web-2");
+    browser.fill("#f-selector", "tag:web and").await;
+    let error = browser
+        .wait_text("#f-selector-error", |t| !t.is_empty())
+        .await;
+    assert_eq!(error, "at position 12: expected a selector after 'and'");
+    assert_eq!(browser.text("#f-selector-count").await, "");
+    browser.fill("#f-selector", "env=prod").await;
+    browser
+        .wait_text("#f-selector-count", |t| t.starts_with("2 platforms"))
+        .await;
+    assert_eq!(browser.text("#f-selector-error").await, "");
+
+    // Filtering: only the matching platforms are listed.
+    browser.click("form.filters button[type=submit]").await;
+    let table = browser
+        .wait_text("main table", |t| !t.contains("web-2"))
+        .await;
+    assert!(table.contains("web-1") && table.contains("db-1"), "{table}");
+    browser.screenshot("platforms-selector").await;
+
+    // A command on the platforms a selector matches (nothing ticked): the task stores it.
+    browser.fill("#task-selector", "name:web-1").await;
+    browser
+        .wait_text("#task-selector-count", |t| t.starts_with("1 platform"))
+        .await;
+    browser.fill("#run-command", "echo selected").await;
+    browser.click("#run button[type=submit]").await;
+    browser.wait_path("/ui/tasks/").await;
+    browser
+        .wait_text("#task-status", |t| t == "succeeded")
+        .await;
+    let task = &app.get("/api/tasks").await["items"][0];
+    assert_eq!(task["selector"], "name:web-1");
+    let task = app
+        .get(&format!("/api/tasks/{}", task["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(task["targets"].as_array().unwrap().len(), 1);
+    assert_eq!(task["targets"][0]["platform_id"], ids[0].as_str());
+
+    // A selector that matches nothing is refused under the form's field; no task.
+    browser.open(&format!("{base}/ui/platforms")).await;
+    browser.fill("#task-selector", "tag:nothing").await;
+    browser
+        .wait_text("#task-selector-count", |t| t == "0 platforms match")
+        .await;
+    browser.fill("#run-command", "true").await;
+    browser.click("#run button[type=submit]").await;
+    let refused = browser
+        .wait_text("#run [data-error-for='selector']", |t| !t.is_empty())
+        .await;
+    assert_eq!(refused, "matches no platform: tag:nothing");
+    assert_eq!(
+        app.get("/api/tasks").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

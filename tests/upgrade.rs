@@ -32,27 +32,34 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at schema version 10 (0010_who_can_log_in): one or more in every table, with bytes that
-/// are not UTF-8 where the column holds bytes.
+/// Rows at the schema version before the last (0011_schedules): one or more in every table, with
+/// bytes that are not UTF-8 where the column holds bytes. Columns are named where later
+/// migrations add some with defaults.
 const ROWS: &[&str] = &[
     "INSERT INTO users VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
        '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g', 'admin', 0,
        '2026-01-01T00:00:00.000000Z')",
-    "INSERT INTO keys VALUES ('00000000-0000-4000-8000-000000000002', 'alice',
+    "INSERT INTO keys (id, name, public_key, key_type, fingerprint, bits, comment, owner,
+       expires_at, created_at, updated_at) VALUES ('00000000-0000-4000-8000-000000000002', 'alice',
        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice',
        'ssh-ed25519', 'SHA256:abc', 256, 'alice@laptop', 'alice', NULL,
        '2026-01-01T00:00:01.000000Z', '2026-01-01T00:00:01.000000Z')",
     "INSERT INTO platforms VALUES ('00000000-0000-4000-8000-000000000003', 'web1', '10.0.0.1',
        22, 'deploy', 'password', $1, 'tofu', 'ssh-ed25519', 'SHA256:host', '.ssh/authorized_keys',
        '[\"web\"]', '2026-01-01T00:00:02.000000Z', '2026-01-01T00:00:02.000000Z', 1)",
-    "INSERT INTO assignments VALUES ('00000000-0000-4000-8000-000000000003',
+    "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, synced_at,
+       sync_error, options, expires_at)
+     VALUES ('00000000-0000-4000-8000-000000000003',
        '00000000-0000-4000-8000-000000000002', '2026-01-01T00:00:03.000000Z', 'present',
-       '2026-01-01T00:00:04.000000Z', NULL, 'restrict,expiry-time=\"20270101Z\"')",
-    "INSERT INTO platform_scans VALUES ('00000000-0000-4000-8000-000000000003', 'in_sync',
-       '2026-01-01T00:00:04.500000Z', '00000000-0000-4000-8000-000000000004', NULL,
-       '.ssh/authorized_keys', 1, '[]', 0, '[]')",
-    "INSERT INTO access_entries VALUES ('00000000-0000-4000-8000-000000000003', 1, 'SHA256:abc',
-       'ssh-ed25519', 256, 1, NULL, 'alice@laptop', '2026-01-01T00:00:04.500000Z')",
+       '2026-01-01T00:00:04.000000Z', NULL, 'restrict,expiry-time=\"20270101Z\"',
+       '2027-01-01T00:00:00.000000Z')",
+    "INSERT INTO schedules (id, name, cron, time_zone, kind, selector, command, timeout_s,
+       concurrency, enabled, builtin, next_run_at, last_run_at, last_task_id, last_error,
+       created_by, created_at, updated_at)
+     VALUES ('00000000-0000-4000-8000-000000000009', 'daily-sync', '0 3 * * *', 'UTC', 'sync',
+       'all', NULL, NULL, 50, 1, 1, '2026-01-02T03:00:00.000000Z', '2026-01-01T03:00:00.000000Z',
+       '00000000-0000-4000-8000-000000000004', NULL, 'system', '2026-01-01T00:00:11.000000Z',
+       '2026-01-01T00:00:11.000000Z')",
     "INSERT INTO tasks (id, kind, status, params, concurrency, created_by, cancel_requested,
        last_seq, created_at, started_at, finished_at, archived_at, archived_seq, output_bytes,
        output_expired_at)
@@ -82,6 +89,11 @@ const ROWS: &[&str] = &[
        '2026-01-01T00:00:06.000000Z')",
     "INSERT INTO leases VALUES ('platform:00000000-0000-4000-8000-000000000003', 'sync-1',
        'worker-1', '2026-01-01T00:00:40.000000Z')",
+    "INSERT INTO platform_scans VALUES ('00000000-0000-4000-8000-000000000003', 'drift',
+       '2026-01-01T00:00:11.000000Z', '00000000-0000-4000-8000-000000000004', NULL,
+       '.ssh/authorized_keys', 1, '[]', 0, '[]')",
+    "INSERT INTO access_entries VALUES ('00000000-0000-4000-8000-000000000003', 1, 'SHA256:abc',
+       'ssh-ed25519', 256, 1, NULL, 'alice@laptop', '2026-01-01T00:00:11.000000Z')",
     // A testum at this version has adopted the pre-chain audit events already.
     "DELETE FROM settings WHERE name = 'audit_chain_adopt'",
 ];
@@ -177,7 +189,18 @@ async fn a_database_at_the_previous_schema_upgrades_with_nothing_lost() {
     store.close().await;
     let new = pool(&url).await;
     assert_eq!(dump(&new, backend, &columns).await, before);
-    // An assignment's expiry-time option is known as its expiry after the upgrade.
+    // An assignment written before 0011 (no expires_at) gets its expiry-time option's at start.
+    sqlx::query("UPDATE assignments SET expires_at = NULL")
+        .execute(&new)
+        .await
+        .unwrap();
+    new.close().await;
+    Store::open(&url, PoolConfig::default())
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let new = pool(&url).await;
     let expiry: Option<String> = sqlx::query_scalar("SELECT expires_at FROM assignments")
         .fetch_one(&new)
         .await

@@ -125,11 +125,15 @@ async fn reseal(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Resu
         .reseal_all(&[MASTER_KEY_CHECK], details, |what, sealed| {
             let aad = match what {
                 Sealed::PlatformCredential(id) => crate::credential::aad(id),
+                Sealed::NotificationEndpoint(id) => crate::notify::aad(id),
                 Sealed::Setting(MASTER_KEY_CHECK) => MASTER_KEY_CHECK_AAD.to_vec(),
                 Sealed::Setting(name) => bail!("no associated data known for setting {name}"),
             };
             let plain = ring.open(sealed, &aad).with_context(|| match what {
                 Sealed::PlatformCredential(id) => format!("credential of platform {id}"),
+                Sealed::NotificationEndpoint(id) => {
+                    format!("URL and secret of notification endpoint {id}")
+                }
                 Sealed::Setting(_) => "the master key check: the current master key is not \
                                        the one this database was set up with"
                     .to_string(),

@@ -83,9 +83,12 @@ pub const RULES: &[Rule] = &[
     rule("PATCH", "/api/keys/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/keys/{id}", AtLeast(Operator)),
     rule("POST", "/api/keys/{id}/replace", AtLeast(Operator)),
+    rule("POST", "/api/keys/import", AtLeast(Operator)),
     // Platforms.
     rule("GET", "/api/platforms", AtLeast(Viewer)),
     rule("POST", "/api/platforms", AtLeast(Operator)),
+    rule("POST", "/api/platforms/import", AtLeast(Operator)),
+    rule("GET", "/api/platforms/match", AtLeast(Viewer)),
     rule("GET", "/api/platforms/{id}", AtLeast(Viewer)),
     rule("PATCH", "/api/platforms/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/platforms/{id}", AtLeast(Operator)),
@@ -114,6 +117,14 @@ pub const RULES: &[Rule] = &[
     rule("DELETE", "/api/schedules/{id}", AtLeast(Operator)),
     // Audit log.
     rule("GET", "/api/audit", AtLeast(Viewer)),
+    // Notification endpoints send fleet events out of testum: admin only.
+    rule("GET", "/api/notifications", AtLeast(Admin)),
+    rule("POST", "/api/notifications", AtLeast(Admin)),
+    rule("GET", "/api/notifications/{id}", AtLeast(Admin)),
+    rule("PATCH", "/api/notifications/{id}", AtLeast(Admin)),
+    rule("DELETE", "/api/notifications/{id}", AtLeast(Admin)),
+    rule("POST", "/api/notifications/{id}/test", AtLeast(Admin)),
+    rule("GET", "/api/notifications/{id}/deliveries", AtLeast(Admin)),
 ];
 
 /// The rule for `method` on the route template `path`, if the table has one.

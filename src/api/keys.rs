@@ -46,7 +46,7 @@ pub struct PatchKey {
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-pub(super) mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>

@@ -18,8 +18,10 @@ pub mod cors;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod imports;
 pub mod keys;
 pub mod known_hosts;
+pub mod notifications;
 pub mod platforms;
 pub mod ratelimit;
 pub mod schedules;
@@ -125,7 +127,10 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))
         .routes(routes!(keys::replace))
+        .routes(routes!(imports::keys))
         .routes(routes!(platforms::list, platforms::create))
+        .routes(routes!(imports::platforms))
+        .routes(routes!(platforms::matching))
         .routes(routes!(platforms::get, platforms::patch, platforms::delete))
         .routes(routes!(platforms::keys))
         .routes(routes!(platforms::scan))
@@ -142,6 +147,14 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(schedules::get, schedules::patch, schedules::delete))
         .routes(routes!(audit::list))
         .routes(routes!(known_hosts::import))
+        .routes(routes!(notifications::list, notifications::create))
+        .routes(routes!(
+            notifications::get,
+            notifications::patch,
+            notifications::delete
+        ))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::deliveries))
         .routes(routes!(ws::task_stream))
 }
 

@@ -12,6 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
+use crate::selector::Selector;
 use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
 use crate::store::{
     Assignment, NewPlatform, Page, Platform, PlatformPatch, PlatformScan, PlatformState, StoreError,
@@ -105,7 +106,7 @@ pub struct PatchPlatform {
 
 /// Check the credential fields for `auth_method`, off the async runtime (decrypting a private
 /// key runs a deliberately slow KDF).
-async fn credential(
+pub(super) async fn credential(
     errors: &mut Errors,
     auth_method: &str,
     password: Option<Secret>,
@@ -165,7 +166,7 @@ async fn credential(
     }
 }
 
-fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<HostKeyPolicy> {
+pub(super) fn host_key_policy(errors: &mut Errors, policy: &str) -> Option<HostKeyPolicy> {
     errors.check(
         "host_key_policy",
         policy.parse().map_err(|e| format!("{e}")),
@@ -332,9 +333,23 @@ pub struct ListQuery {
     /// Only platforms in this state: `in_sync`, `drift`, `unreachable`, `host_key_mismatch`,
     /// `error` or `never_scanned`.
     pub state: Option<String>,
+    /// Only platforms this selector matches, e.g. `tag:web and not state:in_sync` (see the
+    /// README's "Selectors"); a syntax error is a 422 naming `selector` with its position.
+    pub selector: Option<String>,
 }
 
-/// `GET /api/platforms?state=&limit=&cursor=`.
+/// The `selector` query or body field, parsed; `None` when absent or blank. A syntax error is
+/// added to `errors` under `field` as "at position N: reason".
+pub(super) fn selector_field(
+    errors: &mut Errors,
+    field: &str,
+    text: Option<&str>,
+) -> Option<Selector> {
+    let text = text.filter(|t| !t.trim().is_empty())?;
+    errors.check(field, text.parse::<Selector>())
+}
+
+/// `GET /api/platforms?state=&selector=&limit=&cursor=`.
 #[utoipa::path(
     get,
     path = "/api/platforms",
@@ -359,8 +374,88 @@ pub async fn list(
         Some(word) => errors.check("state", word.parse::<PlatformState>()),
         None => None,
     };
+    let selector = selector_field(&mut errors, "selector", query.selector.as_deref());
     errors.finish()?;
-    Ok(Json(state.store.list_platforms(wanted, &page).await?))
+    let page = match selector {
+        Some(selector) => {
+            state
+                .store
+                .list_selected_platforms(&selector, wanted, &page)
+                .await?
+        }
+        None => state.store.list_platforms(wanted, &page).await?,
+    };
+    Ok(Json(page))
+}
+
+/// Query of `GET /api/platforms/match`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MatchQuery {
+    /// The selector to try, e.g. `env=prod and name:web-*`.
+    pub selector: Option<String>,
+}
+
+/// How many platforms a selector matches, for a live count while a selector is typed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelectorMatch {
+    /// The selector in canonical form (what a task started with it stores).
+    pub selector: String,
+    /// Platforms matched.
+    pub count: usize,
+    /// The first 20 matched, by name.
+    pub platforms: Vec<MatchedPlatform>,
+}
+
+/// One platform a selector matched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedPlatform {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// Platforms listed by `GET /api/platforms/match`.
+pub const MATCH_SAMPLE: usize = 20;
+
+/// `GET /api/platforms/match?selector=` → the canonical selector, its count and the first 20
+/// platforms by name. 422 naming `selector` when it is missing or does not parse.
+#[utoipa::path(
+    get,
+    path = "/api/platforms/match",
+    tag = "platforms",
+    params(MatchQuery),
+    responses(
+        (status = 200, description = "What the selector matches", body = SelectorMatch),
+        (status = 422, description = "The selector is missing or does not parse; the message gives the position", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn matching(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<MatchQuery>,
+) -> Result<Json<SelectorMatch>, ApiError> {
+    let mut errors = Errors::default();
+    let selector = selector_field(&mut errors, "selector", query.selector.as_deref());
+    if query
+        .selector
+        .as_deref()
+        .is_none_or(|t| t.trim().is_empty())
+    {
+        errors.add("selector", "is required");
+    }
+    errors.finish()?;
+    let Some(selector) = selector else {
+        return Err(ApiError::internal("validated selector missing"));
+    };
+    let matched = state.store.select_platforms(&selector).await?;
+    Ok(Json(SelectorMatch {
+        selector: selector.to_string(),
+        count: matched.len(),
+        platforms: matched
+            .into_iter()
+            .take(MATCH_SAMPLE)
+            .map(|(id, name)| MatchedPlatform { id, name })
+            .collect(),
+    }))
 }
 
 /// The platform with path id `id`, or a 404 naming it.

@@ -1,7 +1,7 @@
 //! `/api/tasks` and the per-platform shortcuts (`deploy_keys`, `revoke_keys`, `run_command`):
 //! queue work over one or many platforms, follow it, read its output, cancel it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::body::Body;
@@ -17,6 +17,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
 use crate::authorized_keys::KeyOptions;
+use crate::selector::Selector;
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
 use crate::validate;
 
@@ -42,6 +43,12 @@ pub struct CreateTask {
     #[serde(default)]
     #[schema(value_type = Option<Vec<Uuid>>)]
     platform_ids: Option<Vec<String>>,
+    /// Instead of `platform_ids`: every platform this selector matches when the task is created
+    /// (e.g. `tag:web and not tag:db`; see the README's "Selectors"). A selector matching nothing
+    /// is a 422; the task stores it in canonical form. With `owner` it narrows the offboarding
+    /// like `platform_ids`.
+    #[serde(default)]
+    selector: Option<String>,
     /// For `revoke_keys` instead of `key_ids` (offboarding): every key of this owner (exact
     /// match), on every platform where one is assigned unless `platform_ids` narrows it.
     #[serde(default)]
@@ -230,9 +237,21 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     let given = body.platform_ids.as_deref().unwrap_or_default();
     let platform_ids = parse_ids(&mut errors, "platform_ids", given);
     let by_owner = body.owner.is_some() && body.kind == TaskKind::RevokeKeys.as_str();
+    let selector =
+        super::platforms::selector_field(&mut errors, "selector", body.selector.as_deref());
     // An empty list is never "everywhere": a script whose filter came out empty must not
     // offboard the whole fleet. Only an offboarding may leave the field out.
-    if given.is_empty() && (body.platform_ids.is_some() || !by_owner) {
+    if body.selector.is_some() {
+        if body.platform_ids.is_some() {
+            errors.add("selector", "give platform_ids or selector, not both");
+        } else if body
+            .selector
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            errors.add("selector", "must not be blank");
+        }
+    } else if given.is_empty() && (body.platform_ids.is_some() || !by_owner) {
         errors.add("platform_ids", "must name at least one platform");
     } else if platform_ids.len() > MAX_PLATFORMS {
         errors.add(
@@ -320,13 +339,22 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     errors.finish()?;
     let mut platform_ids = platform_ids;
     let mut key_ids = key_ids;
+    let mut names = HashMap::new();
+    if let Some(selector) = &selector {
+        let found = resolve_selector(state, selector).await?;
+        params.selector = Some(selector.to_string());
+        platform_ids = found.iter().map(|(id, _)| *id).collect();
+        names = found.into_iter().collect();
+    }
     if let Some(owner) = &params.owner {
         (key_ids, platform_ids) = owner_targets(state, owner, platform_ids).await?;
         params.key_ids = key_ids.clone();
     }
     // Every platform and key must exist: a typo must not silently shrink the task.
     let mut errors = Errors::default();
-    let mut names = state.store.platform_names(&platform_ids).await?;
+    if selector.is_none() {
+        names = state.store.platform_names(&platform_ids).await?;
+    }
     let mut platforms = Vec::with_capacity(platform_ids.len());
     for (i, id) in platform_ids.iter().enumerate() {
         match names.remove(id) {
@@ -351,6 +379,31 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
         concurrency,
     };
     create_and_accept(state, user, task).await
+}
+
+/// The platforms `selector` matches now: 422 naming `selector` when it matches none (a task is
+/// never empty) or more than a task may hold.
+pub(super) async fn resolve_selector(
+    state: &AppState,
+    selector: &Selector,
+) -> Result<Vec<(Uuid, String)>, ApiError> {
+    let found = state.store.select_platforms(selector).await?;
+    if found.is_empty() {
+        return Err(ApiError::field(
+            "selector",
+            format!("matches no platform: {selector}"),
+        ));
+    }
+    if found.len() > MAX_PLATFORMS {
+        return Err(ApiError::field(
+            "selector",
+            format!(
+                "matches {} platforms; at most {MAX_PLATFORMS} per task",
+                found.len()
+            ),
+        ));
+    }
+    Ok(found)
 }
 
 /// An offboarding's keys (every key of `owner`) and platforms (`platform_ids`, or every platform
@@ -445,6 +498,7 @@ fn key_task(
     CreateTask {
         kind: kind.into(),
         platform_ids: None,
+        selector: None,
         key_ids: Some(key_ids),
         command: None,
         timeout_s: None,
@@ -511,6 +565,7 @@ pub async fn run_command(
     let task = CreateTask {
         kind: "run_command".into(),
         platform_ids: None,
+        selector: None,
         key_ids: None,
         command: Some(body.command),
         timeout_s: body.timeout_s,

@@ -51,6 +51,9 @@ enum KeysCommand {
         /// The key that takes its place (its name).
         new: String,
     },
+    /// Register every public key of authorized_keys or `.pub` files (comment as name; options
+    /// in front of a key ignored): a dry run first, then the import when no line is refused.
+    Import(super::import::ImportKeysArgs),
 }
 
 /// `testum platforms` arguments.
@@ -65,10 +68,22 @@ pub struct PlatformsArgs {
 #[derive(Debug, Subcommand)]
 enum PlatformsCommand {
     /// List platforms: name, address, user, tags, pinned host key.
-    List,
+    List(ListPlatforms),
     /// Register a platform. It logs in with `--private-key-file`, else with a password from
     /// TESTUM_PLATFORM_PASSWORD or a prompt.
     Add(Box<AddPlatform>),
+    /// Create or update platforms from a CSV, JSON, Ansible inventory or ssh config file: a dry
+    /// run first, then the import when no row is refused; prints counts and the refused and
+    /// updated rows.
+    Import(Box<super::import::ImportPlatformsArgs>),
+}
+
+#[derive(Debug, Args)]
+struct ListPlatforms {
+    /// Only the platforms this selector matches, e.g. `--selector 'env=prod and name:web-*'`
+    /// (see the README's "Selectors").
+    #[arg(long, value_name = "EXPR")]
+    selector: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -170,15 +185,25 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<bool> {
         KeysCommand::Replace { old, new } => {
             return super::tasks::replace(&mut api, &old, &new).await;
         }
+        KeysCommand::Import(args) => return super::import::keys(&mut api, args).await,
     }
     Ok(true)
 }
 
-pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<()> {
+/// `testum platforms ...`; whether it succeeded (`import`: no row refused).
+pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     match args.command {
-        PlatformsCommand::List => {
-            let platforms: Vec<Platform> = api.list_all("/api/platforms").await?;
+        PlatformsCommand::List(list) => {
+            let path = match &list.selector {
+                Some(text) => {
+                    let selector = super::tasks::parse_selector(text)?.to_string();
+                    let query = serde_urlencoded::to_string([("selector", selector)])?;
+                    format!("/api/platforms?{query}")
+                }
+                None => "/api/platforms".into(),
+            };
+            let platforms: Vec<Platform> = api.list_all(&path).await?;
             let rows = platforms.iter().map(|p| {
                 vec![
                     p.name.clone(),
@@ -198,8 +223,9 @@ pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<()> {
                 platform.name, platform.username, platform.host, platform.port
             );
         }
+        PlatformsCommand::Import(args) => return super::import::platforms(&mut api, *args).await,
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The `POST /api/platforms` body; reads the private key file or the password.

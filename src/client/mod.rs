@@ -11,6 +11,7 @@
 mod access;
 mod api;
 mod follow;
+mod import;
 mod inventory;
 mod login;
 mod scan;
@@ -32,9 +33,9 @@ pub enum ClientCommand {
     /// Log in to a testum server and save the session (0600) under $XDG_CONFIG_HOME/testum/
     /// (default ~/.config/testum/). The password comes from TESTUM_PASSWORD or a prompt.
     Login(login::LoginArgs),
-    /// List, register and replace (rotate) SSH public keys.
+    /// List, register, import and replace (rotate) SSH public keys.
     Keys(inventory::KeysArgs),
-    /// List and register platforms (hosts).
+    /// List, register and import platforms (hosts).
     Platforms(inventory::PlatformsArgs),
     /// Deploy keys to platforms (by name or tag) and follow the task; `--option` sets sshd's
     /// authorized_keys options, `--dry-run` only shows the diffs.
@@ -78,7 +79,7 @@ pub async fn run(command: ClientCommand) -> ExitCode {
     let result = match command {
         ClientCommand::Login(args) => login::login(args).await.map(|()| true),
         ClientCommand::Keys(args) => inventory::keys(args).await,
-        ClientCommand::Platforms(args) => inventory::platforms(args).await.map(|()| true),
+        ClientCommand::Platforms(args) => inventory::platforms(args).await,
         ClientCommand::Deploy(args) => tasks::deploy(args).await,
         ClientCommand::Revoke(args) => tasks::revoke(args).await,
         ClientCommand::Run(args) => tasks::run(args).await,

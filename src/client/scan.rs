@@ -1,6 +1,7 @@
-//! `testum scan`: queue a `scan` task over platforms chosen by name or tag, follow it, then print
-//! where the platforms stand: one line of counts by state, then one line per platform that is not
-//! `in_sync` (or whose scan did not succeed), so the summary of a 1,000-platform scan stays short
+//! `testum scan`: queue a `scan` task over platforms chosen by name, tag or selector, follow it,
+//! then print where the platforms stand: one line of counts by state, then one line per platform
+//! that is not `in_sync` (or whose scan did not succeed), so the summary of a 1,000-platform scan
+//! stays short
 //! when the fleet is healthy. The per-platform reports the scan task writes as output are not
 //! printed; stderr names the task page that shows them.
 
@@ -27,7 +28,7 @@ const STATES: [&str; 6] = [
 
 /// `testum scan` arguments.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag"])))]
+#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag", "selector"])))]
 pub struct ScanArgs {
     #[command(flatten)]
     connection: Connection,
@@ -60,10 +61,9 @@ struct Finding {
 /// Scan, follow, summarise; `true` when every target's scan succeeded.
 pub async fn scan(args: ScanArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
-    let ids = args.platforms.ids(&mut api).await?;
-    let accepted: Accepted = api
-        .post("/api/tasks", &json!({"kind": "scan", "platform_ids": ids}))
-        .await?;
+    let mut body = json!({"kind": "scan"});
+    args.platforms.add_to(&mut api, &mut body).await?;
+    let accepted: Accepted = api.post("/api/tasks", &body).await?;
     // A line of output per platform would bury the few that need a look: the counts and those
     // few are printed instead; each platform's full report stays on the task page.
     let task = follow(&mut api, &accepted.task_id, Output::Hide).await?;

@@ -1,5 +1,5 @@
 //! `testum deploy`, `revoke`, `run` and `keys replace`: queue a task over platforms chosen by
-//! name or tag (`POST /api/tasks`, `POST /api/keys/{id}/replace`), then follow it
+//! name, tag or selector (`POST /api/tasks`, `POST /api/keys/{id}/replace`), then follow it
 //! ([`super::follow`]). Each returns whether every target succeeded.
 
 use clap::{ArgGroup, Args};
@@ -11,6 +11,7 @@ use super::follow::{Output, follow, print_dry_run, print_summaries};
 use super::inventory::{key_ids, platform_ids};
 use super::{Connection, UsageError};
 use crate::authorized_keys::{KeyOptions, parse_options};
+use crate::selector::Selector;
 use crate::ssh::shell_quote;
 
 /// The platforms of a task, by name or tag (the parent command says whether one is required, in
@@ -24,12 +25,33 @@ pub struct Platforms {
     /// Every platform with this tag (repeat the flag or list several after it).
     #[arg(long, num_args = 1..)]
     tag: Vec<String>,
+    /// Instead of `--platform` and `--tag`: every platform this selector matches, e.g.
+    /// `--selector 'tag:web and not state:in_sync'` (see the README's "Selectors"). The server
+    /// resolves it and refuses one that matches nothing.
+    #[arg(long, value_name = "EXPR", conflicts_with_all = ["platform", "tag"])]
+    selector: Option<String>,
+}
+
+/// `text` parsed as a selector; a syntax error is a one-line [`UsageError`] with its position.
+pub fn parse_selector(text: &str) -> anyhow::Result<Selector> {
+    text.parse::<Selector>()
+        .map_err(|e| UsageError(format!("--selector {text:?}: {e}")).into())
 }
 
 impl Platforms {
     /// Whether no platform was named.
     fn is_empty(&self) -> bool {
-        self.platform.is_empty() && self.tag.is_empty()
+        self.platform.is_empty() && self.tag.is_empty() && self.selector.is_none()
+    }
+
+    /// Put the task's platforms in `body`: `selector` (checked here first, so a typo queues
+    /// nothing) or `platform_ids` ([`Platforms::ids`]).
+    pub async fn add_to(&self, api: &mut Api, body: &mut Value) -> anyhow::Result<()> {
+        match &self.selector {
+            Some(text) => body["selector"] = json!(parse_selector(text)?.to_string()),
+            None => body["platform_ids"] = json!(self.ids(api).await?),
+        }
+        Ok(())
     }
 
     /// The platforms' ids ([`platform_ids`]).
@@ -40,7 +62,7 @@ impl Platforms {
 
 /// `testum deploy` arguments.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag"])))]
+#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag", "selector"])))]
 pub struct DeployArgs {
     #[command(flatten)]
     connection: Connection,
@@ -61,18 +83,19 @@ pub struct DeployArgs {
 
 /// `testum revoke` arguments.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("platforms").multiple(true).args(["platform", "tag"])))]
+#[command(group(ArgGroup::new("platforms").multiple(true).args(["platform", "tag", "selector"])))]
 #[command(group(ArgGroup::new("keys").required(true).args(["key", "owner"])))]
 pub struct RevokeArgs {
     #[command(flatten)]
     connection: Connection,
     #[command(flatten)]
     platforms: Platforms,
-    /// Keys by name (repeat the flag or list several after it); needs `--platform` or `--tag`.
+    /// Keys by name (repeat the flag or list several after it); needs `--platform`, `--tag` or
+    /// `--selector`.
     #[arg(long, num_args = 1.., requires = "platforms")]
     key: Vec<String>,
     /// Offboarding: every key whose owner is exactly this, from every platform where one is
-    /// assigned (or only those of `--platform` and `--tag`).
+    /// assigned (or only those of `--platform`, `--tag` or `--selector`).
     #[arg(long)]
     owner: Option<String>,
     /// Change nothing: show per platform the diff of authorized_keys the revoke would write.
@@ -82,7 +105,7 @@ pub struct RevokeArgs {
 
 /// `testum run` arguments.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag"])))]
+#[command(group(ArgGroup::new("platforms").required(true).multiple(true).args(["platform", "tag", "selector"])))]
 pub struct RunArgs {
     #[command(flatten)]
     connection: Connection,
@@ -108,12 +131,10 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
     // Checked before anything is asked of the server: a bad option queues nothing.
     let options = key_options(&args.options)?;
     let mut api = Api::open(&args.connection)?;
-    let platform_ids = args.platforms.ids(&mut api).await?;
+    let mut body = json!({"kind": "deploy_keys", "dry_run": args.dry_run});
+    args.platforms.add_to(&mut api, &mut body).await?;
     let key_ids = key_ids(&mut api, "--key", &args.key).await?;
-    let mut body = json!({
-        "kind": "deploy_keys", "platform_ids": platform_ids, "key_ids": key_ids,
-        "dry_run": args.dry_run,
-    });
+    body["key_ids"] = json!(key_ids);
     if let Some(options) = options {
         let options = serde_json::to_value(options)?;
         let by_key = key_ids.iter().map(|id| (id.clone(), options.clone()));
@@ -149,7 +170,7 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     let mut body = json!({"kind": "revoke_keys", "dry_run": args.dry_run});
     if !args.platforms.is_empty() {
-        body["platform_ids"] = json!(args.platforms.ids(&mut api).await?);
+        args.platforms.add_to(&mut api, &mut body).await?;
     }
     match args.owner {
         Some(owner) => body["owner"] = json!(owner),
@@ -189,10 +210,8 @@ pub async fn replace(api: &mut Api, old: &str, new: &str) -> anyhow::Result<bool
 
 pub async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
-    let platform_ids = args.platforms.ids(&mut api).await?;
-    let mut body = json!({
-        "kind": "run_command", "platform_ids": platform_ids, "command": command_line(&args.command),
-    });
+    let mut body = json!({"kind": "run_command", "command": command_line(&args.command)});
+    args.platforms.add_to(&mut api, &mut body).await?;
     if let Some(timeout) = args.timeout {
         body["timeout_s"] = json!(timeout);
     }

@@ -171,6 +171,7 @@ async fn firing_of(store: &Store, schedule: &Schedule) -> StoreResult<Firing> {
     let params = TaskParams {
         command: schedule.command.clone(),
         timeout_s: schedule.timeout_s,
+        selector: Some(schedule.selector.clone()),
         ..TaskParams::default()
     };
     Ok(Firing::Task(NewTask {

@@ -80,8 +80,9 @@ async fn chain_head(conn: &mut AnyConnection) -> StoreResult<(i64, String)> {
     Ok(head.unwrap_or_else(|| (0, GENESIS.to_string())))
 }
 
-/// Write `event` with its chain columns after the head, on `conn`, which holds the chain lock.
-async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResult<()> {
+/// Write `event` with its chain columns after the head, on `conn`, which holds the chain lock;
+/// its hash (the next event's `prev_hash`).
+async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResult<String> {
     event.hash = event.expected_hash();
     sqlx::query(
         "INSERT INTO audit_events
@@ -100,7 +101,7 @@ async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResul
     .bind(&event.hash)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(event.hash)
 }
 
 /// Insert `event` on `conn`, which must be inside the write transaction of the change it records
@@ -108,26 +109,41 @@ async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResul
 /// (see [`super::audit_chain`]) under the chain lock, which is held until that transaction ends,
 /// so two writers, in one process or several, never fork the chain.
 pub(crate) async fn insert(conn: &mut AnyConnection, event: NewAudit<'_>) -> StoreResult<()> {
+    insert_all(conn, vec![event]).await
+}
+
+/// [`insert`] for several events, appended in order after one read of the chain head (a bulk
+/// import records one event per platform without one head lookup each).
+pub(crate) async fn insert_all(
+    conn: &mut AnyConnection,
+    events: Vec<NewAudit<'_>>,
+) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     lock_chain(conn).await?;
-    let (seq, prev_hash) = chain_head(conn).await?;
-    // Taken under the lock, so time order follows chain order.
-    let created_at = now_ts();
-    append(
-        conn,
-        ChainedEvent {
-            seq: seq + 1,
-            id: Uuid::new_v4().to_string(),
-            created_at,
-            actor: event.actor.name.clone(),
-            action: event.action.to_string(),
-            target: event.target,
-            outcome: event.outcome.to_string(),
-            details: event.details.to_string(),
-            prev_hash,
-            hash: String::new(),
-        },
-    )
-    .await
+    let (mut seq, mut prev_hash) = chain_head(conn).await?;
+    for event in events {
+        seq += 1;
+        prev_hash = append(
+            conn,
+            ChainedEvent {
+                seq,
+                id: Uuid::new_v4().to_string(),
+                // Taken under the lock, so time order follows chain order.
+                created_at: now_ts(),
+                actor: event.actor.name.clone(),
+                action: event.action.to_string(),
+                target: event.target,
+                outcome: event.outcome.to_string(),
+                details: event.details.to_string(),
+                prev_hash,
+                hash: String::new(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Delete one row with `statement` (`DELETE ... WHERE id = $1 RETURNING <one text column>`) on

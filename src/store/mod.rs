@@ -11,6 +11,7 @@ pub mod audit_chain;
 mod event_pages;
 mod expiry;
 mod host_keys;
+mod imports;
 pub mod in_use;
 mod keys;
 mod leases;
@@ -45,9 +46,13 @@ pub use audit::{AuditEvent, AuditFilter, NewAudit};
 pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use expiry::{ExpiryItem, ExpiryOutcome, expiry_actor};
 pub use host_keys::ImportedPin;
+pub use imports::{ImportTarget, ImportUpdate, PlatformImport};
 pub use keys::{Key, KeyPatch, NewKey};
 pub use leases::platform_lease;
-pub use notifications::NotificationEvent;
+pub use notifications::{
+    AttemptOutcome, ClaimedDelivery, Delivery, DeliveryAttempt, DeliveryStatus, EndpointPatch,
+    NewEndpoint, NotificationEndpoint, NotificationEvent, NotificationFormat, TEST_EVENT,
+};
 pub use output::OutputChunk;
 pub use overview::{LastResult, Placement};
 pub use platforms::{

@@ -14,6 +14,8 @@ pub enum Sealed<'a> {
     PlatformCredential(Uuid),
     /// `settings.value` of the setting with this name.
     Setting(&'a str),
+    /// `notification_endpoints.sealed` (URL and secret) of the endpoint with this id.
+    NotificationEndpoint(Uuid),
 }
 
 impl Store {
@@ -30,7 +32,7 @@ impl Store {
     ) -> Result<usize, E> {
         let mut tx = self.write_tx().await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE platforms, settings IN EXCLUSIVE MODE")
+            sqlx::query("LOCK TABLE platforms, settings, notification_endpoints IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
@@ -44,6 +46,21 @@ impl Store {
             let sealed: Vec<u8> = row.try_get("credential").map_err(StoreError::from)?;
             let resealed = reseal(Sealed::PlatformCredential(id), &sealed)?;
             sqlx::query("UPDATE platforms SET credential = $1 WHERE id = $2")
+                .bind(resealed)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
+        let endpoints = sqlx::query("SELECT id, sealed FROM notification_endpoints ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        for row in &endpoints {
+            let id = parse_uuid(row.try_get("id").map_err(StoreError::from)?)?;
+            let sealed: Vec<u8> = row.try_get("sealed").map_err(StoreError::from)?;
+            let resealed = reseal(Sealed::NotificationEndpoint(id), &sealed)?;
+            sqlx::query("UPDATE notification_endpoints SET sealed = $1 WHERE id = $2")
                 .bind(resealed)
                 .bind(id.to_string())
                 .execute(&mut *tx)
@@ -68,6 +85,7 @@ impl Store {
             }
         }
         details["credentials"] = json!(rows.len());
+        details["notification_endpoints"] = json!(endpoints.len());
         audit(
             &mut tx,
             NewAudit {

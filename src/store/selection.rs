@@ -8,8 +8,11 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
+use super::platforms::Platform;
 use super::scans::PlatformState;
-use super::{Store, StoreError, StoreResult, parse_uuid, parse_word};
+use super::{
+    Cursor, Page, PageRequest, Store, StoreError, StoreResult, page_of, parse_uuid, parse_word, ts,
+};
 use crate::selector::{PlatformFacts, Selector};
 
 /// Platforms read per query while resolving a selector.
@@ -83,5 +86,44 @@ impl Store {
         }
         selected.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(selected)
+    }
+}
+
+impl Store {
+    /// [`Store::list_platforms`] narrowed to the platforms `selector` matches: a newest-first
+    /// page of at most `page.limit` of them after `page.cursor`, with the cursor of the next.
+    /// Reads the platforms in batches (each one short query) until the page is full or the
+    /// list ends.
+    pub async fn list_selected_platforms(
+        &self,
+        selector: &Selector,
+        state: Option<PlatformState>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Platform>> {
+        let limit = page.limit as usize;
+        let mut items = Vec::new();
+        let mut batch = PageRequest {
+            limit: u32::try_from(PAGE).unwrap_or(1000),
+            cursor: page.cursor.clone(),
+        };
+        loop {
+            let read = self.list_platforms(state, &batch).await?;
+            for platform in read.items {
+                if selector.matches(&PlatformFacts::from(&platform)) {
+                    items.push(platform);
+                }
+            }
+            if items.len() > limit {
+                break;
+            }
+            match read.next_cursor.as_deref().and_then(Cursor::decode) {
+                Some(next) => batch.cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(page_of(items, page.limit, |p: &Platform| Cursor {
+            created_at: ts(p.created_at),
+            id: p.id.to_string(),
+        }))
     }
 }

@@ -125,6 +125,10 @@ pub struct TaskParams {
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<u32>,
+    /// The selector the targets were chosen with, in canonical form (see [`crate::selector`]);
+    /// the targets are the platforms it matched when the task was created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
 }
 
 /// A task to create: `kind` over `platforms` (id, name). For `deploy_keys` the keys are assigned
@@ -460,7 +464,75 @@ async fn finish_task_if_done(
         },
     )
     .await?;
+    let targets: i64 = by_status.values().sum();
+    notify_task_end(conn, task_id, status, &kind, &created_by, targets, failed).await?;
     Ok(Some(status))
+}
+
+/// Most platform names a task's notification lists (failed targets, drifted platforms); the
+/// counts cover them all.
+const NOTIFY_NAMES: i64 = 10;
+
+/// Queue the notifications of a task's end, in the transaction that ends it (so exactly once per
+/// task, whatever its size): `task.failed` or `task.succeeded` (nothing for a cancelled task)
+/// with the counts and the first failed platforms' names, and `drift.found` when platforms its
+/// scans found drifted (count and first names). Each costs one small read when nobody
+/// subscribes.
+async fn notify_task_end(
+    conn: &mut AnyConnection,
+    task_id: Uuid,
+    status: TaskStatus,
+    kind: &str,
+    created_by: &str,
+    targets: i64,
+    failed: i64,
+) -> StoreResult<()> {
+    use super::NotificationEvent;
+    use super::notifications::{queue_event, subscribers};
+    let event = match status {
+        TaskStatus::Failed => NotificationEvent::TaskFailed,
+        TaskStatus::Succeeded => NotificationEvent::TaskSucceeded,
+        _ => return Ok(()),
+    };
+    if !subscribers(conn, event).await?.is_empty() {
+        let failed_platforms: Vec<String> = sqlx::query_scalar(
+            "SELECT platform_name FROM targets WHERE task_id = $1 AND status = 'failed'
+             ORDER BY platform_name LIMIT $2",
+        )
+        .bind(task_id.to_string())
+        .bind(NOTIFY_NAMES)
+        .fetch_all(&mut *conn)
+        .await?;
+        let payload = json!({"task_id": task_id, "kind": kind, "status": status,
+                             "created_by": created_by, "targets": targets,
+                             "failed_targets": failed, "failed_platforms": failed_platforms});
+        queue_event(conn, event, &payload).await?;
+    }
+    if !subscribers(conn, NotificationEvent::DriftFound)
+        .await?
+        .is_empty()
+    {
+        let drifted: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM platform_scans WHERE task_id = $1 AND state = 'drift'",
+        )
+        .bind(task_id.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+        if drifted > 0 {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT p.name FROM platform_scans s JOIN platforms p ON p.id = s.platform_id
+                 WHERE s.task_id = $1 AND s.state = 'drift' ORDER BY p.name LIMIT $2",
+            )
+            .bind(task_id.to_string())
+            .bind(NOTIFY_NAMES)
+            .fetch_all(&mut *conn)
+            .await?;
+            let payload = json!({"task_id": task_id, "kind": kind, "platforms": drifted,
+                                 "platform_names": names});
+            queue_event(conn, NotificationEvent::DriftFound, &payload).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The options field of each key in `options` (`None`: the key's options are cleared).
@@ -646,6 +718,7 @@ pub(super) async fn insert_task(
                 "replaces": new.params.replaces,
                 "owner": new.params.owner,
                 "command": new.params.command,
+                "selector": new.params.selector,
             }),
         },
     )

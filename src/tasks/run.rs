@@ -15,8 +15,8 @@ use crate::crypto::MasterKey;
 use crate::deploy::{RemoteFile, sync_observed};
 use crate::ssh::{self, ConnectParams, HostKey, Session, SshError};
 use crate::store::{
-    Actor, ClaimedTarget, DesiredState, NewAudit, OutputChunk, PinOutcome, Platform, PlatformState,
-    Store, StoreError, TargetResult, TaskKind, TaskStatus,
+    Actor, ClaimedTarget, DesiredState, NewAudit, NotificationEvent, OutputChunk, PinOutcome,
+    Platform, PlatformState, Store, StoreError, TargetResult, TaskKind, TaskStatus,
 };
 
 use super::EventBus;
@@ -301,6 +301,20 @@ async fn host_key_refused(
         .await
     {
         tracing::error!(error = %e, "auditing a host key mismatch failed");
+    }
+    // Once per platform until it is trusted again: a platform whose last scan already reported
+    // the mismatch was notified then.
+    if platform.state != PlatformState::HostKeyMismatch {
+        let payload = json!({"platform_id": platform.id, "platform": platform.name,
+                             "host": platform.host, "port": platform.port,
+                             "pinned": pinned, "presented": presented});
+        if let Err(e) = context
+            .store
+            .notify_event(NotificationEvent::HostKeyMismatch, payload)
+            .await
+        {
+            tracing::error!(error = %e, "queueing the host key mismatch notification failed");
+        }
     }
     tracing::warn!(platform = %platform.id, pinned, presented, "host key mismatch");
     message

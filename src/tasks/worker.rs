@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::archive::OutputArchive;
 use crate::config::Settings;
 use crate::crypto::MasterKey;
+use crate::notify::NotifyConfig;
 use crate::store::Store;
 
 use super::EventBus;
@@ -45,6 +46,8 @@ pub struct WorkerConfig {
     /// The scheduler loop (schedules, expiry) this worker runs beside its targets; `None` runs
     /// none (tests that drive the scheduler's clock themselves).
     pub scheduler: Option<crate::schedule::SchedulerSettings>,
+    /// The webhook sender this worker runs (see [`crate::notify`]).
+    pub notify: NotifyConfig,
 }
 
 impl From<&Settings> for WorkerConfig {
@@ -59,6 +62,10 @@ impl From<&Settings> for WorkerConfig {
             archive: None,
             health: WorkerHealth::default(),
             scheduler: Some(config.scheduler.clone()),
+            notify: NotifyConfig {
+                retry_base: Duration::from_millis(config.notify_retry_base_ms),
+                ..NotifyConfig::default()
+            },
         }
     }
 }
@@ -147,6 +154,7 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, 
         context.clone(),
         config.lease,
         config.output_retention_days,
+        config.notify.clone(),
     ));
     // Due schedules and expired keys: claimed in the database, so every worker may run it.
     let scheduler = config.scheduler.clone().map(|settings| {
@@ -197,10 +205,31 @@ async fn dispatch(context: RunContext, config: WorkerConfig, stop: Arc<Notify>, 
     heartbeat.abort();
 }
 
+/// Ends the task it holds when dropped (with the heartbeat that owns it).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Every third of a lease: renew this worker's leases and give back the targets of workers whose
 /// leases ran out. Nothing else runs here: a slow database call elsewhere, or a slow object store,
-/// must never let a live worker's leases expire.
-async fn heartbeat(context: RunContext, lease: Duration, retention_days: u32) {
+/// must never let a live worker's leases expire. The background jobs start from here; the
+/// webhook sender ends with the heartbeat (at shutdown).
+async fn heartbeat(
+    context: RunContext,
+    lease: Duration,
+    retention_days: u32,
+    notify: NotifyConfig,
+) {
+    let _sender = AbortOnDrop(crate::notify::spawn_sender(
+        context.store.clone(),
+        context.master_key.clone(),
+        context.worker_id.clone(),
+        notify,
+    ));
     if let Some(archive) = context.archive.clone() {
         tokio::spawn(archive_sweep(context.clone(), archive, lease));
     }

@@ -6,7 +6,8 @@
 //! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
-//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`: pages; without a session they redirect (303) to `/`.
+//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`: pages;
+//!   without a session they redirect (303) to `/`.
 //! - `GET /ui/static/{file}`: `app.js` and `app.css`, public.
 //!
 //! Pages read through the same handlers as the API (so they show what the API shows, never a
@@ -39,5 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/access", get(pages::access))
         .route("/ui/audit", get(pages::audit))
         .route("/ui/users", get(pages::users))
+        .route("/ui/import", get(pages::import))
+        .route("/ui/notifications", get(pages::notifications))
         .route("/ui/static/{file}", get(assets::file))
 }

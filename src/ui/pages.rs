@@ -21,7 +21,8 @@ use crate::api::{
     platforms as platforms_api,
 };
 use crate::role::Role;
-use crate::store::{PlatformState, TaskKind, TaskStatus};
+use crate::selector::Selector;
+use crate::store::{Page, PlatformState, TaskKind, TaskStatus};
 
 /// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
 pub struct PageError(ApiError);
@@ -165,13 +166,31 @@ pub async fn platforms(
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let wanted = query.state.clone().unwrap_or_default();
-    let Json(list) = platforms_api::list(State(state.clone()), ApiQuery(query)).await?;
+    let selector = query.selector.clone().unwrap_or_default();
+    // A selector that does not parse shows its error under the field and no platforms (not a
+    // whole-page error, and not the unfiltered list as if it had matched).
+    let selector_error = match selector.trim() {
+        "" => None,
+        text => text.parse::<Selector>().err().map(|e| e.to_string()),
+    };
+    let list = match selector_error {
+        Some(_) => Page {
+            items: Vec::new(),
+            next_cursor: None,
+        },
+        None => {
+            platforms_api::list(State(state.clone()), ApiQuery(query))
+                .await?
+                .0
+        }
+    };
     let ids: Vec<Uuid> = list.items.iter().map(|p| p.id).collect();
     let last = state.store.platform_last_results(&ids).await?;
     let keys = all_keys(&state).await?;
     let data = json!({
         "platforms": list.items, "next_cursor": list.next_cursor, "last": last, "keys": keys,
-        "state": wanted, "states": PlatformState::ALL,
+        "state": wanted, "states": PlatformState::ALL, "selector": selector,
+        "selector_error": selector_error,
     });
     page("platforms.html", &session, "platforms", data)
 }
@@ -374,6 +393,53 @@ pub async fn users(State(state): State<AppState>, headers: HeaderMap) -> PageRes
         &session,
         "users",
         json!({ "roles": Role::ALL.map(Role::as_str) }),
+    )
+}
+
+/// `GET /ui/import`: platforms (CSV, JSON, Ansible, ssh config) and keys (authorized_keys,
+/// `.pub` files) from pasted or uploaded text, previewed row by row before the import.
+pub async fn import(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    page("import.html", &session, "import", json!({}))
+}
+
+/// Deliveries shown per endpoint on the notifications page.
+const RECENT_DELIVERIES: u32 = 10;
+
+/// `GET /ui/notifications`: webhook endpoints and their recent deliveries with each attempt's
+/// answer (admins only, else 403); changes go through `/api/notifications`.
+pub async fn notifications(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let session = session_or_redirect!(state, headers);
+    if session.user.role != Role::Admin {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "requires role admin").into());
+    }
+    let endpoints = state
+        .store
+        .list_notification_endpoints(&crate::store::PageRequest {
+            limit: 100,
+            cursor: None,
+        })
+        .await?;
+    let mut shown = Vec::new();
+    for endpoint in endpoints.items {
+        let recent = crate::store::PageRequest {
+            limit: RECENT_DELIVERIES,
+            cursor: None,
+        };
+        let deliveries = state.store.list_deliveries(endpoint.id, &recent).await?;
+        let mut item = json!(endpoint);
+        item["deliveries"] = json!(deliveries.items);
+        shown.push(item);
+    }
+    let events: Vec<&str> = crate::store::NotificationEvent::ALL
+        .iter()
+        .map(|e| e.as_str())
+        .collect();
+    page(
+        "notifications.html",
+        &session,
+        "notifications",
+        json!({"endpoints": shown, "events": events}),
     )
 }
 

@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 20] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -32,6 +32,15 @@ const TEMPLATES: [(&str, &str); 17] = [
     ("access.html", include_str!("templates/access.html")),
     ("state.html", include_str!("templates/state.html")),
     ("users.html", include_str!("templates/users.html")),
+    ("import.html", include_str!("templates/import.html")),
+    (
+        "import_result.html",
+        include_str!("templates/import_result.html"),
+    ),
+    (
+        "notifications.html",
+        include_str!("templates/notifications.html"),
+    ),
 ];
 
 /// `2026-11-29T10:11:12.123456Z` → `2026-11-29 10:11:12Z`: to the second, still UTC.

@@ -102,6 +102,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
             max_output_bytes: 16 * 1024 * 1024,
             max_task_output_bytes: 4 * 1024 * 1024 * 1024,
             output_retention_days: 90,
+            notify_retry_base_ms: 10_000,
             object_store_url: None,
             scheduler: Default::default(),
         },

@@ -82,7 +82,10 @@ function formBody(form) {
     else if (el.type === "password" || el.tagName === "TEXTAREA") body[el.name] = el.value;
     else body[el.name] = v;
   }
-  if (form.dataset.include) {
+  // `data-selector="ID"`: a non-empty selector in input ID replaces the ticked boxes.
+  const selector = form.dataset.selector && document.getElementById(form.dataset.selector)?.value.trim();
+  if (selector) body.selector = selector;
+  else if (form.dataset.include) {
     const name = form.dataset.include;
     body[name] = [...document.querySelectorAll(`[data-select="${CSS.escape(name)}"]:checked`)].map((c) => c.value);
   }
@@ -234,6 +237,125 @@ function followTask(panes) {
   connect();
 }
 
+// Import page: Preview (dry run) and Import send the form to its `data-import` URL; the answer
+// becomes a summary, a table of rows (every row of a preview; refused and changed ones after an
+// import) and notes. A refused real run (422 naming rows[LINE] or lines[LINE]) fills the table
+// with the refusals.
+async function submitImport(ev) {
+  const form = ev.target.closest("form[data-import]");
+  if (!form) return;
+  ev.preventDefault();
+  clearProblem(form);
+  const out = form.querySelector(".import-result");
+  const buttons = form.querySelectorAll('[type="submit"]');
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    const body = formBody(form);
+    body.dry_run = !!(ev.submitter && ev.submitter.dataset.dryRun !== undefined);
+    const { ok, status, data } = await api("POST", form.dataset.import, body);
+    if (ok) { showImport(out, form.dataset.kind, data); return; }
+    const refusals = ((data && data.errors) || []).filter((e) => /^(rows|lines)\[\d+\]/.test(e.field));
+    if (!refusals.length) { out.hidden = true; showProblem(form, data, status); return; }
+    showImport(out, form.dataset.kind, {
+      summary: data.detail,
+      results: refusals.map((e) => ({ line: Number(/\[(\d+)\]/.exec(e.field)[1]), action: "refused", detail: e.field + ": " + e.message })),
+    });
+  } catch (err) {
+    showProblem(form, { detail: "the server cannot be reached: " + err.message }, 0);
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function importSummary(kind, d) {
+  if (d.summary) return d.summary;
+  const pre = d.dry_run ? "Preview: " : "Imported: ";
+  return kind === "keys"
+    ? `${pre}${d.created} ${d.dry_run ? "to register" : "registered"}, ${d.exists} already registered, ${d.refused} refused, ${d.skipped} blank or comment lines`
+    : `${pre}${d.created} ${d.dry_run ? "to create" : "created"}, ${d.updated} ${d.dry_run ? "to update" : "updated"}, ${d.unchanged} unchanged, ${d.refused} refused (${d.format})`;
+}
+
+function showImport(out, kind, d) {
+  out.querySelector('[data-field="summary"]').textContent = importSummary(kind, d);
+  const rows = (d.results || []).filter((r) => d.dry_run || d.summary || r.action === "refused" || r.action === "update" || r.note);
+  out.querySelector("tbody").replaceChildren(...rows.slice(0, 5000).map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.action = r.action;
+    const detail = r.detail || (r.errors || []).map((e) => e.field + ": " + e.message).join("; ")
+      || (r.changes || []).join(", ") || [r.error, r.note, r.fingerprint].filter(Boolean).join(" · ");
+    const cell = () => tr.appendChild(document.createElement("td"));
+    cell().textContent = String(r.line);
+    cell().textContent = r.name || "";
+    const badge = document.createElement("span"); setBadge(badge, r.action); cell().appendChild(badge);
+    cell().textContent = detail;
+    return tr;
+  }));
+  out.querySelector('[data-field="notes"]').replaceChildren(...(d.notes || []).map((n) => {
+    const li = document.createElement("li"); li.textContent = (n.line ? "line " + n.line + ": " : "") + n.message; return li;
+  }));
+  out.hidden = false;
+}
+
+// A file picked for an import also chooses the format by its extension.
+function formatFromFile(ev) {
+  const input = ev.target;
+  if (!input.dataset || !input.dataset.format || !input.files.length) return;
+  const name = input.files[0].name.toLowerCase();
+  const ext = { csv: "csv", json: "json", ini: "ansible_ini", yml: "ansible_yaml", yaml: "ansible_yaml", conf: "ssh_config" }[name.split(".").pop()];
+  const format = ext || (name === "config" ? "ssh_config" : "");
+  document.getElementById(input.dataset.format).value = format;
+}
+
+document.addEventListener("submit", submitImport);
+document.addEventListener("change", formatFromFile);
+// Live count of a selector input (`data-match="ID"`: the element that shows the count): as the
+// user types, GET /api/platforms/match after a pause; the count and the first names, or the
+// syntax error (with its position) in the input's `.selector-error` slot. A late answer to an
+// older text is dropped.
+const matchTimers = new WeakMap();
+const matchAsked = new WeakMap();
+function matchSelector(ev) {
+  const input = ev.target.closest("input[data-match]");
+  if (!input) return;
+  clearTimeout(matchTimers.get(input));
+  matchTimers.set(input, setTimeout(() => countMatches(input), 300));
+}
+async function countMatches(input) {
+  const out = document.getElementById(input.dataset.match);
+  const slot = input.parentElement.querySelector(".selector-error");
+  const text = input.value.trim();
+  matchAsked.set(input, text);
+  const show = (count, error) => {
+    if (matchAsked.get(input) !== text) return;
+    out.textContent = count;
+    if (slot) slot.textContent = error;
+    if (error) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
+  };
+  if (!text) { show("", ""); return; }
+  try {
+    const { ok, status, data } = await api("GET", "/api/platforms/match?selector=" + encodeURIComponent(text));
+    if (ok) {
+      const names = data.platforms.map((p) => p.name).join(", ");
+      const more = data.count > data.platforms.length ? ", …" : "";
+      show(data.count === 1 ? "1 platform matches: " + names : `${data.count} platforms match${data.count ? ": " + names + more : ""}`, "");
+    } else {
+      const e = ((data && data.errors) || []).find((x) => x.field === "selector");
+      show("", e ? e.message : (data && data.detail) || `request failed (${status})`);
+    }
+  } catch (err) {
+    show("", "the server cannot be reached: " + err.message);
+  }
+}
+
+// An empty selector stays out of a filter's URL (`?state=drift`, not `&selector=`).
+function dropEmptySelector(ev) {
+  if (!ev.target.matches("form.filters")) return;
+  ev.target.querySelectorAll("input.selector").forEach((i) => { if (!i.value.trim()) i.disabled = true; });
+}
+window.addEventListener("pageshow", () => document.querySelectorAll("input.selector").forEach((i) => { i.disabled = false; }));
+
+document.addEventListener("input", matchSelector);
+document.addEventListener("submit", dropEmptySelector);
 document.addEventListener("submit", submitForm);
 document.addEventListener("click", clickAction);
 document.addEventListener("change", fillFromFile);
@@ -242,6 +364,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (panes) followTask(panes);
   const users = document.getElementById("users");
   if (users) loadUsers(users);
+  document.querySelectorAll("input[data-match]").forEach((i) => { if (i.value.trim()) countMatches(i); });
 });
 
 // Users page (admins): list from GET /api/users; role, enable/disable through PATCH.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::audit::insert_all as audit_all;
 use super::{
     Actor, IN_LIST, NewAudit, NewKey, NewPlatform, Store, StoreError, StoreResult, now_ts,
-    parse_uuid, placeholders, sql, ts, unique_violation,
+    parse_uuid, placeholders, sql, unique_violation,
 };
 
 /// An existing platform as an import compares with it.
@@ -106,31 +106,12 @@ impl Store {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
         for (new, _) in &import.create {
-            sqlx::query(
-                "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
-                     host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path,
-                     tags, exclusive, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)",
-            )
-            .bind(new.id.to_string())
-            .bind(&new.name)
-            .bind(&new.host)
-            .bind(i64::from(new.port))
-            .bind(&new.username)
-            .bind(new.auth_method.as_str())
-            .bind(&new.credential)
-            .bind(new.host_key_policy.as_str())
-            .bind(&new.host_key_type)
-            .bind(&new.host_key_fingerprint)
-            .bind(&new.authorized_keys_path)
-            .bind(json!(new.tags).to_string())
-            .bind(&now)
-            .bind(i64::from(new.exclusive))
-            .execute(&mut *tx)
-            .await
-            .map_err(unique_violation(
-                "a platform with one of these names was created meanwhile; import again",
-            ))?;
+            super::platforms::insert_platform(new, &now, "")
+                .execute(&mut *tx)
+                .await
+                .map_err(unique_violation(
+                    "a platform with one of these names was created meanwhile; import again",
+                ))?;
         }
         for update in &import.update {
             let changed = sqlx::query(
@@ -223,26 +204,12 @@ impl Store {
         let mut ids = Vec::with_capacity(keys.len());
         for (new, _) in keys {
             let id = Uuid::new_v4();
-            sqlx::query(
-                "INSERT INTO keys (id, name, public_key, key_type, fingerprint, bits, comment,
-                     owner, expires_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-            )
-            .bind(id.to_string())
-            .bind(&new.name)
-            .bind(&new.public_key)
-            .bind(&new.key_type)
-            .bind(&new.fingerprint)
-            .bind(i64::from(new.bits))
-            .bind(&new.comment)
-            .bind(&new.owner)
-            .bind(new.expires_at.map(ts))
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .map_err(unique_violation(
-                "one of these keys was registered meanwhile; import again",
-            ))?;
+            super::keys::insert_key(id, new, &now, "")
+                .execute(&mut *tx)
+                .await
+                .map_err(unique_violation(
+                    "one of these keys was registered meanwhile; import again",
+                ))?;
             ids.push(id);
         }
         let events = keys

@@ -72,31 +72,42 @@ pub(super) fn key_from_row(row: &AnyRow) -> StoreResult<Key> {
     })
 }
 
+/// The INSERT of key `new` with `id`, created and updated at `now`, followed by `tail` (e.g.
+/// `RETURNING ...`, or nothing): the one statement that registers a key, for
+/// [`Store::create_key`] and the bulk import.
+pub(super) fn insert_key<'q>(
+    id: Uuid,
+    new: &'q NewKey,
+    now: &'q str,
+    tail: &str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sql(format!(
+        "INSERT INTO keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) {tail}"
+    )))
+    .bind(id.to_string())
+    .bind(&new.name)
+    .bind(&new.public_key)
+    .bind(&new.key_type)
+    .bind(&new.fingerprint)
+    .bind(i64::from(new.bits))
+    .bind(&new.comment)
+    .bind(&new.owner)
+    .bind(new.expires_at.map(ts))
+    .bind(now)
+}
+
 impl Store {
     /// Register a key. [`StoreError::Conflict`] when its fingerprint is already registered.
     pub async fn create_key(&self, actor: &Actor, new: NewKey) -> StoreResult<Key> {
         let id = Uuid::new_v4();
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(sql(format!(
-            "INSERT INTO keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-             RETURNING {COLUMNS}"
-        )))
-        .bind(id.to_string())
-        .bind(&new.name)
-        .bind(&new.public_key)
-        .bind(&new.key_type)
-        .bind(&new.fingerprint)
-        .bind(i64::from(new.bits))
-        .bind(&new.comment)
-        .bind(&new.owner)
-        .bind(new.expires_at.map(ts))
-        .bind(&now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(unique_violation(
-            "a key with this fingerprint is already registered",
-        ))?;
+        let row = insert_key(id, &new, &now, &format!("RETURNING {COLUMNS}"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unique_violation(
+                "a key with this fingerprint is already registered",
+            ))?;
         let key = key_from_row(&row)?;
         audit(
             &mut tx,

@@ -246,35 +246,45 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
 
 const NAME_TAKEN: &str = "a platform with this name already exists";
 
+/// The INSERT of platform `new`, created and updated at `now`, followed by `tail` (e.g.
+/// `RETURNING ...`, or nothing): the one statement that writes a new platform row, for
+/// [`Store::create_platform`] and the bulk import.
+pub(super) fn insert_platform<'q>(
+    new: &'q NewPlatform,
+    now: &'q str,
+    tail: &str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(sql(format!(
+        "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
+             host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path, tags,
+             exclusive, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13) {tail}"
+    )))
+    .bind(new.id.to_string())
+    .bind(&new.name)
+    .bind(&new.host)
+    .bind(i64::from(new.port))
+    .bind(&new.username)
+    .bind(new.auth_method.as_str())
+    .bind(&new.credential)
+    .bind(new.host_key_policy.as_str())
+    .bind(&new.host_key_type)
+    .bind(&new.host_key_fingerprint)
+    .bind(&new.authorized_keys_path)
+    .bind(json!(new.tags).to_string())
+    .bind(now)
+    .bind(i64::from(new.exclusive))
+}
+
 impl Store {
     /// Create a platform. [`StoreError::Conflict`] when the name is taken.
     pub async fn create_platform(&self, actor: &Actor, new: NewPlatform) -> StoreResult<Platform> {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        let row = sqlx::query(sql(format!(
-            "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
-                 host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path, tags,
-                 exclusive, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $14, $13, $13)
-             RETURNING {COLUMNS}"
-        )))
-        .bind(new.id.to_string())
-        .bind(&new.name)
-        .bind(&new.host)
-        .bind(i64::from(new.port))
-        .bind(&new.username)
-        .bind(new.auth_method.as_str())
-        .bind(&new.credential)
-        .bind(new.host_key_policy.as_str())
-        .bind(&new.host_key_type)
-        .bind(&new.host_key_fingerprint)
-        .bind(&new.authorized_keys_path)
-        .bind(json!(new.tags).to_string())
-        .bind(&now)
-        .bind(i64::from(new.exclusive))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(unique_violation(NAME_TAKEN))?;
+        let row = insert_platform(&new, &now, &format!("RETURNING {COLUMNS}"))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unique_violation(NAME_TAKEN))?;
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use testum::schedule::{FiredSchedule, ensure_daily_sync, fire_due, next_firing};
 use testum::ssh::{AuthMethod, HostKeyPolicy};
 use testum::store::{
-    Actor, NewPlatform, NewSchedule, PageRequest, PoolConfig, ScheduleKind, Store, TaskFilter,
-    TaskKind,
+    Actor, NewEndpoint, NewPlatform, NewSchedule, NotificationEvent, NotificationFormat,
+    PageRequest, PoolConfig, ScheduleKind, Store, TaskFilter, TaskKind,
 };
 use uuid::Uuid;
 
@@ -209,13 +209,33 @@ async fn a_schedule_fires_on_time_once_and_names_itself_on_the_task() {
 }
 
 /// A day of a fleet, compressed: the clock steps through 24 hours a minute at a time and every
-/// schedule creates exactly the tasks its cron expression says.
+/// schedule creates exactly the tasks its cron expression says; the one whose selector picks
+/// nothing queues one `schedule.failed` webhook delivery per firing.
 #[tokio::test]
 async fn a_day_of_the_fleet_compressed() {
     let (store, _url, _dir) = database().await;
     for name in ["web1", "web2", "db1"] {
         platform(&store, name).await;
     }
+    // A webhook endpoint for every event (no sender runs here: the deliveries stay queued, so
+    // its sealed target is never opened).
+    let endpoint = Uuid::new_v4();
+    store
+        .create_notification_endpoint(
+            &Actor::system(),
+            NewEndpoint {
+                id: endpoint,
+                name: "ops".into(),
+                url_origin: "http://127.0.0.1:9".into(),
+                sealed: vec![0],
+                has_secret: false,
+                events: NotificationEvent::ALL.to_vec(),
+                format: NotificationFormat::Json,
+                enabled: true,
+            },
+        )
+        .await
+        .unwrap();
     // Tuesday 2026-12-01, midnight UTC.
     let start = at("2026-12-01T00:00:00Z");
     ensure_daily_sync(&store, "0 3 * * *", start).await.unwrap();
@@ -236,6 +256,17 @@ async fn a_day_of_the_fleet_compressed() {
             ScheduleKind::Sync,
             start,
         ),
+        // No platform is tagged `retired` any more: each firing fails and says so.
+        NewSchedule {
+            selector: "tag:retired".into(),
+            ..schedule(
+                "retired-cleanup",
+                "0 2 * * *",
+                "UTC",
+                ScheduleKind::Sync,
+                start,
+            )
+        },
         schedule(
             "weekend-noon",
             "0 12 * * sat,sun",
@@ -253,7 +284,11 @@ async fn a_day_of_the_fleet_compressed() {
     for minute in 1..=24 * 60 {
         let now = start + chrono::Duration::minutes(minute);
         for fired in fire_due(&store, now).await.unwrap() {
-            assert!(fired.outcome.is_ok(), "{fired:?}");
+            assert_eq!(
+                fired.outcome.is_ok(),
+                fired.schedule != "retired-cleanup",
+                "{fired:?}"
+            );
             fired_at.entry(fired.schedule).or_default().push(now);
         }
     }
@@ -265,6 +300,7 @@ async fn a_day_of_the_fleet_compressed() {
         counts,
         BTreeMap::from([
             ("daily-sync", 1),
+            ("retired-cleanup", 1),
             ("scan-15m", 96),
             ("uptime-hourly", 24),
             ("weekday-morning", 1),
@@ -288,7 +324,18 @@ async fn a_day_of_the_fleet_compressed() {
             ("schedule:weekday-morning", (1, vec![TaskKind::Sync])),
         ])
     );
-    println!("a day of the fleet: {counts:?}");
+    // The webhook deliveries the day queued: one per failed firing, none for the rest (tasks
+    // that no worker ran have not ended, so no task.* event yet).
+    let all = PageRequest {
+        limit: 100,
+        cursor: None,
+    };
+    let deliveries = store.list_deliveries(endpoint, &all).await.unwrap().items;
+    let events: Vec<&str> = deliveries.iter().map(|d| d.event.as_str()).collect();
+    assert_eq!(events, vec!["schedule.failed"]);
+    let payload: Value = serde_json::from_str(&deliveries[0].body).unwrap();
+    assert_eq!(payload["schedule"], "retired-cleanup", "{payload}");
+    println!("a day of the fleet: {counts:?}; webhook deliveries: {events:?} {payload}");
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use base64::Engine as _;
 use common::{KeyKind, TestHost};
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::Connection as _;
 
 /// Lease of the test processes: short, so a killed worker's targets come back quickly.
 const LEASE_SECS: &str = "4";
@@ -415,4 +416,60 @@ async fn scale_out_a_process_with_another_master_key_refuses_to_start() {
         "{}",
         intruder.log()
     );
+}
+
+/// Two worker processes run the scheduler over one database: each firing creates exactly one
+/// task. The test drives the clock by moving the schedule's `next_run_at` into the past in the
+/// database (its cron expression never fires by itself during the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scale_out_each_schedule_firing_runs_once_across_processes() {
+    let host = TestHost::start();
+    let cluster = Cluster::new().await;
+    let (_api, api) = cluster.server("server", "0").await;
+    let fast = [("TESTUM_SCHEDULER_INTERVAL_SECS", "1")];
+    let _w1 = cluster.spawn_with("worker-1", &["worker"], &fast);
+    let _w2 = cluster.spawn_with("worker-2", &["worker"], &fast);
+    add_platform(&api, &host, "h0").await;
+    let (status, schedule) = api
+        .post(
+            "/api/schedules",
+            json!({"name": "new-year", "cron": "0 0 1 1 *", "kind": "scan", "selector": "all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{schedule}");
+    let id = schedule["id"].as_str().unwrap().to_string();
+    sqlx::any::install_default_drivers();
+    let mut db = sqlx::AnyConnection::connect(&cluster.database_url)
+        .await
+        .unwrap();
+    const FIRINGS: usize = 5;
+    for firing in 1..=FIRINGS {
+        let due = (chrono::Utc::now() - chrono::Duration::minutes(1))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        sqlx::query("UPDATE schedules SET next_run_at = $1 WHERE id = $2")
+            .bind(&due)
+            .bind(&id)
+            .execute(&mut db)
+            .await
+            .unwrap();
+        // Fired once the schedule points at next year again.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = api.get(&format!("/api/schedules/{id}")).await;
+            if now["next_run_at"].as_str() != Some(due.as_str()) {
+                assert!(now["last_task_id"].is_string(), "{now}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never fired: {now}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Both schedulers have looked at least twice more since.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let created: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE created_by = 'schedule:new-year'")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        assert_eq!(created, firing as i64, "firing {firing}");
+    }
 }

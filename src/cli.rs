@@ -70,7 +70,10 @@ pub fn main() -> ExitCode {
         Command::Backup(command) => runtime.block_on(command.run()),
         Command::Restore(command) => runtime.block_on(command.run()),
         Command::Doctor(command) => runtime.block_on(command.run()),
-        Command::Client(command) => return runtime.block_on(crate::client::run(command)),
+        Command::Client(command) => {
+            die_quietly_on_a_closed_pipe();
+            return runtime.block_on(crate::client::run(command));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,6 +81,18 @@ pub fn main() -> ExitCode {
             eprintln!("testum: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Let a client command end silently when its reader goes away (`testum platforms list | head`),
+/// as other Unix tools do: Rust ignores SIGPIPE, so a `println!` to a closed pipe would panic
+/// with a backtrace. Only for the client: `serve` and `worker` keep SIGPIPE ignored and see
+/// `EPIPE` as an error on the one connection concerned.
+fn die_quietly_on_a_closed_pipe() {
+    // SAFETY: called before any other thread of this process writes to a pipe or socket (the
+    // runtime's workers are idle); SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -299,6 +299,69 @@ async fn deploy_by_name_puts_the_key_on_the_host() {
     );
 }
 
+/// Two keys may share a name (an import names keys after their comments): `--key NAME` then
+/// refuses to guess and lists the fingerprints; a fingerprint picks the one meant.
+#[tokio::test]
+async fn an_ambiguous_key_name_is_refused_and_a_fingerprint_picks_one() {
+    let (host, app, alice) = web1_and_alice().await;
+    let other = ClientKey::generate(KeyKind::Ed25519, None);
+    let other_id = app.add_key("alice", &other.public_line).await;
+
+    let out = as_admin(&app, &["deploy", "--platform", "web1", "--key", "alice"]).await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 keys are named \"alice\""), "{stderr}");
+    assert!(!host.ssh_login_works(&alice), "a key was deployed anyway");
+
+    let keys = app.get("/api/keys").await;
+    let fingerprint = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == other_id.as_str())
+        .unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = as_admin(
+        &app,
+        &["deploy", "--platform", "web1", "--key", &fingerprint],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(host.ssh_login_works(&other));
+    assert!(!host.ssh_login_works(&alice));
+}
+
+/// `testum platforms list | head -0`: the CLI ends by SIGPIPE like other tools, without a panic
+/// and its backtrace.
+#[tokio::test]
+async fn a_closed_pipe_ends_the_cli_quietly() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let app = TestApp::start().await;
+    let config = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_testum"));
+    command
+        .env_clear()
+        .env("HOME", config.path())
+        .env("TESTUM_URL", &app.base)
+        .env("TESTUM_TOKEN", &app.token)
+        .args(["keys", "list"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("start testum");
+        drop(child.stdout.take()); // the reader is gone before the first line
+        child.wait_with_output().expect("wait for testum")
+    })
+    .await
+    .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Append `line` outside testum's block of `host`'s authorized_keys (a key added by hand).
 fn add_by_hand(host: &TestHost, line: &str) {
     let path = ".ssh/authorized_keys";

@@ -16,11 +16,12 @@ use chrono::{DateTime, Utc};
 use common::{KeyKind, TestHost};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use testum::role::Role;
 use testum::schedule::{FiredSchedule, ensure_daily_sync, fire_due, next_firing};
 use testum::ssh::{AuthMethod, HostKeyPolicy};
 use testum::store::{
     Actor, NewEndpoint, NewPlatform, NewSchedule, NotificationEvent, NotificationFormat,
-    PageRequest, PoolConfig, ScheduleKind, Store, TaskFilter, TaskKind,
+    PageRequest, PoolConfig, ScheduleKind, Store, TaskFilter, TaskKind, UserPatch,
 };
 use uuid::Uuid;
 
@@ -128,6 +129,14 @@ async fn tasks_by_creator(store: &Store) -> BTreeMap<String, (usize, Vec<TaskKin
 
 fn created(fired: &[FiredSchedule]) -> usize {
     fired.iter().filter(|f| f.outcome.is_ok()).count()
+}
+
+/// End (cancel) the tasks these firings created, as a worker would have run them: a schedule
+/// whose previous task has not ended skips its next firing.
+async fn end(store: &Store, fired: &[FiredSchedule]) {
+    for task in fired.iter().filter_map(|f| f.outcome.as_ref().ok()) {
+        store.cancel_task(&Actor::system(), *task).await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -283,7 +292,9 @@ async fn a_day_of_the_fleet_compressed() {
     let mut fired_at: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
     for minute in 1..=24 * 60 {
         let now = start + chrono::Duration::minutes(minute);
-        for fired in fire_due(&store, now).await.unwrap() {
+        let fired = fire_due(&store, now).await.unwrap();
+        end(&store, &fired).await;
+        for fired in fired {
             assert_eq!(
                 fired.outcome.is_ok(),
                 fired.schedule != "retired-cleanup",
@@ -351,10 +362,9 @@ async fn a_firing_missed_while_down_runs_once_at_start() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        created(&fire_due(&store, at("2026-12-01T01:00:00Z")).await.unwrap()),
-        1
-    );
+    let first = fire_due(&store, at("2026-12-01T01:00:00Z")).await.unwrap();
+    assert_eq!(created(&first), 1);
+    end(&store, &first).await;
     // Everything is down from 01:00:30 to 05:30: four firings are missed.
     store.close().await;
     let store = Store::open(&url, PoolConfig::default()).await.unwrap();
@@ -404,6 +414,8 @@ async fn concurrent_schedulers_fire_each_firing_exactly_once() {
         let now = start + chrono::Duration::minutes(minute);
         let (a, b) = tokio::join!(fire_due(&store, now), fire_due(&other, now));
         let (a, b) = (a.unwrap(), b.unwrap());
+        end(&store, &a).await;
+        end(&store, &b).await;
         assert_eq!(
             created(&a) + created(&b),
             20,
@@ -472,6 +484,7 @@ async fn a_firing_targets_what_its_selector_picks_at_that_moment() {
     assert_eq!(targets, vec![web1]);
     let error = by_name["nothing"].clone().unwrap_err();
     assert!(error.contains("matches no platform"), "{error}");
+    end(&store, &fired).await;
     let web2 = tagged_platform(&store, "web2", &["web", "env=prod"]).await;
     let fired = fire_due(&store, at("2026-12-01T02:00:00Z")).await.unwrap();
     let task = fired.iter().find(|f| f.schedule == "web-hourly").unwrap();
@@ -482,6 +495,58 @@ async fn a_firing_targets_what_its_selector_picks_at_that_moment() {
         .unwrap();
     let targets: Vec<Uuid> = task.targets.iter().map(|t| t.platform_id).collect();
     assert_eq!(targets, vec![web1, web2]);
+}
+
+/// A firing creates no task while the previous firing's task runs, nor once the schedule's
+/// creator is disabled; each time it says why and the schedule moves on to its next firing.
+#[tokio::test]
+async fn a_firing_is_skipped_while_the_last_runs_and_once_its_creator_is_disabled() {
+    let (store, _url, _dir) = database().await;
+    platform(&store, "web1").await;
+    let admin = Actor::system();
+    let op = store
+        .create_user(&admin, "op1", "not-a-hash", Role::Operator)
+        .await
+        .unwrap();
+    let op_actor = Actor {
+        user_id: Some(op.id),
+        name: "op1".into(),
+    };
+    let start = at("2026-12-01T00:00:00Z");
+    store
+        .create_schedule(
+            &op_actor,
+            &schedule("hourly", "0 * * * *", "UTC", ScheduleKind::Scan, start),
+            false,
+        )
+        .await
+        .unwrap();
+    let first = fire_due(&store, at("2026-12-01T01:00:00Z")).await.unwrap();
+    assert_eq!(created(&first), 1, "{first:?}");
+    // The 01:00 scan still runs at 02:00: no second one beside it.
+    let second = fire_due(&store, at("2026-12-01T02:00:00Z")).await.unwrap();
+    let error = second[0].outcome.clone().unwrap_err();
+    assert!(error.contains("still queued"), "{error}");
+    end(&store, &first).await;
+    let third = fire_due(&store, at("2026-12-01T03:00:00Z")).await.unwrap();
+    assert_eq!(created(&third), 1, "{third:?}");
+    end(&store, &third).await;
+    // op1 leaves: the schedule stops acting with op1's rights.
+    store
+        .update_user(
+            &admin,
+            op.id,
+            UserPatch {
+                disabled: Some(true),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    let fourth = fire_due(&store, at("2026-12-01T04:00:00Z")).await.unwrap();
+    let error = fourth[0].outcome.clone().unwrap_err();
+    assert!(error.contains("\"op1\" is disabled"), "{error}");
+    assert_eq!(tasks_by_creator(&store).await["schedule:hourly"].0, 2);
 }
 
 #[tokio::test]
@@ -799,6 +864,16 @@ async fn an_expired_key_is_removed_from_the_host() {
     let audit = app.get("/api/audit?action=key.expired").await;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1, "once: {audit}");
     assert_eq!(audit["items"][0]["actor"], "expiry");
+    // Deploying it again is refused: a sync would leave it out and call that a success.
+    let (status, problem) = app
+        .post(
+            &format!("/api/platforms/{platform}/deploy_keys"),
+            json!({"key_ids": [key]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(fields(&problem), vec!["key_ids"]);
+    assert!(problem.to_string().contains("expired at"), "{problem}");
     // Only once, however long the loop keeps running.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let audit = app.get("/api/audit?action=key.expired").await;

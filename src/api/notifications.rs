@@ -105,8 +105,17 @@ fn check_format(errors: &mut Errors, word: Option<&str>) -> Option<NotificationF
     }
 }
 
+/// The signing secret: absent is none (unsigned deliveries); an empty or blank one is refused
+/// rather than quietly meaning "unsigned".
 fn check_secret(errors: &mut Errors, secret: Option<Secret>) -> Option<Secret> {
-    let secret = secret.filter(|s| !s.expose().is_empty())?;
+    let secret = secret?;
+    if secret.expose().trim().is_empty() {
+        errors.add(
+            "secret",
+            "must not be empty (leave it out, or null, for unsigned deliveries)",
+        );
+        return None;
+    }
     if secret.expose().len() > MAX_SECRET {
         errors.add("secret", format!("must be at most {MAX_SECRET} bytes"));
         return None;

@@ -222,7 +222,7 @@ pub async fn get(
     responses(
         (status = 200, description = "Changed", body = Schedule),
         (status = 404, description = "No schedule with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is taken, or the built-in schedule cannot be renamed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is taken, or a fixed field of the built-in schedule was changed", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -233,12 +233,26 @@ pub async fn patch(
     ApiJson(body): ApiJson<PatchSchedule>,
 ) -> Result<Json<Schedule>, ApiError> {
     let old = find(&state, &id).await?;
-    if old.builtin && body.name.as_deref().is_some_and(|name| name != old.name) {
+    // The built-in schedule is set by TESTUM_DAILY_SYNC_CRON at every start: a change here
+    // would be undone silently at the next one. Only `enabled` (and its concurrency) may change.
+    let changes_builtin = body.name.as_deref().is_some_and(|name| name != old.name)
+        || body.cron.as_deref().is_some_and(|cron| cron != old.cron)
+        || body
+            .time_zone
+            .as_deref()
+            .is_some_and(|tz| tz != old.time_zone)
+        || body
+            .kind
+            .as_deref()
+            .is_some_and(|kind| kind != old.kind.as_str())
+        || body.selector.as_deref().is_some_and(|s| s != old.selector);
+    if old.builtin && changes_builtin {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "{} is testum's built-in schedule and keeps its name (TESTUM_DAILY_SYNC_CRON \
-                 sets its cron; off disables it)",
+                "{} is testum's built-in schedule: its name, kind and selector are fixed and \
+                 TESTUM_DAILY_SYNC_CRON sets its cron at every start (off disables it); only \
+                 enabled and concurrency change here, until the next start",
                 old.name
             ),
         ));

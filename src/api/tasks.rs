@@ -368,6 +368,24 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     for id in state.store.missing_keys(&key_ids).await? {
         errors.add("key_ids", format!("no key with id {id}"));
     }
+    // A sync leaves an expired key out: a deploy of one would "succeed" and write nothing.
+    if kind == Some(TaskKind::DeployKeys) && params.owner.is_none() {
+        let now = chrono::Utc::now();
+        for id in &key_ids {
+            if let Some(key) = state.store.get_key(*id).await?
+                && let Some(expired) = key.expires_at.filter(|at| *at <= now)
+            {
+                errors.add(
+                    "key_ids",
+                    format!(
+                        "key {:?} expired at {}; it is never written (change its expires_at first)",
+                        key.name,
+                        expired.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                );
+            }
+        }
+    }
     errors.finish()?;
     let Some(kind) = kind else {
         return Err(ApiError::internal("validated kind missing"));

@@ -307,17 +307,34 @@ pub async fn platform_ids(
     Ok(chosen.into_iter().map(|p| p.id).collect())
 }
 
-/// Ids of the keys named `names`, in order; a name that matches nothing is a [`UsageError`]
-/// that starts with `field` (the flag or command the names came from).
+/// Ids of the keys named `names` (a key's name or its `SHA256:` fingerprint), in order; a name
+/// that matches no key, or several, is a [`UsageError`] that starts with `field` (the flag or
+/// command the names came from).
 pub async fn key_ids(api: &mut Api, field: &str, names: &[String]) -> anyhow::Result<Vec<String>> {
     let keys: Vec<Key> = api.list_all("/api/keys").await?;
     names
         .iter()
         .map(|name| {
-            keys.iter()
-                .find(|k| &k.name == name)
-                .map(|k| k.id.clone())
-                .ok_or_else(|| UsageError(format!("{field}: no key named {name:?}")).into())
+            let found: Vec<&Key> = keys
+                .iter()
+                .filter(|k| &k.name == name || &k.fingerprint == name)
+                .collect();
+            match found.as_slice() {
+                [key] => Ok(key.id.clone()),
+                [] => Err(UsageError(format!("{field}: no key named {name:?}")).into()),
+                // Names need not be unique (an import names keys after their comments): never
+                // guess whose key to write.
+                several => Err(UsageError(format!(
+                    "{field}: {} keys are named {name:?}; give the fingerprint of the one you mean: {}",
+                    several.len(),
+                    several
+                        .iter()
+                        .map(|k| k.fingerprint.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+                .into()),
+            }
         })
         .collect()
 }

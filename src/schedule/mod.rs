@@ -14,11 +14,12 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use crate::role::Role;
 use chrono::{DateTime, Timelike as _, Utc};
 use serde_json::json;
 
 use crate::store::{
-    Fired, Firing, NewSchedule, NewTask, NotificationEvent, Schedule, ScheduleKind, Store,
+    Actor, Fired, Firing, NewSchedule, NewTask, NotificationEvent, Schedule, ScheduleKind, Store,
     StoreResult, TaskParams,
 };
 
@@ -164,6 +165,9 @@ async fn resolve(store: &Store, selector: &str) -> Result<Vec<(uuid::Uuid, Strin
 
 /// What a firing of `schedule` creates: its task, or the error to record.
 async fn firing_of(store: &Store, schedule: &Schedule) -> StoreResult<Firing> {
+    if let Some(refused) = refusal(store, schedule).await? {
+        return Ok(Firing::Failed(refused));
+    }
     let platforms = match resolve(store, &schedule.selector).await {
         Ok(platforms) => platforms,
         Err(e) => return Ok(Firing::Failed(e)),
@@ -180,6 +184,36 @@ async fn firing_of(store: &Store, schedule: &Schedule) -> StoreResult<Firing> {
         params,
         concurrency: schedule.concurrency,
     }))
+}
+
+/// Why this firing must create no task, if it must not:
+/// - the previous firing's task has not ended (firings never pile up: a scan of 10 000 hosts that
+///   outlasts its interval skips the next firing instead of running twice at once);
+/// - the user who made the schedule (`created_by`) no longer exists, is disabled or is no longer
+///   an operator: a schedule acts with its creator's rights and loses them with the creator.
+///   The built-in schedule, and schedules made by testum itself (`system`), have no creator.
+async fn refusal(store: &Store, schedule: &Schedule) -> StoreResult<Option<String>> {
+    if let (Some(task), Some(status)) = (schedule.last_task_id, schedule.last_result)
+        && !status.is_final()
+    {
+        return Ok(Some(format!(
+            "skipped: the previous firing's task {task} is still {}",
+            status.as_str()
+        )));
+    }
+    if schedule.builtin || schedule.created_by == Actor::system().name {
+        return Ok(None);
+    }
+    let creator = &schedule.created_by;
+    Ok(match store.user_by_name(creator).await? {
+        None => Some(format!("its creator {creator:?} no longer exists")),
+        Some(user) if user.disabled => Some(format!("its creator {creator:?} is disabled")),
+        Some(user) if user.role < Role::Operator => Some(format!(
+            "its creator {creator:?} is a {} and may not run tasks",
+            user.role.as_str()
+        )),
+        Some(_) => None,
+    })
 }
 
 /// Fire every enabled schedule due at `now`: each one's next firing moves to the first one after

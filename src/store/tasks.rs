@@ -711,7 +711,12 @@ pub(super) async fn insert_task(
             outcome: "success",
             details: json!({
                 "kind": new.kind,
-                "platform_ids": new.platforms.iter().map(|p| p.0).collect::<Vec<_>>(),
+                // A task chosen by selector (every scheduled one) records the selector and how
+                // many platforms it matched; the targets list them. Copying 10 000 ids into the
+                // audit chain at every firing would swamp it.
+                "platform_ids": new.params.selector.is_none()
+                    .then(|| new.platforms.iter().map(|p| p.0).collect::<Vec<_>>()),
+                "platforms": new.platforms.len(),
                 "key_ids": new.params.key_ids,
                 "options": new.params.options,
                 "dry_run": new.params.dry_run,

@@ -523,12 +523,19 @@ async fn a_firing_is_skipped_while_the_last_runs_and_once_its_creator_is_disable
         .unwrap();
     let first = fire_due(&store, at("2026-12-01T01:00:00Z")).await.unwrap();
     assert_eq!(created(&first), 1, "{first:?}");
-    // The 01:00 scan still runs at 02:00: no second one beside it.
-    let second = fire_due(&store, at("2026-12-01T02:00:00Z")).await.unwrap();
-    let error = second[0].outcome.clone().unwrap_err();
-    assert!(error.contains("still queued"), "{error}");
+    // The 01:00 scan still runs at 02:00 and at 03:00: no second one beside it, however many
+    // firings it outlasts.
+    for hour in ["02", "03"] {
+        let skipped = fire_due(&store, at(&format!("2026-12-01T{hour}:00:00Z")))
+            .await
+            .unwrap();
+        let error = skipped[0].outcome.clone().unwrap_err();
+        assert!(error.contains("still queued"), "{hour}:00 {error}");
+    }
     end(&store, &first).await;
-    let third = fire_due(&store, at("2026-12-01T03:00:00Z")).await.unwrap();
+    let third = fire_due(&store, at("2026-12-01T03:30:00Z")).await;
+    assert!(third.unwrap().is_empty(), "hourly: nothing due at 03:30");
+    let third = fire_due(&store, at("2026-12-01T04:00:00Z")).await.unwrap();
     assert_eq!(created(&third), 1, "{third:?}");
     end(&store, &third).await;
     // op1 leaves: the schedule stops acting with op1's rights.
@@ -543,9 +550,18 @@ async fn a_firing_is_skipped_while_the_last_runs_and_once_its_creator_is_disable
         )
         .await
         .unwrap();
-    let fourth = fire_due(&store, at("2026-12-01T04:00:00Z")).await.unwrap();
+    let fourth = fire_due(&store, at("2026-12-01T05:00:00Z")).await.unwrap();
     let error = fourth[0].outcome.clone().unwrap_err();
     assert!(error.contains("\"op1\" is disabled"), "{error}");
+    // Deleted, then someone else gets the name: still not the schedule's creator.
+    store.delete_user(&admin, op.id).await.unwrap();
+    store
+        .create_user(&admin, "op1", "not-a-hash", Role::Operator)
+        .await
+        .unwrap();
+    let fifth = fire_due(&store, at("2026-12-01T06:00:00Z")).await.unwrap();
+    let error = fifth[0].outcome.clone().unwrap_err();
+    assert!(error.contains("\"op1\" was deleted"), "{error}");
     assert_eq!(tasks_by_creator(&store).await["schedule:hourly"].0, 2);
 }
 

@@ -385,6 +385,14 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
                 );
             }
         }
+        for (key_id, options) in &params.options {
+            if options.expires_at().is_some_and(|at| at <= now) {
+                errors.add(
+                    &format!("options.{key_id}.expiry-time"),
+                    "has passed; the line would never be written",
+                );
+            }
+        }
     }
     errors.finish()?;
     let Some(kind) = kind else {

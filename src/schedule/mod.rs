@@ -207,6 +207,11 @@ async fn refusal(store: &Store, schedule: &Schedule) -> StoreResult<Option<Strin
     let creator = &schedule.created_by;
     Ok(match store.user_by_name(creator).await? {
         None => Some(format!("its creator {creator:?} no longer exists")),
+        // A user deleted and re-created under the same name is another account.
+        Some(user) if user.created_at > schedule.created_at => Some(format!(
+            "its creator {creator:?} was deleted (the account now named so is newer than the \
+             schedule)"
+        )),
         Some(user) if user.disabled => Some(format!("its creator {creator:?} is disabled")),
         Some(user) if user.role < Role::Operator => Some(format!(
             "its creator {creator:?} is a {} and may not run tasks",

@@ -66,7 +66,8 @@ pub struct Schedule {
     pub next_run_at: Option<DateTime<Utc>>,
     /// The latest firing.
     pub last_run_at: Option<DateTime<Utc>>,
-    /// The task the latest firing created; `null` when it created none (see `last_error`).
+    /// The task of the latest firing that created one (a firing that created none, see
+    /// `last_error`, leaves it); `null` before the first.
     pub last_task_id: Option<Uuid>,
     /// The status of that task.
     pub last_result: Option<TaskStatus>,
@@ -374,7 +375,10 @@ impl Store {
             Err(e) => (None, Some(e.clone())),
         };
         sqlx::query(
-            "UPDATE schedules SET last_run_at = $2, last_task_id = $3, last_error = $4
+            // A firing without a task keeps the last task it did create: the next firing checks
+            // that task before starting another beside it.
+            "UPDATE schedules SET last_run_at = $2, last_task_id = COALESCE($3, last_task_id),
+                 last_error = $4
              WHERE id = $1",
         )
         .bind(schedule.id.to_string())

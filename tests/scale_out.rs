@@ -21,8 +21,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Connection as _;
 
-/// Lease of the test processes: short, so a killed worker's targets come back quickly.
-const LEASE_SECS: &str = "4";
+/// Lease of the test processes: short, so a killed worker's targets come back quickly, but with
+/// headroom for heartbeats on a loaded 2-core CI machine (4 s once lost a live worker's lease
+/// there while every worker also ran the scheduler and webhook loops).
+const LEASE_SECS: &str = "8";
 
 /// One PostgreSQL database and the master key every process of a test shares.
 struct Cluster {

@@ -28,7 +28,7 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@test -x /usr/sbin/sshd || { echo "make test: /usr/sbin/sshd is missing after install" >&2; exit 1; }
-	@# tests/ship.rs checks contrib/*.service with systemd-analyze and compose.yaml with docker-compose.
+	@# tests/it/ship.rs checks contrib/*.service with systemd-analyze and compose.yaml with docker-compose.
 	@command -v systemd-analyze >/dev/null || { echo "make test: systemd-analyze is missing after install" >&2; exit 1; }
 	@command -v docker-compose >/dev/null || { echo "make test: docker-compose is missing after install" >&2; exit 1; }
 	@# The S3 tests run against moto's S3 server on loopback.
@@ -38,7 +38,7 @@ deps:
 		  || python3 -m pip install --quiet --break-system-packages 'moto[server]' \
 		  || { echo "make test: cannot pip install 'moto[server]'" >&2; exit 1; }; }
 	@command -v moto_server >/dev/null 2>&1 || { echo "make test: moto_server is missing after install" >&2; exit 1; }
-	@# tests/api_access.rs validates the OpenAPI document with openapi-spec-validator.
+	@# tests/it/api_access.rs validates the OpenAPI document with openapi-spec-validator.
 	@python3 -c 'import openapi_spec_validator' 2>/dev/null || { \
 		echo "installing: openapi-spec-validator (pip)"; \
 		python3 -m pip install --quiet openapi-spec-validator \

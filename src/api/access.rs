@@ -5,7 +5,7 @@
 //! [`super::auth::require_auth`] lets requests to public routes through without a token (see
 //! [`needs_auth`]), and [`authorize`], which runs after it, answers 403 problem+json ("requires
 //! role X") when the signed-in user's role is weaker than the rule's. A routed operation without a
-//! rule is refused with 403 and logged at error (fail closed); `tests/api_access.rs` walks every
+//! rule is refused with 403 and logged at error (fail closed); `tests/it/api_access.rs` walks every
 //! route of the router against this table, so a new route without a rule fails the tests first.
 //! (A method that is not routed at all never reaches these layers: the router answers 405.)
 //!

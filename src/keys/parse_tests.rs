@@ -1,6 +1,6 @@
 //! Behaviour of [`PublicKey::parse`] as a whole: trimming, limits, refusals by kind, and the
 //! helpers around it. The shared real-world cases are in `cases_tests.rs`; the comparison with
-//! the real `ssh-keygen` is `tests/keys_matrix.rs`.
+//! the real `ssh-keygen` is `tests/it/keys_matrix.rs`.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

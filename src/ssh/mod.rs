@@ -331,7 +331,7 @@ fn client_config(params: &ConnectParams) -> client::Config {
         // timeout the exec loop runs `kill` on a second channel of the session while it does not
         // read this one, and the messages that end the command (exit-signal, EOF, close) must
         // fit here, or russh's session loop stalls on this queue and never delivers the second
-        // channel's answer (tests/ssh_engine.rs `timeout_kills_the_remote_process` with 1).
+        // channel's answer (tests/it/ssh_engine.rs `timeout_kills_the_remote_process` with 1).
         channel_buffer_size: 4,
         ..Default::default()
     }

@@ -7,7 +7,7 @@
 //! clock); the healthy run checks the skew is measured and within bounds. Too little free disk is
 //! caused by raising `--min-free-mib` above what the disk has.
 
-mod app;
+use crate::app;
 
 use std::collections::BTreeMap;
 use std::process::Output;

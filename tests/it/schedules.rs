@@ -5,8 +5,8 @@
 //! [`testum::schedule::tick`] take `now`): a day of firings runs in seconds, nothing sleeps
 //! minutes. Expiry and sync are proved on a real sshd with the real `ssh` client.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

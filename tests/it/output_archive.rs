@@ -4,10 +4,10 @@
 //! readers that run while the move happens; a 64 MB task is archived and read back a page at a
 //! time with ranged reads only; format-1 archives still read; retention deletes old output.
 
-mod app;
-mod common;
-mod counting;
-mod moto;
+use crate::app;
+use crate::common;
+use crate::counting;
+use crate::moto;
 
 use std::time::Duration;
 

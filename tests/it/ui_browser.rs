@@ -4,9 +4,9 @@
 //! session's guards (CSRF token on cookie-authenticated writes, same-origin WebSocket).
 //! Screenshots of every page go to `target/ui-screenshots/` (see `browser::screenshot_dir`).
 
-mod app;
-mod browser;
-mod common;
+use crate::app;
+use crate::browser;
+use crate::common;
 
 use app::{ADMIN_PASSWORD, TestApp};
 use browser::Browser;
@@ -17,10 +17,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_works_through_the_browser() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("error")
-        .with_test_writer()
-        .try_init();
+    crate::logs::captured();
     let app = TestApp::start().await;
     let host = TestHost::start();
     let browser = Browser::start().await;

@@ -2,8 +2,8 @@
 //! everywhere it is assigned, and revoking every key of an owner as one task; proved with real
 //! `ssh` logins.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use app::TestApp;
 use common::{ClientKey, KeyKind, TestHost};

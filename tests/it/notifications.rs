@@ -6,11 +6,11 @@
 //! audit log or a log line; the Notifications page works in a real headless Chromium. SQLite, and
 //! PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
-mod app;
-mod browser;
-mod common;
+use crate::app;
+use crate::browser;
+use crate::common;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use app::TestApp;
@@ -131,33 +131,6 @@ fn assert_signed(hook: &Hook) {
     assert!(hook.headers.contains_key("x-testum-delivery"));
 }
 
-/// Every log line of this test binary, captured once for all tests.
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = buffer.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("debug,sqlx=info,hyper=info,h2=info,russh=info,reqwest=debug")
-            .with_writer(move || LogWriter(writer.clone()))
-            .with_ansi(false)
-            .try_init();
-        buffer
-    })
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// Neither the secret nor the URL's path token is in `text`.
 fn assert_no_secret(what: &str, text: &str) {
     assert!(!text.contains(SECRET), "the secret is in {what}: {text}");
@@ -198,7 +171,7 @@ async fn wait_deliveries(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool)
 
 #[tokio::test]
 async fn a_failed_task_and_a_changed_host_key_reach_the_webhook_signed() {
-    logs();
+    crate::logs::captured();
     let mut host = TestHost::start();
     let app = TestApp::start().await;
     let receiver = Receiver::start(Answer::Status(200)).await;
@@ -302,14 +275,14 @@ async fn a_failed_task_and_a_changed_host_key_reach_the_webhook_signed() {
     assert_eq!(patched["has_secret"], true, "the secret stays");
     assert_eq!(patched["enabled"], false);
     assert_no_secret("the PATCH answer", &patched.to_string());
-    let logged = String::from_utf8_lossy(&logs().lock().unwrap()).to_string();
+    let logged = crate::logs::text();
     assert!(logged.contains("notification"), "logs were not captured");
     assert_no_secret("the log", &logged);
 }
 
 #[tokio::test]
 async fn a_failing_receiver_gets_retries_and_a_hanging_one_never_slows_tasks() {
-    logs();
+    crate::logs::captured();
     let host = TestHost::start();
     let app = TestApp::start_with(|c| c.settings.notify_retry_base_ms = 100).await;
     let failing = Receiver::start(Answer::Status(500)).await;

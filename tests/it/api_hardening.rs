@@ -2,7 +2,7 @@
 //! every answer (errors and 404s included), CORS only for configured origins, bounded request
 //! bodies answered with problem+json, and HTTPS with HSTS when a certificate is configured.
 
-mod app;
+use crate::app;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,8 +2,8 @@
 //! platforms, deploy and revoke (proved with the real `ssh` client), run commands with output
 //! streamed over the WebSocket, host keys pinned and changes refused.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The HTTP API without SSH: login, authentication, the key registry, platform validation,
 //! errors as problem+json, paging, the audit log, and no secret in clear in the database.
 
-mod app;
+use crate::app;
 
 use app::TestApp;
 use reqwest::{Method, StatusCode};

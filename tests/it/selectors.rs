@@ -1,7 +1,7 @@
 //! Selectors resolved against a real database (SQLite, or PostgreSQL with
 //! `TESTUM_TEST_DATABASE_URL`): `Store::select_platforms`, and the API that uses selectors.
 
-mod app;
+use crate::app;
 
 use app::TestApp;
 use reqwest::{Method, StatusCode};

@@ -4,7 +4,7 @@
 //! from an authorized_keys file (options, comments, a weak key, a pasted private key), and 1000
 //! platforms in one request. On SQLite, and on PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
-mod app;
+use crate::app;
 
 use std::process::Command;
 use std::time::Instant;

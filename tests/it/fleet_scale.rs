@@ -3,8 +3,8 @@
 //! answering, and a task's output is capped as a whole (`TESTUM_MAX_TASK_OUTPUT_BYTES`).
 //! Runs on SQLite and, in the PostgreSQL pass of `make test`, on PostgreSQL.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::time::Duration;
 

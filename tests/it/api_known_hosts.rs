@@ -3,8 +3,8 @@
 //! wrong key makes the run fail with both fingerprints, is never replaced by an import, and is
 //! replaced by an audited re-trust. Plus the shared case HK-06 (odd lines) through the API.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::process::Command;
 

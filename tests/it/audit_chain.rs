@@ -4,8 +4,8 @@
 //! PostgreSQL when `TESTUM_TEST_DATABASE_URL` is set (the concurrency test always uses
 //! PostgreSQL).
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use app::TestApp;
 use common::TestHost;

@@ -2,8 +2,8 @@
 //! real OpenSSH servers: sshd itself proves that options mean what was asked (`from=` decides a
 //! real login, `command=` is forced, quoting survives), and a dry run leaves the host untouched.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::os::unix::fs::MetadataExt as _;
 

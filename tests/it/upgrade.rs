@@ -7,7 +7,7 @@
 //! When a migration adds a table, the "every table has rows" check fails here until the test
 //! inserts a row into it at the version before: that is on purpose.
 
-mod app;
+use crate::app;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row as _};

@@ -6,8 +6,8 @@
 //! So the bytes survive the remote read unchanged (CRLF, BOM, no final newline, odd spacing) and
 //! the stored scan loses nothing.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

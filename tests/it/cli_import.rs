@@ -2,7 +2,7 @@
 //! (in-process TestApp). A refused row prints its line and field, exits 1 and imports nothing;
 //! a good file prints counts and only the rows worth reading.
 
-mod app;
+use crate::app;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,8 +1,8 @@
 //! The command-line client end to end: the real `testum` binary as a client of a real service
 //! (in-process TestApp) whose platforms are real OpenSSH servers on loopback.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;

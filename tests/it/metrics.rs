@@ -4,8 +4,8 @@
 //! The metrics recorder is global to the process and tests run in parallel, so tests compare a
 //! counter before and after their own work (at least the difference), never absolute values.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};

@@ -7,8 +7,8 @@
 //! rewritten fails the manifest's MAC, as does one without a MAC; data after the tar's end or a
 //! cut-off end is refused. SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

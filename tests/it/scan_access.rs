@@ -2,8 +2,8 @@
 //! platform state, the access report, the shadowing conflict, exclusive mode and what a failed
 //! sync says about each assignment (issue 10).
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! 401 without a token on non-public routes, 403 exactly when the role is below the rule, neither
 //! otherwise. A route without a rule, or a rule without a route, fails the test.
 
-mod app;
+use crate::app;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;

@@ -4,7 +4,7 @@
 //! The content comes from the real managed-block engine (`authorized_keys::apply`); tests that
 //! need to act between the read and the write pass it to [`sync_with`] themselves.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -6,8 +6,8 @@
 //! `postgres://postgres@127.0.0.1:5432`), each in a fresh database; `make test` runs them once,
 //! in its PostgreSQL pass.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::fs::File;
 use std::path::PathBuf;

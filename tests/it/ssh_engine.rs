@@ -1,7 +1,7 @@
 //! The SSH engine against a real OpenSSH server: authentication, host-key pinning, and command
 //! execution (cases EX-01, EX-02, EX-04, EX-05, EX-07, EX-08, HK-01, HK-04).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

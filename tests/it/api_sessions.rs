@@ -3,7 +3,7 @@
 //! forged JWTs, the login rate limit, and the browser's login and logout forms (login CSRF,
 //! audited logout).
 
-mod app;
+use crate::app;
 
 use app::{ADMIN_PASSWORD, TestApp};
 use base64::Engine as _;

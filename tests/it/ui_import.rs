@@ -3,9 +3,8 @@
 //! with the row named, writing nothing; the fixed file imports; keys from an authorized_keys text
 //! preview and import. Screenshots go to `target/ui-screenshots/`.
 
-mod app;
-mod browser;
-mod common;
+use crate::app;
+use crate::browser;
 
 use app::{ADMIN_PASSWORD, TestApp};
 use browser::Browser;

@@ -4,8 +4,8 @@
 //! the API responses or the database (passwords, master key, platform credentials, access,
 //! refresh and API tokens). SQLite, and PostgreSQL with `TESTUM_TEST_DATABASE_URL`.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

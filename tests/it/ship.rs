@@ -7,8 +7,8 @@
 //! compose services run is a real `testum` subcommand, every `TESTUM_*` variable they set is one that subcommand's `--help`
 //! lists, and the image's health check path answers on a running service.
 
-mod app;
-mod common;
+use crate::app;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,46 @@
+//! testum's integration tests, in one binary: each module is one area, run against real
+//! OpenSSH `sshd` servers on 127.0.0.1, a real database (SQLite, or PostgreSQL when
+//! `TESTUM_TEST_DATABASE_URL` is set), real `testum` processes and headless Chromium. One
+//! binary instead of one per file links once, which cuts the suite's build time by minutes.
+//! Everything here shares one process: a test must not change process-wide state (the working
+//! directory, environment variables, the global tracing subscriber) except through a helper
+//! that is safe for the others ([`logs`]).
+
+mod app;
+mod browser;
+mod common;
+mod counting;
+mod logs;
+mod moto;
+
+mod api_access;
+mod api_basics;
+mod api_hardening;
+mod api_import;
+mod api_known_hosts;
+mod api_sessions;
+mod api_ssh;
+mod audit_chain;
+mod backup;
+mod cli;
+mod cli_import;
+mod deploy_remote;
+mod doctor;
+mod fleet_scale;
+mod key_options;
+mod keys_matrix;
+mod metrics;
+mod notifications;
+mod output_archive;
+mod rotation;
+mod scale_out;
+mod scan_access;
+mod scan_cases;
+mod schedules;
+mod secrets;
+mod selectors;
+mod ship;
+mod ssh_engine;
+mod ui_browser;
+mod ui_import;
+mod upgrade;

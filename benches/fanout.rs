@@ -27,6 +27,9 @@
 //! succeeded, the WebSocket client saw `done` and every byte, asyncssh succeeded everywhere);
 //! a failure is reported and the run goes on, then the exit status is 1.
 
+// Tests and benchmarks may unwrap, expect and panic: a failure is the point (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "fanout/api.rs"]
 mod api;
 #[path = "fanout/fleet.rs"]

@@ -86,13 +86,15 @@ pub fn main() -> ExitCode {
 
 /// Let a client command end silently when its reader goes away (`testum platforms list | head`),
 /// as other Unix tools do: Rust ignores SIGPIPE, so a `println!` to a closed pipe would panic
-/// with a backtrace. Only for the client: `serve` and `worker` keep SIGPIPE ignored and see
-/// `EPIPE` as an error on the one connection concerned.
+/// with a backtrace. A SIGPIPE now runs its default action (the process ends by that signal).
+/// Only for the client: `serve` and `worker` keep SIGPIPE ignored and see `EPIPE` as an error on
+/// the one connection concerned.
 fn die_quietly_on_a_closed_pipe() {
-    // SAFETY: called before any other thread of this process writes to a pipe or socket (the
-    // runtime's workers are idle); SIG_DFL is a valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    let always = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    if let Err(e) =
+        signal_hook::flag::register_conditional_default(signal_hook::consts::SIGPIPE, always)
+    {
+        tracing::debug!(error = %e, "SIGPIPE keeps Rust's default (ignored)");
     }
 }
 

@@ -183,11 +183,25 @@ impl MasterKey {
     /// A 32-byte subkey for `purpose` (HMAC-SHA-256 of the purpose under the master key), so
     /// e.g. the JWT signing key is not the master key itself.
     pub fn derive(&self, purpose: &str) -> Zeroizing<Vec<u8>> {
-        let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(self.key.as_ref())
-            .expect("HMAC accepts keys of any length");
+        let mut mac = hmac_sha256(self.key.as_ref());
         mac.update(purpose.as_bytes());
         Zeroizing::new(mac.finalize().into_bytes().to_vec())
     }
+
+    /// HMAC-SHA-256 keyed with the subkey for `purpose` ([`MasterKey::derive`]), ready for
+    /// `update`.
+    pub fn mac(&self, purpose: &str) -> Hmac<Sha256> {
+        hmac_sha256(&self.derive(purpose))
+    }
+}
+
+/// HMAC-SHA-256 keyed with `key`, ready for `update`.
+pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    #[expect(
+        clippy::expect_used,
+        reason = "HMAC takes keys of any length (RFC 2104, section 2): this never fails"
+    )]
+    <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length")
 }
 
 /// The key id a sealed value carries (hex), if it is one of ours.

@@ -5,9 +5,8 @@
 //! key.
 
 use anyhow::bail;
-use hmac::{Hmac, KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use subtle::ConstantTimeEq as _;
 
@@ -137,8 +136,7 @@ impl Manifest {
 /// The MAC of a manifest: lower-case hex of HMAC-SHA-256 of its exact bytes under the master
 /// key's subkey for manifests (64 characters).
 pub fn mac(key: &MasterKey, manifest: &[u8]) -> String {
-    let subkey = key.derive(MAC_PURPOSE);
-    let mut mac = <Hmac<Sha256>>::new_from_slice(&subkey).expect("HMAC accepts keys of any length");
+    let mut mac = key.mac(MAC_PURPOSE);
     mac.update(manifest);
     hex(&mac.finalize().into_bytes())
 }

@@ -342,6 +342,8 @@ pub struct Store {
     pool: AnyPool,
     /// The workers' pool, of the same size, opened lazily; shared by every clone.
     worker_pool: AnyPool,
+    /// One connection of its own for lease heartbeats ([`Store::for_leases`]), opened lazily.
+    lease_pool: AnyPool,
     backend: Backend,
     /// The database file, for SQLite on disk (see [`in_use`]).
     sqlite_path: Option<PathBuf>,
@@ -377,20 +379,17 @@ impl Store {
             .connect(&url)
             .await?;
         // An in-memory SQLite database exists once per connection: workers share its pool.
-        let worker_pool = if url.contains(":memory:") {
-            pool.clone()
+        let (worker_pool, lease_pool) = if url.contains(":memory:") {
+            (pool.clone(), pool.clone())
         } else {
-            pool_options(
-                backend,
-                pool.options().get_max_connections(),
-                Durability::Normal,
-            )
-            .connect_lazy(&url)?
+            let lazy = |size| pool_options(backend, size, Durability::Normal).connect_lazy(&url);
+            (lazy(pool.options().get_max_connections())?, lazy(1)?)
         };
         schema::refuse_newer(&mut *pool.acquire().await?, backend).await?;
         Ok(Store {
             pool,
             worker_pool,
+            lease_pool,
             backend,
             sqlite_path: Store::sqlite_file(&url),
         })
@@ -403,6 +402,17 @@ impl Store {
     pub fn for_workers(&self) -> Store {
         Store {
             pool: self.worker_pool.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// This store on one connection of its own, for renewing and reaping leases: a heartbeat never
+    /// waits for a connection behind the worker's own claims and output writes (hundreds of
+    /// targets share the workers' pool), so a busy worker's leases do not run out. On SQLite the
+    /// renewal still waits for the database's one write lock, as every write does.
+    pub fn for_leases(&self) -> Store {
+        Store {
+            pool: self.lease_pool.clone(),
             ..self.clone()
         }
     }
@@ -510,11 +520,13 @@ impl Store {
         Ok(names)
     }
 
-    /// Close this store's pools (the API's and the workers'), waiting until every connection has
-    /// ended (on SQLite the last one folds the WAL back into the database file).
+    /// Close this store's pools (the API's, the workers' and the heartbeat's), waiting until
+    /// every connection has ended (on SQLite the last one folds the WAL back into the database
+    /// file).
     pub async fn close(&self) {
         self.pool.close().await;
         self.worker_pool.close().await;
+        self.lease_pool.close().await;
     }
 
     /// How far the database server's clock is ahead of this process's (negative: behind), in

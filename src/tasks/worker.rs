@@ -215,8 +215,9 @@ impl Drop for AbortOnDrop {
 }
 
 /// Every third of a lease: renew this worker's leases and give back the targets of workers whose
-/// leases ran out. Nothing else runs here: a slow database call elsewhere, or a slow object store,
-/// must never let a live worker's leases expire. The background jobs start from here; the
+/// leases ran out, on a database connection of its own ([`Store::for_leases`]). Nothing else runs
+/// here: a slow database call elsewhere, a full workers' pool, or a slow object store must never
+/// let a live worker's leases expire. The background jobs start from here; the
 /// webhook sender ends with the heartbeat (at shutdown).
 async fn heartbeat(
     context: RunContext,
@@ -236,13 +237,14 @@ async fn heartbeat(
     if retention_days > 0 {
         tokio::spawn(retention_job(context.clone(), retention_days, lease));
     }
+    let leases = context.store.for_leases();
     let mut tick = tokio::time::interval(lease / 3);
     loop {
         tick.tick().await;
-        if let Err(e) = context.store.renew_leases(&context.worker_id, lease).await {
+        if let Err(e) = leases.renew_leases(&context.worker_id, lease).await {
             tracing::error!(error = %e, "renewing leases failed");
         }
-        match context.store.reap_expired_leases().await {
+        match leases.reap_expired_leases().await {
             Ok(0) => {}
             Ok(n) => tracing::warn!(targets = n, "took back targets of a lost worker"),
             Err(e) => tracing::error!(error = %e, "reaping expired leases failed"),

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac as _};
+use hmac::{Hmac, Mac as _};
 use rand::RngCore as _;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
@@ -68,9 +68,7 @@ fn token_hash(token: &str) -> String {
 }
 
 fn csrf_mac(state: &AppState, token: &str) -> Hmac<Sha256> {
-    let key = state.master_key.derive(CSRF_PURPOSE);
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts keys of any length");
+    let mut mac = state.master_key.mac(CSRF_PURPOSE);
     mac.update(token.as_bytes());
     mac
 }

@@ -358,7 +358,11 @@ async fn a_closed_pipe_ends_the_cli_quietly() {
     .await
     .unwrap();
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(signal_hook::consts::SIGPIPE),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

@@ -6,6 +6,9 @@
 //! directory, environment variables, the global tracing subscriber) except through a helper
 //! that is safe for the others ([`logs`]).
 
+// Tests and benchmarks may unwrap, expect and panic: a failure is the point (Cargo.toml [lints]).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod app;
 mod browser;
 mod common;

@@ -111,6 +111,7 @@ impl Store {
         let key = key_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "key.create",
@@ -188,6 +189,7 @@ impl Store {
         let key = key_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "key.update",
@@ -221,6 +223,7 @@ impl Store {
         }
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
             "DELETE FROM keys WHERE id = $1 RETURNING fingerprint",
             id,

@@ -408,6 +408,7 @@ impl Store {
         let endpoint = endpoint_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "notification.create",
@@ -520,6 +521,7 @@ impl Store {
         details["changed"] = json!(changed);
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "notification.update",
@@ -539,6 +541,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
             "DELETE FROM notification_endpoints WHERE id = $1 RETURNING name",
             id,
@@ -571,6 +574,7 @@ impl Store {
         let delivery = insert_delivery(&mut tx, id, TEST_EVENT, event_id, &body, now).await?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "notification.test",

@@ -288,6 +288,7 @@ impl Store {
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "platform.create",
@@ -402,6 +403,7 @@ impl Store {
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "platform.update",
@@ -446,6 +448,7 @@ impl Store {
         }
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
             "DELETE FROM platforms WHERE id = $1 RETURNING name",
             id,
@@ -490,6 +493,7 @@ impl Store {
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "host_key.trust",
@@ -553,6 +557,7 @@ impl Store {
         .await?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor: &Actor::system(),
                 action: "host_key.pin",

@@ -120,6 +120,7 @@ impl Store {
         let user = info_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "user.create",
@@ -201,6 +202,7 @@ impl Store {
         };
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "user.update",
@@ -227,6 +229,7 @@ impl Store {
         self.guard_last_admin(&mut tx, id).await?;
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
             "DELETE FROM users WHERE id = $1 RETURNING username",
             id,

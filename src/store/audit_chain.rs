@@ -167,7 +167,7 @@ pub enum Keying<'a> {
     /// The database holds no audit chain key record: no keyed event may exist.
     Unkeyed,
     /// A record exists but the master key that opens it is not at hand: keyed events are counted,
-    /// not checked, and none may come before an unkeyed one.
+    /// not checked; none may come before an unkeyed one, and there must be at least one.
     Unopened,
     /// The key, and the `seq` of the first keyed event from the record: every event before it
     /// must be `sha256` and every event from it on `hmac-sha256`, and the chain must reach it.
@@ -273,23 +273,31 @@ impl<'a> ChainWalker<'a> {
         }
     }
 
-    /// End the walk: the chain so far, or the break of a chain that stops before the first
-    /// keyed event the key record names (its keyed end was deleted).
+    /// End the walk: the chain so far, or the break of a chain that lacks the keyed events its
+    /// key record calls for: it stops before the first keyed event the record names, or (record
+    /// not opened) has none at all, although the record is always written with one. Such a
+    /// chain lost its keyed end, deleted or rewritten to the unkeyed rule.
     pub fn finish(self) -> Result<ChainHead, ChainBreak> {
-        if let Keying::Known { keyed_from, .. } = self.keying
-            && (self.head.count as i64) < keyed_from
-        {
-            return Err(ChainBreak {
-                seq: self.head.count as i64 + 1,
+        let count = self.head.count as i64;
+        let missing = match self.keying {
+            Keying::Known { keyed_from, .. } if count < keyed_from => Some(format!(
+                "the chain ends at seq {count} but the audit chain key record says events are \
+                 keyed from seq {keyed_from} on"
+            )),
+            Keying::Unopened if self.head.keyed == 0 => Some(format!(
+                "the chain ends at seq {count} without a keyed event but the database holds an \
+                 audit chain key record, which is always written with one"
+            )),
+            _ => None,
+        };
+        match missing {
+            Some(what) => Err(ChainBreak {
+                seq: count + 1,
                 id: String::new(),
-                what: format!(
-                    "the chain ends at seq {} but the audit chain key record says events are \
-                     keyed from seq {keyed_from} on: events at its end were deleted",
-                    self.head.count
-                ),
-            });
+                what: format!("{what}: its keyed events were deleted or rewritten unkeyed"),
+            }),
+            None => Ok(self.head),
         }
-        Ok(self.head)
     }
 
     /// The chain so far.
@@ -404,8 +412,10 @@ mod tests {
         let err = walk(&events, known(&key, 3)).unwrap_err();
         assert_eq!(err.seq, 3);
         assert!(err.what.contains("hash_rule was rewritten"), "{}", err.what);
-        // Without the key, only an unkeyed event after a keyed one shows.
-        assert!(walk(&events, Keying::Unopened).is_ok());
+        // Without the key: a chain with a key record but no keyed event left.
+        let err = walk(&events, Keying::Unopened).unwrap_err();
+        assert_eq!(err.seq, 5);
+        assert!(err.what.contains("without a keyed event"), "{}", err.what);
         let mut events = chain(4, 2);
         events[3].rule = HashRule::Sha256;
         events[3].hash = events[3].expected_hash(None).unwrap();
@@ -448,6 +458,24 @@ mod tests {
         let mut empty = a.clone();
         empty.target = Some(String::new());
         assert_ne!(none.expected_hash(None), empty.expected_hash(None));
+    }
+
+    /// Vectors computed apart from this code (Python's hashlib and hmac, from the encoding in
+    /// the module docs): the `sha256` rule is the one testum used before the chain was keyed, so
+    /// events written then still verify.
+    #[test]
+    fn both_rules_match_independent_vectors() {
+        let mut event = chain(1, 9).remove(0);
+        event.target = None;
+        assert_eq!(
+            event.expected_hash(None).unwrap(),
+            "3fd721193d834488eaaa8da923f906968d8d93999660e12d277859aa595b0263"
+        );
+        event.rule = HashRule::HmacSha256;
+        assert_eq!(
+            event.expected_hash(Some(&key())).unwrap(),
+            "8334392ca5c73699abb8a2ec7fc534ed688e3adcee0f54314824091223c7bd10"
+        );
     }
 
     #[test]

@@ -74,8 +74,8 @@ pub async fn keyed_store(store: Store, ring: &Keyring) -> anyhow::Result<Store> 
         Some(sealed) => ChainKeyRecord::open(&sealed, ring)?,
         None => {
             let primary = ring.primary();
-            let key = ChainKey::from_bytes(&primary.derive(PURPOSE))
-                .context("derived key length")?;
+            let key =
+                ChainKey::from_bytes(&primary.derive(PURPOSE)).context("derived key length")?;
             let sealed = store
                 .start_keyed_chain(&key, |keyed_from| {
                     let record = ChainKeyRecord {

@@ -116,6 +116,9 @@ fn pending_key(pending: &Path, given: Option<MasterKey>) -> anyhow::Result<Maste
     Ok(new)
 }
 
+/// The settings that hold values sealed under the master key.
+const SEALED_SETTINGS: &[&str] = &[MASTER_KEY_CHECK, AUDIT_KEY_SETTING];
+
 /// In one transaction, re-seal every sealed value under `new`, opening it with `old` or `new`.
 /// The audit chain key record is re-sealed too, so the key, and every MAC made with it, stays the
 /// same: the chain verifies under the new master key (see [`crate::audit_key`]).
@@ -129,7 +132,7 @@ async fn reseal(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Resu
     let ring = Keyring::new(new.clone(), vec![old.clone()]);
     let details = json!({"old_key_id": old.key_id(), "new_key_id": new.key_id()});
     store
-        .reseal_all(&[MASTER_KEY_CHECK, AUDIT_KEY_SETTING], details, |what, sealed| {
+        .reseal_all(SEALED_SETTINGS, details, |what, sealed| {
             let aad = match what {
                 Sealed::PlatformCredential(id) => crate::credential::aad(id),
                 Sealed::NotificationEndpoint(id) => crate::notify::aad(id),

@@ -316,6 +316,18 @@ async fn concurrent_writers_in_two_pools_never_fork_the_chain_on_postgres() {
     assert_eq!((head.count, head.keyed), (81, 81));
 }
 
+/// Append an event `action` of the system through `store`.
+async fn append(store: &Store, action: &str) -> testum::store::StoreResult<()> {
+    let event = NewAudit {
+        actor: &Actor::system(),
+        action,
+        target: None,
+        outcome: "success",
+        details: json!({}),
+    };
+    store.audit(event).await
+}
+
 /// Three platforms added: events to tamper with.
 async fn some_activity(app: &TestApp) {
     for name in ["a", "b", "c"] {
@@ -488,28 +500,10 @@ async fn events_of_the_old_unkeyed_rule_still_verify_before_the_keyed_ones() {
     // A process without the master key may not append to a keyed chain.
     overwrite(&app, &events[2]).await;
     let keyless = Store::open(&url, PoolConfig::default()).await.unwrap();
-    let refused = keyless
-        .audit(NewAudit {
-            actor: &Actor::system(),
-            action: "test.keyless",
-            target: None,
-            outcome: "success",
-            details: json!({}),
-        })
-        .await
-        .unwrap_err();
+    let refused = append(&keyless, "test.keyless").await.unwrap_err();
     assert!(refused.to_string().contains("chain is keyed"), "{refused}");
     let keyed = keyed(&app, keyless).await;
-    keyed
-        .audit(NewAudit {
-            actor: &Actor::system(),
-            action: "test.keyed",
-            target: None,
-            outcome: "success",
-            details: json!({}),
-        })
-        .await
-        .unwrap();
+    append(&keyed, "test.keyed").await.unwrap();
     let (ok, _, stderr) = verify(&app, &[]).await;
     assert!(ok, "{stderr}");
 }
@@ -539,17 +533,7 @@ async fn the_chain_verifies_after_rotate_master_key() {
     let mut config = app::config(app.data_dir.path().to_path_buf());
     config.settings.database_url = app.database_url.clone();
     let state = testum::server::prepare(&config).await.unwrap();
-    state
-        .store
-        .audit(NewAudit {
-            actor: &Actor::system(),
-            action: "test.after_rotation",
-            target: None,
-            outcome: "success",
-            details: json!({}),
-        })
-        .await
-        .unwrap();
+    append(&state.store, "test.after_rotation").await.unwrap();
     let (ok, _, stderr) = verify(&app, &[]).await;
     assert!(ok, "{stderr}");
     // Another master key does not open the key record: verify with it is refused, naming it.

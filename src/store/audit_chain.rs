@@ -95,11 +95,7 @@ impl ChainedEvent {
     /// a keyed event when `key` is `None`.
     pub fn expected_hash(&self, key: Option<&ChainKey>) -> Option<String> {
         match self.rule {
-            HashRule::Sha256 => {
-                let mut hasher = Sha256::new();
-                self.encode(DOMAIN, |bytes| hasher.update(bytes));
-                Some(hex(&hasher.finalize()))
-            }
+            HashRule::Sha256 => Some(self.sha256()),
             HashRule::HmacSha256 => {
                 let mut mac = <Hmac<Sha256>>::new_from_slice(key?.as_bytes())
                     .expect("HMAC accepts keys of any length");
@@ -107,6 +103,13 @@ impl ChainedEvent {
                 Some(hex(&mac.finalize().into_bytes()))
             }
         }
+    }
+
+    /// The hash of the `sha256` rule, whatever `self.rule` says.
+    pub fn sha256(&self) -> String {
+        let mut hasher = Sha256::new();
+        self.encode(DOMAIN, |bytes| hasher.update(bytes));
+        hex(&hasher.finalize())
     }
 
     /// Feed the canonical encoding (module docs) under `domain` to `put`.

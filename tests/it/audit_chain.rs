@@ -354,9 +354,7 @@ async fn forgeries_without_the_master_key_are_found() {
     // An edited event with its hash recomputed by the plain SHA-256 rule, its rule column left.
     let mut forged = victim.clone();
     forged.actor = "mallory".into();
-    forged.rule = HashRule::Sha256;
-    forged.hash = forged.expected_hash(None).unwrap();
-    forged.rule = HashRule::HmacSha256;
+    forged.hash = forged.sha256();
     overwrite(&app, &forged).await;
     let (ok, stdout, stderr) = verify(&app, &[]).await;
     assert!(!ok && stdout.is_empty(), "{stdout}");

@@ -185,27 +185,37 @@ pub(crate) async fn insert_all(
     Ok(())
 }
 
-/// Delete one row with `statement` (`DELETE ... WHERE id = $1 RETURNING <one text column>`) on
-/// `conn` and record `action` on `<kind>:<id>` with `details` plus that column as
-/// `details[detail]`, in the same transaction. [`super::StoreError::NotFound`] when no row
-/// matched.
+/// The row [`delete_audited`] deletes: `statement` (`DELETE ... WHERE id = $1 RETURNING <one
+/// text column>`) run with `id`; the column is recorded as `details[column]`.
+pub(crate) struct Deletion<'a> {
+    pub statement: &'static str,
+    pub id: Uuid,
+    pub column: &'a str,
+}
+
+/// Delete `row` on `conn` and record `action` on `<kind>:<id>` with `details` plus the returned
+/// column, in the same transaction (under the audit chain key `key`, see [`insert`]).
+/// [`super::StoreError::NotFound`] when no row matched.
 pub(crate) async fn delete_audited(
     conn: &mut AnyConnection,
     key: Option<&ChainKey>,
     actor: &Actor,
-    statement: &'static str,
-    id: Uuid,
+    row: Deletion<'_>,
     action: &str,
-    detail: &str,
     mut details: serde_json::Value,
 ) -> StoreResult<()> {
+    let Deletion {
+        statement,
+        id,
+        column,
+    } = row;
     let value: Option<String> = sqlx::query_scalar(statement)
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
     let value = value.ok_or(super::StoreError::NotFound)?;
     let kind = action.split('.').next().unwrap_or(action);
-    details[detail] = serde_json::Value::String(value);
+    details[column] = serde_json::Value::String(value);
     insert(
         conn,
         key,

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
@@ -225,10 +225,12 @@ impl Store {
             &mut tx,
             self.chain_key(),
             actor,
-            "DELETE FROM keys WHERE id = $1 RETURNING fingerprint",
-            id,
+            Deletion {
+                statement: "DELETE FROM keys WHERE id = $1 RETURNING fingerprint",
+                id,
+                column: "fingerprint",
+            },
             "key.delete",
-            "fingerprint",
             json!({}),
         )
         .await?;

@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::{
     Actor, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts, unique_violation,
@@ -543,10 +543,12 @@ impl Store {
             &mut tx,
             self.chain_key(),
             actor,
-            "DELETE FROM notification_endpoints WHERE id = $1 RETURNING name",
-            id,
+            Deletion {
+                statement: "DELETE FROM notification_endpoints WHERE id = $1 RETURNING name",
+                id,
+                column: "name",
+            },
             "notification.delete",
-            "name",
             json!({}),
         )
         .await?;

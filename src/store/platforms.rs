@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::TaskKind;
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::scans::PlatformState;
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
@@ -450,10 +450,12 @@ impl Store {
             &mut tx,
             self.chain_key(),
             actor,
-            "DELETE FROM platforms WHERE id = $1 RETURNING name",
-            id,
+            Deletion {
+                statement: "DELETE FROM platforms WHERE id = $1 RETURNING name",
+                id,
+                column: "name",
+            },
             "platform.delete",
-            "name",
             json!({"keys_left_on_host": assigned}),
         )
         .await?;

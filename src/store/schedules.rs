@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::tasks::insert_task;
 use super::{
     Actor, Cursor, NewAudit, NewTask, Page, PageRequest, Store, StoreError, StoreResult,
@@ -309,10 +309,12 @@ impl Store {
             &mut tx,
             self.chain_key(),
             actor,
-            "DELETE FROM schedules WHERE id = $1 RETURNING name",
-            id,
+            Deletion {
+                statement: "DELETE FROM schedules WHERE id = $1 RETURNING name",
+                id,
+                column: "name",
+            },
             "schedule.delete",
-            "name",
             json!({}),
         )
         .await?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::role::Role;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::sessions::end_sessions_of;
 use super::{
     Actor, Backend, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
@@ -231,10 +231,12 @@ impl Store {
             &mut tx,
             self.chain_key(),
             actor,
-            "DELETE FROM users WHERE id = $1 RETURNING username",
-            id,
+            Deletion {
+                statement: "DELETE FROM users WHERE id = $1 RETURNING username",
+                id,
+                column: "username",
+            },
             "user.delete",
-            "username",
             json!({}),
         )
         .await?;

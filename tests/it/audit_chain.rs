@@ -153,7 +153,7 @@ async fn verify_passes_after_real_activity_and_names_an_edited_event() {
 #[tokio::test]
 async fn a_deleted_event_breaks_the_chain_at_the_next_one() {
     let app = TestApp::start().await;
-    some_activity(&app).await;
+    add_platforms(&app, &["a", "b", "c"]).await;
     app.sql("DELETE FROM audit_events WHERE seq = 2").await;
     let broken = app.admin_command(&["audit", "verify"], &[]).await;
     assert!(!broken.status.success());
@@ -219,16 +219,7 @@ async fn events_written_before_the_chain_are_chained_once_on_start() {
 #[tokio::test]
 async fn audit_time_filters_bound_the_list_and_bad_times_are_422() {
     let app = TestApp::start().await;
-    for name in ["a", "b", "c", "d"] {
-        let (status, _) = app
-            .post(
-                "/api/platforms",
-                json!({"name": name, "host": "127.0.0.1", "port": 22,
-                   "username": name, "auth_method": "password", "password": "p"}),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED);
-    }
+    add_platforms(&app, &["a", "b", "c", "d"]).await;
     let all = app.get("/api/audit?limit=500").await;
     let items = all["items"].as_array().unwrap();
     let pivot = items[items.len() / 2]["created_at"].as_str().unwrap();
@@ -328,9 +319,9 @@ async fn append(store: &Store, action: &str) -> testum::store::StoreResult<()> {
     store.audit(event).await
 }
 
-/// Three platforms added: events to tamper with.
-async fn some_activity(app: &TestApp) {
-    for name in ["a", "b", "c"] {
+/// Platforms `names` added (unreachable ones: only their audit events matter).
+async fn add_platforms(app: &TestApp, names: &[&str]) {
+    for name in names {
         let (status, _) = app
             .post(
                 "/api/platforms",
@@ -345,7 +336,7 @@ async fn some_activity(app: &TestApp) {
 #[tokio::test]
 async fn forgeries_without_the_master_key_are_found() {
     let app = TestApp::start().await;
-    some_activity(&app).await;
+    add_platforms(&app, &["a", "b", "c"]).await;
     let url = app.database_url_in_force();
     let events = chain_rows(&url).await;
     assert!(events.iter().all(|e| e.rule == HashRule::HmacSha256));
@@ -416,7 +407,7 @@ async fn forgeries_without_the_master_key_are_found() {
 #[tokio::test]
 async fn without_the_master_key_verify_checks_links_and_says_macs_were_not_checked() {
     let app = TestApp::start().await;
-    some_activity(&app).await;
+    add_platforms(&app, &["a", "b", "c"]).await;
     let key_file = app.data_dir.path().join("master.key");
     let aside = app.data_dir.path().join("master.key.aside");
     std::fs::rename(&key_file, &aside).unwrap();
@@ -470,7 +461,7 @@ async fn events_of_the_old_unkeyed_rule_still_verify_before_the_keyed_ones() {
 
     // The upgraded service starts on it and keys the chain from seq 4 on.
     let app = TestApp::start_with(|config| config.settings.database_url = Some(url.clone())).await;
-    some_activity(&app).await;
+    add_platforms(&app, &["a", "b", "c"]).await;
     let events = chain_rows(&url).await;
     assert_eq!(&events[..3], &old_events[..]);
     assert_eq!(events[3].action, "audit.chain_keyed");
@@ -509,7 +500,7 @@ async fn events_of_the_old_unkeyed_rule_still_verify_before_the_keyed_ones() {
 #[tokio::test]
 async fn the_chain_verifies_after_rotate_master_key() {
     let mut app = TestApp::start().await;
-    some_activity(&app).await;
+    add_platforms(&app, &["a", "b", "c"]).await;
     app.shutdown_worker(std::time::Duration::from_secs(5)).await;
     let before = chain_rows(&app.database_url_in_force()).await;
     let rotated = app.admin_command(&["rotate-master-key"], &[]).await;

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod archive;
+pub mod audit_key;
 pub mod authorized_keys;
 pub mod backup;
 pub mod cli;

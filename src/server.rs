@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use crate::api::{self, AppState};
 use crate::archive::OutputArchive;
 use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
-use crate::crypto::{CryptoError, MasterKey, hash_password};
+use crate::crypto::{CryptoError, Keyring, MasterKey, hash_password};
 use crate::role::Role;
 use crate::secret::Secret;
 use crate::store::{Actor, Backend, PoolConfig, Store, StoreError};
@@ -70,7 +70,7 @@ async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
     let store = Store::open(&url, pool)
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
-    check_master_key(&store, &master_key).await?;
+    let store = unlock(store, &master_key).await?;
     crate::schedule::ensure_daily_sync(
         &store,
         &config.scheduler.daily_sync_cron,
@@ -93,6 +93,13 @@ pub(crate) async fn check_master_key(store: &Store, key: &MasterKey) -> anyhow::
         .setting_or_insert(MASTER_KEY_CHECK, &key.seal(b"testum", MASTER_KEY_CHECK_AAD))
         .await?;
     judge_master_key(key, &stored)
+}
+
+/// `store` after [`check_master_key`], appending keyed audit events under the audit chain key
+/// that `key` opens (see [`crate::audit_key`]; the first process keys the chain).
+pub(crate) async fn unlock(store: Store, key: &MasterKey) -> anyhow::Result<Store> {
+    check_master_key(&store, key).await?;
+    crate::audit_key::keyed_store(store, &Keyring::new(key.clone(), Vec::new())).await
 }
 
 /// Whether `key` opens `stored`, the database's master key check value; the error names both key

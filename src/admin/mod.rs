@@ -4,11 +4,50 @@
 pub mod audit_verify;
 pub mod rotate_key;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
+use crate::crypto::MasterKey;
+use crate::secret::Secret;
 use crate::store::{Backend, PoolConfig, Store};
+
+/// Where the master key is: the same variables as `testum serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MasterKeyArgs {
+    /// Master key (base64 of 32 bytes) when it comes from the environment; default: the key file
+    /// `master.key` in the data dir.
+    #[arg(long, env = "TESTUM_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<Secret>,
+
+    /// File whose content is the master key, instead of TESTUM_MASTER_KEY.
+    #[arg(long, env = "TESTUM_MASTER_KEY_FILE", conflicts_with = "master_key")]
+    pub master_key_file: Option<PathBuf>,
+}
+
+impl MasterKeyArgs {
+    /// The master key given in the environment or its file, else the key file `master.key` in
+    /// `data_dir` (`None` when there is none).
+    pub fn load(&self, data_dir: &Path) -> anyhow::Result<Option<MasterKey>> {
+        if let Some(path) = &self.master_key_file {
+            let text = crate::config::read_secret_file(path)
+                .context("TESTUM_MASTER_KEY_FILE (--master-key-file)")?;
+            return Ok(Some(
+                MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY_FILE")?,
+            ));
+        }
+        crate::config::existing_master_key(self.master_key.as_ref(), data_dir)
+    }
+
+    /// Where the master key in force comes from, for messages.
+    pub fn source(&self, data_dir: &Path) -> String {
+        match (&self.master_key_file, &self.master_key) {
+            (Some(path), _) => path.display().to_string(),
+            (None, Some(_)) => "TESTUM_MASTER_KEY".to_string(),
+            (None, None) => data_dir.join("master.key").display().to_string(),
+        }
+    }
+}
 
 /// Where the database is: the same variables as `testum serve`.
 #[derive(Debug, Clone, clap::Args)]

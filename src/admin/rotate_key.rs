@@ -6,8 +6,9 @@
 //!    left one, which is reused);
 //! 2. ONE database transaction opens every sealed value with a keyring of the old and the new key
 //!    (each ciphertext carries its key id, see [`crate::crypto`]), seals it again under the new
-//!    key, replaces the master-key check value in `settings` and records `master_key.rotate` in
-//!    the audit log; any error rolls all of it back;
+//!    key, replaces the master-key check value and the audit chain key record in `settings` and
+//!    records `master_key.rotate` in the audit log; any error rolls all of it back. The audit
+//!    chain key itself does not change (only its sealing), so the chain verifies afterwards;
 //! 3. only after the commit is `master.key.new` renamed over `master.key` (atomic, directory
 //!    synced). Interrupted between 2 and 3, the database is under the new key and the file still
 //!    holds the old one: servers refuse to start (key check), and running the command again
@@ -23,10 +24,11 @@ use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use super::DatabaseArgs;
+use crate::audit_key::{AUDIT_KEY_AAD, keyed_store};
 use crate::crypto::{Keyring, MasterKey};
 use crate::secret::Secret;
 use crate::server::{MASTER_KEY_CHECK, MASTER_KEY_CHECK_AAD};
-use crate::store::{Sealed, Store};
+use crate::store::{AUDIT_KEY_SETTING, Sealed, Store};
 
 /// Arguments of `testum rotate-master-key`.
 #[derive(Debug, Clone, clap::Args)]
@@ -114,19 +116,28 @@ fn pending_key(pending: &Path, given: Option<MasterKey>) -> anyhow::Result<Maste
     Ok(new)
 }
 
+/// The settings that hold values sealed under the master key.
+const SEALED_SETTINGS: &[&str] = &[MASTER_KEY_CHECK, AUDIT_KEY_SETTING];
+
 /// In one transaction, re-seal every sealed value under `new`, opening it with `old` or `new`.
+/// The audit chain key record is re-sealed too, so the key, and every MAC made with it, stays the
+/// same: the chain verifies under the new master key (see [`crate::audit_key`]).
 async fn reseal(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Result<usize> {
     if old.key_id() == new.key_id() {
         bail!("the new master key is the current one");
     }
+    // Keyed before the rotation (under the old key when the chain is not keyed yet), so that
+    // `master_key.rotate` is a keyed event and the record exists to be re-sealed.
+    let store = keyed_store(store.clone(), &Keyring::new(old.clone(), vec![new.clone()])).await?;
     let ring = Keyring::new(new.clone(), vec![old.clone()]);
     let details = json!({"old_key_id": old.key_id(), "new_key_id": new.key_id()});
     store
-        .reseal_all(&[MASTER_KEY_CHECK], details, |what, sealed| {
+        .reseal_all(SEALED_SETTINGS, details, |what, sealed| {
             let aad = match what {
                 Sealed::PlatformCredential(id) => crate::credential::aad(id),
                 Sealed::NotificationEndpoint(id) => crate::notify::aad(id),
                 Sealed::Setting(MASTER_KEY_CHECK) => MASTER_KEY_CHECK_AAD.to_vec(),
+                Sealed::Setting(AUDIT_KEY_SETTING) => AUDIT_KEY_AAD.to_vec(),
                 Sealed::Setting(name) => bail!("no associated data known for setting {name}"),
             };
             let plain = ring.open(sealed, &aad).with_context(|| match what {
@@ -134,6 +145,7 @@ async fn reseal(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Resu
                 Sealed::NotificationEndpoint(id) => {
                     format!("URL and secret of notification endpoint {id}")
                 }
+                Sealed::Setting(AUDIT_KEY_SETTING) => "the audit chain key record".to_string(),
                 Sealed::Setting(_) => "the master key check: the current master key is not \
                                        the one this database was set up with"
                     .to_string(),

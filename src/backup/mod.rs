@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use crate::admin::DatabaseArgs;
+use crate::admin::{DatabaseArgs, MasterKeyArgs};
 use crate::crypto::MasterKey;
 use crate::secret::Secret;
 
@@ -42,14 +42,8 @@ pub struct Installation {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// Master key (base64 of 32 bytes) when it comes from the environment; default: the key file
-    /// `master.key` in the data dir.
-    #[arg(long, env = "TESTUM_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<Secret>,
-
-    /// File whose content is the master key, instead of TESTUM_MASTER_KEY.
-    #[arg(long, env = "TESTUM_MASTER_KEY_FILE", conflicts_with = "master_key")]
-    pub master_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub key: MasterKeyArgs,
 
     /// The object store of task output, as for `testum serve`: a local one (default: the data
     /// dir's `task-logs`; or `file:///dir`) is backed up and restored; an S3 bucket is not (back
@@ -73,23 +67,12 @@ impl Installation {
     /// The master key given in the environment or its file, else the data dir's key file
     /// (`None` when there is none).
     fn master_key(&self) -> anyhow::Result<Option<MasterKey>> {
-        if let Some(path) = &self.master_key_file {
-            let text = crate::config::read_secret_file(path)
-                .context("TESTUM_MASTER_KEY_FILE (--master-key-file)")?;
-            return Ok(Some(
-                MasterKey::from_base64(text.expose()).context("TESTUM_MASTER_KEY_FILE")?,
-            ));
-        }
-        crate::config::existing_master_key(self.master_key.as_ref(), &self.database.data_dir)
+        self.key.load(&self.database.data_dir)
     }
 
     /// Where the master key in force comes from, for messages.
     fn master_key_source(&self) -> String {
-        match (&self.master_key_file, &self.master_key) {
-            (Some(path), _) => path.display().to_string(),
-            (None, Some(_)) => "TESTUM_MASTER_KEY".to_string(),
-            (None, None) => self.key_file().display().to_string(),
-        }
+        self.key.source(&self.database.data_dir)
     }
 
     /// The data dir's key file.

@@ -6,9 +6,12 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::audit_chain::{ChainBreak, ChainHead, ChainWalker, ChainedEvent, GENESIS};
+use super::audit_chain::{
+    ChainBreak, ChainHead, ChainKey, ChainWalker, ChainedEvent, GENESIS, HashRule, Keying,
+};
 use super::{
-    Actor, Cursor, Page, PageRequest, Store, StoreResult, now_ts, page_of, parse_ts, parse_uuid,
+    Actor, Cursor, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of, parse_ts,
+    parse_uuid, parse_word,
 };
 
 /// One audit event as listed by `GET /api/audit`.
@@ -57,6 +60,10 @@ const CHAIN_LOCK: &str = "testum-audit-chain";
 /// to be chained (see [`Store::adopt_unchained_audit`]).
 const ADOPT_PENDING: &str = "audit_chain_adopt";
 
+/// Setting holding the audit chain key record, sealed under the master key (see
+/// [`crate::audit_key`]); its presence means the chain is keyed.
+pub const AUDIT_KEY_SETTING: &str = "audit_chain_key";
+
 /// Take the chain's append lock for the rest of `conn`'s transaction. On PostgreSQL a
 /// transaction-scoped advisory lock; on SQLite the write transaction (`BEGIN IMMEDIATE`) already
 /// excludes every other writer.
@@ -70,24 +77,35 @@ async fn lock_chain(conn: &mut AnyConnection) -> StoreResult<()> {
     Ok(())
 }
 
-/// `(seq, hash)` of the chain's last event; `(0, GENESIS)` when it is empty.
-async fn chain_head(conn: &mut AnyConnection) -> StoreResult<(i64, String)> {
-    let head: Option<(i64, String)> = sqlx::query_as(
-        "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1",
+/// The chain's last event: `seq`, hash and rule; `(0, GENESIS, sha256)` when it is empty.
+async fn chain_head(conn: &mut AnyConnection) -> StoreResult<(i64, String, HashRule)> {
+    let head: Option<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, hash, hash_rule FROM audit_events WHERE seq IS NOT NULL
+         ORDER BY seq DESC LIMIT 1",
     )
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(head.unwrap_or_else(|| (0, GENESIS.to_string())))
+    Ok(match head {
+        Some((seq, hash, rule)) => (seq, hash, parse_word("audit_events.hash_rule", rule)?),
+        None => (0, GENESIS.to_string(), HashRule::Sha256),
+    })
 }
 
 /// Write `event` with its chain columns after the head, on `conn`, which holds the chain lock;
-/// its hash (the next event's `prev_hash`).
-async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResult<String> {
-    event.hash = event.expected_hash();
+/// its hash (the next event's `prev_hash`). A keyed event (`event.rule`) is MACed under `key`.
+async fn append(
+    conn: &mut AnyConnection,
+    key: Option<&ChainKey>,
+    mut event: ChainedEvent,
+) -> StoreResult<String> {
+    event.hash = event
+        .expected_hash(key)
+        .ok_or_else(|| StoreError::Conflict("a keyed audit event needs the chain key".into()))?;
     sqlx::query(
         "INSERT INTO audit_events
-             (id, created_at, actor, action, target, outcome, details, seq, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             (id, created_at, actor, action, target, outcome, details, seq, prev_hash, hash,
+              hash_rule)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&event.id)
     .bind(&event.created_at)
@@ -99,6 +117,7 @@ async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResul
     .bind(event.seq)
     .bind(&event.prev_hash)
     .bind(&event.hash)
+    .bind(event.rule.as_str())
     .execute(conn)
     .await?;
     Ok(event.hash)
@@ -107,26 +126,45 @@ async fn append(conn: &mut AnyConnection, mut event: ChainedEvent) -> StoreResul
 /// Insert `event` on `conn`, which must be inside the write transaction of the change it records
 /// ([`Store::audit`] opens one for events of their own): the event is appended to the hash chain
 /// (see [`super::audit_chain`]) under the chain lock, which is held until that transaction ends,
-/// so two writers, in one process or several, never fork the chain.
-pub(crate) async fn insert(conn: &mut AnyConnection, event: NewAudit<'_>) -> StoreResult<()> {
-    insert_all(conn, vec![event]).await
+/// so two writers, in one process or several, never fork the chain. With `key` (the store's,
+/// [`Store::chain_key`]) the event is keyed (`hmac-sha256`); without, it is plain `sha256`, which
+/// is refused once the chain is keyed.
+pub(crate) async fn insert(
+    conn: &mut AnyConnection,
+    key: Option<&ChainKey>,
+    event: NewAudit<'_>,
+) -> StoreResult<()> {
+    insert_all(conn, key, vec![event]).await
 }
 
 /// [`insert`] for several events, appended in order after one read of the chain head (a bulk
 /// import records one event per platform without one head lookup each).
 pub(crate) async fn insert_all(
     conn: &mut AnyConnection,
+    key: Option<&ChainKey>,
     events: Vec<NewAudit<'_>>,
 ) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
     lock_chain(conn).await?;
-    let (mut seq, mut prev_hash) = chain_head(conn).await?;
+    let (mut seq, mut prev_hash, head_rule) = chain_head(conn).await?;
+    let rule = match key {
+        Some(_) => HashRule::HmacSha256,
+        None if head_rule == HashRule::HmacSha256 => {
+            return Err(StoreError::Conflict(
+                "the audit chain is keyed: this process has no audit chain key (it was opened \
+                 without the master key)"
+                    .into(),
+            ));
+        }
+        None => HashRule::Sha256,
+    };
     for event in events {
         seq += 1;
         prev_hash = append(
             conn,
+            key,
             ChainedEvent {
                 seq,
                 id: Uuid::new_v4().to_string(),
@@ -138,6 +176,7 @@ pub(crate) async fn insert_all(
                 outcome: event.outcome.to_string(),
                 details: event.details.to_string(),
                 prev_hash,
+                rule,
                 hash: String::new(),
             },
         )
@@ -146,28 +185,40 @@ pub(crate) async fn insert_all(
     Ok(())
 }
 
-/// Delete one row with `statement` (`DELETE ... WHERE id = $1 RETURNING <one text column>`) on
-/// `conn` and record `action` on `<kind>:<id>` with `details` plus that column as
-/// `details[detail]`, in the same transaction. [`super::StoreError::NotFound`] when no row
-/// matched.
+/// The row [`delete_audited`] deletes: `statement` (`DELETE ... WHERE id = $1 RETURNING <one
+/// text column>`) run with `id`; the column is recorded as `details[column]`.
+pub(crate) struct Deletion<'a> {
+    pub statement: &'static str,
+    pub id: Uuid,
+    pub column: &'a str,
+}
+
+/// Delete `row` on `conn` and record `action` on `<kind>:<id>` with `details` plus the returned
+/// column, in the same transaction (under the audit chain key `key`, see [`insert`]).
+/// [`super::StoreError::NotFound`] when no row matched.
 pub(crate) async fn delete_audited(
     conn: &mut AnyConnection,
+    key: Option<&ChainKey>,
     actor: &Actor,
-    statement: &'static str,
-    id: Uuid,
+    row: Deletion<'_>,
     action: &str,
-    detail: &str,
     mut details: serde_json::Value,
 ) -> StoreResult<()> {
+    let Deletion {
+        statement,
+        id,
+        column,
+    } = row;
     let value: Option<String> = sqlx::query_scalar(statement)
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
     let value = value.ok_or(super::StoreError::NotFound)?;
     let kind = action.split('.').next().unwrap_or(action);
-    details[detail] = serde_json::Value::String(value);
+    details[column] = serde_json::Value::String(value);
     insert(
         conn,
+        key,
         NewAudit {
             actor,
             action,
@@ -183,9 +234,58 @@ impl Store {
     /// Record an event that is not part of another write (login, task finish, refused host key).
     pub async fn audit(&self, event: NewAudit<'_>) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        insert(&mut tx, event).await?;
+        insert(&mut tx, self.chain_key(), event).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Key the chain: in ONE transaction under the chain lock, store the record `seal` makes of
+    /// the `seq` the first keyed event gets (setting [`AUDIT_KEY_SETTING`]) and append that event,
+    /// `audit.chain_keyed`, under `key`. Returns the record in force: when another process keyed
+    /// the chain first, its record and nothing written. [`StoreError::Conflict`] when keyed events
+    /// exist but no record does (it was deleted: a new one would hide what was rewritten).
+    pub async fn start_keyed_chain(
+        &self,
+        key: &ChainKey,
+        seal: impl FnOnce(i64) -> Vec<u8>,
+    ) -> StoreResult<Vec<u8>> {
+        let mut tx = self.write_tx().await?;
+        lock_chain(&mut tx).await?;
+        let existing: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
+                .bind(AUDIT_KEY_SETTING)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(record) = existing {
+            return Ok(record);
+        }
+        let (head, _, rule) = chain_head(&mut tx).await?;
+        if rule == HashRule::HmacSha256 {
+            return Err(StoreError::Conflict(format!(
+                "the audit chain holds keyed events but the database has no audit chain key \
+                 record (setting {AUDIT_KEY_SETTING}): it was deleted; restore it from a backup"
+            )));
+        }
+        let record = seal(head + 1);
+        sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+            .bind(AUDIT_KEY_SETTING)
+            .bind(&record)
+            .execute(&mut *tx)
+            .await?;
+        insert(
+            &mut tx,
+            Some(key),
+            NewAudit {
+                actor: &Actor::system(),
+                action: "audit.chain_keyed",
+                target: None,
+                outcome: "success",
+                details: serde_json::json!({"keyed_from": head + 1}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     /// Chain the events written before the chain existed (migration 0005 marks them pending),
@@ -208,12 +308,12 @@ impl Store {
         )
         .fetch_all(&mut *tx)
         .await?;
-        let (mut seq, mut prev_hash) = chain_head(&mut tx).await?;
+        let (mut seq, mut prev_hash, _) = chain_head(&mut tx).await?;
         let adopted = rows.len();
         for row in rows {
             seq += 1;
-            let event = chained_from_row(&row, seq, Some(prev_hash))?;
-            prev_hash = event.expected_hash();
+            let event = chained_from_row(&row, seq, Some(prev_hash), HashRule::Sha256)?;
+            prev_hash = event.sha256();
             sqlx::query(
                 "UPDATE audit_events SET seq = $1, prev_hash = $2, hash = $3 WHERE id = $4",
             )
@@ -234,15 +334,19 @@ impl Store {
         Ok(())
     }
 
-    /// Walk the whole chain in `seq` order (in pages of 1000) and check every event; then check
-    /// that no event lies outside the chain. `Ok(Err(break))` names the first broken event.
-    pub async fn verify_audit_chain(&self) -> StoreResult<Result<ChainHead, ChainBreak>> {
-        let mut walker = ChainWalker::default();
+    /// Walk the whole chain in `seq` order (in pages of 1000) and check every event under
+    /// `keying` (what is known of the chain key, see [`crate::audit_key`]); then check that no
+    /// event lies outside the chain. `Ok(Err(break))` names the first broken event.
+    pub async fn verify_audit_chain(
+        &self,
+        keying: Keying<'_>,
+    ) -> StoreResult<Result<ChainHead, ChainBreak>> {
+        let mut walker = ChainWalker::new(keying);
         loop {
             let after = walker.head().count as i64;
             let rows = sqlx::query(
                 "SELECT id, created_at, actor, action, target, outcome, details, seq, prev_hash,
-                        hash
+                        hash, hash_rule
                  FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 1000",
             )
             .bind(after)
@@ -253,7 +357,17 @@ impl Store {
             }
             for row in &rows {
                 let seq: i64 = row.try_get("seq")?;
-                let mut event = chained_from_row(row, seq, row.try_get("prev_hash")?)?;
+                let rule = match row.try_get::<String, _>("hash_rule")?.parse() {
+                    Ok(rule) => rule,
+                    Err(e) => {
+                        return Ok(Err(ChainBreak {
+                            seq,
+                            id: row.try_get("id")?,
+                            what: format!("hash_rule {e}: the row was edited"),
+                        }));
+                    }
+                };
+                let mut event = chained_from_row(row, seq, row.try_get("prev_hash")?, rule)?;
                 event.hash = row
                     .try_get::<Option<String>, _>("hash")?
                     .unwrap_or_default();
@@ -273,7 +387,7 @@ impl Store {
                 what: "the event has no seq: it was written outside the chain".into(),
             }));
         }
-        Ok(Ok(walker.head().clone()))
+        Ok(walker.finish())
     }
 
     /// Audit events, newest first, created in `[since, until)` when given.
@@ -324,11 +438,13 @@ impl Store {
     }
 }
 
-/// The event columns of `row` (an `audit_events` row) at `seq` after `prev_hash`; `hash` empty.
+/// The event columns of `row` (an `audit_events` row) at `seq` after `prev_hash` under `rule`;
+/// `hash` empty.
 fn chained_from_row(
     row: &AnyRow,
     seq: i64,
     prev_hash: Option<String>,
+    rule: HashRule,
 ) -> StoreResult<ChainedEvent> {
     Ok(ChainedEvent {
         seq,
@@ -340,6 +456,7 @@ fn chained_from_row(
         outcome: row.try_get("outcome")?,
         details: row.try_get("details")?,
         prev_hash: prev_hash.unwrap_or_default(),
+        rule,
         hash: String::new(),
     })
 }

@@ -266,11 +266,12 @@ impl Store {
                 params: TaskParams::default(),
                 concurrency: EXPIRY_CONCURRENCY,
             };
-            Some(insert_task(&mut tx, &actor, task).await?)
+            Some(insert_task(&mut tx, self.chain_key(), &actor, task).await?)
         };
         for item in &expired {
             audit(
                 &mut tx,
+                self.chain_key(),
                 NewAudit {
                     actor: &actor,
                     action: "key.expired",

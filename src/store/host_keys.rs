@@ -73,6 +73,7 @@ impl Store {
         for (pin, _) in pins.iter().zip(&written).filter(|(_, done)| **done) {
             audit(
                 &mut tx,
+                self.chain_key(),
                 NewAudit {
                     actor,
                     action: "host_key.import",

@@ -160,7 +160,7 @@ impl Store {
                 }),
             });
         }
-        audit_all(&mut tx, events).await?;
+        audit_all(&mut tx, self.chain_key(), events).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -226,7 +226,7 @@ impl Store {
                 }),
             })
             .collect();
-        audit_all(&mut tx, events).await?;
+        audit_all(&mut tx, self.chain_key(), events).await?;
         tx.commit().await?;
         Ok(ids)
     }

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, sql, ts, unique_violation,
@@ -111,6 +111,7 @@ impl Store {
         let key = key_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "key.create",
@@ -188,6 +189,7 @@ impl Store {
         let key = key_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "key.update",
@@ -221,11 +223,14 @@ impl Store {
         }
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
-            "DELETE FROM keys WHERE id = $1 RETURNING fingerprint",
-            id,
+            Deletion {
+                statement: "DELETE FROM keys WHERE id = $1 RETURNING fingerprint",
+                id,
+                column: "fingerprint",
+            },
             "key.delete",
-            "fingerprint",
             json!({}),
         )
         .await?;

@@ -42,7 +42,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use uuid::Uuid;
 
 pub use archive::{ArchiveSegment, ArchiveState, MarkArchived, OutputLocation};
-pub use audit::{AuditEvent, AuditFilter, NewAudit};
+pub use audit::{AUDIT_KEY_SETTING, AuditEvent, AuditFilter, NewAudit};
 pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use expiry::{ExpiryItem, ExpiryOutcome, expiry_actor};
 pub use host_keys::ImportedPin;
@@ -347,6 +347,9 @@ pub struct Store {
     backend: Backend,
     /// The database file, for SQLite on disk (see [`in_use`]).
     sqlite_path: Option<PathBuf>,
+    /// The audit chain key this handle MACs audit events with ([`Store::with_chain_key`]);
+    /// `None`: events are plain SHA-256, refused once the chain is keyed.
+    chain_key: Option<audit_chain::ChainKey>,
 }
 
 impl Store {
@@ -392,7 +395,22 @@ impl Store {
             lease_pool,
             backend,
             sqlite_path: Store::sqlite_file(&url),
+            chain_key: None,
         })
+    }
+
+    /// This store appending keyed audit events under `key` (see [`crate::audit_key`], which
+    /// opens it; the store never sees the master key).
+    pub fn with_chain_key(self, key: audit_chain::ChainKey) -> Store {
+        Store {
+            chain_key: Some(key),
+            ..self
+        }
+    }
+
+    /// The audit chain key of this handle, if any.
+    pub(crate) fn chain_key(&self) -> Option<&audit_chain::ChainKey> {
+        self.chain_key.as_ref()
     }
 
     /// This store on the workers' own pool: what workers do (claims, output, heartbeats,

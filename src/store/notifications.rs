@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::{
     Actor, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
     parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts, unique_violation,
@@ -408,6 +408,7 @@ impl Store {
         let endpoint = endpoint_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "notification.create",
@@ -520,6 +521,7 @@ impl Store {
         details["changed"] = json!(changed);
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "notification.update",
@@ -539,11 +541,14 @@ impl Store {
         let mut tx = self.write_tx().await?;
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
-            "DELETE FROM notification_endpoints WHERE id = $1 RETURNING name",
-            id,
+            Deletion {
+                statement: "DELETE FROM notification_endpoints WHERE id = $1 RETURNING name",
+                id,
+                column: "name",
+            },
             "notification.delete",
-            "name",
             json!({}),
         )
         .await?;
@@ -571,6 +576,7 @@ impl Store {
         let delivery = insert_delivery(&mut tx, id, TEST_EVENT, event_id, &body, now).await?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "notification.test",

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::TaskKind;
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::scans::PlatformState;
 use super::{
     Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
@@ -288,6 +288,7 @@ impl Store {
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "platform.create",
@@ -402,6 +403,7 @@ impl Store {
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "platform.update",
@@ -446,11 +448,14 @@ impl Store {
         }
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
-            "DELETE FROM platforms WHERE id = $1 RETURNING name",
-            id,
+            Deletion {
+                statement: "DELETE FROM platforms WHERE id = $1 RETURNING name",
+                id,
+                column: "name",
+            },
             "platform.delete",
-            "name",
             json!({"keys_left_on_host": assigned}),
         )
         .await?;
@@ -490,6 +495,7 @@ impl Store {
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "host_key.trust",
@@ -553,6 +559,7 @@ impl Store {
         .await?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor: &Actor::system(),
                 action: "host_key.pin",

@@ -11,7 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::tasks::insert_task;
 use super::{
     Actor, Cursor, NewAudit, NewTask, Page, PageRequest, Store, StoreError, StoreResult,
@@ -203,6 +203,7 @@ impl Store {
         let schedule = schedule_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "schedule.create",
@@ -287,6 +288,7 @@ impl Store {
         let schedule = schedule_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "schedule.update",
@@ -305,11 +307,14 @@ impl Store {
         let mut tx = self.write_tx().await?;
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
-            "DELETE FROM schedules WHERE id = $1 RETURNING name",
-            id,
+            Deletion {
+                statement: "DELETE FROM schedules WHERE id = $1 RETURNING name",
+                id,
+                column: "name",
+            },
             "schedule.delete",
-            "name",
             json!({}),
         )
         .await?;
@@ -367,7 +372,7 @@ impl Store {
             name: format!("schedule:{}", schedule.name),
         };
         let outcome = match firing {
-            Firing::Task(task) => Ok(insert_task(&mut tx, &actor, task).await?),
+            Firing::Task(task) => Ok(insert_task(&mut tx, self.chain_key(), &actor, task).await?),
             Firing::Failed(error) => Err(error),
         };
         let (task_id, error) = match &outcome {
@@ -390,6 +395,7 @@ impl Store {
         if let Some(error) = &error {
             audit(
                 &mut tx,
+                self.chain_key(),
                 NewAudit {
                     actor: &actor,
                     action: "schedule.fire",

@@ -88,6 +88,7 @@ impl Store {
         details["notification_endpoints"] = json!(endpoints.len());
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor: &Actor::system(),
                 action: "master_key.rotate",

@@ -190,6 +190,7 @@ impl Store {
         let revoked = revoke_chain(&mut tx, family_id).await?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor: &actor,
                 action: "auth.refresh",
@@ -212,6 +213,7 @@ impl Store {
         revoke_chain(&mut tx, family_id).await?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "auth.logout",

@@ -15,6 +15,7 @@ use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::audit::{cursor_parts, insert as audit};
+use super::audit_chain::ChainKey;
 use super::{
     Actor, Backend, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult,
     now_ts, page_of, parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts,
@@ -389,9 +390,11 @@ async fn target_event(
 }
 
 /// If no target of the task is left to run, give the task its final status, write the `done`
-/// event and audit it. Returns the final status when this call ended the task.
+/// event and audit it (under the audit chain key `key`). Returns the final status when this call
+/// ended the task.
 async fn finish_task_if_done(
     conn: &mut AnyConnection,
+    key: Option<&ChainKey>,
     task_id: Uuid,
 ) -> StoreResult<Option<TaskStatus>> {
     // One index probe (targets_status) while targets remain, so finishing each of a task's
@@ -450,6 +453,7 @@ async fn finish_task_if_done(
     let failed = by_status.get(&TaskStatus::Failed).copied().unwrap_or(0);
     audit(
         conn,
+        key,
         NewAudit {
             actor: &Actor::system(),
             action: "task.finish",
@@ -643,9 +647,11 @@ async fn replace_assignment(
 }
 
 /// [`Store::create_task`] on `conn`, inside the caller's transaction (a schedule's firing or an
-/// expiry creates its task in the transaction that claims the firing). Returns the task id.
+/// expiry creates its task in the transaction that claims the firing), audited under the audit
+/// chain key `key`. Returns the task id.
 pub(super) async fn insert_task(
     conn: &mut AnyConnection,
+    key: Option<&ChainKey>,
     actor: &Actor,
     new: NewTask,
 ) -> StoreResult<Uuid> {
@@ -704,6 +710,7 @@ pub(super) async fn insert_task(
     }
     audit(
         &mut *conn,
+        key,
         NewAudit {
             actor,
             action: "task.create",
@@ -806,7 +813,7 @@ impl Store {
     /// [`StoreError::Conflict`] when options cannot be rendered (the API validates them first).
     pub async fn create_task(&self, actor: &Actor, new: NewTask) -> StoreResult<Uuid> {
         let mut tx = self.write_tx().await?;
-        let id = insert_task(&mut tx, actor, new).await?;
+        let id = insert_task(&mut tx, self.chain_key(), actor, new).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -1034,7 +1041,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 target_event(&mut tx, task_id, platform_id).await?;
-                finish_task_if_done(&mut tx, task_id).await?;
+                finish_task_if_done(&mut tx, self.chain_key(), task_id).await?;
             }
         }
         tx.commit().await?;
@@ -1078,7 +1085,7 @@ impl Store {
             return Ok(None);
         }
         target_event(&mut tx, task_id, platform_id).await?;
-        let done = finish_task_if_done(&mut tx, task_id).await?;
+        let done = finish_task_if_done(&mut tx, self.chain_key(), task_id).await?;
         tx.commit().await?;
         Ok(done)
     }
@@ -1134,6 +1141,7 @@ impl Store {
         }
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "task.cancel",
@@ -1143,7 +1151,7 @@ impl Store {
             },
         )
         .await?;
-        finish_task_if_done(&mut tx, id).await?;
+        finish_task_if_done(&mut tx, self.chain_key(), id).await?;
         // Workers in other processes stop their running targets of this task.
         notify(&mut tx, crate::tasks::CANCEL_CHANNEL, &id.to_string()).await?;
         tx.commit().await?;

@@ -94,6 +94,7 @@ impl Store {
         let token = token_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "token.create",
@@ -159,6 +160,7 @@ impl Store {
         let name = name.ok_or(StoreError::NotFound)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "token.revoke",

@@ -97,6 +97,7 @@ impl Store {
         };
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor: &actor,
                 action: "auth.logout",

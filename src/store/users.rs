@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::role::Role;
 
-use super::audit::{delete_audited, insert as audit};
+use super::audit::{Deletion, delete_audited, insert as audit};
 use super::sessions::end_sessions_of;
 use super::{
     Actor, Backend, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts,
@@ -120,6 +120,7 @@ impl Store {
         let user = info_from_row(&row)?;
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "user.create",
@@ -201,6 +202,7 @@ impl Store {
         };
         audit(
             &mut tx,
+            self.chain_key(),
             NewAudit {
                 actor,
                 action: "user.update",
@@ -227,11 +229,14 @@ impl Store {
         self.guard_last_admin(&mut tx, id).await?;
         delete_audited(
             &mut tx,
+            self.chain_key(),
             actor,
-            "DELETE FROM users WHERE id = $1 RETURNING username",
-            id,
+            Deletion {
+                statement: "DELETE FROM users WHERE id = $1 RETURNING username",
+                id,
+                column: "username",
+            },
             "user.delete",
-            "username",
             json!({}),
         )
         .await?;

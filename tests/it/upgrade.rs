@@ -32,8 +32,8 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at the schema version before the last (0011_schedules): one or more in every table, with
-/// bytes that are not UTF-8 where the column holds bytes. Columns are named where later
+/// Rows at the schema version before the last (0012_notifications): one or more in every table,
+/// with bytes that are not UTF-8 where the column holds bytes. Columns are named where later
 /// migrations add some with defaults.
 const ROWS: &[&str] = &[
     "INSERT INTO users VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
@@ -94,6 +94,21 @@ const ROWS: &[&str] = &[
        '.ssh/authorized_keys', 1, '[]', 0, '[]')",
     "INSERT INTO access_entries VALUES ('00000000-0000-4000-8000-000000000003', 1, 'SHA256:abc',
        'ssh-ed25519', 256, 1, NULL, 'alice@laptop', '2026-01-01T00:00:11.000000Z')",
+    "INSERT INTO notification_endpoints (id, name, origin, sealed, has_secret, events, format,
+       enabled, created_at, updated_at)
+     VALUES ('00000000-0000-4000-8000-00000000000a', 'ops', 'https://hooks.example.com', $1, 1,
+       '[\"task.failed\"]', 'json', 1, '2026-01-01T00:00:12.000000Z',
+       '2026-01-01T00:00:12.000000Z')",
+    "INSERT INTO notification_deliveries (id, endpoint_id, event, event_id, body, status,
+       attempts, next_attempt_at, lease_owner, lease_expires_at, created_at, finished_at)
+     VALUES ('00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000a',
+       'task.failed', '00000000-0000-4000-8000-000000000004', '{\"event\":\"task.failed\"}',
+       'delivered', 1, NULL, NULL, NULL, '2026-01-01T00:00:13.000000Z',
+       '2026-01-01T00:00:14.000000Z')",
+    "INSERT INTO notification_attempts (delivery_id, attempt, at, duration_ms, http_status, error,
+       response)
+     VALUES ('00000000-0000-4000-8000-00000000000b', 1, '2026-01-01T00:00:14.000000Z', 120, 200,
+       NULL, 'ok')",
     // A testum at this version has adopted the pre-chain audit events already.
     "DELETE FROM settings WHERE name = 'audit_chain_adopt'",
 ];

@@ -23,7 +23,7 @@
 //! them) leaves a shorter chain that is still valid, so operators record the head hash that
 //! `testum audit verify` prints somewhere the database's writers cannot change.
 
-use hmac::{Hmac, KeyInit as _, Mac as _};
+use hmac::Mac as _;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -97,8 +97,7 @@ impl ChainedEvent {
         match self.rule {
             HashRule::Sha256 => Some(self.sha256()),
             HashRule::HmacSha256 => {
-                let mut mac = <Hmac<Sha256>>::new_from_slice(key?.as_bytes())
-                    .expect("HMAC accepts keys of any length");
+                let mut mac = crate::crypto::hmac_sha256(key?.as_bytes());
                 self.encode(KEYED_DOMAIN, |bytes| mac.update(bytes));
                 Some(hex(&mac.finalize().into_bytes()))
             }

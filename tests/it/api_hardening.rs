@@ -135,20 +135,10 @@ async fn undecodable_paths_and_plain_requests_to_streams_get_problem_json() {
         ("/api/docs/%FF".to_string(), StatusCode::NOT_FOUND),
         (format!("/ws/tasks/{task}"), StatusCode::BAD_REQUEST),
     ] {
-        let response = app
-            .http
-            .get(format!("{}{path}", app.base))
-            .bearer_auth(&app.token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), status, "{path}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json",
-            "{path}"
-        );
-        let problem: serde_json::Value = response.json().await.unwrap();
+        let (got, headers, body) = app.get_text(&path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(headers["content-type"], "application/problem+json", "{path}");
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(problem["status"], status.as_u16(), "{problem}");
     }
 }

@@ -137,7 +137,10 @@ async fn undecodable_paths_and_plain_requests_to_streams_get_problem_json() {
     ] {
         let (got, headers, body) = app.get_text(&path).await;
         assert_eq!(got, status, "{path}: {body}");
-        assert_eq!(headers["content-type"], "application/problem+json", "{path}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{path}"
+        );
         let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(problem["status"], status.as_u16(), "{problem}");
     }

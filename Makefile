@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl
 
-.PHONY: test deps check bench bench-deps cases
+.PHONY: test deps check bench bench-deps cases schemathesis
 
 # The whole suite runs twice: on SQLite, then on PostgreSQL (each test in its own database).
 # The multi-process scale_out_ tests need PostgreSQL whatever the pass, so they run in the
@@ -45,6 +45,26 @@ deps:
 		  || python3 -m pip install --quiet --break-system-packages openapi-spec-validator \
 		  || { echo "make test: cannot pip install openapi-spec-validator" >&2; exit 1; }; }
 	@python3 -c 'import openapi_spec_validator' || { echo "make test: openapi-spec-validator is missing after install" >&2; exit 1; }
+	@# tests/it/schemathesis.rs runs Schemathesis against the served OpenAPI document.
+	@command -v schemathesis >/dev/null 2>&1 || { \
+		echo "installing: schemathesis (pip)"; \
+		python3 -m pip install --quiet schemathesis \
+		  || python3 -m pip install --quiet --break-system-packages schemathesis \
+		  || { echo "make test: cannot pip install schemathesis" >&2; exit 1; }; }
+	@command -v schemathesis >/dev/null 2>&1 || { echo "make test: schemathesis is missing after install" >&2; exit 1; }
+
+# A long Schemathesis run (tests/it/schemathesis.rs; `make test` runs a short one): up to
+# SCHEMATHESIS_EXAMPLES cases per operation and phase, for SCHEMATHESIS_SECONDS, on SQLite
+# and then on PostgreSQL.
+SCHEMATHESIS_EXAMPLES ?= 100
+SCHEMATHESIS_SECONDS ?= 900
+schemathesis: deps
+	TESTUM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) TESTUM_SCHEMATHESIS_SECONDS=$(SCHEMATHESIS_SECONDS) \
+	  cargo test --test it schemathesis:: -- --nocapture
+	scripts/ensure-postgres.sh
+	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) TESTUM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) \
+	  TESTUM_SCHEMATHESIS_SECONDS=$(SCHEMATHESIS_SECONDS) cargo test --test it schemathesis:: -- --nocapture; \
+	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
 
 # Formatting and lints, as CI checks them.
 check:

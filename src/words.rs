@@ -13,12 +13,16 @@ pub struct UnknownWord {
 }
 
 /// Define `enum $name { $variant => "word", ... }` as described in the module documentation.
+///
+/// The words are `tt`, not `literal`: a `literal` fragment reaches utoipa's derive wrapped in an
+/// invisible group, which it does not read as `#[serde(rename)]`, so the OpenAPI document listed
+/// the variant names (`PrivateKey`) instead of the words (`private_key`).
 #[macro_export]
 macro_rules! words {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident => $word:literal ),+ $(,)?
+            $( $(#[$vmeta:meta])* $variant:ident => $word:tt ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -61,4 +65,31 @@ macro_rules! words {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    crate::words! {
+        /// Two words for the test.
+        enum Sample {
+            First => "first_word",
+            Second => "second",
+        }
+    }
+
+    #[test]
+    fn serde_and_openapi_use_the_words() {
+        assert_eq!(
+            serde_json::to_value(Sample::First).unwrap(),
+            serde_json::json!("first_word")
+        );
+        let schema = serde_json::to_value(<Sample as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["first_word", "second"]),
+            "{schema}"
+        );
+        assert_eq!("second".parse::<Sample>(), Ok(Sample::Second));
+        assert_eq!(Sample::ALL.len(), 2);
+    }
 }

@@ -48,7 +48,7 @@ pub struct AccessQuery {
     /// `json` (default, paged) or `csv` (the whole report, not paged).
     pub format: Option<String>,
     /// Page size, 1 to 500 (default 50); JSON only.
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page; JSON only.
     pub cursor: Option<String>,

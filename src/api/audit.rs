@@ -16,7 +16,7 @@ use crate::store::{AuditEvent, AuditFilter, Page};
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -5,17 +5,18 @@
 //!
 //! The access table ([`super::access::RULES`]) completes the document: every operation that needs
 //! a role gets the `bearer` security requirement and its 401 and 403 answers, and says in its
-//! description which role it needs. Operation ids are `tag.handler` (`keys.list`), unique where
+//! description which role it needs. The extractors complete it too ([`input_errors`]): every
+//! operation lists the answers its JSON body, query and path parameters can get. Operation ids are `tag.handler` (`keys.list`), unique where
 //! handler names alone (`list`, `get`) are not.
 
 use std::sync::{Arc, OnceLock};
 
 use axum::Json;
-use axum::extract::{Extension, Path};
+use axum::extract::Extension;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
@@ -23,6 +24,8 @@ use utoipa_swagger_ui::Config;
 
 use super::access::{self, Access};
 use super::error::{ApiError, FieldError, Problem};
+use super::extract::ApiPath;
+use super::extract::MAX_BODY_BYTES;
 
 /// Where the document is served.
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
@@ -96,6 +99,7 @@ fn complete(openapi: &mut utoipa::openapi::OpenApi) {
             {
                 operation.operation_id = Some(format!("{tag}.{id}"));
             }
+            input_errors(operation);
             match access::rule_for(&method, path).map(|r| r.access) {
                 Some(Access::Public) => {}
                 Some(Access::AtLeast(role)) => {
@@ -113,16 +117,61 @@ fn guard(operation: &mut Operation, note: &str) {
         Some(text) => format!("{text}\n\n{note}"),
         None => note.to_string(),
     });
-    for (status, text) in [
-        ("401", "No valid access token."),
-        ("403", "The caller's role is too weak for this route."),
-    ] {
-        operation
-            .responses
-            .responses
-            .entry(status.to_string())
-            .or_insert_with(|| RefOr::T(problem_response(text)));
+    answers_problem(operation, "401", "No valid access token.");
+    answers_problem(
+        operation,
+        "403",
+        "The caller's role is too weak for this route.",
+    );
+}
+
+/// Add the answers the extractors ([`super::extract`]) give to bad input, where the operation
+/// does not document them itself: a JSON body ([`super::extract::ApiJson`]) is 400 when it is
+/// not JSON, 413 over [`MAX_BODY_BYTES`], 415 without a JSON `Content-Type`, 422 for a field;
+/// query parameters ([`super::extract::ApiQuery`]) are 422 (a repeated parameter, a bad
+/// value); a path parameter ([`super::extract::ApiPath`]) that names nothing is 404.
+fn input_errors(operation: &mut Operation) {
+    let too_large = format!(
+        "The body is larger than {} MiB.",
+        MAX_BODY_BYTES / (1024 * 1024)
+    );
+    let mut answers = Vec::new();
+    if operation.request_body.is_some() {
+        answers.extend([
+            ("400", "The body is not valid JSON."),
+            ("413", too_large.as_str()),
+            (
+                "415",
+                "The body is not JSON (`Content-Type: application/json` is required).",
+            ),
+            ("422", "A field is invalid; `errors` names it."),
+        ]);
     }
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    let has = |place: ParameterIn| {
+        parameters
+            .iter()
+            .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+    };
+    if has(ParameterIn::Query) {
+        answers.push(("422", "A parameter is invalid; `errors` names it."));
+    }
+    if has(ParameterIn::Path) {
+        answers.push(("404", "Nothing has this id."));
+    }
+    for (status, text) in answers {
+        answers_problem(operation, status, text);
+    }
+}
+
+/// Document that `operation` answers `status` with problem+json, unless it documents `status`
+/// itself.
+fn answers_problem(operation: &mut Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| RefOr::T(problem_response(description)));
 }
 
 /// A documented problem+json answer.
@@ -190,7 +239,7 @@ pub async fn index() -> Response {
         (status = 404, description = "No such file", body = Problem, content_type = "application/problem+json")
     )
 )]
-pub async fn asset(Path(file): Path<String>) -> Response {
+pub async fn asset(ApiPath(file): ApiPath<String>) -> Response {
     match swagger_file(&file) {
         Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
         Err(e) => e.into_response(),

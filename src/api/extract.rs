@@ -1,8 +1,10 @@
 //! Extractors that answer bad input with problem+json: JSON bodies ([`ApiJson`]), query strings
-//! ([`ApiQuery`]), ids in paths ([`parse_id`]) and list paging ([`Paging`]).
+//! ([`ApiQuery`]), path parameters ([`ApiPath`]), ids in paths ([`parse_id`]) and list paging
+//! ([`Paging`]).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::Deserialize;
@@ -115,12 +117,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Path parameters parsed into `T` (the routes take them as `String`). A parameter whose
+/// percent-encoded bytes are not UTF-8 (`/api/keys/%FF`) cannot name anything: 404
+/// problem+json, like an id that is not a UUID ([`parse_id`]), where axum's own `Path` answers a
+/// text/plain 400.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(ApiPath(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => Err(ApiError::not_found(
+                format!("nothing at this path ({})", e.body_text()),
+            )),
+            // A handler that reads parameters its route does not have: a bug of this server.
+            Err(e) => Err(ApiError::internal(e.body_text())),
+        }
+    }
+}
+
 /// `limit` and `cursor` of list endpoints.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct Paging {
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -144,16 +167,23 @@ impl Paging {
     }
 }
 
-/// A list's `limit` query value: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent or empty;
-/// the error says why, for the field `limit`.
+/// A list's `limit` query value: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent; the error
+/// says why, for the field `limit`.
 pub fn page_limit(text: Option<&str>) -> Result<u32, String> {
+    bounded_limit(text, DEFAULT_LIMIT, MAX_LIMIT)
+}
+
+/// A `limit` query value from 1 to `max`, `default` when absent. An empty `limit=` is refused
+/// like any other value that is not a number in range: the document says `minimum: 1`, and a
+/// client that sends an empty value meant something it did not get.
+pub fn bounded_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, String> {
     match text {
-        None | Some("") => Ok(DEFAULT_LIMIT),
+        None => Ok(default),
         Some(text) => text
             .parse::<u32>()
             .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| format!("must be a whole number from 1 to {MAX_LIMIT}")),
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| format!("must be a whole number from 1 to {max}")),
     }
 }
 
@@ -197,6 +227,13 @@ mod tests {
         assert!(paging("0").page().is_err());
         assert!(paging("501").page().is_err());
         assert!(paging("x").page().is_err());
+        // Issue 13: an empty `limit=` is refused like other bad values, not read as the default.
+        assert_eq!(paging("").page().unwrap_err().errors[0].field, "limit");
+        let absent = Paging {
+            limit: None,
+            cursor: None,
+        };
+        assert_eq!(absent.page().unwrap().limit, DEFAULT_LIMIT);
         let bad_cursor = Paging {
             limit: None,
             cursor: Some("garbage".into()),

@@ -1,7 +1,7 @@
 //! `/api/keys`: the key registry.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use crate::keys::PublicKey;
 use crate::store::{Key, KeyPatch, NewKey, NewTask, Page, TaskKind, TaskParams};
 use crate::validate;
@@ -128,13 +128,13 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct KeyListQuery {
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Only keys that expire within this many days (0 to 3650), or that have an assignment whose
     /// `expiry-time` does, soonest first, at most `limit` (one page, no cursor).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, maximum = 3650)]
     pub expiring_within_days: Option<String>,
 }
 
@@ -201,7 +201,7 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Key>, ApiError> {
     let id = parse_id(&id, "key")?;
     state
@@ -224,7 +224,7 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchKey>,
 ) -> Result<Json<Key>, ApiError> {
     let id = parse_id(&id, "key")?;
@@ -267,7 +267,7 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "key")?;
     match state.store.delete_key(&user.actor(), id).await {
@@ -313,7 +313,7 @@ pub struct ReplaceKey {
 pub async fn replace(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ReplaceKey>,
 ) -> Result<axum::response::Response, ApiError> {
     let old = parse_id(&id, "key")?;

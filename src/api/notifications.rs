@@ -6,7 +6,7 @@
 //! signature.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use super::keys::double_option;
 use crate::notify::{Target, open_target, parse_url, seal_target};
 use crate::secret::Secret;
@@ -222,7 +222,7 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<NotificationEndpoint>, ApiError> {
     let id = parse_id(&id, "notification endpoint")?;
     let endpoint = state.store.notification_endpoint(id).await?;
@@ -247,7 +247,7 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchEndpoint>,
 ) -> Result<Json<NotificationEndpoint>, ApiError> {
     let id = parse_id(&id, "notification endpoint")?;
@@ -318,7 +318,7 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "notification endpoint")?;
     state
@@ -344,7 +344,7 @@ pub async fn delete(
 pub async fn test(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<QueuedTest>), ApiError> {
     let id = parse_id(&id, "notification endpoint")?;
     let delivery_id = state
@@ -370,7 +370,7 @@ pub async fn test(
 )]
 pub async fn deliveries(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Page<Delivery>>, ApiError> {
     let id = parse_id(&id, "notification endpoint")?;

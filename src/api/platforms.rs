@@ -1,7 +1,7 @@
 //! `/api/platforms`: the inventory of hosts, their credentials (write-only) and their keys.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use crate::secret::Secret;
 use crate::selector::Selector;
 use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
@@ -326,7 +326,7 @@ fn is_host_key_algorithm(name: &str) -> bool {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -478,7 +478,7 @@ pub async fn find(state: &AppState, id: &str) -> Result<Platform, ApiError> {
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Platform>, ApiError> {
     find(&state, &id).await.map(Json)
 }
@@ -500,7 +500,7 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchPlatform>,
 ) -> Result<Json<Platform>, ApiError> {
     let platform = find(&state, &id).await?;
@@ -604,7 +604,7 @@ pub struct DeleteQuery {
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "platform")?;
@@ -657,7 +657,7 @@ pub struct TrustHostKey {
 pub async fn trust_host_key(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TrustHostKey>,
 ) -> Result<Json<Platform>, ApiError> {
     let platform = find(&state, &id).await?;
@@ -721,7 +721,7 @@ pub struct Assignments {
 )]
 pub async fn keys(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Assignments>, ApiError> {
     let platform = find(&state, &id).await?;
     let items = state.store.platform_assignments(platform.id).await?;
@@ -739,7 +739,7 @@ pub async fn keys(
 )]
 pub async fn scan(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PlatformScan>, ApiError> {
     let platform = find(&state, &id).await?;
     match state.store.platform_scan(platform.id).await? {

@@ -1,7 +1,7 @@
 //! `/api/schedules`: cron expressions that create ordinary tasks (see [`crate::schedule`]).
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use super::tasks::{command_and_timeout, concurrency};
 use crate::schedule::{CronSchedule, next_firing};
 use crate::store::{NewSchedule, Page, Schedule, ScheduleKind};
@@ -206,7 +206,7 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Schedule>, ApiError> {
     find(&state, &id).await.map(Json)
 }
@@ -229,7 +229,7 @@ pub async fn get(
 pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchSchedule>,
 ) -> Result<Json<Schedule>, ApiError> {
     let old = find(&state, &id).await?;
@@ -303,7 +303,7 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let schedule = find(&state, &id).await?;
     if schedule.builtin {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, bounded_limit, parse_id};
 use crate::authorized_keys::KeyOptions;
 use crate::selector::Selector;
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
@@ -547,7 +547,7 @@ fn key_task(
 pub async fn deploy_keys(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<DeployKeys>,
 ) -> Result<Response, ApiError> {
     let task = key_task("deploy_keys", body.key_ids, body.options, body.dry_run);
@@ -566,7 +566,7 @@ pub async fn deploy_keys(
 pub async fn revoke_keys(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<KeyIds>,
 ) -> Result<Response, ApiError> {
     let task = key_task("revoke_keys", body.key_ids, None, body.dry_run);
@@ -585,7 +585,7 @@ pub async fn revoke_keys(
 pub async fn run_command(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RunCommand>,
 ) -> Result<Response, ApiError> {
     let task = CreateTask {
@@ -608,7 +608,7 @@ pub async fn run_command(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -677,7 +677,7 @@ pub async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Task>, ApiError> {
     find(&state, &id).await.map(Json)
 }
@@ -697,7 +697,7 @@ pub async fn get(
 pub async fn cancel(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let task = find(&state, &id).await?;
     if !state.store.cancel_task(&user.actor(), task.id).await? {
@@ -729,7 +729,7 @@ pub struct OutputQuery {
     #[param(value_type = Option<u32>)]
     after_seq: Option<String>,
     /// JSON pages: events looked at, 1 to 10 000 (default 1000).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 10000)]
     limit: Option<String>,
 }
 
@@ -779,7 +779,7 @@ pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
 )]
 pub async fn output(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<OutputQuery>,
 ) -> Result<Response, ApiError> {
     let task = find(&state, &id).await?;
@@ -822,20 +822,12 @@ async fn output_page(
             .map(i64::from)
             .unwrap_or(0),
     };
-    let limit = match query.limit.as_deref() {
-        None | Some("") => DEFAULT_OUTPUT_PAGE,
-        Some(text) => errors
-            .check(
-                "limit",
-                text.parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_OUTPUT_PAGE).contains(n))
-                    .ok_or(format!(
-                        "must be a whole number from 1 to {MAX_OUTPUT_PAGE}"
-                    )),
-            )
-            .unwrap_or(DEFAULT_OUTPUT_PAGE),
-    };
+    let limit = errors
+        .check(
+            "limit",
+            bounded_limit(query.limit.as_deref(), DEFAULT_OUTPUT_PAGE, MAX_OUTPUT_PAGE),
+        )
+        .unwrap_or(DEFAULT_OUTPUT_PAGE);
     errors.finish()?;
     let page = crate::archive::events_after(&state.store, &state.archive, task.id, after, limit)
         .await

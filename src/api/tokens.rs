@@ -5,7 +5,7 @@
 //! current role. Users list and revoke their own tokens; admins see and revoke everyone's.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{AuthUser, ViaApiToken, refuse_api_token};
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use crate::opaque_token::{self, API_TOKEN_PREFIX};
 use crate::role::Role;
 use crate::store::{ApiToken, NewApiToken, Page};
@@ -137,7 +137,7 @@ pub async fn list(
 pub async fn revoke(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "token")?;
     state

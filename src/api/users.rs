@@ -6,7 +6,7 @@
 //! disabled or demoted (409). Every change is audited in the transaction that makes it.
 
 use axum::Json;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::{AuthUser, ViaApiToken, refuse_api_token};
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use crate::crypto::{hash_password, verify_password};
 use crate::role::Role;
 use crate::secret::Secret;
@@ -161,7 +161,7 @@ pub async fn create(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<UserInfo>, ApiError> {
     let id = parse_id(&id, "user")?;
     let found = state.store.get_user(id).await?;
@@ -189,7 +189,7 @@ pub async fn patch(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
     via: Option<Extension<ViaApiToken>>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchUser>,
 ) -> Result<Json<UserInfo>, ApiError> {
     let id = parse_id(&id, "user")?;
@@ -237,7 +237,7 @@ pub async fn patch(
 pub async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = parse_id(&id, "user")?;
     state.store.delete_user(&user.actor(), id).await?;

@@ -18,8 +18,9 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,7 +30,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::SignedInWith;
 use super::error::{ApiError, Problem};
-use super::extract::ApiQuery;
+use super::extract::{ApiPath, ApiQuery};
 use crate::store::{EventKind, TaskEvent};
 
 const BATCH: u32 = 500;
@@ -38,7 +39,8 @@ const BATCH: u32 = 500;
 /// the server reads but close and ping frames; anything larger ends the connection.
 pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
 
-/// Upgrade to a WebSocket that streams task `id` (404 before the upgrade when there is none).
+/// Upgrade to a WebSocket that streams task `id` (404 before the upgrade when there is none; 400
+/// problem+json when the request is not a WebSocket handshake).
 #[utoipa::path(
     get,
     path = "/ws/tasks/{id}",
@@ -55,17 +57,21 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
     ),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a WebSocket handshake (`Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key` are required); `detail` says which header", body = Problem, content_type = "application/problem+json"),
+        (status = 426, description = "The connection cannot be upgraded (e.g. HTTP/2)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`output` is neither `text` nor `binary`", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn task_stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     Extension(signed_in): Extension<SignedInWith>,
     ApiQuery(query): ApiQuery<StreamQuery>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    // axum answers a request that is not a handshake in text/plain; this API answers problem+json.
+    let upgrade = upgrade.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let binary = match query.output.as_deref() {
         None | Some("text") => false,
         Some("binary") => true,

@@ -1,16 +1,16 @@
 //! Static assets of the UI, embedded in the binary: `GET /ui/static/app.js` and `app.css`.
 
-use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::api::error::ApiError;
+use crate::api::extract::ApiPath;
 
 const APP_JS: &str = include_str!("static/app.js");
 const APP_CSS: &str = include_str!("static/app.css");
 
 /// `GET /ui/static/{file}`: the embedded file with its content type; 404 for any other name.
-pub async fn file(Path(name): Path<String>) -> Result<Response, ApiError> {
+pub async fn file(ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
     let (body, content_type) = match name.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),

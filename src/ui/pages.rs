@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::session::{PageSession, page_session};
 use super::templates::render;
 use crate::api::error::ApiError;
-use crate::api::extract::ApiQuery;
+use crate::api::extract::{ApiPath, ApiQuery};
 use crate::api::tasks as tasks_api;
 use crate::api::{
     AppState, access_report as access_api, audit as audit_api, keys as keys_api,
@@ -118,10 +118,10 @@ pub async fn keys(
 pub async fn key(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    let Json(key) = keys_api::get(State(state.clone()), Path(id)).await?;
+    let Json(key) = keys_api::get(State(state.clone()), ApiPath(id)).await?;
     let placements = state
         .store
         .key_placements(&[key.id])
@@ -200,7 +200,7 @@ pub async fn platforms(
 pub async fn platform(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let platform = platforms_api::find(&state, &id).await?;
@@ -308,7 +308,7 @@ pub async fn tasks(
 pub async fn task(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let task = tasks_api::find(&state, &id).await?;

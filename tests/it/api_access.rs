@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testum::api::access::{self, Access};
 use testum::role::Role;
+use testum::store::{PlatformState, ScheduleKind};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -231,6 +232,43 @@ fn validate_with_openapi_spec_validator(doc: &Value) {
     );
 }
 
+/// Issue 13: every operation lists what its input can get (a JSON body: 400 not JSON, 413 too
+/// large, 415 not `application/json`, 422 a field; a path id: 404), and every list's `limit`
+/// says 1 to its maximum, as the server checks it.
+fn documents_input_errors_and_limits(doc: &Value) {
+    for (method, template) in operations(doc) {
+        let operation = &doc["paths"][&template][method.to_lowercase()];
+        let answers = &operation["responses"];
+        let parameters = operation["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut expected = Vec::new();
+        if operation.get("requestBody").is_some() {
+            expected.extend(["400", "413", "415", "422"]);
+        }
+        if parameters.iter().any(|p| p["in"] == "path") {
+            expected.push("404");
+        }
+        for status in expected {
+            assert!(
+                answers.get(status).is_some(),
+                "{method} {template} does not document {status}: {answers}"
+            );
+        }
+        for limit in parameters.iter().filter(|p| p["name"] == "limit") {
+            assert_eq!(
+                limit["schema"]["minimum"], 1,
+                "{method} {template}: {limit}"
+            );
+            assert!(
+                limit["schema"]["maximum"].is_u64(),
+                "{method} {template}: {limit}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_is_valid_3_1_and_documents_every_route() {
     let app = TestApp::start().await;
@@ -241,6 +279,14 @@ async fn the_openapi_document_is_valid_3_1_and_documents_every_route() {
         doc["openapi"]
     );
     validate_with_openapi_spec_validator(&doc);
+    documents_input_errors_and_limits(&doc);
+    // Enums list the words the API speaks (they listed variant names such as `PrivateKey`).
+    let words = |name: &str| doc["components"]["schemas"][name]["enum"].clone();
+    assert_eq!(words("AuthMethod"), json!(["password", "private_key"]));
+    let kinds: Vec<&str> = ScheduleKind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(words("ScheduleKind"), json!(kinds));
+    let states: Vec<&str> = PlatformState::ALL.iter().map(|s| s.as_str()).collect();
+    assert_eq!(words("PlatformState"), json!(states));
     // Its paths are the access table's paths.
     let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
     let ruled: BTreeSet<String> = access::RULES.iter().map(|r| r.path.to_string()).collect();

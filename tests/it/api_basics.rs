@@ -226,9 +226,16 @@ async fn lists_page_with_cursor() {
         }
     }
     assert_eq!(seen, ["k4", "k3", "k2", "k1", "k0"]);
-    let (status, problem) = app.call(Method::GET, "/api/keys?limit=0", None).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(problem["errors"][0]["field"], "limit");
+    // 0 and (issue 13) an empty value are refused like any other bad limit, naming it.
+    for path in ["/api/keys?limit=0", "/api/keys?limit=", "/api/audit?limit="] {
+        let (status, problem) = app.call(Method::GET, path, None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {problem}"
+        );
+        assert_eq!(problem["errors"][0]["field"], "limit", "{path}");
+    }
 }
 
 #[tokio::test]

@@ -119,6 +119,33 @@ async fn oversized_bodies_get_413_problem_json() {
     }
 }
 
+/// From a Schemathesis run (issue 13): axum's own rejections were text/plain. A path parameter
+/// that is not UTF-8 names nothing (404), and a request to the task stream that is not a
+/// WebSocket handshake is a 400; both in problem+json like every other error, as documented.
+#[tokio::test]
+async fn undecodable_paths_and_plain_requests_to_streams_get_problem_json() {
+    let app = TestApp::start().await;
+    let task = uuid::Uuid::new_v4();
+    for (path, status) in [
+        ("/api/keys/%FF".to_string(), StatusCode::NOT_FOUND),
+        (
+            "/api/tasks/%FF%FE/output".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/docs/%FF".to_string(), StatusCode::NOT_FOUND),
+        (format!("/ws/tasks/{task}"), StatusCode::BAD_REQUEST),
+    ] {
+        let (got, headers, body) = app.get_text(&path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{path}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["status"], status.as_u16(), "{problem}");
+    }
+}
+
 /// `GET /api/keys` as the admin with `Origin: origin`.
 async fn get_from(app: &TestApp, origin: &str) -> (StatusCode, HeaderMap) {
     let response = app

@@ -40,6 +40,7 @@ mod scale_out;
 mod scan_access;
 mod scan_cases;
 mod schedules;
+mod schemathesis;
 mod secrets;
 mod selectors;
 mod ship;

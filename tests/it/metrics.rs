@@ -156,19 +156,9 @@ async fn readyz_reports_the_database_and_the_workers() {
     );
 
     // A server whose work is done by `testum worker` processes: no worker in process, ready.
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut config = app::config(data_dir.path().to_path_buf());
-    config.settings.database_url = app::test_database_url().await;
-    let state = testum::server::prepare(&config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(testum::api::serve(listener, state, std::future::pending()));
-    let body: serde_json::Value = reqwest::get(format!("{base}/readyz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api_only = TestApp::start_without_worker(|_| {}).await;
+    let (status, body) = api_only.call_anon(Method::GET, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["workers"], "none in process", "{body}");
 }
 

@@ -146,20 +146,42 @@ impl TestApp {
                 ..WorkerConfig::from(&config.settings)
             },
         );
+        TestApp::serve(state, &config, data_dir, Some(worker)).await
+    }
+
+    /// The service's HTTP API without a worker in process (as when `testum worker` processes do
+    /// the work): tasks stay queued and no host is ever dialled, for tests that register
+    /// platforms at arbitrary addresses (the fuzzing in `schemathesis`). `adjust` changes the
+    /// configuration first.
+    pub async fn start_without_worker(adjust: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = config(data_dir.path().to_path_buf());
+        config.settings.database_url = test_database_url().await;
+        adjust(&mut config);
+        let state = testum::server::prepare(&config).await.unwrap();
+        TestApp::serve(state, &config, data_dir, None).await
+    }
+
+    /// Serve `state` on a free loopback port and log in as `admin`.
+    async fn serve(
+        state: testum::api::AppState,
+        config: &ServeConfig,
+        data_dir: tempfile::TempDir,
+        worker: Option<Worker>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (store, archive) = (state.store.clone(), state.archive.clone());
         tokio::spawn(testum::api::serve(listener, state, std::future::pending()));
-        let http = reqwest::Client::new();
         let mut app = TestApp {
             in_process_store: Some(store),
             in_process_archive: Some(archive),
             base,
             database_url: config.settings.database_url.clone(),
-            worker: Some(worker),
+            worker,
             data_dir,
             token: String::new(),
-            http,
+            http: reqwest::Client::new(),
         };
         app.login().await;
         app

@@ -233,6 +233,16 @@ impl Platform {
         }
     }
 
+    /// Wait until sshd accepts TCP connections from the test's network namespace.
+    async fn wait_reachable(&self) {
+        let address = format!("{}:{}", self.netns.address, self.sshd.port());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(&address).await.is_err() {
+            assert!(Instant::now() < deadline, "{address} unreachable for 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Temporary files of the writer left in `~/.ssh` (its lock file is not one).
     fn temp_files(&self) -> Vec<String> {
         self.user
@@ -649,6 +659,9 @@ impl Campaign {
             }
             Fault::DiskFull => self.platform.unfill(),
             Fault::ReadOnly => assert!(self.platform.remount("rw"), "remount rw"),
+            // The link is up again, but connecting fails ("No route to host") until the host
+            // answers ARP again: the network is back once its sshd answers.
+            Fault::NetCut => self.platform.wait_reachable().await,
             _ => {}
         }
         let converged = self.sync().await;

@@ -42,9 +42,8 @@ impl Cluster {
 
     fn with_database(database_url: Option<String>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = database_url.unwrap_or_else(|| {
-            format!("sqlite://{}", dir.path().join("testum.db").display())
-        });
+        let database_url = database_url
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("testum.db").display()));
         Cluster {
             database_url,
             master_key: base64::engine::general_purpose::STANDARD.encode(rand_bytes()),
@@ -108,11 +107,7 @@ impl Cluster {
         env: &[(&str, &str)],
     ) -> (Proc, TestApp) {
         let bind = format!("127.0.0.1:{port}");
-        let proc = self.spawn_with(
-            name,
-            &["serve", "--bind", &bind, "--workers", workers],
-            env,
-        );
+        let proc = self.spawn_with(name, &["serve", "--bind", &bind, "--workers", workers], env);
         let base = format!("http://{bind}");
         let http = reqwest::Client::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

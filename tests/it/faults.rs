@@ -137,7 +137,15 @@ impl Netns {
         ip(&["addr", "add", &host_cidr, "dev", &netns.host_if]);
         ip(&["link", "set", &netns.host_if, "up"]);
         let ns_cidr = format!("{}/30", netns.address);
-        ip(&["-n", &netns.name, "addr", "add", &ns_cidr, "dev", &netns.ns_if]);
+        ip(&[
+            "-n",
+            &netns.name,
+            "addr",
+            "add",
+            &ns_cidr,
+            "dev",
+            &netns.ns_if,
+        ]);
         ip(&["-n", &netns.name, "link", "set", "lo", "up"]);
         netns.set_link(true);
         netns
@@ -299,6 +307,8 @@ struct Service {
     server: Proc,
     worker: Option<Proc>,
     api: TestApp,
+    /// When `api` logged in: its access token lives 15 minutes, a long campaign outlives it.
+    logged_in: Instant,
     port: u16,
     restarts: usize,
 }
@@ -317,6 +327,7 @@ impl Service {
             server,
             worker,
             api,
+            logged_in: Instant::now(),
             port,
             restarts: 0,
         }
@@ -335,19 +346,28 @@ impl Service {
         if self.cluster.is_postgres() {
             self.worker = Some(self.cluster.spawn_with(&name, &["worker"], &LEASE));
         } else {
-            let (server, api) = self
-                .cluster
-                .server_on(&name, "1", self.port, &LEASE)
-                .await;
+            let (server, api) = self.cluster.server_on(&name, "1", self.port, &LEASE).await;
             self.server = server;
             self.api = api;
+            self.logged_in = Instant::now();
+        }
+    }
+
+    /// Log in again when the access token is older than 10 minutes.
+    async fn keep_logged_in(&mut self) {
+        if self.logged_in.elapsed() > Duration::from_secs(600) {
+            self.api = TestApp::attach(self.api.base.clone()).await;
+            self.logged_in = Instant::now();
         }
     }
 }
 
 /// The key blob (second field) of an authorized_keys line.
 fn blob(line: &str) -> String {
-    line.split_whitespace().nth(1).unwrap_or_default().to_owned()
+    line.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A file split into the lines outside the managed block and the blobs inside it; `None` when
@@ -410,7 +430,9 @@ fn check(platform: &Platform, outside: &[String], blocks: &[&BTreeSet<String>]) 
         why.push("empty file".to_owned());
     }
     if lost > 0 || now_outside != outside {
-        why.push(format!("outside the block: {now_outside:?}, want {outside:?}"));
+        why.push(format!(
+            "outside the block: {now_outside:?}, want {outside:?}"
+        ));
     }
     if block.len() != now_inside.len() || !blocks.contains(&&block) {
         why.push(format!("block {now_inside:?}, want one of {blocks:?}"));
@@ -479,7 +501,10 @@ impl Campaign {
         let mut keys = Vec::new();
         for n in 0..KEYS {
             let key = ClientKey::generate(KeyKind::Ed25519, None);
-            let id = service.api.add_key(&format!("k{n}"), &key.public_line).await;
+            let id = service
+                .api
+                .add_key(&format!("k{n}"), &key.public_line)
+                .await;
             keys.push((id, blob(&key.public_line)));
         }
         Campaign {
@@ -499,10 +524,14 @@ impl Campaign {
 
     async fn queue(&self, op: &Op) -> String {
         let body = json!({"key_ids": [self.keys[op.key].0]});
-        self.service.api.queue(&op.path(&self.platform_id), body).await
+        self.service
+            .api
+            .queue(&op.path(&self.platform_id), body)
+            .await
     }
 
-    /// Wait for the first write script of `task`; `None` when the task ended without one.
+    /// Wait for the first write script of `task`: (its pid, its sshd session's pid). Panics when
+    /// the task ends without one.
     async fn first_write(&self, task: &str) -> (i32, i32) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut polls = 0u32;
@@ -555,6 +584,7 @@ impl Campaign {
 
     /// Inject one fault during a deploy or revoke, check, undo, converge.
     async fn fault(&mut self, n: usize, fault: Fault, rng: &mut StdRng, tally: &mut Tally) {
+        self.service.keep_logged_in().await;
         let op = self.choose(rng);
         let before = self.blobs(&self.deployed);
         let mut next = self.deployed.clone();
@@ -722,6 +752,15 @@ impl Campaign {
     }
 }
 
+impl Tally {
+    fn summary(&self) -> String {
+        format!(
+            "faults injected: {}, files intact: {}, lines lost: {}, converged: {}",
+            self.injected, self.intact, self.lost, self.converged
+        )
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     seed: u64,
@@ -738,7 +777,10 @@ struct Tally {
 async fn faults_during_deploys_and_revokes_leave_the_file_intact() {
     let count = std::env::var("TESTUM_FAULTS")
         .ok()
-        .map(|v| v.parse::<usize>().expect("TESTUM_FAULTS: a number of faults"))
+        .map(|v| {
+            v.parse::<usize>()
+                .expect("TESTUM_FAULTS: a number of faults")
+        })
         .unwrap_or(DEFAULT_FAULTS);
     let seed = std::env::var("TESTUM_FAULTS_SEED")
         .ok()
@@ -759,11 +801,11 @@ async fn faults_during_deploys_and_revokes_leave_the_file_intact() {
         campaign
             .fault(n, FAULTS[n % FAULTS.len()], &mut rng, &mut tally)
             .await;
+        if (n + 1) % 100 == 0 && n + 1 < count {
+            println!("so far: {}", tally.summary());
+        }
     }
-    println!(
-        "faults injected: {}, files intact: {}, lines lost: {}, converged: {} (seed {seed})",
-        tally.injected, tally.intact, tally.lost, tally.converged
-    );
+    println!("{} (seed {seed})", tally.summary());
     assert!(
         tally.failures.is_empty(),
         "seed {seed}:\n{}",

@@ -540,7 +540,7 @@ impl Campaign {
                 return *first;
             }
             polls += 1;
-            if polls % 200 == 0 {
+            if polls.is_multiple_of(200) {
                 let t = self.service.api.get(&format!("/api/tasks/{task}")).await;
                 assert!(
                     !["succeeded", "failed", "cancelled"].contains(&t["status"].as_str().unwrap()),

@@ -410,6 +410,8 @@ struct Check {
     intact: bool,
     lost: usize,
     why: String,
+    /// The lines outside the block now.
+    outside: Vec<String>,
 }
 
 /// Check the file against the lines that must be outside the block and the allowed blocks.
@@ -421,6 +423,7 @@ fn check(platform: &Platform, outside: &[String], blocks: &[&BTreeSet<String>]) 
             intact: false,
             lost: outside.len(),
             why: format!("broken file: {:?}", String::from_utf8_lossy(&content)),
+            outside: Vec::new(),
         };
     };
     let lost = lost_lines(outside, &now_outside);
@@ -444,6 +447,7 @@ fn check(platform: &Platform, outside: &[String], blocks: &[&BTreeSet<String>]) 
         intact: why.is_empty(),
         lost,
         why: why.join("; "),
+        outside: now_outside,
     }
 }
 
@@ -661,6 +665,10 @@ impl Campaign {
         let c = check(&self.platform, &self.outside, &[&before, &after]);
         tally.injected += 1;
         tally.lost += c.lost;
+        if c.lost > 0 {
+            // Count a loss once: the next faults are checked against what is left.
+            self.outside = c.outside.clone();
+        }
         let state = if !c.intact {
             println!("fault {n}: {}", c.why);
             "BROKEN"
@@ -697,6 +705,9 @@ impl Campaign {
         let converged = self.sync().await;
         let c = check(&self.platform, &self.outside, &[&after]);
         tally.lost += c.lost;
+        if c.lost > 0 {
+            self.outside = c.outside.clone();
+        }
         if converged["status"] == "succeeded" && c.intact {
             tally.converged += 1;
         } else {

@@ -3,9 +3,9 @@
 # run as root (as CI does) or need sudo-less root rights.
 
 SHELL := /bin/bash
-APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl
+APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl iproute2
 
-.PHONY: test deps check bench bench-deps cases schemathesis
+.PHONY: test deps check faults schemathesis bench bench-deps cases
 
 # The whole suite runs twice: on SQLite, then on PostgreSQL (each test in its own database).
 # The multi-process scale_out_ tests need PostgreSQL whatever the pass, so they run in the
@@ -16,6 +16,16 @@ test: deps
 	cargo test --no-fail-fast -- --skip scale_out_
 	scripts/ensure-postgres.sh
 	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) cargo test --no-fail-fast; \
+	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
+
+# Fault injection, counted (tests/it/faults.rs): TESTUM_FAULTS faults (default 1000) injected during
+# real deploys and revokes, on PostgreSQL (the worker to SIGKILL is a separate `testum worker`
+# process there); `make test` runs 36 on each backend. TESTUM_FAULTS_SEED=N replays a run.
+TESTUM_FAULTS ?= 1000
+faults: deps
+	scripts/ensure-postgres.sh
+	TESTUM_FAULTS=$(TESTUM_FAULTS) TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) \
+	  cargo test --test it faults:: -- --nocapture; \
 	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
 
 # Install missing test dependencies with apt-get; fail loudly when that is impossible.

@@ -27,7 +27,9 @@
 //!   the new content) right before the rename; any difference aborts with exit 75 and the sync is
 //!   retried from the read, so a concurrent edit (even a manual `>>` append) is never lost (AF-06);
 //! - renames the temporary file over the target (`mv` in one directory is `rename(2)`: there is
-//!   never a moment without the file or with a partial file) and fsyncs the directory;
+//!   never a moment without the file or with a partial file) and fsyncs the directory; when the
+//!   file as checked grew meanwhile (a `>>` that had opened it before the rename), it is put back
+//!   with what was appended to it and to the new file, and the sync is retried from the read;
 //! - on any failure (read-only or full filesystem, permissions) removes the temporary file and
 //!   reports the reason from stderr, e.g. "Read-only file system" or "No space left on device";
 //!   the original is untouched (AF-07, AF-10).
@@ -503,6 +505,7 @@ len=$2
 expect=$3
 tmp=$d/.${p##*/}.testum-$4
 old=
+new=
 lock=$d/.testum.lock
 reason() { printf '%s\n' "$1" | grep -v -e 'records in' -e 'records out' -e 'bytes' | sed 's/^.*: //' | tail -n 1; }
 # One `ls -ldn` gives a file's mode, owner and size: fewer processes per host (the fleet's sshd
@@ -520,7 +523,7 @@ if [ ! -d "$d" ]; then
   chmod 700 "$d"
   if command -v restorecon >/dev/null 2>&1; then restorecon "$d" 2>/dev/null; fi
 fi
-trap 'rm -f "$tmp" ${old:+"$old"}' EXIT
+trap 'rm -f "$tmp" ${old:+"$old"} ${new:+"$new"}' EXIT
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -534,7 +537,7 @@ if command -v flock >/dev/null 2>&1 && (: >>"$lock") 2>/dev/null; then
   h4=$h$h$h$h
   for stale in "$d/.${p##*/}.testum-"*; do
     case ${stale##*.testum-} in
-      $h4$h4$h4$h4 | $h4$h4$h4$h4.old) ;;
+      $h4$h4$h4$h4 | $h4$h4$h4$h4.old | $h4$h4$h4$h4.new) ;;
       *) continue ;;
     esac
     if [ -f "$stale" ] && [ ! -h "$stale" ]; then rm -f "$stale"; fi
@@ -590,7 +593,16 @@ if [ -n "$old" ]; then
   stat_of "$old"
   if [ "$size" != "$checked" ]; then
     # It grew after the check: put it back, append included, and let the deploy read it again.
+    # A writer that opened the name after the rename appended to the new file: carry what it
+    # added (the bytes past our $len) over to the file put back (issue 13's fault campaign lost
+    # such lines once in 412 faults).
+    new=$tmp.new
+    ln "$p" "$new" 2>/dev/null || new=
     mv -f "$old" "$p" 2>/dev/null
+    if [ -n "$new" ]; then
+      stat_of "$new"
+      if [ "$size" -gt "$len" ]; then tail -c +$((len + 1)) "$new" >>"$p"; fi
+    fi
     echo "testum: $p changed while it was replaced" >&2; exit 75
   fi
 fi

@@ -11,6 +11,7 @@
 
 mod app;
 mod browser;
+mod cluster;
 mod common;
 mod counting;
 mod logs;
@@ -29,6 +30,7 @@ mod cli;
 mod cli_import;
 mod deploy_remote;
 mod doctor;
+mod faults;
 mod fleet_scale;
 mod key_options;
 mod keys_matrix;

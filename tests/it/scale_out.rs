@@ -7,11 +7,10 @@
 //! in its PostgreSQL pass.
 
 use crate::app;
+use crate::cluster::{Cluster, rand_bytes};
 use crate::common;
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use app::TestApp;
@@ -20,150 +19,6 @@ use common::{KeyKind, TestHost};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Connection as _;
-
-/// Lease of the test processes: short, so a killed worker's targets come back quickly, but with
-/// headroom for heartbeats on a loaded 2-core CI machine (4 s once lost a live worker's lease
-/// there while every worker also ran the scheduler and webhook loops).
-const LEASE_SECS: &str = "8";
-
-/// One PostgreSQL database and the master key every process of a test shares.
-struct Cluster {
-    database_url: String,
-    master_key: String,
-    dir: tempfile::TempDir,
-}
-
-impl Cluster {
-    async fn new() -> Cluster {
-        let server = std::env::var("TESTUM_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        Cluster {
-            database_url: app::new_postgres_database(&server).await,
-            master_key: base64::engine::general_purpose::STANDARD.encode(rand_bytes()),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn spawn(&self, name: &str, args: &[&str]) -> Proc {
-        self.spawn_with(name, args, &[])
-    }
-
-    /// [`Cluster::spawn`] with `env` set after the cluster's own variables.
-    fn spawn_with(&self, name: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let data_dir = self.dir.path().join(name);
-        std::fs::create_dir_all(&data_dir).unwrap();
-        let log_path = self.dir.path().join(format!("{name}.log"));
-        let log = File::create(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_testum"))
-            .args(args)
-            .env("TESTUM_DATABASE_URL", &self.database_url)
-            .env("TESTUM_MASTER_KEY", &self.master_key)
-            .env("TESTUM_DATA_DIR", &data_dir)
-            .env("TESTUM_ADMIN_PASSWORD", app::ADMIN_PASSWORD)
-            .env("TESTUM_LEASE_SECS", LEASE_SECS)
-            .env("TESTUM_SHUTDOWN_GRACE_SECS", "5")
-            .env("TESTUM_LOG", "info")
-            .env(
-                "TESTUM_OBJECT_STORE_URL",
-                format!("file://{}", self.logs().display()),
-            )
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start testum");
-        Proc {
-            child,
-            log: log_path,
-        }
-    }
-
-    /// An API server without workers, ready, with a logged-in client.
-    async fn server(&self, name: &str, workers: &str) -> (Proc, TestApp) {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let proc = self.spawn(name, &["serve", "--bind", &bind, "--workers", workers]);
-        let base = format!("http://{bind}");
-        let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
-                && r.status() == StatusCode::OK
-            {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{name} did not start: {}",
-                proc.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        (proc, TestApp::attach(base).await)
-    }
-
-    /// The task-log directory every process of the cluster shares.
-    fn logs(&self) -> PathBuf {
-        self.dir.path().join("task-logs")
-    }
-
-    fn worker(&self, name: &str) -> Proc {
-        self.spawn(name, &["worker"])
-    }
-}
-
-fn rand_bytes() -> [u8; 32] {
-    let mut bytes = [0u8; 32];
-    for (i, chunk) in uuid::Uuid::new_v4()
-        .as_bytes()
-        .iter()
-        .chain(uuid::Uuid::new_v4().as_bytes())
-        .enumerate()
-    {
-        bytes[i] = *chunk;
-    }
-    bytes
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A testum process, SIGKILLed when dropped.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL: the process gets no chance to clean up.
-    fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM, then wait for the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
 
 async fn add_platform(app: &TestApp, host: &TestHost, name: &str) -> String {
     app.add_password_platform(name, host.sshd.port(), &host.user.name, &host.user.password)

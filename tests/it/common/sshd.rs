@@ -1,6 +1,7 @@
 //! A real OpenSSH `sshd` per test, and a throw-away unix user to log in as.
 //!
-//! - [`Sshd`]: `/usr/sbin/sshd -D -e` as a child process on a free 127.0.0.1 port, with its own
+//! - [`Sshd`]: `/usr/sbin/sshd -D -e` as a child process on a free 127.0.0.1 port (or on an
+//!   address inside a network namespace, [`Sshd::start_in_netns`]), with its own
 //!   ed25519, ECDSA P-256 and RSA host keys and `sshd_config` in a temporary directory
 //!   (`StrictModes yes`, no PAM, password and public-key auth, `AllowUsers tt_*`). Readiness is
 //!   detected by reading the `SSH-2.0-` banner; the child is killed on drop.
@@ -85,6 +86,10 @@ pub const HOST_KEY_TYPES: [&str; 3] = ["ed25519", "ecdsa", "rsa"];
 pub struct Sshd {
     dir: TempDir,
     port: u16,
+    /// The address it listens on.
+    address: String,
+    /// The network namespace (`ip netns` name) it runs in; `None`: the test's own.
+    netns: Option<String>,
     extra_config: String,
     child: Option<Child>,
 }
@@ -98,6 +103,18 @@ impl Sshd {
     /// Start an sshd with `extra` appended to the test `sshd_config` (OpenSSH uses the first
     /// value of a keyword, so `extra` can only add keywords the base config does not set).
     pub fn start_with_config(extra: &str) -> Sshd {
+        Sshd::start_at("127.0.0.1", None, extra)
+    }
+
+    /// Start an sshd with the default test configuration inside the network namespace `netns`
+    /// (made with `ip netns add`), listening on `address` there (an address of the namespace
+    /// that the test reaches, e.g. through a veth pair). Only the network is the namespace's:
+    /// users, files and mounts are the test's.
+    pub fn start_in_netns(netns: &str, address: &str) -> Sshd {
+        Sshd::start_at(address, Some(netns), "")
+    }
+
+    fn start_at(address: &str, netns: Option<&str>, extra: &str) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install openssh-server (apt-get install -y openssh-server)"
@@ -112,6 +129,8 @@ impl Sshd {
         let mut sshd = Sshd {
             dir,
             port: 0,
+            address: address.to_owned(),
+            netns: netns.map(str::to_owned),
             extra_config: extra.to_owned(),
             child: None,
         };
@@ -120,7 +139,7 @@ impl Sshd {
         sshd
     }
 
-    /// The TCP port on 127.0.0.1.
+    /// The TCP port (on 127.0.0.1 unless started in a network namespace).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -196,7 +215,7 @@ impl Sshd {
         let d = self.dir.path().display();
         let config = format!(
             "Port {port}\n\
-             ListenAddress 127.0.0.1\n\
+             ListenAddress {address}\n\
              HostKey {d}/ssh_host_ed25519_key\n\
              HostKey {d}/ssh_host_ecdsa_key\n\
              HostKey {d}/ssh_host_rsa_key\n\
@@ -216,6 +235,7 @@ impl Sshd {
              MaxAuthTries 10\n\
              Subsystem sftp internal-sftp\n",
             port = self.port,
+            address = self.address,
             extra = self.extra_config,
         );
         let path = self.dir.path().join("sshd_config");
@@ -247,7 +267,15 @@ impl Sshd {
             .append(true)
             .open(&log_path)
             .expect("open sshd.log");
-        let mut child = Command::new(SSHD)
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut nsenter = Command::new("nsenter");
+                nsenter.arg(format!("--net=/run/netns/{netns}")).arg(SSHD);
+                nsenter
+            }
+            None => Command::new(SSHD),
+        };
+        let mut child = command
             .args(["-D", "-e", "-f"])
             .arg(&config)
             .stdin(Stdio::null())
@@ -260,7 +288,7 @@ impl Sshd {
             if let Some(status) = child.try_wait().expect("try_wait") {
                 return Err(format!("sshd exited with {status}:\n{}", self.log()));
             }
-            if banner_ready(self.port) {
+            if banner_ready(&self.address, self.port) {
                 self.child = Some(child);
                 return Ok(());
             }
@@ -281,8 +309,8 @@ impl Sshd {
     }
 }
 
-fn banner_ready(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+fn banner_ready(address: &str, port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect((address, port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));

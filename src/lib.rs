@@ -22,6 +22,8 @@ pub mod known_hosts;
 pub mod metrics;
 pub mod notify;
 pub mod opaque_token;
+#[cfg(test)]
+mod peer_vectors;
 pub mod role;
 pub mod schedule;
 pub mod secret;

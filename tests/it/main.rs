@@ -32,6 +32,7 @@ mod keys_matrix;
 mod metrics;
 mod notifications;
 mod output_archive;
+mod peer_vectors;
 mod rotation;
 mod scale_out;
 mod scan_access;

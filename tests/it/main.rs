@@ -33,6 +33,7 @@ mod metrics;
 mod notifications;
 mod output_archive;
 mod peer_vectors;
+mod platform_files;
 mod rotation;
 mod scale_out;
 mod scan_access;

@@ -24,8 +24,8 @@ use serde_json::json;
 
 use super::DatabaseArgs;
 use crate::crypto::{Keyring, MasterKey};
+use crate::master_key_check::{MASTER_KEY_CHECK, MASTER_KEY_CHECK_AAD};
 use crate::secret::Secret;
-use crate::server::{MASTER_KEY_CHECK, MASTER_KEY_CHECK_AAD};
 use crate::store::{Sealed, Store};
 
 /// Arguments of `testum rotate-master-key`.

@@ -95,7 +95,7 @@ impl CreateArgs {
                  up with the testum version that serves it"
             );
         }
-        crate::server::check_master_key(&store, &key).await?;
+        crate::master_key_check::check_master_key(&store, &key).await?;
 
         let work = WorkDir::new(&parent, "testum-backup")?;
         let snapshot = work.path().join(DATABASE);

@@ -183,7 +183,7 @@ impl RestoreCommand {
                 Store::open(&url, PoolConfig { max_connections: 2 }).await?
             }
         };
-        crate::server::check_master_key(&store, &key).await?;
+        crate::master_key_check::check_master_key(&store, &key).await?;
         let schema_version = store.schema_version().await?;
         let details = json!({
             "file": self.from.display().to_string(),

@@ -47,7 +47,8 @@
 use std::time::Duration;
 
 use crate::authorized_keys::{Applied, EngineError};
-use crate::ssh::{Session, SshError, shell_quote};
+use crate::shell::shell_quote;
+use crate::ssh::{Session, SshError};
 
 /// How often a sync is retried after a concurrent edit was detected.
 pub const MAX_ATTEMPTS: u32 = 5;

@@ -15,7 +15,7 @@ use anyhow::{Context as _, anyhow, bail};
 
 use crate::archive::OutputArchive;
 use crate::config::ServeConfig;
-use crate::server::{MASTER_KEY_CHECK, judge_master_key};
+use crate::master_key_check::{MASTER_KEY_CHECK, judge_master_key};
 use crate::store::{Backend, PoolConfig, Store};
 
 /// Arguments of `testum doctor`: the settings of `testum serve`, and two thresholds.

@@ -2,7 +2,8 @@
 //! as `ssh` does it, and the plan of which platform pins which host key on an import. Pure: no
 //! I/O; the API applies the plan.
 //!
-//! A line is `[marker] hostnames keytype base64-key [comment]`:
+//! A line is `[marker] hostnames keytype base64-key [comment]`, its fields separated by spaces and
+//! tabs only (a Unicode space such as U+2000 belongs to the field it is in, as in OpenSSH):
 //! - `hostnames` is a comma-separated pattern list (`*` and `?` wildcards, `!` negation), matched
 //!   case-insensitively against the name `ssh` looks up: `host` for port 22, `[host]:port` for any
 //!   other port (so a key for port 2222 never counts for port 22). A hashed name
@@ -35,6 +36,9 @@ pub const HOST_KEY_TYPES: [&str; 5] = [
     "ecdsa-sha2-nistp521",
     "ssh-rsa",
 ];
+
+/// The field separators of a line (OpenSSH hostfile.c: space and tab, nothing else).
+const BLANKS: [char; 2] = [' ', '\t'];
 
 /// The marker of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +99,16 @@ fn parse_line(line: usize, raw: &str) -> Line {
         reason: reason.to_string(),
         invalid,
     };
-    let text = raw.trim();
+    // hostfile.c skips and splits on space and tab only: a Unicode space (U+00A0, U+2000, ...)
+    // is part of a host pattern or key field, never a separator.
+    let text = raw.trim_matches(BLANKS);
     if text.is_empty() {
         return ignored("blank line", false);
     }
     if text.starts_with('#') {
         return ignored("comment", false);
     }
-    let mut fields = text.split_whitespace();
+    let mut fields = text.split(BLANKS).filter(|field| !field.is_empty());
     let mut first = fields.next().unwrap_or_default();
     let marker = match first {
         "@cert-authority" => Some(Marker::CertAuthority),
@@ -183,7 +189,11 @@ pub fn lookup_name(host: &str, port: u16) -> String {
 impl Entry {
     /// Whether this line names `host` on `port`: a positive pattern matches and no negated one.
     pub fn matches(&self, host: &str, port: u16) -> bool {
-        let name = lookup_name(host, port);
+        self.matches_name(&lookup_name(host, port))
+    }
+
+    /// Whether this line names the lookup name `name` (see [`lookup_name`]).
+    fn matches_name(&self, name: &str) -> bool {
         match &self.hosts {
             Hosts::Hashed { salt, hash } => {
                 let Ok(mut mac) = <Hmac<Sha1>>::new_from_slice(salt) else {
@@ -197,9 +207,9 @@ impl Entry {
                 for pattern in list.split(',') {
                     let pattern = pattern.to_ascii_lowercase();
                     match pattern.strip_prefix('!') {
-                        Some(negated) if wildcard_match(&name, negated) => return false,
+                        Some(negated) if wildcard_match(name, negated) => return false,
                         Some(_) => {}
-                        None => positive |= wildcard_match(&name, &pattern),
+                        None => positive |= wildcard_match(name, &pattern),
                     }
                 }
                 positive
@@ -423,3 +433,7 @@ fn preference(key_type: &str) -> usize {
 #[cfg(test)]
 #[path = "known_hosts_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "known_hosts_vectors_tests.rs"]
+mod vectors_tests;

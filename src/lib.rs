@@ -20,14 +20,18 @@ pub mod doctor;
 pub mod import;
 pub mod keys;
 pub mod known_hosts;
+mod master_key_check;
 pub mod metrics;
 pub mod notify;
 pub mod opaque_token;
+#[cfg(test)]
+mod peer_vectors;
 pub mod role;
 pub mod schedule;
 pub mod secret;
 pub mod selector;
 pub mod server;
+pub mod shell;
 pub mod ssh;
 pub mod store;
 pub mod tasks;

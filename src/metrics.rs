@@ -1,6 +1,10 @@
 //! Prometheus metrics: one process-wide recorder (the `metrics` facade with
-//! `metrics-exporter-prometheus`, no exporter thread of its own) and `GET /metrics`, which renders
-//! it in the Prometheus text format 0.0.4.
+//! `metrics-exporter-prometheus`, no exporter thread of its own) and the counters testum keeps in
+//! it; `GET /metrics` (in `api`) renders it in the Prometheus text format 0.0.4.
+//!
+//! Layering: a leaf. It depends on nothing in the crate (only the `metrics` facade, the exporter
+//! and axum's middleware types), so the SSH engine, the workers and the API all record into it
+//! without a cycle.
 //!
 //! Metrics (all registered at zero by [`install`], so a fresh process lists every one):
 //!
@@ -24,20 +28,14 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use sha2::{Digest as _, Sha256};
-use subtle::ConstantTimeEq as _;
-
-use crate::api::AppState;
-use crate::api::error::ApiError;
-use crate::store::TaskStatus;
 
 const TASKS: &str = "testum_tasks_total";
 const IN_FLIGHT: &str = "testum_targets_in_flight";
@@ -55,11 +53,9 @@ const KINDS: [&str; 5] = [
     "scan",
     "replace_key",
 ];
-const OUTCOMES: [TaskStatus; 3] = [
-    TaskStatus::Succeeded,
-    TaskStatus::Failed,
-    TaskStatus::Cancelled,
-];
+/// The final task statuses, as `TaskStatus::as_str` spells them (a test in `tasks::run` holds
+/// them equal).
+pub(crate) const OUTCOMES: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
 /// Routes every deployment probes, registered at zero with status 200 (other label sets appear
 /// with their first request).
@@ -72,9 +68,6 @@ const BUCKETS: [f64; 16] = [
 
 /// How often histogram samples are folded into their buckets between scrapes (bounds memory).
 const UPKEEP: Duration = Duration::from_secs(5);
-
-/// The `Content-Type` of the text exposition format.
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -156,7 +149,7 @@ fn register() {
     );
     for kind in KINDS {
         for outcome in OUTCOMES {
-            counter!(TASKS, "kind" => kind, "outcome" => outcome.as_str()).increment(0);
+            counter!(TASKS, "kind" => kind, "outcome" => outcome).increment(0);
         }
     }
     gauge!(IN_FLIGHT).set(0.0);
@@ -172,9 +165,14 @@ fn register() {
     }
 }
 
-/// Count a task a worker ended with `status`.
-pub fn task_ended(kind: &(impl AsRef<str> + ?Sized), status: TaskStatus) {
-    counter!(TASKS, "kind" => kind.as_ref().to_string(), "outcome" => status.as_str()).increment(1);
+/// Count a task a worker ended with `outcome`, one of [`OUTCOMES`].
+pub fn task_ended(kind: &(impl AsRef<str> + ?Sized), outcome: &'static str) {
+    counter!(TASKS, "kind" => kind.as_ref().to_string(), "outcome" => outcome).increment(1);
+}
+
+/// Set `testum_queue_depth` to `depth` queued targets (read by the `/metrics` handler).
+pub fn set_queue_depth(depth: i64) {
+    gauge!(QUEUE_DEPTH).set(depth as f64);
 }
 
 /// A target running in this process; counted in `testum_targets_in_flight` until dropped.
@@ -232,78 +230,4 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     counter!(HTTP_REQUESTS, &labels).increment(1);
     histogram!(HTTP_DURATION, &labels).record(start.elapsed());
     response
-}
-
-/// `GET /metrics`: the Prometheus text format. Public unless `TESTUM_METRICS_TOKEN` is set; then
-/// `Authorization: Bearer <token>` is required (401 otherwise; compared in constant time). The
-/// queue depth is read from the database for each scrape (one indexed `COUNT`); if that fails
-/// the last value stays and the failure is logged. 503 when the recorder could not be installed.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain"),
-        (status = 401, description = "`TESTUM_METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::api::error::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No metrics recorder could be installed", body = crate::api::error::Problem, content_type = "application/problem+json")
-    )
-)]
-pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &state.config.metrics_token
-        && !bearer_matches(&headers, expected.expose())
-    {
-        return ApiError::unauthorized("GET /metrics needs Authorization: Bearer <metrics token>")
-            .into_response();
-    }
-    let Some(handle) = install() else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no metrics recorder installed",
-        )
-        .into_response();
-    };
-    match state.store.count_queued_targets().await {
-        Ok(depth) => gauge!(QUEUE_DEPTH).set(depth as f64),
-        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the queue depth"),
-    }
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT))],
-        handle.render(),
-    )
-        .into_response()
-}
-
-/// Whether `headers` carry `Authorization: Bearer <expected>`. Both sides are hashed first, so
-/// the comparison takes the same time whatever the length or content of the guess.
-fn bearer_matches(headers: &HeaderMap, expected: &str) -> bool {
-    let Some(given) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-    else {
-        return false;
-    };
-    let given = Sha256::digest(given.trim().as_bytes());
-    let expected = Sha256::digest(expected.as_bytes());
-    given.ct_eq(&expected).into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_auth(value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-        headers
-    }
-
-    #[test]
-    fn only_the_exact_bearer_token_passes() {
-        assert!(bearer_matches(&with_auth("Bearer s3cret"), "s3cret"));
-        assert!(!bearer_matches(&with_auth("Bearer s3cre"), "s3cret"));
-        assert!(!bearer_matches(&with_auth("Bearer s3cret2"), "s3cret"));
-        assert!(!bearer_matches(&with_auth("Basic s3cret"), "s3cret"));
-        assert!(!bearer_matches(&HeaderMap::new(), "s3cret"));
-    }
 }

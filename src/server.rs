@@ -1,6 +1,9 @@
 //! `testum serve` and `testum worker`: start-up (data dir, master key, database, first admin),
 //! workers, the HTTP server and, on PostgreSQL, the LISTEN/NOTIFY bridge that carries events
 //! between processes; graceful shutdown on SIGTERM or Ctrl-C.
+//!
+//! Layering: the top; it assembles `api`, `tasks` and `store`, and nothing but the CLI uses it
+//! (the master key check the other commands share lives in `master_key_check`).
 
 use std::os::unix::fs::DirBuilderExt as _;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use tracing_subscriber::EnvFilter;
 use crate::api::{self, AppState};
 use crate::archive::OutputArchive;
 use crate::config::{ServeConfig, Settings, WorkerCommandConfig, write_private_file};
-use crate::crypto::{CryptoError, Keyring, MasterKey, hash_password};
+use crate::crypto::{MasterKey, hash_password};
 use crate::role::Role;
 use crate::secret::Secret;
 use crate::store::{Actor, Backend, PoolConfig, Store, StoreError};
@@ -70,7 +73,7 @@ async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
     let store = Store::open(&url, pool)
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
-    let store = unlock(store, &master_key).await?;
+    let store = crate::master_key_check::unlock(store, &master_key).await?;
     crate::schedule::ensure_daily_sync(
         &store,
         &config.scheduler.daily_sync_cron,
@@ -78,43 +81,6 @@ async fn open(config: &Settings) -> anyhow::Result<(Store, MasterKey)> {
     )
     .await?;
     Ok((store, master_key))
-}
-
-/// Setting holding a value sealed under the master key (see [`check_master_key`]).
-pub(crate) const MASTER_KEY_CHECK: &str = "master_key_check";
-/// Associated data of that sealed value.
-pub(crate) const MASTER_KEY_CHECK_AAD: &[u8] = b"testum master key check";
-
-/// Refuse to run with a master key other than the one the database was set up with: such a
-/// process could open no stored credential and would seal new ones that no other process can
-/// open. The first process stores a value sealed under its key; every later one must open it.
-pub(crate) async fn check_master_key(store: &Store, key: &MasterKey) -> anyhow::Result<()> {
-    let stored = store
-        .setting_or_insert(MASTER_KEY_CHECK, &key.seal(b"testum", MASTER_KEY_CHECK_AAD))
-        .await?;
-    judge_master_key(key, &stored)
-}
-
-/// `store` after [`check_master_key`], appending keyed audit events under the audit chain key
-/// that `key` opens (see [`crate::audit_key`]; the first process keys the chain).
-pub(crate) async fn unlock(store: Store, key: &MasterKey) -> anyhow::Result<Store> {
-    check_master_key(&store, key).await?;
-    crate::audit_key::keyed_store(store, &Keyring::new(key.clone(), Vec::new())).await
-}
-
-/// Whether `key` opens `stored`, the database's master key check value; the error names both key
-/// ids.
-pub(crate) fn judge_master_key(key: &MasterKey, stored: &[u8]) -> anyhow::Result<()> {
-    match key.open(stored, MASTER_KEY_CHECK_AAD) {
-        Ok(_) => Ok(()),
-        Err(CryptoError::WrongKey(expected)) => bail!(
-            "the master key (key id {}) is not the one this database was set up with (key id \
-             {expected}): give every process the same TESTUM_MASTER_KEY (after an interrupted \
-             `testum rotate-master-key`, run it again to finish)",
-            key.key_id()
-        ),
-        Err(e) => bail!("the database's master key check cannot be read: {e}"),
-    }
 }
 
 /// The event bus of a process: in-process, fed from PostgreSQL's LISTEN/NOTIFY too when the

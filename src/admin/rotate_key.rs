@@ -26,8 +26,8 @@ use serde_json::json;
 use super::DatabaseArgs;
 use crate::audit_key::{AUDIT_KEY_AAD, keyed_store};
 use crate::crypto::{Keyring, MasterKey};
+use crate::master_key_check::{MASTER_KEY_CHECK, MASTER_KEY_CHECK_AAD};
 use crate::secret::Secret;
-use crate::server::{MASTER_KEY_CHECK, MASTER_KEY_CHECK_AAD};
 use crate::store::{AUDIT_KEY_SETTING, Sealed, Store};
 
 /// Arguments of `testum rotate-master-key`.

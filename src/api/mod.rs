@@ -4,11 +4,16 @@
 //! call the store, and shape the answer. Everything under `/api` and `/ws` except login needs a
 //! valid access token ([`auth::require_auth`]) and a role the access table ([`access`]) allows;
 //! `/healthz`, `/readyz`, `/metrics` (which takes a token of its own when `TESTUM_METRICS_TOKEN`
-//! is set, see [`crate::metrics`]) and the API documentation ([`docs`]) are public.
+//! is set, see [`scrape`]) and the API documentation ([`docs`]) are public.
 //!
 //! Around every route: security headers ([`security_headers`]), CORS for configured origins only
 //! ([`cors`]), a 1 MiB body limit ([`extract::MAX_BODY_BYTES`]); [`serve`] speaks HTTPS when a
 //! certificate is configured ([`tls`]).
+//!
+//! Layering: near the top. It may use every module below it (`store`, `tasks`, `ssh`, the
+//! parsers, `metrics`, ...); only `server` and the web UI (`ui`, which shares its state and
+//! errors) use it, so no module below reaches up into `api` (the `/metrics` handler lives here,
+//! in [`scrape`], and reads the counters of [`crate::metrics`]).
 
 pub mod access;
 pub mod access_report;
@@ -25,6 +30,7 @@ pub mod notifications;
 pub mod platforms;
 pub mod ratelimit;
 pub mod schedules;
+pub mod scrape;
 pub mod security_headers;
 pub mod sessions;
 pub mod tasks;
@@ -113,7 +119,7 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(crate::metrics::scrape))
+        .routes(routes!(scrape::scrape))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::index))
         .routes(routes!(docs::asset))

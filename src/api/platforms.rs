@@ -262,7 +262,6 @@ pub async fn create(
     else {
         return Err(ApiError::internal("validated values missing"));
     };
-    same_file_check(&state, None, &host, port, &username, &path).await?;
     let id = Uuid::new_v4();
     let new = NewPlatform {
         id,
@@ -281,31 +280,6 @@ pub async fn create(
     };
     let platform = state.store.create_platform(&user.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(platform)))
-}
-
-/// 409 when another platform already manages this host's file for this user.
-async fn same_file_check(
-    state: &AppState,
-    except: Option<Uuid>,
-    host: &str,
-    port: u16,
-    username: &str,
-    path: &str,
-) -> Result<(), ApiError> {
-    match state
-        .store
-        .platform_managing_same_file(except, host, port, username, path)
-        .await?
-    {
-        Some(other) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "platform '{other}' already manages {path} of {username}@{host}:{port}; two \
-                 platforms on one file would overwrite each other's keys"
-            ),
-        )),
-        None => Ok(()),
-    }
 }
 
 fn is_host_key_algorithm(name: &str) -> bool {
@@ -559,18 +533,6 @@ pub async fn patch(
         None => {}
     }
     errors.finish()?;
-    same_file_check(
-        &state,
-        Some(platform.id),
-        patch.host.as_deref().unwrap_or(&platform.host),
-        patch.port.unwrap_or(platform.port),
-        patch.username.as_deref().unwrap_or(&platform.username),
-        patch
-            .authorized_keys_path
-            .as_deref()
-            .unwrap_or(&platform.authorized_keys_path),
-    )
-    .await?;
     let updated = state
         .store
         .patch_platform(&user.actor(), platform.id, patch)

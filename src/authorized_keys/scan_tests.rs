@@ -1,12 +1,14 @@
 //! Tests of [`scan`]: every finding kind on realistic files, odd file shapes, the shared cases
-//! (`shared/cases/AK-*`, `KF-04`) and the peer vectors in `shared/cases/external/` (OpenSSH's
-//! verdict on authorized_keys lines, files and options).
+//! (`shared/cases/AK-*`, `KF-04`) and the peer vectors in `tests/cases/external/` (OpenSSH's
+//! verdict on authorized_keys lines, files and options). The scan is the authorized_keys
+//! parser's reading of a line ([`parse_key_line`] for options, type, key and comment, then
+//! [`crate::keys::blob::inspect`] for the key as sshd reads it), so these vectors check both.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::tests::block;
 use super::*;
+use crate::peer_vectors::{self, Deliberate, differs, verdict};
 
 const ALICE: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJb5WmPcZmB7mZl08z8cqmoHgkbq4If0kryuEYjDKSoi alice@example";
 const ALICE_FP: &str = "SHA256:UDg/ujT49DW/Pxm2xvXQ0iZup35n9p0WQGmtnE8x3rs";
@@ -684,68 +686,27 @@ fn kf04_crlf_keeps_cr_out_of_comments_and_keys() {
 // ---------------------------------------------------------------------------------------------
 // Peer vectors (shared/cases/external/*/expected.json): OpenSSH's verdict.
 
-const EXTERNAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cases/external/");
-
-/// Vectors where scan() knowingly differs from `expect` (OpenSSH 10), with the reason. The
-/// test fails when this list is not exactly the set of disagreeing vectors, so a vector that
-/// starts agreeing must be removed here.
-const DISAGREEMENTS: &[(&str, &str)] = &[
-    (
-        "rustcrypto-ssh-key/authorized_keys/line25",
-        "DSA: OpenSSH 10 removed ssh-dss; 9.x reads it and can log in with it when \
-         PubkeyAcceptedAlgorithms allows DSA, so scan() classifies it as an entry and flags it \
-         weak_key",
-    ),
-    (
-        "python-sshpubkeys/authorized_keys/single_key",
-        "DSA (as above): the file's one ssh-dss key counts as an entry",
-    ),
-    (
-        "python-sshpubkeys/authorized_keys/lines_with_spaces",
-        "DSA (as above): the file's one ssh-dss key counts as an entry",
-    ),
+/// Vectors where scan() knowingly differs from `expect` (OpenSSH 10), with the reason.
+const DISAGREEMENTS: &[Deliberate<'_>] = &[
+    Deliberate {
+        reason: "DSA: OpenSSH 10 removed ssh-dss; 9.x reads it and can log in with it when \
+                 PubkeyAcceptedAlgorithms allows DSA, so scan() classifies it as an entry and \
+                 flags it weak_key",
+        says: "class entry",
+        ids: &["rustcrypto-ssh-key/authorized_keys/line25"],
+    },
+    Deliberate {
+        reason: "DSA (as above): the file's one ssh-dss key counts as an entry",
+        says: "1 entries, OpenSSH uses 0",
+        ids: &[
+            "python-sshpubkeys/authorized_keys/single_key",
+            "python-sshpubkeys/authorized_keys/lines_with_spaces",
+        ],
+    },
 ];
 
 /// The valid key put after an `options` vector (`<input> <key>`, as the README says).
 const OPTIONS_KEY: &str = ALICE;
-
-fn load_vectors() -> Vec<serde_json::Value> {
-    let root = PathBuf::from(EXTERNAL);
-    assert!(
-        root.is_dir(),
-        "peer vectors folder {} is missing: tests/cases is part of the repository",
-        root.display()
-    );
-    let mut suites: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("read external/")
-        .map(|e| e.expect("entry").path().join("expected.json"))
-        .filter(|p| p.is_file())
-        .collect();
-    suites.sort();
-    assert!(
-        suites.len() >= 7,
-        "expected the 7 peer suites, found {suites:?}"
-    );
-    suites
-        .iter()
-        .flat_map(|p| {
-            let bytes = std::fs::read(p).expect("read expected.json");
-            serde_json::from_slice::<Vec<serde_json::Value>>(&bytes)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        })
-        .filter(|v| {
-            matches!(
-                v["kind"].as_str(),
-                Some("authorized_keys_line" | "authorized_keys_file" | "options")
-            )
-        })
-        .collect()
-}
-
-/// `""` and `null` both mean "none" in the vectors.
-fn none_if_empty(v: &serde_json::Value) -> Option<&str> {
-    v.as_str().filter(|s| !s.is_empty())
-}
 
 fn class_name(c: LineClass) -> &'static str {
     match c {
@@ -773,26 +734,18 @@ fn check_line(line: &ScannedLine, expect: &serde_json::Value) -> Result<(), Stri
     if line.class != LineClass::Entry {
         return Ok(());
     }
-    let mut diffs = Vec::new();
-    if let Some(t) = expect.get("key_type").and_then(|v| v.as_str())
-        && line.key_type.as_deref() != Some(t)
-    {
-        diffs.push(format!("key_type {:?} != {t}", line.key_type));
-    }
-    if let Some(fp) = expect.get("fingerprint").and_then(|v| v.as_str())
-        && line.fingerprint.as_deref() != Some(fp)
-    {
-        diffs.push(format!("fingerprint {:?} != {fp}", line.fingerprint));
-    }
+    let mut diffs: Vec<String> = [
+        differs(expect, "key_type", line.key_type.as_deref()),
+        differs(expect, "fingerprint", line.fingerprint.as_deref()),
+        differs(expect, "comment", line.comment.as_deref()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if let Some(bits) = expect.get("bits").and_then(serde_json::Value::as_u64)
         && line.bits.map(u64::from) != Some(bits)
     {
         diffs.push(format!("bits {:?} != {bits}", line.bits));
-    }
-    if let Some(c) = expect.get("comment")
-        && line.comment.as_deref() != none_if_empty(c)
-    {
-        diffs.push(format!("comment {:?} != {c}", line.comment));
     }
     if let Some(o) = expect.get("options").and_then(|v| v.as_array()) {
         let want: Vec<(String, Option<String>)> = o.iter().map(option_pair).collect();
@@ -805,11 +758,7 @@ fn check_line(line: &ScannedLine, expect: &serde_json::Value) -> Result<(), Stri
             diffs.push(format!("options {got:?} != {want:?}"));
         }
     }
-    if diffs.is_empty() {
-        Ok(())
-    } else {
-        Err(diffs.join("; "))
-    }
+    verdict(diffs)
 }
 
 /// Run one vector through scan(); `Err` says how scan() disagrees with `expect`.
@@ -888,51 +837,14 @@ fn check_file(input: &str, expect: &serde_json::Value) -> Result<(), String> {
     if r.lines.len() != input.lines().count() {
         diffs.push(format!("{} lines scanned", r.lines.len()));
     }
-    if diffs.is_empty() {
-        Ok(())
-    } else {
-        Err(diffs.join("; "))
-    }
+    verdict(diffs)
 }
 
 #[test]
 fn peer_vectors_agree_with_openssh_except_the_documented_list() {
-    let vectors = load_vectors();
-    let mut by_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    let mut disagree: BTreeMap<String, String> = BTreeMap::new();
-    for v in &vectors {
-        let id = v["id"].as_str().expect("id").to_string();
-        let kind = v["kind"].as_str().expect("kind");
-        let slot = by_kind.entry(kind).or_default();
-        slot.0 += 1;
-        match check_vector(v) {
-            Ok(()) => slot.1 += 1,
-            Err(why) => {
-                disagree.insert(id, why);
-            }
-        }
-    }
-    let total = vectors.len();
-    let agree: usize = by_kind.values().map(|(_, a)| a).sum();
-    println!("peer vectors: {total} checked, {agree} agree with OpenSSH");
-    for (kind, (n, a)) in &by_kind {
-        println!("  {kind}: {n} checked, {a} agree");
-    }
-    for (id, why) in &disagree {
-        println!("  disagrees: {id}: {why}");
-    }
-    assert_eq!(
-        total,
-        91 + 9 + 90,
-        "the README counts 91 lines, 9 files, 90 options"
-    );
-    let documented: BTreeMap<String, String> = DISAGREEMENTS
-        .iter()
-        .map(|(id, why)| (id.to_string(), why.to_string()))
-        .collect();
-    let got: Vec<&String> = disagree.keys().collect();
-    let want: Vec<&String> = documented.keys().collect();
-    assert_eq!(got, want, "disagreements changed; details: {disagree:#?}");
+    let vectors = peer_vectors::load(&["authorized_keys_line", "authorized_keys_file", "options"]);
+    // The README counts 91 lines, 9 files, 90 options.
+    peer_vectors::assert_documented(&vectors, 91 + 9 + 90, DISAGREEMENTS, check_vector);
     // Past the verdict, the DSA line agrees: type, fingerprint, bits, options and comment.
     let dsa_line = vectors
         .iter()

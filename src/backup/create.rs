@@ -95,7 +95,7 @@ impl CreateArgs {
                  up with the testum version that serves it"
             );
         }
-        let store = crate::server::unlock(store, &key).await?;
+        let store = crate::master_key_check::unlock(store, &key).await?;
 
         let work = WorkDir::new(&parent, "testum-backup")?;
         let snapshot = work.path().join(DATABASE);

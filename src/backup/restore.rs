@@ -183,7 +183,7 @@ impl RestoreCommand {
                 Store::open(&url, PoolConfig { max_connections: 2 }).await?
             }
         };
-        let store = crate::server::unlock(store, &key).await?;
+        let store = crate::master_key_check::unlock(store, &key).await?;
         let schema_version = store.schema_version().await?;
         let details = json!({
             "file": self.from.display().to_string(),

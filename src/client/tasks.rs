@@ -12,7 +12,7 @@ use super::inventory::{key_ids, platform_ids};
 use super::{Connection, UsageError};
 use crate::authorized_keys::{KeyOptions, parse_options};
 use crate::selector::Selector;
-use crate::ssh::shell_quote;
+use crate::shell::shell_quote;
 
 /// The platforms of a task, by name or tag (the parent command says whether one is required, in
 /// its group `platforms`).

@@ -5,14 +5,13 @@
 //! `ecdsa-sha2-*`: `string curve, string Q`; RFC 8709 for `ssh-ed25519`: `string key`; OpenSSH
 //! PROTOCOL.u2f for the `sk-*` types, which append `string application`). Decoding goes through
 //! the `ssh-key` crate (re-exported by russh); on top of it this module applies the registry's
-//! policy and the checks `ssh-keygen -l` makes: no trailing bytes, canonical encoding,
+//! policy and the checks `ssh-keygen -l` makes: no trailing bytes, padded base64,
 //! uncompressed EC points, RSA between 2048 and 16384 bits, no DSA, no certificates.
 
+use std::borrow::Cow;
+
 use base64::Engine;
-use base64::engine::DecodePaddingMode;
-use base64::engine::general_purpose::{
-    GeneralPurpose, GeneralPurposeConfig, STANDARD, STANDARD_NO_PAD,
-};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use russh::keys::ssh_key::encoding::{Decode, Encode};
 use russh::keys::ssh_key::public::KeyData;
 use sha2::{Digest, Sha256};
@@ -37,19 +36,13 @@ pub const RSA_MAX_BITS: u32 = 16384;
 
 const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
 
-/// Base64 as OpenSSH writes it (standard alphabet); padding is optional on input because the
-/// normalised line is re-encoded with padding anyway.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
 /// A decoded, policy-checked key blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decoded {
     /// Algorithm name from the blob, one of [`SUPPORTED`].
     pub key_type: &'static str,
-    /// The blob bytes (already canonical: equal to their re-encoding).
+    /// The blob bytes in canonical SSH encoding (re-encoded: an integer written with needless
+    /// leading zero bytes loses them, as OpenSSH does before it fingerprints a key).
     pub bytes: Vec<u8>,
     /// Key size as `ssh-keygen -l` prints it.
     pub bits: u32,
@@ -69,15 +62,17 @@ impl Decoded {
 }
 
 /// Decode the base64 key data field; `None` when it is not base64 or decodes to nothing.
+///
+/// Standard alphabet with its `=` padding, as OpenSSH reads it (`b64_pton` via
+/// `sshbuf_b64tod`): a field whose padding is missing, or whose last character carries bits
+/// beyond the data, is refused, as sshd and `ssh-keygen -l` refuse it.
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    LENIENT.decode(text).ok().filter(|bytes| !bytes.is_empty())
+    STANDARD.decode(text).ok().filter(|bytes| !bytes.is_empty())
 }
 
 /// The leading `string algorithm` of a blob, when it is present and UTF-8.
 pub fn algorithm_name(blob: &[u8]) -> Option<&str> {
-    let len_bytes: [u8; 4] = blob.get(..4)?.try_into().ok()?;
-    let len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
-    let name = blob.get(4..4usize.checked_add(len)?)?;
+    let (name, _) = split_string(blob)?;
     std::str::from_utf8(name).ok().filter(|n| !n.is_empty())
 }
 
@@ -125,7 +120,7 @@ pub fn check_algorithm(name: &str) -> Result<&'static str, KeyError> {
 ///
 /// # Errors
 /// - [`KeyError::BadBlob`]: no algorithm string, truncated or invalid key material, trailing
-///   bytes, non-canonical encoding, compressed or identity EC point;
+///   bytes, compressed or identity EC point;
 /// - [`KeyError::Dsa`], [`KeyError::Certificate`], [`KeyError::UnsupportedAlgorithm`] from
 ///   [`check_algorithm`];
 /// - [`KeyError::RsaTooSmall`] / [`KeyError::RsaTooLarge`] outside 2048..=16384 bits.
@@ -143,7 +138,7 @@ pub fn decode(blob: &[u8]) -> Result<Decoded, KeyError> {
     let canonical = key.encode_vec().map_err(|_| KeyError::BadBlob {
         reason: "it cannot be re-encoded",
     })?;
-    if canonical != blob {
+    if canonical != *minimal_integers(blob) {
         return Err(KeyError::BadBlob {
             reason: "it is not in canonical SSH encoding",
         });
@@ -199,9 +194,11 @@ pub fn inspect(blob: &[u8]) -> Result<Inspected, KeyError> {
     })
 }
 
-/// The SSH wire-format key of `blob`, which must hold exactly one key.
+/// The SSH wire-format key of `blob`, which must hold exactly one key. Integers written with
+/// needless leading zero bytes are read (see [`minimal_integers`]).
 fn read_key_data(blob: &[u8]) -> Result<KeyData, KeyError> {
-    let mut reader: &[u8] = blob;
+    let minimal = minimal_integers(blob);
+    let mut reader: &[u8] = &minimal;
     let key = KeyData::decode(&mut reader).map_err(|e| KeyError::BadBlob {
         reason: decode_reason(&e),
     })?;
@@ -211,6 +208,53 @@ fn read_key_data(blob: &[u8]) -> Result<KeyData, KeyError> {
         });
     }
     Ok(key)
+}
+
+/// `blob` with the needless leading zero bytes of its integers removed (`ssh-rsa`: `e`, `n`;
+/// `ssh-dss`: `p`, `q`, `g`, `y`), as OpenSSH's `sshbuf_get_bignum2` reads an mpint: OpenSSH
+/// accepts such a key and fingerprints its re-encoding. Any other blob, or one too short to hold
+/// its integers, is returned as it is (decoding then says what is wrong).
+fn minimal_integers(blob: &[u8]) -> Cow<'_, [u8]> {
+    let integers = match algorithm_name(blob) {
+        Some("ssh-rsa") => 2,
+        Some("ssh-dss") => 4,
+        _ => return Cow::Borrowed(blob),
+    };
+    let Some((_, mut rest)) = split_string(blob) else {
+        return Cow::Borrowed(blob);
+    };
+    let mut out = blob[..blob.len() - rest.len()].to_vec();
+    for _ in 0..integers {
+        let Some((mut value, after)) = split_string(rest) else {
+            return Cow::Borrowed(blob);
+        };
+        // A leading zero byte is needed only before a byte whose top bit is set.
+        while let [0, next @ ..] = value
+            && next.first().is_none_or(|b| *b < 0x80)
+        {
+            value = next;
+        }
+        let Ok(len) = u32::try_from(value.len()) else {
+            return Cow::Borrowed(blob);
+        };
+        out.extend(len.to_be_bytes());
+        out.extend(value);
+        rest = after;
+    }
+    out.extend(rest);
+    if out == blob {
+        Cow::Borrowed(blob)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// An SSH `string` (u32 length, bytes) at the start of `bytes`, and what follows it.
+fn split_string(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len_bytes: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    let len = usize::try_from(u32::from_be_bytes(len_bytes)).ok()?;
+    let end = 4usize.checked_add(len)?;
+    Some((bytes.get(4..end)?, bytes.get(end..)?))
 }
 
 /// `SHA256:` + unpadded base64 of SHA-256 over `bytes`.
@@ -382,12 +426,17 @@ mod tests {
     }
 
     #[test]
-    fn refuses_non_canonical_rsa_and_compressed_points() {
-        // mpint with an unnecessary leading zero byte.
-        let mut blob = string(b"ssh-rsa");
-        blob.extend(string(&[0, 1, 0, 1]));
-        blob.extend(string(&[0x00, 0x7f].repeat(128)));
-        assert!(matches!(decode(&blob), Err(KeyError::BadBlob { .. })));
+    fn re_encodes_needless_leading_zeros_and_refuses_compressed_points() {
+        // An exponent mpint with a needless leading zero byte: OpenSSH reads it and fingerprints
+        // the re-encoded key, so the registry keeps the re-encoding.
+        let mut modulus = vec![0x00];
+        modulus.extend([0xc1; 256]);
+        let canonical = [string(b"ssh-rsa"), string(&[1, 0, 1]), string(&modulus)].concat();
+        let padded = [string(b"ssh-rsa"), string(&[0, 1, 0, 1]), string(&modulus)].concat();
+        let d = decode(&padded).unwrap();
+        assert_eq!((d.bits, &d.bytes), (2048, &canonical));
+        assert_eq!(d.fingerprint(), decode(&canonical).unwrap().fingerprint());
+        assert_eq!(inspect(&padded).unwrap().fingerprint, d.fingerprint());
 
         let mut blob = string(b"ecdsa-sha2-nistp256");
         blob.extend(string(b"nistp256"));

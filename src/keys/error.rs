@@ -62,8 +62,12 @@ pub enum KeyError {
     #[error("the key type is not followed by the key data (base64)")]
     MissingKeyData,
 
-    /// The second field is not valid base64.
-    #[error("the key data (the base64 field after the key type) is not valid base64")]
+    /// The second field is not valid base64 (standard alphabet with its `=` padding, as OpenSSH
+    /// reads it).
+    #[error(
+        "the key data (the base64 field after the key type) is not valid base64: was it cut \
+         short, or did it lose its closing = padding? OpenSSH refuses it too"
+    )]
     BadBase64,
 
     /// The base64 decodes, but not to a complete, well-formed key blob (RFC 4253 §6.6).

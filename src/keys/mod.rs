@@ -29,6 +29,8 @@ mod rfc4716;
 mod cases_tests;
 #[cfg(test)]
 mod parse_tests;
+#[cfg(test)]
+mod vectors_tests;
 
 use std::fmt;
 use std::str::FromStr;

@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 use super::handler::Client;
 use super::{ExitStatus, SshError, Stream};
+use crate::shell::shell_quote;
 
 /// Time between `signal TERM` and `signal KILL` after a timeout.
 pub const TERM_GRACE: Duration = Duration::from_secs(2);
@@ -52,21 +53,6 @@ impl Output {
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr).trim().to_owned()
     }
-}
-
-/// Quote `s` as one word for a POSIX shell: `'...'`, with each `'` written as `'\''`.
-pub fn shell_quote(s: &str) -> String {
-    let mut quoted = String::with_capacity(s.len() + 2);
-    quoted.push('\'');
-    for c in s.chars() {
-        if c == '\'' {
-            quoted.push_str("'\\''");
-        } else {
-            quoted.push(c);
-        }
-    }
-    quoted.push('\'');
-    quoted
 }
 
 /// An actionable explanation for a known `sudo` failure in `stderr` (case EX-08), or `None`.
@@ -421,13 +407,6 @@ mod tests {
             b"forced command says hi\n"
         );
         assert_eq!(other.pgid(), None);
-    }
-
-    #[test]
-    fn quote_survives_quotes_and_spaces() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

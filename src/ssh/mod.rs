@@ -11,6 +11,9 @@
 //!   API uses it to answer 422 before a credential is stored).
 //!
 //! No error message produced here contains a password, private key or passphrase.
+//!
+//! Layering: the SSH engine depends only on leaves (`secret`, `words`, `shell` for quoting,
+//! `metrics` for its timings); the task engine and the API use it.
 
 mod auth;
 mod exec;
@@ -27,7 +30,7 @@ use tokio::sync::mpsc;
 use crate::secret::Secret;
 
 pub use auth::{parse_private_key, private_key_public_line};
-pub use exec::{Output, shell_quote, sudo_hint};
+pub use exec::{Output, sudo_hint};
 
 crate::words! {
     /// How a platform's credential logs in, as stored beside it (`password`, `private_key`).

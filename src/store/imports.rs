@@ -12,10 +12,20 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::audit::insert_all as audit_all;
+use super::platforms::is_same_file_violation;
 use super::{
     Actor, IN_LIST, NewAudit, NewKey, NewPlatform, Store, StoreError, StoreResult, now_ts,
     parse_uuid, placeholders, sql, unique_violation,
 };
+
+/// The 409 of an import whose row on `line` would put a platform on a file another platform
+/// came to manage after the plan was made (the unique index refused it).
+fn taken_meanwhile(line: usize) -> StoreError {
+    StoreError::Conflict(format!(
+        "row {line}: another platform manages the same file (host, port, user, authorized_keys \
+         path) since the import was planned; nothing was imported, import again to see it"
+    ))
+}
 
 /// An existing platform as an import compares with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,19 +110,13 @@ impl Store {
     }
 
     /// Create and update platforms in one transaction, each audited (see the module
-    /// documentation). [`StoreError::Conflict`] when a name was taken meanwhile; [`StoreError::
-    /// NotFound`] when a platform to update was deleted meanwhile; either way nothing is written.
+    /// documentation). [`StoreError::Conflict`] when a name was taken, or a row's file came to
+    /// be managed by another platform, meanwhile; [`StoreError::NotFound`] when a platform to
+    /// update was deleted meanwhile; either way nothing is written.
     pub async fn import_platforms(&self, actor: &Actor, import: PlatformImport) -> StoreResult<()> {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        for (new, _) in &import.create {
-            super::platforms::insert_platform(new, &now, "")
-                .execute(&mut *tx)
-                .await
-                .map_err(unique_violation(
-                    "a platform with one of these names was created meanwhile; import again",
-                ))?;
-        }
+        // Updates first: a platform that moves off a file frees it for a new one.
         for update in &import.update {
             let changed = sqlx::query(
                 "UPDATE platforms SET host = $2, port = $3, username = $4, tags = $5,
@@ -127,10 +131,32 @@ impl Store {
             .bind(&now)
             .bind(&update.name)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed == 0 {
-                return Err(StoreError::NotFound);
+            .await;
+            match changed {
+                Ok(done) if done.rows_affected() == 0 => return Err(StoreError::NotFound),
+                Ok(_) => {}
+                Err(e) if is_same_file_violation(&e) => {
+                    tx.rollback().await?;
+                    return Err(taken_meanwhile(update.line));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for (new, line) in &import.create {
+            let inserted = super::platforms::insert_platform(new, &now, "")
+                .execute(&mut *tx)
+                .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) if is_same_file_violation(&e) => {
+                    tx.rollback().await?;
+                    return Err(taken_meanwhile(*line));
+                }
+                Err(e) => {
+                    return Err(unique_violation(
+                        "a platform with one of these names was created meanwhile; import again",
+                    )(e));
+                }
             }
         }
         let mut events = Vec::with_capacity(import.create.len() + import.update.len());

@@ -4,10 +4,17 @@
 //! placeholders, `RETURNING`, text UUIDs and fixed-width RFC 3339 timestamps) so a PostgreSQL twin
 //! can follow. Multi-step writes run in one transaction, and every mutation writes its audit event
 //! in the same transaction as the change it records.
+//!
+//! Layering: below the task engine, the API and the commands. It may use the domain modules it
+//! stores (`authorized_keys`, `known_hosts`, `selector`, `role`, `crypto`, `words`, the word
+//! types of `ssh`) and owns what its statements name, such as the LISTEN/NOTIFY channel names
+//! ([`EVENTS_CHANNEL`], ...); it never uses `api` or `server`. Two helpers it still borrows from
+//! above are `tasks::utf8_boundary` (output pages) and `archive`'s object key of a format-1 log.
 
 mod archive;
 mod audit;
 pub mod audit_chain;
+mod channels;
 mod event_pages;
 mod expiry;
 mod host_keys;
@@ -43,6 +50,7 @@ use uuid::Uuid;
 
 pub use archive::{ArchiveSegment, ArchiveState, MarkArchived, OutputLocation};
 pub use audit::{AUDIT_KEY_SETTING, AuditEvent, AuditFilter, NewAudit};
+pub use channels::{CANCEL_CHANNEL, EVENTS_CHANNEL, WORK_CHANNEL};
 pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use expiry::{ExpiryItem, ExpiryOutcome, expiry_actor};
 pub use host_keys::ImportedPin;

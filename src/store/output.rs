@@ -127,7 +127,7 @@ impl Store {
                 }
                 insert.execute(&mut *tx).await?;
             }
-            notify(&mut tx, crate::tasks::EVENTS_CHANNEL, &task.to_string()).await?;
+            notify(&mut tx, super::EVENTS_CHANNEL, &task.to_string()).await?;
         }
         tx.commit().await?;
         Ok(kept)

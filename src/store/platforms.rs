@@ -246,6 +246,42 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
 
 const NAME_TAKEN: &str = "a platform with this name already exists";
 
+/// The unique index that keeps two platforms off one managed file (migration 0014).
+const ONE_PER_FILE: &str = "platforms_one_per_managed_file";
+
+/// Whether `error` is a violation of the one-platform-per-file index: PostgreSQL names the index,
+/// SQLite names its columns (`UNIQUE constraint failed: platforms.host, ...`).
+pub(super) fn is_same_file_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint() == Some(ONE_PER_FILE)
+                || db.message().contains(ONE_PER_FILE)
+                || db.message().contains("platforms.authorized_keys_path")
+        }
+        _ => false,
+    }
+}
+
+/// The file a platform manages: two platforms with equal ones would overwrite each other's block.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ManagedFile<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub username: &'a str,
+    pub path: &'a str,
+}
+
+impl NewPlatform {
+    fn managed_file(&self) -> ManagedFile<'_> {
+        ManagedFile {
+            host: &self.host,
+            port: self.port,
+            username: &self.username,
+            path: &self.authorized_keys_path,
+        }
+    }
+}
+
 /// The INSERT of platform `new`, created and updated at `now`, followed by `tail` (e.g.
 /// `RETURNING ...`, or nothing): the one statement that writes a new platform row, for
 /// [`Store::create_platform`] and the bulk import.
@@ -277,14 +313,22 @@ pub(super) fn insert_platform<'q>(
 }
 
 impl Store {
-    /// Create a platform. [`StoreError::Conflict`] when the name is taken.
+    /// Create a platform. [`StoreError::Conflict`] when the name is taken or another platform
+    /// manages the same file (the unique index decides, so of two concurrent creates one wins).
     pub async fn create_platform(&self, actor: &Actor, new: NewPlatform) -> StoreResult<Platform> {
         let now = now_ts();
         let mut tx = self.write_tx().await?;
-        let row = insert_platform(&new, &now, &format!("RETURNING {COLUMNS}"))
+        let row = match insert_platform(&new, &now, &format!("RETURNING {COLUMNS}"))
             .fetch_one(&mut *tx)
             .await
-            .map_err(unique_violation(NAME_TAKEN))?;
+        {
+            Ok(row) => row,
+            Err(e) if is_same_file_violation(&e) => {
+                tx.rollback().await?;
+                return Err(self.same_file_conflict(None, new.managed_file()).await);
+            }
+            Err(e) => return Err(unique_violation(NAME_TAKEN)(e)),
+        };
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
@@ -364,7 +408,8 @@ impl Store {
         .await
     }
 
-    /// Change a platform.
+    /// Change a platform. [`StoreError::Conflict`] when the new name is taken or another platform
+    /// manages the file the platform would manage.
     pub async fn patch_platform(
         &self,
         actor: &Actor,
@@ -397,9 +442,25 @@ impl Store {
         .bind(now_ts())
         .bind(patch.exclusive.map(i64::from))
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(unique_violation(NAME_TAKEN))?
-        .ok_or(StoreError::NotFound)?;
+        .await;
+        let row = match row {
+            Ok(row) => row.ok_or(StoreError::NotFound)?,
+            Err(e) if is_same_file_violation(&e) => {
+                tx.rollback().await?;
+                let current = self.get_platform(id).await?.ok_or(StoreError::NotFound)?;
+                let file = ManagedFile {
+                    host: patch.host.as_deref().unwrap_or(&current.host),
+                    port: patch.port.unwrap_or(current.port),
+                    username: patch.username.as_deref().unwrap_or(&current.username),
+                    path: patch
+                        .authorized_keys_path
+                        .as_deref()
+                        .unwrap_or(&current.authorized_keys_path),
+                };
+                return Err(self.same_file_conflict(Some(id), file).await);
+            }
+            Err(e) => return Err(unique_violation(NAME_TAKEN)(e)),
+        };
         let platform = platform_from_row(&row)?;
         audit(
             &mut tx,
@@ -574,27 +635,39 @@ impl Store {
         Ok(PinOutcome::Pinned { shared_with })
     }
 
-    /// The name of a platform other than `except` that manages the same file (host, port, login
-    /// user and authorized_keys path): two such platforms would overwrite each other's block.
-    pub async fn platform_managing_same_file(
+    /// The 409 for a write the one-platform-per-file index refused, naming the platform (other
+    /// than `except`) that manages `file`; read after the failed transaction ended.
+    pub(super) async fn same_file_conflict(
         &self,
         except: Option<Uuid>,
-        host: &str,
-        port: u16,
-        username: &str,
-        path: &str,
-    ) -> StoreResult<Option<String>> {
-        Ok(sqlx::query_scalar(
+        file: ManagedFile<'_>,
+    ) -> StoreError {
+        let other: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
             "SELECT name FROM platforms WHERE host = $1 AND port = $2 AND username = $3
              AND authorized_keys_path = $4 AND id <> $5 LIMIT 1",
         )
-        .bind(host)
-        .bind(i64::from(port))
-        .bind(username)
-        .bind(path)
+        .bind(file.host)
+        .bind(i64::from(file.port))
+        .bind(file.username)
+        .bind(file.path)
         .bind(except.map(|id| id.to_string()).unwrap_or_default())
         .fetch_optional(&self.pool)
-        .await?)
+        .await;
+        let who = match other {
+            Ok(Some(name)) => format!("platform '{name}'"),
+            Ok(None) => "another platform".to_string(),
+            Err(e) => return StoreError::Db(e),
+        };
+        let ManagedFile {
+            host,
+            port,
+            username,
+            path,
+        } = file;
+        StoreError::Conflict(format!(
+            "{who} already manages {path} of {username}@{host}:{port}; two platforms on one file \
+             would overwrite each other's keys"
+        ))
     }
 
     /// Keys assigned to platform `id` with their last sync result, oldest assignment first.

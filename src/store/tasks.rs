@@ -310,7 +310,7 @@ async fn append_event(
     .bind(now_ts())
     .execute(&mut *conn)
     .await?;
-    notify(conn, crate::tasks::EVENTS_CHANNEL, &task_id.to_string()).await?;
+    notify(conn, super::EVENTS_CHANNEL, &task_id.to_string()).await?;
     Ok(seq)
 }
 
@@ -735,7 +735,7 @@ pub(super) async fn insert_task(
         },
     )
     .await?;
-    notify(&mut *conn, crate::tasks::WORK_CHANNEL, "").await?;
+    notify(&mut *conn, super::WORK_CHANNEL, "").await?;
     Ok(id)
 }
 
@@ -1153,7 +1153,7 @@ impl Store {
         .await?;
         finish_task_if_done(&mut tx, self.chain_key(), id).await?;
         // Workers in other processes stop their running targets of this task.
-        notify(&mut tx, crate::tasks::CANCEL_CHANNEL, &id.to_string()).await?;
+        notify(&mut tx, super::CANCEL_CHANNEL, &id.to_string()).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -9,12 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
-/// PostgreSQL channel whose payload is the id of a task with new events.
-pub const EVENTS_CHANNEL: &str = "testum_events";
-/// PostgreSQL channel that tells workers a task was queued or cancelled.
-pub const WORK_CHANNEL: &str = "testum_work";
-/// PostgreSQL channel whose payload is the id of a task someone asked to stop.
-pub const CANCEL_CHANNEL: &str = "testum_cancel";
+use crate::store::{CANCEL_CHANNEL, EVENTS_CHANNEL, WORK_CHANNEL};
 
 /// Wake-ups for task event subscribers and workers.
 #[derive(Clone)]

@@ -1,6 +1,9 @@
 //! The task engine: workers that claim targets from the store's queue and run them (deploy,
 //! revoke, run_command), the output chunker that stores exact bytes at UTF-8 boundaries, and the
 //! in-process event bus that wakes WebSocket subscribers.
+//!
+//! Layering: above `store`, `ssh`, `deploy` and `metrics`, below `api` and `server`; the channel
+//! names its PostgreSQL bridge listens to come from the store.
 
 mod dry_run;
 mod events;
@@ -12,7 +15,7 @@ mod scan;
 mod worker;
 mod writer;
 
-pub use events::{CANCEL_CHANNEL, EVENTS_CHANNEL, EventBus, WORK_CHANNEL};
+pub use events::EventBus;
 pub use health::{Beat, STALE_AFTER, WorkerHealth, WorkersStatus};
 pub use output::utf8_boundary;
 pub use worker::{Worker, WorkerConfig};

@@ -93,7 +93,7 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
     {
         Ok(Some(status)) => {
             tracing::info!(task = %target.task_id, status = status.as_str(), "task finished");
-            crate::metrics::task_ended(&target.kind, status);
+            crate::metrics::task_ended(&target.kind, status.as_str());
             if let Some(archive) = &context.archive {
                 crate::archive::spawn_archive(
                     context.store.clone(),
@@ -705,6 +705,23 @@ async fn wait_for_cancel_request(context: &RunContext, task: Uuid) {
 #[cfg(test)]
 mod tests {
     use super::shared_host_key_warning;
+    use crate::store::TaskStatus;
+
+    #[test]
+    fn metrics_outcomes_are_the_final_task_statuses() {
+        let finals: Vec<&str> = [
+            TaskStatus::Queued,
+            TaskStatus::Running,
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+            TaskStatus::Cancelled,
+        ]
+        .into_iter()
+        .filter(|s| s.is_final())
+        .map(TaskStatus::as_str)
+        .collect();
+        assert_eq!(finals, crate::metrics::OUTCOMES);
+    }
 
     fn names(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("web-{i:02}")).collect()

@@ -37,6 +37,8 @@ mod keys_matrix;
 mod metrics;
 mod notifications;
 mod output_archive;
+mod peer_vectors;
+mod platform_files;
 mod rotation;
 mod scale_out;
 mod scan_access;

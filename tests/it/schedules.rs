@@ -43,7 +43,8 @@ fn at(text: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// A platform that is never contacted (the tasks stay queued: no worker runs).
+/// A platform that is never contacted (the tasks stay queued: no worker runs); each manages a
+/// file of its own, as two platforms on one file are refused.
 async fn platform(store: &Store, name: &str) -> Uuid {
     tagged_platform(store, name, &[]).await
 }
@@ -64,7 +65,7 @@ async fn tagged_platform(store: &Store, name: &str, tags: &[&str]) -> Uuid {
                 host_key_policy: HostKeyPolicy::Tofu,
                 host_key_type: None,
                 host_key_fingerprint: None,
-                authorized_keys_path: ".ssh/authorized_keys".into(),
+                authorized_keys_path: format!(".ssh/authorized_keys-{name}"),
                 tags: tags.iter().map(|t| t.to_string()).collect(),
                 exclusive: false,
             },

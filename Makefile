@@ -21,8 +21,9 @@ test: deps
 
 # Fuzzing (README "Fuzzing"): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each, seeded
 # from tests/cases; prints executions and crashes per target and exits non-zero on a crash.
-# `make test` ends with the smoke run: FUZZ_SMOKE_SECONDS each, on an unoptimised build (it builds
-# in about half the time of the optimised one `make fuzz` uses).
+# `make test` ends with the smoke run: FUZZ_SMOKE_SECONDS each, on an unoptimised build, which
+# compiles faster than the optimised one `make fuzz` uses (the fuzz build is a second build of
+# every dependency, with coverage instrumentation).
 FUZZ_TARGETS := public_key authorized_keys apply options known_hosts
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 10

@@ -57,7 +57,11 @@ fuzz_target!(|data: &[u8]| {
     match (around_block(current), outside_new) {
         (Some(old), Some(now)) => assert_eq!(old, now, "bytes outside the block changed"),
         (Some((before, after)), None) => {
-            assert_eq!(*new, [before, after].concat(), "bytes outside the block changed")
+            assert_eq!(
+                *new,
+                [before, after].concat(),
+                "bytes outside the block changed"
+            )
         }
         (None, Some((before, after))) => {
             assert!(after.is_empty(), "a new block is not at the end");

@@ -39,6 +39,9 @@ fuzz_target!(|bytes: &[u8]| {
             "canonical line validates to another entry"
         );
         assert_eq!(parse_key_line(&canonical).as_ref(), Ok(&entry));
-        assert_eq!(clean_submitted_line(line).as_deref(), Ok(canonical.as_str()));
+        assert_eq!(
+            clean_submitted_line(line).as_deref(),
+            Ok(canonical.as_str())
+        );
     }
 });

@@ -33,7 +33,9 @@ fn check_literal_hosts(entry: &Entry, field: &str) {
             .and_then(|p| p.split_once("]:"))
             .and_then(|(host, port)| Some((host, port.parse::<u16>().ok(), port)))
             // Only a port written as ssh writes it (`[host]:2222`, not `+2222` or `02222`).
-            .and_then(|(host, port, text)| port.filter(|p| p.to_string() == text).map(|p| (host, p)))
+            .and_then(|(host, port, text)| {
+                port.filter(|p| p.to_string() == text).map(|p| (host, p))
+            })
             .filter(|(_, port)| *port != 22);
         let (host, port) = bracketed.unwrap_or((pattern, 22));
         assert!(
@@ -46,7 +48,11 @@ fn check_literal_hosts(entry: &Entry, field: &str) {
 
 fuzz_target!(|text: &str| {
     let lines = parse(text);
-    assert_eq!(lines.len(), text.lines().count(), "one parsed line per line");
+    assert_eq!(
+        lines.len(),
+        text.lines().count(),
+        "one parsed line per line"
+    );
     for ((i, line), raw) in lines.iter().enumerate().zip(text.lines()) {
         let number = match line {
             Line::Entry(entry) => {

@@ -27,9 +27,10 @@ fuzz_target!(|field: &str| {
                 );
             }
             Err(e) => assert!(
-                options
-                    .iter()
-                    .any(|o| o.value.as_deref().is_some_and(|v| v.contains(char::is_control))),
+                options.iter().any(|o| o
+                    .value
+                    .as_deref()
+                    .is_some_and(|v| v.contains(char::is_control))),
                 "render_option refused a parsed option: {e}"
             ),
         }

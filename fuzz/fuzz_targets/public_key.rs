@@ -12,9 +12,16 @@ fuzz_target!(|text: &str| {
     let Ok(key) = PublicKey::parse(text) else {
         return;
     };
-    assert!(!key.line.contains(['\r', '\n']), "normalised line spans several lines");
+    assert!(
+        !key.line.contains(['\r', '\n']),
+        "normalised line spans several lines"
+    );
     let again = PublicKey::parse(&key.line);
-    assert_eq!(again.as_ref(), Ok(&key), "normalised line does not parse back to the key");
+    assert_eq!(
+        again.as_ref(),
+        Ok(&key),
+        "normalised line does not parse back to the key"
+    );
     let bare = key
         .with_comment(None)
         .expect("removing the comment is always possible");

@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl iproute2
 
-.PHONY: test deps check faults schemathesis bench bench-deps cases
+.PHONY: test deps check faults schemathesis fuzz fuzz-smoke fuzz-deps bench bench-deps cases
 
 # The whole suite runs twice: on SQLite, then on PostgreSQL (each test in its own database).
 # The multi-process scale_out_ tests need PostgreSQL whatever the pass, so they run in the
@@ -17,6 +17,31 @@ test: deps
 	scripts/ensure-postgres.sh
 	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) cargo test --no-fail-fast; \
 	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
+	$(MAKE) fuzz-smoke
+
+# Fuzzing (README "Fuzzing"): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each, seeded
+# from tests/cases; prints executions and crashes per target and exits non-zero on a crash.
+# `make test` ends with the smoke run: FUZZ_SMOKE_SECONDS each, on an unoptimised build, which
+# compiles faster than the optimised one `make fuzz` uses (the fuzz build is a second build of
+# every dependency, with coverage instrumentation).
+FUZZ_TARGETS := public_key authorized_keys apply options known_hosts
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 10
+CARGO_FUZZ_VERSION := 0.13.2
+
+fuzz: fuzz-deps
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-deps
+	FUZZ_BUILD=dev scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+# cargo-fuzz from crates.io, when missing; fail loudly when that is impossible.
+fuzz-deps:
+	@cargo fuzz --version >/dev/null 2>&1 || { \
+		echo "installing: cargo-fuzz (cargo install)"; \
+		cargo install --locked --version $(CARGO_FUZZ_VERSION) cargo-fuzz || { echo "make fuzz: cannot cargo install cargo-fuzz" >&2; exit 1; }; }
+	@cargo fuzz --version >/dev/null 2>&1 || { echo "make fuzz: cargo fuzz is missing after install" >&2; exit 1; }
+	@command -v python3 >/dev/null || { echo "make fuzz: python3 (seeds the corpora) is missing" >&2; exit 1; }
 
 # Fault injection, counted (tests/it/faults.rs): TESTUM_FAULTS faults (default 1000) injected during
 # real deploys and revokes, on PostgreSQL (the worker to SIGKILL is a separate `testum worker`

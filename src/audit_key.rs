@@ -85,7 +85,19 @@ pub async fn keyed_store(store: Store, ring: &Keyring) -> anyhow::Result<Store> 
                     primary.seal(&record.encode(), AUDIT_KEY_AAD)
                 })
                 .await?;
-            ChainKeyRecord::open(&sealed, ring)?
+            let record = ChainKeyRecord::open(&sealed, ring)?;
+            if record.keyed_from > 1 {
+                // Right after the upgrade to schema 13 this is expected; at any other time the
+                // record was deleted, and the unkeyed events before it deserve a look.
+                tracing::warn!(
+                    keyed_from = record.keyed_from,
+                    "keyed the audit chain after {} unkeyed events: expected once, on the first \
+                     start after the upgrade that introduced keyed audit events; at any other \
+                     time the audit chain key record was deleted, so check those events",
+                    record.keyed_from - 1
+                );
+            }
+            record
         }
     };
     Ok(store.with_chain_key(record.key))

@@ -124,7 +124,9 @@ pub fn username(text: &str) -> Result<String, String> {
 pub const DEFAULT_AUTHORIZED_KEYS_PATH: &str = ".ssh/authorized_keys";
 
 /// An authorized_keys path: relative to the login user's home (a leading `~/` is dropped) or
-/// absolute; no `..` component, no control characters, at most 4096 bytes.
+/// absolute; no `..` component, no control characters, at most 4096 bytes. Returned in one
+/// spelling per file: empty and `.` components are dropped (`a//./b` is `a/b`), so the unique
+/// index on a platform's file (host, port, user, path) cannot be passed by another spelling.
 pub fn authorized_keys_path(text: &str) -> Result<String, String> {
     let text = text.strip_prefix("~/").unwrap_or(text);
     if text.is_empty() || text == "/" {
@@ -145,7 +147,15 @@ pub fn authorized_keys_path(text: &str) -> Result<String, String> {
     if text.starts_with('~') {
         return Err("may start with '~/' only for the login user's own home".into());
     }
-    Ok(text.to_string())
+    let parts: Vec<&str> = text
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    if parts.is_empty() {
+        return Err("must name a file".into());
+    }
+    let root = if text.starts_with('/') { "/" } else { "" };
+    Ok(format!("{root}{}", parts.join("/")))
 }
 
 /// Tags: each 1 to 64 of letters, digits, `.`, `_`, `-`, `:`, `=`, `/`; at most 50; duplicates
@@ -264,7 +274,22 @@ mod tests {
             authorized_keys_path("/etc/ssh/keys/u").unwrap(),
             "/etc/ssh/keys/u"
         );
-        for bad in ["", "/", "a/../b", "..", "x\n", ".ssh/", "~bob/x"] {
+        // One spelling per file (a fresh reviewer's finding: `//` and `/./` made a second
+        // platform on one file, whose deploy then wiped the first one's keys).
+        for (spelling, canonical) in [
+            (
+                "/tmp/fleet//h0/./authorized_keys",
+                "/tmp/fleet/h0/authorized_keys",
+            ),
+            ("./.ssh/authorized_keys", ".ssh/authorized_keys"),
+            ("~/.ssh//authorized_keys", ".ssh/authorized_keys"),
+            ("//etc/ssh/keys/u", "/etc/ssh/keys/u"),
+        ] {
+            assert_eq!(authorized_keys_path(spelling).unwrap(), canonical);
+        }
+        for bad in [
+            "", "/", "a/../b", "..", "x\n", ".ssh/", "~bob/x", ".", "/./", "~/.",
+        ] {
             assert!(authorized_keys_path(bad).is_err(), "{bad:?} accepted");
         }
     }

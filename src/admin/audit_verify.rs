@@ -55,7 +55,10 @@ impl AuditCommand {
         let keying = match &record {
             RecordState::Opened(record) => format!("keyed from seq {}", record.keyed_from),
             RecordState::Unopened => "key record not opened".to_string(),
-            RecordState::Absent => "not keyed yet".to_string(),
+            RecordState::Absent => "not keyed yet: plain SHA-256 hashes prove nothing against \
+                                    someone who can write the database; expected only before \
+                                    the first start of a testum that keys the chain"
+                .to_string(),
         };
         println!(
             "audit chain intact: {} events ({unkeyed} sha256, {} hmac-sha256; {keying}), head \

@@ -377,14 +377,19 @@ impl Store {
             }
         }
         let outside: Option<String> =
-            sqlx::query_scalar("SELECT id FROM audit_events WHERE seq IS NULL ORDER BY id LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
+            // The walk starts at seq 1: a row without a seq, or with one below 1, is not in it.
+            sqlx::query_scalar(
+                "SELECT id FROM audit_events WHERE seq IS NULL OR seq < 1 ORDER BY id LIMIT 1",
+            )
+            .fetch_optional(&self.pool)
+            .await?;
         if let Some(id) = outside {
             return Ok(Err(ChainBreak {
                 seq: 0,
                 id,
-                what: "the event has no seq: it was written outside the chain".into(),
+                what: "the event has no seq of the chain (none, or one below 1): it was written \
+                       outside the chain"
+                    .into(),
             }));
         }
         Ok(walker.finish())

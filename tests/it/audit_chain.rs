@@ -162,6 +162,31 @@ async fn a_deleted_event_breaks_the_chain_at_the_next_one() {
     assert!(stderr.contains("expected seq 2"), "{stderr}");
 }
 
+/// A fresh reviewer's finding: rows with a seq of 0 or below were never walked, so a forged
+/// event with one passed verify and was listed by the API.
+#[tokio::test]
+async fn an_event_with_a_seq_below_one_is_outside_the_chain() {
+    let app = TestApp::start().await;
+    add_platforms(&app, &["a"]).await;
+    for seq in [0i64, -7] {
+        app.sql(&format!(
+            "INSERT INTO audit_events (id, created_at, actor, action, target, outcome, details,
+                                       seq, prev_hash, hash, hash_rule)
+             VALUES ('11111111-2222-4333-8444-55555555555{}', '2026-12-01T23:51:20.000000Z',
+                     'alice', 'user.update', 'user:x', 'success', '{{}}', {seq}, 'x', 'y',
+                     'hmac-sha256')",
+            seq.abs() % 10
+        ))
+        .await;
+        let broken = app.admin_command(&["audit", "verify"], &[]).await;
+        let stderr = text(&broken.stderr);
+        assert!(!broken.status.success(), "seq {seq}: {stderr}");
+        assert!(stderr.contains("outside the chain"), "{stderr}");
+        app.sql("DELETE FROM audit_events WHERE actor = 'alice'")
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn events_written_before_the_chain_are_chained_once_on_start() {
     let app = TestApp::start().await;

@@ -68,6 +68,34 @@ async fn two_concurrent_creates_of_one_file_give_one_201_and_one_409() {
     assert_eq!(list["items"].as_array().map(Vec::len), Some(5), "{list}");
 }
 
+/// A fresh reviewer's finding: `//` or `/./` in the path made a second platform on one file.
+#[tokio::test]
+async fn another_spelling_of_a_managed_file_is_the_same_file() {
+    let app = TestApp::start().await;
+    let mut first = platform("first", "spelling.example");
+    first["authorized_keys_path"] = json!("/srv/keys/deploy");
+    let (status, body) = app.post("/api/platforms", first).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (i, spelling) in [
+        "/srv//keys/deploy",
+        "/srv/./keys/deploy",
+        "//srv/keys/./deploy",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut twin = platform(&format!("twin{i}"), "spelling.example");
+        twin["authorized_keys_path"] = json!(spelling);
+        let (status, problem) = app.post("/api/platforms", twin).await;
+        assert_conflict(status, &problem, "first");
+    }
+    let mut default = platform("home", "spelling.example");
+    default["authorized_keys_path"] = json!("./.ssh//authorized_keys");
+    let (status, body) = app.post("/api/platforms", default).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["authorized_keys_path"], ".ssh/authorized_keys");
+}
+
 #[tokio::test]
 async fn a_patch_onto_a_managed_file_is_409_naming_its_platform() {
     let app = TestApp::start().await;

@@ -526,6 +526,10 @@ if [ ! -d "$d" ]; then
 fi
 trap 'rm -f "$tmp" ${old:+"$old"} ${new:+"$new"}' EXIT
 trap 'exit 129' HUP
+# When testum's connection ends (its worker killed, the network cut), stderr is a closed pipe:
+# the next message would end the shell by SIGPIPE, which skips the EXIT trap and leaves the
+# temporary file (issue 13's fault campaign: 4 in 353 faults). Exit through the trap instead.
+trap 'exit 141' PIPE
 trap 'exit 130' INT
 trap 'exit 143' TERM
 if command -v flock >/dev/null 2>&1 && (: >>"$lock") 2>/dev/null; then

@@ -17,7 +17,6 @@ test: deps
 	scripts/ensure-postgres.sh
 	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) cargo test --no-fail-fast; \
 	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
-	$(MAKE) fuzz-smoke
 
 # Fuzzing (README "Fuzzing"): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each, seeded
 # from tests/cases; prints executions and crashes per target and exits non-zero on a crash.

@@ -11,12 +11,19 @@ APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chr
 # The multi-process scale_out_ tests need PostgreSQL whatever the pass, so they run in the
 # PostgreSQL pass only.
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432
+# This make run's name for its PostgreSQL test databases (testum_t_<run>_<uuid>): the clean-up
+# after a pass drops these only, so runs sharing the server (make faults beside make test) do not
+# drop each other's.
+TEST_RUN := $(shell od -An -N4 -tx4 /dev/urandom | tr -dc 0-9a-f)
+PG_TEST_ENV := TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) TESTUM_TEST_RUN=$(TEST_RUN)
+DROP_TEST_DATABASES := scripts/drop-test-databases.sh $(PG_TEST_URL) testum_t_$(TEST_RUN)_
 
 test: deps
 	cargo test --no-fail-fast -- --skip scale_out_
 	scripts/ensure-postgres.sh
-	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) cargo test --no-fail-fast; \
-	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
+	$(PG_TEST_ENV) cargo test --no-fail-fast; \
+	  status=$$?; $(DROP_TEST_DATABASES); exit $$status
+	$(MAKE) fuzz-smoke
 
 # Fuzzing (README "Fuzzing"): every cargo-fuzz target of fuzz/ for FUZZ_SECONDS each, seeded
 # from tests/cases; prints executions and crashes per target and exits non-zero on a crash.
@@ -48,9 +55,9 @@ fuzz-deps:
 TESTUM_FAULTS ?= 1000
 faults: deps
 	scripts/ensure-postgres.sh
-	TESTUM_FAULTS=$(TESTUM_FAULTS) TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) \
+	TESTUM_FAULTS=$(TESTUM_FAULTS) $(PG_TEST_ENV) \
 	  cargo test --test it faults:: -- --nocapture; \
-	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
+	  status=$$?; $(DROP_TEST_DATABASES); exit $$status
 
 # Install missing test dependencies with apt-get; fail loudly when that is impossible.
 deps:
@@ -96,9 +103,9 @@ schemathesis: deps
 	TESTUM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) TESTUM_SCHEMATHESIS_SECONDS=$(SCHEMATHESIS_SECONDS) \
 	  cargo test --test it schemathesis:: -- --nocapture
 	scripts/ensure-postgres.sh
-	TESTUM_TEST_DATABASE_URL=$(PG_TEST_URL) TESTUM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) \
+	$(PG_TEST_ENV) TESTUM_SCHEMATHESIS_EXAMPLES=$(SCHEMATHESIS_EXAMPLES) \
 	  TESTUM_SCHEMATHESIS_SECONDS=$(SCHEMATHESIS_SECONDS) cargo test --test it schemathesis:: -- --nocapture; \
-	  status=$$?; scripts/drop-test-databases.sh $(PG_TEST_URL); exit $$status
+	  status=$$?; $(DROP_TEST_DATABASES); exit $$status
 
 # Formatting and lints, as CI checks them.
 check:

@@ -2,8 +2,9 @@
 # Run the cargo-fuzz targets of fuzz/ (README "Fuzzing"): `scripts/fuzz.sh SECONDS TARGET...`.
 #
 # Seeds fuzz/corpus/<target>/ from tests/cases (fuzz/seed_corpus.py), builds every target once,
-# then runs each for SECONDS in libFuzzer's fork mode, which keeps fuzzing after a crash so the
-# count is the number of failing inputs found (crashes, timeouts over 10 s, and inputs needing
+# replays the saved crash inputs of fuzz/regressions/<target>/, then runs each for SECONDS in
+# libFuzzer's fork mode, which keeps fuzzing after a crash so the count is the number of failing
+# inputs found (crashes, timeouts over 10 s, and inputs needing
 # more than 2 GiB all count). Prints one line per target and a total:
 #   fuzz <target>: <executions> executions, <crashes> crashes
 # The failing inputs are in fuzz/artifacts/<target>/, libFuzzer's output in
@@ -27,6 +28,20 @@ fi
 
 python3 fuzz/seed_corpus.py tests/cases fuzz/corpus
 cargo fuzz build "${build_flags[@]}"
+
+# Every input a run once saved as a crash is kept in fuzz/regressions/<target>/ and replayed
+# first: a crash that comes back fails at once, whatever the fuzzing finds after.
+for target in "$@"; do
+  regressions=(fuzz/regressions/$target/*)
+  if [ -e "${regressions[0]}" ]; then
+    cargo fuzz run "${build_flags[@]}" "$target" "${regressions[@]}" >/dev/null 2>&1 || {
+      echo "fuzz $target: a saved regression input fails again (fuzz/regressions/$target/):" >&2
+      cargo fuzz run "${build_flags[@]}" "$target" "${regressions[@]}" 2>&1 | tail -n 20 >&2
+      exit 1
+    }
+    echo "fuzz $target: ${#regressions[@]} regression inputs pass"
+  fi
+done
 
 total_execs=0
 total_crashes=0

@@ -259,3 +259,27 @@ fn the_strongest_algorithm_is_pinned_when_a_host_lists_several() {
     assert_eq!(pinned.len(), 1);
     assert_eq!(pinned[0].key_type.as_deref(), Some("ssh-ed25519"));
 }
+
+#[test]
+fn a_unicode_space_belongs_to_the_host_pattern_it_starts() {
+    // The input the known_hosts fuzz target saved (fuzz/regressions/known_hosts/): the host
+    // field starts with U+2000. OpenSSH's hostfile.c splits on space and tab only, so the pattern
+    // is "\u{2000}server.org", which names no host `server.org`.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/known_hosts/crash-f68ca1b9d3a0eba95c83a517e3d93601c9d17ee4"
+    ))
+    .unwrap();
+    let lines = parse(&text);
+    assert_eq!(lines.len(), 1);
+    let e = entry(&lines, 1);
+    assert!(e.matches("\u{2000}server.org", 22));
+    assert!(!e.matches("server.org", 22));
+    let outcomes = plan(&lines, &[platform("srv", "server.org", 22, None)]);
+    assert!(
+        rows(&outcomes, "srv")
+            .iter()
+            .all(|o| o.status != Status::Pinned),
+        "server.org pinned from a line that does not name it: {outcomes:?}"
+    );
+}

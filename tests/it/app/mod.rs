@@ -35,16 +35,30 @@ pub struct TestApp {
 
 /// The database for one test: a fresh SQLite file in the data dir, or, when
 /// `TESTUM_TEST_DATABASE_URL` names a PostgreSQL server (e.g. `postgres://postgres@127.0.0.1:5432`),
-/// a fresh database `testum_t_<uuid>` created on it (the Makefile drops them after the run).
+/// a fresh database `testum_t_[<run>_]<uuid>` created on it (the Makefile drops them after the
+/// run; see `new_postgres_database`).
 pub async fn test_database_url() -> Option<String> {
     let server = std::env::var("TESTUM_TEST_DATABASE_URL").ok()?;
     Some(new_postgres_database(&server).await)
 }
 
-/// A fresh database `testum_t_<uuid>` on the PostgreSQL server at `server`; its URL.
+/// A fresh database on the PostgreSQL server at `server`; its URL. Named `testum_t_<uuid>`, or
+/// `testum_t_<run>_<uuid>` when `TESTUM_TEST_RUN` (letters and digits) names the run: the
+/// Makefile sets it so that its clean-up drops this run's databases only, and two runs (say
+/// `make faults` and `make test`) can share one server.
 pub async fn new_postgres_database(server: &str) -> String {
     let server = server.trim_end_matches('/');
-    let name = format!("testum_t_{}", uuid::Uuid::new_v4().simple());
+    let run = match std::env::var("TESTUM_TEST_RUN") {
+        Ok(run) if !run.is_empty() => {
+            assert!(
+                run.chars().all(|c| c.is_ascii_alphanumeric()),
+                "TESTUM_TEST_RUN must be letters and digits, not {run:?}"
+            );
+            format!("{}_", run.to_ascii_lowercase())
+        }
+        _ => String::new(),
+    };
+    let name = format!("testum_t_{run}{}", uuid::Uuid::new_v4().simple());
     let (admin_url, _) = split_database(server);
     let mut admin = sqlx::PgConnection::connect(&format!("{admin_url}/postgres"))
         .await

@@ -107,6 +107,8 @@ pub const RULES: &[Rule] = &[
     rule("POST", "/api/tasks", AtLeast(Operator)),
     rule("GET", "/api/tasks/{id}", AtLeast(Viewer)),
     rule("GET", "/api/tasks/{id}/output", AtLeast(Viewer)),
+    rule("GET", "/api/tasks/{id}/targets", AtLeast(Viewer)),
+    rule("GET", "/api/tasks/{id}/output_groups", AtLeast(Viewer)),
     rule("POST", "/api/tasks/{id}/cancel", AtLeast(Operator)),
     rule("GET", "/ws/tasks/{id}", AtLeast(Viewer)),
     // Schedules: they create tasks, so writing them is an operator's.

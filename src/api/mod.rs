@@ -148,6 +148,8 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(tasks::list, tasks::create))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::output))
+        .routes(routes!(tasks::targets))
+        .routes(routes!(tasks::output_groups))
         .routes(routes!(tasks::cancel))
         .routes(routes!(schedules::list, schedules::create))
         .routes(routes!(schedules::get, schedules::patch, schedules::delete))

@@ -720,7 +720,8 @@ pub async fn cancel(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct OutputQuery {
-    /// With `stream`: the raw bytes of this platform's stream.
+    /// With `stream`: the raw bytes of this platform's stream. Alone: JSON pages of this
+    /// platform's output only (both streams, in order).
     #[param(value_type = Option<Uuid>)]
     platform_id: Option<String>,
     /// `stdout` or `stderr`, with `platform_id`.
@@ -759,7 +760,8 @@ pub struct OutputPage {
 pub const MAX_OUTPUT_PAGE: u32 = 10_000;
 pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
 
-/// `GET /api/tasks/{id}/output[?after_seq=&limit=]`: output chunks as JSON, `data` as text with
+/// `GET /api/tasks/{id}/output[?platform_id=][&after_seq=&limit=]`: output chunks as JSON (of
+/// one platform with `platform_id`), `data` as text with
 /// invalid UTF-8 replaced, a page of events at a time (at most `limit` events and about 8 MiB of
 /// output; `next_after_seq` continues it). `?platform_id=&stream=stdout|stderr`: the exact bytes
 /// of that one stream, as `application/octet-stream`, streamed (bounded by
@@ -782,33 +784,38 @@ pub async fn output(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<OutputQuery>,
 ) -> Result<Response, ApiError> {
-    let task = find(&state, &id).await?;
+    let task = find_head(&state, &id).await?;
     match (&query.platform_id, &query.stream) {
-        (None, None) => output_page(&state, &task, &query).await,
-        (Some(platform), Some(stream)) => {
+        (None, None) => output_page(&state, &task, None, &query).await,
+        (Some(platform), stream) => {
             let mut errors = Errors::default();
             let platform = errors.check("platform_id", Uuid::parse_str(platform));
-            if !matches!(stream.as_str(), "stdout" | "stderr") {
+            if let Some(stream) = stream
+                && !matches!(stream.as_str(), "stdout" | "stderr")
+            {
                 errors.add("stream", "must be stdout or stderr");
             }
             errors.finish()?;
             let platform = platform.ok_or_else(|| ApiError::internal("validated value missing"))?;
-            if !task.targets.iter().any(|t| t.platform_id == platform) {
+            if state.store.task_target(task.id, platform).await?.is_none() {
                 return Err(ApiError::not_found(format!(
                     "task {} has no target on platform {platform}",
                     task.id
                 )));
             }
-            raw_stream(&state, task.id, platform, stream).await
+            match stream {
+                Some(stream) => raw_stream(&state, task.id, platform, stream).await,
+                None => output_page(&state, &task, Some(platform), &query).await,
+            }
         }
         (None, Some(_)) => Err(ApiError::field("platform_id", "is required with stream")),
-        (Some(_), None) => Err(ApiError::field("stream", "is required with platform_id")),
     }
 }
 
 async fn output_page(
     state: &AppState,
     task: &Task,
+    platform: Option<Uuid>,
     query: &OutputQuery,
 ) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
@@ -829,9 +836,23 @@ async fn output_page(
         )
         .unwrap_or(DEFAULT_OUTPUT_PAGE);
     errors.finish()?;
-    let page = crate::archive::events_after(&state.store, &state.archive, task.id, after, limit)
-        .await
-        .map_err(ApiError::internal)?;
+    let page = match platform {
+        None => {
+            crate::archive::events_after(&state.store, &state.archive, task.id, after, limit).await
+        }
+        Some(platform) => {
+            crate::archive::platform_output_after(
+                &state.store,
+                &state.archive,
+                task.id,
+                platform,
+                after,
+                limit,
+            )
+            .await
+        }
+    }
+    .map_err(ApiError::internal)?;
     if page.output_expired {
         return Err(expired(task.id));
     }
@@ -927,4 +948,157 @@ async fn raw_stream(
         Body::from_stream(pages),
     )
         .into_response())
+}
+
+/// Longest `search` of `GET /api/tasks/{id}/targets`, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Query of `GET /api/tasks/{id}/targets`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TargetsQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only targets in this status: `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: Option<String>,
+    /// Only targets whose platform name or error contains this text (case-insensitive), at
+    /// most 200 characters.
+    pub search: Option<String>,
+    /// Only targets whose output has this digest (64 hex digits): the members of one output
+    /// group.
+    pub output_digest: Option<String>,
+}
+
+impl TargetsQuery {
+    /// The filter, page size and cursor, or a 422 naming each bad field.
+    pub fn parse(self) -> Result<(crate::store::TargetFilter, NumberPage), ApiError> {
+        let mut errors = Errors::default();
+        let page = number_page(&mut errors, self.limit.as_deref(), self.cursor.as_deref());
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            Some(text) => errors.check(
+                "status",
+                serde_json::from_value::<crate::store::TaskStatus>(serde_json::json!(text))
+                    .map_err(|_| "must be queued, running, succeeded, failed or cancelled"),
+            ),
+            None => None,
+        };
+        let search = self.search.filter(|s| !s.trim().is_empty());
+        if search
+            .as_ref()
+            .is_some_and(|s| s.chars().count() > MAX_SEARCH_CHARS)
+        {
+            errors.add(
+                "search",
+                format!("must be at most {MAX_SEARCH_CHARS} characters"),
+            );
+        }
+        let output_digest = self.output_digest.filter(|s| !s.is_empty());
+        if output_digest
+            .as_ref()
+            .is_some_and(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            errors.add("output_digest", "must be 64 hexadecimal digits");
+        }
+        errors.finish()?;
+        let filter = crate::store::TargetFilter {
+            status,
+            search: search.map(|s| s.trim().to_string()),
+            output_digest: output_digest.map(|d| d.to_ascii_lowercase()),
+        };
+        Ok((filter, page))
+    }
+}
+
+/// Size and start of a page of targets or output groups.
+pub type NumberPage = (u32, Option<crate::store::NumberCursor>);
+
+/// `limit` (1 to 500, default 50) and `cursor` of a list ordered by numbers; errors name the
+/// field.
+fn number_page(errors: &mut Errors, limit: Option<&str>, cursor: Option<&str>) -> NumberPage {
+    let limit = errors
+        .check("limit", super::extract::page_limit(limit))
+        .unwrap_or(super::extract::DEFAULT_LIMIT);
+    let cursor = match cursor {
+        None | Some("") => None,
+        Some(text) => {
+            let cursor = crate::store::NumberCursor::decode(text);
+            if cursor.is_none() {
+                errors.add("cursor", "is not a cursor returned by this list");
+            }
+            cursor
+        }
+    };
+    (limit, cursor)
+}
+
+/// The task with path id `id` without its targets (with their counts), or a 404 naming it.
+pub async fn find_head(state: &AppState, id: &str) -> Result<Task, ApiError> {
+    let id = parse_id(id, "task")?;
+    state
+        .store
+        .get_task_head(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
+}
+
+/// `GET /api/tasks/{id}/targets?status=&search=&output_digest=&limit=&cursor=`: a page of the
+/// task's targets in the task's order, filtered.
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{id}/targets",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id"), TargetsQuery),
+    responses(
+        (status = 200, description = "A page of the task's targets, in the task's order", body = Page<crate::store::Target>),
+        (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn targets(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(query): ApiQuery<TargetsQuery>,
+) -> Result<Json<Page<crate::store::Target>>, ApiError> {
+    let (filter, (limit, after)) = query.parse()?;
+    let task = find_head(&state, &id).await?;
+    Ok(Json(
+        state
+            .store
+            .task_targets(task.id, &filter, limit, after)
+            .await?,
+    ))
+}
+
+/// `GET /api/tasks/{id}/output_groups?limit=&cursor=`: the task's ended targets grouped by
+/// status and byte-identical output (like `dshbak -c`), the smallest groups first.
+#[utoipa::path(
+    get,
+    path = "/api/tasks/{id}/output_groups",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id"), Paging),
+    responses(
+        (status = 200, description = "A page of output groups, smallest first: each with its digest, size, status, member count and first member (read its output with `GET /api/tasks/{id}/output?platform_id=`; list the members with `GET /api/tasks/{id}/targets?output_digest=`). Targets still running are in no group yet", body = Page<crate::store::OutputGroup>),
+        (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn output_groups(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(paging): ApiQuery<Paging>,
+) -> Result<Json<Page<crate::store::OutputGroup>>, ApiError> {
+    let mut errors = Errors::default();
+    let (limit, after) = number_page(
+        &mut errors,
+        paging.limit.as_deref(),
+        paging.cursor.as_deref(),
+    );
+    errors.finish()?;
+    let task = find_head(&state, &id).await?;
+    Ok(Json(
+        state.store.output_groups(task.id, limit, after).await?,
+    ))
 }

@@ -11,6 +11,10 @@
 //! closes the socket. For a task whose output retention deleted, the replay has the `target` and
 //! `done` frames only (the task's `output_expired_at` says why).
 //!
+//! `?output=none` leaves output out (the `target` and `done` frames only: what a page of counts
+//! and statuses needs, however much the hosts print); `?platform_id=` keeps only that platform's
+//! output and `target` frames (one host's output, live).
+//!
 //! With `?output=binary`, output events come as binary messages instead (see [`binary_frame`]):
 //! the exact bytes after a 26-byte header, with no JSON escaping. A client that follows large or
 //! non-text output (a NUL is six bytes of JSON, `\u0000`) reads it for a fraction of the cost,
@@ -53,14 +57,15 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
     params(
         ("id" = Uuid, Path, description = "The task's id"),
         ("access_token" = Option<String>, Query, description = "Access token, instead of the Authorization header"),
-        ("output" = Option<String>, Query, description = "`text` (default): output frames are JSON with `data` as text, invalid UTF-8 replaced. `binary`: each output event is a binary message: byte 0 = 1 (output), bytes 1-8 = seq (unsigned, big-endian), 9-24 = platform_id (UUID bytes), 25 = stream (1 stdout, 2 stderr), then the exact bytes")
+        ("output" = Option<String>, Query, description = "`text` (default): output frames are JSON with `data` as text, invalid UTF-8 replaced. `binary`: each output event is a binary message: byte 0 = 1 (output), bytes 1-8 = seq (unsigned, big-endian), 9-24 = platform_id (UUID bytes), 25 = stream (1 stdout, 2 stderr), then the exact bytes. `none`: no output frames (target and done frames only)"),
+        ("platform_id" = Option<Uuid>, Query, description = "Only this platform's output and target frames (and the final done frame)")
     ),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake (`Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key` are required); `detail` says which header", body = Problem, content_type = "application/problem+json"),
         (status = 426, description = "The connection cannot be upgraded (e.g. HTTP/2)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`output` is neither `text` nor `binary`", body = Problem, content_type = "application/problem+json")
+        (status = 422, description = "`output` is not `text`, `binary` or `none`, or `platform_id` is not a UUID; `errors` names the field", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn task_stream(
@@ -72,23 +77,68 @@ pub async fn task_stream(
 ) -> Result<Response, ApiError> {
     // axum answers a request that is not a handshake in text/plain; this API answers problem+json.
     let upgrade = upgrade.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
-    let binary = match query.output.as_deref() {
-        None | Some("text") => false,
-        Some("binary") => true,
-        Some(_) => return Err(ApiError::field("output", "must be text or binary")),
+    let mut errors = super::error::Errors::default();
+    let output = match query.output.as_deref() {
+        None | Some("text") => Some(Output::Text),
+        Some("binary") => Some(Output::Binary),
+        Some("none") => Some(Output::None),
+        Some(_) => {
+            errors.add("output", "must be text, binary or none");
+            None
+        }
     };
-    let task = super::tasks::find(&state, &id).await?;
+    let platform = match query.platform_id.as_deref() {
+        None | Some("") => None,
+        Some(text) => errors.check("platform_id", Uuid::parse_str(text)),
+    };
+    errors.finish()?;
+    let choice = Frames {
+        output: output.unwrap_or(Output::Text),
+        platform,
+    };
+    let task = super::tasks::find_head(&state, &id).await?;
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-        .on_upgrade(move |socket| follow(state, task.id, signed_in, binary, socket)))
+        .on_upgrade(move |socket| follow(state, task.id, signed_in, choice, socket)))
+}
+
+/// How output events are sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Text,
+    Binary,
+    None,
+}
+
+/// Which frames a stream sends.
+#[derive(Debug, Clone, Copy)]
+struct Frames {
+    output: Output,
+    /// Only this platform's output and target frames.
+    platform: Option<Uuid>,
+}
+
+impl Frames {
+    /// Whether `event` is sent (`done` always is).
+    fn wants(&self, event: &TaskEvent) -> bool {
+        match event.kind {
+            EventKind::Done => true,
+            EventKind::Output if self.output == Output::None => false,
+            EventKind::Output | EventKind::Target => {
+                self.platform.is_none_or(|p| event.platform_id == Some(p))
+            }
+        }
+    }
 }
 
 /// Query of `WS /ws/tasks/{id}` (`access_token` is read by the authentication layer).
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
-    /// `text` (default) or `binary`.
+    /// `text` (default), `binary` or `none`.
     output: Option<String>,
+    /// Only this platform's frames.
+    platform_id: Option<String>,
 }
 
 /// Length of the header of a binary output message.
@@ -149,7 +199,7 @@ async fn follow(
     state: AppState,
     task: Uuid,
     signed_in: SignedInWith,
-    binary: bool,
+    frames: Frames,
     mut socket: WebSocket,
 ) {
     let mut wakeups = state.events.subscribe();
@@ -180,7 +230,11 @@ async fn follow(
                 }
             };
         for event in &page.events {
-            let message = if binary && event.kind == EventKind::Output {
+            if !frames.wants(event) {
+                last = event.seq;
+                continue;
+            }
+            let message = if frames.output == Output::Binary && event.kind == EventKind::Output {
                 Message::Binary(binary_frame(event).into())
             } else {
                 Message::Text(frame(event).to_string().into())

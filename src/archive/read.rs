@@ -87,6 +87,25 @@ pub async fn output_after(
     read(store, archive, task, &query).await
 }
 
+/// Like [`events_after`], but only the output events of `platform_id` (both streams, in seq
+/// order), filtered at the source like [`output_after`].
+pub async fn platform_output_after(
+    store: &Store,
+    archive: &OutputArchive,
+    task: Uuid,
+    platform_id: Uuid,
+    after: i64,
+    limit: u32,
+) -> Result<OutputPage, ArchiveError> {
+    let query = PageQuery {
+        after,
+        limit,
+        max_bytes: PAGE_BYTES,
+        scope: EventScope::Platform(platform_id),
+    };
+    read(store, archive, task, &query).await
+}
+
 async fn read(
     store: &Store,
     archive: &OutputArchive,
@@ -175,6 +194,8 @@ fn in_scope(
             platform_id,
             stream: wanted,
         } => platform == Some(platform_id) && stream == Some(wanted),
+        // Output events carry a stream; target events are never archived, but say it anyway.
+        EventScope::Platform(platform_id) => platform == Some(platform_id) && stream.is_some(),
     }
 }
 
@@ -458,6 +479,19 @@ mod tests {
         assert!(!in_scope(&stream, 1, Some(p), Some("stderr")));
         assert!(!in_scope(&stream, 1, Some(Uuid::new_v4()), Some("stdout")));
         assert!(in_scope(&EventScope::OutputThrough(5), 5, None, None));
+        assert!(in_scope(
+            &EventScope::Platform(p),
+            1,
+            Some(p),
+            Some("stderr")
+        ));
+        assert!(!in_scope(
+            &EventScope::Platform(p),
+            1,
+            Some(Uuid::new_v4()),
+            Some("stdout")
+        ));
+        assert!(!in_scope(&EventScope::Platform(p), 1, Some(p), None));
         assert!(!in_scope(&EventScope::OutputThrough(5), 6, None, None));
     }
 }

@@ -22,6 +22,8 @@ pub enum EventScope<'a> {
     OutputThrough(i64),
     /// Output events of one platform's stream (`stdout` or `stderr`).
     Stream { platform_id: Uuid, stream: &'a str },
+    /// Output events of one platform, both streams.
+    Platform(Uuid),
 }
 
 /// What a page read asks for: events with `seq > after` in `scope`, at most `limit` of them and
@@ -51,6 +53,7 @@ impl EventScope<'_> {
             EventScope::Stream { .. } => {
                 " AND kind = 'output' AND platform_id = $4 AND stream = $5"
             }
+            EventScope::Platform(_) => " AND kind = 'output' AND platform_id = $4",
         }
     }
 
@@ -62,6 +65,7 @@ impl EventScope<'_> {
                 platform_id,
                 stream,
             } => query.bind(platform_id.to_string()).bind(stream.to_string()),
+            EventScope::Platform(platform_id) => query.bind(platform_id.to_string()),
         }
     }
 }

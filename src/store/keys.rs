@@ -97,6 +97,14 @@ pub(super) fn insert_key<'q>(
 }
 
 impl Store {
+    /// The names of the keys of `ids` by id (deleted keys are absent); one query per 500 ids.
+    pub async fn key_names(
+        &self,
+        ids: &[Uuid],
+    ) -> StoreResult<std::collections::HashMap<Uuid, String>> {
+        self.names_by_id("keys", "name", ids).await
+    }
+
     /// Register a key. [`StoreError::Conflict`] when its fingerprint is already registered.
     pub async fn create_key(&self, actor: &Actor, new: NewKey) -> StoreResult<Key> {
         let id = Uuid::new_v4();

@@ -34,6 +34,7 @@ mod sealed;
 mod selection;
 mod sessions;
 mod settings;
+mod target_pages;
 mod tasks;
 mod tokens;
 mod ui_sessions;
@@ -76,6 +77,7 @@ pub use schedules::{Fired, Firing, NewSchedule, Schedule, ScheduleKind};
 pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
 pub use sealed::Sealed;
 pub use sessions::{Refresh, SignedIn};
+pub use target_pages::{NumberCursor, OutputGroup, TargetCounts, TargetFilter};
 pub use tasks::{
     ClaimedTarget, EventKind, NewTask, Target, TargetResult, TargetStatus, Task, TaskEvent,
     TaskFilter, TaskKind, TaskParams, TaskStatus,

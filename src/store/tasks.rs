@@ -48,7 +48,7 @@ impl TaskStatus {
         }
     }
 
-    fn parse(text: &str) -> StoreResult<TaskStatus> {
+    pub(super) fn parse(text: &str) -> StoreResult<TaskStatus> {
         serde_json::from_value(json!(text))
             .map_err(|_| StoreError::Corrupt(format!("status {text:?}")))
     }
@@ -161,6 +161,9 @@ pub struct Task {
     /// One per platform; left out of list answers (`GET /api/tasks`), which carry no targets.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<Target>,
+    /// How many targets the task has in each status (list answers and `GET /api/tasks/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_counts: Option<super::TargetCounts>,
 }
 
 /// One target of a task.
@@ -180,6 +183,12 @@ pub struct Target {
     pub warnings: Vec<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// SHA-256 (hex) of the output the target stored: of the stdout digest followed by the
+    /// stderr digest, so two targets have the same value exactly when both streams match byte for
+    /// byte. Set when the target ends; `null` before, and for targets that never ran.
+    pub output_digest: Option<String>,
+    /// Bytes of output the target stored (both streams), set with `output_digest`.
+    pub output_bytes: Option<i64>,
 }
 
 /// How a target ended, as the worker reports it.
@@ -192,6 +201,9 @@ pub struct TargetResult {
     pub changed: Option<bool>,
     /// See [`Target::warnings`]; kept also when the target fails.
     pub warnings: Vec<String>,
+    /// See [`Target::output_digest`] and [`Target::output_bytes`].
+    pub output_digest: Option<String>,
+    pub output_bytes: Option<i64>,
 }
 
 /// A target a worker has claimed.
@@ -233,12 +245,13 @@ pub struct TaskFilter {
     pub kind: Option<TaskKind>,
 }
 
-const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, created_at, \
+pub(super) const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, created_at, \
                             started_at, finished_at, output_expired_at";
-const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
-                              exit_signal, error, changed, warnings, started_at, finished_at";
+pub(super) const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
+                              exit_signal, error, changed, warnings, started_at, finished_at, \
+                              output_digest, output_bytes";
 
-fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
+pub(super) fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
     let params: String = row.try_get("params")?;
     Ok(Task {
         id: parse_uuid(row.try_get("id")?)?,
@@ -252,11 +265,12 @@ fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
         started_at: parse_opt_ts(row.try_get("started_at")?)?,
         finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
         output_expired_at: parse_opt_ts(row.try_get("output_expired_at")?)?,
+        target_counts: (!targets.is_empty()).then(|| super::TargetCounts::of(&targets)),
         targets,
     })
 }
 
-fn target_from_row(row: &AnyRow) -> StoreResult<Target> {
+pub(super) fn target_from_row(row: &AnyRow) -> StoreResult<Target> {
     Ok(Target {
         platform_id: parse_uuid(row.try_get("platform_id")?)?,
         platform_name: row.try_get("platform_name")?,
@@ -272,6 +286,8 @@ fn target_from_row(row: &AnyRow) -> StoreResult<Target> {
         },
         started_at: parse_opt_ts(row.try_get("started_at")?)?,
         finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
+        output_digest: row.try_get("output_digest")?,
+        output_bytes: row.try_get("output_bytes")?,
     })
 }
 
@@ -861,10 +877,15 @@ impl Store {
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&self.pool)
         .await?;
-        let tasks = rows
+        let mut tasks: Vec<Task> = rows
             .iter()
             .map(|row| task_from_row(row, Vec::new()))
             .collect::<StoreResult<_>>()?;
+        let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
+        let mut counts = self.target_counts_of(&ids).await?;
+        for task in &mut tasks {
+            task.target_counts = Some(counts.remove(&task.id).unwrap_or_default());
+        }
         Ok(page_of(tasks, page.limit, |t: &Task| Cursor {
             created_at: ts(t.created_at),
             id: t.id.to_string(),
@@ -1065,7 +1086,7 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE targets SET status = $4, exit_code = $5, exit_signal = $6, error = $7,
                  changed = $8, finished_at = $9, warnings = $10, lease_owner = NULL,
-                 lease_expires_at = NULL
+                 lease_expires_at = NULL, output_digest = $11, output_bytes = $12
              WHERE task_id = $1 AND platform_id = $2 AND status = 'running' AND lease_owner = $3",
         )
         .bind(task_id.to_string())
@@ -1078,6 +1099,8 @@ impl Store {
         .bind(result.changed.map(i64::from))
         .bind(now_ts())
         .bind(warnings)
+        .bind(&result.output_digest)
+        .bind(result.output_bytes)
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -127,7 +127,15 @@ impl Sink {
             )
             .await
         {
-            Ok(_) => self.target.bus.notify(self.target.task),
+            Ok(_) => {
+                self.target.writer.count_stored(
+                    self.target.task,
+                    self.target.platform,
+                    "stderr",
+                    note.as_bytes(),
+                );
+                self.target.bus.notify(self.target.task);
+            }
             Err(e) => tracing::error!(error = %e, "storing an output note failed"),
         }
     }

@@ -81,6 +81,11 @@ pub async fn run_target(context: &RunContext, target: ClaimedTarget) {
         }
     };
     result.warnings = warnings;
+    let (digest, bytes) = context
+        .output
+        .take_digest(target.task_id, target.platform_id);
+    result.output_digest = Some(digest);
+    result.output_bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
     match context
         .store
         .finish_target(

@@ -8,9 +8,13 @@
 //! the SSH window instead of growing buffers. Chunks that wait while a batch is written form the
 //! next batch.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::store::{OutputChunk, Store, StoreResult};
 
@@ -31,11 +35,43 @@ struct Pending {
     stored: oneshot::Sender<Result<u64, WriteFailed>>,
 }
 
+/// The running digest of one target's stored output: one SHA-256 per stream (how chunks of the
+/// two streams interleave depends on timing, so they are hashed apart) and the bytes stored.
+#[derive(Default)]
+struct RunningDigest {
+    stdout: Sha256,
+    stderr: Sha256,
+    bytes: u64,
+}
+
+impl RunningDigest {
+    fn update(&mut self, stream: &str, data: &[u8]) {
+        match stream {
+            "stderr" => self.stderr.update(data),
+            _ => self.stdout.update(data),
+        }
+        self.bytes += data.len() as u64;
+    }
+
+    /// `(hex SHA-256 of the stdout digest followed by the stderr digest, bytes)`.
+    fn finish(self) -> (String, u64) {
+        let mut both = Sha256::new();
+        both.update(self.stdout.finalize());
+        both.update(self.stderr.finalize());
+        (crate::crypto::hex(&both.finalize()), self.bytes)
+    }
+}
+
+/// Running digests by (task, platform): one entry per target with output, removed when the
+/// target ends, so the map is bounded by the targets running on this worker.
+type Digests = Arc<Mutex<HashMap<(Uuid, Uuid), RunningDigest>>>;
+
 /// Handle to a worker's output writer; cheap to clone. The writer task ends when every handle is
 /// dropped.
 #[derive(Clone)]
 pub struct OutputWriter {
     queue: mpsc::Sender<Pending>,
+    digests: Digests,
 }
 
 impl OutputWriter {
@@ -43,8 +79,32 @@ impl OutputWriter {
     /// task, and wakes `bus` subscribers of each task a batch touched.
     pub fn start(store: Store, bus: EventBus, task_cap: u64) -> OutputWriter {
         let (queue, received) = mpsc::channel(BATCH_CHUNKS);
-        tokio::spawn(write_batches(store, bus, task_cap, received));
-        OutputWriter { queue }
+        let digests = Digests::default();
+        tokio::spawn(write_batches(
+            store,
+            bus,
+            task_cap,
+            received,
+            digests.clone(),
+        ));
+        OutputWriter { queue, digests }
+    }
+
+    /// Count `data`, stored as `stream` of `platform` in `task` outside this writer (a note about
+    /// a limit), in the target's output digest.
+    pub fn count_stored(&self, task: Uuid, platform: Uuid, stream: &str, data: &[u8]) {
+        count(&self.digests, task, platform, stream, data);
+    }
+
+    /// The digest of everything stored for `platform` in `task` (see
+    /// [`crate::store::Target::output_digest`]) and its bytes; forgets the target. A target that
+    /// stored nothing has the digest of empty output.
+    pub fn take_digest(&self, task: Uuid, platform: Uuid) -> (String, u64) {
+        let running = match self.digests.lock() {
+            Ok(mut map) => map.remove(&(task, platform)),
+            Err(poisoned) => poisoned.into_inner().remove(&(task, platform)),
+        };
+        running.unwrap_or_default().finish()
     }
 
     /// Store `chunk` and wait until it is committed. Returns the bytes kept: fewer than given
@@ -58,6 +118,16 @@ impl OutputWriter {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+}
+
+fn count(digests: &Digests, task: Uuid, platform: Uuid, stream: &str, data: &[u8]) {
+    let mut map = match digests.lock() {
+        Ok(map) => map,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    map.entry((task, platform))
+        .or_default()
+        .update(stream, data);
 }
 
 /// Pauses before the retries of a batch that failed (a busy SQLite file under load, a dropped
@@ -88,6 +158,7 @@ async fn write_batches(
     bus: EventBus,
     task_cap: u64,
     mut received: mpsc::Receiver<Pending>,
+    digests: Digests,
 ) {
     while let Some(first) = received.recv().await {
         let mut bytes = first.chunk.data.len();
@@ -111,7 +182,16 @@ async fn write_batches(
                 for task in tasks {
                     bus.notify(task);
                 }
-                for (answer, kept) in answers.into_iter().zip(kept) {
+                for ((answer, kept), chunk) in answers.into_iter().zip(kept).zip(&chunks) {
+                    // What was kept is a prefix of the chunk.
+                    let stored = chunk.data.get(..kept as usize).unwrap_or(&chunk.data);
+                    count(
+                        &digests,
+                        chunk.task_id,
+                        chunk.platform_id,
+                        chunk.stream,
+                        stored,
+                    );
                     let _ = answer.send(Ok(kept));
                 }
             }

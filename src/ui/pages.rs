@@ -22,7 +22,7 @@ use crate::api::{
 };
 use crate::role::Role;
 use crate::selector::Selector;
-use crate::store::{Page, PlatformState, TaskKind, TaskStatus};
+use crate::store::{Page, PlatformState, TaskKind};
 
 /// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
 pub struct PageError(ApiError);
@@ -289,29 +289,40 @@ pub async fn tasks(
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let Json(list) = tasks_api::list(State(state.clone()), query).await?;
-    let statuses = [
-        TaskStatus::Queued,
-        TaskStatus::Running,
-        TaskStatus::Succeeded,
-        TaskStatus::Failed,
-        TaskStatus::Cancelled,
-    ]
-    .map(TaskStatus::as_str);
+    let ids: Vec<Uuid> = list
+        .items
+        .iter()
+        .flat_map(|t| t.params.key_ids.iter().copied())
+        .collect();
+    let names = state.store.key_names(&ids).await?;
+    let keys: HashMap<Uuid, Vec<String>> = list
+        .items
+        .iter()
+        .map(|t| (t.id, key_labels(&t.params.key_ids, &names)))
+        .collect();
     let data = json!({
         "tasks": list.items, "next_cursor": list.next_cursor, "filter": filter,
-        "statuses": statuses, "kinds": TaskKind::ALL,
+        "statuses": STATUSES, "kinds": TaskKind::ALL, "keys": keys,
     });
     page("tasks.html", &session, "tasks", data)
 }
 
-/// `GET /ui/tasks/{id}`: one pane per platform; the script follows `WS /ws/tasks/{id}`.
+/// `GET /ui/tasks/{id}`: counts per status and progress, a paged table of targets, the output
+/// grouped by content and one host's output on demand; the page reads no target list or output
+/// itself (the script asks `GET /api/tasks/{id}/targets`, `/output_groups` and `/output`, and
+/// follows `WS /ws/tasks/{id}?output=none`), so it costs the same for 5 or 10 000 targets.
 pub async fn task(
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    let task = tasks_api::find(&state, &id).await?;
+    let task = tasks_api::find_head(&state, &id).await?;
+    // "Run it for real" repeats the dry run's platforms: only then are they all read.
+    let real_run = match task.params.dry_run {
+        true => real_run(&tasks_api::find(&state, &id).await?),
+        false => None,
+    };
     let replaces = match (task.kind, task.params.replaces, task.params.key_ids.first()) {
         (TaskKind::ReplaceKey, Some(old), Some(&new)) => Some(json!({
             "old": {"id": old, "name": key_name(&state, old).await?},
@@ -319,8 +330,23 @@ pub async fn task(
         })),
         _ => None,
     };
-    let data = json!({"task": task, "replaces": replaces, "real_run": real_run(&task)});
+    let names = state.store.key_names(&task.params.key_ids).await?;
+    let keys = key_labels(&task.params.key_ids, &names);
+    let data = json!({
+        "task": task, "replaces": replaces, "real_run": real_run, "statuses": STATUSES,
+        "keys": keys,
+    });
     page("task.html", &session, "tasks", data)
+}
+
+/// Every task status, in the order the pages list them.
+const STATUSES: [&str; 5] = ["queued", "running", "succeeded", "failed", "cancelled"];
+
+/// The names of `ids` from `names`, in order; a deleted key shows as its id.
+fn key_labels(ids: &[Uuid], names: &HashMap<Uuid, String>) -> Vec<String> {
+    ids.iter()
+        .map(|id| names.get(id).cloned().unwrap_or_else(|| id.to_string()))
+        .collect()
 }
 
 /// A key's name, or its id once the key is deleted (a task outlives the keys it names).
@@ -446,7 +472,7 @@ pub async fn notifications(State(state): State<AppState>, headers: HeaderMap) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Target, Task, TaskParams};
+    use crate::store::{Target, Task, TaskParams, TaskStatus};
 
     fn task(kind: TaskKind, params: TaskParams) -> Task {
         let target = |name: &str| Target {
@@ -460,6 +486,8 @@ mod tests {
             warnings: Vec::new(),
             started_at: None,
             finished_at: None,
+            output_digest: None,
+            output_bytes: None,
         };
         Task {
             id: Uuid::new_v4(),
@@ -473,7 +501,20 @@ mod tests {
             finished_at: None,
             output_expired_at: None,
             targets: vec![target("web1"), target("web2")],
+            target_counts: None,
         }
+    }
+
+    #[test]
+    fn the_status_list_names_every_status_in_order() {
+        let all = [
+            TaskStatus::Queued,
+            TaskStatus::Running,
+            TaskStatus::Succeeded,
+            TaskStatus::Failed,
+            TaskStatus::Cancelled,
+        ];
+        assert_eq!(STATUSES, all.map(TaskStatus::as_str));
     }
 
     #[test]

@@ -51,11 +51,43 @@ fn short_time(value: String) -> String {
     }
 }
 
+/// `started|duration(finished)`: how long a task took (`4.2 s`, `3 min 05 s`, `2 h 07 min`),
+/// `since <time>` while it runs, empty before it starts. Times are the API's RFC 3339 strings.
+fn duration(started: Option<String>, finished: Option<String>) -> String {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let Some(start) = started.as_deref().and_then(parse) else {
+        return String::new();
+    };
+    let Some(end) = finished.as_deref().and_then(parse) else {
+        return format!("since {}", short_time(started.unwrap_or_default()));
+    };
+    let ms = (end - start).num_milliseconds().max(0);
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{:.1} s", ms as f64 / 1000.0),
+        60..3600 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `text|clip(n)`: the first line of `text`, cut to `n` characters, with `…` when anything was
+/// left out (a 64 KiB command in a list row).
+fn clip(text: String, n: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    let mut out: String = line.chars().take(n).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.add_filter("time", short_time);
+        env.add_filter("duration", duration);
+        env.add_filter("clip", clip);
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 // A unit test renders every template, so this is caught before a release.
@@ -87,11 +119,11 @@ mod tests {
         }
     }
 
-    /// A task page's context: `targets` as JSON targets of a finished run_command task.
-    fn task_page(targets: Vec<serde_json::Value>) -> String {
+    /// A task page's context: a finished run_command task with these target counts.
+    fn task_page(counts: serde_json::Value) -> String {
         let task = serde_json::json!({
             "id": "t", "kind": "run_command", "status": "succeeded", "created_by": "admin",
-            "created_at": "2026-01-01T00:00:00Z", "targets": targets,
+            "created_at": "2026-01-01T00:00:00Z", "target_counts": counts,
         });
         render_task(task, serde_json::Value::Null, true)
     }
@@ -105,6 +137,7 @@ mod tests {
     ) -> String {
         let context = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
             "task": task, "real_run": real_run, "csrf": "c", "nav": "tasks",
+            "statuses": ["queued", "running", "succeeded", "failed", "cancelled"],
             "me": {"username": "u", "role": "admin", "can_write": can_write, "is_admin": can_write},
         })));
         environment()
@@ -118,7 +151,7 @@ mod tests {
         let task = serde_json::json!({
             "id": "t", "kind": "revoke_keys", "status": "succeeded", "created_by": "admin",
             "created_at": "2026-01-01T00:00:00Z", "dry_run": true, "owner": "alice",
-            "key_ids": ["k1", "k2"], "targets": [target("web1", &[])],
+            "key_ids": ["k1", "k2"], "target_counts": counts(1, 0),
         });
         let body = r#"{"kind":"revoke_keys","owner":"alice"}"#;
         let page = render_task(task.clone(), body.into(), true);
@@ -127,8 +160,11 @@ mod tests {
             page.contains("<strong>dry run — nothing was written</strong>"),
             "{page}"
         );
-        assert!(page.contains(r#"data-task="t" data-diff>"#), "{page}");
-        assert!(page.contains("Every key of <strong>alice</strong> (2 key(s)) on 1 platform(s)."));
+        assert!(
+            page.contains(r#"data-task="t" data-total="4" data-diff>"#),
+            "{page}"
+        );
+        assert!(page.contains("Every key of <strong>alice</strong> (2 key(s)) on 4 platform(s)."));
         // The body travels HTML-escaped in the attribute; the real run needs the box ticked.
         assert!(page.contains(
             r#"data-body="{&quot;kind&quot;:&quot;revoke_keys&quot;,&quot;owner&quot;:&quot;alice&quot;}""#
@@ -139,50 +175,77 @@ mod tests {
         assert!(!viewer.contains("real-run"), "{viewer}");
     }
 
-    fn target(id: &str, warnings: &[&str]) -> serde_json::Value {
+    /// Target counts: `succeeded` of them, `warned` with warnings, one failed, two running.
+    fn counts(succeeded: i64, warned: i64) -> serde_json::Value {
         serde_json::json!({
-            "platform_id": id, "platform_name": id, "status": "succeeded", "exit_code": 0,
-            "warnings": warnings,
+            "total": succeeded + 3, "queued": 0, "running": 2, "succeeded": succeeded,
+            "failed": 1, "cancelled": 0, "warned": warned,
         })
     }
 
     #[test]
-    fn a_targets_warnings_are_one_collapsed_line_and_counted_above_the_panes() {
-        let page = task_page(vec![
-            target("web1", &["first <warning>", "second"]),
-            target("web2", &[]),
-            target("web3", &["only"]),
-        ]);
+    fn the_header_counts_targets_per_status_and_shows_how_many_ended() {
+        let page = task_page(counts(287, 2));
         assert!(
-            page.contains(r#"<span data-field="warned-count">2</span> of 3 target(s)"#),
+            page.contains(r#"<span data-count="succeeded">287</span>"#),
             "{page}"
         );
-        // Closed by default; the summary shows the first (escaped) and how many there are.
-        assert!(!page.contains("<details class=\"warnings\" data-field=\"warnings\" open"));
-        assert!(page.contains(
-            r#"<span data-field="warning-count">2 warnings · </span><span data-field="warning-first">first &lt;warning&gt;</span>"#
-        ), "{page}");
-        assert!(page.contains("<li>second</li>"), "{page}");
         assert!(
-            page.contains(r#"<span data-field="warning-count"></span><span data-field="warning-first">only</span>"#),
+            page.contains(r#"<span data-count="failed">1</span>"#),
             "{page}"
         );
-        // A target without warnings has the (hidden) slot the live frames fill.
-        let web2 = &page[page.find(r#"data-platform="web2""#).unwrap()..];
-        let web2 = &web2[..web2.find("</section>").unwrap()];
         assert!(
-            web2.contains(r#"<details class="warnings" data-field="warnings" hidden>"#),
-            "{web2}"
+            page.contains(r#"<span data-count="running">2</span>"#),
+            "{page}"
         );
+        assert!(
+            page.contains(r#"<progress id="progress" max="290" value="288""#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<span data-field="ended">288</span> of 290 ended"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<span data-field="warned-count">2</span> of 290 target(s)"#),
+            "{page}"
+        );
+        // Each count is a button that filters the table (keyboard reachable).
+        assert!(page.contains(r#"<button type="button" class="count" data-status="failed""#));
+        // No per-target markup: the table and groups come from the API.
+        assert!(!page.contains("data-platform="), "{page}");
     }
 
     #[test]
     fn a_task_without_warnings_hides_the_count() {
-        let page = task_page(vec![target("web1", &[])]);
+        let page = task_page(counts(1, 0));
         assert!(
             page.contains(r#"<p class="warn" id="warned" hidden>"#),
             "{page}"
         );
+    }
+
+    #[test]
+    fn durations_read_at_a_glance() {
+        let at = |s: &str| Some(format!("2026-11-29T10:{s}.000000Z"));
+        assert_eq!(super::duration(at("00:00"), at("00:04")), "4.0 s");
+        assert_eq!(super::duration(at("00:00"), at("03:05")), "3 min 05 s");
+        assert_eq!(
+            super::duration(at("00:00"), Some("2026-11-29T12:07:00Z".into())),
+            "2 h 07 min"
+        );
+        assert_eq!(
+            super::duration(at("00:00"), None),
+            "since 2026-11-29 10:00:00Z"
+        );
+        assert_eq!(super::duration(None, None), "");
+    }
+
+    #[test]
+    fn clip_keeps_the_first_line_and_says_when_it_cut() {
+        assert_eq!(super::clip("uptime".into(), 10), "uptime");
+        assert_eq!(super::clip("abcdef".into(), 3), "abc…");
+        assert_eq!(super::clip("a\nb".into(), 10), "a…");
     }
 
     #[test]

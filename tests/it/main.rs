@@ -49,6 +49,7 @@ mod secrets;
 mod selectors;
 mod ship;
 mod ssh_engine;
+mod task_targets;
 mod ui_browser;
 mod ui_import;
 mod upgrade;

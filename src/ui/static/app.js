@@ -171,69 +171,310 @@ function setWarnings(el, list) {
   }));
 }
 
-// Task page: one pane per platform, fed by the WebSocket (replay from seq 1, then live).
-function followTask(panes) {
-  const task = panes.dataset.task;
+// Task page at fleet scale: counts and progress from `target` frames of WS /ws/tasks/{id}?output=none
+// (no output crosses the socket), a paged table of targets from GET /api/tasks/{id}/targets, the
+// output grouped by content from /output_groups, and one host's output on demand, live.
+const TASK_PAGE = 100;
+const GROUP_PAGE = 20;
+
+function wsUrl(path) { return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`; }
+
+function exitText(t) { return t.exit_code != null ? "exit " + t.exit_code : t.exit_signal ? "signal " + t.exit_signal : ""; }
+
+function changedText(t, dry) {
+  if (t.changed == null) return "";
+  return t.changed ? (dry ? "would change" : "changed") : (dry ? "no change" : "unchanged");
+}
+
+function firstLine(text) { return (text || "").split("\n")[0]; }
+
+function bytesText(n) {
+  return n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB" : (n / 1048576).toFixed(1) + " MiB";
+}
+
+// Append one output chunk to a `pre`: diff lines classed when `diff`, else a span per chunk.
+function appendOutput(out, stream, data, diff) {
+  if (diff) { appendDiff(out, stream, data); return; }
+  const span = document.createElement("span");
+  span.className = stream;
+  span.textContent = data;
+  out.appendChild(span);
+}
+
+// Set a duration element's times and text (it ticks while `finished` is empty).
+function setDuration(el, started, finished) {
+  el.dataset.started = started || ""; el.dataset.finished = finished || "";
+  el.textContent = duration(started, finished);
+}
+
+function followTask(summary) {
+  const task = summary.dataset.task;
+  const total = Number(summary.dataset.total);
+  const dry = summary.dataset.diff !== undefined;
   const state = document.getElementById("stream-state");
-  const pane = (id) => panes.querySelector(`[data-platform="${CSS.escape(id)}"]`);
-  let last = 0;
-  // Platforms with warnings, for the count above the panes (a fleet's worth of panes is not read).
-  const warned = new Set(Array.from(panes.querySelectorAll('[data-field="warnings"]:not([hidden])'), (w) => w.closest(".pane").dataset.platform));
-  const warnedLine = document.getElementById("warned");
+  const statusOf = new Map();
+  const warned = new Set();
+  const rows = new Map();
+  const filter = { status: "", search: "", digest: "", cursor: null, shown: 0, generation: 0 };
+  const tbody = document.querySelector("#target-table tbody");
+  const more = document.getElementById("targets-more");
+  const shown = document.getElementById("targets-shown");
+  const targetsSection = document.getElementById("targets");
+  let host = null;
+  let groupsCursor = null;
+  let groupsDirty = false;
+
+  // Counts from the statuses seen: a target with no frame yet is still queued.
+  const renderCounts = () => {
+    const counts = { queued: total - statusOf.size, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+    for (const s of statusOf.values()) counts[s] = (counts[s] || 0) + 1;
+    for (const [s, n] of Object.entries(counts)) {
+      const el = summary.querySelector(`[data-count="${s}"]`);
+      if (el) el.textContent = n;
+    }
+    const ended = counts.succeeded + counts.failed + counts.cancelled;
+    document.getElementById("progress").value = ended;
+    summary.querySelector('[data-field="ended"]').textContent = ended;
+    const warnedLine = document.getElementById("warned");
+    warnedLine.querySelector('[data-field="warned-count"]').textContent = warned.size;
+    warnedLine.hidden = warned.size === 0;
+  };
+  let countsQueued = false;
+  const queueCounts = () => {
+    if (countsQueued) return;
+    countsQueued = true;
+    requestAnimationFrame(() => { countsQueued = false; renderCounts(); });
+  };
+
+  const fillRow = (tr, t) => {
+    setBadge(tr.querySelector('[data-field="status"]'), t.status);
+    tr.querySelector('[data-field="exit"]').textContent = exitText(t);
+    tr.querySelector('[data-field="changed"]').textContent = changedText(t, dry);
+    setDuration(tr.querySelector('[data-field="duration"]'), t.started_at, t.finished_at);
+    const note = t.error ? firstLine(t.error) : (t.warnings && t.warnings.length ? "⚠ " + t.warnings[0] : "");
+    const e = tr.querySelector('[data-field="error"]');
+    e.textContent = note; e.className = t.error ? "error" : "warn";
+  };
+
+  const makeRow = (t) => {
+    const tr = document.createElement("tr");
+    tr.dataset.platform = t.platform_id;
+    tr.innerHTML = '<th scope="row"></th><td><span class="badge" data-field="status"></span></td>'
+      + '<td><span data-field="exit"></span> <span data-field="changed"></span></td>'
+      + '<td><span data-field="duration"></span></td><td data-field="error"></td>'
+      + '<td><button type="button" class="secondary show-output"></button></td>';
+    tr.querySelector("th").textContent = t.platform_name;
+    const b = tr.querySelector(".show-output");
+    b.textContent = "Output";
+    b.setAttribute("aria-label", "Output of " + t.platform_name);
+    b.onclick = () => openHost(t.platform_id, t.platform_name);
+    fillRow(tr, t);
+    return tr;
+  };
+
+  const describeFilter = () => [filter.status && "status " + filter.status, filter.search && `“${filter.search}”`,
+    filter.digest && "one output group"].filter(Boolean).join(", ");
+
+  // Load the next page of the table (the first when `reset`); a late answer to an older filter is dropped.
+  const loadTargets = async (reset) => {
+    if (reset) { filter.cursor = null; filter.shown = 0; filter.generation++; rows.clear(); tbody.replaceChildren(); }
+    const generation = filter.generation;
+    const q = new URLSearchParams({ limit: TASK_PAGE });
+    if (filter.status) q.set("status", filter.status);
+    if (filter.search) q.set("search", filter.search);
+    if (filter.digest) q.set("output_digest", filter.digest);
+    if (filter.cursor) q.set("cursor", filter.cursor);
+    more.disabled = true;
+    const { ok, status, data } = await api("GET", `/api/tasks/${task}/targets?${q}`);
+    more.disabled = false;
+    if (generation !== filter.generation) return;
+    clearProblem(targetsSection);
+    if (!ok) { showProblem(targetsSection, data, status); return; }
+    for (const t of data.items) {
+      const tr = makeRow(t);
+      rows.set(t.platform_id, tr);
+      tbody.appendChild(tr);
+    }
+    filter.shown += data.items.length;
+    filter.cursor = data.next_cursor;
+    more.hidden = !data.next_cursor;
+    const of = describeFilter();
+    shown.textContent = `${filter.shown}${data.next_cursor ? "+" : ""} target(s) shown${of ? " (" + of + ")" : ""}`;
+    if (reset && total === 1 && data.items.length === 1 && !host) openHost(data.items[0].platform_id, data.items[0].platform_name);
+  };
+
+  const setStatusFilter = (s) => {
+    filter.status = s; filter.digest = "";
+    document.getElementById("t-status").value = s;
+    summary.querySelectorAll("button.count").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.status === s)));
+    loadTargets(true);
+  };
+  summary.querySelectorAll("button.count").forEach((b) => {
+    b.onclick = () => setStatusFilter(b.getAttribute("aria-pressed") === "true" ? "" : b.dataset.status);
+  });
+  document.getElementById("target-filter").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    ev.stopImmediatePropagation();
+    filter.search = document.getElementById("t-search").value.trim();
+    setStatusFilter(document.getElementById("t-status").value);
+  });
+  more.onclick = () => loadTargets(false);
+
+  // One host's output: its own pane, fed by WS /ws/tasks/{id}?platform_id= (replay, then live).
+  const openHost = (platform, name) => {
+    closeHost();
+    const pane = document.getElementById("pane-template").content.firstElementChild.cloneNode(true);
+    pane.dataset.platform = platform;
+    pane.querySelector('[data-field="name"]').textContent = name;
+    pane.querySelector('[data-field="name"]').id = "h-" + platform;
+    pane.setAttribute("aria-labelledby", "h-" + platform);
+    const out = pane.querySelector(".output");
+    out.setAttribute("aria-label", "Output of " + name);
+    const status = statusOf.get(platform);
+    if (status) setBadge(pane.querySelector('[data-field="status"]'), status);
+    pane.querySelector(".close").onclick = closeHost;
+    document.getElementById("host").replaceChildren(pane);
+    let last = 0;
+    let closed = false;
+    let ws = null;
+    const connect = () => {
+      ws = new WebSocket(wsUrl(`/ws/tasks/${task}?platform_id=${encodeURIComponent(platform)}`));
+      ws.onmessage = (m) => {
+        const f = JSON.parse(m.data);
+        if (f.seq <= last) return;
+        last = f.seq;
+        if (f.type === "output") {
+          appendOutput(out, f.stream, f.data, dry);
+          out.scrollTop = out.scrollHeight;
+        } else if (f.type === "target") {
+          setBadge(pane.querySelector('[data-field="status"]'), f.status);
+          pane.querySelector('[data-field="exit"]').textContent = exitText(f);
+          pane.querySelector('[data-field="changed"]').textContent = changedText(f, dry);
+          setDuration(pane.querySelector('[data-field="duration"]'), f.started_at, f.finished_at);
+          const e = pane.querySelector('[data-field="error"]');
+          e.textContent = f.error || ""; e.hidden = !f.error;
+          setWarnings(pane.querySelector('[data-field="warnings"]'), f.warnings || []);
+        } else if (f.type === "done") {
+          closed = true;
+        }
+      };
+      ws.onclose = () => { if (!closed) setTimeout(connect, 2000); };
+    };
+    host = { platform, close: () => { closed = true; if (ws) ws.close(); } };
+    connect();
+    pane.querySelector(".close").focus();
+  };
+  const closeHost = () => {
+    if (!host) return;
+    host.close();
+    host = null;
+    document.getElementById("host").replaceChildren();
+  };
+
+  // Output groups: a page at a time; a group's sample output is read (one page, bounded) when opened.
+  const groupList = document.getElementById("group-list");
+  const groupsMore = document.getElementById("groups-more");
+  const loadGroups = async (reset) => {
+    if (reset) groupsCursor = null;
+    const q = new URLSearchParams({ limit: GROUP_PAGE });
+    if (groupsCursor) q.set("cursor", groupsCursor);
+    const { ok, data } = await api("GET", `/api/tasks/${task}/output_groups?${q}`);
+    if (!ok) return;
+    const made = data.items.map(makeGroup);
+    if (reset) groupList.replaceChildren(...made); else groupList.append(...made);
+    if (reset && !made.length) groupList.textContent = "No target has ended yet.";
+    groupsCursor = data.next_cursor;
+    groupsMore.hidden = !data.next_cursor;
+  };
+  groupsMore.onclick = () => loadGroups(false);
+  const makeGroup = (g) => {
+    const d = document.createElement("details");
+    d.className = "group";
+    d.dataset.digest = g.output_digest;
+    const sum = document.createElement("summary");
+    const badge = document.createElement("span");
+    setBadge(badge, g.status);
+    const hosts = g.count === 1 ? g.sample.platform_name : `${g.count} hosts`;
+    const what = g.output_bytes ? `printed ${bytesText(g.output_bytes)}` : "printed nothing";
+    sum.append(`${hosts} `, badge, ` ${what}` + (g.count > 1 ? ` (e.g. ${g.sample.platform_name})` : ""));
+    const err = g.sample.error ? firstLine(g.sample.error) : "";
+    if (err) { const e = document.createElement("span"); e.className = "error"; e.textContent = " · " + err; sum.append(e); }
+    const list = document.createElement("button");
+    list.type = "button"; list.className = "secondary";
+    list.textContent = g.count === 1 ? "Show in the table" : `List these ${g.count} hosts`;
+    list.onclick = () => {
+      filter.status = ""; filter.search = ""; filter.digest = g.output_digest;
+      document.getElementById("t-status").value = ""; document.getElementById("t-search").value = "";
+      loadTargets(true);
+      targetsSection.scrollIntoView();
+    };
+    const out = document.createElement("pre");
+    out.className = "output";
+    out.tabIndex = 0;
+    out.setAttribute("aria-label", "Output of " + hosts);
+    d.append(sum, list, out);
+    d.addEventListener("toggle", async () => {
+      if (!d.open || d.dataset.loaded) return;
+      d.dataset.loaded = "1";
+      if (!g.output_bytes) { out.textContent = "(no output)"; return; }
+      const { ok, status, data } = await api("GET", `/api/tasks/${task}/output?platform_id=${encodeURIComponent(g.sample.platform_id)}&limit=200`);
+      if (!ok) { out.textContent = (data && data.detail) || `request failed (${status})`; return; }
+      for (const c of data.items) appendOutput(out, c.stream, c.data, dry);
+      if (data.next_after_seq) {
+        const n = document.createElement("p");
+        n.className = "meta";
+        n.textContent = "The beginning only: open the host's output for all of it.";
+        d.append(n);
+      }
+    });
+    return d;
+  };
+
+  // Targets that end change the groups: reload the first page, at most every 3 s.
+  setInterval(() => { if (groupsDirty) { groupsDirty = false; loadGroups(true); } }, 3000);
+
   const connect = () => {
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/tasks/${task}`);
+    let last = 0;
+    const ws = new WebSocket(wsUrl(`/ws/tasks/${task}?output=none`));
     ws.onopen = () => { state.textContent = "live"; };
     ws.onmessage = (m) => {
       const f = JSON.parse(m.data);
       if (f.seq <= last) return;
       last = f.seq;
-      if (f.type === "output") {
-        const p = pane(f.platform_id);
-        if (!p) return;
-        const out = p.querySelector(".output");
-        if (panes.dataset.diff !== undefined) appendDiff(out, f.stream, f.data);
-        else {
-          const span = document.createElement("span");
-          span.className = f.stream;
-          span.textContent = f.data;
-          out.appendChild(span);
-        }
-        out.scrollTop = out.scrollHeight;
-      } else if (f.type === "target") {
-        const p = pane(f.platform_id);
-        if (!p) return;
-        setBadge(p.querySelector('[data-field="status"]'), f.status);
+      if (f.type === "target") {
+        const before = statusOf.get(f.platform_id);
+        statusOf.set(f.platform_id, f.status);
+        if (f.warnings && f.warnings.length) warned.add(f.platform_id); else warned.delete(f.platform_id);
+        queueCounts();
         const overall = document.getElementById("task-status");
         if (f.status === "running" && overall.textContent === "queued") setBadge(overall, "running");
-        p.querySelector('[data-field="exit"]').textContent =
-          f.exit_code != null ? "exit " + f.exit_code : f.exit_signal ? "signal " + f.exit_signal : "";
-        const d = p.querySelector('[data-field="duration"]');
-        d.dataset.started = f.started_at || ""; d.dataset.finished = f.finished_at || "";
-        d.textContent = duration(f.started_at, f.finished_at);
-        if (f.changed != null) {
-          const dry = panes.dataset.diff !== undefined;
-          p.querySelector('[data-field="changed"]').textContent = f.changed ? (dry ? "would change" : "changed") : (dry ? "no change" : "unchanged");
-        }
-        const e = p.querySelector('[data-field="error"]');
-        e.textContent = f.error || ""; e.hidden = !f.error;
-        const warnings = f.warnings || [];
-        setWarnings(p.querySelector('[data-field="warnings"]'), warnings);
-        if (warnings.length) warned.add(f.platform_id); else warned.delete(f.platform_id);
-        warnedLine.querySelector('[data-field="warned-count"]').textContent = warned.size;
-        warnedLine.hidden = warned.size === 0;
+        const tr = rows.get(f.platform_id);
+        if (tr) fillRow(tr, f);
+        if (before !== f.status && ["succeeded", "failed", "cancelled"].includes(f.status)) groupsDirty = true;
       } else if (f.type === "done") {
         setBadge(document.getElementById("task-status"), f.status);
         const c = document.getElementById("cancel");
         if (c) c.hidden = true;
         state.textContent = "finished";
+        const d = document.getElementById("task-duration");
+        if (!d.dataset.finished) setDuration(d, d.dataset.started || null, new Date().toISOString());
+        groupsDirty = false;
+        loadGroups(true);
       }
     };
+    // A reconnect replays from seq 1; the statuses it repeats set the same values again.
     ws.onclose = () => {
       if (state.textContent !== "finished") { state.textContent = "reconnecting…"; setTimeout(connect, 2000); }
     };
   };
-  panes.querySelectorAll('[data-field="duration"]').forEach((d) => { d.textContent = duration(d.dataset.started, d.dataset.finished); });
-  // A reconnect replays from seq 1; frames already shown (seq <= last) are skipped.
+  const d = document.getElementById("task-duration");
+  setDuration(d, d.dataset.started, d.dataset.finished);
+  // Running durations tick: every second, each visible one without an end is written again.
+  setInterval(() => document.querySelectorAll('[data-started]:not([data-started=""])[data-finished=""]').forEach((el) => {
+    el.textContent = duration(el.dataset.started, null);
+  }), 1000);
+  loadTargets(true);
+  loadGroups(true);
   connect();
 }
 
@@ -360,8 +601,8 @@ document.addEventListener("submit", submitForm);
 document.addEventListener("click", clickAction);
 document.addEventListener("change", fillFromFile);
 document.addEventListener("DOMContentLoaded", () => {
-  const panes = document.getElementById("panes");
-  if (panes) followTask(panes);
+  const summary = document.getElementById("summary");
+  if (summary) followTask(summary);
   const users = document.getElementById("users");
   if (users) loadUsers(users);
   document.querySelectorAll("input[data-match]").forEach((i) => { if (i.value.trim()) countMatches(i); });

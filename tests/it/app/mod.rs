@@ -296,10 +296,15 @@ impl TestApp {
 
     /// Every frame of task `task`'s WebSocket until `done` (bounded: 60 s).
     pub async fn ws_frames(&self, task: &str) -> Vec<Value> {
+        self.ws_frames_with(task, "").await
+    }
+
+    /// [`TestApp::ws_frames`] with more of the query (`&output=none`, `&platform_id=...`).
+    pub async fn ws_frames_with(&self, task: &str, query: &str) -> Vec<Value> {
         use futures::StreamExt as _;
         use tokio_tungstenite::tungstenite::Message;
         let url = format!(
-            "{}/ws/tasks/{task}?access_token={}",
+            "{}/ws/tasks/{task}?access_token={}{query}",
             self.base.replace("http://", "ws://"),
             self.token
         );

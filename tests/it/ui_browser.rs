@@ -7,6 +7,7 @@
 use crate::app;
 use crate::browser;
 use crate::common;
+use crate::task_targets::{self, FLEET_COMMAND};
 
 use app::{ADMIN_PASSWORD, TestApp};
 use browser::Browser;
@@ -535,9 +536,22 @@ fn options_of(authorized: &str, key: &ClientKey) -> String {
     line[..line.find(" ssh-").unwrap()].to_string()
 }
 
-/// The texts of the lines of `class` (`diff-add`, `diff-del`) in the output pane of `platform`,
-/// once the pane shows a line of that class holding a key.
+/// Open `platform`'s output from its row in the task page's table of targets.
+async fn open_output(browser: &Browser, platform: &str) {
+    browser
+        .click(&format!(
+            "tr[data-platform='{platform}'] button.show-output"
+        ))
+        .await;
+    browser
+        .find(&format!("section.pane[data-platform='{platform}'] .output"))
+        .await;
+}
+
+/// The texts of the lines of `class` (`diff-add`, `diff-del`) in the output pane of `platform`
+/// (opened from its row), once the pane shows a line of that class holding a key.
 async fn diff_lines(browser: &Browser, platform: &str, class: &str) -> Vec<String> {
+    open_output(browser, platform).await;
     let selector = format!("section.pane[data-platform='{platform}'] .output .{class}");
     browser
         .wait_text(
@@ -662,7 +676,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
         .await;
     browser
         .wait_text(
-            &format!("section.pane[data-platform='{web}'] [data-field='changed']"),
+            &format!("tr[data-platform='{web}'] [data-field='changed']"),
             |t| t == "would change",
         )
         .await;
@@ -938,4 +952,233 @@ async fn a_selector_filters_platforms_counts_live_and_targets_a_task() {
             .len(),
         1
     );
+}
+
+/// How many elements match CSS `selector` now.
+async fn count(browser: &Browser, selector: &str) -> usize {
+    browser
+        .client
+        .find_all(Locator::Css(selector))
+        .await
+        .unwrap()
+        .len()
+}
+
+/// A task on 300 platforms (three on real sshds, 297 on a closed port): the page counts targets
+/// per status and shows progress while the last one runs, its running duration ticks, the
+/// table filters and pages, identical output is grouped with the odd one out first, and one
+/// host's output opens live. The task list says how many targets and how they ended. Also at
+/// 400 px wide.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_on_three_hundred_platforms_in_the_browser() {
+    let app = TestApp::start().await;
+    let odd_host = TestHost::start();
+    let same_host = TestHost::start();
+    let base = &app.base;
+    let fleet = task_targets::fleet(&app, &odd_host, &same_host, 297).await;
+    let odd = &fleet.odd;
+    let task = app
+        .queue(
+            "/api/tasks",
+            json!({"kind": "run_command", "platform_ids": fleet.ids, "command": FLEET_COMMAND}),
+        )
+        .await;
+    let browser = Browser::start().await;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
+    browser.open(&format!("{base}/ui/tasks/{task}")).await;
+
+    // While the odd one out waits: the counts and the progress, and a first page of the table.
+    browser
+        .wait_text("[data-count='failed']", |t| t == "297")
+        .await;
+    browser
+        .wait_text("[data-count='succeeded']", |t| t == "2")
+        .await;
+    browser
+        .wait_text("[data-count='running']", |t| t == "1")
+        .await;
+    browser
+        .wait_text("#progress-text", |t| t == "299 of 300 ended")
+        .await;
+    browser
+        .wait_text("#targets-shown", |t| t.starts_with("100+ target(s) shown"))
+        .await;
+    assert_eq!(count(&browser, "#target-table tbody tr").await, 100);
+    // No output pane until one is asked for.
+    assert_eq!(count(&browser, "section.pane").await, 0);
+
+    // The running count filters the table to the running target; its duration keeps ticking.
+    browser.click("button.count[data-status='running']").await;
+    browser
+        .wait_text("#targets-shown", |t| {
+            t == "1 target(s) shown (status running)"
+        })
+        .await;
+    let duration = format!("tr[data-platform='{odd}'] [data-field='duration']");
+    let before = browser
+        .wait_text(&duration, |t| t.ends_with("so far"))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let after = browser.text(&duration).await;
+    assert!(
+        after != before && after.ends_with(" s so far"),
+        "{before:?} then {after:?}"
+    );
+
+    // Its output, live, from its row (a button named for the host).
+    let button = browser
+        .find(&format!("tr[data-platform='{odd}'] button.show-output"))
+        .await;
+    assert_eq!(
+        button.attr("aria-label").await.unwrap().as_deref(),
+        Some("Output of real-odd")
+    );
+    open_output(&browser, odd).await;
+    let pane = format!("section.pane[data-platform='{odd}']");
+    browser
+        .wait_text(&format!("{pane} .output"), |t| t.contains("odd-one-out"))
+        .await;
+    browser
+        .wait_text(&format!("{pane} [data-field='status']"), |t| t == "running")
+        .await;
+    // The ended targets are grouped already: 297 silent failures, 2 alike.
+    browser
+        .wait_text("#group-list", |t| {
+            t.contains("297 hosts") && t.contains("2 hosts")
+        })
+        .await;
+    browser.screenshot("task-300-running").await;
+
+    // The last target ends: everything follows without a reload.
+    odd_host.user.write_file("go", b"", 0o644);
+    browser
+        .wait_text(&format!("{pane} [data-field='status']"), |t| {
+            t == "succeeded"
+        })
+        .await;
+    browser.wait_text("#task-status", |t| t == "failed").await;
+    browser
+        .wait_text("[data-count='succeeded']", |t| t == "3")
+        .await;
+    browser
+        .wait_text("#progress-text", |t| t == "300 of 300 ended")
+        .await;
+    browser
+        .wait_text(
+            &format!("tr[data-platform='{odd}'] [data-field='exit']"),
+            |t| t == "exit 0",
+        )
+        .await;
+
+    // Groups, smallest first: the odd one out, the two alike, the 297 that failed.
+    let groups = browser
+        .wait_text("#group-list", |t| t.contains("real-odd"))
+        .await;
+    let at = |text: &str| {
+        groups
+            .find(text)
+            .unwrap_or_else(|| panic!("{text} in {groups}"))
+    };
+    assert!(
+        at("real-odd") < at("2 hosts") && at("2 hosts") < at("297 hosts"),
+        "{groups}"
+    );
+    // A group's output (its first member's), read when it is opened; then its members.
+    browser
+        .click("#group-list details:nth-child(2) summary")
+        .await;
+    browser
+        .wait_text("#group-list details:nth-child(2) pre", |t| t == "same-line")
+        .await;
+    browser
+        .click("#group-list details:nth-child(2) > button")
+        .await;
+    let listed = browser
+        .wait_text("#targets-shown", |t| {
+            t == "2 target(s) shown (one output group)"
+        })
+        .await;
+    assert_eq!(listed, "2 target(s) shown (one output group)");
+    let table = browser.text("#target-table tbody").await;
+    assert!(
+        table.contains("real-same-0") && table.contains("real-same-1"),
+        "{table}"
+    );
+
+    // Search by name, then every failed target a page at a time.
+    browser.fill("#t-search", "closed-29").await;
+    browser.click("#target-filter button[type=submit]").await;
+    browser
+        .wait_text("#targets-shown", |t| t == "7 target(s) shown (“closed-29”)")
+        .await;
+    browser.fill("#t-search", "").await;
+    browser.click("#target-filter button[type=submit]").await;
+    browser
+        .wait_text("#targets-shown", |t| t == "100+ target(s) shown")
+        .await;
+    browser.click("button.count[data-status='failed']").await;
+    browser
+        .wait_text("#targets-shown", |t| {
+            t == "100+ target(s) shown (status failed)"
+        })
+        .await;
+    let pressed = browser.find("button.count[data-status='failed']").await;
+    assert_eq!(
+        pressed.attr("aria-pressed").await.unwrap().as_deref(),
+        Some("true")
+    );
+    browser
+        .client
+        .execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .unwrap();
+    browser.screenshot("task-300").await;
+    for shown in ["200+", "297"] {
+        browser.click("#targets-more").await;
+        browser
+            .wait_text("#targets-shown", |t| {
+                t == format!("{shown} target(s) shown (status failed)")
+            })
+            .await;
+    }
+    assert_eq!(count(&browser, "#target-table tbody tr").await, 297);
+    browser
+        .client
+        .execute("document.getElementById('groups').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    browser.screenshot("task-300-groups").await;
+
+    // At 400 px the page does not scroll sideways (the table scrolls in its own box).
+    browser.client.set_window_size(400, 900).await.unwrap();
+    browser.open(&format!("{base}/ui/tasks/{task}")).await;
+    browser
+        .wait_text("#targets-shown", |t| t.starts_with("100+"))
+        .await;
+    browser.screenshot("task-300-narrow").await;
+    // What sticks out on the right, if anything (tag#id.class of each such element).
+    let wide = browser
+        .client
+        .execute(
+            "return [...document.querySelectorAll('body *')].filter((e) => \
+               e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
+               && !e.closest('.scroll')).map((e) => e.tagName + '#' + e.id + '.' + e.className)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(wide, json!([]), "wider than 400 px");
+    browser.client.set_window_size(1280, 900).await.unwrap();
+
+    // The task list: the command, 300 targets and how they ended.
+    browser.open(&format!("{base}/ui/tasks")).await;
+    let row = format!("#task-list tr[data-task='{task}']");
+    assert_eq!(
+        browser.text(&format!("{row} [data-field='total']")).await,
+        "300"
+    );
+    let counts = browser.text(&format!("{row} [data-field='counts']")).await;
+    assert_eq!(counts, "3 succeeded 297 failed");
+    assert!(browser.text(&row).await.contains("echo same-line"));
+    browser.screenshot("tasks-300").await;
 }

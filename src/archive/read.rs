@@ -54,13 +54,7 @@ pub async fn events_after(
     after: i64,
     limit: u32,
 ) -> Result<OutputPage, ArchiveError> {
-    let query = PageQuery {
-        after,
-        limit,
-        max_bytes: PAGE_BYTES,
-        scope: EventScope::All,
-    };
-    read(store, archive, task, &query).await
+    read_scope(store, archive, task, EventScope::All, after, limit).await
 }
 
 /// Like [`events_after`], but only the output events of `platform_id`'s `stream` (`stdout` or
@@ -75,16 +69,11 @@ pub async fn output_after(
     after: i64,
     limit: u32,
 ) -> Result<OutputPage, ArchiveError> {
-    let query = PageQuery {
-        after,
-        limit,
-        max_bytes: PAGE_BYTES,
-        scope: EventScope::Stream {
-            platform_id,
-            stream,
-        },
+    let scope = EventScope::Stream {
+        platform_id,
+        stream,
     };
-    read(store, archive, task, &query).await
+    read_scope(store, archive, task, scope, after, limit).await
 }
 
 /// Like [`events_after`], but only the output events of `platform_id` (both streams, in seq
@@ -97,11 +86,24 @@ pub async fn platform_output_after(
     after: i64,
     limit: u32,
 ) -> Result<OutputPage, ArchiveError> {
+    let scope = EventScope::Platform(platform_id);
+    read_scope(store, archive, task, scope, after, limit).await
+}
+
+/// A page of `scope` of at most `limit` events after `after` and about [`PAGE_BYTES`].
+async fn read_scope(
+    store: &Store,
+    archive: &OutputArchive,
+    task: Uuid,
+    scope: EventScope<'_>,
+    after: i64,
+    limit: u32,
+) -> Result<OutputPage, ArchiveError> {
     let query = PageQuery {
         after,
         limit,
         max_bytes: PAGE_BYTES,
-        scope: EventScope::Platform(platform_id),
+        scope,
     };
     read(store, archive, task, &query).await
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::tasks::{TARGET_COLUMNS, TASK_COLUMNS, target_from_row, task_from_row};
+use super::tasks::{TARGET_COLUMNS, target_from_row, task_from_row};
 use base64::Engine as _;
 
 use super::{IN_LIST, Page, Store, StoreResult, Target, Task, TaskStatus, placeholders, sql};
@@ -128,13 +128,7 @@ fn page_of<T>(mut rows: Vec<(NumberCursor, T)>, limit: u32) -> Page<T> {
 impl Store {
     /// The task with `id` without its targets, with its [`TargetCounts`].
     pub async fn get_task_head(&self, id: Uuid) -> StoreResult<Option<Task>> {
-        let Some(row) = sqlx::query(sql(format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        else {
+        let Some(row) = self.task_row(id).await? else {
             return Ok(None);
         };
         let mut task = task_from_row(&row, Vec::new())?;

@@ -836,13 +836,7 @@ impl Store {
 
     /// The task with `id` and its targets, if any.
     pub async fn get_task(&self, id: Uuid) -> StoreResult<Option<Task>> {
-        let Some(row) = sqlx::query(sql(format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
-        )))
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?
-        else {
+        let Some(row) = self.task_row(id).await? else {
             return Ok(None);
         };
         let targets = sqlx::query(sql(format!(
@@ -855,6 +849,16 @@ impl Store {
         .map(target_from_row)
         .collect::<StoreResult<_>>()?;
         task_from_row(&row, targets).map(Some)
+    }
+
+    /// The `tasks` row of `id` ([`TASK_COLUMNS`]), if any.
+    pub(super) async fn task_row(&self, id: Uuid) -> StoreResult<Option<AnyRow>> {
+        Ok(sqlx::query(sql(format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"
+        )))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Tasks, newest first, without their targets.

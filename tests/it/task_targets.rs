@@ -259,11 +259,13 @@ async fn a_task_on_sixty_platforms_counts_pages_and_groups_its_targets() {
     assert_eq!(text, "same-line\nodd-one-out\n");
 
     // Bad filters are a 422 naming the field.
+    let long = format!("search={}", "x".repeat(201));
     for (query, field) in [
         ("status=done", "status"),
         ("output_digest=abc", "output_digest"),
         ("limit=0", "limit"),
         ("cursor=%21", "cursor"),
+        (long.as_str(), "search"),
     ] {
         let (status, problem) = app
             .call(
@@ -279,16 +281,6 @@ async fn a_task_on_sixty_platforms_counts_pages_and_groups_its_targets() {
         );
         assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
     }
-    let long = "x".repeat(201);
-    let (status, problem) = app
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/tasks/{task}/targets?search={long}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(problem["errors"][0]["field"], "search");
     let (status, _) = app
         .call(
             reqwest::Method::GET,

@@ -1024,6 +1024,10 @@ async fn a_task_on_three_hundred_platforms_in_the_browser() {
         after != before && after.ends_with(" s so far"),
         "{before:?} then {after:?}"
     );
+    // The task's own duration runs too.
+    browser
+        .wait_text("#task-duration", |t| t.ends_with(" s so far"))
+        .await;
 
     // Its output, live, from its row (a button named for the host).
     let button = browser
@@ -1062,6 +1066,11 @@ async fn a_task_on_three_hundred_platforms_in_the_browser() {
         .await;
     browser
         .wait_text("#progress-text", |t| t == "300 of 300 ended")
+        .await;
+    browser
+        .wait_text("#task-duration", |t| {
+            t.ends_with(" s") && !t.contains("so far")
+        })
         .await;
     browser
         .wait_text(

@@ -32,7 +32,8 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at the schema version before the last (0012_notifications): one or more in every table,
+/// Rows at the schema version before the last (0014_platforms_one_per_managed_file; the last,
+/// 0015_target_output_digest, adds two columns that stay NULL for these targets): one or more in every table,
 /// with bytes that are not UTF-8 where the column holds bytes. Columns are named where later
 /// migrations add some with defaults.
 const ROWS: &[&str] = &[

@@ -223,6 +223,8 @@ function followTask(summary) {
   let host = null;
   let groupsCursor = null;
   let groupsDirty = false;
+  const taskDuration = document.getElementById("task-duration");
+  let lastFinished = "";
 
   // Counts from the statuses seen: a target with no frame yet is still queued.
   const renderCounts = () => {
@@ -267,7 +269,7 @@ function followTask(summary) {
     const b = tr.querySelector(".show-output");
     b.textContent = "Output";
     b.setAttribute("aria-label", "Output of " + t.platform_name);
-    b.onclick = () => openHost(t.platform_id, t.platform_name);
+    b.onclick = () => openHost(t.platform_id, t.platform_name, true);
     fillRow(tr, t);
     return tr;
   };
@@ -300,7 +302,7 @@ function followTask(summary) {
     more.hidden = !data.next_cursor;
     const of = describeFilter();
     shown.textContent = `${filter.shown}${data.next_cursor ? "+" : ""} target(s) shown${of ? " (" + of + ")" : ""}`;
-    if (reset && total === 1 && data.items.length === 1 && !host) openHost(data.items[0].platform_id, data.items[0].platform_name);
+    if (reset && total === 1 && data.items.length === 1 && !host) openHost(data.items[0].platform_id, data.items[0].platform_name, false);
   };
 
   const setStatusFilter = (s) => {
@@ -321,7 +323,8 @@ function followTask(summary) {
   more.onclick = () => loadTargets(false);
 
   // One host's output: its own pane, fed by WS /ws/tasks/{id}?platform_id= (replay, then live).
-  const openHost = (platform, name) => {
+  // Focus moves to it only when the user asked for it (not for a one-target task's own pane).
+  const openHost = (platform, name, focus) => {
     closeHost();
     const pane = document.getElementById("pane-template").content.firstElementChild.cloneNode(true);
     pane.dataset.platform = platform;
@@ -362,7 +365,7 @@ function followTask(summary) {
     };
     host = { platform, close: () => { closed = true; if (ws) ws.close(); } };
     connect();
-    pane.querySelector(".close").focus();
+    if (focus) pane.querySelector(".close").focus();
   };
   const closeHost = () => {
     if (!host) return;
@@ -442,6 +445,9 @@ function followTask(summary) {
       if (f.seq <= last) return;
       last = f.seq;
       if (f.type === "target") {
+        // The task's own times: its first target's start and (once done) its last one's end.
+        if (f.started_at && !taskDuration.dataset.started) taskDuration.dataset.started = f.started_at;
+        if (f.finished_at && (!lastFinished || new Date(f.finished_at) > new Date(lastFinished))) lastFinished = f.finished_at;
         const before = statusOf.get(f.platform_id);
         statusOf.set(f.platform_id, f.status);
         if (f.warnings && f.warnings.length) warned.add(f.platform_id); else warned.delete(f.platform_id);
@@ -456,8 +462,7 @@ function followTask(summary) {
         const c = document.getElementById("cancel");
         if (c) c.hidden = true;
         state.textContent = "finished";
-        const d = document.getElementById("task-duration");
-        if (!d.dataset.finished) setDuration(d, d.dataset.started || null, new Date().toISOString());
+        if (!taskDuration.dataset.finished && lastFinished) setDuration(taskDuration, taskDuration.dataset.started, lastFinished);
         groupsDirty = false;
         loadGroups(true);
       }
@@ -467,8 +472,7 @@ function followTask(summary) {
       if (state.textContent !== "finished") { state.textContent = "reconnecting…"; setTimeout(connect, 2000); }
     };
   };
-  const d = document.getElementById("task-duration");
-  setDuration(d, d.dataset.started, d.dataset.finished);
+  setDuration(taskDuration, taskDuration.dataset.started, taskDuration.dataset.finished);
   // Running durations tick: every second, each visible one without an end is written again.
   setInterval(() => document.querySelectorAll('[data-started]:not([data-started=""])[data-finished=""]').forEach((el) => {
     el.textContent = duration(el.dataset.started, null);

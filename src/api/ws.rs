@@ -35,7 +35,7 @@ use super::AppState;
 use super::auth::SignedInWith;
 use super::error::{ApiError, Problem};
 use super::extract::{ApiPath, ApiQuery};
-use crate::store::{EventKind, TaskEvent};
+use crate::store::{EventKind, EventScope, TaskEvent};
 
 const BATCH: u32 = 500;
 
@@ -120,6 +120,16 @@ struct Frames {
 }
 
 impl Frames {
+    /// The events to read: the narrowest scope holding every event sent, so a stream without
+    /// output (or with one platform's) reads no other output at all.
+    fn scope(&self) -> EventScope<'static> {
+        match (self.output, self.platform) {
+            (Output::None, _) => EventScope::NoOutput,
+            (_, Some(platform)) => EventScope::OutputOf(platform),
+            (_, None) => EventScope::All,
+        }
+    }
+
     /// Whether `event` is sent (`done` always is).
     fn wants(&self, event: &TaskEvent) -> bool {
         match event.kind {
@@ -218,17 +228,24 @@ async fn follow(
             }
             next_check = tokio::time::Instant::now() + RECHECK;
         }
-        let page =
-            match crate::archive::events_after(&state.store, &state.archive, task, last, BATCH)
-                .await
-            {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::error!(error = %e, "reading task events failed");
-                    let _ = socket.send(Message::Close(None)).await;
-                    return;
-                }
-            };
+        let scope = frames.scope();
+        let page = match crate::archive::read_scope(
+            &state.store,
+            &state.archive,
+            task,
+            scope,
+            last,
+            BATCH,
+        )
+        .await
+        {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::error!(error = %e, "reading task events failed");
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
+        };
         for event in &page.events {
             if !frames.wants(event) {
                 last = event.seq;

@@ -62,7 +62,9 @@ use uuid::Uuid;
 use crate::store::{StoreError, TaskEvent};
 
 pub use format::FormatError;
-pub use read::{OutputPage, PAGE_BYTES, events_after, output_after, platform_output_after};
+pub use read::{
+    OutputPage, PAGE_BYTES, events_after, output_after, platform_output_after, read_scope,
+};
 pub use write::{Archived, SEGMENT_BYTES, archive_task, spawn_archive};
 
 /// Why archiving or reading archived output failed.

@@ -90,8 +90,9 @@ pub async fn platform_output_after(
     read_scope(store, archive, task, scope, after, limit).await
 }
 
-/// A page of `scope` of at most `limit` events after `after` and about [`PAGE_BYTES`].
-async fn read_scope(
+/// A page of the events of `scope` (at most `limit` after `after`, about [`PAGE_BYTES`]),
+/// filtered at the source like [`output_after`].
+pub async fn read_scope(
     store: &Store,
     archive: &OutputArchive,
     task: Uuid,
@@ -198,6 +199,8 @@ fn in_scope(
         } => platform == Some(platform_id) && stream == Some(wanted),
         // Output events carry a stream; target events are never archived, but say it anyway.
         EventScope::Platform(platform_id) => platform == Some(platform_id) && stream.is_some(),
+        EventScope::NoOutput => stream.is_none(),
+        EventScope::OutputOf(platform_id) => stream.is_none() || platform == Some(platform_id),
     }
 }
 
@@ -494,6 +497,22 @@ mod tests {
             Some("stdout")
         ));
         assert!(!in_scope(&EventScope::Platform(p), 1, Some(p), None));
+        assert!(in_scope(&EventScope::NoOutput, 1, Some(p), None));
+        assert!(!in_scope(&EventScope::NoOutput, 1, Some(p), Some("stdout")));
+        let other = Some(Uuid::new_v4());
+        assert!(in_scope(&EventScope::OutputOf(p), 1, other, None));
+        assert!(in_scope(
+            &EventScope::OutputOf(p),
+            1,
+            Some(p),
+            Some("stdout")
+        ));
+        assert!(!in_scope(
+            &EventScope::OutputOf(p),
+            1,
+            other,
+            Some("stdout")
+        ));
         assert!(!in_scope(&EventScope::OutputThrough(5), 6, None, None));
     }
 }

@@ -24,6 +24,10 @@ pub enum EventScope<'a> {
     Stream { platform_id: Uuid, stream: &'a str },
     /// Output events of one platform, both streams.
     Platform(Uuid),
+    /// Every event but output: target changes and done (what a page of counts follows).
+    NoOutput,
+    /// Target changes and done, and the output of one platform (one host, followed live).
+    OutputOf(Uuid),
 }
 
 /// What a page read asks for: events with `seq > after` in `scope`, at most `limit` of them and
@@ -54,18 +58,22 @@ impl EventScope<'_> {
                 " AND kind = 'output' AND platform_id = $4 AND stream = $5"
             }
             EventScope::Platform(_) => " AND kind = 'output' AND platform_id = $4",
+            EventScope::NoOutput => " AND kind <> 'output'",
+            EventScope::OutputOf(_) => " AND (kind <> 'output' OR platform_id = $4)",
         }
     }
 
     fn bind<'q>(&self, query: AnyQuery<'q>) -> AnyQuery<'q> {
         match *self {
-            EventScope::All => query,
+            EventScope::All | EventScope::NoOutput => query,
             EventScope::OutputThrough(through) => query.bind(through),
             EventScope::Stream {
                 platform_id,
                 stream,
             } => query.bind(platform_id.to_string()).bind(stream.to_string()),
-            EventScope::Platform(platform_id) => query.bind(platform_id.to_string()),
+            EventScope::Platform(platform_id) | EventScope::OutputOf(platform_id) => {
+                query.bind(platform_id.to_string())
+            }
         }
     }
 }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use super::Connection;
 use super::api::Api;
-use super::inventory::{key_ids, platform_ids, print_table};
+use super::inventory::{key_ids, platform_ids};
+use super::output::print_table;
 
 /// `testum access` arguments; every filter given must match.
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::api::Api;
-use super::inventory::print_table;
+use super::output::print_table;
 use super::{Connection, UsageError};
 
 /// `testum schedules` arguments.

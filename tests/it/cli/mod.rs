@@ -1,5 +1,9 @@
 //! The command-line client end to end: the real `testum` binary as a client of a real service
-//! (in-process TestApp) whose platforms are real OpenSSH servers on loopback.
+//! (in-process TestApp) whose platforms are real OpenSSH servers on loopback. The daily-work
+//! commands (tasks, audit list, host-key, platforms edit/delete, keys delete, names by prefix)
+//! are in [`daily`].
+
+mod daily;
 
 use crate::app;
 use crate::common;
@@ -241,6 +245,14 @@ async fn login_saves_a_private_session_that_later_commands_use() {
     )
     .await;
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
+    // It says what was wrong, not "run testum login".
+    assert_eq!(
+        text(&wrong.stderr),
+        format!(
+            "testum: wrong username or password for admin at {} (HTTP 401)\n",
+            app.base
+        )
+    );
     assert!(!config.path().join("testum/session.json").exists());
 
     let login = testum(
@@ -578,7 +590,7 @@ async fn access_lists_who_can_log_in_where_with_unknown_keys_and_csv() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("testum: ") && stderr.contains("HTTP 401"),
+        stderr.starts_with("testum: ") && stderr.contains("HTTP 401: the API token was refused"),
         "{stderr}"
     );
 }

@@ -4,12 +4,11 @@
 
 use std::io::Write as _;
 
-use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
 
 use super::Connection;
-use super::api::Api;
+use super::api::{Api, with_query};
 use super::inventory::{key_ids, platform_ids};
 use super::output::print_table;
 
@@ -81,12 +80,7 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
     if args.csv {
         query.push(("format", "csv".into()));
     }
-    let query = serde_urlencoded::to_string(&query).context("cannot encode the filters")?;
-    let path = if query.is_empty() {
-        "/api/access".to_string()
-    } else {
-        format!("/api/access?{query}")
-    };
+    let path = with_query("/api/access", &query)?;
     if args.csv {
         let csv = api.get_text(&path).await?;
         // A closed pipe (`testum access --csv | head`) is not an error worth reporting.

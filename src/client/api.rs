@@ -59,6 +59,15 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("cannot set up the HTTP client")
 }
 
+/// `path` with `query` URL-encoded after a `?` (none when `query` is empty).
+pub fn with_query(path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
+    if query.is_empty() {
+        return Ok(path.to_string());
+    }
+    let query = serde_urlencoded::to_string(query).context("cannot encode the query")?;
+    Ok(format!("{path}?{query}"))
+}
+
 /// `url` without trailing slashes; it must be an http(s) URL.
 pub fn base_url(url: &str) -> anyhow::Result<String> {
     let url = url.trim().trim_end_matches('/');

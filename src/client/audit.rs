@@ -8,7 +8,7 @@ use clap::Args;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::api::Api;
+use super::api::{Api, with_query};
 use super::inventory::{key_ids, platform_id};
 use super::output::{OutputArg, Pages};
 use super::{Connection, UsageError};
@@ -99,7 +99,7 @@ pub async fn list(args: AuditListArgs) -> anyhow::Result<()> {
             query.push((field, value.clone()));
         }
     }
-    let path = format!("/api/audit?{}", serde_urlencoded::to_string(&query)?);
+    let path = with_query("/api/audit", &query)?;
     let header = ["TIME", "ACTOR", "ACTION", "OUTCOME", "TARGET", "DETAILS"];
     args.pages
         .print(&mut api, &path, args.output.output, &header, |e: Event| {

@@ -10,7 +10,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::api::{Api, Refused};
+use super::api::{Api, Refused, with_query};
 use super::output::{OutputArg, print_items};
 use super::resolve::{Named, pick};
 use super::{Connection, UsageError};
@@ -294,14 +294,11 @@ pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     match args.command {
         PlatformsCommand::List(list) => {
-            let path = match &list.selector {
-                Some(text) => {
-                    let selector = super::tasks::parse_selector(text)?.to_string();
-                    let query = serde_urlencoded::to_string([("selector", selector)])?;
-                    format!("/api/platforms?{query}")
-                }
-                None => "/api/platforms".into(),
-            };
+            let mut query = Vec::new();
+            if let Some(text) = &list.selector {
+                query.push(("selector", super::tasks::parse_selector(text)?.to_string()));
+            }
+            let path = with_query("/api/platforms", &query)?;
             let platforms: Vec<Value> = api.list_all(&path).await?;
             print_items(
                 list.output.output,

@@ -7,7 +7,7 @@
 //! Exit status: 0 on success (for a command that follows a task, `deploy`, `revoke`, `run`,
 //! `scan` and `keys replace`: every target succeeded), 1 on any failure
 //! (a target failed, the server refused, the network failed), 2 on a usage error (clap's own, or
-//! a name that resolves to nothing). Errors are one line on stderr; for a refused request it names
+//! a key or platform name that resolves to nothing or to several). Errors are one line on stderr; for a refused request it names
 //! the fields of the server's problem+json answer.
 
 mod access;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Connection;
-use super::api::Api;
+use super::api::{Api, with_query};
 use super::follow::{Output, Printer, Target, Task, summary_line, warning_line};
 use super::output::{Format, OutputArg, Pages, counts_line, print_json, print_out};
 use super::resolve::{Named, pick};
@@ -138,7 +138,7 @@ pub async fn tasks(args: TasksArgs) -> anyhow::Result<()> {
                     query.push((field, value));
                 }
             }
-            let path = format!("/api/tasks?{}", serde_urlencoded::to_string(&query)?);
+            let path = with_query("/api/tasks", &query)?;
             let header = ["ID", "KIND", "STATUS", "CREATED", "BY"];
             list.pages
                 .print(&mut api, &path, list.output.output, &header, |t: Head| {

@@ -18,6 +18,8 @@ use super::resolve::{Named, pick};
 const SHOWN_TARGETS: usize = 20;
 /// Output events per page `tasks output` reads.
 const OUTPUT_PAGE: u32 = 1000;
+/// How many failure reasons `tasks show` counts.
+const REASONS: usize = 5;
 /// Target statuses in the order the summary counts them.
 const STATUSES: [&str; 5] = ["succeeded", "failed", "cancelled", "running", "queued"];
 
@@ -311,7 +313,59 @@ fn show(head: &Head, task: &Task) -> String {
         task.targets.iter().map(|t| t.status.as_str()),
     ));
     text.push('\n');
+    if let Some(line) = reasons_line(task) {
+        text.push_str(&line);
+        text.push('\n');
+    }
     text
+}
+
+/// `failed: 990 connection failed: Connection refused (os error 111), 10 exit status 1`: why
+/// the failed targets failed, the commonest reason first, at most [`REASONS`] of them; `None`
+/// for fewer than two failed targets (their own line says why).
+fn reasons_line(task: &Task) -> Option<String> {
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for target in task.targets.iter().filter(|t| t.status == "failed") {
+        let reason = reason(target);
+        match reasons.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, count)) => *count += 1,
+            None => reasons.push((reason, 1)),
+        }
+    }
+    if reasons.iter().map(|(_, count)| count).sum::<usize>() < 2 {
+        return None;
+    }
+    // Stable: equal counts keep the order of the targets.
+    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    let mut parts: Vec<String> = reasons
+        .iter()
+        .take(REASONS)
+        .map(|(reason, count)| format!("{count} {reason}"))
+        .collect();
+    if reasons.len() > REASONS {
+        parts.push(format!("{} other reasons", reasons.len() - REASONS));
+    }
+    Some(format!("failed: {}", parts.join(", ")))
+}
+
+/// Why `target` failed, without what names the platform: an error's first and last parts
+/// (`connection failed: 10.0.0.5:22: Connection refused` → `connection failed: Connection
+/// refused`), or its first (`host key mismatch: pinned ..., presented ...` → `host key
+/// mismatch`); else the signal or exit status.
+fn reason(target: &Target) -> String {
+    match (&target.error, &target.exit_signal, target.exit_code) {
+        (Some(error), _, _) => {
+            let parts: Vec<&str> = error.split(": ").collect();
+            match parts.as_slice() {
+                [first, .., last] if parts.len() > 2 => format!("{first}: {last}"),
+                [first, _] => (*first).to_string(),
+                _ => error.clone(),
+            }
+        }
+        (None, Some(signal), _) => format!("killed by signal {signal}"),
+        (None, None, Some(code)) => format!("exit status {code}"),
+        (None, None, None) => target.status.clone(),
+    }
 }
 
 /// The targets worth a line: every one that did not succeed, or succeeded with warnings; the
@@ -391,12 +445,52 @@ mod tests {
             "task t1: run_command, running\n\
              created 2026-12-02T02:20:37Z by admin, started 2026-12-02T02:20:38Z\n\
              command: uptime\n\
-             1000 targets: 995 succeeded, 2 failed, 1 cancelled, 1 running, 1 queued\n"
+             1000 targets: 995 succeeded, 2 failed, 1 cancelled, 1 running, 1 queued\n\
+             failed: 2 connection refused\n"
         );
         let odd: Vec<&str> = odd_targets(&task)
             .iter()
             .map(|t| t.platform_name.as_str())
             .collect();
         assert_eq!(odd, ["web-a", "web-b", "db", "r1", "q1", "old"]);
+    }
+
+    #[test]
+    fn failures_are_counted_by_reason_without_the_address() {
+        let failed = |error: Option<&str>, code: Option<i64>| Target {
+            error: error.map(String::from),
+            exit_code: code,
+            ..target("x", "failed", &[])
+        };
+        let mut targets = vec![
+            failed(
+                Some("connection failed: 10.0.0.9:22: No route to host"),
+                None,
+            ),
+            failed(None, Some(1)),
+            failed(
+                Some("host key mismatch: pinned SHA256:a, presented SHA256:b"),
+                None,
+            ),
+        ];
+        for n in 0..3 {
+            let error = format!("connection failed: 10.0.0.{n}:22: Connection refused");
+            targets.push(failed(Some(&error), None));
+        }
+        targets.push(target("ok", "succeeded", &[]));
+        let task = Task {
+            status: "failed".into(),
+            targets,
+        };
+        assert_eq!(
+            reasons_line(&task).unwrap(),
+            "failed: 3 connection failed: Connection refused, 1 connection failed: No route to \
+             host, 1 exit status 1, 1 host key mismatch"
+        );
+        let one = Task {
+            status: "failed".into(),
+            targets: vec![failed(None, Some(2))],
+        };
+        assert_eq!(reasons_line(&one), None);
     }
 }

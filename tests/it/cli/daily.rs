@@ -422,24 +422,28 @@ async fn tasks_show_of_a_thousand_targets_prints_counts_and_the_first_failures()
 
     let (stdout, _) = succeeds(&app, &["tasks", "show", id]).await;
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 4 + 1 + 20 + 1, "{stdout}");
+    assert_eq!(lines.len(), 5 + 1 + 20 + 1, "{stdout}");
     assert_eq!(lines[2], "command: true");
     assert_eq!(lines[3], "selector: all");
     assert_eq!(lines[4], "1001 targets: 1 succeeded, 1000 failed");
-    for (n, line) in lines[5..25].iter().enumerate() {
+    assert_eq!(
+        lines[5],
+        "failed: 1000 connection failed: Connection refused (os error 111)"
+    );
+    for (n, line) in lines[6..26].iter().enumerate() {
         assert!(
             line.starts_with(&format!("gone-{n:04}: failed, connection failed: ")),
             "{line}"
         );
     }
     assert_eq!(
-        lines[25],
+        lines[26],
         "... and 980 more not simply succeeded (--all lists them)"
     );
     assert!(!stdout.contains("web1"), "{stdout}");
 
     let (stdout, _) = succeeds(&app, &["tasks", "show", id, "--all"]).await;
-    assert_eq!(stdout.lines().count(), 5 + GONE, "{stdout}");
+    assert_eq!(stdout.lines().count(), 6 + GONE, "{stdout}");
 }
 
 #[tokio::test]

@@ -336,7 +336,7 @@ fn reasons_line(task: &Task) -> Option<String> {
         return None;
     }
     // Stable: equal counts keep the order of the targets.
-    reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    reasons.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
     let mut parts: Vec<String> = reasons
         .iter()
         .take(REASONS)

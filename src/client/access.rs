@@ -6,11 +6,12 @@ use std::io::Write as _;
 
 use clap::Args;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::Connection;
 use super::api::{Api, with_query};
 use super::inventory::{key_ids, platform_ids};
-use super::output::print_table;
+use super::output::{OutputArg, print_items};
 
 /// `testum access` arguments; every filter given must match.
 #[derive(Debug, Args)]
@@ -39,8 +40,10 @@ pub struct AccessArgs {
     #[arg(long)]
     unknown: bool,
     /// Print the whole report as CSV (the server's, one column per field) instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "output")]
     csv: bool,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// One row of the report (the fields the table shows).
@@ -87,8 +90,17 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
         let _ = std::io::stdout().lock().write_all(csv.as_bytes());
         return Ok(());
     }
-    let entries: Vec<Entry> = api.list_all(&path).await?;
-    let rows = entries.into_iter().map(|e| {
+    let entries: Vec<Value> = api.list_all(&path).await?;
+    let header = [
+        "PLATFORM",
+        "USER",
+        "LINE",
+        "KEY",
+        "OWNER",
+        "MANAGED",
+        "FINGERPRINT",
+    ];
+    print_items(args.output.output, entries, &header, |e: Entry| {
         vec![
             e.platform_name,
             e.login_user,
@@ -98,18 +110,6 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
             if e.managed { "yes" } else { "no" }.to_string(),
             e.fingerprint,
         ]
-    });
-    print_table(
-        &[
-            "PLATFORM",
-            "USER",
-            "LINE",
-            "KEY",
-            "OWNER",
-            "MANAGED",
-            "FINGERPRINT",
-        ],
-        rows,
-    );
+    })?;
     Ok(())
 }

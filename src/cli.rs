@@ -132,3 +132,15 @@ pub fn one_line(error: &anyhow::Error) -> String {
     }
     line.replace(['\n', '\r'], " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own checks of every subcommand (ids named by `requires`/`conflicts_with`, flags
+    /// named twice, ...), which otherwise fail only when the command is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,5 +1,7 @@
-//! The command line: `testum serve` and `testum worker` (the service), and the client commands
-//! of [`crate::client`] (`login`, `keys`, `platforms`, `deploy`, `run`, `scan`, `access`).
+//! The command line: `testum serve` and `testum worker` (the service), the admin commands that
+//! work on the database directly (`audit verify`, `rotate-master-key`, `backup`, `restore`,
+//! `doctor`), and the client commands of [`crate::client`] (`login`, `keys`, `platforms`,
+//! `deploy`, `run`, `scan`, `access`, `tasks`, ..., and `audit list`).
 
 use std::process::ExitCode;
 
@@ -21,9 +23,10 @@ enum Command {
     Serve(ServeConfig),
     /// Run a worker only (no HTTP): claims and runs targets from the shared PostgreSQL queue.
     Worker(WorkerCommandConfig),
-    /// Audit log commands (`testum audit verify`), run against the database with no server.
+    /// The audit log: `testum audit list` reads it from a server's API (like the other client
+    /// commands); `testum audit verify` checks its chain in the database, with no server.
     #[command(subcommand)]
-    Audit(crate::admin::audit_verify::AuditCommand),
+    Audit(AuditCommand),
     /// Re-seal every stored credential under a new master key, in one transaction (stop the
     /// servers first, restart them after).
     RotateMasterKey(crate::admin::rotate_key::RotateMasterKey),
@@ -40,6 +43,16 @@ enum Command {
     Doctor(crate::doctor::Doctor),
     #[command(flatten)]
     Client(crate::client::ClientCommand),
+}
+
+/// `testum audit ...`: the local admin command (`verify`) and the API's listing (`list`).
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    #[command(flatten)]
+    Local(crate::admin::audit_verify::AuditCommand),
+    /// List audit events from the server's API, newest first, a page at a time; filter by
+    /// actor, action, target (or a platform, key or task), and time (`--since 24h`).
+    List(crate::client::AuditListArgs),
 }
 
 /// Parse the command line, run the command, and turn a failure into a one-line message on stderr
@@ -65,7 +78,11 @@ pub fn main() -> ExitCode {
             .settings
             .read_files()
             .and_then(|()| runtime.block_on(crate::server::work(config))),
-        Command::Audit(command) => runtime.block_on(command.run()),
+        Command::Audit(AuditCommand::Local(command)) => runtime.block_on(command.run()),
+        Command::Audit(AuditCommand::List(args)) => {
+            die_quietly_on_a_closed_pipe();
+            return runtime.block_on(crate::client::audit_list(args));
+        }
         Command::RotateMasterKey(command) => runtime.block_on(command.run()),
         Command::Backup(command) => runtime.block_on(command.run()),
         Command::Restore(command) => runtime.block_on(command.run()),
@@ -114,4 +131,16 @@ pub fn one_line(error: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// clap's own checks of every subcommand (ids named by `requires`/`conflicts_with`, flags
+    /// named twice, ...), which otherwise fail only when the command is run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -4,13 +4,14 @@
 
 use std::io::Write as _;
 
-use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::Connection;
-use super::api::Api;
-use super::inventory::{key_ids, platform_ids, print_table};
+use super::api::{Api, with_query};
+use super::inventory::{key_ids, platform_ids};
+use super::output::{OutputArg, print_items};
 
 /// `testum access` arguments; every filter given must match.
 #[derive(Debug, Args)]
@@ -39,8 +40,10 @@ pub struct AccessArgs {
     #[arg(long)]
     unknown: bool,
     /// Print the whole report as CSV (the server's, one column per field) instead of a table.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "output")]
     csv: bool,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 /// One row of the report (the fields the table shows).
@@ -80,20 +83,24 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
     if args.csv {
         query.push(("format", "csv".into()));
     }
-    let query = serde_urlencoded::to_string(&query).context("cannot encode the filters")?;
-    let path = if query.is_empty() {
-        "/api/access".to_string()
-    } else {
-        format!("/api/access?{query}")
-    };
+    let path = with_query("/api/access", &query)?;
     if args.csv {
         let csv = api.get_text(&path).await?;
         // A closed pipe (`testum access --csv | head`) is not an error worth reporting.
         let _ = std::io::stdout().lock().write_all(csv.as_bytes());
         return Ok(());
     }
-    let entries: Vec<Entry> = api.list_all(&path).await?;
-    let rows = entries.into_iter().map(|e| {
+    let entries: Vec<Value> = api.list_all(&path).await?;
+    let header = [
+        "PLATFORM",
+        "USER",
+        "LINE",
+        "KEY",
+        "OWNER",
+        "MANAGED",
+        "FINGERPRINT",
+    ];
+    print_items(args.output.output, entries, &header, |e: Entry| {
         vec![
             e.platform_name,
             e.login_user,
@@ -103,18 +110,6 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
             if e.managed { "yes" } else { "no" }.to_string(),
             e.fingerprint,
         ]
-    });
-    print_table(
-        &[
-            "PLATFORM",
-            "USER",
-            "LINE",
-            "KEY",
-            "OWNER",
-            "MANAGED",
-            "FINGERPRINT",
-        ],
-        rows,
-    );
+    })?;
     Ok(())
 }

@@ -38,11 +38,15 @@ enum Credential {
     Session(Session),
 }
 
+/// How long a download (`GET` of a task's raw output) may take as a whole.
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// One page of a list answer.
 #[derive(serde::Deserialize)]
-struct Page<T> {
-    items: Vec<T>,
-    next_cursor: Option<String>,
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The `cursor` of the next page; `None` on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// A reqwest client with the CLI's timeouts.
@@ -53,6 +57,15 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .user_agent(concat!("testum-cli/", env!("CARGO_PKG_VERSION")))
         .build()
         .context("cannot set up the HTTP client")
+}
+
+/// `path` with `query` URL-encoded after a `?` (none when `query` is empty).
+pub fn with_query(path: &str, query: &[(&str, String)]) -> anyhow::Result<String> {
+    if query.is_empty() {
+        return Ok(path.to_string());
+    }
+    let query = serde_urlencoded::to_string(query).context("cannot encode the query")?;
+    Ok(format!("{path}?{query}"))
 }
 
 /// `url` without trailing slashes; it must be an http(s) URL.
@@ -144,24 +157,55 @@ impl Api {
         self.send(Method::GET, path, None::<&()>).await
     }
 
+    /// One page of the list at `path` (which may carry a query already): at most `limit` items
+    /// from `cursor` on (the first page without one).
+    pub async fn page<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> anyhow::Result<Page<T>> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut page_path = format!("{path}{separator}limit={limit}");
+        if let Some(cursor) = cursor {
+            page_path.push('&');
+            page_path.push_str(&serde_urlencoded::to_string([("cursor", cursor)])?);
+        }
+        self.get(&page_path).await
+    }
+
     /// Every item of the list at `path` (all pages; `path` may carry a query already).
     pub async fn list_all<T: DeserializeOwned>(&mut self, path: &str) -> anyhow::Result<Vec<T>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            let mut page_path = format!("{path}{separator}limit={PAGE}");
-            if let Some(cursor) = &cursor {
-                page_path.push_str("&cursor=");
-                page_path.push_str(cursor);
-            }
-            let page: Page<T> = self.get(&page_path).await?;
+            let page: Page<T> = self.page(path, PAGE, cursor.as_deref()).await?;
             items.extend(page.items);
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
                 None => return Ok(items),
             }
         }
+    }
+
+    /// `GET path`, the answer's bytes written to `out` as they arrive (never held whole).
+    pub async fn download(
+        &mut self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<()> {
+        let mut response = self
+            .respond(Method::GET, path, None::<&()>, DOWNLOAD_TIMEOUT)
+            .await?;
+        let cut = |e: reqwest::Error| {
+            anyhow!("cannot read the answer to GET {path}: {}", error_chain(&e))
+        };
+        while let Some(chunk) = response.chunk().await.map_err(cut)? {
+            out.write_all(&chunk)
+                .and_then(|()| out.flush())
+                .context("cannot write the output")?;
+        }
+        Ok(())
     }
 
     async fn call<T: DeserializeOwned>(
@@ -183,11 +227,33 @@ impl Api {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> anyhow::Result<String> {
+        let response = self
+            .respond(method.clone(), path, body, CALL_TIMEOUT)
+            .await?;
+        // A body cut short (the CSV report streams) is an error, never a shorter answer.
+        response.text().await.map_err(|e| {
+            anyhow!(
+                "cannot read the answer to {method} {path}: {}",
+                error_chain(&e)
+            )
+        })
+    }
+
+    /// Send a request that may take `timeout` as a whole; the successful answer (its body not
+    /// read yet), else the problem as one line.
+    async fn respond(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        timeout: Duration,
+    ) -> anyhow::Result<reqwest::Response> {
         let mut refreshed = false;
         loop {
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base))
+                .timeout(timeout)
                 .bearer_auth(self.token());
             if let Some(body) = body {
                 request = request.json(body);
@@ -197,21 +263,21 @@ impl Api {
                 .await
                 .map_err(|e| anyhow!("cannot reach {}: {}", self.base, error_chain(&e)))?;
             let status = response.status();
-            let text = response.text().await;
+            if status.is_success() {
+                return Ok(response);
+            }
             if status == StatusCode::UNAUTHORIZED && !refreshed && self.refresh().await? {
                 refreshed = true;
                 continue;
             }
-            if !status.is_success() {
-                return Err(problem(status, &text.unwrap_or_default()));
-            }
-            // A body cut short (the CSV report streams) is an error, never a shorter answer.
-            return text.map_err(|e| {
-                anyhow!(
-                    "cannot read the answer to {method} {path}: {}",
-                    error_chain(&e)
-                )
-            });
+            let text = response.text().await.unwrap_or_default();
+            let hint = match self.credential {
+                Credential::Token(_) => {
+                    "the API token was refused: check TESTUM_TOKEN or --token (expired or revoked?)"
+                }
+                Credential::Session(_) => "the session has ended: run testum login",
+            };
+            return Err(problem(status, &text, hint));
         }
     }
 
@@ -255,9 +321,23 @@ pub struct Tokens {
     pub refresh_token: Option<Secret>,
 }
 
+/// An error answer of the server, as one line (see [`problem`]); callers that expect a refusal
+/// (a 409) find its status with `downcast_ref`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (HTTP {status}{hint})")]
+pub struct Refused {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The problem's field errors, else its detail, else the status's reason.
+    pub message: String,
+    /// `: what to do` after the status, or empty.
+    hint: String,
+}
+
 /// One line for an error answer: the problem's field errors (`field: message; ...`), else its
-/// `detail`, else the status; with the status code.
-pub fn problem(status: StatusCode, body: &str) -> anyhow::Error {
+/// `detail`, else the status; with the status code, and for a 401 `unauthorized` (what to do
+/// about it).
+pub fn problem(status: StatusCode, body: &str, unauthorized: &str) -> anyhow::Error {
     let value: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let fields: Vec<String> = value["errors"]
         .as_array()
@@ -284,10 +364,16 @@ pub fn problem(status: StatusCode, body: &str) -> anyhow::Error {
             .unwrap_or("request failed")
             .to_lowercase()
     };
-    match status {
-        StatusCode::UNAUTHORIZED => anyhow!("{message} (HTTP 401: run testum login)"),
-        _ => anyhow!("{message} (HTTP {})", status.as_u16()),
+    let hint = match status {
+        StatusCode::UNAUTHORIZED if !unauthorized.is_empty() => format!(": {unauthorized}"),
+        _ => String::new(),
+    };
+    Refused {
+        status: status.as_u16(),
+        message,
+        hint,
     }
+    .into()
 }
 
 /// `e` with its sources, on one line (reqwest's top-level message alone hides the cause).
@@ -312,16 +398,25 @@ mod tests {
             "detail":"name: must not be blank","errors":[{"field":"name","message":"must not be blank"},
             {"field":"public_key","message":"is not a public key"}]}"#;
         assert_eq!(
-            problem(StatusCode::UNPROCESSABLE_ENTITY, body).to_string(),
+            problem(StatusCode::UNPROCESSABLE_ENTITY, body, "").to_string(),
             "name: must not be blank; public_key: is not a public key (HTTP 422)"
         );
         assert_eq!(
-            problem(StatusCode::NOT_FOUND, r#"{"detail":"no such task"}"#).to_string(),
+            problem(StatusCode::NOT_FOUND, r#"{"detail":"no such task"}"#, "").to_string(),
             "no such task (HTTP 404)"
         );
         assert_eq!(
-            problem(StatusCode::BAD_GATEWAY, "<html>").to_string(),
+            problem(StatusCode::BAD_GATEWAY, "<html>", "").to_string(),
             "bad gateway (HTTP 502)"
+        );
+        assert_eq!(
+            problem(
+                StatusCode::UNAUTHORIZED,
+                r#"{"detail":"invalid token"}"#,
+                "run testum login"
+            )
+            .to_string(),
+            "invalid token (HTTP 401: run testum login)"
         );
     }
 

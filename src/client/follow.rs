@@ -114,7 +114,8 @@ pub fn print_summaries(task: &Task) {
     }
 }
 
-fn print_warnings(target: &Target) {
+/// `web1: warning: ...` on stderr for each warning of `target`.
+pub fn print_warnings(target: &Target) {
     for warning in &target.warnings {
         eprintln!("{}", warning_line(target, warning));
     }
@@ -183,8 +184,9 @@ async fn stream(url: String, token: String, printer: &mut Printer) -> anyhow::Re
     bail!("the server closed the stream before the task ended")
 }
 
-/// Turns output frames into prefixed lines; buffers a partial line per platform and stream.
-struct Printer {
+/// Turns output frames (or pages of `GET /api/tasks/{id}/output`) into lines prefixed with the
+/// platform's name; buffers a partial line per platform and stream.
+pub struct Printer {
     echo: Output,
     names: HashMap<String, String>,
     partial: HashMap<(String, bool), String>,
@@ -192,7 +194,8 @@ struct Printer {
 }
 
 impl Printer {
-    fn new(task: &Task, output: Output) -> Printer {
+    /// A printer for `task`'s platforms (their names), printing when `output` says so.
+    pub fn new(task: &Task, output: Output) -> Printer {
         Printer {
             echo: output,
             names: task
@@ -225,7 +228,9 @@ impl Printer {
         }
     }
 
-    fn output(&mut self, platform: &str, stderr: bool, data: &str) {
+    /// Print the complete lines of `data`, a chunk of `platform`'s stdout (or `stderr`), after
+    /// what was left of its last line; keep the rest for the next chunk or [`Printer::flush`].
+    pub fn output(&mut self, platform: &str, stderr: bool, data: &str) {
         let buffer = self
             .partial
             .entry((platform.to_string(), stderr))
@@ -240,7 +245,7 @@ impl Printer {
     }
 
     /// Print what is left of unfinished lines.
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         let mut rest: Vec<_> = self
             .partial
             .drain()
@@ -279,7 +284,7 @@ fn print_lines<'a>(name: &str, stderr: bool, lines: impl Iterator<Item = &'a str
 }
 
 /// `web1: succeeded, exit status 0`, `web2: failed, connection failed: ...`.
-fn summary_line(target: &Target) -> String {
+pub fn summary_line(target: &Target) -> String {
     let detail = match (&target.error, target.exit_code, &target.exit_signal) {
         (Some(error), _, _) => Some(error.clone()),
         (None, _, Some(signal)) => Some(format!("killed by signal {signal}")),
@@ -293,7 +298,7 @@ fn summary_line(target: &Target) -> String {
 }
 
 /// `web2: warning: host key SHA256:... is also pinned by web1: ...`.
-fn warning_line(target: &Target, warning: &str) -> String {
+pub fn warning_line(target: &Target, warning: &str) -> String {
     format!("{}: warning: {warning}", target.platform_name)
 }
 

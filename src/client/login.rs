@@ -1,7 +1,7 @@
 //! `testum login`: trade a username and password for tokens (`POST /api/auth/login`) and save
 //! them as the session.
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 
 use super::api::{Tokens, base_url, error_chain, http_client, problem};
@@ -43,8 +43,16 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow!("cannot reach {url}: {}", error_chain(&e)))?;
     let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        // The one 401 of login: the server does not say which of the two was wrong.
+        bail!(
+            "wrong username or password for {} at {url} (HTTP 401)",
+            args.username
+        );
+    }
     if !status.is_success() {
-        return Err(problem(status, &response.text().await.unwrap_or_default()));
+        let body = response.text().await.unwrap_or_default();
+        return Err(problem(status, &body, "the username or password is wrong"));
     }
     let tokens: Tokens = response
         .json()

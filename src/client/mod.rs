@@ -1,22 +1,29 @@
 //! The command-line client: `testum login`, `keys`, `platforms`, `deploy`, `revoke`, `run`,
-//! `scan` and `access` talk to a testum server over its HTTP API and WebSocket streams (reqwest
-//! and tokio-tungstenite, rustls).
+//! `scan`, `access`, `schedules`, `tasks`, `host-key` and `audit list` talk to a testum server
+//! over its HTTP API and WebSocket streams (reqwest and tokio-tungstenite, rustls). Keys and
+//! platforms are named by name, unique prefix or (keys) fingerprint ([`resolve`]); list commands
+//! print a table or, with `--output json`, the server's objects ([`output`]).
 //!
 //! Exit status: 0 on success (for a command that follows a task, `deploy`, `revoke`, `run`,
 //! `scan` and `keys replace`: every target succeeded), 1 on any failure
 //! (a target failed, the server refused, the network failed), 2 on a usage error (clap's own, or
-//! a name that resolves to nothing). Errors are one line on stderr; for a refused request it names
+//! a key or platform name that resolves to nothing or to several). Errors are one line on stderr; for a refused request it names
 //! the fields of the server's problem+json answer.
 
 mod access;
 mod api;
+mod audit;
 mod follow;
+mod host_key;
 mod import;
 mod inventory;
 mod login;
+mod output;
+mod resolve;
 mod scan;
 mod schedules;
 mod session;
+mod task_info;
 mod tasks;
 
 use std::process::ExitCode;
@@ -25,6 +32,7 @@ use clap::{Args, Subcommand};
 
 use crate::secret::Secret;
 
+pub use audit::AuditListArgs;
 pub use session::Session;
 
 /// Client subcommands (flattened into `testum`'s own).
@@ -33,9 +41,9 @@ pub enum ClientCommand {
     /// Log in to a testum server and save the session (0600) under $XDG_CONFIG_HOME/testum/
     /// (default ~/.config/testum/). The password comes from TESTUM_PASSWORD or a prompt.
     Login(login::LoginArgs),
-    /// List, register, import and replace (rotate) SSH public keys.
+    /// List, register, import, replace (rotate) and delete SSH public keys.
     Keys(inventory::KeysArgs),
-    /// List, register and import platforms (hosts).
+    /// List, register, import, edit and delete platforms (hosts).
     Platforms(inventory::PlatformsArgs),
     /// Deploy keys to platforms (by name or tag) and follow the task; `--option` sets sshd's
     /// authorized_keys options, `--dry-run` only shows the diffs.
@@ -54,6 +62,11 @@ pub enum ClientCommand {
     /// Who can log in where: every key line of the platforms' latest scans (all pages), as a
     /// table or, with --csv, the server's CSV.
     Access(access::AccessArgs),
+    /// Tasks: list them (a page at a time), show one (counts by status, then the targets that
+    /// did not simply succeed), print its output, cancel one.
+    Tasks(task_info::TasksArgs),
+    /// Host keys: `trust` a platform's new host key after a legitimate change.
+    HostKey(host_key::HostKeyArgs),
 }
 
 /// Where the server is and who calls it (every client command but `login` takes these).
@@ -76,7 +89,7 @@ pub struct UsageError(pub String);
 
 /// Run a client command; its exit status.
 pub async fn run(command: ClientCommand) -> ExitCode {
-    let result = match command {
+    exit_status(match command {
         ClientCommand::Login(args) => login::login(args).await.map(|()| true),
         ClientCommand::Keys(args) => inventory::keys(args).await,
         ClientCommand::Platforms(args) => inventory::platforms(args).await,
@@ -86,7 +99,20 @@ pub async fn run(command: ClientCommand) -> ExitCode {
         ClientCommand::Scan(args) => scan::scan(args).await,
         ClientCommand::Access(args) => access::access(args).await.map(|()| true),
         ClientCommand::Schedules(args) => schedules::schedules(args).await.map(|()| true),
-    };
+        ClientCommand::Tasks(args) => task_info::tasks(args).await.map(|()| true),
+        ClientCommand::HostKey(args) => host_key::host_key(args).await.map(|()| true),
+    })
+}
+
+/// `testum audit list` (joined to the local `testum audit verify` by `crate::cli`); its exit
+/// status.
+pub async fn audit_list(args: AuditListArgs) -> ExitCode {
+    exit_status(audit::list(args).await.map(|()| true))
+}
+
+/// 0 for `Ok(true)`, 1 for `Ok(false)` or an error, 2 for a [`UsageError`]; an error is one
+/// line on stderr.
+fn exit_status(result: anyhow::Result<bool>) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::Connection;
 use super::api::Api;
 use super::follow::{Output, Target, follow};
+use super::output::counts_line;
 use super::tasks::{Accepted, Platforms};
 
 /// The platform states in the order the summary counts them (DESIGN.md vocabulary).
@@ -80,7 +81,7 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<bool> {
             .to_string()
     };
     let states: Vec<String> = task.targets.iter().map(state_of).collect();
-    println!("{}", counts_line(&states));
+    println!("{}", states_line(&states));
     let mut attention: Vec<(&Target, &String)> = task
         .targets
         .iter()
@@ -104,25 +105,12 @@ pub async fn scan(args: ScanArgs) -> anyhow::Result<bool> {
 }
 
 /// `3 platforms: 1 in_sync, 1 drift, 1 unreachable` (states with no platform left out).
-fn counts_line(states: &[String]) -> String {
-    let mut counts: BTreeMap<usize, (usize, &str)> = BTreeMap::new();
-    for state in states {
-        let rank = STATES
-            .iter()
-            .position(|s| s == state)
-            .unwrap_or(STATES.len());
-        counts.entry(rank).or_insert((0, state)).0 += 1;
-    }
-    let parts: Vec<String> = counts
-        .values()
-        .map(|(count, state)| format!("{count} {state}"))
-        .collect();
-    let noun = if states.len() == 1 {
-        "platform"
-    } else {
-        "platforms"
-    };
-    format!("{} {noun}: {}", states.len(), parts.join(", "))
+fn states_line(states: &[String]) -> String {
+    counts_line(
+        ("platform", "platforms"),
+        &STATES,
+        states.iter().map(String::as_str),
+    )
 }
 
 /// `web2: drift: 2 unmanaged_key, 1 weak_key`, `web3: unreachable: connection refused`, or for a
@@ -182,10 +170,10 @@ mod tests {
             .map(String::from)
             .into();
         assert_eq!(
-            counts_line(&states),
+            states_line(&states),
             "4 platforms: 2 in_sync, 1 drift, 1 unreachable"
         );
-        assert_eq!(counts_line(&["in_sync".into()]), "1 platform: 1 in_sync");
+        assert_eq!(states_line(&["in_sync".into()]), "1 platform: 1 in_sync");
     }
 
     #[test]

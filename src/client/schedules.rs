@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::api::Api;
-use super::inventory::print_table;
+use super::output::{OutputArg, print_items, print_json};
 use super::{Connection, UsageError};
 
 /// `testum schedules` arguments.
@@ -21,7 +21,7 @@ pub struct SchedulesArgs {
 #[derive(Debug, Subcommand)]
 enum SchedulesCommand {
     /// List schedules: name, cron, kind, selector, next firing, last result.
-    List,
+    List(OutputArg),
     /// Show one schedule (by name or id) as JSON.
     Show {
         /// Name or id.
@@ -127,9 +127,10 @@ struct Schedule {
 pub async fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
     let mut api = Api::open(&args.connection)?;
     match args.command {
-        SchedulesCommand::List => {
-            let schedules: Vec<Schedule> = api.list_all("/api/schedules").await?;
-            let rows = schedules.iter().map(|s| {
+        SchedulesCommand::List(output) => {
+            let schedules: Vec<Value> = api.list_all("/api/schedules").await?;
+            let header = ["NAME", "CRON", "KIND", "SELECTOR", "NEXT", "LAST"];
+            print_items(output.output, schedules, &header, |s: Schedule| {
                 vec![
                     s.name.clone(),
                     format!("{} ({})", s.cron, s.time_zone),
@@ -140,15 +141,14 @@ pub async fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
                     } else {
                         "disabled".into()
                     },
-                    last(s),
+                    last(&s),
                 ]
-            });
-            print_table(&["NAME", "CRON", "KIND", "SELECTOR", "NEXT", "LAST"], rows);
+            })?;
         }
         SchedulesCommand::Show { schedule } => {
             let id = find(&mut api, &schedule).await?.id;
             let full: Value = api.get(&format!("/api/schedules/{id}")).await?;
-            println!("{}", serde_json::to_string_pretty(&full)?);
+            print_json(&full)?;
         }
         SchedulesCommand::Create(fields) => {
             let mut body = json!({

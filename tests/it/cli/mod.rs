@@ -1,5 +1,9 @@
 //! The command-line client end to end: the real `testum` binary as a client of a real service
-//! (in-process TestApp) whose platforms are real OpenSSH servers on loopback.
+//! (in-process TestApp) whose platforms are real OpenSSH servers on loopback. The daily-work
+//! commands (tasks, audit list, host-key, platforms edit/delete, keys delete, names by prefix)
+//! are in [`daily`].
+
+mod daily;
 
 use crate::app;
 use crate::common;
@@ -241,6 +245,14 @@ async fn login_saves_a_private_session_that_later_commands_use() {
     )
     .await;
     assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong.stderr));
+    // It says what was wrong, not "run testum login".
+    assert_eq!(
+        text(&wrong.stderr),
+        format!(
+            "testum: wrong username or password for admin at {} (HTTP 401)\n",
+            app.base
+        )
+    );
     assert!(!config.path().join("testum/session.json").exists());
 
     let login = testum(
@@ -534,6 +546,14 @@ async fn access_lists_who_can_log_in_where_with_unknown_keys_and_csv() {
     assert!(text(&out.stdout).contains(&alice_fp));
     assert!(!text(&out.stdout).contains(&stranger_fp));
 
+    // --output json: the server's rows, every field.
+    let out = as_admin(&app, &["access", "--unknown", "--output", "json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    assert_eq!(rows[0]["fingerprint"], stranger_fp.as_str());
+    assert_eq!(rows[0]["managed"], false);
+
     // --csv: the server's CSV as is, with the filters.
     let out = as_admin(&app, &["access", "--csv", "--unknown"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -578,7 +598,7 @@ async fn access_lists_who_can_log_in_where_with_unknown_keys_and_csv() {
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("testum: ") && stderr.contains("HTTP 401"),
+        stderr.starts_with("testum: ") && stderr.contains("HTTP 401: the API token was refused"),
         "{stderr}"
     );
 }
@@ -932,6 +952,15 @@ async fn schedules_are_created_listed_changed_and_deleted_by_name() {
         out.contains("nightly-scan") && out.contains("daily-sync"),
         "{out}"
     );
+    let (out, _) = succeeds(&app, &["schedules", "list", "--output", "json"]).await;
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let scan = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "nightly-scan")
+        .expect(&out);
+    assert_eq!(scan["time_zone"], "Europe/Berlin");
     let (out, _) = succeeds(&app, &["schedules", "disable", "nightly-scan"]).await;
     assert!(out.contains("next firing none (disabled)"), "{out}");
     let (out, _) = succeeds(&app, &["schedules", "enable", "nightly-scan"]).await;

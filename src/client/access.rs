@@ -12,6 +12,7 @@ use super::Connection;
 use super::api::{Api, with_query};
 use super::inventory::{key_ids, platform_ids};
 use super::output::{OutputArg, print_items};
+use super::resolve::Naming;
 
 /// `testum access` arguments; every filter given must match.
 #[derive(Debug, Args)]
@@ -62,11 +63,23 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
     let mut api = Api::open(&args.connection)?;
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(name) = &args.platform {
-        let ids = platform_ids(&mut api, std::slice::from_ref(name), &[]).await?;
+        let ids = platform_ids(
+            &mut api,
+            std::slice::from_ref(name),
+            &[],
+            Naming::ExactOrPrefix,
+        )
+        .await?;
         query.extend(ids.into_iter().map(|id| ("platform_id", id)));
     }
     if let Some(name) = &args.key {
-        let ids = key_ids(&mut api, "--key", std::slice::from_ref(name)).await?;
+        let ids = key_ids(
+            &mut api,
+            "--key",
+            std::slice::from_ref(name),
+            Naming::ExactOrPrefix,
+        )
+        .await?;
         query.extend(ids.into_iter().map(|id| ("key_id", id)));
     }
     for (field, value) in [("owner", &args.owner), ("tag", &args.tag)] {

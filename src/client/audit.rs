@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::api::{Api, with_query};
 use super::inventory::{key_ids, platform_id};
 use super::output::{OutputArg, Pages};
+use super::resolve::Naming;
 use super::{Connection, UsageError};
 
 /// Longest details column of the table, in characters (`--output json` has them whole).
@@ -81,10 +82,16 @@ pub async fn list(args: AuditListArgs) -> anyhow::Result<()> {
         (Some(target), ..) => Some(target.clone()),
         (_, Some(name), ..) => Some(format!(
             "platform:{}",
-            platform_id(&mut api, "--platform", name).await?
+            platform_id(&mut api, "--platform", name, Naming::ExactOrPrefix).await?
         )),
         (_, _, Some(name), _) => {
-            let ids = key_ids(&mut api, "--key", std::slice::from_ref(name)).await?;
+            let ids = key_ids(
+                &mut api,
+                "--key",
+                std::slice::from_ref(name),
+                Naming::ExactOrPrefix,
+            )
+            .await?;
             ids.first().map(|id| format!("key:{id}"))
         }
         (_, _, _, Some(task)) => Some(format!("task:{}", task.trim())),

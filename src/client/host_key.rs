@@ -10,6 +10,7 @@ use serde_json::json;
 use super::Connection;
 use super::api::Api;
 use super::inventory::platform_id;
+use super::resolve::Naming;
 
 /// `testum host-key` arguments.
 #[derive(Debug, Args)]
@@ -26,7 +27,7 @@ enum HostKeyCommand {
     /// clear the pin so the next connection pins what it sees (not under `strict`). Check the
     /// new key out of band first (`ssh-keyscan HOST | ssh-keygen -lf -` on a trusted path).
     Trust {
-        /// The platform: its name or a unique prefix of it.
+        /// The platform: its name (whole: this changes what it trusts).
         platform: String,
         /// The fingerprint to pin, `SHA256:...` as `ssh-keygen -lf` prints it.
         #[arg(long, requires = "key_type")]
@@ -53,7 +54,7 @@ pub async fn host_key(args: HostKeyArgs) -> anyhow::Result<()> {
         fingerprint,
         key_type,
     } = args.command;
-    let id = platform_id(&mut api, "host-key trust", &platform).await?;
+    let id = platform_id(&mut api, "host-key trust", &platform, Naming::Exact).await?;
     let before: Pinned = api.get(&format!("/api/platforms/{id}")).await?;
     let body = match (&fingerprint, &key_type) {
         (Some(fingerprint), Some(key_type)) => {

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::api::{Api, Refused, with_query};
 use super::output::{OutputArg, print_items};
-use super::resolve::{Named, pick};
+use super::resolve::{Named, Naming, pick};
 use super::{Connection, UsageError};
 use crate::secret::Secret;
 
@@ -48,15 +48,15 @@ enum KeysCommand {
     /// Rotate a key: put NEW wherever OLD is assigned (with OLD's options) and take OLD off, in
     /// one write per platform; follow the task and say where OLD is still present.
     Replace {
-        /// The key to take off (its name, a unique prefix of it, or its fingerprint).
+        /// The key to take off (its whole name or its fingerprint).
         old: String,
-        /// The key that takes its place (its name, a unique prefix of it, or its fingerprint).
+        /// The key that takes its place (its whole name or its fingerprint).
         new: String,
     },
     /// Delete a key from the registry. Refused while it is assigned to a platform: revoke it
     /// first (`testum revoke --key KEY --selector all`, or `--owner`).
     Delete {
-        /// Its name, a unique prefix of it, or its `SHA256:` fingerprint.
+        /// Its whole name or its `SHA256:` fingerprint.
         key: String,
     },
     /// Register every public key of authorized_keys or `.pub` files (comment as name; options
@@ -86,7 +86,7 @@ enum PlatformsCommand {
     /// Delete a platform. Refused while keys are assigned to it (revoke them first), unless
     /// `--forget-keys` (for a host that is gone: the keys testum put there stay there).
     Delete {
-        /// Its name or a unique prefix of it.
+        /// Its whole name.
         platform: String,
         /// Delete even while keys are assigned.
         #[arg(long)]
@@ -152,7 +152,7 @@ struct AddPlatform {
 /// `testum platforms edit` arguments: only the fields given change.
 #[derive(Debug, Args)]
 struct EditPlatform {
-    /// The platform: its name or a unique prefix of it.
+    /// The platform: its whole name.
     platform: String,
     /// New name.
     #[arg(long)]
@@ -280,7 +280,7 @@ pub async fn keys(args: KeysArgs) -> anyhow::Result<bool> {
         }
         KeysCommand::Delete { key } => {
             let keys: Vec<Key> = api.list_all("/api/keys").await?;
-            let key = pick("keys delete", "key", &keys, &key)?;
+            let key = pick("keys delete", "key", &keys, &key, Naming::Exact)?;
             api.delete(&format!("/api/keys/{}", key.id)).await?;
             println!("deleted key {} {}", key.name, key.fingerprint);
         }
@@ -324,7 +324,8 @@ pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
             );
         }
         PlatformsCommand::Edit(edit) => {
-            let platform = find_platform(&mut api, "platforms edit", &edit.platform).await?;
+            let platform =
+                find_platform(&mut api, "platforms edit", &edit.platform, Naming::Exact).await?;
             let body = patch_body(*edit, &platform)?;
             let updated: Platform = api
                 .patch(&format!("/api/platforms/{}", platform.id), &body)
@@ -346,7 +347,8 @@ pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
             platform,
             forget_keys,
         } => {
-            let platform = find_platform(&mut api, "platforms delete", &platform).await?;
+            let platform =
+                find_platform(&mut api, "platforms delete", &platform, Naming::Exact).await?;
             let query = if forget_keys { "?forget_keys=true" } else { "" };
             let deleted = api
                 .delete(&format!("/api/platforms/{}{query}", platform.id))
@@ -369,16 +371,27 @@ pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// The id of the platform `text` names ([`pick`]: its name or a unique prefix of it); `field`
-/// (the flag or command) words the errors.
-pub async fn platform_id(api: &mut Api, field: &str, text: &str) -> anyhow::Result<String> {
-    Ok(find_platform(api, field, text).await?.id)
+/// The id of the platform `text` names ([`pick`]: its name, or with
+/// [`Naming::ExactOrPrefix`] a unique prefix of it); `field` (the flag or command) words the
+/// errors.
+pub async fn platform_id(
+    api: &mut Api,
+    field: &str,
+    text: &str,
+    naming: Naming,
+) -> anyhow::Result<String> {
+    Ok(find_platform(api, field, text, naming).await?.id)
 }
 
 /// The platform `text` names ([`pick`]); `field` words the errors.
-async fn find_platform(api: &mut Api, field: &str, text: &str) -> anyhow::Result<Platform> {
+async fn find_platform(
+    api: &mut Api,
+    field: &str,
+    text: &str,
+    naming: Naming,
+) -> anyhow::Result<Platform> {
     let platforms: Vec<Platform> = api.list_all("/api/platforms").await?;
-    Ok(pick(field, "platform", &platforms, text)?.clone())
+    Ok(pick(field, "platform", &platforms, text, naming)?.clone())
 }
 
 /// The `POST /api/platforms` body; reads the private key file or the password.
@@ -517,11 +530,16 @@ pub async fn platform_ids(
     api: &mut Api,
     names: &[String],
     tags: &[String],
+    naming: Naming,
 ) -> anyhow::Result<Vec<String>> {
     let platforms: Vec<Platform> = api.list_all("/api/platforms").await?;
     let mut ids = Vec::new();
     for name in names {
-        ids.push(pick("--platform", "platform", &platforms, name)?.id.clone());
+        ids.push(
+            pick("--platform", "platform", &platforms, name, naming)?
+                .id
+                .clone(),
+        );
     }
     for tag in tags {
         if !platforms.iter().any(|p| p.tags.contains(tag)) {
@@ -539,10 +557,15 @@ pub async fn platform_ids(
 /// Ids of the keys `names` name (each [`pick`]ed: a name, a unique prefix of one, or a
 /// `SHA256:` fingerprint), in order; one that names no key, or several, is a [`UsageError`] that
 /// starts with `field` (the flag or command the names came from).
-pub async fn key_ids(api: &mut Api, field: &str, names: &[String]) -> anyhow::Result<Vec<String>> {
+pub async fn key_ids(
+    api: &mut Api,
+    field: &str,
+    names: &[String],
+    naming: Naming,
+) -> anyhow::Result<Vec<String>> {
     let keys: Vec<Key> = api.list_all("/api/keys").await?;
     names
         .iter()
-        .map(|name| Ok(pick(field, "key", &keys, name)?.id.clone()))
+        .map(|name| Ok(pick(field, "key", &keys, name, naming)?.id.clone()))
         .collect()
 }

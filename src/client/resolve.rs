@@ -2,8 +2,14 @@
 //! resolver for every place a key or platform is named, in this order:
 //!
 //! 1. its id, or exactly its name, or (a key) exactly its `SHA256:` fingerprint;
-//! 2. else a prefix of its name (or fingerprint) that only one of them has: `--key ali` is
-//!    `alice` when no other key's name starts with `ali`; stderr says which one was taken.
+//! 2. else, for a command that only reads ([`Naming::ExactOrPrefix`]), a prefix of its name (or
+//!    fingerprint) that only one of them has: `--key ali` is `alice` when no other key's name
+//!    starts with `ali`; stderr says which one was taken.
+//!
+//! A command that changes something (delete, edit, trust, deploy, revoke, run, replace) takes
+//! exact names only ([`Naming::Exact`]): a fresh review found `platforms delete db1` run twice
+//! deleting `db10` the second time, and `host-key trust clone` clearing `clone1`'s pin. There an
+//! unmatched name is refused and the names it starts are offered instead.
 //!
 //! Nothing found, or several (two keys may share a name; a prefix may fit many), is a
 //! [`UsageError`] (exit status 2) that names the flag and lists a few candidates: the CLI never
@@ -25,6 +31,15 @@ pub trait Named {
     }
 }
 
+/// Whether a name may be a unique prefix (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// The id, the exact name or the exact fingerprint: for commands that change something.
+    Exact,
+    /// Also a prefix of one name or fingerprint only: for commands that only read.
+    ExactOrPrefix,
+}
+
 /// What [`resolve`] found, and whether only by a prefix.
 #[derive(Debug)]
 pub struct Resolved<'a, T> {
@@ -39,6 +54,7 @@ pub fn resolve<'a, T: Named>(
     noun: &str,
     items: &'a [T],
     text: &str,
+    naming: Naming,
 ) -> Result<Resolved<'a, T>, UsageError> {
     if text.is_empty() {
         return Err(UsageError(format!("{field}: give a {noun} name")));
@@ -75,11 +91,15 @@ pub fn resolve<'a, T: Named>(
         })
         .collect();
     match by_prefix.as_slice() {
+        [] => Err(UsageError(format!("{field}: no {noun} named {text:?}"))),
+        starts if naming == Naming::Exact => Err(UsageError(format!(
+            "{field}: no {noun} named {text:?} (this command takes whole names; {text:?} starts: {})",
+            candidates(starts, label)
+        ))),
         [one] => Ok(Resolved {
             item: one,
             by_prefix: true,
         }),
-        [] => Err(UsageError(format!("{field}: no {noun} named {text:?}"))),
         several => Err(UsageError(format!(
             "{field}: {text:?} is the start of {} {noun} names; give more of it: {}",
             several.len(),
@@ -95,8 +115,9 @@ pub fn pick<'a, T: Named>(
     noun: &str,
     items: &'a [T],
     text: &str,
+    naming: Naming,
 ) -> Result<&'a T, UsageError> {
-    let found = resolve(field, noun, items, text)?;
+    let found = resolve(field, noun, items, text, naming)?;
     if found.by_prefix {
         eprintln!("testum: {field} {text}: {}", label(found.item));
     }
@@ -167,7 +188,7 @@ mod tests {
 
     fn found(text: &str) -> (&'static str, bool) {
         let keys = keys();
-        let found = resolve("--key", "key", &keys, text).unwrap();
+        let found = resolve("--key", "key", &keys, text, Naming::ExactOrPrefix).unwrap();
         (
             keys.iter().find(|k| k.0 == found.item.0).unwrap().0,
             found.by_prefix,
@@ -175,7 +196,9 @@ mod tests {
     }
 
     fn refused(text: &str) -> String {
-        resolve("--key", "key", &keys(), text).unwrap_err().0
+        resolve("--key", "key", &keys(), text, Naming::ExactOrPrefix)
+            .unwrap_err()
+            .0
     }
 
     #[test]
@@ -218,13 +241,52 @@ mod tests {
         .map(|(i, name)| Platform(["a", "b", "c", "d", "e", "f", "g", "h"][i], name))
         .collect();
         assert_eq!(
-            resolve("--platform", "platform", &platforms, "web")
-                .unwrap_err()
-                .0,
+            resolve(
+                "--platform",
+                "platform",
+                &platforms,
+                "web",
+                Naming::ExactOrPrefix
+            )
+            .unwrap_err()
+            .0,
             "--platform: \"web\" is the start of 7 platform names; give more of it: \
              web1, web2, web3, web4, web5 and 2 more"
         );
-        let found = resolve("--platform", "platform", &platforms, "db").unwrap();
+        let found = resolve(
+            "--platform",
+            "platform",
+            &platforms,
+            "db",
+            Naming::ExactOrPrefix,
+        )
+        .unwrap();
         assert_eq!(found.item.0, "h");
+    }
+
+    #[test]
+    fn a_command_that_changes_something_takes_whole_names_only() {
+        // The fresh review's case: `platforms delete db1` run again after db1 is gone must not
+        // take db10.
+        let platforms = [Platform("a", "db10"), Platform("b", "web1")];
+        let exact = |text| resolve("delete", "platform", &platforms, text, Naming::Exact);
+        assert_eq!(
+            exact("db1").unwrap_err().0,
+            "delete: no platform named \"db1\" (this command takes whole names; \"db1\" starts: db10)"
+        );
+        assert_eq!(exact("db10").unwrap().item.0, "a");
+        assert_eq!(exact("b").unwrap().item.1, "web1", "an id is exact");
+        assert_eq!(
+            exact("nope").unwrap_err().0,
+            "delete: no platform named \"nope\""
+        );
+        let keys = keys();
+        let key = resolve("--key", "key", &keys, "SHA256:ab", Naming::Exact);
+        assert!(
+            key.is_err(),
+            "a fingerprint prefix is not a whole fingerprint"
+        );
+        let key = resolve("--key", "key", &keys, "SHA256:abbb", Naming::Exact).unwrap();
+        assert_eq!(key.item.1, "alice-desktop");
     }
 }

@@ -12,7 +12,7 @@ use super::Connection;
 use super::api::{Api, with_query};
 use super::follow::{Output, Printer, Target, Task, summary_line, warning_line};
 use super::output::{Format, OutputArg, Pages, counts_line, print_json, print_out};
-use super::resolve::{Named, pick};
+use super::resolve::{Named, Naming, pick};
 
 /// How many targets `tasks show` lists without `--all`.
 const SHOWN_TARGETS: usize = 20;
@@ -190,6 +190,7 @@ pub async fn tasks(args: TasksArgs) -> anyhow::Result<()> {
                     "platform of the task",
                     &task.targets,
                     name,
+                    Naming::ExactOrPrefix,
                 )?),
                 None => None,
             };

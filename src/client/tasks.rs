@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::api::Api;
 use super::follow::{Output, follow, print_dry_run, print_summaries};
 use super::inventory::{key_ids, platform_ids};
+use super::resolve::Naming;
 use super::{Connection, UsageError};
 use crate::authorized_keys::{KeyOptions, parse_options};
 use crate::selector::Selector;
@@ -56,7 +57,7 @@ impl Platforms {
 
     /// The platforms' ids ([`platform_ids`]).
     pub async fn ids(&self, api: &mut Api) -> anyhow::Result<Vec<String>> {
-        platform_ids(api, &self.platform, &self.tag).await
+        platform_ids(api, &self.platform, &self.tag, Naming::Exact).await
     }
 }
 
@@ -133,7 +134,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<bool> {
     let mut api = Api::open(&args.connection)?;
     let mut body = json!({"kind": "deploy_keys", "dry_run": args.dry_run});
     args.platforms.add_to(&mut api, &mut body).await?;
-    let key_ids = key_ids(&mut api, "--key", &args.key).await?;
+    let key_ids = key_ids(&mut api, "--key", &args.key, Naming::Exact).await?;
     body["key_ids"] = json!(key_ids);
     if let Some(options) = options {
         let options = serde_json::to_value(options)?;
@@ -174,7 +175,9 @@ pub async fn revoke(args: RevokeArgs) -> anyhow::Result<bool> {
     }
     match args.owner {
         Some(owner) => body["owner"] = json!(owner),
-        None => body["key_ids"] = json!(key_ids(&mut api, "--key", &args.key).await?),
+        None => {
+            body["key_ids"] = json!(key_ids(&mut api, "--key", &args.key, Naming::Exact).await?)
+        }
     }
     queue_and_follow(&mut api, &body).await
 }
@@ -185,7 +188,13 @@ pub async fn replace(api: &mut Api, old: &str, new: &str) -> anyhow::Result<bool
     if old == new {
         return Err(UsageError(format!("keys replace: OLD and NEW are both {old:?}")).into());
     }
-    let ids = key_ids(api, "keys replace", &[old.to_string(), new.to_string()]).await?;
+    let ids = key_ids(
+        api,
+        "keys replace",
+        &[old.to_string(), new.to_string()],
+        Naming::Exact,
+    )
+    .await?;
     let accepted: Accepted = api
         .post(
             &format!("/api/keys/{}/replace", ids[0]),

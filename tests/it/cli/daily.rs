@@ -65,7 +65,7 @@ fn rows(stdout: &str) -> Vec<Vec<&str>> {
 }
 
 #[tokio::test]
-async fn keys_and_platforms_are_named_by_a_unique_prefix_or_a_fingerprint() {
+async fn keys_and_platforms_are_named_whole_to_change_and_by_a_prefix_to_read() {
     let host = TestHost::start();
     let app = TestApp::start().await;
     add_platform(&app, &host, "web1", &[]).await;
@@ -80,39 +80,62 @@ async fn keys_and_platforms_are_named_by_a_unique_prefix_or_a_fingerprint() {
         fingerprint(&app, "alice-desktop").await,
     );
 
-    // `alice` is the start of two names: refused, both listed, nothing queued.
+    // A command that changes something takes whole names only: `alice` (the start of two
+    // names) and `web` (the start of one) are refused, the names they start offered, nothing
+    // queued.
     let stderr = fails(&app, &["deploy", "--platform", "web1", "--key", "alice"], 2).await;
     assert_eq!(
         stderr,
         format!(
-            "testum: --key: \"alice\" is the start of 2 key names; give more of it: \
-             alice-desktop ({desktop_fp}), alice-laptop ({laptop_fp})\n"
+            "testum: --key: no key named \"alice\" (this command takes whole names; \"alice\" \
+             starts: alice-desktop ({desktop_fp}), alice-laptop ({laptop_fp}))\n"
         )
     );
+    let stderr = fails(
+        &app,
+        &["deploy", "--platform", "web", "--key", "alice-laptop"],
+        2,
+    )
+    .await;
+    assert_eq!(
+        stderr,
+        "testum: --platform: no platform named \"web\" (this command takes whole names; \
+         \"web\" starts: web1)\n"
+    );
+    let stderr = fails(
+        &app,
+        &["deploy", "--platform", "web1", "--key", &desktop_fp[..16]],
+        2,
+    )
+    .await;
+    assert!(stderr.contains("takes whole names"), "{stderr}");
     assert_eq!(app.get("/api/tasks").await["items"], json!([]));
 
-    // Unique prefixes of a platform and a key name: taken, and stderr says which.
-    let (_, stderr) = succeeds(&app, &["deploy", "--platform", "web", "--key", "alice-l"]).await;
-    assert!(
-        stderr.contains("testum: --platform web: web1\n"),
-        "{stderr}"
-    );
+    // Whole names and a whole fingerprint.
+    succeeds(
+        &app,
+        &["deploy", "--platform", "web1", "--key", "alice-laptop"],
+    )
+    .await;
+    assert!(host.ssh_login_works(&laptop));
+    succeeds(
+        &app,
+        &["deploy", "--platform", "web1", "--key", &desktop_fp],
+    )
+    .await;
+    assert!(host.ssh_login_works(&desktop));
+
+    // A command that only reads takes a unique prefix, and stderr says what it took.
+    let (_, stderr) = succeeds(&app, &["audit", "list", "--key", "alice-l"]).await;
     assert!(
         stderr.contains(&format!(
             "testum: --key alice-l: alice-laptop ({laptop_fp})\n"
         )),
         "{stderr}"
     );
-    assert!(host.ssh_login_works(&laptop));
-    // A prefix of a fingerprint.
-    succeeds(
-        &app,
-        &["deploy", "--platform", "web1", "--key", &desktop_fp[..16]],
-    )
-    .await;
-    assert!(host.ssh_login_works(&desktop));
 
-    // keys delete: the server refuses while the key is assigned (exit 1), then it goes.
+    // keys delete: the server refuses while the key is assigned (exit 1), then it goes; a
+    // prefix never deletes, so running the delete again cannot take another key.
     let stderr = fails(&app, &["keys", "delete", "alice-desktop"], 1).await;
     assert_eq!(
         stderr,
@@ -123,12 +146,22 @@ async fn keys_and_platforms_are_named_by_a_unique_prefix_or_a_fingerprint() {
         &["revoke", "--key", "alice-desktop", "--platform", "web1"],
     )
     .await;
-    let (stdout, _) = succeeds(&app, &["keys", "delete", "alice-d"]).await;
+    let stderr = fails(&app, &["keys", "delete", "alice-d"], 2).await;
+    assert!(stderr.contains("takes whole names"), "{stderr}");
+    let (stdout, _) = succeeds(&app, &["keys", "delete", "alice-desktop"]).await;
     assert_eq!(stdout, format!("deleted key alice-desktop {desktop_fp}\n"));
     let stderr = fails(&app, &["keys", "delete", "alice-desktop"], 2).await;
     assert_eq!(
         stderr,
         "testum: keys delete: no key named \"alice-desktop\"\n"
+    );
+    let stderr = fails(&app, &["keys", "delete", "alice"], 2).await;
+    assert_eq!(
+        stderr,
+        format!(
+            "testum: keys delete: no key named \"alice\" (this command takes whole names; \
+             \"alice\" starts: alice-laptop ({laptop_fp}))\n"
+        )
     );
 
     // --output json: the server's objects, every field.
@@ -176,7 +209,19 @@ async fn platforms_are_edited_and_deleted_by_name() {
     assert_eq!(listed[0]["exclusive"], true);
     assert_eq!(listed[0]["tags"], json!(["web", "env=prod"]));
 
-    succeeds(&app, &["platforms", "edit", "web-n", "--remove-tag", "web"]).await;
+    // An edit takes the whole name: `web-n` edits nothing.
+    let stderr = fails(
+        &app,
+        &["platforms", "edit", "web-n", "--remove-tag", "web"],
+        2,
+    )
+    .await;
+    assert!(stderr.contains("takes whole names"), "{stderr}");
+    succeeds(
+        &app,
+        &["platforms", "edit", "web-new", "--remove-tag", "web"],
+    )
+    .await;
     assert_eq!(
         app.get(&format!("/api/platforms/{id}")).await["tags"],
         json!(["env=prod"])
@@ -558,12 +603,15 @@ async fn host_key_trust_clears_or_sets_the_pin() {
         app.get(&format!("/api/platforms/{id}")).await["host_key_fingerprint"],
         Value::Null
     );
+    // Trust takes the whole name (a review cleared `clone1`'s pin with `trust clone`).
+    let stderr = fails(&app, &["host-key", "trust", "web"], 2).await;
+    assert!(stderr.contains("takes whole names"), "{stderr}");
     let (stdout, stderr) = succeeds(
         &app,
         &[
             "host-key",
             "trust",
-            "web",
+            "web1",
             "--fingerprint",
             NEW,
             "--type",
@@ -575,7 +623,7 @@ async fn host_key_trust_clears_or_sets_the_pin() {
         stdout,
         format!("web1: host key pinned to ssh-ed25519 {NEW} (was none)\n")
     );
-    assert_eq!(stderr, "testum: host-key trust web: web1\n");
+    assert_eq!(stderr, "");
     assert_eq!(
         app.get(&format!("/api/platforms/{id}")).await["host_key_fingerprint"],
         NEW

@@ -107,6 +107,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
+        refuse_nul(query)?;
         serde_urlencoded::from_str(query)
             .map(ApiQuery)
             .map_err(|e| {
@@ -114,6 +115,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 let field = named_field(&message).unwrap_or("query").to_string();
                 ApiError::field(field, message)
             })
+    }
+}
+
+/// A query value with a NUL byte (`%00`) can name nothing and PostgreSQL refuses it in text
+/// ("invalid byte sequence for encoding UTF8: 0x00", a 500 before this check; SQLite matched
+/// everything): 422 naming the field, on both backends.
+fn refuse_nul(query: &str) -> Result<(), ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    match pairs
+        .iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        Some((name, _)) => Err(ApiError::field(
+            name.replace('\0', "\\0"),
+            "must not contain a NUL byte (%00)",
+        )),
+        None => Ok(()),
     }
 }
 

@@ -146,6 +146,32 @@ async fn undecodable_paths_and_plain_requests_to_streams_get_problem_json() {
     }
 }
 
+/// From a fresh review (2026-12-02): a NUL byte in a query filter was a 500 on PostgreSQL
+/// (which refuses it in text) and matched everything on SQLite. It is a 422 naming the field,
+/// and nothing is listed.
+#[tokio::test]
+async fn a_nul_byte_in_a_query_is_a_422_naming_the_field() {
+    let app = TestApp::start().await;
+    let task = uuid::Uuid::new_v4();
+    for (path, field) in [
+        ("/api/audit?actor=%00".to_string(), "actor"),
+        ("/api/audit?action=a%00".to_string(), "action"),
+        ("/api/access?owner=%00".to_string(), "owner"),
+        ("/api/access?tag=web%00x".to_string(), "tag"),
+        (format!("/api/tasks/{task}/targets?search=%00"), "search"),
+        ("/api/platforms?limit=5&cursor=%00".to_string(), "cursor"),
+    ] {
+        let (got, headers, body) = app.get_text(&path).await;
+        assert_eq!(got, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{path}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
+}
+
 /// `GET /api/keys` as the admin with `Origin: origin`.
 async fn get_from(app: &TestApp, origin: &str) -> (StatusCode, HeaderMap) {
     let response = app

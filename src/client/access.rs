@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Connection;
 use super::api::{Api, with_query};
-use super::inventory::{key_ids, platform_ids};
+use super::inventory::{key_id, platform_id};
 use super::output::{OutputArg, print_items};
 use super::resolve::Naming;
 
@@ -63,24 +63,12 @@ pub async fn access(args: AccessArgs) -> anyhow::Result<()> {
     let mut api = Api::open(&args.connection)?;
     let mut query: Vec<(&str, String)> = Vec::new();
     if let Some(name) = &args.platform {
-        let ids = platform_ids(
-            &mut api,
-            std::slice::from_ref(name),
-            &[],
-            Naming::ExactOrPrefix,
-        )
-        .await?;
-        query.extend(ids.into_iter().map(|id| ("platform_id", id)));
+        let id = platform_id(&mut api, "--platform", name, Naming::ExactOrPrefix).await?;
+        query.push(("platform_id", id));
     }
     if let Some(name) = &args.key {
-        let ids = key_ids(
-            &mut api,
-            "--key",
-            std::slice::from_ref(name),
-            Naming::ExactOrPrefix,
-        )
-        .await?;
-        query.extend(ids.into_iter().map(|id| ("key_id", id)));
+        let id = key_id(&mut api, "--key", name, Naming::ExactOrPrefix).await?;
+        query.push(("key_id", id));
     }
     for (field, value) in [("owner", &args.owner), ("tag", &args.tag)] {
         if let Some(value) = value {

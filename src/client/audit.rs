@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::api::{Api, with_query};
-use super::inventory::{key_ids, platform_id};
+use super::inventory::{key_id, platform_id};
 use super::output::{OutputArg, Pages};
 use super::resolve::Naming;
 use super::{Connection, UsageError};
@@ -84,16 +84,10 @@ pub async fn list(args: AuditListArgs) -> anyhow::Result<()> {
             "platform:{}",
             platform_id(&mut api, "--platform", name, Naming::ExactOrPrefix).await?
         )),
-        (_, _, Some(name), _) => {
-            let ids = key_ids(
-                &mut api,
-                "--key",
-                std::slice::from_ref(name),
-                Naming::ExactOrPrefix,
-            )
-            .await?;
-            ids.first().map(|id| format!("key:{id}"))
-        }
+        (_, _, Some(name), _) => Some(format!(
+            "key:{}",
+            key_id(&mut api, "--key", name, Naming::ExactOrPrefix).await?
+        )),
         (_, _, _, Some(task)) => Some(format!("task:{}", task.trim())),
         _ => None,
     };

@@ -554,6 +554,17 @@ pub async fn platform_ids(
     Ok(chosen.into_iter().map(|p| p.id).collect())
 }
 
+/// The id of the key `text` names ([`pick`]); `field` (the flag or command) words the errors.
+pub async fn key_id(
+    api: &mut Api,
+    field: &str,
+    text: &str,
+    naming: Naming,
+) -> anyhow::Result<String> {
+    let keys: Vec<Key> = api.list_all("/api/keys").await?;
+    Ok(pick(field, "key", &keys, text, naming)?.id.clone())
+}
+
 /// Ids of the keys `names` name (each [`pick`]ed: a name, a unique prefix of one, or a
 /// `SHA256:` fingerprint), in order; one that names no key, or several, is a [`UsageError`] that
 /// starts with `field` (the flag or command the names came from).

@@ -39,6 +39,18 @@ pub fn name(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A key's name: a [`name`] that does not start like a fingerprint (`SHA256:`, `MD5:`, any
+/// case), since wherever a key is named (the CLI's `--key`, searches) a fingerprint is taken as
+/// one: a key named `SHA256:abc` would stand for another key's fingerprint.
+pub fn key_name(text: &str) -> Result<String, String> {
+    let name = name(text)?;
+    let lower = name.to_ascii_lowercase();
+    if lower.starts_with("sha256:") || lower.starts_with("md5:") {
+        return Err("must not start with SHA256: or MD5: (it would read as a fingerprint)".into());
+    }
+    Ok(name)
+}
+
 /// An optional free-text field such as a key's owner: at most 200 characters, no control or
 /// format characters; empty means none.
 pub fn optional_text(text: Option<&str>) -> Result<Option<String>, String> {
@@ -208,6 +220,16 @@ pub fn fingerprint(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_name_cannot_read_as_a_fingerprint() {
+        assert!(key_name("SHA256:abcdef").is_err());
+        assert!(key_name("md5:12:34").is_err());
+        assert_eq!(
+            key_name("alice sha256 laptop").unwrap(),
+            "alice sha256 laptop"
+        );
+    }
 
     #[test]
     fn names_refuse_invisible_and_bidirectional_characters() {

@@ -85,7 +85,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<(StatusCode, Json<Key>), ApiError> {
     let mut errors = Errors::default();
-    let name = errors.check("name", validate::name(&body.name));
+    let name = errors.check("name", validate::key_name(&body.name));
     let key = errors.check("public_key", PublicKey::parse(&body.public_key));
     let owner = errors.check("owner", validate::optional_text(body.owner.as_deref()));
     let expires_at = future(&mut errors, body.expires_at);
@@ -230,7 +230,7 @@ pub async fn patch(
     let id = parse_id(&id, "key")?;
     let mut errors = Errors::default();
     let name = match &body.name {
-        Some(name) => errors.check("name", validate::name(name)),
+        Some(name) => errors.check("name", validate::key_name(name)),
         None => None,
     };
     let owner = match &body.owner {

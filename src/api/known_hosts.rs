@@ -1,7 +1,8 @@
 //! `POST /api/known_hosts` (admin): pin platforms' host keys up front from OpenSSH known_hosts
 //! lines, e.g. the output of `ssh-keyscan` or an operator's `~/.ssh/known_hosts`.
 //!
-//! Body `{"known_hosts": "<text>"}`. Answer 200 `{pinned, unchanged, refused, results}` where
+//! Body `{"known_hosts": "<text>", "dry_run": false}`. Answer 200 `{dry_run, pinned, unchanged,
+//! refused, results}` (with `dry_run` nothing is written and `pinned` counts what would be) where
 //! `results` has one row per line and platform: `{line, status, reason, platform_id, platform,
 //! key_type, fingerprint}` with `status` one of `pinned`, `unchanged`, `refused`, `skipped`,
 //! `invalid` (see [`crate::known_hosts`] for the rules). Pins are written in one transaction,
@@ -25,11 +26,16 @@ use crate::store::ImportedPin;
 pub struct ImportKnownHosts {
     /// known_hosts text: lines as OpenSSH writes them, LF or CRLF.
     known_hosts: String,
+    /// Answer what the import would do, line by line, and pin nothing (default false).
+    #[serde(default)]
+    dry_run: bool,
 }
 
 /// `POST /api/known_hosts` answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportResult {
+    /// True when nothing was written: `pinned` counts what the import would pin.
+    pub dry_run: bool,
     /// Platforms pinned by this import.
     pub pinned: usize,
     /// Platforms that already had the listed key pinned.
@@ -82,7 +88,10 @@ pub async fn import(
         })
         .collect();
     let pins: Vec<ImportedPin> = to_pin.iter().map(|(_, p)| p.clone()).collect();
-    let written = state.store.import_host_keys(&user.actor(), &pins).await?;
+    let written = match body.dry_run {
+        true => vec![true; pins.len()],
+        false => state.store.import_host_keys(&user.actor(), &pins).await?,
+    };
     for ((index, _), done) in to_pin.iter().zip(written) {
         if !done {
             let row = &mut results[*index];
@@ -96,6 +105,7 @@ pub async fn import(
     }
     let count = |status: Status| results.iter().filter(|o| o.status == status).count();
     Ok(Json(ImportResult {
+        dry_run: body.dry_run,
         pinned: count(Status::Pinned),
         unchanged: count(Status::Unchanged),
         refused: count(Status::Refused),

@@ -970,6 +970,10 @@ pub struct TargetsQuery {
     /// Only targets whose output has this digest (64 hex digits): the members of one output
     /// group.
     pub output_digest: Option<String>,
+    /// Only targets that failed for this reason (a target's `error_reason`, exactly); empty:
+    /// only targets that ended without an error. With `output_digest` and `status`, the members
+    /// of one output group.
+    pub error_reason: Option<String>,
 }
 
 impl TargetsQuery {
@@ -1007,6 +1011,7 @@ impl TargetsQuery {
             status,
             search: search.map(|s| s.trim().to_string()),
             output_digest: output_digest.map(|d| d.to_ascii_lowercase()),
+            error_reason: self.error_reason,
         };
         Ok((filter, page))
     }
@@ -1044,7 +1049,7 @@ pub async fn find_head(state: &AppState, id: &str) -> Result<Task, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
 }
 
-/// `GET /api/tasks/{id}/targets?status=&search=&output_digest=&limit=&cursor=`: a page of the
+/// `GET /api/tasks/{id}/targets?status=&search=&output_digest=&error_reason=&limit=&cursor=`: a page of the
 /// task's targets in the task's order, filtered.
 #[utoipa::path(
     get,

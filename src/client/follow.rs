@@ -21,6 +21,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::api::{Api, error_chain};
+use super::output::counts_line;
+
+/// The order target statuses are counted in.
+pub const STATUS_ORDER: [&str; 5] = ["succeeded", "failed", "cancelled", "running", "queued"];
 
 /// How often a dropped stream is reopened before the client gives up.
 const RECONNECTS: u32 = 5;
@@ -106,11 +110,20 @@ pub async fn follow(api: &mut Api, task_id: &str, output: Output) -> anyhow::Res
     api.get(&format!("/api/tasks/{task_id}")).await
 }
 
-/// One summary line per target on stderr, each followed by its warnings.
+/// One summary line per target on stderr, each followed by its warnings; then, for more than
+/// one target, their counts (`300 targets: 3 succeeded, 297 failed`), so the end of a long run
+/// says how it went without scrolling back.
 pub fn print_summaries(task: &Task) {
     for target in &task.targets {
         eprintln!("{}", summary_line(target));
         print_warnings(target);
+    }
+    if task.targets.len() > 1 {
+        let statuses = task.targets.iter().map(|t| t.status.as_str());
+        eprintln!(
+            "{}",
+            counts_line(("target", "targets"), &STATUS_ORDER, statuses)
+        );
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::Connection;
 use super::api::{Api, with_query};
-use super::follow::{Output, Printer, Target, Task, summary_line, warning_line};
+use super::follow::{Output, Printer, STATUS_ORDER, Target, Task, summary_line, warning_line};
 use super::output::{Format, OutputArg, Pages, counts_line, print_json, print_out};
 use super::resolve::{Named, Naming, pick};
 
@@ -20,8 +20,6 @@ const SHOWN_TARGETS: usize = 20;
 const OUTPUT_PAGE: u32 = 1000;
 /// How many failure reasons `tasks show` counts.
 const REASONS: usize = 5;
-/// Target statuses in the order the summary counts them.
-const STATUSES: [&str; 5] = ["succeeded", "failed", "cancelled", "running", "queued"];
 
 /// `testum tasks` arguments.
 #[derive(Debug, Args)]
@@ -206,6 +204,14 @@ pub async fn tasks(args: TasksArgs) -> anyhow::Result<()> {
                 }
                 (target, _) => print_output(&mut api, &path, &task, target).await?,
             }
+            // A running task's output ends where the server is now, not where the task will.
+            if matches!(task.status.as_str(), "queued" | "running") {
+                eprintln!(
+                    "testum: the task is still {}: this is its output so far (run the command \
+                     again for more, or watch it live on the task's page)",
+                    task.status
+                );
+            }
         }
         TasksCommand::Cancel { task } => {
             let path = task_path(&task)?;
@@ -310,7 +316,7 @@ fn show(head: &Head, task: &Task) -> String {
     }
     text.push_str(&counts_line(
         ("target", "targets"),
-        &STATUSES,
+        &STATUS_ORDER,
         task.targets.iter().map(|t| t.status.as_str()),
     ));
     text.push('\n');
@@ -321,9 +327,10 @@ fn show(head: &Head, task: &Task) -> String {
     text
 }
 
-/// `failed: 990 connection failed: Connection refused (os error 111), 10 exit status 1`: why
-/// the failed targets failed, the commonest reason first, at most [`REASONS`] of them; `None`
-/// for fewer than two failed targets (their own line says why).
+/// `failed: 1 host key changed, 10 exit status 1, 990 connection failed: Connection refused`: why
+/// the failed targets failed, the rarest reason first (the odd one out among 1,000 hosts failing
+/// alike is the one to read), at most [`REASONS`] of them; `None` for fewer than two failed
+/// targets (their own line says why).
 fn reasons_line(task: &Task) -> Option<String> {
     let mut reasons: Vec<(String, usize)> = Vec::new();
     for target in task.targets.iter().filter(|t| t.status == "failed") {
@@ -337,7 +344,7 @@ fn reasons_line(task: &Task) -> Option<String> {
         return None;
     }
     // Stable: equal counts keep the order of the targets.
-    reasons.sort_by_key(|(_, count)| std::cmp::Reverse(*count));
+    reasons.sort_by_key(|(_, count)| *count);
     let mut parts: Vec<String> = reasons
         .iter()
         .take(REASONS)
@@ -349,20 +356,11 @@ fn reasons_line(task: &Task) -> Option<String> {
     Some(format!("failed: {}", parts.join(", ")))
 }
 
-/// Why `target` failed, without what names the platform: an error's first and last parts
-/// (`connection failed: 10.0.0.5:22: Connection refused` → `connection failed: Connection
-/// refused`), or its first (`host key mismatch: pinned ..., presented ...` → `host key
-/// mismatch`); else the signal or exit status.
+/// Why `target` failed, without what names the platform: its error's
+/// [`crate::tasks::failure_reason`], else the signal or exit status.
 fn reason(target: &Target) -> String {
     match (&target.error, &target.exit_signal, target.exit_code) {
-        (Some(error), _, _) => {
-            let parts: Vec<&str> = error.split(": ").collect();
-            match parts.as_slice() {
-                [first, .., last] if parts.len() > 2 => format!("{first}: {last}"),
-                [first, _] => (*first).to_string(),
-                _ => error.clone(),
-            }
-        }
+        (Some(error), _, _) => crate::tasks::failure_reason(error),
         (None, Some(signal), _) => format!("killed by signal {signal}"),
         (None, None, Some(code)) => format!("exit status {code}"),
         (None, None, None) => target.status.clone(),
@@ -370,7 +368,7 @@ fn reason(target: &Target) -> String {
 }
 
 /// The targets worth a line: every one that did not succeed, or succeeded with warnings; the
-/// failed first, then by status (as [`STATUSES`]), then by name.
+/// failed first, then by status (as [`STATUS_ORDER`]), then by name.
 fn odd_targets(task: &Task) -> Vec<&Target> {
     let mut odd: Vec<&Target> = task
         .targets
@@ -378,11 +376,11 @@ fn odd_targets(task: &Task) -> Vec<&Target> {
         .filter(|t| t.status != "succeeded" || !t.warnings.is_empty())
         .collect();
     odd.sort_by_key(|t| {
-        let rank = match STATUSES.iter().position(|s| *s == t.status) {
+        let rank = match STATUS_ORDER.iter().position(|s| *s == t.status) {
             // Succeeded with warnings: after every other.
-            Some(0) => STATUSES.len() + 1,
+            Some(0) => STATUS_ORDER.len() + 1,
             Some(rank) => rank,
-            None => STATUSES.len(),
+            None => STATUS_ORDER.len(),
         };
         (rank, t.platform_name.as_str())
     });
@@ -485,8 +483,8 @@ mod tests {
         };
         assert_eq!(
             reasons_line(&task).unwrap(),
-            "failed: 3 connection failed: Connection refused, 1 connection failed: No route to \
-             host, 1 exit status 1, 1 host key mismatch"
+            "failed: 1 connection failed: No route to host, 1 exit status 1, 1 host key \
+             mismatch, 3 connection failed: Connection refused"
         );
         let one = Task {
             status: "failed".into(),

@@ -109,7 +109,7 @@ fn named(key: PublicKey) -> (PublicKey, String) {
         .comment
         .as_deref()
         .map(|c| c.chars().take(100).collect::<String>())
-        .and_then(|c| validate::name(&c).ok());
+        .and_then(|c| validate::key_name(&c).ok());
     let name = from_comment.unwrap_or_else(|| {
         let short: String = key
             .fingerprint

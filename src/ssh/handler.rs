@@ -79,7 +79,7 @@ pub(crate) fn decide(
         (Some(pin), _) if pin.fingerprint == presented.fingerprint => Ok(()),
         (Some(pin), _) => Err(SshError::HostKeyMismatch {
             pinned: pin.fingerprint.clone(),
-            presented: presented.fingerprint.clone(),
+            presented: presented.clone(),
         }),
         (None, HostKeyPolicy::Tofu) => Ok(()),
         (None, HostKeyPolicy::Strict) => Err(SshError::HostKeyNotPinned {

@@ -192,12 +192,15 @@ pub enum SshError {
     ConnectTimeout(Duration),
     /// The server presented a host key other than the pinned one. Both are `SHA256:...`
     /// fingerprints; an admin must re-trust explicitly.
-    #[error("host key mismatch: pinned {pinned}, presented {presented}")]
+    #[error(
+        "host key mismatch: pinned {pinned}, presented {}",
+        presented.fingerprint
+    )]
     HostKeyMismatch {
         /// Fingerprint of the pinned key.
         pinned: String,
-        /// Fingerprint of the key the server presented.
-        presented: String,
+        /// The key the server presented (its type too, so it can be pinned as it is).
+        presented: HostKey,
     },
     /// Policy `strict` and no key pinned: the connection is refused before authentication.
     #[error(

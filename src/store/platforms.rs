@@ -18,7 +18,7 @@ use super::{
     parse_opt_ts, parse_ts, parse_uuid, parse_word, sql, ts, unique_violation,
 };
 use crate::authorized_keys::KeyOptions;
-use crate::ssh::{AuthMethod, HostKeyPolicy};
+use crate::ssh::{AuthMethod, HostKey, HostKeyPolicy};
 
 /// A platform as the API returns it: never the credential, only `has_credential`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -37,6 +37,10 @@ pub struct Platform {
     pub host_key_type: Option<String>,
     /// Pinned host key, `SHA256:...`, once known.
     pub host_key_fingerprint: Option<String>,
+    /// The different host key the platform presented when a connection was last refused for a
+    /// changed host key; `null` when none was refused since the pin was last set. An admin
+    /// checks it on the host and pins it with `POST /api/platforms/{id}/host_key/trust`.
+    pub host_key_presented: Option<PresentedHostKey>,
     pub authorized_keys_path: String,
     pub tags: Vec<String>,
     /// Exclusive mode: a sync also removes key lines outside testum's block (never the key
@@ -49,6 +53,17 @@ pub struct Platform {
     pub scanned_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A host key a platform presented that did not match its pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PresentedHostKey {
+    /// Key type, e.g. `ssh-ed25519`.
+    pub key_type: String,
+    /// `SHA256:...`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    /// When it was presented (the latest refused connection).
+    pub seen_at: DateTime<Utc>,
 }
 
 /// A validated platform to create. `credential` is already encrypted (see [`crate::crypto`]) with
@@ -206,8 +221,9 @@ pub struct Assignment {
 /// The platform's columns and the state and time of its latest scan (subqueries, which both
 /// SQLite and PostgreSQL accept in `RETURNING` too).
 const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
-                       host_key_type, host_key_fingerprint, authorized_keys_path, tags, \
-                       exclusive, created_at, updated_at, \
+                       host_key_type, host_key_fingerprint, presented_host_key_type, \
+                       presented_host_key_fingerprint, presented_host_key_at, \
+                       authorized_keys_path, tags, exclusive, created_at, updated_at, \
                        (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id) \
                            AS scan_state, \
                        (SELECT s.scanned_at FROM platform_scans s \
@@ -216,6 +232,20 @@ const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_pol
 /// A platform's state as SQL over `platforms`: its scan's, or `never_scanned` without one.
 const STATE: &str = "COALESCE((SELECT s.state FROM platform_scans s \
                          WHERE s.platform_id = platforms.id), 'never_scanned')";
+
+fn presented_from_row(row: &AnyRow) -> StoreResult<Option<PresentedHostKey>> {
+    let key_type: Option<String> = row.try_get("presented_host_key_type")?;
+    let fingerprint: Option<String> = row.try_get("presented_host_key_fingerprint")?;
+    let seen_at = parse_opt_ts(row.try_get("presented_host_key_at")?)?;
+    Ok(match (key_type, fingerprint, seen_at) {
+        (Some(key_type), Some(fingerprint), Some(seen_at)) => Some(PresentedHostKey {
+            key_type,
+            fingerprint,
+            seen_at,
+        }),
+        _ => None,
+    })
+}
 
 fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
     let tags: String = row.try_get("tags")?;
@@ -231,6 +261,7 @@ fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
         host_key_policy: parse_word("host_key_policy", row.try_get("host_key_policy")?)?,
         host_key_type: row.try_get("host_key_type")?,
         host_key_fingerprint: row.try_get("host_key_fingerprint")?,
+        host_key_presented: presented_from_row(row)?,
         authorized_keys_path: row.try_get("authorized_keys_path")?,
         tags: serde_json::from_str(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
         exclusive: row.try_get::<i64, _>("exclusive")? != 0,
@@ -544,7 +575,9 @@ impl Store {
         let old_fingerprint: Option<String> = old.try_get("host_key_fingerprint")?;
         let (new_type, new_fingerprint) = pin.unzip();
         let row = sqlx::query(sql(format!(
-            "UPDATE platforms SET host_key_type = $2, host_key_fingerprint = $3, updated_at = $4
+            "UPDATE platforms SET host_key_type = $2, host_key_fingerprint = $3, updated_at = $4,
+                 presented_host_key_type = NULL, presented_host_key_fingerprint = NULL,
+                 presented_host_key_at = NULL
              WHERE id = $1 RETURNING {COLUMNS}"
         )))
         .bind(id.to_string())
@@ -571,6 +604,23 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(platform)
+    }
+
+    /// Remember the host key platform `id` presented when a connection was refused because it
+    /// differs from the pin (see [`Platform::host_key_presented`]); the pin is not touched.
+    pub async fn record_presented_host_key(&self, id: Uuid, key: &HostKey) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE platforms SET presented_host_key_type = $2,
+                 presented_host_key_fingerprint = $3, presented_host_key_at = $4
+             WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(&key.key_type)
+        .bind(&key.fingerprint)
+        .bind(now_ts())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Pin a host key on first use, with its audit event in the same transaction. Race-safe:

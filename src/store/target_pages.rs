@@ -59,11 +59,15 @@ pub struct TargetFilter {
     /// Part of the platform name or of the error, matched case-insensitively (ASCII letters on
     /// SQLite, every letter on PostgreSQL).
     pub search: Option<String>,
-    /// Only the targets whose output has this digest (the members of one [`OutputGroup`]).
+    /// Only the targets whose output has this digest (with `status` and `error_reason`, the
+    /// members of one [`OutputGroup`]).
     pub output_digest: Option<String>,
+    /// Only the targets with this [`Target::error_reason`]; `Some("")`: those without one.
+    pub error_reason: Option<String>,
 }
 
-/// Targets of one task that ended with the same status and byte-identical output.
+/// Targets of one task that ended with the same status, the same failure reason (the sample's
+/// `error_reason`) and byte-identical output.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OutputGroup {
     /// See [`Target::output_digest`].
@@ -199,6 +203,7 @@ impl Store {
                     OR lower(error) LIKE $3 ESCAPE '\\')
                AND ($4 IS NULL OR output_digest = $4)
                AND ($5 IS NULL OR position > $5)
+               AND ($7 IS NULL OR COALESCE(error_reason, '') = $7)
              ORDER BY position LIMIT $6"
         )))
         .bind(task.to_string())
@@ -207,6 +212,7 @@ impl Store {
         .bind(&filter.output_digest)
         .bind(after)
         .bind(i64::from(limit) + 1)
+        .bind(&filter.error_reason)
         .fetch_all(&self.pool)
         .await?;
         let mut targets = Vec::with_capacity(rows.len());
@@ -217,9 +223,11 @@ impl Store {
         Ok(page_of(targets, limit))
     }
 
-    /// A page of task `task`'s ended targets grouped by (output digest, status), the smallest
-    /// groups first (the odd ones out), then by where their first member is in the task. Targets
-    /// without a digest (not ended, or ended before digests were kept) are in no group.
+    /// A page of task `task`'s ended targets grouped by (output digest, status, error reason),
+    /// the smallest groups first (the odd ones out), then by where their first member is in the
+    /// task: a host whose key changed is its own group, not one of 300 empty outputs of hosts
+    /// that refused the connection. Targets without a digest (not ended, or ended before digests
+    /// were kept) are in no group.
     pub async fn output_groups(
         &self,
         task: Uuid,
@@ -232,7 +240,7 @@ impl Store {
             "SELECT output_digest, status, COUNT(*) AS n, MAX(output_bytes) AS bytes,
                     MIN(position) AS first
              FROM targets WHERE task_id = $1 AND output_digest IS NOT NULL
-             GROUP BY output_digest, status
+             GROUP BY output_digest, status, error_reason
              HAVING ($2 IS NULL OR COUNT(*) > $2 OR (COUNT(*) = $2 AND MIN(position) > $3))
              ORDER BY n, first LIMIT $4",
         )

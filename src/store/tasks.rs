@@ -189,6 +189,9 @@ pub struct Target {
     pub output_digest: Option<String>,
     /// Bytes of output the target stored (both streams), set with `output_digest`.
     pub output_bytes: Option<i64>,
+    /// `error` without what names the platform ([`crate::tasks::failure_reason`]): targets that
+    /// failed the same way share it. Set when the target ends with an error.
+    pub error_reason: Option<String>,
 }
 
 /// How a target ended, as the worker reports it.
@@ -249,7 +252,7 @@ pub(super) const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, cr
                             started_at, finished_at, output_expired_at";
 pub(super) const TARGET_COLUMNS: &str = "task_id, platform_id, platform_name, status, exit_code, \
                               exit_signal, error, changed, warnings, started_at, finished_at, \
-                              output_digest, output_bytes";
+                              output_digest, output_bytes, error_reason";
 
 pub(super) fn task_from_row(row: &AnyRow, targets: Vec<Target>) -> StoreResult<Task> {
     let params: String = row.try_get("params")?;
@@ -288,6 +291,7 @@ pub(super) fn target_from_row(row: &AnyRow) -> StoreResult<Target> {
         finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
         output_digest: row.try_get("output_digest")?,
         output_bytes: row.try_get("output_bytes")?,
+        error_reason: row.try_get("error_reason")?,
     })
 }
 
@@ -1090,7 +1094,8 @@ impl Store {
         let updated = sqlx::query(
             "UPDATE targets SET status = $4, exit_code = $5, exit_signal = $6, error = $7,
                  changed = $8, finished_at = $9, warnings = $10, lease_owner = NULL,
-                 lease_expires_at = NULL, output_digest = $11, output_bytes = $12
+                 lease_expires_at = NULL, output_digest = $11, output_bytes = $12,
+                 error_reason = $13
              WHERE task_id = $1 AND platform_id = $2 AND status = 'running' AND lease_owner = $3",
         )
         .bind(task_id.to_string())
@@ -1105,6 +1110,7 @@ impl Store {
         .bind(warnings)
         .bind(&result.output_digest)
         .bind(result.output_bytes)
+        .bind(result.error.as_deref().map(crate::tasks::failure_reason))
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -10,6 +10,7 @@ mod events;
 mod health;
 mod locks;
 mod output;
+mod reason;
 mod run;
 mod scan;
 mod worker;
@@ -18,6 +19,7 @@ mod writer;
 pub use events::EventBus;
 pub use health::{Beat, STALE_AFTER, WorkerHealth, WorkersStatus};
 pub use output::utf8_boundary;
+pub use reason::failure_reason;
 pub use worker::{Worker, WorkerConfig};
 
 /// `text` with control characters other than newline and tab, and the invisible format

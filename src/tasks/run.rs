@@ -253,13 +253,7 @@ pub(super) async fn connect(
             PinOutcome::AlreadyPinned(existing) => {
                 return Err(ConnectFailure::new(
                     PlatformState::HostKeyMismatch,
-                    host_key_refused(
-                        context,
-                        platform,
-                        &existing.fingerprint,
-                        &presented.fingerprint,
-                    )
-                    .await,
+                    host_key_refused(context, platform, &existing.fingerprint, presented).await,
                 ));
             }
         }
@@ -282,17 +276,29 @@ fn shared_host_key_warning(fingerprint: &str, others: &[String]) -> String {
     )
 }
 
+/// Record and report a connection refused because `presented` differs from the `pinned`
+/// fingerprint: the presented key is kept on the platform (for the trust action), the refusal is
+/// audited and notified once per mismatch, and the returned message is the target's error.
 async fn host_key_refused(
     context: &RunContext,
     platform: &Platform,
     pinned: &str,
-    presented: &str,
+    presented: &HostKey,
 ) -> String {
     let message = format!(
-        "host key changed: pinned {pinned}, presented {presented}; refusing to connect (if the \
-         change is legitimate, re-trust it: POST /api/platforms/{}/host_key/trust)",
-        platform.id
+        "host key changed: pinned {pinned}, presented {} {}; refusing to connect (if the change \
+         is legitimate, an admin re-trusts it on the platform's page in the UI, with `testum \
+         host-key trust {}` or with POST /api/platforms/{}/host_key/trust)",
+        presented.key_type, presented.fingerprint, platform.name, platform.id
     );
+    if let Err(e) = context
+        .store
+        .record_presented_host_key(platform.id, presented)
+        .await
+    {
+        tracing::error!(error = %e, "recording the presented host key failed");
+    }
+    let (presented_type, presented) = (&presented.key_type, &presented.fingerprint);
     if let Err(e) = context
         .store
         .audit(NewAudit {
@@ -301,6 +307,7 @@ async fn host_key_refused(
             target: Some(format!("platform:{}", platform.id)),
             outcome: "denied",
             details: json!({"pinned": pinned, "presented": presented,
+                            "presented_type": presented_type,
                             "host": platform.host, "port": platform.port}),
         })
         .await

@@ -488,6 +488,7 @@ mod tests {
             finished_at: None,
             output_digest: None,
             output_bytes: None,
+            error_reason: None,
         };
         Task {
             id: Uuid::new_v4(),

@@ -81,6 +81,18 @@ fn clip(text: String, n: usize) -> String {
     out
 }
 
+/// `key_type|host_key_file`: the part of sshd's default host key file name for a host key type,
+/// `ssh_host_<this>_key.pub` (OpenSSH's `ssh-keygen -A` names: ed25519, ecdsa, rsa); the type
+/// itself for one without a default file.
+fn host_key_file(key_type: String) -> String {
+    match key_type.as_str() {
+        "ssh-ed25519" => "ed25519".into(),
+        "ssh-rsa" => "rsa".into(),
+        t if t.starts_with("ecdsa-sha2-") => "ecdsa".into(),
+        _ => key_type,
+    }
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -88,6 +100,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("time", short_time);
         env.add_filter("duration", duration);
         env.add_filter("clip", clip);
+        env.add_filter("host_key_file", host_key_file);
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 // A unit test renders every template, so this is caught before a release.
@@ -246,6 +259,13 @@ mod tests {
         assert_eq!(super::clip("uptime".into(), 10), "uptime");
         assert_eq!(super::clip("abcdef".into(), 3), "abc…");
         assert_eq!(super::clip("a\nb".into(), 10), "a…");
+    }
+
+    #[test]
+    fn host_key_files_have_sshds_default_names() {
+        assert_eq!(super::host_key_file("ssh-ed25519".into()), "ed25519");
+        assert_eq!(super::host_key_file("ecdsa-sha2-nistp384".into()), "ecdsa");
+        assert_eq!(super::host_key_file("ssh-rsa".into()), "rsa");
     }
 
     #[test]

@@ -51,5 +51,6 @@ mod ship;
 mod ssh_engine;
 mod task_targets;
 mod ui_browser;
+mod ui_host_keys;
 mod ui_import;
 mod upgrade;

@@ -179,7 +179,7 @@ async fn host_key_change_is_refused_with_both_fingerprints() {
     match &err {
         SshError::HostKeyMismatch { pinned, presented } => {
             assert_eq!(pinned, &first.fingerprint);
-            assert_eq!(presented, &new.fingerprint);
+            assert_eq!(presented, &new);
         }
         other => panic!("expected HostKeyMismatch, got {other:?}"),
     }

@@ -32,8 +32,8 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at the schema version before the last (0014_platforms_one_per_managed_file; the last,
-/// 0015_target_output_digest, adds two columns that stay NULL for these targets): one or more in every table,
+/// Rows at the schema version before the last (0016_presented_host_key; the last,
+/// 0017_target_error_reason, adds a column that stays NULL for these targets): one or more in every table,
 /// with bytes that are not UTF-8 where the column holds bytes. Columns are named where later
 /// migrations add some with defaults.
 const ROWS: &[&str] = &[
@@ -45,7 +45,10 @@ const ROWS: &[&str] = &[
        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice',
        'ssh-ed25519', 'SHA256:abc', 256, 'alice@laptop', 'alice', NULL,
        '2026-01-01T00:00:01.000000Z', '2026-01-01T00:00:01.000000Z')",
-    "INSERT INTO platforms VALUES ('00000000-0000-4000-8000-000000000003', 'web1', '10.0.0.1',
+    "INSERT INTO platforms (id, name, host, port, username, auth_method, credential,
+       host_key_policy, host_key_type, host_key_fingerprint, authorized_keys_path, tags,
+       created_at, updated_at, exclusive)
+     VALUES ('00000000-0000-4000-8000-000000000003', 'web1', '10.0.0.1',
        22, 'deploy', 'password', $1, 'tofu', 'ssh-ed25519', 'SHA256:host', '.ssh/authorized_keys',
        '[\"web\"]', '2026-01-01T00:00:02.000000Z', '2026-01-01T00:00:02.000000Z', 1)",
     "INSERT INTO assignments (platform_id, key_id, created_at, sync_status, synced_at,
@@ -67,9 +70,13 @@ const ROWS: &[&str] = &[
      VALUES ('00000000-0000-4000-8000-000000000004', 'run_command', 'succeeded',
        '{\"command\":\"uptime\"}', 10, 'admin', 0, 3, '2026-01-01T00:00:05.000000Z',
        '2026-01-01T00:00:05.100000Z', '2026-01-01T00:00:06.000000Z', NULL, NULL, 6, NULL)",
-    "INSERT INTO targets VALUES ('00000000-0000-4000-8000-000000000004',
+    "INSERT INTO targets (task_id, platform_id, platform_name, position, status, exit_code,
+       exit_signal, error, changed, lease_owner, lease_expires_at, started_at, finished_at,
+       warnings, output_digest, output_bytes)
+     VALUES ('00000000-0000-4000-8000-000000000004',
        '00000000-0000-4000-8000-000000000003', 'web1', 0, 'succeeded', 0, NULL, NULL, 0, NULL,
-       NULL, '2026-01-01T00:00:05.200000Z', '2026-01-01T00:00:05.900000Z', '[\"note\"]')",
+       NULL, '2026-01-01T00:00:05.200000Z', '2026-01-01T00:00:05.900000Z', '[\"note\"]',
+       NULL, NULL)",
     "INSERT INTO task_events VALUES ('00000000-0000-4000-8000-000000000004', 1, 'output',
        '00000000-0000-4000-8000-000000000003', 'stdout', $1, '2026-01-01T00:00:05.300000Z')",
     "INSERT INTO audit_events VALUES ('00000000-0000-4000-8000-000000000005',

@@ -215,7 +215,7 @@ function followTask(summary) {
   const statusOf = new Map();
   const warned = new Set();
   const rows = new Map();
-  const filter = { status: "", search: "", digest: "", cursor: null, shown: 0, generation: 0 };
+  const filter = { status: "", search: "", digest: "", reason: "", cursor: null, shown: 0, generation: 0 };
   const tbody = document.querySelector("#target-table tbody");
   const more = document.getElementById("targets-more");
   const shown = document.getElementById("targets-shown");
@@ -274,7 +274,8 @@ function followTask(summary) {
     return tr;
   };
 
-  const describeFilter = () => [filter.status && "status " + filter.status, filter.search && `“${filter.search}”`,
+  // A group's own status is part of the group, not a second filter.
+  const describeFilter = () => [!filter.digest && filter.status && "status " + filter.status, filter.search && `“${filter.search}”`,
     filter.digest && "one output group"].filter(Boolean).join(", ");
 
   // Load the next page of the table (the first when `reset`); a late answer to an older filter is dropped.
@@ -284,7 +285,8 @@ function followTask(summary) {
     const q = new URLSearchParams({ limit: TASK_PAGE });
     if (filter.status) q.set("status", filter.status);
     if (filter.search) q.set("search", filter.search);
-    if (filter.digest) q.set("output_digest", filter.digest);
+    // A group is its digest, status and failure reason ("" for none).
+    if (filter.digest) { q.set("output_digest", filter.digest); q.set("error_reason", filter.reason); }
     if (filter.cursor) q.set("cursor", filter.cursor);
     more.disabled = true;
     const { ok, status, data } = await api("GET", `/api/tasks/${task}/targets?${q}`);
@@ -400,14 +402,15 @@ function followTask(summary) {
     const hosts = g.count === 1 ? g.sample.platform_name : `${g.count} hosts`;
     const what = g.output_bytes ? `printed ${bytesText(g.output_bytes)}` : "printed nothing";
     sum.append(`${hosts} `, badge, ` ${what}` + (g.count > 1 ? ` (e.g. ${g.sample.platform_name})` : ""));
-    const err = g.sample.error ? firstLine(g.sample.error) : "";
+    // A group's reason leaves out what names one host; a single host shows its own error.
+    const err = g.count > 1 && g.sample.error_reason ? g.sample.error_reason : g.sample.error ? firstLine(g.sample.error) : "";
     if (err) { const e = document.createElement("span"); e.className = "error"; e.textContent = " · " + err; sum.append(e); }
     const list = document.createElement("button");
     list.type = "button"; list.className = "secondary";
     list.textContent = g.count === 1 ? "Show in the table" : `List these ${g.count} hosts`;
     list.onclick = () => {
-      filter.status = ""; filter.search = ""; filter.digest = g.output_digest;
-      document.getElementById("t-status").value = ""; document.getElementById("t-search").value = "";
+      filter.status = g.status; filter.search = ""; filter.digest = g.output_digest; filter.reason = g.sample.error_reason || "";
+      document.getElementById("t-status").value = g.status; document.getElementById("t-search").value = "";
       loadTargets(true);
       targetsSection.scrollIntoView();
     };
@@ -498,7 +501,7 @@ async function submitImport(ev) {
     const body = formBody(form);
     body.dry_run = !!(ev.submitter && ev.submitter.dataset.dryRun !== undefined);
     const { ok, status, data } = await api("POST", form.dataset.import, body);
-    if (ok) { showImport(out, form.dataset.kind, data); return; }
+    if (ok) { showImport(out, form.dataset.kind, form.dataset.kind === "known_hosts" ? knownHostsRows(data) : data); return; }
     const refusals = ((data && data.errors) || []).filter((e) => /^(rows|lines)\[\d+\]/.test(e.field));
     if (!refusals.length) { out.hidden = true; showProblem(form, data, status); return; }
     showImport(out, form.dataset.kind, {
@@ -512,9 +515,22 @@ async function submitImport(ev) {
   }
 }
 
+// A known_hosts import's rows (`{line, platform, status, reason, key_type, fingerprint}`) in the
+// shape of the other imports' rows.
+function knownHostsRows(d) {
+  const results = (d.results || []).map((r) => ({
+    line: r.line, name: r.platform || "", action: r.status,
+    detail: r.reason || [r.key_type, r.fingerprint].filter(Boolean).join(" "),
+  }));
+  return { ...d, results };
+}
+
 function importSummary(kind, d) {
   if (d.summary) return d.summary;
   const pre = d.dry_run ? "Preview: " : "Imported: ";
+  if (kind === "known_hosts") {
+    return `${pre}${d.pinned} host key(s) ${d.dry_run ? "to pin" : "pinned"}, ${d.unchanged} already pinned, ${d.refused} refused`;
+  }
   return kind === "keys"
     ? `${pre}${d.created} ${d.dry_run ? "to register" : "registered"}, ${d.exists} already registered, ${d.refused} refused, ${d.skipped} blank or comment lines`
     : `${pre}${d.created} ${d.dry_run ? "to create" : "created"}, ${d.updated} ${d.dry_run ? "to update" : "updated"}, ${d.unchanged} unchanged, ${d.refused} refused (${d.format})`;
@@ -522,7 +538,7 @@ function importSummary(kind, d) {
 
 function showImport(out, kind, d) {
   out.querySelector('[data-field="summary"]').textContent = importSummary(kind, d);
-  const rows = (d.results || []).filter((r) => d.dry_run || d.summary || r.action === "refused" || r.action === "update" || r.note);
+  const rows = (d.results || []).filter((r) => d.dry_run || d.summary || ["refused", "update", "pinned", "invalid"].includes(r.action) || r.note);
   out.querySelector("tbody").replaceChildren(...rows.slice(0, 5000).map((r) => {
     const tr = document.createElement("tr");
     tr.dataset.action = r.action;
@@ -550,6 +566,36 @@ function formatFromFile(ev) {
   const format = ext || (name === "config" ? "ssh_config" : "");
   document.getElementById(input.dataset.format).value = format;
 }
+
+// Host key changed (platform page, admins): "Trust the new key…" opens a dialog showing the
+// presented fingerprint to check on the host; confirming pins exactly that key (type and
+// fingerprint, so a third key presented meanwhile is not trusted) and queues a scan that
+// confirms the host answers with it.
+async function trustHostKey(ev) {
+  const open = ev.target.closest("#trust-open");
+  const dialog = document.getElementById("trust-dialog");
+  if (!dialog) return;
+  if (open) { clearProblem(dialog); dialog.showModal(); return; }
+  if (ev.target.closest("#trust-cancel")) { dialog.close(); return; }
+  const confirmButton = ev.target.closest("#trust-confirm");
+  if (!confirmButton) return;
+  clearProblem(dialog);
+  confirmButton.disabled = true;
+  const id = dialog.dataset.platform;
+  try {
+    const trusted = await api("POST", `/api/platforms/${id}/host_key/trust`,
+      { host_key_fingerprint: dialog.dataset.fingerprint, host_key_type: dialog.dataset.keyType });
+    if (!trusted.ok) { showProblem(dialog, trusted.data, trusted.status); return; }
+    const scan = await api("POST", "/api/tasks", { kind: "scan", platform_ids: [id] });
+    if (!scan.ok) { showProblem(dialog, scan.data, scan.status); return; }
+    location.href = "/ui/tasks/" + scan.data.task_id;
+  } catch (err) {
+    showProblem(dialog, { detail: "the server cannot be reached: " + err.message }, 0);
+  } finally {
+    confirmButton.disabled = false;
+  }
+}
+document.addEventListener("click", trustHostKey);
 
 document.addEventListener("submit", submitImport);
 document.addEventListener("change", formatFromFile);

@@ -133,6 +133,11 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {selector}: {e}"))
     }
 
+    /// The page's current HTML.
+    pub async fn source(&self) -> String {
+        self.client.source().await.expect("page source")
+    }
+
     /// Click the element at CSS `selector`.
     pub async fn click(&self, selector: &str) {
         self.find(selector).await.click().await.expect("click");

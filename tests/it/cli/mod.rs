@@ -144,6 +144,12 @@ async fn a_command_failing_on_one_platform_exits_non_zero() {
         "{stderr}"
     );
     assert!(stderr.contains("web2: failed, exit status 1"), "{stderr}");
+    // The run ends with the counts, so a long one says how it went at its last line.
+    assert_eq!(
+        stderr.lines().last(),
+        Some("2 targets: 1 succeeded, 1 failed"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

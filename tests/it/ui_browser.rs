@@ -1114,7 +1114,20 @@ async fn a_task_on_three_hundred_platforms_in_the_browser() {
         "{table}"
     );
 
-    // Search by name, then every failed target a page at a time.
+    // Listing a group sets the status filter to the group's (one group is one status).
+    let status = browser
+        .client
+        .execute("return document.getElementById('t-status').value", vec![])
+        .await
+        .unwrap();
+    assert_eq!(status, "succeeded");
+
+    // Search by name (any status), then every failed target a page at a time.
+    browser
+        .client
+        .execute("document.getElementById('t-status').value = ''", vec![])
+        .await
+        .unwrap();
     browser.fill("#t-search", "closed-29").await;
     browser.click("#target-filter button[type=submit]").await;
     browser

@@ -34,6 +34,15 @@ pub struct LastResult {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// The kinds that write authorized_keys: a platform's last sync result is its latest target of
+/// one of these (a later `run_command` or `scan` does not hide a failed deploy).
+pub const SYNC_KINDS: &[TaskKind] = &[
+    TaskKind::DeployKeys,
+    TaskKind::RevokeKeys,
+    TaskKind::ReplaceKey,
+    TaskKind::Sync,
+];
+
 impl Store {
     /// The platforms each of `key_ids` is assigned to, by key id, platform names in order.
     pub async fn key_placements(
@@ -64,13 +73,25 @@ impl Store {
         Ok(out)
     }
 
-    /// The latest target (by task creation) of each of `platform_ids`, by platform id; platforms
-    /// that never took part in a task are absent.
+    /// The latest target (by task creation) of a task of one of `kinds`, dry runs left out, of
+    /// each of `platform_ids`, by platform id; platforms that never took part in such a task are
+    /// absent (all of them for no kinds).
     pub async fn platform_last_results(
         &self,
         platform_ids: &[Uuid],
+        kinds: &[TaskKind],
     ) -> StoreResult<HashMap<Uuid, LastResult>> {
         let mut out = HashMap::new();
+        if kinds.is_empty() {
+            return Ok(out);
+        }
+        // Task kinds are fixed words: inlined, they leave the placeholders to the ids. A dry run
+        // changed nothing, so it is not a result (`dry_run` is only serialized when true).
+        let kinds = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         for chunk in platform_ids.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT platform_id, task_id, kind, status, exit_code, error, finished_at FROM (
@@ -79,7 +100,8 @@ impl Store {
                             ROW_NUMBER() OVER (PARTITION BY t.platform_id
                                                ORDER BY k.created_at DESC, k.id DESC) AS n
                      FROM targets t JOIN tasks k ON k.id = t.task_id
-                     WHERE t.platform_id IN ({})
+                     WHERE t.platform_id IN ({}) AND k.kind IN ({kinds})
+                         AND k.params NOT LIKE '%\"dry_run\":true%'
                  ) latest WHERE n = 1",
                 placeholders(chunk.len())
             )));
@@ -97,6 +119,35 @@ impl Store {
                         error: row.try_get("error")?,
                         finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
                     },
+                );
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Why the latest scan of each of `platform_ids` could not read the file (its `error`:
+    /// unreachable, host key refused, read failed), by platform id; platforms whose latest scan
+    /// read the file, or that were never scanned, are absent.
+    pub async fn platform_scan_errors(
+        &self,
+        platform_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, String>> {
+        let mut out = HashMap::new();
+        for chunk in platform_ids.chunks(IN_LIST) {
+            let mut query = sqlx::query(sql(format!(
+                "SELECT platform_id, error FROM platform_scans
+                 WHERE platform_id IN ({}) AND error IS NOT NULL",
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.insert(
+                    parse_uuid(row.try_get("platform_id")?)?,
+                    row.try_get("error")?,
                 );
             }
         }

@@ -205,7 +205,7 @@ pub struct Assignment {
 
 /// The platform's columns and the state and time of its latest scan (subqueries, which both
 /// SQLite and PostgreSQL accept in `RETURNING` too).
-const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
+pub(super) const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
                        host_key_type, host_key_fingerprint, authorized_keys_path, tags, \
                        exclusive, created_at, updated_at, \
                        (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id) \
@@ -217,7 +217,7 @@ const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_pol
 const STATE: &str = "COALESCE((SELECT s.state FROM platform_scans s \
                          WHERE s.platform_id = platforms.id), 'never_scanned')";
 
-fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
+pub(super) fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
     let tags: String = row.try_get("tags")?;
     Ok(Platform {
         id: parse_uuid(row.try_get("id")?)?,

@@ -48,11 +48,11 @@ pub fn list_filters(errors: &mut Errors, query: &ListQuery) -> Option<ListFilter
         q => Selector::search(q),
     };
     let state = word::<PlatformState>(errors, "state", query.state.as_deref()).map(Selector::state);
-    let host_key =
-        word::<HostKeyStatus>(errors, "host_key", query.host_key.as_deref()).map(Selector::host_key);
+    let host_key = word::<HostKeyStatus>(errors, "host_key", query.host_key.as_deref())
+        .map(Selector::host_key);
     let own = selector_field(errors, "selector", query.selector.as_deref());
-    let sort = word::<PlatformSort>(errors, "sort", query.sort.as_deref())
-        .unwrap_or(PlatformSort::Newest);
+    let sort =
+        word::<PlatformSort>(errors, "sort", query.sort.as_deref()).unwrap_or(PlatformSort::Newest);
     let limit = errors.check("limit", page_limit(query.limit.as_deref()));
     let cursor = match query.cursor.as_deref().filter(|c| !c.is_empty()) {
         None => None,
@@ -62,7 +62,10 @@ pub fn list_filters(errors: &mut Errors, query: &ListQuery) -> Option<ListFilter
                 sorted => SortCursor::decode(sorted, text).map(PageStart::Sorted),
             };
             if start.is_none() {
-                errors.add("cursor", "is not a cursor returned by this list in this order");
+                errors.add(
+                    "cursor",
+                    "is not a cursor returned by this list in this order",
+                );
             }
             start
         }
@@ -70,7 +73,10 @@ pub fn list_filters(errors: &mut Errors, query: &ListQuery) -> Option<ListFilter
     if errors.len() > before {
         return None;
     }
-    let parts: Vec<Selector> = [search, state, host_key, own].into_iter().flatten().collect();
+    let parts: Vec<Selector> = [search, state, host_key, own]
+        .into_iter()
+        .flatten()
+        .collect();
     Some(ListFilters {
         selector: (!parts.is_empty()).then(|| Selector::all_of(parts)),
         sort,

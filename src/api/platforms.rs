@@ -360,7 +360,10 @@ pub async fn list(
 }
 
 /// One page of the platforms `filters` pick, in their order.
-pub async fn list_page(state: &AppState, filters: &ListFilters) -> Result<Page<Platform>, ApiError> {
+pub async fn list_page(
+    state: &AppState,
+    filters: &ListFilters,
+) -> Result<Page<Platform>, ApiError> {
     let (newest, sorted) = match &filters.cursor {
         Some(PageStart::Newest(c)) => (Some(c.clone()), None),
         Some(PageStart::Sorted(c)) => (None, Some(c)),

@@ -116,7 +116,12 @@ fn text_searches_names_hosts_and_tags_ignoring_case() {
     assert_eq!(picks("text:*example*"), ["web-db"]);
     assert_eq!(picks("text:*=staging"), ["web-2"]);
     assert_eq!(picks("text:*168.1*"), ["bastion 1"]);
-    assert!(picks("text:web").is_empty(), "a glob, not a substring");
+    assert!(picks("text:web-").is_empty(), "a glob, not a substring");
+    assert_eq!(
+        picks("text:web"),
+        ["web-1", "web-2", "web-db"],
+        "the whole tag web"
+    );
 }
 
 #[test]

@@ -6,11 +6,11 @@
 //! and cut after the cursor. The cursor is the last item's sort key, not an offset: a platform
 //! added or deleted between two pages neither repeats nor skips another.
 
-use base64::Engine as _;
 use super::platforms::{COLUMNS, Platform, platform_from_row};
 use super::scans::PlatformState;
 use super::{Page, Store, StoreResult, sql};
 use crate::selector::{PlatformFacts, Selector};
+use base64::Engine as _;
 
 /// Platforms read per query.
 const BATCH: i64 = 1000;
@@ -69,8 +69,7 @@ impl SortCursor {
         let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
             .ok()?;
-        let (was, key, name): (PlatformSort, String, String) =
-            serde_json::from_slice(&raw).ok()?;
+        let (was, key, name): (PlatformSort, String, String) = serde_json::from_slice(&raw).ok()?;
         (was == sort).then_some(SortCursor { sort, key, name })
     }
 }

@@ -59,7 +59,10 @@ pub fn login_page(username: &str, error: Option<&str>) -> Result<Html<String>, A
 }
 
 /// The session of a page request, or the redirect to the login page.
-pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<PageSession, Response> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<PageSession, Response> {
     match page_session(state, headers).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(Redirect::to("/").into_response()),
@@ -68,7 +71,12 @@ pub(super) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<P
 }
 
 /// Render `template` for a signed-in user: the layout needs `me`, `csrf` and the `nav` entry.
-pub(super) fn page(template: &str, session: &PageSession, nav: &str, data: serde_json::Value) -> PageResult {
+pub(super) fn page(
+    template: &str,
+    session: &PageSession,
+    nav: &str,
+    data: serde_json::Value,
+) -> PageResult {
     let me = context! {
         username => session.user.username.as_str(),
         role => session.user.role.as_str(),

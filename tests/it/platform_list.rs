@@ -33,9 +33,7 @@ async fn all_pages(app: &TestApp, query: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page = app
-            .get(&format!("/api/platforms?{query}{cursor}"))
-            .await;
+        let page = app.get(&format!("/api/platforms?{query}{cursor}")).await;
         names.extend(
             page["items"]
                 .as_array()
@@ -53,7 +51,11 @@ async fn all_pages(app: &TestApp, query: &str) -> Vec<String> {
 /// The 422 of `GET path`: the fields its errors name.
 async fn refused(app: &TestApp, path: &str) -> Vec<String> {
     let (status, problem) = app.call(Method::GET, path, None).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {problem}");
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{path}: {problem}"
+    );
     problem["errors"]
         .as_array()
         .unwrap()
@@ -73,7 +75,10 @@ async fn fleet(app: &TestApp) -> Vec<(String, String)> {
         let id = add(app, &name, &host, tags, n % 5 == 0).await;
         made.push((id, name));
     }
-    for (id, _) in made.iter().filter(|(_, name)| name == "app-05" || name == "app-10") {
+    for (id, _) in made
+        .iter()
+        .filter(|(_, name)| name == "app-05" || name == "app-10")
+    {
         app.sql(&format!(
             "INSERT INTO platform_scans (platform_id, state, scanned_at, lines, findings) \
              VALUES ('{id}', 'host_key_mismatch', '2026-01-01T00:00:00.000000Z', '[]', '[]')"
@@ -101,7 +106,14 @@ async fn search_host_key_sort_and_page_size() {
     let by_state = all_pages(&app, "sort=state&limit=4").await;
     assert_eq!(by_state.len(), 45);
     assert_eq!(by_state[..2], ["app-05", "app-10"]);
-    assert_eq!(by_state[2..], by_name.iter().filter(|n| *n != "app-05" && *n != "app-10").cloned().collect::<Vec<_>>()[..]);
+    assert_eq!(
+        by_state[2..],
+        by_name
+            .iter()
+            .filter(|n| *n != "app-05" && *n != "app-10")
+            .cloned()
+            .collect::<Vec<_>>()[..]
+    );
     let page = app.get("/api/platforms?sort=name&limit=25").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 25);
 
@@ -122,7 +134,11 @@ async fn search_host_key_sort_and_page_size() {
     assert_eq!(all_pages(&app, "host_key=unpinned").await.len(), 36);
     // Filters and-ed: search, host key and a selector.
     assert_eq!(
-        all_pages(&app, "q=web&host_key=pinned&selector=not%20name:app-00&sort=name").await,
+        all_pages(
+            &app,
+            "q=web&host_key=pinned&selector=not%20name:app-00&sort=name"
+        )
+        .await,
         ["app-15", "app-30"]
     );
 
@@ -191,9 +207,16 @@ async fn bad_list_fields_are_422s_naming_them() {
     }
     // The atoms' own errors, through the live count.
     let (status, problem) = app
-        .call(Method::GET, "/api/platforms/match?selector=host_key:red", None)
+        .call(
+            Method::GET,
+            "/api/platforms/match?selector=host_key:red",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     let message = problem["errors"][0]["message"].as_str().unwrap();
-    assert!(message.starts_with("at position 10: unknown host_key status 'red'"), "{message}");
+    assert!(
+        message.starts_with("at position 10: unknown host_key status 'red'"),
+        "{message}"
+    );
 }

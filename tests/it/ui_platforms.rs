@@ -36,6 +36,16 @@ async fn listed(browser: &Browser) -> Vec<String> {
     names
 }
 
+/// How many elements match CSS `selector` now.
+async fn count(browser: &Browser, selector: &str) -> usize {
+    browser
+        .client
+        .find_all(Locator::Css(selector))
+        .await
+        .unwrap()
+        .len()
+}
+
 /// Run `script` in the page; its value.
 async fn js(browser: &Browser, script: &str) -> Value {
     browser.client.execute(script, vec![]).await.unwrap()
@@ -119,15 +129,19 @@ async fn the_platforms_page_at_three_hundred_platforms() {
         browser.text("#targets-summary").await,
         "Targets: 0 ticked on this page"
     );
-    browser.screenshot("ui-platforms-300").await;
 
     // The status cell: the failed deploy, not the later successful command; reachable; pinned.
     let odd = "tr[data-platform='real-odd'] td.status";
-    browser.open(&format!("{base}/ui/platforms?q=real-odd")).await;
+    browser
+        .open(&format!("{base}/ui/platforms?q=real-odd"))
+        .await;
     assert_eq!(listed(&browser).await, ["real-odd"]);
     let cell = browser.text(odd).await;
     assert!(cell.contains("deploy_keys failed"), "{cell}");
-    assert!(cell.contains("reachable") && cell.contains("key pinned"), "{cell}");
+    assert!(
+        cell.contains("reachable") && cell.contains("key pinned"),
+        "{cell}"
+    );
     assert!(cell.contains("deploy_keys:"), "{cell}");
 
     // Host key filter: the mismatch, in red and never "pinned".
@@ -143,7 +157,14 @@ async fn the_platforms_page_at_three_hundred_platforms() {
         .text("tr[data-platform='real-moved'] td.status")
         .await;
     assert!(cell.contains("host key mismatch"), "{cell}");
-    assert!(!cell.contains("pinned"), "{cell}");
+    assert!(!cell.contains("key pinned"), "{cell}");
+    assert_eq!(
+        count(&browser, "tr[data-platform='real-moved'] [data-host-key]").await,
+        1
+    );
+    browser
+        .find("tr[data-platform='real-moved'] [data-host-key='mismatch']")
+        .await;
     let colours = js(
         &browser,
         "const probe = document.createElement('span'); probe.className = 'badge failed'; \
@@ -185,7 +206,12 @@ async fn the_platforms_page_at_three_hundred_platforms() {
         .await;
     assert_eq!(browser.text("#matching-count").await, "100");
     assert_eq!(
-        url_query(&browser).await.iter().find(|(k, _)| k == "sort").unwrap().1,
+        url_query(&browser)
+            .await
+            .iter()
+            .find(|(k, _)| k == "sort")
+            .unwrap()
+            .1,
         "name"
     );
     // Sorted by state (worst first): the mismatch leads.
@@ -193,8 +219,12 @@ async fn the_platforms_page_at_three_hundred_platforms() {
         .open(&format!("{base}/ui/platforms?sort=state&limit=25"))
         .await;
     assert_eq!(listed(&browser).await[0], "real-moved");
+    assert_eq!(listed(&browser).await[1], "real-odd");
+    browser.screenshot("ui-platforms-300").await;
     // A bad value shows its error next to its field, and no platforms.
-    browser.open(&format!("{base}/ui/platforms?sort=size")).await;
+    browser
+        .open(&format!("{base}/ui/platforms?sort=size"))
+        .await;
     assert_eq!(
         browser.text("#f-sort-error").await,
         "must be one of newest, name, host, state"
@@ -203,18 +233,28 @@ async fn the_platforms_page_at_three_hundred_platforms() {
 
     // Ticks: the summary counts them.
     browser
-        .open(&format!("{base}/ui/platforms?selector=tag:web&sort=name&limit=25"))
+        .open(&format!(
+            "{base}/ui/platforms?selector=tag:web&sort=name&limit=25"
+        ))
         .await;
     assert_eq!(browser.text("#matching-count").await, "99");
-    browser.click("#platform-list tbody tr:nth-child(1) input[type=checkbox]").await;
-    browser.click("#platform-list tbody tr:nth-child(2) input[type=checkbox]").await;
     browser
-        .wait_text("#targets-summary", |t| t == "Targets: 2 ticked on this page")
+        .click("#platform-list tbody tr:nth-child(1) input[type=checkbox]")
+        .await;
+    browser
+        .click("#platform-list tbody tr:nth-child(2) input[type=checkbox]")
+        .await;
+    browser
+        .wait_text("#targets-summary", |t| {
+            t == "Targets: 2 ticked on this page"
+        })
         .await;
     // All 99 matching, across four pages: a command on exactly those.
     browser.click("#target-matching").await;
     browser
-        .wait_text("#targets-summary", |t| t == "Targets: all 99 matching tag:web")
+        .wait_text("#targets-summary", |t| {
+            t == "Targets: all 99 matching tag:web"
+        })
         .await;
     browser.fill("#run-command", "true").await;
     browser.click("#run button[type=submit]").await;
@@ -241,14 +281,14 @@ async fn the_platforms_page_at_three_hundred_platforms() {
     browser.click("#target-matching").await;
     js(
         &browser,
-        "window.confirm = (m) => { window.asked = m; return true; }; return null;",
+        "window.confirm = (m) => { sessionStorage.setItem('asked', m); return true; }; \
+         return null;",
     )
     .await;
     browser.click("#delete-targets-button").await;
-    browser
-        .wait_text("#matching-count", |t| t == "0")
-        .await;
-    let asked = js(&browser, "return window.asked || null;").await;
+    browser.wait_text("#matching-count", |t| t == "0").await;
+    // (The page reloaded after the deletions: the question was kept in sessionStorage.)
+    let asked = js(&browser, "return sessionStorage.getItem('asked');").await;
     assert_eq!(
         asked,
         "Delete 6 platforms (matching text:*closed-29*)? This cannot be undone."

@@ -3,6 +3,7 @@
 //! `text:` and `host_key:` selector atoms (`GET /api/platforms/match`). SQLite, and PostgreSQL
 //! with `TESTUM_TEST_DATABASE_URL`.
 
+use crate::api_import::fields;
 use crate::app;
 
 use std::collections::HashSet;
@@ -56,12 +57,7 @@ async fn refused(app: &TestApp, path: &str) -> Vec<String> {
         StatusCode::UNPROCESSABLE_ENTITY,
         "{path}: {problem}"
     );
-    problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap().to_string())
-        .collect()
+    fields(&problem)
 }
 
 /// 45 platforms: `app-NN` (tag `web` on every third, host `HOST-NN.example.net`), some pinned,

@@ -951,16 +951,6 @@ async fn a_selector_filters_platforms_counts_live_and_targets_a_task() {
     );
 }
 
-/// How many elements match CSS `selector` now.
-async fn count(browser: &Browser, selector: &str) -> usize {
-    browser
-        .client
-        .find_all(Locator::Css(selector))
-        .await
-        .unwrap()
-        .len()
-}
-
 /// A task on 300 platforms (three on real sshds, 297 on a closed port): the page counts targets
 /// per status and shows progress while the last one runs, its running duration ticks, the
 /// table filters and pages, identical output is grouped with the odd one out first, and one
@@ -1000,9 +990,9 @@ async fn a_task_on_three_hundred_platforms_in_the_browser() {
     browser
         .wait_text("#targets-shown", |t| t.starts_with("100+ target(s) shown"))
         .await;
-    assert_eq!(count(&browser, "#target-table tbody tr").await, 100);
+    assert_eq!(browser.count("#target-table tbody tr").await, 100);
     // No output pane until one is asked for.
-    assert_eq!(count(&browser, "section.pane").await, 0);
+    assert_eq!(browser.count("section.pane").await, 0);
 
     // The running count filters the table to the running target; its duration keeps ticking.
     browser.click("button.count[data-status='running']").await;
@@ -1147,7 +1137,7 @@ async fn a_task_on_three_hundred_platforms_in_the_browser() {
             })
             .await;
     }
-    assert_eq!(count(&browser, "#target-table tbody tr").await, 297);
+    assert_eq!(browser.count("#target-table tbody tr").await, 297);
     browser
         .client
         .execute("document.getElementById('groups').scrollIntoView()", vec![])
@@ -1162,17 +1152,7 @@ async fn a_task_on_three_hundred_platforms_in_the_browser() {
         .wait_text("#targets-shown", |t| t.starts_with("100+"))
         .await;
     browser.screenshot("task-300-narrow").await;
-    // What sticks out on the right, if anything (tag#id.class of each such element).
-    let wide = browser
-        .client
-        .execute(
-            "return [...document.querySelectorAll('body *')].filter((e) => \
-               e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
-               && !e.closest('.scroll')).map((e) => e.tagName + '#' + e.id + '.' + e.className)",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let wide = browser.sticking_out().await;
     assert_eq!(wide, json!([]), "wider than 400 px");
     browser.client.set_window_size(1280, 900).await.unwrap();
 

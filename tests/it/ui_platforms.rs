@@ -36,16 +36,6 @@ async fn listed(browser: &Browser) -> Vec<String> {
     names
 }
 
-/// How many elements match CSS `selector` now.
-async fn count(browser: &Browser, selector: &str) -> usize {
-    browser
-        .client
-        .find_all(Locator::Css(selector))
-        .await
-        .unwrap()
-        .len()
-}
-
 /// Run `script` in the page; its value.
 async fn js(browser: &Browser, script: &str) -> Value {
     browser.client.execute(script, vec![]).await.unwrap()
@@ -159,7 +149,9 @@ async fn the_platforms_page_at_three_hundred_platforms() {
     assert!(cell.contains("host key mismatch"), "{cell}");
     assert!(!cell.contains("key pinned"), "{cell}");
     assert_eq!(
-        count(&browser, "tr[data-platform='real-moved'] [data-host-key]").await,
+        browser
+            .count("tr[data-platform='real-moved'] [data-host-key]")
+            .await,
         1
     );
     browser
@@ -299,13 +291,7 @@ async fn the_platforms_page_at_three_hundred_platforms() {
     // At 400 px the page does not scroll sideways (the table scrolls in its own box).
     browser.client.set_window_size(400, 900).await.unwrap();
     browser.open(&format!("{base}/ui/platforms")).await;
-    let wide = js(
-        &browser,
-        "return [...document.querySelectorAll('body *')].filter((e) => \
-           e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
-           && !e.closest('.scroll')).map((e) => e.tagName + '#' + e.id + '.' + e.className)",
-    )
-    .await;
+    let wide = browser.sticking_out().await;
     assert_eq!(wide, json!([]), "wider than 400 px");
     browser.screenshot("ui-platforms-narrow").await;
 }

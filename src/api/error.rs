@@ -187,6 +187,16 @@ impl Errors {
         }
     }
 
+    /// How many errors were recorded so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no error was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// `Ok` when nothing was recorded, else a 422.
     pub fn finish(self) -> Result<(), ApiError> {
         if self.0.is_empty() {

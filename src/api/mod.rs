@@ -27,6 +27,7 @@ pub mod imports;
 pub mod keys;
 pub mod known_hosts;
 pub mod notifications;
+pub mod platform_filters;
 pub mod platforms;
 pub mod ratelimit;
 pub mod schedules;

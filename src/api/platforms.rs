@@ -10,12 +10,14 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
-use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
+use super::extract::{ApiJson, ApiPath, ApiQuery, parse_id};
+use super::platform_filters::{ListFilters, PageStart, list_filters};
 use crate::secret::Secret;
 use crate::selector::Selector;
 use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
 use crate::store::{
-    Assignment, NewPlatform, Page, Platform, PlatformPatch, PlatformScan, PlatformState, StoreError,
+    Assignment, NewPlatform, Page, PageRequest, Platform, PlatformPatch, PlatformScan,
+    PlatformSort, StoreError,
 };
 use crate::validate;
 
@@ -295,21 +297,31 @@ fn is_host_key_algorithm(name: &str) -> bool {
     )
 }
 
-/// Query of `GET /api/platforms`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// Query of `GET /api/platforms`. Every filter given must match; the page's "matching:" line
+/// shows them as one selector (see [`super::platform_filters`]).
+#[derive(Debug, Default, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Page size, 1 to 500 (default 50).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (of the same `sort`).
     pub cursor: Option<String>,
+    /// Search: platforms whose name, host or a tag holds this text, ASCII case ignored (the
+    /// selector `text:*TEXT*`; `*` and `?` stay wildcards); at most 200 characters.
+    pub q: Option<String>,
     /// Only platforms in this state: `in_sync`, `drift`, `unreachable`, `host_key_mismatch`,
     /// `error` or `never_scanned`.
     pub state: Option<String>,
+    /// Only platforms with this host-key status: `pinned`, `unpinned` or `mismatch` (the
+    /// selector `host_key:STATUS`).
+    pub host_key: Option<String>,
     /// Only platforms this selector matches, e.g. `tag:web and not state:in_sync` (see the
     /// README's "Selectors"); a syntax error is a 422 naming `selector` with its position.
     pub selector: Option<String>,
+    /// `newest` (default, newest first), `name`, `host` (then name) or `state` (worst first:
+    /// host_key_mismatch, error, unreachable, drift, never_scanned, in_sync; then name).
+    pub sort: Option<String>,
 }
 
 /// The `selector` query or body field, parsed; `None` when absent or blank. A syntax error is
@@ -323,14 +335,14 @@ pub(super) fn selector_field(
     errors.check(field, text.parse::<Selector>())
 }
 
-/// `GET /api/platforms?state=&selector=&limit=&cursor=`.
+/// `GET /api/platforms?q=&state=&host_key=&selector=&sort=&limit=&cursor=`.
 #[utoipa::path(
     get,
     path = "/api/platforms",
     tag = "platforms",
     params(ListQuery),
     responses(
-        (status = 200, description = "A page of platforms, newest first", body = Page<Platform>),
+        (status = 200, description = "A page of platforms in the order of `sort` (newest first by default)", body = Page<Platform>),
         (status = 422, description = "A field is invalid; `errors` names it", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -338,28 +350,46 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Platform>>, ApiError> {
-    let page = Paging {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .page()?;
     let mut errors = Errors::default();
-    let wanted = match query.state.as_deref().filter(|s| !s.is_empty()) {
-        Some(word) => errors.check("state", word.parse::<PlatformState>()),
-        None => None,
-    };
-    let selector = selector_field(&mut errors, "selector", query.selector.as_deref());
+    let filters = list_filters(&mut errors, &query);
     errors.finish()?;
-    let page = match selector {
-        Some(selector) => {
-            state
-                .store
-                .list_selected_platforms(&selector, wanted, &page)
+    let Some(filters) = filters else {
+        return Err(ApiError::internal("validated filters missing"));
+    };
+    Ok(Json(list_page(&state, &filters).await?))
+}
+
+/// One page of the platforms `filters` pick, in their order.
+pub async fn list_page(
+    state: &AppState,
+    filters: &ListFilters,
+) -> Result<Page<Platform>, ApiError> {
+    let (newest, sorted) = match &filters.cursor {
+        Some(PageStart::Newest(c)) => (Some(c.clone()), None),
+        Some(PageStart::Sorted(c)) => (None, Some(c)),
+        None => (None, None),
+    };
+    let store = &state.store;
+    let page = match (filters.sort, &filters.selector) {
+        (PlatformSort::Newest, selector) => {
+            let page = PageRequest {
+                limit: filters.limit,
+                cursor: newest,
+            };
+            match selector {
+                Some(selector) => store.list_selected_platforms(selector, None, &page).await?,
+                None => store.list_platforms(None, &page).await?,
+            }
+        }
+        (sort, selector) => {
+            let all = Selector::all();
+            let selector = selector.as_ref().unwrap_or(&all);
+            store
+                .list_sorted_platforms(selector, sort, sorted, filters.limit)
                 .await?
         }
-        None => state.store.list_platforms(wanted, &page).await?,
     };
-    Ok(Json(page))
+    Ok(page)
 }
 
 /// Query of `GET /api/platforms/match`.

@@ -14,6 +14,11 @@
 //!           | "host:" VALUE              the platform's host matches VALUE (ASCII case ignored)
 //!           | "state:" STATE             state of the latest scan: in_sync, drift, unreachable,
 //!                                        host_key_mismatch, error or never_scanned
+//!           | "text:" VALUE              the name, the host or any tag matches VALUE (ASCII case
+//!                                        ignored): the UI's search box, `text:*web*`
+//!           | "host_key:" STATUS         pinned (a key pinned, no mismatch), unpinned (nothing
+//!                                        pinned yet) or mismatch (the latest scan, deploy or
+//!                                        revoke was refused: the host presented another key)
 //! ```
 //!
 //! Keywords are lowercase. A VALUE is a glob (`*` any run of characters, `?` one character) and
@@ -36,6 +41,19 @@ pub const MAX_LEN: usize = 4096;
 /// Deepest nesting of parentheses and `not` accepted (keeps the parser's recursion bounded).
 pub const MAX_DEPTH: usize = 64;
 
+crate::words! {
+    /// Where a platform's host key stands, for `host_key:` (every platform is in exactly one).
+    pub enum HostKeyStatus {
+        /// A key is pinned and the latest contact that records a state did not refuse it.
+        Pinned => "pinned",
+        /// No key pinned yet (under `tofu` the first connection pins one).
+        Unpinned => "unpinned",
+        /// The latest scan, deploy or revoke found another key than the pinned one (state
+        /// `host_key_mismatch`); testum refuses to connect until the key is trusted again.
+        Mismatch => "mismatch",
+    }
+}
+
 /// A parsed selector. Build one with [`str::parse`]; test a platform with [`Selector::matches`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Selector {
@@ -51,6 +69,8 @@ enum Expr {
     Name(String),
     Host(String),
     State(PlatformState),
+    Text(String),
+    HostKey(HostKeyStatus),
     Not(Box<Expr>),
     And(Vec<Expr>),
     Or(Vec<Expr>),
@@ -83,6 +103,22 @@ pub struct PlatformFacts<'a> {
     pub tags: &'a [String],
     /// State of the latest scan (`never_scanned` without one).
     pub state: PlatformState,
+    /// Whether a host key is pinned.
+    pub pinned: bool,
+}
+
+impl PlatformFacts<'_> {
+    /// The platform's host-key status: a mismatch (from the latest scan's state) wins over the
+    /// pin it contradicts.
+    pub fn host_key(&self) -> HostKeyStatus {
+        if self.state == PlatformState::HostKeyMismatch {
+            HostKeyStatus::Mismatch
+        } else if self.pinned {
+            HostKeyStatus::Pinned
+        } else {
+            HostKeyStatus::Unpinned
+        }
+    }
 }
 
 impl<'a> From<&'a Platform> for PlatformFacts<'a> {
@@ -92,6 +128,7 @@ impl<'a> From<&'a Platform> for PlatformFacts<'a> {
             host: &p.host,
             tags: &p.tags,
             state: p.state,
+            pinned: p.host_key_fingerprint.is_some(),
         }
     }
 }
@@ -111,6 +148,45 @@ impl Selector {
     pub fn is_all(&self) -> bool {
         self.expr == Expr::All
     }
+
+    /// `text:*TEXT*`: platforms whose name, host or a tag holds `text` (ASCII case ignored; a
+    /// `*` or `?` in `text` stays a wildcard). `None` for blank text.
+    pub fn search(text: &str) -> Option<Selector> {
+        let text = text.trim();
+        (!text.is_empty()).then(|| Selector {
+            expr: Expr::Text(format!("*{text}*")),
+        })
+    }
+
+    /// `state:STATE`.
+    pub fn state(state: PlatformState) -> Selector {
+        Selector {
+            expr: Expr::State(state),
+        }
+    }
+
+    /// `host_key:STATUS`.
+    pub fn host_key(status: HostKeyStatus) -> Selector {
+        Selector {
+            expr: Expr::HostKey(status),
+        }
+    }
+
+    /// Every one of `parts` at once (`a and b and ...`), flattened, `all` left out; `all` when
+    /// nothing is left.
+    pub fn all_of(parts: impl IntoIterator<Item = Selector>) -> Selector {
+        let items: Vec<Expr> = parts
+            .into_iter()
+            .map(|s| s.expr)
+            .filter(|e| *e != Expr::All)
+            .collect();
+        match items.len() {
+            0 => Selector::all(),
+            _ => Selector {
+                expr: join(items, Expr::And),
+            },
+        }
+    }
 }
 
 impl Expr {
@@ -121,6 +197,12 @@ impl Expr {
             Expr::Name(pattern) => glob(pattern, p.name, false),
             Expr::Host(pattern) => glob(pattern, p.host, true),
             Expr::State(state) => p.state == *state,
+            Expr::Text(pattern) => {
+                glob(pattern, p.name, true)
+                    || glob(pattern, p.host, true)
+                    || p.tags.iter().any(|tag| glob(pattern, tag, true))
+            }
+            Expr::HostKey(status) => p.host_key() == *status,
             Expr::Not(inner) => !inner.matches(p),
             Expr::And(all) => all.iter().all(|e| e.matches(p)),
             Expr::Or(any) => any.iter().any(|e| e.matches(p)),
@@ -149,6 +231,8 @@ impl Expr {
             Expr::Name(v) => write_atom(f, "name", v),
             Expr::Host(v) => write_atom(f, "host", v),
             Expr::State(s) => write!(f, "state:{s}"),
+            Expr::Text(v) => write_atom(f, "text", v),
+            Expr::HostKey(s) => write!(f, "host_key:{s}"),
             Expr::Not(inner) => {
                 f.write_str("not ")?;
                 inner.fmt_in(f, 3)
@@ -270,7 +354,7 @@ fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
 }
 
 /// The fields an atom may name.
-const FIELDS: &[&str] = &["tag", "name", "host", "state"];
+const FIELDS: &[&str] = &["tag", "name", "host", "state", "text", "host_key"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -348,7 +432,7 @@ fn lex_word(chars: &[char], start: usize) -> Result<(Token, usize), SelectorErro
         if !FIELDS.contains(&head.as_str()) {
             return Err(err(
                 start + 1,
-                format!("unknown field '{head}' (fields: tag, name, host, state)"),
+                format!("unknown field '{head}' (fields: {})", FIELDS.join(", ")),
             ));
         }
         let (value, next) = lex_value(chars, i + 1, &head)?;
@@ -356,6 +440,12 @@ fn lex_word(chars: &[char], start: usize) -> Result<(Token, usize), SelectorErro
             "tag" => Expr::Tag(value),
             "name" => Expr::Name(value),
             "host" => Expr::Host(value),
+            "text" => Expr::Text(value),
+            "host_key" => Expr::HostKey(
+                value
+                    .parse()
+                    .map_err(|e| err(i + 2, format!("unknown host_key status '{value}': {e}")))?,
+            ),
             _ => Expr::State(
                 value
                     .parse()
@@ -395,8 +485,8 @@ fn lex_word(chars: &[char], start: usize) -> Result<(Token, usize), SelectorErro
                 return Err(err(
                     start + 1,
                     format!(
-                        "unknown word '{head}': expected tag:, name:, host:, state:, a \
-                         key=value tag, 'all', 'not' or '('"
+                        "unknown word '{head}': expected tag:, name:, host:, state:, text:, \
+                         host_key:, a key=value tag, 'all', 'not' or '('"
                     ),
                 ));
             }

@@ -46,6 +46,8 @@ impl Fixture {
             host: self.host,
             tags: &self.tags,
             state: self.state,
+            // The fleet's never-scanned platform has no pin yet; every other one has.
+            pinned: self.state != PlatformState::NeverScanned,
         }
     }
 }
@@ -106,6 +108,56 @@ fn atoms_match_tags_names_hosts_and_states() {
     assert_eq!(picks("state:drift"), ["web-2"]);
     assert_eq!(picks("state:never_scanned"), ["web-db"]);
     assert_eq!(picks("all").len(), 5);
+}
+
+#[test]
+fn text_searches_names_hosts_and_tags_ignoring_case() {
+    assert_eq!(picks("text:*WEB*"), ["web-1", "web-2", "web-db"]);
+    assert_eq!(picks("text:*example*"), ["web-db"]);
+    assert_eq!(picks("text:*=staging"), ["web-2"]);
+    assert_eq!(picks("text:*168.1*"), ["bastion 1"]);
+    assert!(picks("text:web-").is_empty(), "a glob, not a substring");
+    assert_eq!(
+        picks("text:web"),
+        ["web-1", "web-2", "web-db"],
+        "the whole tag web"
+    );
+}
+
+#[test]
+fn host_key_status_partitions_the_fleet() {
+    assert_eq!(picks("host_key:mismatch"), ["bastion 1"]);
+    assert_eq!(picks("host_key:unpinned"), ["web-db"]);
+    assert_eq!(picks("host_key:pinned"), ["web-1", "web-2", "db-1"]);
+    let e = fails("host_key:green");
+    assert_eq!(e.position, 10);
+    assert!(e.reason.contains("pinned"), "{}", e.reason);
+}
+
+#[test]
+fn built_selectors_print_as_they_parse() {
+    let search = Selector::search("  web 1 ").expect("non-blank");
+    assert_eq!(search.to_string(), r#"text:"*web 1*""#);
+    assert!(Selector::search("  ").is_none());
+    let composed = Selector::all_of([
+        search,
+        Selector::state(PlatformState::Drift),
+        Selector::host_key(HostKeyStatus::Pinned),
+        parse("tag:a or tag:b"),
+        Selector::all(),
+    ]);
+    let text = composed.to_string();
+    assert_eq!(
+        text,
+        r#"text:"*web 1*" and state:drift and host_key:pinned and (tag:a or tag:b)"#
+    );
+    assert_eq!(parse(&text), composed);
+    assert!(Selector::all_of([Selector::all()]).is_all());
+    assert_eq!(
+        Selector::all_of([parse("a=1 and b=2"), parse("c=3")]),
+        parse("a=1 and b=2 and c=3"),
+        "nested ands are flattened"
+    );
 }
 
 #[test]
@@ -260,6 +312,8 @@ fn display_round_trips() {
         r#"name:"q\"u\\o(t)e" or host:"a b""#,
         "not all",
         "host:fe80::1",
+        "text:*web* and host_key:mismatch",
+        r#"text:"*a b*" or host_key:unpinned and not host_key:pinned"#,
     ] {
         let once = parse(text);
         let printed = once.to_string();

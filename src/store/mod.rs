@@ -25,6 +25,7 @@ mod leases;
 mod notifications;
 mod output;
 mod overview;
+mod platform_order;
 mod platforms;
 mod retention;
 mod scans;
@@ -63,7 +64,8 @@ pub use notifications::{
     NewEndpoint, NotificationEndpoint, NotificationEvent, NotificationFormat, TEST_EVENT,
 };
 pub use output::OutputChunk;
-pub use overview::{LastResult, Placement};
+pub use overview::{LastResult, Placement, SYNC_KINDS};
+pub use platform_order::{PlatformSort, SortCursor};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     SyncStatus,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::{
@@ -33,6 +34,15 @@ pub struct LastResult {
     pub error: Option<String>,
     pub finished_at: Option<DateTime<Utc>>,
 }
+
+/// The kinds that write authorized_keys: a platform's last sync result is its latest target of
+/// one of these (a later `run_command` or `scan` does not hide a failed deploy).
+pub const SYNC_KINDS: &[TaskKind] = &[
+    TaskKind::DeployKeys,
+    TaskKind::RevokeKeys,
+    TaskKind::ReplaceKey,
+    TaskKind::Sync,
+];
 
 impl Store {
     /// The platforms each of `key_ids` is assigned to, by key id, platform names in order.
@@ -64,42 +74,96 @@ impl Store {
         Ok(out)
     }
 
-    /// The latest target (by task creation) of each of `platform_ids`, by platform id; platforms
-    /// that never took part in a task are absent.
+    /// The latest target (by task creation) of a task of one of `kinds`, dry runs left out, of
+    /// each of `platform_ids`, by platform id; platforms that never took part in such a task are
+    /// absent (all of them for no kinds).
     pub async fn platform_last_results(
         &self,
         platform_ids: &[Uuid],
+        kinds: &[TaskKind],
     ) -> StoreResult<HashMap<Uuid, LastResult>> {
         let mut out = HashMap::new();
-        for chunk in platform_ids.chunks(IN_LIST) {
-            let mut query = sqlx::query(sql(format!(
+        if kinds.is_empty() {
+            return Ok(out);
+        }
+        // Task kinds are fixed words: inlined, they leave the placeholders to the ids. A dry run
+        // changed nothing, so it is not a result (`dry_run` is only serialized when true).
+        let kinds = kinds
+            .iter()
+            .map(|k| format!("'{}'", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let statement = |ids: &str| {
+            format!(
                 "SELECT platform_id, task_id, kind, status, exit_code, error, finished_at FROM (
                      SELECT t.platform_id, t.task_id, k.kind, t.status, t.exit_code, t.error,
                             t.finished_at,
                             ROW_NUMBER() OVER (PARTITION BY t.platform_id
                                                ORDER BY k.created_at DESC, k.id DESC) AS n
                      FROM targets t JOIN tasks k ON k.id = t.task_id
-                     WHERE t.platform_id IN ({})
-                 ) latest WHERE n = 1",
-                placeholders(chunk.len())
-            )));
+                     WHERE t.platform_id IN ({ids}) AND k.kind IN ({kinds})
+                         AND k.params NOT LIKE '%\"dry_run\":true%'
+                 ) latest WHERE n = 1"
+            )
+        };
+        for row in self.rows_of_platforms(statement, platform_ids).await? {
+            out.insert(
+                parse_uuid(row.try_get("platform_id")?)?,
+                LastResult {
+                    task_id: parse_uuid(row.try_get("task_id")?)?,
+                    kind: parse_word("kind", row.try_get("kind")?)?,
+                    status: row.try_get("status")?,
+                    exit_code: row.try_get("exit_code")?,
+                    error: row.try_get("error")?,
+                    finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// Why the latest scan of each of `platform_ids` could not read the file (its `error`:
+    /// unreachable, host key refused, read failed), by platform id; platforms whose latest scan
+    /// read the file, or that were never scanned, are absent.
+    pub async fn platform_scan_errors(
+        &self,
+        platform_ids: &[Uuid],
+    ) -> StoreResult<HashMap<Uuid, String>> {
+        let mut out = HashMap::new();
+        let statement = |ids: &str| {
+            format!(
+                "SELECT platform_id, error FROM platform_scans
+                 WHERE platform_id IN ({ids}) AND error IS NOT NULL"
+            )
+        };
+        for row in self.rows_of_platforms(statement, platform_ids).await? {
+            out.insert(
+                parse_uuid(row.try_get("platform_id")?)?,
+                row.try_get("error")?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// The rows of `statement(placeholders)` for `platform_ids`, [`IN_LIST`] ids per query:
+    /// `statement` gets the `$1, $2, ...` list to put in its `IN (...)`.
+    async fn rows_of_platforms(
+        &self,
+        statement: impl Fn(&str) -> String,
+        platform_ids: &[Uuid],
+    ) -> StoreResult<Vec<AnyRow>> {
+        let mut rows = Vec::new();
+        for chunk in platform_ids.chunks(IN_LIST) {
+            let mut query = sqlx::query(sql(statement(&placeholders(chunk.len()))));
             for id in chunk {
                 query = query.bind(id.to_string());
             }
-            for row in query.fetch_all(&self.pool).await? {
-                out.insert(
-                    parse_uuid(row.try_get("platform_id")?)?,
-                    LastResult {
-                        task_id: parse_uuid(row.try_get("task_id")?)?,
-                        kind: parse_word("kind", row.try_get("kind")?)?,
-                        status: row.try_get("status")?,
-                        exit_code: row.try_get("exit_code")?,
-                        error: row.try_get("error")?,
-                        finished_at: parse_opt_ts(row.try_get("finished_at")?)?,
-                    },
-                );
-            }
+            rows.extend(query.fetch_all(&self.pool).await?);
         }
-        Ok(out)
+        Ok(rows)
     }
 }

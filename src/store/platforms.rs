@@ -220,7 +220,7 @@ pub struct Assignment {
 
 /// The platform's columns and the state and time of its latest scan (subqueries, which both
 /// SQLite and PostgreSQL accept in `RETURNING` too).
-const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
+pub(super) const COLUMNS: &str = "id, name, host, port, username, auth_method, host_key_policy, \
                        host_key_type, host_key_fingerprint, presented_host_key_type, \
                        presented_host_key_fingerprint, presented_host_key_at, \
                        authorized_keys_path, tags, exclusive, created_at, updated_at, \
@@ -247,7 +247,7 @@ fn presented_from_row(row: &AnyRow) -> StoreResult<Option<PresentedHostKey>> {
     })
 }
 
-fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
+pub(super) fn platform_from_row(row: &AnyRow) -> StoreResult<Platform> {
     let tags: String = row.try_get("tags")?;
     Ok(Platform {
         id: parse_uuid(row.try_get("id")?)?,

@@ -25,6 +25,7 @@ struct FactsRow {
     host: String,
     tags: Vec<String>,
     state: PlatformState,
+    pinned: bool,
 }
 
 impl FactsRow {
@@ -40,6 +41,9 @@ impl FactsRow {
                 Some(state) => parse_word("platform_scans.state", state)?,
                 None => PlatformState::NeverScanned,
             },
+            pinned: row
+                .try_get::<Option<String>, _>("host_key_fingerprint")?
+                .is_some(),
         })
     }
 
@@ -49,6 +53,7 @@ impl FactsRow {
             host: &self.host,
             tags: &self.tags,
             state: self.state,
+            pinned: self.pinned,
         }
     }
 }
@@ -63,7 +68,7 @@ impl Store {
         let mut after: Option<String> = None;
         loop {
             let rows = sqlx::query(
-                "SELECT id, name, host, tags,
+                "SELECT id, name, host, tags, host_key_fingerprint,
                      (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id)
                          AS scan_state
                  FROM platforms WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2",

@@ -8,7 +8,7 @@
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
 //!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`: pages;
 //!   without a session they redirect (303) to `/`.
-//! - `GET /ui/static/{file}`: `app.js` and `app.css`, public.
+//! - `GET /ui/static/{file}`: `app.js`, `platforms.js` and `app.css`, public.
 //!
 //! Pages read through the same handlers as the API (so they show what the API shows, never a
 //! secret); every change is a `fetch` to the REST API, authenticated by the session cookie and
@@ -16,6 +16,7 @@
 
 mod assets;
 mod pages;
+mod platforms_page;
 pub mod session;
 mod templates;
 
@@ -32,7 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/logout", post(session::logout))
         .route("/ui/keys", get(pages::keys))
         .route("/ui/keys/{id}", get(pages::key))
-        .route("/ui/platforms", get(pages::platforms))
+        .route("/ui/platforms", get(platforms_page::platforms))
         .route("/ui/platforms/{id}", get(pages::platform))
         .route("/ui/tasks", get(pages::tasks))
         .route("/ui/tasks/{id}", get(pages::task))

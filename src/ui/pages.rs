@@ -21,8 +21,7 @@ use crate::api::{
     platforms as platforms_api,
 };
 use crate::role::Role;
-use crate::selector::Selector;
-use crate::store::{Page, PlatformState, TaskKind};
+use crate::store::TaskKind;
 
 /// A page's answer: the page, a redirect, or an [`ApiError`] shown as an HTML error page.
 pub struct PageError(ApiError);
@@ -52,7 +51,7 @@ impl IntoResponse for PageError {
     }
 }
 
-type PageResult = Result<Response, PageError>;
+pub(super) type PageResult = Result<Response, PageError>;
 
 /// The login page, with the username typed so far and the reason of a failed attempt.
 pub fn login_page(username: &str, error: Option<&str>) -> Result<Html<String>, ApiError> {
@@ -60,7 +59,10 @@ pub fn login_page(username: &str, error: Option<&str>) -> Result<Html<String>, A
 }
 
 /// The session of a page request, or the redirect to the login page.
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<PageSession, Response> {
+pub(super) async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<PageSession, Response> {
     match page_session(state, headers).await {
         Ok(Some(session)) => Ok(session),
         Ok(None) => Err(Redirect::to("/").into_response()),
@@ -69,7 +71,12 @@ async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<PageSession,
 }
 
 /// Render `template` for a signed-in user: the layout needs `me`, `csrf` and the `nav` entry.
-fn page(template: &str, session: &PageSession, nav: &str, data: serde_json::Value) -> PageResult {
+pub(super) fn page(
+    template: &str,
+    session: &PageSession,
+    nav: &str,
+    data: serde_json::Value,
+) -> PageResult {
     let me = context! {
         username => session.user.username.as_str(),
         role => session.user.role.as_str(),
@@ -146,7 +153,7 @@ pub async fn key(
 }
 
 /// Every key (up to the largest page), for the deploy and revoke pickers.
-async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> {
+pub(super) async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> {
     let query = keys_api::KeyListQuery {
         limit: Some(crate::api::extract::MAX_LIMIT.to_string()),
         cursor: None,
@@ -154,45 +161,6 @@ async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> 
     };
     let Json(list) = keys_api::list(State(state.clone()), ApiQuery(query)).await?;
     Ok(list.items)
-}
-
-/// `GET /ui/platforms?state=&cursor=`: platforms with state, host-key status, last result and
-/// tags (filtered by state on the server, like `GET /api/platforms?state=`), and forms to add one
-/// and to deploy, revoke or run on the selected ones.
-pub async fn platforms(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiQuery(query): ApiQuery<platforms_api::ListQuery>,
-) -> PageResult {
-    let session = session_or_redirect!(state, headers);
-    let wanted = query.state.clone().unwrap_or_default();
-    let selector = query.selector.clone().unwrap_or_default();
-    // A selector that does not parse shows its error under the field and no platforms (not a
-    // whole-page error, and not the unfiltered list as if it had matched).
-    let selector_error = match selector.trim() {
-        "" => None,
-        text => text.parse::<Selector>().err().map(|e| e.to_string()),
-    };
-    let list = match selector_error {
-        Some(_) => Page {
-            items: Vec::new(),
-            next_cursor: None,
-        },
-        None => {
-            platforms_api::list(State(state.clone()), ApiQuery(query))
-                .await?
-                .0
-        }
-    };
-    let ids: Vec<Uuid> = list.items.iter().map(|p| p.id).collect();
-    let last = state.store.platform_last_results(&ids).await?;
-    let keys = all_keys(&state).await?;
-    let data = json!({
-        "platforms": list.items, "next_cursor": list.next_cursor, "last": last, "keys": keys,
-        "state": wanted, "states": PlatformState::ALL, "selector": selector,
-        "selector_error": selector_error,
-    });
-    page("platforms.html", &session, "platforms", data)
 }
 
 /// `GET /ui/platforms/{id}`: one platform, its latest scan (state, findings, every line with

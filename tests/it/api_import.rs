@@ -35,7 +35,8 @@ async fn platform_names(app: &TestApp) -> Vec<String> {
     names
 }
 
-fn fields(problem: &Value) -> Vec<String> {
+/// The fields a problem's `errors` name, in order.
+pub fn fields(problem: &Value) -> Vec<String> {
     problem["errors"]
         .as_array()
         .unwrap()

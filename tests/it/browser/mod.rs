@@ -171,6 +171,29 @@ impl Browser {
         }
     }
 
+    /// How many elements match CSS `selector` now.
+    pub async fn count(&self, selector: &str) -> usize {
+        self.client
+            .find_all(Locator::Css(selector))
+            .await
+            .expect("find elements")
+            .len()
+    }
+
+    /// What sticks out on the right of the window, outside a `.scroll` box (which scrolls on
+    /// its own): `tag#id.class` of each such element; empty when the page fits.
+    pub async fn sticking_out(&self) -> serde_json::Value {
+        self.client
+            .execute(
+                "return [...document.querySelectorAll('body *')].filter((e) => \
+                   e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
+                   && !e.closest('.scroll')).map((e) => e.tagName + '#' + e.id + '.' + e.className)",
+                vec![],
+            )
+            .await
+            .expect("measure the page")
+    }
+
     /// Wait until the browser is at a URL whose path starts with `prefix`; that path.
     pub async fn wait_path(&self, prefix: &str) -> String {
         let deadline = tokio::time::Instant::now() + PATIENCE;

@@ -1,4 +1,5 @@
-//! Static assets of the UI, embedded in the binary: `GET /ui/static/app.js` and `app.css`.
+//! Static assets of the UI, embedded in the binary: `GET /ui/static/app.js`, `keys.js` and
+//! `app.css`.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -8,12 +9,14 @@ use crate::api::extract::ApiPath;
 
 const APP_JS: &str = include_str!("static/app.js");
 const APP_CSS: &str = include_str!("static/app.css");
+const KEYS_JS: &str = include_str!("static/keys.js");
 
 /// `GET /ui/static/{file}`: the embedded file with its content type; 404 for any other name.
 pub async fn file(ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
     let (body, content_type) = match name.as_str() {
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "keys.js" => (KEYS_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::not_found(format!("no asset {name:?}"))),
     };
     let mut response = body.into_response();

@@ -52,4 +52,5 @@ mod ssh_engine;
 mod task_targets;
 mod ui_browser;
 mod ui_import;
+mod ui_keys_audit;
 mod upgrade;

@@ -95,9 +95,7 @@ async fn an_operator_works_through_the_browser() {
 
     // Deploy the key to the selected platform: the task page follows it to success.
     browser.click(&format!("#sel-{platform_id}")).await;
-    browser
-        .click(&format!("#deploy-keys option[value='{key_id}']"))
-        .await;
+    browser.pick_key("deploy-keys", "", &key_id).await;
     browser.click("#deploy button[type=submit]").await;
     browser.wait_path("/ui/tasks/").await;
     browser
@@ -641,9 +639,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     );
     let reason = problem["errors"][0]["message"].as_str().unwrap();
     browser.open(&format!("{base}/ui/platforms/{web}")).await;
-    browser
-        .click(&format!("#deploy-keys option[value='{old_id}']"))
-        .await;
+    browser.pick_key("deploy-keys", "", &old_id).await;
     browser.fill("#opt-from", bad).await;
     browser.click("#deploy button[type=submit]").await;
     let shown = browser
@@ -713,9 +709,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
 
     // Preview a revoke: the line shows as removed, nothing changes.
     let before = web_host.user.read_file(".ssh/authorized_keys");
-    browser
-        .click(&format!("#revoke-keys option[value='{old_id}']"))
-        .await;
+    browser.pick_key("revoke-keys", "", &old_id).await;
     browser.click("#revoke button[data-dry-run]").await;
     browser.wait_path("/ui/tasks/").await;
     browser.find("#dry-run").await;
@@ -740,9 +734,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     // db-1, for the rotation and the offboarding.
     browser.open(&format!("{base}/ui/platforms")).await;
     browser.click(&format!("#sel-{web}")).await;
-    browser
-        .click(&format!("#deploy-keys option[value='{bob_id}']"))
-        .await;
+    browser.pick_key("deploy-keys", "", &bob_id).await;
     browser.click("#deploy button[data-dry-run]").await;
     browser.wait_path("/ui/tasks/").await;
     browser.find("#dry-run").await;

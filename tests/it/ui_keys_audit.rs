@@ -232,6 +232,11 @@ async fn keys_page_picker_where_and_revoke_everywhere_in_the_browser() {
     browser
         .wait_text(".flash", |t| t == "Key “dave” added.")
         .await;
+    browser
+        .client
+        .execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .unwrap();
     browser.screenshot("ui-keys").await;
 
     // The picker: typing searches the registry; an expired key is shown but cannot be ticked.

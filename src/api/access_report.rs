@@ -126,14 +126,6 @@ impl AccessQuery {
             managed: flag(&mut errors, "managed", self.managed.as_deref()),
             unknown: flag(&mut errors, "unknown", self.unknown.as_deref()),
         };
-        let csv = match self.format.as_deref() {
-            None | Some("" | "json") => false,
-            Some("csv") => true,
-            Some(_) => {
-                errors.add("format", "must be json or csv");
-                false
-            }
-        };
         let limit = errors
             .check("limit", page_limit(self.limit.as_deref()))
             .unwrap_or(DEFAULT_LIMIT);
@@ -147,9 +139,8 @@ impl AccessQuery {
                 cursor
             }
         };
-        if csv && (self.limit.is_some() || cursor.is_some()) {
-            errors.add("format", "csv is the whole report: drop limit and cursor");
-        }
+        let paged = self.limit.is_some() || cursor.is_some();
+        let csv = super::csv_download::wants_csv(&mut errors, self.format.as_deref(), paged);
         errors.finish()?;
         Ok(AccessRequest {
             filter,

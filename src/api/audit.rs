@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::AppState;
-use super::csv_download::{CsvPage, cell, download};
+use super::csv_download::{CsvPage, cell, download, wants_csv};
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiQuery, Paging};
 use super::keys::substring;
@@ -106,20 +106,8 @@ impl AuditQuery {
                 self.target_contains.as_deref(),
             ),
         };
-        let csv = match self.format.as_deref() {
-            None | Some("" | "json") => false,
-            Some("csv") => true,
-            Some(_) => {
-                errors.add("format", "must be json or csv");
-                false
-            }
-        };
-        if csv && (self.limit.is_some() || self.cursor.is_some()) {
-            errors.add(
-                "format",
-                "csv is every matching event: drop limit and cursor",
-            );
-        }
+        let paged = self.limit.is_some() || self.cursor.is_some();
+        let csv = wants_csv(&mut errors, self.format.as_deref(), paged);
         errors.finish()?;
         let page = Paging {
             limit: self.limit,

@@ -10,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
 
+use super::error::Errors;
 use crate::store::StoreError;
 
 /// A cell a spreadsheet would not run as a formula: text that starts with `=`, `+`, `-`, `@`,
@@ -23,6 +24,27 @@ pub fn cell(text: &str) -> String {
     } else {
         text.into_owned()
     }
+}
+
+/// Whether query field `format` asks for CSV: absent, empty or `json` → `false`, `csv` → `true`;
+/// anything else is an error under `format`. With `paged` (a `limit` or `cursor` was sent) CSV
+/// is refused too: a download is the whole filtered list.
+pub fn wants_csv(errors: &mut Errors, format: Option<&str>, paged: bool) -> bool {
+    let csv = match format {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            errors.add("format", "must be json or csv");
+            false
+        }
+    };
+    if csv && paged {
+        errors.add(
+            "format",
+            "csv is the whole filtered list: drop limit and cursor",
+        );
+    }
+    csv
 }
 
 /// `rows` as CSV bytes (RFC 4180 quoting).

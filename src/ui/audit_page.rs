@@ -10,7 +10,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::pages::{PageResult, page, signed_in};
+use super::pages::{PageResult, page, session_or_redirect, signed_in};
 use crate::api::AppState;
 use crate::api::audit::AuditQuery;
 use crate::api::extract::ApiQuery;
@@ -129,10 +129,7 @@ pub async fn audit(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<AuditPageQuery>,
 ) -> PageResult {
-    let session = match signed_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(redirect) => return Ok(redirect),
-    };
+    let session = session_or_redirect!(state, headers);
     let (params, mut errors) = api_params(&query);
     let csv_query = serde_urlencoded::to_string(&params).unwrap_or_default();
     let mut events: Vec<AuditEvent> = Vec::new();

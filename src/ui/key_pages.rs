@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::pages::{PageResult, page, signed_in};
+use super::pages::{PageResult, page, session_or_redirect, signed_in};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiPath, ApiQuery, MAX_LIMIT};
 use crate::api::{AppState, keys as keys_api};
@@ -62,10 +62,7 @@ pub async fn keys(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<KeysPageQuery>,
 ) -> PageResult {
-    let session = match signed_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(redirect) => return Ok(redirect),
-    };
+    let session = session_or_redirect!(state, headers);
     let some = |text: &str| Some(text.trim().to_owned()).filter(|t| !t.is_empty());
     let request = keys_api::KeyListQuery {
         cursor: some(&query.cursor),
@@ -104,10 +101,7 @@ pub async fn key(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> PageResult {
-    let session = match signed_in(&state, &headers).await {
-        Ok(session) => session,
-        Err(redirect) => return Ok(redirect),
-    };
+    let session = session_or_redirect!(state, headers);
     let Json(key) = keys_api::get(State(state.clone()), ApiPath(id)).await?;
     let placements = state
         .store

@@ -86,6 +86,7 @@ pub(super) fn page(
     Ok(render(template, context! { ..data, ..base })?.into_response())
 }
 
+/// The page's session, or return the redirect to the login page (`signed_in` must be in scope).
 macro_rules! session_or_redirect {
     ($state:expr, $headers:expr) => {
         match signed_in(&$state, &$headers).await {
@@ -94,6 +95,7 @@ macro_rules! session_or_redirect {
         }
     };
 }
+pub(super) use session_or_redirect;
 
 /// `GET /`: the login page, or the keys page for a signed-in browser.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResult {

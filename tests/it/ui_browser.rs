@@ -266,7 +266,7 @@ async fn an_operator_works_through_the_browser() {
 }
 
 /// Sign `browser` in as `username` to the service at `base`.
-async fn sign_in(browser: &Browser, base: &str, username: &str, password: &str) {
+pub(crate) async fn sign_in(browser: &Browser, base: &str, username: &str, password: &str) {
     browser.open(&format!("{base}/")).await;
     browser.fill("#username", username).await;
     browser.fill("#password", password).await;
@@ -639,7 +639,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     );
     let reason = problem["errors"][0]["message"].as_str().unwrap();
     browser.open(&format!("{base}/ui/platforms/{web}")).await;
-    browser.pick_key("deploy-keys", "", &old_id).await;
+    browser.pick_key("deploy-keys", "", old_id).await;
     browser.fill("#opt-from", bad).await;
     browser.click("#deploy button[type=submit]").await;
     let shown = browser
@@ -709,7 +709,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
 
     // Preview a revoke: the line shows as removed, nothing changes.
     let before = web_host.user.read_file(".ssh/authorized_keys");
-    browser.pick_key("revoke-keys", "", &old_id).await;
+    browser.pick_key("revoke-keys", "", old_id).await;
     browser.click("#revoke button[data-dry-run]").await;
     browser.wait_path("/ui/tasks/").await;
     browser.find("#dry-run").await;
@@ -734,7 +734,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     // db-1, for the rotation and the offboarding.
     browser.open(&format!("{base}/ui/platforms")).await;
     browser.click(&format!("#sel-{web}")).await;
-    browser.pick_key("deploy-keys", "", &bob_id).await;
+    browser.pick_key("deploy-keys", "", bob_id).await;
     browser.click("#deploy button[data-dry-run]").await;
     browser.wait_path("/ui/tasks/").await;
     browser.find("#dry-run").await;
@@ -947,7 +947,7 @@ async fn a_selector_filters_platforms_counts_live_and_targets_a_task() {
 }
 
 /// How many elements match CSS `selector` now.
-async fn count(browser: &Browser, selector: &str) -> usize {
+pub(crate) async fn count(browser: &Browser, selector: &str) -> usize {
     browser
         .client
         .find_all(Locator::Css(selector))

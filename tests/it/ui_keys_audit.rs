@@ -6,7 +6,6 @@
 //! `GET /api/audit?*_contains=&format=csv`) and its 422s. Screenshots: `ui-keys.png`,
 //! `ui-key-picker.png`, `ui-key-where.png`, `ui-audit.png` (see `browser::screenshot_dir`).
 
-use fantoccini::Locator;
 use fantoccini::key::Key;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,15 +13,7 @@ use serde_json::{Value, json};
 use crate::app::{ADMIN_PASSWORD, TestApp};
 use crate::browser::Browser;
 use crate::common::{ClientKey, KeyKind, TestHost, closed_port};
-
-/// Sign `browser` in as the admin of the service at `base`.
-async fn sign_in(browser: &Browser, base: &str) {
-    browser.open(&format!("{base}/")).await;
-    browser.fill("#username", "admin").await;
-    browser.fill("#password", ADMIN_PASSWORD).await;
-    browser.click("form[action='/ui/login'] button").await;
-    browser.wait_path("/ui/keys").await;
-}
+use crate::ui_browser::{count, sign_in};
 
 /// The `field` of every error of a 422 answer.
 fn fields(problem: &Value) -> Vec<String> {
@@ -175,7 +166,7 @@ async fn keys_page_picker_where_and_revoke_everywhere_in_the_browser() {
         platform_ids.push(created["id"].as_str().unwrap().to_string());
     }
     let browser = Browser::start().await;
-    sign_in(&browser, base).await;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
 
     // Search and owner filter, server-side and in the URL.
     browser.open(&format!("{base}/ui/keys")).await;
@@ -377,14 +368,15 @@ fn uuid_nil() -> &'static str {
     "00000000-0000-0000-0000-000000000000"
 }
 
-/// How many elements match `selector` now.
-async fn count(browser: &Browser, selector: &str) -> usize {
-    browser
-        .client
-        .find_all(Locator::Css(selector))
-        .await
-        .unwrap()
-        .len()
+/// Register a key `doomed` and delete it: its id (the audit log's target of a deleted key).
+async fn deleted_key(app: &TestApp) -> String {
+    let doomed = ClientKey::generate(KeyKind::Ed25519, None);
+    let id = app.add_key("doomed", &doomed.public_line).await;
+    let (status, _) = app
+        .call(reqwest::Method::DELETE, &format!("/api/keys/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    id
 }
 
 /// The audit log: substring filters on actor, action and target (name or id), exact filters
@@ -399,16 +391,7 @@ async fn audit_filters_names_and_csv_in_the_api() {
     let formula = "=SUM(1,2)";
     let pair = ClientKey::generate(KeyKind::Ed25519, None);
     let formula_key = app.add_key(formula, &pair.public_line).await;
-    let doomed = ClientKey::generate(KeyKind::Ed25519, None);
-    let doomed_id = app.add_key("doomed", &doomed.public_line).await;
-    let (status, _) = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/keys/{doomed_id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    let doomed_id = deleted_key(&app).await;
     // 510 more platform.create events (on hosts never contacted: `.invalid`, RFC 6761): the
     // CSV crosses a database page (500).
     let rows: String = (0..510)
@@ -554,18 +537,9 @@ async fn audit_page_in_the_browser() {
         .await;
     let pair = ClientKey::generate(KeyKind::Ed25519, None);
     let kept = app.add_key("kept-key", &pair.public_line).await;
-    let doomed = ClientKey::generate(KeyKind::Ed25519, None);
-    let doomed_id = app.add_key("doomed", &doomed.public_line).await;
-    let (status, _) = app
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/keys/{doomed_id}"),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    deleted_key(&app).await;
     let browser = Browser::start().await;
-    sign_in(&browser, base).await;
+    sign_in(&browser, base, "admin", ADMIN_PASSWORD).await;
 
     browser.open(&format!("{base}/ui/audit")).await;
     let table = browser.text("#audit tbody").await;

@@ -83,6 +83,7 @@ pub const RULES: &[Rule] = &[
     rule("PATCH", "/api/keys/{id}", AtLeast(Operator)),
     rule("DELETE", "/api/keys/{id}", AtLeast(Operator)),
     rule("POST", "/api/keys/{id}/replace", AtLeast(Operator)),
+    rule("POST", "/api/keys/{id}/revoke", AtLeast(Operator)),
     rule("POST", "/api/keys/import", AtLeast(Operator)),
     // Platforms.
     rule("GET", "/api/platforms", AtLeast(Viewer)),

@@ -8,16 +8,14 @@
 //! `?unknown=true`.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::AppState;
+use super::csv_download::cell;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiQuery, DEFAULT_LIMIT, page_limit};
 use crate::store::{AccessCursor, AccessEntry, AccessFilter, Page, Store};
@@ -128,14 +126,6 @@ impl AccessQuery {
             managed: flag(&mut errors, "managed", self.managed.as_deref()),
             unknown: flag(&mut errors, "unknown", self.unknown.as_deref()),
         };
-        let csv = match self.format.as_deref() {
-            None | Some("" | "json") => false,
-            Some("csv") => true,
-            Some(_) => {
-                errors.add("format", "must be json or csv");
-                false
-            }
-        };
         let limit = errors
             .check("limit", page_limit(self.limit.as_deref()))
             .unwrap_or(DEFAULT_LIMIT);
@@ -149,9 +139,8 @@ impl AccessQuery {
                 cursor
             }
         };
-        if csv && (self.limit.is_some() || cursor.is_some()) {
-            errors.add("format", "csv is the whole report: drop limit and cursor");
-        }
+        let paged = self.limit.is_some() || cursor.is_some();
+        let csv = super::csv_download::wants_csv(&mut errors, self.format.as_deref(), paged);
         errors.finish()?;
         Ok(AccessRequest {
             filter,
@@ -181,19 +170,6 @@ const CSV_HEADER: [&str; 15] = [
     "scanned_at",
 ];
 
-/// A cell a spreadsheet would not run as a formula: text from hosts (comments, options) that
-/// starts with `=`, `+`, `-`, `@`, tab or CR gets a leading `'` (OWASP "CSV injection").
-/// Control and invisible format characters are escaped as in a target's output
-/// ([`crate::tasks::printable`]): `cat access.csv` must not drive a terminal.
-fn cell(text: &str) -> String {
-    let text = crate::tasks::printable(text);
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.into_owned()
-    }
-}
-
 fn csv_row(entry: &AccessEntry) -> Vec<String> {
     vec![
         entry.platform_id.to_string(),
@@ -214,74 +190,28 @@ fn csv_row(entry: &AccessEntry) -> Vec<String> {
     ]
 }
 
-fn csv_bytes<I, R>(rows: I) -> Result<Vec<u8>, std::io::Error>
-where
-    I: IntoIterator<Item = R>,
-    R: IntoIterator,
-    R::Item: AsRef<[u8]>,
-{
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        writer.write_record(row)?;
-    }
-    writer.into_inner().map_err(|e| e.into_error())
-}
-
 /// The whole filtered report as `text/csv`, read and sent one database page at a time.
 fn csv_response(store: Store, filter: AccessFilter) -> Response {
-    let header = csv_bytes([CSV_HEADER]);
-    let pages = futures::stream::unfold(Some(None), move |next: Option<Option<AccessCursor>>| {
-        let store = store.clone();
-        let filter = filter.clone();
-        async move {
-            let cursor = next?;
-            match store
-                .access_report(&filter, CSV_PAGE, cursor.as_ref())
-                .await
-            {
-                Ok(page) => {
-                    let bytes = csv_bytes(page.items.iter().map(csv_row));
-                    let after = page
-                        .next_cursor
-                        .as_deref()
-                        .and_then(AccessCursor::decode)
-                        .map(Some);
-                    Some((bytes, after))
-                }
-                Err(e) => {
-                    // The status line is sent already: end the body early; the log says why.
-                    tracing::error!(error = %e, "access report CSV: reading a page failed");
-                    Some((
-                        Err(std::io::Error::other("reading the access report failed")),
-                        None,
-                    ))
-                }
+    super::csv_download::download(
+        "testum-access.csv",
+        "access report",
+        &CSV_HEADER,
+        None,
+        move |cursor: Option<AccessCursor>| {
+            let store = store.clone();
+            let filter = filter.clone();
+            async move {
+                let page = store
+                    .access_report(&filter, CSV_PAGE, cursor.as_ref())
+                    .await?;
+                let rows = page.items.iter().map(csv_row).collect();
+                let after = page
+                    .next_cursor
+                    .as_deref()
+                    .and_then(AccessCursor::decode)
+                    .map(Some);
+                Ok((rows, after))
             }
-        }
-    });
-    let body = futures::stream::once(async move { header }).chain(pages);
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"testum-access.csv\"",
-            ),
-        ],
-        Body::from_stream(body),
+        },
     )
-        .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cell;
-
-    #[test]
-    fn cells_that_a_spreadsheet_would_run_are_defused() {
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(cell("-cmd"), "'-cmd");
-        assert_eq!(cell("alice@laptop"), "alice@laptop");
-        assert_eq!(cell("x\u{1b}]0;pwned\u{7}"), "x\\u{1b}]0;pwned\\u{7}");
-    }
 }

@@ -12,7 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use crate::keys::PublicKey;
-use crate::store::{Key, KeyPatch, NewKey, NewTask, Page, TaskKind, TaskParams};
+use crate::store::{Key, KeyFilter, KeyPatch, NewKey, NewTask, Page, TaskKind, TaskParams};
 use crate::validate;
 
 /// `POST /api/keys` body.
@@ -136,9 +136,48 @@ pub struct KeyListQuery {
     /// `expiry-time` does, soonest first, at most `limit` (one page, no cursor).
     #[param(value_type = Option<u32>, maximum = 3650)]
     pub expiring_within_days: Option<String>,
+    /// Only keys whose name, comment or fingerprint contains this text (case-insensitive; at
+    /// most 200 characters).
+    #[serde(default)]
+    pub q: Option<String>,
+    /// Only keys of this owner (exact match).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
-/// `GET /api/keys?limit=&cursor=`, or `?expiring_within_days=N`.
+/// Longest substring filter (`q=`, `*_contains=`) a list accepts, in characters.
+pub const MAX_FILTER_CHARS: usize = 200;
+
+/// A substring filter from query field `field`: `None` when absent or empty, else the text
+/// (trimmed); longer than [`MAX_FILTER_CHARS`] is an error under `field`.
+pub fn substring(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<String> {
+    let text = value.map(str::trim).filter(|t| !t.is_empty())?;
+    if text.chars().count() > MAX_FILTER_CHARS {
+        errors.add(
+            field,
+            format!("must be at most {MAX_FILTER_CHARS} characters"),
+        );
+        return None;
+    }
+    Some(text.to_owned())
+}
+
+impl KeyListQuery {
+    /// The query of the first page of keys matching `filter` (the UI's pages and pickers).
+    pub fn first_page(limit: u32, q: Option<String>, owner: Option<String>) -> KeyListQuery {
+        KeyListQuery {
+            limit: Some(limit.to_string()),
+            cursor: None,
+            expiring_within_days: None,
+            q,
+            owner,
+        }
+    }
+}
+
+/// `GET /api/keys?q=&owner=&limit=&cursor=`, or `?expiring_within_days=N`. Send the same
+/// filters with `cursor` for the next page; `q` and `owner` do not combine with
+/// `expiring_within_days` (422).
 #[utoipa::path(
     get,
     path = "/api/keys",
@@ -153,6 +192,19 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<Page<Key>>, ApiError> {
+    let mut errors = Errors::default();
+    let filter = KeyFilter {
+        q: substring(&mut errors, "q", query.q.as_deref()),
+        owner: query.owner.filter(|o| !o.is_empty()),
+    };
+    let expiring = query
+        .expiring_within_days
+        .as_deref()
+        .is_some_and(|d| !d.is_empty());
+    if expiring && (filter.q.is_some() || filter.owner.is_some()) {
+        errors.add("expiring_within_days", "does not combine with q or owner");
+    }
+    errors.finish()?;
     let page = Paging {
         limit: query.limit,
         cursor: query.cursor,
@@ -163,7 +215,7 @@ pub async fn list(
         .as_deref()
         .filter(|d| !d.is_empty())
     {
-        None => Ok(Json(state.store.list_keys(&page).await?)),
+        None => Ok(Json(state.store.list_keys(&filter, &page).await?)),
         Some(days) => {
             let days = days
                 .parse::<u32>()

@@ -20,6 +20,7 @@ pub mod access_report;
 pub mod audit;
 pub mod auth;
 pub mod cors;
+pub mod csv_download;
 pub mod docs;
 pub mod error;
 pub mod extract;
@@ -134,6 +135,7 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(keys::list, keys::create))
         .routes(routes!(keys::get, keys::patch, keys::delete))
         .routes(routes!(keys::replace))
+        .routes(routes!(tasks::revoke_everywhere))
         .routes(routes!(imports::keys))
         .routes(routes!(platforms::list, platforms::create))
         .routes(routes!(imports::platforms))

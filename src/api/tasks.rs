@@ -573,6 +573,57 @@ pub async fn revoke_keys(
     for_platform(&state, &user, &id, task).await
 }
 
+/// `POST /api/keys/{id}/revoke` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeEverywhere {
+    /// `true`: only show the diff the revoke would make on each platform.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/keys/{id}/revoke` `{dry_run?}` → 202 `{task_id}`: one `revoke_keys` task that
+/// takes the key off every platform where it is assigned (also those where an earlier revoke
+/// has not finished). 409 when it is assigned nowhere.
+#[utoipa::path(
+    post,
+    path = "/api/keys/{id}/revoke",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The key's id")),
+    request_body = RevokeEverywhere,
+    responses(
+        (status = 202, description = "Queued; `Location` names the task", body = TaskAccepted, headers(("Location" = String, description = "`/api/tasks/{task_id}`"))),
+        (status = 404, description = "No key with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The key is assigned to no platform", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn revoke_everywhere(
+    State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<RevokeEverywhere>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "key")?;
+    let key = state
+        .store
+        .get_key(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no key with id {id}")))?;
+    let platforms = state.store.platforms_with_keys(&[id], true).await?;
+    if platforms.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "key {:?} is assigned to no platform; nothing to revoke",
+                key.name
+            ),
+        ));
+    }
+    let mut task = key_task("revoke_keys", vec![id.to_string()], None, body.dry_run);
+    task.platform_ids = Some(platforms.iter().map(|(p, _)| p.to_string()).collect());
+    queue(&state, &user, task).await
+}
+
 /// `POST /api/platforms/{id}/run_command` `{command, timeout_s?}` → 202 `{task_id}`.
 #[utoipa::path(
     post,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::audit_chain::{
     ChainBreak, ChainHead, ChainKey, ChainWalker, ChainedEvent, GENESIS, HashRule, Keying,
 };
+use super::keys::contains_pattern;
 use super::{
     Actor, Cursor, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of, parse_ts,
     parse_uuid, parse_word,
@@ -51,7 +52,23 @@ pub struct AuditFilter {
     pub since: Option<DateTime<Utc>>,
     /// Only events created before this instant.
     pub until: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of the actor.
+    pub actor_contains: Option<String>,
+    /// Case-insensitive substring of the action.
+    pub action_contains: Option<String>,
+    /// Case-insensitive substring of the target (`platform:<uuid>`) or of the current name of
+    /// the platform, key, user or schedule it names.
+    pub target_contains: Option<String>,
 }
+
+/// The kinds of audit target whose name [`Store::audit_target_names`] looks up: target prefix,
+/// table, name column.
+const NAMED_TARGETS: [(&str, &str, &str); 4] = [
+    ("platform", "platforms", "name"),
+    ("key", "keys", "name"),
+    ("user", "users", "username"),
+    ("schedule", "schedules", "name"),
+];
 
 /// Advisory-lock key (PostgreSQL) that serialises appends to the chain across processes.
 const CHAIN_LOCK: &str = "testum-audit-chain";
@@ -402,14 +419,27 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
         let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
-        let rows = sqlx::query(
+        // A target matches by its text or by the name of what it names (one subquery per kind).
+        let by_name: String = NAMED_TARGETS
+            .iter()
+            .map(|(kind, table, column)| {
+                format!(
+                    " OR target IN (SELECT '{kind}:' || id FROM {table}
+                                    WHERE LOWER({column}) LIKE $11 ESCAPE '\\')"
+                )
+            })
+            .collect();
+        let rows = sqlx::query(super::sql(format!(
             "SELECT id, created_at, actor, action, target, outcome, details FROM audit_events
              WHERE ($1 IS NULL OR actor = $1) AND ($2 IS NULL OR action = $2)
                AND ($3 IS NULL OR target = $3)
                AND ($4 IS NULL OR created_at < $4 OR (created_at = $4 AND id < $5))
                AND ($7 IS NULL OR created_at >= $7) AND ($8 IS NULL OR created_at < $8)
+               AND ($9 IS NULL OR LOWER(actor) LIKE $9 ESCAPE '\\')
+               AND ($10 IS NULL OR LOWER(action) LIKE $10 ESCAPE '\\')
+               AND ($11 IS NULL OR LOWER(target) LIKE $11 ESCAPE '\\'{by_name})
              ORDER BY created_at DESC, id DESC LIMIT $6",
-        )
+        )))
         .bind(&filter.actor)
         .bind(&filter.action)
         .bind(&filter.target)
@@ -418,6 +448,9 @@ impl Store {
         .bind(i64::from(page.limit) + 1)
         .bind(filter.since.map(super::ts))
         .bind(filter.until.map(super::ts))
+        .bind(filter.actor_contains.as_deref().map(contains_pattern))
+        .bind(filter.action_contains.as_deref().map(contains_pattern))
+        .bind(filter.target_contains.as_deref().map(contains_pattern))
         .fetch_all(&self.pool)
         .await?;
         let events = rows
@@ -440,6 +473,37 @@ impl Store {
             created_at: super::ts(e.created_at),
             id: e.id.to_string(),
         }))
+    }
+}
+
+impl Store {
+    /// The current names of the objects `targets` name (`platform:<uuid>`, `key:`, `user:`,
+    /// `schedule:`), by target text; targets of other kinds, malformed ones and deleted objects
+    /// are absent. One query per kind (per 500 ids), not one per event.
+    pub async fn audit_target_names<'a>(
+        &self,
+        targets: impl IntoIterator<Item = &'a str>,
+    ) -> StoreResult<std::collections::HashMap<String, String>> {
+        let mut ids: std::collections::HashMap<&str, Vec<Uuid>> = std::collections::HashMap::new();
+        for target in targets {
+            if let Some((kind, id)) = target.split_once(':')
+                && let Ok(id) = Uuid::parse_str(id)
+            {
+                ids.entry(kind).or_default().push(id);
+            }
+        }
+        let mut names = std::collections::HashMap::new();
+        for (kind, table, column) in NAMED_TARGETS {
+            let Some(wanted) = ids.get_mut(kind) else {
+                continue;
+            };
+            wanted.sort();
+            wanted.dedup();
+            for (id, name) in self.names_by_id(table, column, wanted).await? {
+                names.insert(format!("{kind}:{id}"), name);
+            }
+        }
+        Ok(names)
     }
 }
 

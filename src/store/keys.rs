@@ -45,6 +45,27 @@ pub struct NewKey {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Filters of the key list (`GET /api/keys?q=&owner=`); `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// Case-insensitive substring of the name, the comment or the fingerprint.
+    pub q: Option<String>,
+    /// Exact owner.
+    pub owner: Option<String>,
+}
+
+/// A `LIKE` pattern (for `ESCAPE` backslash) matching `text` anywhere, lower-cased: `%`, `_` and
+/// backslash in `text` match themselves. Pair it with `LOWER(column)`; SQLite's `LOWER` folds ASCII
+/// letters only, so a non-ASCII name matches its own case there.
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// Changes to a key; `None` leaves a field alone, `Some(None)` clears an optional one.
 #[derive(Debug, Clone, Default)]
 pub struct KeyPatch {
@@ -153,13 +174,44 @@ impl Store {
         row.as_ref().map(key_from_row).transpose()
     }
 
-    /// Keys, newest first.
-    pub async fn list_keys(&self, page: &PageRequest) -> StoreResult<Page<Key>> {
-        self.list_newest("keys", COLUMNS, page, key_from_row, |k: &Key| Cursor {
+    /// Keys matching `filter`, newest first.
+    pub async fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Key>> {
+        let (after_ts, after_id) = super::audit::cursor_parts(page.cursor.as_ref());
+        let rows = sqlx::query(sql(format!(
+            "SELECT {COLUMNS} FROM keys
+             WHERE ($1 IS NULL OR created_at < $1 OR (created_at = $1 AND id < $2))
+               AND ($4 IS NULL OR LOWER(name) LIKE $4 ESCAPE '\\'
+                    OR LOWER(COALESCE(comment, '')) LIKE $4 ESCAPE '\\'
+                    OR LOWER(fingerprint) LIKE $4 ESCAPE '\\')
+               AND ($5 IS NULL OR owner = $5)
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        )))
+        .bind(after_ts)
+        .bind(after_id)
+        .bind(i64::from(page.limit) + 1)
+        .bind(filter.q.as_deref().map(contains_pattern))
+        .bind(filter.owner.clone())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows.iter().map(key_from_row).collect::<StoreResult<_>>()?;
+        Ok(super::page_of(items, page.limit, |k: &Key| Cursor {
             created_at: ts(k.created_at),
             id: k.id.to_string(),
-        })
-        .await
+        }))
+    }
+
+    /// The owners of registered keys, sorted, at most `limit` (the keys page's owner choices).
+    pub async fn key_owners(&self, limit: u32) -> StoreResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT owner FROM keys WHERE owner IS NOT NULL ORDER BY owner LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Which of `ids` are not registered (to report unknown `key_ids`).

@@ -57,14 +57,14 @@ pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use expiry::{ExpiryItem, ExpiryOutcome, expiry_actor};
 pub use host_keys::ImportedPin;
 pub use imports::{ImportTarget, ImportUpdate, PlatformImport};
-pub use keys::{Key, KeyPatch, NewKey};
+pub use keys::{Key, KeyFilter, KeyPatch, NewKey};
 pub use leases::platform_lease;
 pub use notifications::{
     AttemptOutcome, ClaimedDelivery, Delivery, DeliveryAttempt, DeliveryStatus, EndpointPatch,
     NewEndpoint, NotificationEndpoint, NotificationEvent, NotificationFormat, TEST_EVENT,
 };
 pub use output::OutputChunk;
-pub use overview::{LastResult, Placement, SYNC_KINDS};
+pub use overview::{KeyWhereabouts, LastResult, Placement, PlatformRef, SYNC_KINDS};
 pub use platform_order::{PlatformSort, SortCursor};
 pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,

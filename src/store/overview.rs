@@ -44,7 +44,76 @@ pub const SYNC_KINDS: &[TaskKind] = &[
     TaskKind::Sync,
 ];
 
+/// A platform named on a page: id and name.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformRef {
+    pub platform_id: Uuid,
+    pub platform_name: String,
+}
+
+/// Where one key is: its assignments counted by sync status, and the platforms whose latest
+/// scan found it (by fingerprint) without an assignment there.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyWhereabouts {
+    /// Assignments by sync status (`present`, `pending`, `failed`, `revoking`, `expired`);
+    /// statuses with none are absent.
+    pub by_status: HashMap<String, u64>,
+    /// How many platforms hold the key unassigned (a hand edit, or a scan before it was
+    /// registered).
+    pub unassigned_total: u64,
+    /// The first of them by name, at most [`UNASSIGNED_SHOWN`].
+    pub unassigned: Vec<PlatformRef>,
+}
+
+/// Unassigned platforms [`Store::key_whereabouts`] names.
+pub const UNASSIGNED_SHOWN: u32 = 20;
+
 impl Store {
+    /// Where key `id` (with `fingerprint`) is: counts only, three statements whatever the fleet's
+    /// size.
+    pub async fn key_whereabouts(
+        &self,
+        id: Uuid,
+        fingerprint: &str,
+    ) -> StoreResult<KeyWhereabouts> {
+        let mut out = KeyWhereabouts::default();
+        let counts: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT sync_status, COUNT(*) FROM assignments WHERE key_id = $1 GROUP BY sync_status",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        for (status, n) in counts {
+            out.by_status.insert(status, u64::try_from(n).unwrap_or(0));
+        }
+        const UNASSIGNED: &str = "FROM access_entries e JOIN platforms p ON p.id = e.platform_id
+             WHERE e.fingerprint = $1 AND NOT EXISTS (
+                 SELECT 1 FROM assignments a WHERE a.platform_id = e.platform_id AND a.key_id = $2)";
+        let total: i64 = sqlx::query_scalar(sql(format!(
+            "SELECT COUNT(DISTINCT e.platform_id) {UNASSIGNED}"
+        )))
+        .bind(fingerprint)
+        .bind(id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        out.unassigned_total = u64::try_from(total).unwrap_or(0);
+        let rows = sqlx::query(sql(format!(
+            "SELECT DISTINCT p.id, p.name {UNASSIGNED} ORDER BY p.name LIMIT $3"
+        )))
+        .bind(fingerprint)
+        .bind(id.to_string())
+        .bind(i64::from(UNASSIGNED_SHOWN))
+        .fetch_all(&self.pool)
+        .await?;
+        for row in rows {
+            out.unassigned.push(PlatformRef {
+                platform_id: parse_uuid(row.try_get("id")?)?,
+                platform_name: row.try_get("name")?,
+            });
+        }
+        Ok(out)
+    }
+
     /// The platforms each of `key_ids` is assigned to, by key id, platform names in order.
     pub async fn key_placements(
         &self,

@@ -1,5 +1,5 @@
-//! Static assets of the UI, embedded in the binary: `GET /ui/static/app.js`, `platforms.js` and
-//! `app.css`.
+//! Static assets of the UI, embedded in the binary: `GET /ui/static/app.js`, `platforms.js`,
+//! `keys.js` and `app.css`.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ const APP_JS: &str = include_str!("static/app.js");
 /// The platforms page's own script (target set, bulk delete), loaded by that page only.
 const PLATFORMS_JS: &str = include_str!("static/platforms.js");
 const APP_CSS: &str = include_str!("static/app.css");
+const KEYS_JS: &str = include_str!("static/keys.js");
 
 /// `GET /ui/static/{file}`: the embedded file with its content type; 404 for any other name.
 pub async fn file(ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> {
@@ -18,6 +19,7 @@ pub async fn file(ApiPath(name): ApiPath<String>) -> Result<Response, ApiError> 
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "platforms.js" => (PLATFORMS_JS, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "keys.js" => (KEYS_JS, "text/javascript; charset=utf-8"),
         _ => return Err(ApiError::not_found(format!("no asset {name:?}"))),
     };
     let mut response = body.into_response();

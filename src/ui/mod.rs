@@ -8,13 +8,15 @@
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
 //!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`: pages;
 //!   without a session they redirect (303) to `/`.
-//! - `GET /ui/static/{file}`: `app.js`, `platforms.js` and `app.css`, public.
+//! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js` and `app.css`, public.
 //!
 //! Pages read through the same handlers as the API (so they show what the API shows, never a
 //! secret); every change is a `fetch` to the REST API, authenticated by the session cookie and
 //! the page's CSRF token, whose problem+json field errors the script puts next to the fields.
 
 mod assets;
+mod audit_page;
+mod key_pages;
 mod pages;
 mod platforms_page;
 pub mod session;
@@ -31,15 +33,15 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::home))
         .route("/ui/login", post(session::login))
         .route("/ui/logout", post(session::logout))
-        .route("/ui/keys", get(pages::keys))
-        .route("/ui/keys/{id}", get(pages::key))
+        .route("/ui/keys", get(key_pages::keys))
+        .route("/ui/keys/{id}", get(key_pages::key))
         .route("/ui/platforms", get(platforms_page::platforms))
         .route("/ui/platforms/{id}", get(pages::platform))
         .route("/ui/tasks", get(pages::tasks))
         .route("/ui/tasks/{id}", get(pages::task))
         .route("/ui/schedules", get(pages::schedules))
         .route("/ui/access", get(pages::access))
-        .route("/ui/audit", get(pages::audit))
+        .route("/ui/audit", get(audit_page::audit))
         .route("/ui/users", get(pages::users))
         .route("/ui/import", get(pages::import))
         .route("/ui/notifications", get(pages::notifications))

@@ -16,10 +16,7 @@ use super::templates::render;
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::api::tasks as tasks_api;
-use crate::api::{
-    AppState, access_report as access_api, audit as audit_api, keys as keys_api,
-    platforms as platforms_api,
-};
+use crate::api::{AppState, access_report as access_api, platforms as platforms_api};
 use crate::role::Role;
 use crate::store::TaskKind;
 
@@ -88,6 +85,7 @@ pub(super) fn page(
     Ok(render(template, context! { ..data, ..base })?.into_response())
 }
 
+/// The page's session, or return the redirect to the login page (`signed_in` must be in scope).
 macro_rules! session_or_redirect {
     ($state:expr, $headers:expr) => {
         match signed_in(&$state, &$headers).await {
@@ -96,6 +94,7 @@ macro_rules! session_or_redirect {
         }
     };
 }
+pub(super) use session_or_redirect;
 
 /// `GET /`: the login page, or the keys page for a signed-in browser.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
@@ -103,64 +102,6 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResu
         return Ok(Redirect::to("/ui/keys").into_response());
     }
     Ok(login_page("", None)?.into_response())
-}
-
-/// `GET /ui/keys?cursor=`: the key registry with where each key is assigned.
-pub async fn keys(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: ApiQuery<keys_api::KeyListQuery>,
-) -> PageResult {
-    let session = session_or_redirect!(state, headers);
-    let Json(list) = keys_api::list(State(state.clone()), query).await?;
-    let ids: Vec<Uuid> = list.items.iter().map(|k| k.id).collect();
-    let placements = state.store.key_placements(&ids).await?;
-    let data =
-        json!({"keys": list.items, "next_cursor": list.next_cursor, "placements": placements});
-    page("keys.html", &session, "keys", data)
-}
-
-/// `GET /ui/keys/{id}`: one key, where it is assigned, **Replace with…** (the other keys) and,
-/// when it has an owner, the owner's keys and the offboarding action (a dry run first).
-pub async fn key(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiPath(id): ApiPath<String>,
-) -> PageResult {
-    let session = session_or_redirect!(state, headers);
-    let Json(key) = keys_api::get(State(state.clone()), ApiPath(id)).await?;
-    let placements = state
-        .store
-        .key_placements(&[key.id])
-        .await?
-        .remove(&key.id)
-        .unwrap_or_default();
-    let keys = all_keys(&state).await?;
-    // A replacement keeps the owner (the API refuses another one): offer only those keys.
-    let others: Vec<_> = keys
-        .iter()
-        .filter(|k| k.id != key.id && k.owner == key.owner)
-        .collect();
-    let owned: Vec<_> = match &key.owner {
-        Some(owner) => keys
-            .iter()
-            .filter(|k| k.owner.as_ref() == Some(owner))
-            .collect(),
-        None => Vec::new(),
-    };
-    let data = json!({"key": key, "placements": placements, "owned": owned, "others": others});
-    page("key.html", &session, "keys", data)
-}
-
-/// Every key (up to the largest page), for the deploy and revoke pickers.
-pub(super) async fn all_keys(state: &AppState) -> Result<Vec<crate::store::Key>, ApiError> {
-    let query = keys_api::KeyListQuery {
-        limit: Some(crate::api::extract::MAX_LIMIT.to_string()),
-        cursor: None,
-        expiring_within_days: None,
-    };
-    let Json(list) = keys_api::list(State(state.clone()), ApiQuery(query)).await?;
-    Ok(list.items)
 }
 
 /// `GET /ui/platforms/{id}`: one platform, its latest scan (state, findings, every line with
@@ -180,10 +121,22 @@ pub async fn platform(
         .filter_map(|a| Some((a.key_id, a.options.render().ok().flatten()?)))
         .collect();
     let scan = state.store.platform_scan(platform.id).await?;
-    let keys = all_keys(&state).await?;
+    let now = chrono::Utc::now();
+    let expiry: HashMap<Uuid, &str> = assignments
+        .iter()
+        .filter_map(|a| Some((a.key_id, super::key_pages::expiry_badge(a.expires_at, now)?)))
+        .collect();
+    // The revoke picker offers this platform's keys only: a list as long as its assignments.
+    let revoke_candidates: Vec<serde_json::Value> = assignments
+        .iter()
+        .map(|a| {
+            json!({"id": a.key_id, "name": a.name, "fingerprint": a.fingerprint,
+                        "expires_at": a.expires_at})
+        })
+        .collect();
     let data = json!({
-        "platform": platform, "assignments": assignments, "options": options, "keys": keys,
-        "scan": scan,
+        "platform": platform, "assignments": assignments, "options": options, "scan": scan,
+        "expiry": expiry, "revoke_candidates": revoke_candidates,
     });
     page("platform.html", &session, "platforms", data)
 }
@@ -360,19 +313,6 @@ pub async fn schedules(
         .collect();
     let data = json!({"schedules": list.items, "next_cursor": list.next_cursor, "kinds": kinds});
     page("schedules.html", &session, "schedules", data)
-}
-
-/// `GET /ui/audit?actor=&action=&target=&cursor=`: the audit log, filtered like `GET /api/audit`.
-pub async fn audit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ApiQuery(filter): ApiQuery<HashMap<String, String>>,
-    query: ApiQuery<audit_api::AuditQuery>,
-) -> PageResult {
-    let session = session_or_redirect!(state, headers);
-    let Json(list) = audit_api::list(State(state.clone()), query).await?;
-    let data = json!({"events": list.items, "next_cursor": list.next_cursor, "filter": filter});
-    page("audit.html", &session, "audit", data)
 }
 
 /// `GET /ui/users`: user administration (admins only, else 403); the script lists and changes

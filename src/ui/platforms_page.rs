@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::pages::{PageResult, all_keys, page, signed_in};
+use super::pages::{PageResult, page, signed_in};
 use crate::api::AppState;
 use crate::api::error::{ApiError, Errors};
 use crate::api::extract::ApiQuery;
@@ -88,7 +88,6 @@ pub async fn platforms(
     let ids: Vec<Uuid> = list.items.iter().map(|p| p.id).collect();
     let last = state.store.platform_last_results(&ids, SYNC_KINDS).await?;
     let contact = state.store.platform_scan_errors(&ids).await?;
-    let keys = all_keys(&state).await?;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let (q, wanted, host_key, selector, sort, limit) = (
         text(&query.q),
@@ -120,7 +119,7 @@ pub async fn platforms(
         .any(|v| !v.trim().is_empty());
     let data = json!({
         "platforms": list.items, "next_href": next_href, "last": last, "contact": contact,
-        "keys": keys, "problems": problems, "matching": matching, "count": count,
+        "problems": problems, "matching": matching, "count": count,
         "filtered": filtered, "q": q, "state": wanted, "states": PlatformState::ALL,
         "host_key": host_key, "host_keys": HostKeyStatus::ALL, "selector": selector,
         "sort": sort, "sorts": PlatformSort::ALL, "limit": limit, "page_sizes": PAGE_SIZES,

@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 20] = [
+const TEMPLATES: [(&str, &str); 21] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -20,6 +20,7 @@ const TEMPLATES: [(&str, &str); 20] = [
         include_str!("templates/key_options_fields.html"),
     ),
     ("platforms.html", include_str!("templates/platforms.html")),
+    ("key_picker.html", include_str!("templates/key_picker.html")),
     ("platform.html", include_str!("templates/platform.html")),
     (
         "platform_fields.html",

@@ -54,5 +54,6 @@ mod task_targets;
 mod ui_browser;
 mod ui_host_keys;
 mod ui_import;
+mod ui_keys_audit;
 mod ui_platforms;
 mod upgrade;

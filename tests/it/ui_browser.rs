@@ -95,9 +95,7 @@ async fn an_operator_works_through_the_browser() {
 
     // Deploy the key to the selected platform: the task page follows it to success.
     browser.click(&format!("#sel-{platform_id}")).await;
-    browser
-        .click(&format!("#deploy-keys option[value='{key_id}']"))
-        .await;
+    browser.pick_key("deploy-keys", "", &key_id).await;
     browser.click("#deploy button[type=submit]").await;
     browser.wait_path("/ui/tasks/").await;
     browser
@@ -638,9 +636,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     );
     let reason = problem["errors"][0]["message"].as_str().unwrap();
     browser.open(&format!("{base}/ui/platforms/{web}")).await;
-    browser
-        .click(&format!("#deploy-keys option[value='{old_id}']"))
-        .await;
+    browser.pick_key("deploy-keys", "", old_id).await;
     browser.fill("#opt-from", bad).await;
     browser.click("#deploy button[type=submit]").await;
     let shown = browser
@@ -710,9 +706,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
 
     // Preview a revoke: the line shows as removed, nothing changes.
     let before = web_host.user.read_file(".ssh/authorized_keys");
-    browser
-        .click(&format!("#revoke-keys option[value='{old_id}']"))
-        .await;
+    browser.pick_key("revoke-keys", "", old_id).await;
     browser.click("#revoke button[data-dry-run]").await;
     browser.wait_path("/ui/tasks/").await;
     browser.find("#dry-run").await;
@@ -737,9 +731,7 @@ async fn options_previews_rotation_and_offboarding_in_the_browser() {
     // db-1, for the rotation and the offboarding.
     browser.open(&format!("{base}/ui/platforms")).await;
     browser.click(&format!("#sel-{web}")).await;
-    browser
-        .click(&format!("#deploy-keys option[value='{bob_id}']"))
-        .await;
+    browser.pick_key("deploy-keys", "", bob_id).await;
     browser.click("#deploy button[data-dry-run]").await;
     browser.wait_path("/ui/tasks/").await;
     browser.find("#dry-run").await;
@@ -949,6 +941,16 @@ async fn a_selector_filters_platforms_counts_live_and_targets_a_task() {
             .len(),
         1
     );
+}
+
+/// How many elements match CSS `selector` now.
+pub(crate) async fn count(browser: &Browser, selector: &str) -> usize {
+    browser
+        .client
+        .find_all(Locator::Css(selector))
+        .await
+        .unwrap()
+        .len()
 }
 
 /// A task on 300 platforms (three on real sshds, 297 on a closed port): the page counts targets

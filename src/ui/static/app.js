@@ -108,6 +108,7 @@ async function submitForm(ev) {
     if (ev.submitter && ev.submitter.dataset.dryRun !== undefined) body.dry_run = true;
     const { ok, status, data } = await api(form.dataset.method || "POST", form.dataset.api, body);
     if (!ok) { showProblem(form, data, status); return; }
+    form.dispatchEvent(new CustomEvent("testum:saved", { bubbles: true, detail: data }));
     if (data && data.task_id) location.href = "/ui/tasks/" + data.task_id;
     else location.reload();
   } catch (err) {
@@ -121,7 +122,8 @@ async function clickAction(ev) {
   const b = ev.target.closest("button[data-delete], button[data-post]");
   if (!b) return;
   if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
-  const scope = b.closest("form, section, main") || document.body;
+  // `data-error-scope` (a table cell) keeps a row's error next to the row's button.
+  const scope = b.closest("[data-error-scope], form, section, main") || document.body;
   clearProblem(scope);
   const { ok, status, data } = b.dataset.delete ? await api("DELETE", b.dataset.delete) : await api("POST", b.dataset.post, {});
   if (!ok) { showProblem(scope, data, status); return; }

@@ -138,6 +138,21 @@ impl Browser {
         self.client.source().await.expect("page source")
     }
 
+    /// Tick key `key_id` in the key picker whose search field has id `picker`: type `search`
+    /// there (or, when empty, only focus it: the first keys are listed), tick the key's box and
+    /// wait for its chip.
+    pub async fn pick_key(&self, picker: &str, search: &str, key_id: &str) {
+        if search.is_empty() {
+            self.click(&format!("#{picker}")).await;
+        } else {
+            self.fill(&format!("#{picker}"), search).await;
+        }
+        self.click(&format!("#{picker}-list input[value='{key_id}']"))
+            .await;
+        self.find(&format!("#{picker}-chosen li[data-key='{key_id}']"))
+            .await;
+    }
+
     /// Click the element at CSS `selector`.
     pub async fn click(&self, selector: &str) {
         self.find(selector).await.click().await.expect("click");

@@ -17,8 +17,9 @@
 //!           | "text:" VALUE              the name, the host or any tag matches VALUE (ASCII case
 //!                                        ignored): the UI's search box, `text:*web*`
 //!           | "host_key:" STATUS         pinned (a key pinned, no mismatch), unpinned (nothing
-//!                                        pinned yet) or mismatch (the latest scan, deploy or
-//!                                        revoke was refused: the host presented another key)
+//!                                        pinned yet) or mismatch (a connection of any task, or
+//!                                        the latest scan, deploy or revoke, was refused: the
+//!                                        host presented another key, not trusted since)
 //! ```
 //!
 //! Keywords are lowercase. A VALUE is a glob (`*` any run of characters, `?` one character) and
@@ -48,8 +49,9 @@ crate::words! {
         Pinned => "pinned",
         /// No key pinned yet (under `tofu` the first connection pins one).
         Unpinned => "unpinned",
-        /// The latest scan, deploy or revoke found another key than the pinned one (state
-        /// `host_key_mismatch`); testum refuses to connect until the key is trusted again.
+        /// A connection found another key than the pinned one and it was not trusted since
+        /// (the platform keeps the key it presented, or its latest scan, deploy or revoke
+        /// recorded state `host_key_mismatch`); testum refuses to connect until it is.
         Mismatch => "mismatch",
     }
 }
@@ -105,13 +107,16 @@ pub struct PlatformFacts<'a> {
     pub state: PlatformState,
     /// Whether a host key is pinned.
     pub pinned: bool,
+    /// Whether a connection was refused for another host key since the pin was last set
+    /// ([`Platform::host_key_presented`]).
+    pub presented: bool,
 }
 
 impl PlatformFacts<'_> {
-    /// The platform's host-key status: a mismatch (from the latest scan's state) wins over the
-    /// pin it contradicts.
+    /// The platform's host-key status: a mismatch (a presented key not trusted yet, or the
+    /// latest scan's state) wins over the pin it contradicts.
     pub fn host_key(&self) -> HostKeyStatus {
-        if self.state == PlatformState::HostKeyMismatch {
+        if self.presented || self.state == PlatformState::HostKeyMismatch {
             HostKeyStatus::Mismatch
         } else if self.pinned {
             HostKeyStatus::Pinned
@@ -129,6 +134,7 @@ impl<'a> From<&'a Platform> for PlatformFacts<'a> {
             tags: &p.tags,
             state: p.state,
             pinned: p.host_key_fingerprint.is_some(),
+            presented: p.host_key_presented.is_some(),
         }
     }
 }

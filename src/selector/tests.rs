@@ -48,6 +48,7 @@ impl Fixture {
             state: self.state,
             // The fleet's never-scanned platform has no pin yet; every other one has.
             pinned: self.state != PlatformState::NeverScanned,
+            presented: false,
         }
     }
 }

@@ -26,6 +26,7 @@ struct FactsRow {
     tags: Vec<String>,
     state: PlatformState,
     pinned: bool,
+    presented: bool,
 }
 
 impl FactsRow {
@@ -44,6 +45,9 @@ impl FactsRow {
             pinned: row
                 .try_get::<Option<String>, _>("host_key_fingerprint")?
                 .is_some(),
+            presented: row
+                .try_get::<Option<String>, _>("presented_host_key_fingerprint")?
+                .is_some(),
         })
     }
 
@@ -54,6 +58,7 @@ impl FactsRow {
             tags: &self.tags,
             state: self.state,
             pinned: self.pinned,
+            presented: self.presented,
         }
     }
 }
@@ -68,7 +73,7 @@ impl Store {
         let mut after: Option<String> = None;
         loop {
             let rows = sqlx::query(
-                "SELECT id, name, host, tags, host_key_fingerprint,
+                "SELECT id, name, host, tags, host_key_fingerprint, presented_host_key_fingerprint,
                      (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id)
                          AS scan_state
                  FROM platforms WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2",

@@ -62,6 +62,10 @@ async fn a_changed_host_key_is_trusted_from_the_browser() {
     };
     assert_eq!(host.sshd.host_key(kind).fingerprint, fingerprint);
     assert!(error.contains(&fingerprint), "{error}");
+    // A run_command records no scan state, yet the platform counts as a mismatch.
+    let listed = app.get("/api/platforms?host_key=mismatch").await;
+    assert_eq!(listed["items"][0]["name"], "moved", "{listed}");
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
 
     // A task over it and two closed ports: the changed key is a group of its own, listed first.
     let dead: Vec<String> = {
@@ -134,6 +138,8 @@ async fn a_changed_host_key_is_trusted_from_the_browser() {
     assert_eq!(trusted["host_key_type"], key_type.as_str());
     assert_eq!(trusted["host_key_presented"], Value::Null);
     assert_ne!(trusted["state"], "host_key_mismatch");
+    let listed = app.get("/api/platforms?host_key=mismatch").await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 0, "{listed}");
     let audit = app.get("/api/audit?action=host_key.trust").await;
     let details = &audit["items"][0]["details"];
     assert_eq!(details["old"]["fingerprint"], pinned.as_str(), "{audit}");

@@ -143,4 +143,24 @@ mod tests {
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
     }
+
+    #[test]
+    fn port_zero_is_refused_before_anything_is_sent() {
+        use clap::Parser as _;
+        let args = [
+            "testum",
+            "platforms",
+            "add",
+            "--name",
+            "web1",
+            "--host",
+            "h",
+            "--port",
+            "0",
+            "--username",
+            "u",
+        ];
+        let err = super::Cli::try_parse_from(args).unwrap_err();
+        assert!(err.to_string().contains("--port"), "{err}");
+    }
 }

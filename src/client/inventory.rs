@@ -116,8 +116,8 @@ struct AddPlatform {
     /// Host name or IP address.
     #[arg(long)]
     host: String,
-    /// SSH port.
-    #[arg(long, default_value_t = 22)]
+    /// SSH port (1 to 65535).
+    #[arg(long, default_value_t = 22, value_parser = clap::value_parser!(u16).range(1..))]
     port: u16,
     /// Login user on the host.
     #[arg(long)]
@@ -160,8 +160,8 @@ struct EditPlatform {
     /// Host name or IP address.
     #[arg(long)]
     host: Option<String>,
-    /// SSH port.
-    #[arg(long)]
+    /// SSH port (1 to 65535).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     port: Option<u16>,
     /// Login user on the host.
     #[arg(long)]

@@ -64,7 +64,7 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Not a WebSocket handshake (`Connection: upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13` and `Sec-WebSocket-Key` are required); `detail` says which header", body = Problem, content_type = "application/problem+json"),
         (status = 426, description = "The connection cannot be upgraded (e.g. HTTP/2)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No task with this id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No task with this id, or `platform_id` is not one of its targets", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`output` is not `text`, `binary` or `none`, or `platform_id` is not a UUID; `errors` names the field", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -97,6 +97,15 @@ pub async fn task_stream(
         platform,
     };
     let task = super::tasks::find_head(&state, &id).await?;
+    // A platform the task has no target on would stream nothing but `done`: say so instead.
+    if let Some(platform) = platform
+        && state.store.task_target(task.id, platform).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "task {} has no target on platform {platform}",
+            task.id
+        )));
+    }
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)

@@ -170,6 +170,19 @@ async fn a_task_on_sixty_platforms_counts_pages_and_groups_its_targets() {
     let quiet = app.ws_frames_with(&task, "&output=none").await;
     assert!(quiet.iter().all(|f| f["type"] != "output"), "{quiet:?}");
     assert!(quiet.iter().filter(|f| f["type"] == "target").count() >= 60);
+    // A platform the task has no target on is refused at the handshake, not streamed as `done`.
+    let stranger = format!(
+        "{}/ws/tasks/{task}?access_token={}&platform_id={}",
+        app.base.replace("http://", "ws://"),
+        app.token,
+        uuid::Uuid::new_v4()
+    );
+    match tokio_tungstenite::connect_async(stranger).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), reqwest::StatusCode::NOT_FOUND);
+        }
+        other => panic!("expected a 404 handshake, got {:?}", other.map(|_| ())),
+    }
 
     // Groups: the odd one out first, then the two alike, then the 57 that failed silently.
     let groups = app.get(&format!("/api/tasks/{task}/output_groups")).await;

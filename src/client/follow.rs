@@ -110,13 +110,29 @@ pub async fn follow(api: &mut Api, task_id: &str, output: Output) -> anyhow::Res
     api.get(&format!("/api/tasks/{task_id}")).await
 }
 
-/// One summary line per target on stderr, each followed by its warnings; then, for more than
-/// one target, their counts (`300 targets: 3 succeeded, 297 failed`), so the end of a long run
-/// says how it went without scrolling back.
-pub fn print_summaries(task: &Task) {
-    for target in &task.targets {
+/// How many targets a summary lists by name (`testum run`, `tasks show` without `--all`).
+pub const SHOWN_TARGETS: usize = 20;
+
+/// The summary of task `task_id` on stderr: up to [`SHOWN_TARGETS`] targets, one line each
+/// followed by its warnings (every target; of a larger task only those that did not simply
+/// succeed, the rarest way of failing first, see [`odd_targets`]); then, for more than one
+/// target, their counts (`300 targets: 3 succeeded, 297 failed`), so the end of a long run says
+/// how it went without scrolling back.
+pub fn print_summaries(task: &Task, task_id: &str) {
+    let listed: Vec<&Target> = if task.targets.len() <= SHOWN_TARGETS {
+        task.targets.iter().collect()
+    } else {
+        odd_targets(task)
+    };
+    for target in listed.iter().take(SHOWN_TARGETS) {
         eprintln!("{}", summary_line(target));
         print_warnings(target);
+    }
+    if listed.len() > SHOWN_TARGETS {
+        eprintln!(
+            "... and {} more not simply succeeded (`testum tasks show {task_id} --all` lists them)",
+            listed.len() - SHOWN_TARGETS
+        );
     }
     if task.targets.len() > 1 {
         let statuses = task.targets.iter().map(|t| t.status.as_str());
@@ -125,6 +141,46 @@ pub fn print_summaries(task: &Task) {
             counts_line(("target", "targets"), &STATUS_ORDER, statuses)
         );
     }
+}
+
+/// Why `target` failed, without what names the platform: its error's
+/// [`crate::tasks::failure_reason`], else the signal or exit status.
+pub fn reason(target: &Target) -> String {
+    match (&target.error, &target.exit_signal, target.exit_code) {
+        (Some(error), _, _) => crate::tasks::failure_reason(error),
+        (None, Some(signal), _) => format!("killed by signal {signal}"),
+        (None, None, Some(code)) => format!("exit status {code}"),
+        (None, None, None) => target.status.clone(),
+    }
+}
+
+/// The targets worth a line: every one that did not succeed, or succeeded with warnings; by
+/// status (as [`STATUS_ORDER`], failed first, succeeded with warnings last), then the rarest
+/// [`reason`] first (one host exiting 3 among 280 refusing the connection is the line to read),
+/// then by name.
+pub fn odd_targets(task: &Task) -> Vec<&Target> {
+    let mut odd: Vec<&Target> = task
+        .targets
+        .iter()
+        .filter(|t| t.status != "succeeded" || !t.warnings.is_empty())
+        .collect();
+    let mut alike: HashMap<(&str, String), usize> = HashMap::new();
+    for target in &odd {
+        *alike
+            .entry((target.status.as_str(), reason(target)))
+            .or_default() += 1;
+    }
+    odd.sort_by_cached_key(|t| {
+        let rank = match STATUS_ORDER.iter().position(|s| *s == t.status) {
+            // Succeeded with warnings: after every other.
+            Some(0) => STATUS_ORDER.len() + 1,
+            Some(rank) => rank,
+            None => STATUS_ORDER.len(),
+        };
+        let how_common = alike[&(t.status.as_str(), reason(t))];
+        (rank, how_common, t.platform_name.clone())
+    });
+    odd
 }
 
 /// `web1: warning: ...` on stderr for each warning of `target`.

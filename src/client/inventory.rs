@@ -216,6 +216,29 @@ struct Platform {
     username: String,
     tags: Vec<String>,
     host_key_fingerprint: Option<String>,
+    /// The other key the host presented when a connection was refused (absent from older
+    /// servers).
+    #[serde(default)]
+    host_key_presented: Option<PresentedHostKey>,
+}
+
+/// `host_key_presented` of a platform.
+#[derive(Debug, Clone, Deserialize)]
+struct PresentedHostKey {
+    fingerprint: String,
+}
+
+/// The HOST KEY column: the pin, `-` for none, or `CHANGED ...` while the host presents another
+/// key that nobody trusted yet.
+fn host_key_cell(p: &Platform) -> String {
+    match (&p.host_key_presented, &p.host_key_fingerprint) {
+        (Some(presented), _) => format!(
+            "CHANGED: presents {} (testum host-key trust {})",
+            presented.fingerprint, p.name
+        ),
+        (None, Some(pin)) => pin.clone(),
+        (None, None) => "-".into(),
+    }
 }
 
 impl Named for Key {
@@ -305,12 +328,13 @@ pub async fn platforms(args: PlatformsArgs) -> anyhow::Result<bool> {
                 platforms,
                 &["NAME", "ADDRESS", "USER", "TAGS", "HOST KEY"],
                 |p: Platform| {
+                    let host_key = host_key_cell(&p);
                     vec![
                         p.name,
                         format!("{}:{}", p.host, p.port),
                         p.username,
                         p.tags.join(","),
-                        p.host_key_fingerprint.unwrap_or_else(|| "-".into()),
+                        host_key,
                     ]
                 },
             )?;

@@ -10,12 +10,13 @@ use serde_json::Value;
 
 use super::Connection;
 use super::api::{Api, with_query};
-use super::follow::{Output, Printer, STATUS_ORDER, Target, Task, summary_line, warning_line};
+use super::follow::{
+    Output, Printer, SHOWN_TARGETS, STATUS_ORDER, Target, Task, odd_targets, reason, summary_line,
+    warning_line,
+};
 use super::output::{Format, OutputArg, Pages, counts_line, print_json, print_out};
 use super::resolve::{Named, Naming, pick};
 
-/// How many targets `tasks show` lists without `--all`.
-const SHOWN_TARGETS: usize = 20;
 /// Output events per page `tasks output` reads.
 const OUTPUT_PAGE: u32 = 1000;
 /// How many failure reasons `tasks show` counts.
@@ -356,37 +357,6 @@ fn reasons_line(task: &Task) -> Option<String> {
     Some(format!("failed: {}", parts.join(", ")))
 }
 
-/// Why `target` failed, without what names the platform: its error's
-/// [`crate::tasks::failure_reason`], else the signal or exit status.
-fn reason(target: &Target) -> String {
-    match (&target.error, &target.exit_signal, target.exit_code) {
-        (Some(error), _, _) => crate::tasks::failure_reason(error),
-        (None, Some(signal), _) => format!("killed by signal {signal}"),
-        (None, None, Some(code)) => format!("exit status {code}"),
-        (None, None, None) => target.status.clone(),
-    }
-}
-
-/// The targets worth a line: every one that did not succeed, or succeeded with warnings; the
-/// failed first, then by status (as [`STATUS_ORDER`]), then by name.
-fn odd_targets(task: &Task) -> Vec<&Target> {
-    let mut odd: Vec<&Target> = task
-        .targets
-        .iter()
-        .filter(|t| t.status != "succeeded" || !t.warnings.is_empty())
-        .collect();
-    odd.sort_by_key(|t| {
-        let rank = match STATUS_ORDER.iter().position(|s| *s == t.status) {
-            // Succeeded with warnings: after every other.
-            Some(0) => STATUS_ORDER.len() + 1,
-            Some(rank) => rank,
-            None => STATUS_ORDER.len(),
-        };
-        (rank, t.platform_name.as_str())
-    });
-    odd
-}
-
 /// `deploy_keys`, or `deploy_keys (dry run)`.
 fn kind(kind: &str, dry_run: bool) -> String {
     if dry_run {
@@ -452,6 +422,30 @@ mod tests {
             .map(|t| t.platform_name.as_str())
             .collect();
         assert_eq!(odd, ["web-a", "web-b", "db", "r1", "q1", "old"]);
+    }
+
+    #[test]
+    fn the_rarest_failure_is_listed_first() {
+        let mut targets: Vec<Target> = (0..280)
+            .map(|n| Target {
+                error: Some(format!(
+                    "connection failed: 127.0.0.1:{n}: Connection refused"
+                )),
+                ..target(&format!("gone-{n:03}"), "failed", &[])
+            })
+            .collect();
+        targets.push(Target {
+            error: None,
+            exit_code: Some(3),
+            ..target("real-5", "failed", &[])
+        });
+        let task = Task {
+            status: "failed".into(),
+            targets,
+        };
+        let odd = odd_targets(&task);
+        assert_eq!(odd[0].platform_name, "real-5");
+        assert_eq!(odd[1].platform_name, "gone-000");
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub async fn replace(api: &mut Api, old: &str, new: &str) -> anyhow::Result<bool
         )
         .await?;
     let task = follow(api, &accepted.task_id, Output::Print).await?;
-    print_summaries(&task);
+    print_summaries(&task, &accepted.task_id);
     let left: Vec<&str> = task
         .targets
         .iter()
@@ -236,7 +236,7 @@ async fn queue_and_follow(api: &mut Api, body: &Value) -> anyhow::Result<bool> {
         return Ok(task.succeeded());
     }
     let task = follow(api, &accepted.task_id, Output::Print).await?;
-    print_summaries(&task);
+    print_summaries(&task, &accepted.task_id);
     Ok(task.succeeded())
 }
 

@@ -82,6 +82,34 @@ fn clip(text: String, n: usize) -> String {
     out
 }
 
+/// Longest list [`brief_json`] shows in full.
+const BRIEF_LIST: usize = 5;
+
+/// `value|brief_json`: JSON text of `value` with every list longer than [`BRIEF_LIST`] cut to
+/// its first three items and `"… and N more"`, so an audit row of a task on 300 platforms is a
+/// line, not 11 KB of ids (the API and the CSV export keep every id).
+fn brief_json(value: minijinja::Value) -> String {
+    fn brief(value: serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Array(items) if items.len() > BRIEF_LIST => {
+                let more = items.len() - 3;
+                let mut kept: Vec<serde_json::Value> =
+                    items.into_iter().take(3).map(brief).collect();
+                kept.push(serde_json::Value::String(format!("… and {more} more")));
+                serde_json::Value::Array(kept)
+            }
+            serde_json::Value::Array(items) => items.into_iter().map(brief).collect(),
+            serde_json::Value::Object(fields) => {
+                fields.into_iter().map(|(k, v)| (k, brief(v))).collect()
+            }
+            other => other,
+        }
+    }
+    serde_json::to_value(&value)
+        .map(|v| brief(v).to_string())
+        .unwrap_or_default()
+}
+
 /// `key_type|host_key_file`: the part of sshd's default host key file name for a host key type,
 /// `ssh_host_<this>_key.pub` (OpenSSH's `ssh-keygen -A` names: ed25519, ecdsa, rsa); the type
 /// itself for one without a default file.
@@ -102,6 +130,7 @@ fn environment() -> &'static Environment<'static> {
         env.add_filter("duration", duration);
         env.add_filter("clip", clip);
         env.add_filter("host_key_file", host_key_file);
+        env.add_filter("brief_json", brief_json);
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 // A unit test renders every template, so this is caught before a release.
@@ -260,6 +289,18 @@ mod tests {
         assert_eq!(super::clip("uptime".into(), 10), "uptime");
         assert_eq!(super::clip("abcdef".into(), 3), "abc…");
         assert_eq!(super::clip("a\nb".into(), 10), "a…");
+    }
+
+    #[test]
+    fn long_lists_in_audit_details_are_cut_with_a_count() {
+        let ids: Vec<String> = (0..300).map(|n| format!("p{n}")).collect();
+        let details = minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
+            "kind": "run_command", "platform_ids": ids, "key_ids": ["a", "b"],
+        })));
+        assert_eq!(
+            super::brief_json(details),
+            r#"{"key_ids":["a","b"],"kind":"run_command","platform_ids":["p0","p1","p2","… and 297 more"]}"#
+        );
     }
 
     #[test]

@@ -66,6 +66,14 @@ async fn a_changed_host_key_is_trusted_from_the_browser() {
     let listed = app.get("/api/platforms?host_key=mismatch").await;
     assert_eq!(listed["items"][0]["name"], "moved", "{listed}");
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    // The CLI's list says so too, and what to run.
+    let (stdout, _) = crate::cli::succeeds(&app, &["platforms", "list"]).await;
+    assert!(
+        stdout.contains(&format!(
+            "CHANGED: presents {fingerprint} (testum host-key trust moved)"
+        )),
+        "{stdout}"
+    );
 
     // A task over it and two closed ports: the changed key is a group of its own, listed first.
     let dead: Vec<String> = {

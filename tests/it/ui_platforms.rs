@@ -230,6 +230,19 @@ async fn the_platforms_page_at_three_hundred_platforms() {
         ))
         .await;
     assert_eq!(browser.text("#matching-count").await, "99");
+    // The header box ticks the whole page (25 rows), and unticks it again.
+    browser.click("#tick-page").await;
+    browser
+        .wait_text("#targets-summary", |t| {
+            t == "Targets: 25 ticked on this page"
+        })
+        .await;
+    browser.click("#tick-page").await;
+    browser
+        .wait_text("#targets-summary", |t| {
+            t == "Targets: 0 ticked on this page"
+        })
+        .await;
     browser
         .click("#platform-list tbody tr:nth-child(1) input[type=checkbox]")
         .await;

@@ -116,7 +116,9 @@
   }
 
   document.addEventListener("change", (ev) => { chooseMode(ev); tickPage(ev); summarize(); });
-  document.addEventListener("input", summarize);
+  // The page's tick-all box fires `input` before `change`: summarizing then would reset it from
+  // the rows before `tickPage` has ticked them.
+  document.addEventListener("input", (ev) => { if (ev.target.id !== "tick-page") summarize(); });
   document.addEventListener("submit", dropEmptyFilters);
   document.addEventListener("click", deleteTargets);
   // The live count of a typed selector arrives later: summarize again when it does.

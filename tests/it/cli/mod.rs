@@ -638,7 +638,7 @@ async fn owned_keys<const N: usize>(app: &TestApp, keys: [(&str, &str); N]) -> [
 }
 
 /// Run `testum ARGS` as the admin and expect exit status 0; its (stdout, stderr).
-async fn succeeds(app: &TestApp, args: &[&str]) -> (String, String) {
+pub(crate) async fn succeeds(app: &TestApp, args: &[&str]) -> (String, String) {
     let out = as_admin(app, args).await;
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{args:?}\n{stdout}\n{stderr}");

@@ -80,9 +80,10 @@ impl AuditQuery {
         let since = instant(&mut errors, "since", self.since.as_deref());
         let until = instant(&mut errors, "until", self.until.as_deref());
         if let (Some(since), Some(until)) = (since, until)
-            && until <= since
+            && until < since
         {
-            errors.add("until", "must be after since");
+            // `until` is exclusive: equal bounds are an empty range, a reversed one a mistake.
+            errors.add("until", "must not be before since");
         }
         let filter = AuditFilter {
             actor: self.actor.filter(|s| !s.is_empty()),

@@ -254,6 +254,11 @@ async fn keys_page_picker_where_and_revoke_everywhere_in_the_browser() {
         .await;
     // By keyboard: down into the list, space ticks; the chip's button removes it again.
     browser.fill("#deploy-keys", "bob").await;
+    // The answer to the whole word: on a slow machine an earlier one (to "bo", typed a key at a
+    // time) may list more keys, and the Down below would land on one of them.
+    browser
+        .wait_text("#deploy-keys-status", |t| t == "1 key(s) shown.")
+        .await;
     browser
         .wait_text("#deploy-keys-list", |t| {
             t.contains("bob-desk") && !t.contains("alice")

@@ -356,40 +356,43 @@ pub async fn list(
     let Some(filters) = filters else {
         return Err(ApiError::internal("validated filters missing"));
     };
-    Ok(Json(list_page(&state, &filters).await?))
+    Ok(Json(list_page(&state, &filters).await?.0))
 }
 
-/// One page of the platforms `filters` pick, in their order.
+/// One page of the platforms `filters` pick, in their order, and how many they pick in all when
+/// the order had to read every one of them to sort (every order but newest first).
 pub async fn list_page(
     state: &AppState,
     filters: &ListFilters,
-) -> Result<Page<Platform>, ApiError> {
+) -> Result<(Page<Platform>, Option<usize>), ApiError> {
     let (newest, sorted) = match &filters.cursor {
         Some(PageStart::Newest(c)) => (Some(c.clone()), None),
         Some(PageStart::Sorted(c)) => (None, Some(c)),
         None => (None, None),
     };
     let store = &state.store;
-    let page = match (filters.sort, &filters.selector) {
+    let listing = match (filters.sort, &filters.selector) {
         (PlatformSort::Newest, selector) => {
             let page = PageRequest {
                 limit: filters.limit,
                 cursor: newest,
             };
-            match selector {
+            let page = match selector {
                 Some(selector) => store.list_selected_platforms(selector, None, &page).await?,
                 None => store.list_platforms(None, &page).await?,
-            }
+            };
+            (page, None)
         }
         (sort, selector) => {
             let all = Selector::all();
             let selector = selector.as_ref().unwrap_or(&all);
-            store
+            let (page, matching) = store
                 .list_sorted_platforms(selector, sort, sorted, filters.limit)
-                .await?
+                .await?;
+            (page, Some(matching))
         }
     };
-    Ok(page)
+    Ok(listing)
 }
 
 /// Query of `GET /api/platforms/match`.

@@ -65,11 +65,17 @@ pub async fn platforms(
         .collect();
     let (list, matching, count) = match &filters {
         Some(filters) => {
-            let list = list_page(&state, filters).await?;
-            let all = Selector::all();
-            let selector = filters.selector.as_ref().unwrap_or(&all);
-            // The same count `GET /api/platforms/match` gives for the composed selector.
-            let count = state.store.select_platforms(selector).await?.len();
+            let (list, known) = list_page(&state, filters).await?;
+            // The same count `GET /api/platforms/match` gives for the composed selector; a
+            // sorted list has already read every matching platform and counted them.
+            let count = match known {
+                Some(count) => count,
+                None => {
+                    let all = Selector::all();
+                    let selector = filters.selector.as_ref().unwrap_or(&all);
+                    state.store.select_platforms(selector).await?.len()
+                }
+            };
             let text = filters
                 .selector
                 .as_ref()

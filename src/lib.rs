@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod import;
 pub mod keys;
 pub mod known_hosts;
+pub mod ldap;
 mod master_key_check;
 pub mod metrics;
 pub mod notify;

@@ -34,6 +34,7 @@ mod faults;
 mod fleet_scale;
 mod key_options;
 mod keys_matrix;
+mod ldap;
 mod metrics;
 mod notifications;
 mod output_archive;

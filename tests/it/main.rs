@@ -32,6 +32,7 @@ mod deploy_remote;
 mod doctor;
 mod faults;
 mod fleet_scale;
+mod grants;
 mod key_options;
 mod keys_matrix;
 mod metrics;

@@ -53,6 +53,7 @@ mod ship;
 mod ssh_engine;
 mod task_targets;
 mod ui_browser;
+mod ui_grants;
 mod ui_host_keys;
 mod ui_import;
 mod ui_keys_audit;

@@ -338,7 +338,10 @@ async fn an_operator_on_tag_web_acts_on_web_hosts_and_sees_nothing_else() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let frames = app.ws_frames_with(&mixed, "").await;
-    assert!(Value::from(frames).to_string().contains(&db1), "the admin sees both");
+    assert!(
+        Value::from(frames).to_string().contains(&db1),
+        "the admin sees both"
+    );
     let mut socket = tokio_tungstenite::connect_async(format!(
         "{}/ws/tasks/{mixed}?access_token={}",
         app.base.replace("http://", "ws://"),

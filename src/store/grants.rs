@@ -9,11 +9,11 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::audit::{cursor_parts, insert as audit};
+use super::audit::insert as audit;
 use super::users::parse_role;
 use super::{
-    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, page_of,
-    parse_ts, parse_uuid, sql, ts,
+    Actor, Cursor, NewAudit, Page, PageRequest, Store, StoreError, StoreResult, now_ts, parse_ts,
+    parse_uuid, sql, ts,
 };
 use crate::grants::ScopedGrant;
 use crate::role::Role;
@@ -53,10 +53,9 @@ pub struct NewGrant {
     pub selector: Selector,
 }
 
-const COLUMNS: &str = "gr.id, gr.user_id, u.username, gr.group_id, g.name AS group_name, gr.role,
-     gr.selector, gr.created_by, gr.created_at";
-const FROM: &str = "grants gr LEFT JOIN users u ON u.id = gr.user_id
-     LEFT JOIN user_groups g ON g.id = gr.group_id";
+const COLUMNS: &str = "id, user_id, (SELECT username FROM users u WHERE u.id = grants.user_id)
+     AS username, group_id, (SELECT name FROM user_groups g WHERE g.id = grants.group_id)
+     AS group_name, role, selector, created_by, created_at";
 
 fn grant_from_row(row: &AnyRow) -> StoreResult<Grant> {
     let id = |column: &str| -> StoreResult<Option<Uuid>> {
@@ -139,33 +138,19 @@ impl Store {
         subject: Option<GrantSubject>,
         page: &PageRequest,
     ) -> StoreResult<Page<Grant>> {
-        let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
-        let (user, group) = match subject {
-            Some(GrantSubject::User(u)) => (Some(u.to_string()), None),
-            Some(GrantSubject::Group(g)) => (None, Some(g.to_string())),
-            None => (None, None),
+        let subject = match subject {
+            Some(GrantSubject::User(u)) => Some(("user_id", u.to_string())),
+            Some(GrantSubject::Group(g)) => Some(("group_id", g.to_string())),
+            None => None,
         };
-        let rows = sqlx::query(sql(format!(
-            "SELECT {COLUMNS} FROM {FROM}
-             WHERE ($1 IS NULL OR gr.user_id = $1) AND ($2 IS NULL OR gr.group_id = $2)
-               AND ($3 IS NULL OR gr.created_at < $3 OR (gr.created_at = $3 AND gr.id < $4))
-             ORDER BY gr.created_at DESC, gr.id DESC LIMIT $5"
-        )))
-        .bind(user)
-        .bind(group)
-        .bind(after_ts)
-        .bind(after_id)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let items = rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<StoreResult<_>>()?;
-        Ok(page_of(items, page.limit, |g: &Grant| Cursor {
-            created_at: ts(g.created_at),
-            id: g.id.to_string(),
-        }))
+        let equals = subject.as_ref().map(|(column, id)| (*column, id.as_str()));
+        self.list_newest_where("grants", COLUMNS, equals, page, grant_from_row, |g| {
+            Cursor {
+                created_at: ts(g.created_at),
+                id: g.id.to_string(),
+            }
+        })
+        .await
     }
 
     /// Delete grant `id`, audited as `grant.delete` with what it gave to whom; it stops
@@ -222,13 +207,11 @@ impl Store {
 }
 
 async fn grant_row(conn: &mut sqlx::AnyConnection, id: Uuid) -> StoreResult<Option<Grant>> {
-    sqlx::query(sql(format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE gr.id = $1"
-    )))
-    .bind(id.to_string())
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(grant_from_row)
-    .transpose()
+    sqlx::query(sql(format!("SELECT {COLUMNS} FROM grants WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(grant_from_row)
+        .transpose()
 }

@@ -17,6 +17,7 @@ pub mod credential;
 pub mod crypto;
 pub mod deploy;
 pub mod doctor;
+pub mod grants;
 pub mod import;
 pub mod keys;
 pub mod known_hosts;

@@ -24,6 +24,8 @@ pub mod csv_download;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod grants;
+pub mod groups;
 pub mod imports;
 pub mod keys;
 pub mod known_hosts;
@@ -32,6 +34,7 @@ pub mod platform_filters;
 pub mod platforms;
 pub mod ratelimit;
 pub mod schedules;
+pub mod scope;
 pub mod scrape;
 pub mod security_headers;
 pub mod sessions;
@@ -130,6 +133,10 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::patch, users::delete))
         .routes(routes!(users::change_own_password))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::get, groups::patch, groups::delete))
+        .routes(routes!(grants::list, grants::create))
+        .routes(routes!(grants::delete))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(keys::list, keys::create))

@@ -6,7 +6,8 @@
 //! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
-//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`: pages;
+//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/groups`, `/ui/import`,
+//!   `/ui/notifications`: pages;
 //!   without a session they redirect (303) to `/`.
 //! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js` and `app.css`, public.
 //!
@@ -16,6 +17,7 @@
 
 mod assets;
 mod audit_page;
+mod groups_page;
 mod key_pages;
 mod pages;
 mod platforms_page;
@@ -43,6 +45,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/access", get(pages::access))
         .route("/ui/audit", get(audit_page::audit))
         .route("/ui/users", get(pages::users))
+        .route("/ui/groups", get(groups_page::groups))
         .route("/ui/import", get(pages::import))
         .route("/ui/notifications", get(pages::notifications))
         .route("/ui/static/{file}", get(assets::file))

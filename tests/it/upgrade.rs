@@ -32,8 +32,10 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at the schema version before the last (0016_presented_host_key; the last,
-/// 0017_target_error_reason, adds a column that stays NULL for these targets): one or more in every table,
+/// Rows at the schema version before the last (the last, 0019_grants, adds the tables
+/// `user_groups`, `group_members` and `grants`, empty until an admin fills them, and lets
+/// `users.role` be `none`; 0017_target_error_reason added a column that stays NULL for these
+/// targets): one or more in every table,
 /// with bytes that are not UTF-8 where the column holds bytes. Columns are named where later
 /// migrations add some with defaults.
 const ROWS: &[&str] = &[

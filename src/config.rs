@@ -51,6 +51,9 @@ pub struct ServeConfig {
     pub http: HttpSecurity,
 
     #[command(flatten)]
+    pub ldap: crate::ldap::LdapSettings,
+
+    #[command(flatten)]
     pub settings: Settings,
 }
 

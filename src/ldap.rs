@@ -98,6 +98,12 @@ pub struct LdapSettings {
     #[arg(long = "ldap-timeout-secs", env = "TESTUM_LDAP_TIMEOUT_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     pub timeout_secs: u64,
+    /// What `serve` does when the directory cannot be reached or refuses the service account at
+    /// start: `fail` (stop, naming the setting) or `disable` (log it and run without LDAP
+    /// sign-in; local accounts keep working).
+    #[arg(long = "ldap-on-error", env = "TESTUM_LDAP_ON_ERROR", default_value = "fail",
+          value_parser = ["fail", "disable"])]
+    pub on_error: String,
 }
 
 /// A user the directory vouched for.
@@ -224,6 +230,33 @@ impl Directory {
             group_name_attribute: settings.group_name_attribute.clone(),
             timeout: Duration::from_secs(settings.timeout_secs),
         }))
+    }
+
+    /// The directory `settings` describe, checked as `serve` starts: `None` when LDAP sign-in is
+    /// not configured, or when the check failed and `TESTUM_LDAP_ON_ERROR=disable` (logged at
+    /// error). Errors (one line naming the setting): a bad setting, or a failed check under
+    /// `TESTUM_LDAP_ON_ERROR=fail`.
+    pub async fn open(settings: &LdapSettings) -> Result<Option<Directory>, String> {
+        let Some(directory) = Directory::from_settings(settings)? else {
+            return Ok(None);
+        };
+        match directory.check().await {
+            Ok(()) => {
+                tracing::info!(url = %directory.url, "LDAP sign-in is on");
+                Ok(Some(directory))
+            }
+            Err(e) if settings.on_error == "disable" => {
+                tracing::error!(url = %directory.url, error = %e,
+                    "LDAP sign-in is off (TESTUM_LDAP_ON_ERROR=disable): the directory failed \
+                     its start check; local accounts can still sign in");
+                Ok(None)
+            }
+            Err(e) => Err(format!(
+                "TESTUM_LDAP_URL {}: {e} (TESTUM_LDAP_ON_ERROR=disable starts without LDAP \
+                 sign-in instead)",
+                directory.url
+            )),
+        }
     }
 
     /// The server's URL, for log lines.
@@ -470,6 +503,7 @@ mod tests {
             group_filter: "(member={dn})".into(),
             group_name_attribute: "cn".into(),
             timeout_secs: 10,
+            on_error: "fail".into(),
             ..LdapSettings::default()
         }
     }

@@ -124,6 +124,9 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     // Settings that can be wrong are checked before anything is created.
     let archive = archive(&config.settings)?;
     let tls = api::tls::server_config(&config.http)?;
+    let ldap = crate::ldap::Directory::open(&config.ldap)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let (store, master_key) = open(&config.settings).await?;
     if config.workers == 0 && store.backend() == Backend::Sqlite {
         bail!(
@@ -137,6 +140,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     let mut state = AppState::new(store, master_key, Arc::new(config.clone()), events, archive)
         .context("cannot set up access token keys")?;
     state.tls = tls;
+    state.ldap = ldap.map(Arc::new);
     Ok(state)
 }
 

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
+use super::ldap_login;
 use super::sessions::{TokenPair, start_session};
 use crate::crypto::{hash_password, verify_password};
 use crate::grants::Grants;
@@ -231,8 +232,9 @@ pub async fn login(
     let auth = check_password(&state, &request.username, &request.password, remote).await?;
     Ok(Json(start_session(&state, &auth).await?))
 }
-/// Check `password` against the Argon2id hash of the enabled user `username` and audit the
-/// attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`). Used by the API
+/// Check `password` against the Argon2id hash of the enabled user `username` (or, with LDAP
+/// sign-in on, against the directory for a name without a local account: [`ldap_login`]) and
+/// audit the attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`). Used by the API
 /// login and the browser login alike. Errors: 401 with the same answer for a wrong username, a
 /// wrong password and a disabled user (an unknown user costs the same time).
 pub async fn check_password(
@@ -242,6 +244,13 @@ pub async fn check_password(
     remote: Option<String>,
 ) -> Result<AuthUser, ApiError> {
     let user = state.store.user_by_name(username).await?;
+    if let Some(directory) = &state.ldap {
+        // No account, or one the directory vouches for: the directory decides (see
+        // [`super::ldap_login`]); a local account keeps its own password.
+        if user.as_ref().is_none_or(|u| u.source == ldap_login::LDAP) {
+            return ldap_login::sign_in(state, directory, username, password, remote).await;
+        }
+    }
     let hash = match &user {
         Some(user) if !user.disabled => user.password_hash.clone(),
         // Verify against a fixed hash anyway, so an unknown user costs the same time.
@@ -255,16 +264,7 @@ pub async fn check_password(
         state
             .store
             .audit(NewAudit {
-                actor: &Actor {
-                    user_id: None,
-                    // Whatever was typed, bounded and on one line: an anonymous caller must not
-                    // bloat the log or forge lines in it.
-                    name: username
-                        .chars()
-                        .take(64)
-                        .map(|c| if c.is_control() { '?' } else { c })
-                        .collect(),
-                },
+                actor: &Actor::typed(username),
                 action: "auth.login",
                 target: None,
                 outcome: "failure",

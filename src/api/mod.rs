@@ -29,6 +29,7 @@ pub mod groups;
 pub mod imports;
 pub mod keys;
 pub mod known_hosts;
+pub mod ldap_login;
 pub mod notifications;
 pub mod platform_filters;
 pub mod platforms;
@@ -84,6 +85,9 @@ pub struct AppState {
     /// The HTTPS configuration when testum serves TLS itself (`--tls-cert`/`--tls-key`), else
     /// `None`. `Some` also means: cookies get `Secure`, responses get HSTS.
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The LDAP directory users may sign in through (`TESTUM_LDAP_URL`), checked at start;
+    /// `None`: local accounts only.
+    pub ldap: Option<Arc<crate::ldap::Directory>>,
 }
 
 impl AppState {
@@ -106,6 +110,7 @@ impl AppState {
             archive,
             workers: WorkerHealth::default(),
             tls: None,
+            ldap: None,
         })
     }
 }

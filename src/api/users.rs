@@ -19,7 +19,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use crate::crypto::{hash_password, verify_password};
 use crate::role::Role;
 use crate::secret::Secret;
-use crate::store::{NewAudit, Page, UserInfo, UserPatch};
+use crate::store::{LOCAL_USERS, NewAudit, Page, UserInfo, UserPatch};
 
 /// Fewest characters (Unicode scalar values) a password may have (NIST SP 800-63B §3.1.1.2
 /// asks for at least 8; testum holds fleet credentials, so 12).
@@ -211,6 +211,11 @@ pub async fn patch(
             );
         }
         errors.check("password", password_policy(password));
+        if let Some(target) = state.store.get_user(id).await?
+            && target.source != LOCAL_USERS
+        {
+            errors.add("password", provider_password(&target.source));
+        }
     }
     errors.finish()?;
     let password_hash = match body.password {
@@ -282,6 +287,12 @@ pub async fn change_own_password(
         .get_user(user.id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    if account.source != LOCAL_USERS {
+        return Err(ApiError::field(
+            "new_password",
+            provider_password(&account.source),
+        ));
+    }
     let current = body.current_password;
     let stored = account.password_hash;
     let matches = tokio::task::spawn_blocking(move || verify_password(current.expose(), &stored))
@@ -312,4 +323,9 @@ pub async fn change_own_password(
         .update_user(&user.actor(), user.id, patch)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why a user of sign-in provider `source` has no password to set in testum.
+fn provider_password(source: &str) -> String {
+    format!("this user signs in through {source}: the password is kept there, not in testum")
 }

@@ -29,6 +29,7 @@ mod output;
 mod overview;
 mod platform_order;
 mod platforms;
+mod provider_users;
 mod retention;
 mod scans;
 mod schedules;
@@ -74,6 +75,7 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     SyncStatus,
 };
+pub use provider_users::{ProviderSignIn, ProviderUser};
 pub use retention::ExpiredRows;
 pub use scans::{
     AccessCursor, AccessEntry, AccessFilter, KeyRef, MAX_STORED_LINES, PlatformScan, PlatformState,
@@ -90,7 +92,7 @@ pub use tasks::{
     TaskFilter, TaskKind, TaskParams, TaskStatus,
 };
 pub use tokens::{ApiToken, NewApiToken};
-pub use users::{User, UserInfo, UserPatch};
+pub use users::{LOCAL_USERS, User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.
 #[derive(Debug, Clone)]
@@ -107,6 +109,20 @@ impl Actor {
         Actor {
             user_id: None,
             name: "system".into(),
+        }
+    }
+
+    /// An anonymous caller named by what it typed (a failed sign-in): at most 64 characters on
+    /// one line (control characters become `?`), so it can neither bloat the log nor forge lines
+    /// in it.
+    pub fn typed(name: &str) -> Actor {
+        Actor {
+            user_id: None,
+            name: name
+                .chars()
+                .take(64)
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect(),
         }
     }
 }

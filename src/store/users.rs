@@ -28,7 +28,12 @@ pub struct User {
     pub role: Option<Role>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Who vouches for the password: [`LOCAL_USERS`] or a sign-in provider (`ldap`).
+    pub source: String,
 }
+
+/// The `source` of users whose password testum keeps itself.
+pub const LOCAL_USERS: &str = "local";
 
 /// A user as the API shows it: never the password hash.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -41,6 +46,9 @@ pub struct UserInfo {
     /// A disabled user cannot sign in, and its sessions and API tokens are refused.
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
+    /// Who vouches for the password: `local` (testum) or a sign-in provider (`ldap`), whose
+    /// users were created at their first sign-in and have no local password.
+    pub source: String,
 }
 
 impl From<User> for UserInfo {
@@ -51,6 +59,7 @@ impl From<User> for UserInfo {
             role: user.role,
             disabled: user.disabled,
             created_at: user.created_at,
+            source: user.source,
         }
     }
 }
@@ -65,7 +74,7 @@ pub struct UserPatch {
     pub password_hash: Option<String>,
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at";
+const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, source";
 
 /// Message of the 409 that keeps the installation administrable.
 const LAST_ADMIN: &str = "this is the last enabled admin: make another user an admin first";
@@ -98,7 +107,31 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         role: parse_fleet_role(row.try_get("role")?)?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: parse_ts(row.try_get("created_at")?)?,
+        source: row.try_get("source")?,
     })
+}
+
+/// The user named `username`, if any, read on `conn` (in a transaction, say).
+pub(super) async fn user_by_name_in(
+    conn: &mut AnyConnection,
+    username: &str,
+) -> StoreResult<Option<User>> {
+    let row = sqlx::query(sql(format!(
+        "SELECT {COLUMNS} FROM users WHERE username = $1"
+    )))
+    .bind(username)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// The user with `id`, if any, read on `conn`.
+pub(super) async fn user_by_id_in(conn: &mut AnyConnection, id: Uuid) -> StoreResult<Option<User>> {
+    let row = sqlx::query(sql(format!("SELECT {COLUMNS} FROM users WHERE id = $1")))
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
 }
 
 fn info_from_row(row: &AnyRow) -> StoreResult<UserInfo> {
@@ -156,22 +189,12 @@ impl Store {
 
     /// The user named `username`, if any.
     pub async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(sql(format!(
-            "SELECT {COLUMNS} FROM users WHERE username = $1"
-        )))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
+        user_by_name_in(&mut *self.pool.acquire().await?, username).await
     }
 
     /// The user with `id`, if any.
     pub async fn get_user(&self, id: Uuid) -> StoreResult<Option<User>> {
-        let row = sqlx::query(sql(format!("SELECT {COLUMNS} FROM users WHERE id = $1")))
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user_from_row).transpose()
+        user_by_id_in(&mut *self.pool.acquire().await?, id).await
     }
 
     /// The usernames of the users among `ids` that exist, by id.

@@ -1,10 +1,15 @@
 //! LDAP sign-in against a real OpenLDAP `slapd` on loopback ([`crate::common::slapd`]): search
 //! then bind, groups from `memberOf` or from a group search, plain / LDAPS / StartTLS, and each
-//! way a sign-in must fail.
+//! way a sign-in must fail; then through the running service: accounts and `ldap` groups made at
+//! sign-in, roles through grants on those groups, group changes in the directory taking effect at
+//! the next sign-in, local accounts never taken over, and a directory that is down.
 
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
 use testum::ldap::{Directory, LdapError, LdapSettings};
 use testum::secret::Secret;
 
+use crate::app::{self, TestApp};
 use crate::common::closed_port;
 use crate::common::slapd::{ADMIN_DN, GROUPS, PEOPLE, Slapd};
 
@@ -18,6 +23,7 @@ fn settings(url: &str) -> LdapSettings {
         group_filter: "(member={dn})".into(),
         group_name_attribute: "cn".into(),
         timeout_secs: 5,
+        on_error: "fail".into(),
         ..LdapSettings::default()
     }
 }
@@ -46,7 +52,8 @@ fn populated() -> (Slapd, String) {
         "dn: uid=erin,{PEOPLE}\nobjectClass: inetOrgPerson\nuid: erin\ncn: erin\nsn: erin\n\
          description: disabled\nuserPassword: erin-pw\n"
     ));
-    slapd.add_group("web-ops", &[&carol]);
+    // groupOfNames needs a member: a placeholder, so that carol can leave the group.
+    slapd.add_group("web-ops", &[&carol, &format!("uid=placeholder,{PEOPLE}")]);
     slapd.add_group("all-staff", &[&carol, &dave]);
     (slapd, carol)
 }
@@ -192,4 +199,211 @@ async fn an_unreachable_server_or_a_wrong_service_password_is_unavailable() {
     );
     // The error text never holds the password.
     assert!(!e.to_string().contains("not-the-password"));
+}
+
+/// `POST /api/auth/login` as `username`: the status and the access token (empty on failure).
+async fn login(app: &TestApp, username: &str, password: &str) -> (StatusCode, String) {
+    let response = app
+        .http
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let token = body["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (status, token)
+}
+
+/// The names of the platforms `token`'s user sees (none for a user without any role: 403).
+async fn visible(app: &TestApp, token: &str) -> Vec<String> {
+    let response = app
+        .http
+        .get(format!("{}/api/platforms?limit=500&sort=name", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    if response.status() == StatusCode::FORBIDDEN {
+        return Vec::new();
+    }
+    let page: Value = response.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
+    let (slapd, carol_dn) = populated();
+    let password_file = slapd.admin_password_file();
+    let app = TestApp::start_with(|config| {
+        config.ldap = LdapSettings {
+            bind_dn: Some(ADMIN_DN.into()),
+            bind_password_file: Some(password_file.clone()),
+            ..settings(&slapd.url)
+        };
+    })
+    .await;
+    for (name, tag) in [("web1", "web"), ("db1", "db")] {
+        let (status, body) = app
+            .post(
+                "/api/platforms",
+                json!({"name": name, "host": "127.0.0.1", "port": closed_port(),
+                       "username": "u", "auth_method": "password", "password": "x",
+                       "tags": [tag]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // First sign-in: an account from the directory, no fleet-wide role, in the ldap groups named
+    // like its directory groups; it sees nothing until a grant says so.
+    let (status, carol) = login(&app, "carol", "carol-pw").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(visible(&app, &carol).await.is_empty());
+    let users = app.get("/api/users?limit=500").await;
+    let account = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "carol")
+        .unwrap()
+        .clone();
+    assert_eq!(account["source"], "ldap");
+    assert_eq!(account["role"], Value::Null);
+    let groups = app.get("/api/groups?limit=500").await;
+    let web_ops = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "web-ops" && g["source"] == "ldap")
+        .unwrap_or_else(|| panic!("no ldap group web-ops in {groups}"))
+        .clone();
+
+    // A grant on the directory group: operator on tag:web.
+    let (status, body) = app
+        .post(
+            "/api/grants",
+            json!({"group_id": web_ops["id"], "role": "operator", "selector": "tag:web"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(visible(&app, &carol).await, ["web1"]);
+
+    // The audit log names the provider and the subject, and never a password.
+    let audit = app.get("/api/audit?action=auth.login&limit=500").await;
+    let text = audit.to_string();
+    assert!(!text.contains("carol-pw"));
+    let success = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["actor"] == "carol" && e["outcome"] == "success")
+        .unwrap();
+    assert_eq!(success["details"]["provider"], "ldap");
+    assert_eq!(success["details"]["subject"], carol_dn.as_str());
+    assert_eq!(
+        success["details"]["groups_joined"],
+        json!(["all-staff", "web-ops"])
+    );
+
+    // Left the group in the directory: the next sign-in takes the membership, and the role, away.
+    slapd.remove_member(&format!("cn=web-ops,{GROUPS}"), &carol_dn);
+    let (status, carol) = login(&app, "carol", "carol-pw").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(visible(&app, &carol).await.is_empty());
+
+    // Wrong password: 401, audited with the provider and a reason, without the password.
+    let (status, _) = login(&app, "carol", "not-carols").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let audit = app
+        .get("/api/audit?action=auth.login&outcome=failure&limit=5")
+        .await;
+    assert_eq!(audit["items"][0]["details"]["provider"], "ldap");
+    assert_eq!(audit["items"][0]["details"]["reason"], "rejected");
+    assert!(!audit.to_string().contains("not-carols"));
+
+    // The password lives in the directory: testum will not set one.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/users/{}", account["id"].as_str().unwrap()),
+            Some(json!({"password": "a long new password 1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["errors"][0]["field"], "password");
+
+    // Disabled in testum: the directory's yes is not enough.
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/users/{}", account["id"].as_str().unwrap()),
+            Some(json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        login(&app, "carol", "carol-pw").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A local account of the same name is never taken over: its own password only.
+    let (status, _) = app
+        .post(
+            "/api/users",
+            json!({"username": "dave", "password": "dave's local password", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        login(&app, "dave", "dave-pw").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "dave", "dave's local password").await.0,
+        StatusCode::OK
+    );
+
+    // The directory goes away: 503 for its users, and the local admin still signs in.
+    drop(slapd);
+    let response = app
+        .http
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({"username": "frank", "password": "whatever"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        login(&app, "admin", app::ADMIN_PASSWORD).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_directory_stops_the_start_or_is_switched_off() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = app::config(data.path().to_path_buf());
+    config.settings.database_url = app::test_database_url().await;
+    config.ldap = settings(&format!("ldap://127.0.0.1:{}", closed_port()));
+    let e = testum::server::prepare(&config)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.starts_with("TESTUM_LDAP_URL ldap://127.0.0.1:"), "{e}");
+    assert!(e.contains("TESTUM_LDAP_ON_ERROR=disable"), "{e}");
+
+    config.ldap.on_error = "disable".into();
+    let state = testum::server::prepare(&config).await.unwrap();
+    assert!(state.ldap.is_none());
 }

@@ -32,16 +32,26 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at the schema version before the last (the last, 0019_grants, adds the tables
-/// `user_groups`, `group_members` and `grants`, empty until an admin fills them, and lets
-/// `users.role` be `none`; 0017_target_error_reason added a column that stays NULL for these
-/// targets): one or more in every table,
-/// with bytes that are not UTF-8 where the column holds bytes. Columns are named where later
-/// migrations add some with defaults.
+/// Rows at the schema version before the last (the last, 0020_user_source, adds the columns
+/// `users.source`, `local` for every existing user, and `users.subject`, NULL for them; 0019_grants
+/// added `user_groups`, `group_members` and `grants`; 0017_target_error_reason added a column
+/// that stays NULL for these targets): one or more in every table, with bytes that are not UTF-8
+/// where the column holds bytes. Columns are named where later migrations add some with
+/// defaults.
 const ROWS: &[&str] = &[
-    "INSERT INTO users VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
+    "INSERT INTO users (id, username, password_hash, role, disabled, created_at)
+     VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
        '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g', 'admin', 0,
        '2026-01-01T00:00:00.000000Z')",
+    "INSERT INTO user_groups (id, name, source, created_at)
+     VALUES ('00000000-0000-4000-8000-00000000000c', 'web-team', 'local',
+       '2026-01-01T00:00:15.000000Z')",
+    "INSERT INTO group_members (group_id, user_id, created_at)
+     VALUES ('00000000-0000-4000-8000-00000000000c', '00000000-0000-4000-8000-000000000001',
+       '2026-01-01T00:00:16.000000Z')",
+    "INSERT INTO grants (id, user_id, group_id, role, selector, created_by, created_at)
+     VALUES ('00000000-0000-4000-8000-00000000000d', NULL, '00000000-0000-4000-8000-00000000000c',
+       'operator', 'tag:web', 'admin', '2026-01-01T00:00:17.000000Z')",
     "INSERT INTO keys (id, name, public_key, key_type, fingerprint, bits, comment, owner,
        expires_at, created_at, updated_at) VALUES ('00000000-0000-4000-8000-000000000002', 'alice',
        'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice',

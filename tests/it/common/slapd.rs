@@ -151,13 +151,26 @@ impl Slapd {
 
     /// Add `ldif` (entries separated by blank lines) through the server, as the administrator.
     pub fn add(&self, ldif: &str) {
-        let mut child = Command::new("/usr/bin/ldapadd")
+        self.ldap_tool("/usr/bin/ldapadd", ldif);
+    }
+
+    /// Take `member` (a DN) out of group `group` (a DN), through the server.
+    pub fn remove_member(&self, group: &str, member: &str) {
+        self.ldap_tool(
+            "/usr/bin/ldapmodify",
+            &format!("dn: {group}\nchangetype: modify\ndelete: member\nmember: {member}\n"),
+        );
+    }
+
+    /// Run `tool` (ldapadd, ldapmodify) as the administrator with `ldif` on its stdin.
+    fn ldap_tool(&self, tool: &str, ldif: &str) {
+        let mut child = Command::new(tool)
             .args(["-x", "-H", &self.url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("run ldapadd");
+            .unwrap_or_else(|e| panic!("run {tool}: {e}"));
         child
             .stdin
             .take()
@@ -167,7 +180,7 @@ impl Slapd {
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
-            "ldapadd failed: {}",
+            "{tool} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

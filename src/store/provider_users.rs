@@ -1,0 +1,208 @@
+//! Users a sign-in provider vouches for (LDAP; later OIDC): created at their first sign-in, and
+//! their memberships in the provider's groups made equal to what the provider said at each
+//! sign-in. Grants on those groups (`user_groups.source` = the provider) then give the roles.
+
+use serde_json::json;
+use sqlx::{AnyConnection, Row};
+use uuid::Uuid;
+
+use super::audit::insert as audit;
+use super::users::{LOCAL_USERS, User};
+use super::{Actor, NewAudit, Store, StoreError, StoreResult, now_ts, parse_uuid};
+
+/// What a provider said about a user that signed in.
+#[derive(Debug, Clone)]
+pub struct ProviderSignIn<'a> {
+    /// The provider: `ldap` (the users' and groups' `source`).
+    pub source: &'a str,
+    /// The provider's name for the user (an LDAP DN).
+    pub subject: &'a str,
+    /// The username, already checked by [`crate::validate::username`].
+    pub username: &'a str,
+    /// The user's group names at the provider, already checked by [`crate::validate::name`].
+    pub groups: &'a [String],
+}
+
+/// The user after a provider sign-in, and what changed.
+#[derive(Debug, Clone)]
+pub struct ProviderUser {
+    pub user: User,
+    /// Created by this sign-in.
+    pub created: bool,
+    /// Groups of the provider the user joined, and left, with this sign-in (names).
+    pub joined: Vec<String>,
+    pub left: Vec<String>,
+}
+
+impl Store {
+    /// Record the sign-in `sign_in` in one transaction: create the user when new (no fleet-wide
+    /// role, no usable local password, audited `user.create` by the actor named after the
+    /// provider), record its subject, create the provider's groups it names that do not exist yet
+    /// (audited `group.create`), and make its memberships in the provider's groups equal to
+    /// `sign_in.groups`. Errors: [`StoreError::Conflict`] when the username belongs to a user of
+    /// another source (a local account is never taken over by a provider).
+    pub async fn provider_sign_in(
+        &self,
+        sign_in: &ProviderSignIn<'_>,
+    ) -> StoreResult<ProviderUser> {
+        let actor = Actor {
+            user_id: None,
+            name: sign_in.source.to_string(),
+        };
+        let mut tx = self.write_tx().await?;
+        let (user, created) = find_or_create(&mut tx, self, &actor, sign_in).await?;
+        let mut wanted = Vec::new();
+        for name in sign_in.groups {
+            wanted.push(provider_group(&mut tx, self, &actor, sign_in.source, name).await?);
+        }
+        let rows = sqlx::query(
+            "SELECT g.id, g.name FROM group_members m JOIN user_groups g ON g.id = m.group_id
+             WHERE m.user_id = $1 AND g.source = $2",
+        )
+        .bind(user.id.to_string())
+        .bind(sign_in.source)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut current = Vec::new();
+        for row in &rows {
+            current.push((
+                parse_uuid(row.try_get("id")?)?,
+                row.try_get::<String, _>("name")?,
+            ));
+        }
+        let mut left = Vec::new();
+        for (id, name) in &current {
+            if wanted.iter().all(|(w, _)| w != id) {
+                sqlx::query("DELETE FROM group_members WHERE group_id = $1 AND user_id = $2")
+                    .bind(id.to_string())
+                    .bind(user.id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                left.push(name.clone());
+            }
+        }
+        let mut joined = Vec::new();
+        for (id, name) in &wanted {
+            if current.iter().all(|(c, _)| c != id) && !joined.contains(name) {
+                sqlx::query(
+                    "INSERT INTO group_members (group_id, user_id, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(id.to_string())
+                .bind(user.id.to_string())
+                .bind(now_ts())
+                .execute(&mut *tx)
+                .await?;
+                joined.push(name.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(ProviderUser {
+            user,
+            created,
+            joined,
+            left,
+        })
+    }
+}
+
+/// The user `sign_in.username` of the provider, created when there is none; its subject updated.
+async fn find_or_create(
+    conn: &mut AnyConnection,
+    store: &Store,
+    actor: &Actor,
+    sign_in: &ProviderSignIn<'_>,
+) -> StoreResult<(User, bool)> {
+    let existing = super::users::user_by_name_in(conn, sign_in.username).await?;
+    let (id, created) = match existing {
+        Some(user) if user.source != sign_in.source => {
+            return Err(StoreError::Conflict(format!(
+                "the username {:?} belongs to a {} account",
+                user.username,
+                if user.source == LOCAL_USERS {
+                    "local"
+                } else {
+                    &user.source
+                }
+            )));
+        }
+        Some(user) => (user.id, false),
+        None => {
+            let id = Uuid::new_v4();
+            // "!" is no PHC string: no password ever verifies against it.
+            sqlx::query(
+                "INSERT INTO users (id, username, password_hash, role, created_at, source)
+                 VALUES ($1, $2, '!', 'none', $3, $4)",
+            )
+            .bind(id.to_string())
+            .bind(sign_in.username)
+            .bind(now_ts())
+            .bind(sign_in.source)
+            .execute(&mut *conn)
+            .await?;
+            audit(
+                conn,
+                store.chain_key(),
+                NewAudit {
+                    actor,
+                    action: "user.create",
+                    target: Some(format!("user:{id}")),
+                    outcome: "success",
+                    details: json!({"username": sign_in.username, "role": null,
+                                    "source": sign_in.source, "subject": sign_in.subject}),
+                },
+            )
+            .await?;
+            (id, true)
+        }
+    };
+    sqlx::query("UPDATE users SET subject = $1 WHERE id = $2")
+        .bind(sign_in.subject)
+        .bind(id.to_string())
+        .execute(&mut *conn)
+        .await?;
+    let user = super::users::user_by_id_in(conn, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok((user, created))
+}
+
+/// The id and name of the group `name` of `source`, created (audited `group.create`) when new.
+async fn provider_group(
+    conn: &mut AnyConnection,
+    store: &Store,
+    actor: &Actor,
+    source: &str,
+    name: &str,
+) -> StoreResult<(Uuid, String)> {
+    let found = sqlx::query(
+        "SELECT id, name FROM user_groups WHERE source = $1 AND lower(name) = lower($2)",
+    )
+    .bind(source)
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = found {
+        return Ok((parse_uuid(row.try_get("id")?)?, row.try_get("name")?));
+    }
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO user_groups (id, name, source, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id.to_string())
+        .bind(name)
+        .bind(source)
+        .bind(now_ts())
+        .execute(&mut *conn)
+        .await?;
+    audit(
+        conn,
+        store.chain_key(),
+        NewAudit {
+            actor,
+            action: "group.create",
+            target: Some(format!("group:{id}")),
+            outcome: "success",
+            details: json!({"name": name, "source": source}),
+        },
+    )
+    .await?;
+    Ok((id, name.to_string()))
+}

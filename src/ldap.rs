@@ -259,11 +259,6 @@ impl Directory {
         }
     }
 
-    /// The server's URL, for log lines.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// Connect and bind as the service account (or anonymously): what `serve` checks at start so
     /// that a wrong URL, certificate or service password is found before the first user is.
     pub async fn check(&self) -> Result<(), LdapError> {

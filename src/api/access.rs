@@ -72,6 +72,12 @@ pub const RULES: &[Rule] = &[
     rule("PATCH", "/api/users/{id}", AtLeast(Admin)),
     rule("DELETE", "/api/users/{id}", AtLeast(Admin)),
     rule("POST", "/api/users/me/password", AtLeast(Viewer)),
+    // Two-factor sign-in: everyone enrols their own; resetting another user's is an admin's.
+    rule("GET", "/api/users/me/totp", AtLeast(Viewer)),
+    rule("POST", "/api/users/me/totp", AtLeast(Viewer)),
+    rule("POST", "/api/users/me/totp/confirm", AtLeast(Viewer)),
+    rule("POST", "/api/users/me/totp/disable", AtLeast(Viewer)),
+    rule("DELETE", "/api/users/{id}/totp", AtLeast(Admin)),
     // API tokens: everyone manages their own (capped at their role); admins see all.
     rule("GET", "/api/tokens", AtLeast(Viewer)),
     rule("POST", "/api/tokens", AtLeast(Viewer)),

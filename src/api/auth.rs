@@ -26,6 +26,7 @@ use super::AppState;
 use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use super::sessions::{TokenPair, start_session};
+use super::totp::{SecondFactorCheck, second_factor};
 use crate::crypto::{hash_password, verify_password};
 use crate::opaque_token::{self, API_TOKEN_PREFIX};
 use crate::role::Role;
@@ -195,11 +196,19 @@ pub struct LoginRequest {
     username: String,
     #[schema(value_type = String, format = Password)]
     password: Secret,
+    /// The second factor, for an account with two-factor sign-in on: the 6-digit code of the
+    /// authenticator app, or a recovery code. Ignored for other accounts.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    totp: Option<Secret>,
 }
 
 /// `POST /api/auth/login`: a [`TokenPair`], or 401 with the same answer for a wrong username
-/// and a wrong password; 429 with `Retry-After` past the per-username (and per-IP) limit, before
-/// any password is checked.
+/// and a wrong password; for an account with two-factor sign-in on and the right password, 401
+/// of problem type `tag:testum,2026:totp-required` without `totp`, and
+/// `tag:testum,2026:totp-invalid` with a wrong one. 429 with `Retry-After` past the
+/// per-username (and per-IP) limit, before any password or code is checked: the limit bounds
+/// code guessing too.
 #[utoipa::path(
     post,
     path = "/api/auth/login",
@@ -207,7 +216,7 @@ pub struct LoginRequest {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
-        (status = 401, description = "Wrong username or password (one answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password (one answer for both); or, for an account with two-factor sign-in, no `totp` (type `tag:testum,2026:totp-required`) or a wrong one (`tag:testum,2026:totp-invalid`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address or for this username; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or malformed", body = Problem, content_type = "application/problem+json")
     )
@@ -219,17 +228,29 @@ pub async fn login(
 ) -> Result<Json<TokenPair>, ApiError> {
     state.login_limiter.check(&request.username)?;
     let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    let auth = check_password(&state, &request.username, &request.password, remote).await?;
+    let auth = check_password(
+        &state,
+        &request.username,
+        &request.password,
+        request.totp.as_ref(),
+        remote,
+    )
+    .await?;
     Ok(Json(start_session(&state, &auth).await?))
 }
-/// Check `password` against the Argon2id hash of the enabled user `username` and audit the
-/// attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`). Used by the API
-/// login and the browser login alike. Errors: 401 with the same answer for a wrong username, a
-/// wrong password and a disabled user (an unknown user costs the same time).
+
+/// Check `password` against the Argon2id hash of the enabled user `username`, then, when the
+/// user has two-factor sign-in on, `totp` ([`super::totp::second_factor`], which spends it), and
+/// audit the attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`; a
+/// refused second factor with its `reason`, a success with its `second_factor`, never a code).
+/// Used by the API login and the browser login alike. Errors: 401 with the same answer for a
+/// wrong username, a wrong password and a disabled user (an unknown user costs the same time);
+/// after the right password, the typed 401s of [`super::totp::Refusal::error`].
 pub async fn check_password(
     state: &AppState,
     username: &str,
     password: &Secret,
+    totp: Option<&Secret>,
     remote: Option<String>,
 ) -> Result<AuthUser, ApiError> {
     let user = state.store.user_by_name(username).await?;
@@ -269,16 +290,35 @@ pub async fn check_password(
         username: user.username,
         role: user.role,
     };
+    let factor = second_factor(state, auth.id, totp).await?;
+    let (outcome, details) = match factor {
+        SecondFactorCheck::Refused(refusal) => (
+            "failure",
+            json!({"remote_addr": remote, "reason": refusal.reason()}),
+        ),
+        SecondFactorCheck::RecoveryCode { left } => (
+            "success",
+            json!({"remote_addr": remote, "second_factor": factor.method(),
+                   "recovery_codes_left": left}),
+        ),
+        _ => (
+            "success",
+            json!({"remote_addr": remote, "second_factor": factor.method()}),
+        ),
+    };
     state
         .store
         .audit(NewAudit {
             actor: &auth.actor(),
             action: "auth.login",
             target: Some(format!("user:{}", auth.id)),
-            outcome: "success",
-            details: json!({"remote_addr": remote}),
+            outcome,
+            details,
         })
         .await?;
+    if let SecondFactorCheck::Refused(refusal) = factor {
+        return Err(refusal.error());
+    }
     Ok(auth)
 }
 

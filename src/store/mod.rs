@@ -38,6 +38,7 @@ mod settings;
 mod target_pages;
 mod tasks;
 mod tokens;
+mod totp;
 mod ui_sessions;
 mod users;
 
@@ -85,6 +86,7 @@ pub use tasks::{
     TaskFilter, TaskKind, TaskParams, TaskStatus,
 };
 pub use tokens::{ApiToken, NewApiToken};
+pub use totp::{TotpRecord, TotpStanding};
 pub use ui_sessions::BrowserSession;
 pub use users::{User, UserInfo, UserPatch};
 

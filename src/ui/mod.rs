@@ -6,14 +6,17 @@
 //! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
-//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`: pages;
-//!   without a session they redirect (303) to `/`.
-//! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js` and `app.css`, public.
+//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`,
+//!   `/ui/account`: pages; without a session they redirect (303) to `/`, and for a user who must
+//!   turn on two-factor sign-in first, every page but `/ui/account` redirects there.
+//! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js`, `account.js` and `app.css`,
+//!   public.
 //!
 //! Pages read through the same handlers as the API (so they show what the API shows, never a
 //! secret); every change is a `fetch` to the REST API, authenticated by the session cookie and
 //! the page's CSRF token, whose problem+json field errors the script puts next to the fields.
 
+mod account_page;
 mod assets;
 mod audit_page;
 mod key_pages;
@@ -45,5 +48,6 @@ pub fn router() -> Router<AppState> {
         .route("/ui/users", get(pages::users))
         .route("/ui/import", get(pages::import))
         .route("/ui/notifications", get(pages::notifications))
+        .route("/ui/account", get(account_page::account))
         .route("/ui/static/{file}", get(assets::file))
 }

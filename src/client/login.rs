@@ -90,7 +90,8 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
                 args.username
             ),
             TOTP_INVALID => bail!(
-                "wrong two-factor code for {} at {url}: it is wrong, expired or used already                  (HTTP 401)",
+                "wrong two-factor code for {} at {url}: it is wrong, expired or used already \
+                 (HTTP 401)",
                 args.username
             ),
             // The one 401 of a wrong password: the server does not say which of the two was wrong.

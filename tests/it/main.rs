@@ -51,6 +51,7 @@ mod selectors;
 mod ship;
 mod ssh_engine;
 mod task_targets;
+mod totp;
 mod ui_browser;
 mod ui_host_keys;
 mod ui_import;

@@ -98,7 +98,7 @@ impl Refusal {
                 StatusCode::UNAUTHORIZED,
                 TOTP_REQUIRED,
                 "this account signs in with a second factor: give the 6-digit code of your \
-                 authenticator app (`totp`), or a recovery code",
+                 authenticator app, or a recovery code, as `totp`",
             ),
             _ => ApiError::typed(
                 StatusCode::UNAUTHORIZED,

@@ -52,7 +52,8 @@ impl IntoResponse for PageError {
 pub(super) type PageResult = Result<Response, PageError>;
 
 /// The login page, with the username typed so far and the reason of a failed attempt;
-/// `code_asked` puts the focus on the two-factor code field (the attempt lacked a right code).
+/// `code_asked` (the password was right, the two-factor code missing or wrong) puts the focus on
+/// the password field, which the page does not fill in again.
 pub fn login_page(
     username: &str,
     error: Option<&str>,

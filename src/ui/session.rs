@@ -28,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 use crate::api::AppState;
 use crate::api::auth::{AuthUser, SignedInWith, check_password};
 use crate::api::error::ApiError;
+use crate::api::totp::TOTP_REQUIRED;
 use crate::secret::Secret;
 
 /// Name of the session cookie.
@@ -232,7 +233,13 @@ pub async fn login(
         Ok(user) => user,
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
             let code_asked = e.problem_type.is_some();
-            let page = super::pages::login_page(&form.username, Some(&e.detail), code_asked)?;
+            let reason = if e.problem_type == Some(TOTP_REQUIRED) {
+                "two-factor sign-in is on for this account: type the password again with the \
+                 6-digit code of your authenticator app (or a recovery code)"
+            } else {
+                &e.detail
+            };
+            let page = super::pages::login_page(&form.username, Some(reason), code_asked)?;
             return Ok((StatusCode::UNAUTHORIZED, page).into_response());
         }
         Err(e) => return Err(e),

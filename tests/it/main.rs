@@ -57,4 +57,5 @@ mod ui_host_keys;
 mod ui_import;
 mod ui_keys_audit;
 mod ui_platforms;
+mod ui_totp;
 mod upgrade;

@@ -32,8 +32,10 @@ async fn pool(url: &str) -> AnyPool {
         .unwrap()
 }
 
-/// Rows at the schema version before the last (0016_presented_host_key; the last,
-/// 0017_target_error_reason, adds a column that stays NULL for these targets): one or more in every table,
+/// Rows at the schema version before the last (0017_target_error_reason; the last, 0018_totp,
+/// adds `users.require_totp` with a default and the tables `user_totp` and
+/// `totp_recovery_codes`, which need rows here once a later migration makes 0018 the previous
+/// version): one or more in every table,
 /// with bytes that are not UTF-8 where the column holds bytes. Columns are named where later
 /// migrations add some with defaults.
 const ROWS: &[&str] = &[

@@ -19,9 +19,8 @@ use super::{Actor, NewAudit, Store, StoreError, StoreResult, now_ts, parse_uuid}
 /// A user's stored TOTP row.
 #[derive(Debug, Clone)]
 pub struct TotpRecord {
-    /// The row id (part of the sealed secret's associated data).
+    /// The row id (part of the sealed secret's associated data, with the user's id).
     pub id: Uuid,
-    pub user_id: Uuid,
     /// The secret, sealed under the master key (see [`crate::totp::seal`]).
     pub sealed: Vec<u8>,
     /// Confirmed with a code; `false` while the enrolment is pending.
@@ -79,7 +78,7 @@ impl Store {
     /// The TOTP row of user `user_id`, pending or enabled, if any.
     pub async fn user_totp(&self, user_id: Uuid) -> StoreResult<Option<TotpRecord>> {
         let row = sqlx::query(
-            "SELECT id, user_id, secret, enabled_at, last_step FROM user_totp WHERE user_id = $1",
+            "SELECT id, secret, enabled_at, last_step FROM user_totp WHERE user_id = $1",
         )
         .bind(user_id.to_string())
         .fetch_optional(&self.pool)
@@ -88,7 +87,6 @@ impl Store {
             let last_step: Option<i64> = row.try_get("last_step")?;
             Ok(TotpRecord {
                 id: parse_uuid(row.try_get("id")?)?,
-                user_id: parse_uuid(row.try_get("user_id")?)?,
                 sealed: row.try_get("secret")?,
                 enabled: row.try_get::<Option<String>, _>("enabled_at")?.is_some(),
                 last_step: last_step.map(|s| s.max(0) as u64),

@@ -44,11 +44,6 @@ pub struct TotpStanding {
     pub recovery_codes_left: i64,
 }
 
-/// The audit target of user `id`.
-fn target(id: Uuid) -> Option<String> {
-    Some(format!("user:{id}"))
-}
-
 impl Store {
     /// The second-factor standing of user `user_id`; `None` when there is no such user.
     pub async fn totp_standing(&self, user_id: Uuid) -> StoreResult<Option<TotpStanding>> {
@@ -129,20 +124,9 @@ impl Store {
         .bind(now_ts())
         .execute(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            self.chain_key(),
-            NewAudit {
-                actor,
-                action: "totp.start",
-                target: target(user_id),
-                outcome: "success",
-                details: json!({"replaced_pending": enabled.is_some()}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let details = json!({"replaced_pending": enabled.is_some()});
+        self.commit_audited(tx, actor, "totp.start", user_id, details)
+            .await
     }
 
     /// Turn on the pending TOTP row `id` of user `user_id`, whose code of time step `step` was
@@ -189,20 +173,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        audit(
-            &mut tx,
-            self.chain_key(),
-            NewAudit {
-                actor,
-                action: "totp.enable",
-                target: target(user_id),
-                outcome: "success",
-                details: json!({"recovery_codes": recovery_hashes.len()}),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let details = json!({"recovery_codes": recovery_hashes.len()});
+        self.commit_audited(tx, actor, "totp.enable", user_id, details)
+            .await
     }
 
     /// Record that a code of time step `step` was accepted for the enabled TOTP row `id` of
@@ -279,13 +252,26 @@ impl Store {
                 .try_get::<Option<String>, _>("enabled_at")?
                 .is_some()
         );
+        self.commit_audited(tx, actor, action, user_id, details)
+            .await
+    }
+
+    /// Record `action` on user `user_id` by `actor` with `details` in `tx`, and commit it.
+    async fn commit_audited(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        actor: &Actor,
+        action: &str,
+        user_id: Uuid,
+        details: serde_json::Value,
+    ) -> StoreResult<()> {
         audit(
             &mut tx,
             self.chain_key(),
             NewAudit {
                 actor,
                 action,
-                target: target(user_id),
+                target: Some(format!("user:{user_id}")),
                 outcome: "success",
                 details,
             },

@@ -20,9 +20,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testum::totp::RequireTotpFor;
 
-const STEP: u64 = 30;
+/// Seconds of a time step.
+pub(crate) const STEP: u64 = 30;
 
-fn now() -> u64 {
+/// The Unix time now, in seconds.
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -56,7 +58,7 @@ async fn login(
 }
 
 /// Log `user` in (must succeed); its access token.
-async fn token(app: &TestApp, user: &str, password: &str, totp: Option<&str>) -> String {
+pub(crate) async fn token(app: &TestApp, user: &str, password: &str, totp: Option<&str>) -> String {
     let (status, body) = login(app, user, password, totp).await;
     assert_eq!(status, StatusCode::OK, "login {user}: {body}");
     body["access_token"].as_str().unwrap().to_string()
@@ -73,28 +75,50 @@ async fn as_user(
     (status, body)
 }
 
-/// Start and confirm two-factor sign-in for the holder of `token` with the current code; the
-/// base32 secret and the recovery codes.
-async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
-    let (status, started) = as_user(app, token, Method::POST, "/api/users/me/totp", None).await;
-    assert_eq!(status, StatusCode::CREATED, "{started}");
-    let secret = started["secret"].as_str().unwrap().to_string();
-    let (status, confirmed) = as_user(
+/// `POST /api/users/me/totp/confirm {code}` as the holder of `token`.
+async fn confirm(app: &TestApp, token: &str, code: &str) -> (StatusCode, Value) {
+    let body = json!({"code": code});
+    as_user(
         app,
         token,
         Method::POST,
         "/api/users/me/totp/confirm",
-        Some(json!({"code": code_at(&secret, now())})),
+        Some(body),
     )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{confirmed}");
-    let codes = confirmed["recovery_codes"]
+    .await
+}
+
+/// The recovery codes of a confirmation's answer.
+fn recovery_codes(confirmed: &Value) -> Vec<String> {
+    confirmed["recovery_codes"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c.as_str().unwrap().to_string())
-        .collect();
-    (secret, codes)
+        .collect()
+}
+
+/// User `name` as `GET /api/users` lists it.
+pub(crate) async fn listed_user(app: &TestApp, name: &str) -> Value {
+    let users = app.get("/api/users").await;
+    users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == name)
+        .unwrap_or_else(|| panic!("no user {name} in {users}"))
+        .clone()
+}
+
+/// Start and confirm two-factor sign-in for the holder of `token` with the current code; the
+/// base32 secret and the recovery codes.
+pub(crate) async fn enrol(app: &TestApp, token: &str) -> (String, Vec<String>) {
+    let (status, started) = as_user(app, token, Method::POST, "/api/users/me/totp", None).await;
+    assert_eq!(status, StatusCode::CREATED, "{started}");
+    let secret = started["secret"].as_str().unwrap().to_string();
+    let (status, confirmed) = confirm(app, token, &code_at(&secret, now())).await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    (secret, recovery_codes(&confirmed))
 }
 
 /// The audit events of `action` for `target`, newest first.
@@ -156,14 +180,7 @@ async fn enrolment_then_login_needs_a_code_once_and_recovery_codes_work_once() {
         code_at(old_secret, now()),
         code_at(&secret, now() + 3 * STEP),
     ] {
-        let (status, problem) = as_user(
-            &app,
-            &tina,
-            Method::POST,
-            "/api/users/me/totp/confirm",
-            Some(json!({"code": wrong})),
-        )
-        .await;
+        let (status, problem) = confirm(&app, &tina, &wrong).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
         assert_eq!(problem["errors"][0]["field"], "code");
     }
@@ -172,21 +189,9 @@ async fn enrolment_then_login_needs_a_code_once_and_recovery_codes_work_once() {
     assert_eq!(refused[0]["outcome"], "failure");
     assert_eq!(refused[0]["details"], json!({"reason": "wrong code"}));
     let confirm_step = now() / STEP;
-    let (status, confirmed) = as_user(
-        &app,
-        &tina,
-        Method::POST,
-        "/api/users/me/totp/confirm",
-        Some(json!({"code": code_at(&secret, now())})),
-    )
-    .await;
+    let (status, confirmed) = confirm(&app, &tina, &code_at(&secret, now())).await;
     assert_eq!(status, StatusCode::OK, "{confirmed}");
-    let recovery: Vec<String> = confirmed["recovery_codes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap().to_string())
-        .collect();
+    let recovery = recovery_codes(&confirmed);
     assert_eq!(recovery.len(), 10);
     assert_eq!(
         recovery
@@ -195,14 +200,7 @@ async fn enrolment_then_login_needs_a_code_once_and_recovery_codes_work_once() {
             .len(),
         10
     );
-    let (status, _) = as_user(
-        &app,
-        &tina,
-        Method::POST,
-        "/api/users/me/totp/confirm",
-        Some(json!({"code": code_at(&secret, now())})),
-    )
-    .await;
+    let (status, _) = confirm(&app, &tina, &code_at(&secret, now())).await;
     assert_eq!(status, StatusCode::CONFLICT, "confirmed once only");
     let (_, state) = as_user(&app, &tina, Method::GET, "/api/users/me/totp", None).await;
     assert_eq!(
@@ -475,14 +473,7 @@ async fn required_for_admins_holds_them_to_enrolment_and_an_admin_resets_a_user(
     let (otto_secret, _) = enrol(&app, &otto).await;
     let (status, _) = as_user(&app, &otto, Method::GET, "/api/platforms", None).await;
     assert_eq!(status, StatusCode::OK);
-    let listed = app.get("/api/users").await;
-    let row = listed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == "otto")
-        .unwrap()
-        .clone();
+    let row = listed_user(&app, "otto").await;
     assert_eq!(
         (&row["require_totp"], &row["totp_enabled"]),
         (&json!(true), &json!(true))

@@ -8,21 +8,12 @@
 use crate::api_sessions::{PASSWORD, create_user};
 use crate::app;
 use crate::browser;
-use crate::totp::code_at;
+use crate::totp::{STEP, code_at, enrol, listed_user, now, token};
 
 use app::TestApp;
 use browser::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-
-const STEP: u64 = 30;
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// Fill the login form (the code field only when `code` is given) and send it.
 async fn submit_login(browser: &Browser, base: &str, user: &str, code: Option<&str>) {
@@ -129,14 +120,7 @@ async fn a_user_sets_up_two_factor_sign_in_in_the_browser_and_signs_in_with_code
     browser.wait_path("/ui/keys").await;
 
     // The API shows uma with it on, and required.
-    let users = app.get("/api/users").await;
-    let uma = users["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == "uma")
-        .unwrap()
-        .clone();
+    let uma = listed_user(&app, "uma").await;
     assert_eq!(
         (&uma["totp_enabled"], &uma["require_totp"]),
         (&json!(true), &json!(true))
@@ -161,35 +145,8 @@ async fn a_user_sets_up_two_factor_sign_in_in_the_browser_and_signs_in_with_code
 async fn the_users_page_shows_two_factor_sign_in_and_resets_it() {
     let app = TestApp::start().await;
     let id = create_user(&app, "vic", "viewer").await;
-    let (status, pair) = app
-        .call_anon(
-            Method::POST,
-            "/api/auth/login",
-            Some(json!({"username": "vic", "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    let vic = pair["access_token"].as_str().unwrap();
-    let started: serde_json::Value = app
-        .http
-        .post(format!("{}/api/users/me/totp", app.base))
-        .bearer_auth(vic)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = started["secret"].as_str().unwrap();
-    let confirmed = app
-        .http
-        .post(format!("{}/api/users/me/totp/confirm", app.base))
-        .bearer_auth(vic)
-        .json(&json!({"code": code_at(key, now())}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(confirmed.status(), StatusCode::OK);
+    let vic = token(&app, "vic", PASSWORD, None).await;
+    enrol(&app, &vic).await;
 
     let browser = Browser::start().await;
     crate::ui_browser::sign_in(&browser, &app.base, "admin", app::ADMIN_PASSWORD).await;

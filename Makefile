@@ -3,7 +3,7 @@
 # run as root (as CI does) or need sudo-less root rights.
 
 SHELL := /bin/bash
-APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl iproute2
+APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl iproute2 slapd ldap-utils
 
 .PHONY: test deps check faults schemathesis fuzz fuzz-smoke fuzz-deps bench bench-deps cases
 

@@ -52,7 +52,7 @@ enum AuditCommand {
     Local(crate::admin::audit_verify::AuditCommand),
     /// List audit events from the server's API, newest first, a page at a time; filter by
     /// actor, action, target (or a platform, key or task), and time (`--since 24h`).
-    List(crate::client::AuditListArgs),
+    List(Box<crate::client::AuditListArgs>),
 }
 
 /// Parse the command line, run the command, and turn a failure into a one-line message on stderr
@@ -81,7 +81,7 @@ pub fn main() -> ExitCode {
         Command::Audit(AuditCommand::Local(command)) => runtime.block_on(command.run()),
         Command::Audit(AuditCommand::List(args)) => {
             die_quietly_on_a_closed_pipe();
-            return runtime.block_on(crate::client::audit_list(args));
+            return runtime.block_on(crate::client::audit_list(*args));
         }
         Command::RotateMasterKey(command) => runtime.block_on(command.run()),
         Command::Backup(command) => runtime.block_on(command.run()),

@@ -170,23 +170,29 @@ pub fn authorized_keys_path(text: &str) -> Result<String, String> {
     Ok(format!("{root}{}", parts.join("/")))
 }
 
-/// Tags: each 1 to 64 of letters, digits, `.`, `_`, `-`, `:`, `=`, `/`; at most 50; duplicates
-/// dropped, order kept.
+/// Tags: each 1 to 64 of letters, digits, `.`, `_`, `-`, `:`, `=`, `/`, and a `key=value` tag
+/// has a key (selectors read a bare `key=value` word as that tag, so `=x` could never be picked);
+/// at most 50; duplicates dropped, order kept. An error quotes the tag it is about.
 pub fn tags(values: &[String]) -> Result<Vec<String>, String> {
     if values.len() > 50 {
         return Err("at most 50 tags".into());
     }
     let mut out: Vec<String> = Vec::new();
-    for (i, tag) in values.iter().enumerate() {
+    for tag in values {
         let valid = !tag.is_empty()
             && tag.len() <= 64
             && tag.chars().all(|c| {
                 c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '=' | '/')
             });
+        let shown: String = tag.chars().take(70).collect();
         if !valid {
             return Err(format!(
-                "tag {} must be 1 to 64 of letters, digits, '.', '_', '-', ':', '=', '/'",
-                i + 1
+                "tag {shown:?} must be 1 to 64 of letters, digits, '.', '_', '-', ':', '=', '/'"
+            ));
+        }
+        if tag.starts_with('=') {
+            return Err(format!(
+                "tag {shown:?} needs a key before '=' (key=value, like env=prod)"
             ));
         }
         if !out.contains(tag) {
@@ -323,7 +329,15 @@ mod tests {
             ["a", "env=prod"]
         );
         assert!(tags(&["".into()]).is_err());
-        assert!(tags(&["a b".into()]).is_err());
+        assert_eq!(
+            tags(&["web".into(), "a b".into()]).unwrap_err(),
+            "tag \"a b\" must be 1 to 64 of letters, digits, '.', '_', '-', ':', '=', '/'"
+        );
+        assert!(tags(&["=x".into()]).unwrap_err().contains("needs a key"));
+        assert_eq!(
+            tags(&["role=db:primary".into()]).unwrap(),
+            ["role=db:primary"]
+        );
     }
 
     #[test]

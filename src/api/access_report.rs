@@ -8,13 +8,14 @@
 //! `?unknown=true`.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::AppState;
+use super::auth::AuthUser;
 use super::csv_download::cell;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiQuery, DEFAULT_LIMIT, page_limit};
@@ -77,7 +78,8 @@ fn id(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<Uuid> {
     }
 }
 
-/// `GET /api/access`: who can log in where, from the platforms' latest scans.
+/// `GET /api/access`: who can log in where, from the platforms' latest scans (of the platforms
+/// the caller may see).
 #[utoipa::path(
     get,
     path = "/api/access",
@@ -90,9 +92,12 @@ fn id(errors: &mut Errors, field: &str, value: Option<&str>) -> Option<Uuid> {
 )]
 pub async fn report(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiQuery(query): ApiQuery<AccessQuery>,
 ) -> Result<Response, ApiError> {
-    let request = query.parse()?;
+    let mut request = query.parse()?;
+    let visible = super::scope::visible_platforms(&state, &user).await?;
+    request.filter.platforms = visible.ids().map(<[_]>::to_vec);
     if request.csv {
         return Ok(csv_response(state.store.clone(), request.filter));
     }
@@ -125,6 +130,7 @@ impl AccessQuery {
             owner: self.owner.filter(|o| !o.is_empty()),
             managed: flag(&mut errors, "managed", self.managed.as_deref()),
             unknown: flag(&mut errors, "unknown", self.unknown.as_deref()),
+            platforms: None,
         };
         let limit = errors
             .check("limit", page_limit(self.limit.as_deref()))

@@ -28,10 +28,11 @@ use super::extract::ApiJson;
 use super::sessions::{TokenPair, start_session};
 use super::totp::{SecondFactorCheck, second_factor};
 use crate::crypto::{hash_password, verify_password};
+use crate::grants::Grants;
 use crate::opaque_token::{self, API_TOKEN_PREFIX};
 use crate::role::Role;
 use crate::secret::Secret;
-use crate::store::{Actor, NewAudit, SignedIn};
+use crate::store::{Actor, NewAudit, SignedIn, Store};
 
 const ISSUER: &str = "testum";
 
@@ -40,7 +41,9 @@ const ISSUER: &str = "testum";
 pub struct AuthUser {
     pub id: Uuid,
     pub username: String,
-    pub role: Role,
+    /// What the user may do where: the fleet-wide role and the scoped grants, read on this
+    /// request (capped at an API token's role).
+    pub grants: Grants,
 }
 
 impl AuthUser {
@@ -51,15 +54,19 @@ impl AuthUser {
             name: self.username.clone(),
         }
     }
-}
 
-impl From<SignedIn> for AuthUser {
-    fn from(user: SignedIn) -> AuthUser {
-        AuthUser {
+    /// `user` with the grants it holds now (own and through its groups), capped at its API
+    /// token's role if it signed in with one.
+    pub async fn load(store: &Store, user: SignedIn) -> Result<AuthUser, ApiError> {
+        let grants = Grants::new(user.role, store.grants_of(user.user_id).await?);
+        Ok(AuthUser {
             id: user.user_id,
             username: user.username,
-            role: user.role,
-        }
+            grants: match user.token_role {
+                Some(cap) => grants.capped(cap),
+                None => grants,
+            },
+        })
     }
 }
 
@@ -133,7 +140,9 @@ struct Claims {
     /// Session (refresh chain) id, checked against the sessions table on each request.
     sid: Uuid,
     name: String,
-    role: Role,
+    /// The fleet-wide role when the token was issued (informational: every request reads the
+    /// user's rights anew).
+    role: Option<Role>,
     iss: String,
     iat: i64,
     exp: i64,
@@ -168,7 +177,7 @@ impl TokenKeys {
             sub: user.id,
             sid,
             name: user.username.clone(),
-            role: user.role,
+            role: user.grants.fleet(),
             iss: ISSUER.into(),
             iat: now,
             exp: now + self.ttl_secs as i64,
@@ -285,11 +294,13 @@ pub async fn check_password(
             .await?;
         return Err(ApiError::unauthorized("invalid username or password"));
     };
-    let auth = AuthUser {
-        id: user.id,
+    let signed_in = SignedIn {
+        user_id: user.id,
         username: user.username,
         role: user.role,
+        token_role: None,
     };
+    let auth = AuthUser::load(&state.store, signed_in).await?;
     let factor = second_factor(state, auth.id, totp).await?;
     let (outcome, details) = match factor {
         SecondFactorCheck::Refused(refusal) => (
@@ -372,7 +383,8 @@ pub async fn require_auth(
             .api_token_user(&token_hash)
             .await?
             .ok_or_else(invalid)?;
-        request.extensions_mut().insert(AuthUser::from(user));
+        let user = AuthUser::load(&state.store, user).await?;
+        request.extensions_mut().insert(user);
         request.extensions_mut().insert(ViaApiToken);
         request
             .extensions_mut()
@@ -385,7 +397,8 @@ pub async fn require_auth(
             .await?
             .filter(|user| user.user_id == user_id)
             .ok_or_else(invalid)?;
-        request.extensions_mut().insert(AuthUser::from(user));
+        let user = AuthUser::load(&state.store, user).await?;
+        request.extensions_mut().insert(user);
         request.extensions_mut().insert(SessionId(sid));
         request
             .extensions_mut()
@@ -410,7 +423,7 @@ mod tests {
         AuthUser {
             id: Uuid::new_v4(),
             username: "alice".into(),
-            role: Role::Admin,
+            grants: Grants::fleet_wide(Role::Admin),
         }
     }
 
@@ -446,7 +459,7 @@ mod tests {
             sub: Uuid::new_v4(),
             sid: Uuid::new_v4(),
             name: "a".into(),
-            role: Role::Admin,
+            role: Some(Role::Admin),
             iss: ISSUER.into(),
             iat: 0,
             exp: chrono::Utc::now().timestamp() - 60,

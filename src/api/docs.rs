@@ -102,9 +102,19 @@ fn complete(openapi: &mut utoipa::openapi::OpenApi) {
             input_errors(operation);
             match access::rule_for(&method, path).map(|r| r.access) {
                 Some(Access::Public) => {}
-                Some(Access::AtLeast(role)) => {
-                    guard(operation, &format!("Requires role `{role}` or higher."))
-                }
+                Some(Access::SignedIn) => guard(operation, "Any signed-in user."),
+                Some(Access::AtLeast(role)) => guard(
+                    operation,
+                    &format!("Requires role `{role}` or higher over the whole fleet."),
+                ),
+                Some(Access::Scoped(role)) => guard(
+                    operation,
+                    &format!(
+                        "Requires role `{role}` or higher on the platforms it touches (a \
+                         grant's scope); platforms out of scope are not listed, and an action \
+                         on one is refused whole (403 naming them)."
+                    ),
+                ),
                 None => guard(operation, "No access rule: the server refuses it."),
             }
         }

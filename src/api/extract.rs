@@ -76,7 +76,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 (None, ".") => "body".to_string(),
                 (None, _) => path,
             };
-            if field.ends_with("_at") && !message.starts_with("missing") {
+            if message.starts_with("missing field `") {
+                // The field is named already; say what is wrong in the words of a form.
+                message = "is required".to_string();
+            } else if field.ends_with("_at") {
                 message.push_str("; expected an RFC 3339 timestamp such as 2027-01-31T00:00:00Z");
             }
             Err(ApiError::field(field, message))
@@ -231,6 +234,7 @@ mod tests {
         let e = parse_json::<Body>(br#"{"port": 22}"#).unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.errors[0].field, "name");
+        assert_eq!(e.errors[0].message, "is required");
         let e = parse_json::<Body>(br#"{"name": "a", "nmae": 1}"#).unwrap_err();
         assert_eq!(e.errors[0].field, "nmae");
         let e = parse_json::<Body>(br#"{"name": 5}"#).unwrap_err();

@@ -413,6 +413,10 @@ pub async fn replace(
             ),
         ));
     }
+    // A rotation acts on every platform the old key is on: the role on all of them, or nothing.
+    let platforms = state.store.platforms_with_keys(&[old], false).await?;
+    let ids: Vec<uuid::Uuid> = platforms.iter().map(|(id, _)| *id).collect();
+    super::scope::require_on(&state, &user, crate::role::Role::Operator, &ids).await?;
     let conflicts = state.store.replacement_conflicts(old, new).await?;
     if !conflicts.is_empty() {
         return Err(ApiError::new(
@@ -426,7 +430,6 @@ pub async fn replace(
             ),
         ));
     }
-    let platforms = state.store.platforms_with_keys(&[old], false).await?;
     if platforms.is_empty() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -18,7 +18,9 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use crate::known_hosts::{self, Outcome, Status};
+use crate::role::Role;
 use crate::store::ImportedPin;
+use uuid::Uuid;
 
 /// `POST /api/known_hosts` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -69,7 +71,10 @@ pub async fn import(
         ));
     }
     let lines = known_hosts::parse(&body.known_hosts);
-    let platforms = state.store.platform_pins().await?;
+    // A line for a platform out of the caller's sight matches nothing, as if it did not exist.
+    let visible = super::scope::visible_platforms(&state, &user).await?;
+    let mut platforms = state.store.platform_pins().await?;
+    platforms.retain(|p| visible.contains(p.id));
     let mut results = known_hosts::plan(&lines, &platforms);
     let to_pin: Vec<(usize, ImportedPin)> = results
         .iter()
@@ -88,6 +93,9 @@ pub async fn import(
         })
         .collect();
     let pins: Vec<ImportedPin> = to_pin.iter().map(|(_, p)| p.clone()).collect();
+    // Pinning is a trust decision: admin on every platform pinned, or nothing is (a preview too).
+    let pinned: Vec<Uuid> = pins.iter().map(|p| p.platform_id).collect();
+    super::scope::require_on(&state, &user, Role::Admin, &pinned).await?;
     let written = match body.dry_run {
         true => vec![true; pins.len()],
         false => state.store.import_host_keys(&user.actor(), &pins).await?,

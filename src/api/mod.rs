@@ -24,6 +24,8 @@ pub mod csv_download;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod grants;
+pub mod groups;
 pub mod imports;
 pub mod keys;
 pub mod known_hosts;
@@ -32,6 +34,7 @@ pub mod platform_filters;
 pub mod platforms;
 pub mod ratelimit;
 pub mod schedules;
+pub mod scope;
 pub mod scrape;
 pub mod security_headers;
 pub mod sessions;
@@ -135,6 +138,10 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(totp::confirm))
         .routes(routes!(totp::disable))
         .routes(routes!(totp::reset))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::get, groups::patch, groups::delete))
+        .routes(routes!(grants::list, grants::create))
+        .routes(routes!(grants::delete))
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(keys::list, keys::create))

@@ -12,12 +12,15 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, parse_id};
 use super::platform_filters::{ListFilters, PageStart, list_filters};
+use super::scope::{find_platform, narrowed, refused};
+use crate::grants::OutOfScope;
+use crate::role::Role;
 use crate::secret::Secret;
-use crate::selector::Selector;
+use crate::selector::{PlatformFacts, Selector};
 use crate::ssh::{AuthMethod, Credential, HostKeyPolicy};
 use crate::store::{
     Assignment, NewPlatform, Page, PageRequest, Platform, PlatformPatch, PlatformScan,
-    PlatformSort, StoreError,
+    PlatformSort, PlatformState, StoreError,
 };
 use crate::validate;
 
@@ -264,6 +267,15 @@ pub async fn create(
     else {
         return Err(ApiError::internal("validated values missing"));
     };
+    let facts = PlatformFacts {
+        name: &name,
+        host: &host,
+        tags: &tags,
+        state: PlatformState::NeverScanned,
+        pinned: fingerprint.is_some(),
+        presented: false,
+    };
+    require_for(&user, &name, &facts)?;
     let id = Uuid::new_v4();
     let new = NewPlatform {
         id,
@@ -282,6 +294,15 @@ pub async fn create(
     };
     let platform = state.store.create_platform(&user.actor(), new).await?;
     Ok((StatusCode::CREATED, Json(platform)))
+}
+
+/// 403 naming `name` unless `user` holds operator on a platform with `facts` (one created, or
+/// as an edit would leave it): nobody makes a platform they could not act on.
+fn require_for(user: &AuthUser, name: &str, facts: &PlatformFacts) -> Result<(), ApiError> {
+    match OutOfScope::of(&user.grants, Role::Operator, [(name, Some(*facts))]) {
+        Some(out) => Err(refused(&out)),
+        None => Ok(()),
+    }
 }
 
 fn is_host_key_algorithm(name: &str) -> bool {
@@ -348,48 +369,53 @@ pub(super) fn selector_field(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Platform>>, ApiError> {
     let mut errors = Errors::default();
     let filters = list_filters(&mut errors, &query);
     errors.finish()?;
-    let Some(filters) = filters else {
+    let Some(mut filters) = filters else {
         return Err(ApiError::internal("validated filters missing"));
     };
-    Ok(Json(list_page(&state, &filters).await?))
+    filters.selector = narrowed(&user, filters.selector);
+    Ok(Json(list_page(&state, &filters).await?.0))
 }
 
-/// One page of the platforms `filters` pick, in their order.
+/// One page of the platforms `filters` pick, in their order, and how many they pick in all when
+/// the order had to read every one of them to sort (every order but newest first).
 pub async fn list_page(
     state: &AppState,
     filters: &ListFilters,
-) -> Result<Page<Platform>, ApiError> {
+) -> Result<(Page<Platform>, Option<usize>), ApiError> {
     let (newest, sorted) = match &filters.cursor {
         Some(PageStart::Newest(c)) => (Some(c.clone()), None),
         Some(PageStart::Sorted(c)) => (None, Some(c)),
         None => (None, None),
     };
     let store = &state.store;
-    let page = match (filters.sort, &filters.selector) {
+    let listing = match (filters.sort, &filters.selector) {
         (PlatformSort::Newest, selector) => {
             let page = PageRequest {
                 limit: filters.limit,
                 cursor: newest,
             };
-            match selector {
+            let page = match selector {
                 Some(selector) => store.list_selected_platforms(selector, None, &page).await?,
                 None => store.list_platforms(None, &page).await?,
-            }
+            };
+            (page, None)
         }
         (sort, selector) => {
             let all = Selector::all();
             let selector = selector.as_ref().unwrap_or(&all);
-            store
+            let (page, matching) = store
                 .list_sorted_platforms(selector, sort, sorted, filters.limit)
-                .await?
+                .await?;
+            (page, Some(matching))
         }
     };
-    Ok(page)
+    Ok(listing)
 }
 
 /// Query of `GET /api/platforms/match`.
@@ -422,7 +448,8 @@ pub struct MatchedPlatform {
 pub const MATCH_SAMPLE: usize = 20;
 
 /// `GET /api/platforms/match?selector=` → the canonical selector, its count and the first 20
-/// platforms by name. 422 naming `selector` when it is missing or does not parse.
+/// platforms by name, among the platforms the caller may see. 422 naming `selector` when it is
+/// missing or does not parse.
 #[utoipa::path(
     get,
     path = "/api/platforms/match",
@@ -435,6 +462,7 @@ pub const MATCH_SAMPLE: usize = 20;
 )]
 pub async fn matching(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiQuery(query): ApiQuery<MatchQuery>,
 ) -> Result<Json<SelectorMatch>, ApiError> {
     let mut errors = Errors::default();
@@ -450,7 +478,8 @@ pub async fn matching(
     let Some(selector) = selector else {
         return Err(ApiError::internal("validated selector missing"));
     };
-    let matched = state.store.select_platforms(&selector).await?;
+    let seen = narrowed(&user, Some(selector.clone())).unwrap_or_else(Selector::all);
+    let matched = state.store.select_platforms(&seen).await?;
     Ok(Json(SelectorMatch {
         selector: selector.to_string(),
         count: matched.len(),
@@ -482,9 +511,12 @@ pub async fn find(state: &AppState, id: &str) -> Result<Platform, ApiError> {
 )]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Platform>, ApiError> {
-    find(&state, &id).await.map(Json)
+    find_platform(&state, &user, &id, Role::Viewer)
+        .await
+        .map(Json)
 }
 
 /// `PATCH /api/platforms/{id}`.
@@ -507,7 +539,7 @@ pub async fn patch(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<PatchPlatform>,
 ) -> Result<Json<Platform>, ApiError> {
-    let platform = find(&state, &id).await?;
+    let platform = find_platform(&state, &user, &id, Role::Operator).await?;
     let mut errors = Errors::default();
     let mut patch = PlatformPatch::default();
     if let Some(name) = &body.name {
@@ -563,6 +595,15 @@ pub async fn patch(
         None => {}
     }
     errors.finish()?;
+    // A platform may not be moved out of the scope it is changed in.
+    let name = patch.name.as_ref().unwrap_or(&platform.name);
+    let facts = PlatformFacts {
+        name,
+        host: patch.host.as_ref().unwrap_or(&platform.host),
+        tags: patch.tags.as_ref().unwrap_or(&platform.tags),
+        ..PlatformFacts::from(&platform)
+    };
+    require_for(&user, name, &facts)?;
     let updated = state
         .store
         .patch_platform(&user.actor(), platform.id, patch)
@@ -599,12 +640,12 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let id = parse_id(&id, "platform")?;
     let forget_keys = match query.forget_keys.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(ApiError::field("forget_keys", "must be true or false")),
     };
+    let id = find_platform(&state, &user, &id, Role::Operator).await?.id;
     match state
         .store
         .delete_platform(&user.actor(), id, forget_keys)
@@ -652,7 +693,7 @@ pub async fn trust_host_key(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<TrustHostKey>,
 ) -> Result<Json<Platform>, ApiError> {
-    let platform = find(&state, &id).await?;
+    let platform = find_platform(&state, &user, &id, Role::Admin).await?;
     let mut errors = Errors::default();
     let pin = match &body.host_key_fingerprint {
         Some(fingerprint) => {
@@ -713,9 +754,10 @@ pub struct Assignments {
 )]
 pub async fn keys(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Assignments>, ApiError> {
-    let platform = find(&state, &id).await?;
+    let platform = find_platform(&state, &user, &id, Role::Viewer).await?;
     let items = state.store.platform_assignments(platform.id).await?;
     Ok(Json(Assignments { items }))
 }
@@ -731,9 +773,10 @@ pub async fn keys(
 )]
 pub async fn scan(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<PlatformScan>, ApiError> {
-    let platform = find(&state, &id).await?;
+    let platform = find_platform(&state, &user, &id, Role::Viewer).await?;
     match state.store.platform_scan(platform.id).await? {
         Some(scan) => Ok(Json(scan)),
         None => Err(ApiError::not_found(format!(

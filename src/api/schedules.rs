@@ -12,6 +12,7 @@ use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, parse_id};
 use super::tasks::{command_and_timeout, concurrency};
+use crate::role::Role;
 use crate::schedule::{CronSchedule, next_firing};
 use crate::store::{NewSchedule, Page, Schedule, ScheduleKind};
 use crate::validate;
@@ -143,6 +144,38 @@ fn check_selector(errors: &mut Errors, text: &str) -> Option<String> {
         .map(|selector| selector.to_string())
 }
 
+/// For a user whose operator role covers part of the fleet: 403 naming the platforms out of
+/// scope among those `selector` picks now (each firing checks again, as its creator).
+async fn in_scope(state: &AppState, user: &AuthUser, selector: &str) -> Result<(), ApiError> {
+    if user.grants.fleet() >= Some(Role::Operator) {
+        return Ok(());
+    }
+    let parsed: crate::selector::Selector = selector
+        .parse()
+        .map_err(|e| ApiError::field("selector", format!("{e}")))?;
+    let ids: Vec<uuid::Uuid> = state
+        .store
+        .select_platforms(&parsed)
+        .await?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    super::scope::require_on(state, user, Role::Operator, &ids).await
+}
+
+/// A schedule fires with its creator's rights: only its creator, or an operator over the whole
+/// fleet, may change or delete it (403 otherwise).
+fn may_change(user: &AuthUser, schedule: &Schedule) -> Result<(), ApiError> {
+    if user.grants.fleet() >= Some(Role::Operator) || schedule.created_by == user.username {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "schedule {} was made by {} and fires with their rights: only they or an operator over \
+         the whole fleet may change it",
+        schedule.name, schedule.created_by
+    )))
+}
+
 /// The schedule with path id `id`, or a 404 naming it.
 async fn find(state: &AppState, id: &str) -> Result<Schedule, ApiError> {
     let id = parse_id(id, "schedule")?;
@@ -171,6 +204,7 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateSchedule>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     let new = validate(body)?;
+    in_scope(&state, &user, &new.selector).await?;
     let schedule = state
         .store
         .create_schedule(&user.actor(), &new, false)
@@ -233,6 +267,7 @@ pub async fn patch(
     ApiJson(body): ApiJson<PatchSchedule>,
 ) -> Result<Json<Schedule>, ApiError> {
     let old = find(&state, &id).await?;
+    may_change(&user, &old)?;
     // The built-in schedule is set by TESTUM_DAILY_SYNC_CRON at every start: a change here
     // would be undone silently at the next one. Only `enabled` (and its concurrency) may change.
     let changes_builtin = body.name.as_deref().is_some_and(|name| name != old.name)
@@ -280,6 +315,7 @@ pub async fn patch(
         enabled: Some(body.enabled.unwrap_or(old.enabled)),
     };
     let new = validate(merged)?;
+    in_scope(&state, &user, &new.selector).await?;
     Ok(Json(
         state
             .store
@@ -306,6 +342,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     let schedule = find(&state, &id).await?;
+    may_change(&user, &schedule)?;
     if schedule.builtin {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

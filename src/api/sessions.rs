@@ -111,7 +111,8 @@ pub async fn refresh(
         .await?;
     match outcome {
         Refresh::Rotated { family_id, user } => {
-            Ok(Json(pair(&state, &AuthUser::from(user), family_id, &next)?))
+            let user = AuthUser::load(&state.store, user).await?;
+            Ok(Json(pair(&state, &user, family_id, &next)?))
         }
         Refresh::Reused { family_id } => {
             tracing::warn!(session = %family_id, "spent refresh token reused; session revoked");

@@ -16,7 +16,9 @@ use super::AppState;
 use super::auth::AuthUser;
 use super::error::{ApiError, Errors, Problem};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Paging, bounded_limit, parse_id};
+use super::scope::{Visible, visible_platforms};
 use crate::authorized_keys::KeyOptions;
+use crate::role::Role;
 use crate::selector::Selector;
 use crate::store::{EventKind, NewTask, Page, Task, TaskFilter, TaskKind, TaskParams};
 use crate::validate;
@@ -398,6 +400,9 @@ async fn queue(state: &AppState, user: &AuthUser, body: CreateTask) -> Result<Re
     let Some(kind) = kind else {
         return Err(ApiError::internal("validated kind missing"));
     };
+    // Every target, or none: a task is refused whole when one platform is out of scope.
+    let ids: Vec<Uuid> = platforms.iter().map(|(id, _)| *id).collect();
+    super::scope::require_on(state, user, Role::Operator, &ids).await?;
     let task = NewTask {
         kind,
         platforms,
@@ -682,6 +687,7 @@ pub struct ListQuery {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Task>>, ApiError> {
     let page = Paging {
@@ -704,18 +710,30 @@ pub async fn list(
         None => None,
     };
     errors.finish()?;
-    let filter = TaskFilter { status, kind };
+    let visible = visible_platforms(&state, &user).await?;
+    let filter = TaskFilter {
+        status,
+        kind,
+        platforms: visible.ids().map(<[_]>::to_vec),
+    };
     Ok(Json(state.store.list_tasks(&filter, &page).await?))
 }
 
-/// The task with path id `id`, or a 404 naming it.
-pub async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
+/// The task with path id `id` with its targets on the platforms `user` may see, or a 404
+/// naming it (also when it has no target in sight).
+pub async fn find(state: &AppState, user: &AuthUser, id: &str) -> Result<Task, ApiError> {
     let id = parse_id(id, "task")?;
-    state
-        .store
-        .get_task(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
+    let visible = visible_platforms(state, user).await?;
+    let mut task = state.store.get_task(id).await?.ok_or_else(|| no_task(id))?;
+    task.targets.retain(|t| visible.contains(t.platform_id));
+    if task.targets.is_empty() {
+        return Err(no_task(id));
+    }
+    Ok(task)
+}
+
+fn no_task(id: Uuid) -> ApiError {
+    ApiError::not_found(format!("no task with id {id}"))
 }
 
 /// `GET /api/tasks/{id}`: status and per-target status, exit codes and errors.
@@ -728,9 +746,10 @@ pub async fn find(state: &AppState, id: &str) -> Result<Task, ApiError> {
 )]
 pub async fn get(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Task>, ApiError> {
-    find(&state, &id).await.map(Json)
+    find(&state, &user, &id).await.map(Json)
 }
 
 /// `POST /api/tasks/{id}/cancel` → 202 while it stops, 409 when it had already ended.
@@ -750,7 +769,15 @@ pub async fn cancel(
     Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let task = find(&state, &id).await?;
+    let task = find(&state, &user, &id).await?;
+    // Cancelling stops every target: it needs the role on all of them, not only those in sight.
+    let all = state
+        .store
+        .get_task(task.id)
+        .await?
+        .ok_or_else(|| no_task(task.id))?;
+    let ids: Vec<Uuid> = all.targets.iter().map(|t| t.platform_id).collect();
+    super::scope::require_on(&state, &user, Role::Operator, &ids).await?;
     if !state.store.cancel_task(&user.actor(), task.id).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -832,12 +859,13 @@ pub const DEFAULT_OUTPUT_PAGE: u32 = 1000;
 )]
 pub async fn output(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<OutputQuery>,
 ) -> Result<Response, ApiError> {
-    let task = find_head(&state, &id).await?;
+    let Seen { task, visible } = find_head(&state, &user, &id).await?;
     match (&query.platform_id, &query.stream) {
-        (None, None) => output_page(&state, &task, None, &query).await,
+        (None, None) => output_page(&state, &task, None, &visible, &query).await,
         (Some(platform), stream) => {
             let mut errors = Errors::default();
             let platform = errors.check("platform_id", Uuid::parse_str(platform));
@@ -848,7 +876,9 @@ pub async fn output(
             }
             errors.finish()?;
             let platform = platform.ok_or_else(|| ApiError::internal("validated value missing"))?;
-            if state.store.task_target(task.id, platform).await?.is_none() {
+            if !visible.contains(platform)
+                || state.store.task_target(task.id, platform).await?.is_none()
+            {
                 return Err(ApiError::not_found(format!(
                     "task {} has no target on platform {platform}",
                     task.id
@@ -856,17 +886,20 @@ pub async fn output(
             }
             match stream {
                 Some(stream) => raw_stream(&state, task.id, platform, stream).await,
-                None => output_page(&state, &task, Some(platform), &query).await,
+                None => output_page(&state, &task, Some(platform), &visible, &query).await,
             }
         }
         (None, Some(_)) => Err(ApiError::field("platform_id", "is required with stream")),
     }
 }
 
+/// A JSON page of `task`'s output (of `platform` only, when given), without the output of
+/// platforms out of `visible`.
 async fn output_page(
     state: &AppState,
     task: &Task,
     platform: Option<Uuid>,
+    visible: &Visible,
     query: &OutputQuery,
 ) -> Result<Response, ApiError> {
     let mut errors = Errors::default();
@@ -915,6 +948,7 @@ async fn output_page(
         .events
         .iter()
         .filter(|e| e.kind == EventKind::Output)
+        .filter(|e| e.platform_id.is_none_or(|p| visible.contains(p)))
         .map(|event| OutputChunk {
             seq: event.seq,
             platform_id: event.platform_id,
@@ -1063,6 +1097,7 @@ impl TargetsQuery {
             search: search.map(|s| s.trim().to_string()),
             output_digest: output_digest.map(|d| d.to_ascii_lowercase()),
             error_reason: self.error_reason,
+            platforms: None,
         };
         Ok((filter, page))
     }
@@ -1090,14 +1125,27 @@ fn number_page(errors: &mut Errors, limit: Option<&str>, cursor: Option<&str>) -
     (limit, cursor)
 }
 
-/// The task with path id `id` without its targets (with their counts), or a 404 naming it.
-pub async fn find_head(state: &AppState, id: &str) -> Result<Task, ApiError> {
+/// A task as a user sees it, with the platforms they may see.
+pub struct Seen {
+    /// Without its targets; its counts are those of the targets in sight.
+    pub task: Task,
+    pub visible: Visible,
+}
+
+/// The task with path id `id` as `user` sees it (see [`Seen`]), or a 404 naming it (also when
+/// it has no target on a platform they may see).
+pub async fn find_head(state: &AppState, user: &AuthUser, id: &str) -> Result<Seen, ApiError> {
     let id = parse_id(id, "task")?;
-    state
+    let visible = visible_platforms(state, user).await?;
+    let task = state
         .store
-        .get_task_head(id)
+        .get_task_head(id, visible.ids())
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no task with id {id}")))
+        .ok_or_else(|| no_task(id))?;
+    if visible.ids().is_some() && task.target_counts.is_none_or(|c| c.total == 0) {
+        return Err(no_task(id));
+    }
+    Ok(Seen { task, visible })
 }
 
 /// `GET /api/tasks/{id}/targets?status=&search=&output_digest=&error_reason=&limit=&cursor=`: a page of the
@@ -1115,11 +1163,13 @@ pub async fn find_head(state: &AppState, id: &str) -> Result<Task, ApiError> {
 )]
 pub async fn targets(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<TargetsQuery>,
 ) -> Result<Json<Page<crate::store::Target>>, ApiError> {
-    let (filter, (limit, after)) = query.parse()?;
-    let task = find_head(&state, &id).await?;
+    let (mut filter, (limit, after)) = query.parse()?;
+    let Seen { task, visible } = find_head(&state, &user, &id).await?;
+    filter.platforms = visible.ids().map(<[_]>::to_vec);
     Ok(Json(
         state
             .store
@@ -1143,6 +1193,7 @@ pub async fn targets(
 )]
 pub async fn output_groups(
     State(state): State<AppState>,
+    Extension(user): Extension<AuthUser>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(paging): ApiQuery<Paging>,
 ) -> Result<Json<Page<crate::store::OutputGroup>>, ApiError> {
@@ -1153,8 +1204,11 @@ pub async fn output_groups(
         paging.cursor.as_deref(),
     );
     errors.finish()?;
-    let task = find_head(&state, &id).await?;
+    let Seen { task, visible } = find_head(&state, &user, &id).await?;
     Ok(Json(
-        state.store.output_groups(task.id, limit, after).await?,
+        state
+            .store
+            .output_groups(task.id, visible.ids(), limit, after)
+            .await?,
     ))
 }

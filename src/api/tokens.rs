@@ -1,8 +1,10 @@
-//! `/api/tokens`: API tokens for scripts and CI (every signed-in role).
+//! `/api/tokens`: API tokens for scripts and CI (every signed-in user).
 //!
 //! `POST` hands out the secret (`tsm_` + 256 random bits) once; only its SHA-256 is stored. A
-//! token's role may not exceed its creator's, and in use it is further capped by its owner's
-//! current role. Users list and revoke their own tokens; admins see and revoke everyone's.
+//! token's role may not exceed the strongest role its creator holds anywhere, and in use it
+//! caps every role its owner holds then, on the platforms the owner's grants cover
+//! ([`crate::grants::Grants::capped`]). Users list and revoke their own tokens; fleet-wide
+//! admins see and revoke everyone's.
 
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -42,7 +44,7 @@ pub struct CreatedToken {
 
 /// Whose tokens `user` may see and revoke: its own, or (admin) everyone's.
 fn scope(user: &AuthUser) -> Option<uuid::Uuid> {
-    (user.role < Role::Admin).then_some(user.id)
+    (user.grants.fleet() < Some(Role::Admin)).then_some(user.id)
 }
 
 /// `POST /api/tokens {name, role, expires_at?}` → 201 with the secret in `token`; 422 naming
@@ -67,10 +69,13 @@ pub async fn create(
     refuse_api_token(via, "create API tokens")?;
     let mut errors = Errors::default();
     let name = errors.check("name", validate::name(&body.name));
-    if body.role > user.role {
+    if Some(body.role) > user.grants.strongest() {
         errors.add(
             "role",
-            format!("must not exceed your own role ({})", user.role),
+            format!(
+                "must not exceed your own role ({})",
+                user.grants.strongest().map_or("none", Role::as_str)
+            ),
         );
     }
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {

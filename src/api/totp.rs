@@ -15,7 +15,9 @@
 //! API tokens are not asked for a code at all: a token is a 256-bit random secret, made by a
 //! signed-in session (which passed the second factor when one was on), scoped, revocable and
 //! shown once; a code every 30 s would only make unattended scripts impossible. The gate still
-//! holds a token whose user must enrol, so a policy cannot be sidestepped with a token.
+//! holds a token whose user must enrol, so a policy cannot be sidestepped with a token made
+//! before it; under `TESTUM_REQUIRE_TOTP_FOR=admin` it looks at the rights the request carries,
+//! so an admin's token capped below admin (which holds no admin rights) is not held.
 
 use axum::Json;
 use axum::extract::{Extension, MatchedPath, Request, State};
@@ -33,7 +35,7 @@ use super::error::{ApiError, Problem, ProblemType};
 use super::extract::{ApiJson, ApiPath, parse_id};
 use crate::crypto::verify_password;
 use crate::secret::Secret;
-use crate::store::{NewAudit, StoreError};
+use crate::store::{NewAudit, StoreError, TotpStanding};
 use crate::totp::{self, Check, SecondFactor, TotpSecret, recovery};
 
 /// 401 of login: the account needs a second factor and none was sent.
@@ -176,18 +178,39 @@ pub async fn second_factor(
     }
 }
 
-/// Whether signed-in `user` must turn on two-factor sign-in before anything else: the policy or
-/// its own flag requires it (by the user's own role, not an API token's lower one) and it is not
-/// on yet.
-pub async fn must_enrol(state: &AppState, user: Uuid) -> Result<bool, ApiError> {
-    let Some(standing) = state.store.totp_standing(user).await? else {
-        return Ok(false);
-    };
-    let required = state
+/// Whether signed-in `user` must use a second factor: its own flag, or the policy for the
+/// rights this request carries (the strongest role of its grants; for an API token, capped at
+/// the token's role, so an admin's viewer token is not an admin's under `admin`).
+fn required(state: &AppState, user: &AuthUser, standing: &TotpStanding) -> bool {
+    state
         .config
         .require_totp_for
-        .requires(standing.role, standing.require_totp);
-    Ok(required && !standing.enabled)
+        .requires(user.grants.strongest(), standing.require_totp)
+}
+
+/// Whether signed-in `user` must turn on two-factor sign-in before anything else: it is
+/// [`required`] and not on yet.
+pub async fn must_enrol(state: &AppState, user: &AuthUser) -> Result<bool, ApiError> {
+    let Some(standing) = state.store.totp_standing(user.id).await? else {
+        return Ok(false);
+    };
+    Ok(required(state, user, &standing) && !standing.enabled)
+}
+
+/// The two-factor status of signed-in `user`, as `GET /api/users/me/totp` and the account page
+/// show it.
+pub async fn status_of(state: &AppState, user: &AuthUser) -> Result<TotpStatus, ApiError> {
+    let standing = state
+        .store
+        .totp_standing(user.id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    Ok(TotpStatus {
+        enabled: standing.enabled,
+        pending: standing.pending,
+        required: required(state, user, &standing),
+        recovery_codes_left: standing.recovery_codes_left,
+    })
 }
 
 /// The 403 of a user held by [`require_enrolment`].
@@ -211,7 +234,7 @@ pub async fn require_enrolment(
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some(user) = request.extensions().get::<AuthUser>().map(|u| u.id) else {
+    let Some(user) = request.extensions().get::<AuthUser>().cloned() else {
         return Ok(next.run(request).await);
     };
     let route = request
@@ -221,7 +244,7 @@ pub async fn require_enrolment(
     let enrolling = WHILE_ENROLLING
         .iter()
         .any(|(method, path)| request.method() == *method && route.as_deref() == Some(*path));
-    if !enrolling && must_enrol(&state, user).await? {
+    if !enrolling && must_enrol(&state, &user).await? {
         return Err(enrolment_required());
     }
     Ok(next.run(request).await)
@@ -295,20 +318,7 @@ pub async fn status(
     State(state): State<AppState>,
     Extension(user): Extension<AuthUser>,
 ) -> Result<Json<TotpStatus>, ApiError> {
-    let standing = state
-        .store
-        .totp_standing(user.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
-    Ok(Json(TotpStatus {
-        enabled: standing.enabled,
-        pending: standing.pending,
-        required: state
-            .config
-            .require_totp_for
-            .requires(standing.role, standing.require_totp),
-        recovery_codes_left: standing.recovery_codes_left,
-    }))
+    Ok(Json(status_of(&state, &user).await?))
 }
 
 /// `POST /api/users/me/totp` (any role) → 201 with a new secret, pending until confirmed; it

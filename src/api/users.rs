@@ -34,15 +34,21 @@ pub struct CreateUser {
     username: String,
     #[schema(value_type = String, format = Password)]
     password: Secret,
-    role: Role,
+    /// The user's own role over the whole fleet, or `null` for none (the user then holds only
+    /// what grants give, see `POST /api/grants`). Required.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[schema(required = true)]
+    role: Option<Role>,
 }
 
 /// `PATCH /api/users/{id}` body: each field optional.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchUser {
-    #[serde(default)]
-    role: Option<Role>,
+    /// The fleet-wide role; `null` takes it away (grants stay).
+    #[serde(default, with = "super::keys::double_option")]
+    #[schema(value_type = Option<Role>)]
+    role: Option<Option<Role>>,
     #[serde(default)]
     disabled: Option<bool>,
     #[serde(default)]
@@ -174,8 +180,9 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
 
-/// `PATCH /api/users/{id} {role?, disabled?, password?, require_totp?}` (admin) → the user. Disabling or a new
-/// password ends the user's sessions; 409 when it would leave no enabled admin.
+/// `PATCH /api/users/{id} {role?, disabled?, password?, require_totp?}` (admin) → the user.
+/// Disabling or a new password ends the user's sessions; 409 when it would leave no enabled
+/// admin.
 #[utoipa::path(
     patch,
     path = "/api/users/{id}",

@@ -32,9 +32,11 @@ use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::SignedInWith;
+use super::auth::{AuthUser, SignedInWith};
 use super::error::{ApiError, Problem};
 use super::extract::{ApiPath, ApiQuery};
+use super::scope::Visible;
+use super::tasks::Seen;
 use crate::store::{EventKind, EventScope, TaskEvent};
 
 const BATCH: u32 = 500;
@@ -71,6 +73,7 @@ pub const MAX_CLIENT_MESSAGE_BYTES: usize = 64 * 1024;
 pub async fn task_stream(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    Extension(user): Extension<AuthUser>,
     Extension(signed_in): Extension<SignedInWith>,
     ApiQuery(query): ApiQuery<StreamQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -92,20 +95,22 @@ pub async fn task_stream(
         Some(text) => errors.check("platform_id", Uuid::parse_str(text)),
     };
     errors.finish()?;
-    let choice = Frames {
-        output: output.unwrap_or(Output::Text),
-        platform,
-    };
-    let task = super::tasks::find_head(&state, &id).await?;
+    let Seen { task, visible } = super::tasks::find_head(&state, &user, &id).await?;
     // A platform the task has no target on would stream nothing but `done`: say so instead.
     if let Some(platform) = platform
-        && state.store.task_target(task.id, platform).await?.is_none()
+        && (!visible.contains(platform)
+            || state.store.task_target(task.id, platform).await?.is_none())
     {
         return Err(ApiError::not_found(format!(
             "task {} has no target on platform {platform}",
             task.id
         )));
     }
+    let choice = Frames {
+        output: output.unwrap_or(Output::Text),
+        platform,
+        visible,
+    };
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
@@ -121,11 +126,14 @@ enum Output {
 }
 
 /// Which frames a stream sends.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Frames {
     output: Output,
     /// Only this platform's output and target frames.
     platform: Option<Uuid>,
+    /// Only the output and target frames of the platforms the user may see (as of the
+    /// handshake).
+    visible: Visible,
 }
 
 impl Frames {
@@ -146,6 +154,7 @@ impl Frames {
             EventKind::Output if self.output == Output::None => false,
             EventKind::Output | EventKind::Target => {
                 self.platform.is_none_or(|p| event.platform_id == Some(p))
+                    && event.platform_id.is_none_or(|p| self.visible.contains(p))
             }
         }
     }

@@ -22,12 +22,19 @@ const DETAILS_WIDTH: usize = 100;
 pub struct AuditListArgs {
     #[command(flatten)]
     connection: Connection,
-    /// Only events by this user (exact), or `system`.
+    /// Only events by this user (exact), or `system`; `--actor-contains` for part of a name.
     #[arg(long)]
     actor: Option<String>,
-    /// Only this action (exact), e.g. `key.create`, `platform.delete`, `auth.login`.
+    /// Only events whose actor contains this text (case ignored).
+    #[arg(long)]
+    actor_contains: Option<String>,
+    /// Only this action (exact), e.g. `key.create`, `platform.delete`, `auth.login`;
+    /// `--action-contains key.` for every key action.
     #[arg(long)]
     action: Option<String>,
+    /// Only events whose action contains this text (case ignored), e.g. `key.` or `login`.
+    #[arg(long)]
+    action_contains: Option<String>,
     /// Only events about this target, as the log names it: `platform:<id>`, `key:<id>`,
     /// `task:<id>`, `user:<id>`, ... (for what was deleted since, whose name is gone).
     #[arg(long, conflicts_with_all = ["platform", "key", "task"])]
@@ -93,7 +100,9 @@ pub async fn list(args: AuditListArgs) -> anyhow::Result<()> {
     };
     for (field, value) in [
         ("actor", &args.actor),
+        ("actor_contains", &args.actor_contains),
         ("action", &args.action),
+        ("action_contains", &args.action_contains),
         ("target", &target),
     ] {
         if let Some(value) = value {

@@ -14,6 +14,7 @@
 use std::str::FromStr as _;
 use std::time::Duration;
 
+use crate::grants::{Grants, OutOfScope};
 use crate::role::Role;
 use chrono::{DateTime, Timelike as _, Utc};
 use serde_json::json;
@@ -165,13 +166,25 @@ async fn resolve(store: &Store, selector: &str) -> Result<Vec<(uuid::Uuid, Strin
 
 /// What a firing of `schedule` creates: its task, or the error to record.
 async fn firing_of(store: &Store, schedule: &Schedule) -> StoreResult<Firing> {
-    if let Some(refused) = refusal(store, schedule).await? {
-        return Ok(Firing::Failed(refused));
-    }
+    let grants = match standing(store, schedule).await? {
+        Ok(grants) => grants,
+        Err(refused) => return Ok(Firing::Failed(refused)),
+    };
     let platforms = match resolve(store, &schedule.selector).await {
         Ok(platforms) => platforms,
         Err(e) => return Ok(Firing::Failed(e)),
     };
+    if let Some(grants) = &grants {
+        let ids: Vec<uuid::Uuid> = platforms.iter().map(|(id, _)| *id).collect();
+        let facts = store.platform_facts(&ids).await?;
+        let checked = facts.iter().map(|f| (f.name.as_str(), Some(f.facts())));
+        if let Some(out) = OutOfScope::of(grants, Role::Operator, checked) {
+            return Ok(Firing::Failed(format!(
+                "its creator {:?}: {out}",
+                schedule.created_by
+            )));
+        }
+    }
     let params = TaskParams {
         command: schedule.command.clone(),
         timeout_s: schedule.timeout_s,
@@ -186,39 +199,52 @@ async fn firing_of(store: &Store, schedule: &Schedule) -> StoreResult<Firing> {
     }))
 }
 
-/// Why this firing must create no task, if it must not:
+/// The rights this firing acts with: its creator's grants now (`Ok(None)`: testum's own, for
+/// the built-in schedule and schedules made by testum itself, `system`), or why it must create
+/// no task:
 /// - the previous firing's task has not ended (firings never pile up: a scan of 10 000 hosts that
 ///   outlasts its interval skips the next firing instead of running twice at once);
-/// - the user who made the schedule (`created_by`) no longer exists, is disabled or is no longer
-///   an operator: a schedule acts with its creator's rights and loses them with the creator.
-///   The built-in schedule, and schedules made by testum itself (`system`), have no creator.
-async fn refusal(store: &Store, schedule: &Schedule) -> StoreResult<Option<String>> {
+/// - the user who made the schedule (`created_by`) no longer exists, is disabled or no longer
+///   holds the operator role anywhere: a schedule acts with its creator's rights and loses them
+///   with the creator. (Its platforms are then checked against those grants one by one.)
+async fn standing(
+    store: &Store,
+    schedule: &Schedule,
+) -> StoreResult<Result<Option<Grants>, String>> {
     if let (Some(task), Some(status)) = (schedule.last_task_id, schedule.last_result)
         && !status.is_final()
     {
-        return Ok(Some(format!(
+        return Ok(Err(format!(
             "skipped: the previous firing's task {task} is still {}",
             status.as_str()
         )));
     }
     if schedule.builtin || schedule.created_by == Actor::system().name {
-        return Ok(None);
+        return Ok(Ok(None));
     }
     let creator = &schedule.created_by;
-    Ok(match store.user_by_name(creator).await? {
-        None => Some(format!("its creator {creator:?} no longer exists")),
-        // A user deleted and re-created under the same name is another account.
-        Some(user) if user.created_at > schedule.created_at => Some(format!(
+    let user = match store.user_by_name(creator).await? {
+        None => return Ok(Err(format!("its creator {creator:?} no longer exists"))),
+        Some(user) => user,
+    };
+    // A user deleted and re-created under the same name is another account.
+    if user.created_at > schedule.created_at {
+        return Ok(Err(format!(
             "its creator {creator:?} was deleted (the account now named so is newer than the \
              schedule)"
-        )),
-        Some(user) if user.disabled => Some(format!("its creator {creator:?} is disabled")),
-        Some(user) if user.role < Role::Operator => Some(format!(
-            "its creator {creator:?} is a {} and may not run tasks",
-            user.role.as_str()
-        )),
-        Some(_) => None,
-    })
+        )));
+    }
+    if user.disabled {
+        return Ok(Err(format!("its creator {creator:?} is disabled")));
+    }
+    let grants = Grants::new(user.role, store.grants_of(user.id).await?);
+    if grants.strongest() < Some(Role::Operator) {
+        return Ok(Err(format!(
+            "its creator {creator:?} holds {} and may not run tasks",
+            grants.summary()
+        )));
+    }
+    Ok(Ok(Some(grants)))
 }
 
 /// Fire every enabled schedule due at `now`: each one's next firing moves to the first one after

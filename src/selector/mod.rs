@@ -155,6 +155,18 @@ impl Selector {
         self.expr == Expr::All
     }
 
+    /// The selector `not all`: no platform.
+    pub fn none() -> Selector {
+        Selector {
+            expr: Expr::Not(Box::new(Expr::All)),
+        }
+    }
+
+    /// Whether the selector is `not all` (no platform).
+    pub fn is_none(&self) -> bool {
+        matches!(&self.expr, Expr::Not(inner) if **inner == Expr::All)
+    }
+
     /// `text:*TEXT*`: platforms whose name, host or a tag holds `text` (ASCII case ignored; a
     /// `*` or `?` in `text` stays a wildcard). `None` for blank text.
     pub fn search(text: &str) -> Option<Selector> {
@@ -192,6 +204,18 @@ impl Selector {
                 expr: join(items, Expr::And),
             },
         }
+    }
+
+    /// Any one of `parts` (`a or b or ...`), flattened; `all` when one of them is `all`; `None`
+    /// when `parts` is empty (no selector matches nothing).
+    pub fn any_of(parts: impl IntoIterator<Item = Selector>) -> Option<Selector> {
+        let items: Vec<Expr> = parts.into_iter().map(|s| s.expr).collect();
+        if items.contains(&Expr::All) {
+            return Some(Selector::all());
+        }
+        (!items.is_empty()).then(|| Selector {
+            expr: join(items, Expr::Or),
+        })
     }
 }
 

@@ -159,6 +159,15 @@ fn built_selectors_print_as_they_parse() {
         parse("a=1 and b=2 and c=3"),
         "nested ands are flattened"
     );
+    let either = Selector::any_of([parse("tag:a or tag:b"), parse("tag:c and tag:d")]);
+    assert_eq!(either, Some(parse("tag:a or tag:b or tag:c and tag:d")));
+    assert_eq!(
+        Selector::any_of([parse("tag:a"), Selector::all()]),
+        Some(Selector::all())
+    );
+    assert_eq!(Selector::any_of([]), None);
+    assert_eq!(Selector::none(), parse("not all"));
+    assert!(Selector::none().is_none() && !parse("not tag:a").is_none());
 }
 
 #[test]

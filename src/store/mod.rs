@@ -17,6 +17,8 @@ pub mod audit_chain;
 mod channels;
 mod event_pages;
 mod expiry;
+mod grants;
+mod groups;
 mod host_keys;
 mod imports;
 pub mod in_use;
@@ -56,6 +58,8 @@ pub use audit::{AUDIT_KEY_SETTING, AuditEvent, AuditFilter, NewAudit};
 pub use channels::{CANCEL_CHANNEL, EVENTS_CHANNEL, WORK_CHANNEL};
 pub use event_pages::{EventPage, EventScope, PageQuery};
 pub use expiry::{ExpiryItem, ExpiryOutcome, expiry_actor};
+pub use grants::{Grant, GrantSubject, NewGrant};
+pub use groups::{Group, GroupDetail, GroupMember, GroupPatch, LOCAL as LOCAL_GROUPS};
 pub use host_keys::ImportedPin;
 pub use imports::{ImportTarget, ImportUpdate, PlatformImport};
 pub use keys::{Key, KeyFilter, KeyPatch, NewKey};
@@ -79,6 +83,7 @@ pub use scans::{
 pub use schedules::{Fired, Firing, NewSchedule, Schedule, ScheduleKind};
 pub use schema::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, table_counts};
 pub use sealed::Sealed;
+pub use selection::StoredFacts;
 pub use sessions::{Refresh, SignedIn};
 pub use target_pages::{NumberCursor, OutputGroup, TargetCounts, TargetFilter};
 pub use tasks::{
@@ -87,7 +92,6 @@ pub use tasks::{
 };
 pub use tokens::{ApiToken, NewApiToken};
 pub use totp::{TotpRecord, TotpStanding};
-pub use ui_sessions::BrowserSession;
 pub use users::{User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.
@@ -254,6 +258,22 @@ pub(crate) fn placeholders(n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// SQL true when `column` holds one of the ids of the JSON array bound as `$n` (see
+/// [`id_set`]), or when `$n` is NULL (no narrowing): one bound value for any number of ids,
+/// where an `IN ($1, $2, ...)` list would need one per id.
+pub(crate) fn in_id_set(backend: Backend, column: &str, n: usize) -> String {
+    let set = match backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each(${n})"),
+        Backend::Postgres => format!("SELECT jsonb_array_elements_text(CAST(${n} AS jsonb))"),
+    };
+    format!("(${n} IS NULL OR {column} IN ({set}))")
+}
+
+/// `ids` as the JSON array [`in_id_set`] reads; `None` (no narrowing) stays `None`.
+pub(crate) fn id_set(ids: Option<&[Uuid]>) -> Option<String> {
+    ids.map(|ids| serde_json::Value::from_iter(ids.iter().map(|id| id.to_string())).to_string())
 }
 
 /// A statement assembled from constant pieces (column lists), never from input.

@@ -87,14 +87,15 @@ fn sort_key(sort: PlatformSort, p: &Platform) -> (String, String) {
 impl Store {
     /// The platforms `selector` matches, sorted by `sort` (name, host or state; newest first
     /// is [`Store::list_selected_platforms`]), at most `limit` after `after`, with the cursor
-    /// of the next page. `sort` newest sorts by name here.
+    /// of the next page, and how many platforms match in all (every one is read to sort them,
+    /// so the count costs nothing more). `sort` newest sorts by name here.
     pub async fn list_sorted_platforms(
         &self,
         selector: &Selector,
         sort: PlatformSort,
         after: Option<&SortCursor>,
         limit: u32,
-    ) -> StoreResult<Page<Platform>> {
+    ) -> StoreResult<(Page<Platform>, usize)> {
         let mut keyed: Vec<((String, String), Platform)> = self
             .matching_platforms(selector)
             .await?
@@ -110,7 +111,8 @@ impl Store {
             None => 0,
         };
         let limit = limit as usize;
-        let rest = keyed.len().saturating_sub(start);
+        let matching = keyed.len();
+        let rest = matching.saturating_sub(start);
         let items: Vec<Platform> = keyed
             .into_iter()
             .skip(start)
@@ -121,7 +123,7 @@ impl Store {
             (true, Some(last)) => Some(SortCursor::of(sort, last).encode()),
             _ => None,
         };
-        Ok(Page { items, next_cursor })
+        Ok((Page { items, next_cursor }, matching))
     }
 
     /// Every platform `selector` matches, whole, in name order; read [`BATCH`] at a time.

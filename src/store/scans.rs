@@ -15,8 +15,8 @@ use sqlx::any::AnyRow;
 use uuid::Uuid;
 
 use super::{
-    IN_LIST, Page, Store, StoreError, StoreResult, now_ts, parse_ts, parse_uuid, parse_word,
-    placeholders, sql,
+    IN_LIST, Page, Store, StoreError, StoreResult, id_set, in_id_set, now_ts, parse_ts, parse_uuid,
+    parse_word, placeholders, sql,
 };
 use crate::authorized_keys::{Finding, LineClass, ScannedLine};
 
@@ -133,6 +133,8 @@ pub struct AccessFilter {
     pub managed: Option<bool>,
     /// `Some(true)`: only keys not in the registry; `Some(false)`: only registered ones.
     pub unknown: Option<bool>,
+    /// Only these platforms (the ones a user may see); `None`: all.
+    pub platforms: Option<Vec<Uuid>>,
 }
 
 /// Position in the access report (ordered by platform name, then line).
@@ -398,7 +400,7 @@ impl Store {
             .tag
             .as_ref()
             .map(|t| format!("%\"{}\"%", t.replace('_', "\\_")));
-        let rows = sqlx::query(
+        let rows = sqlx::query(sql(format!(
             "SELECT e.platform_id, p.name AS platform_name, p.username, p.authorized_keys_path,
                     e.line_number, e.fingerprint, e.key_type, e.bits, k.id AS key_id,
                     k.name AS key_name, k.owner, e.managed, e.options, e.comment, e.scanned_at
@@ -412,9 +414,11 @@ impl Store {
                AND ($5 IS NULL OR e.managed = $5)
                AND ($6 IS NULL OR ($6 = 1 AND k.id IS NULL) OR ($6 = 0 AND k.id IS NOT NULL))
                AND ($7 IS NULL OR p.name > $7 OR (p.name = $7 AND e.line_number > $8))
+               AND {}
              ORDER BY p.name, e.line_number
              LIMIT $9",
-        )
+            in_id_set(self.backend, "e.platform_id", 10)
+        )))
         .bind(filter.platform_id.map(|id| id.to_string()))
         .bind(tag)
         .bind(filter.key_id.map(|id| id.to_string()))
@@ -424,6 +428,7 @@ impl Store {
         .bind(cursor.map(|c| c.platform_name.clone()))
         .bind(cursor.map_or(0, |c| i64::try_from(c.line).unwrap_or(i64::MAX)))
         .bind(i64::from(limit) + 1)
+        .bind(id_set(filter.platforms.as_deref()))
         .fetch_all(&self.pool)
         .await?;
         let mut items: Vec<AccessEntry> = rows

@@ -23,8 +23,8 @@ pub enum Sealed<'a> {
 impl Store {
     /// In ONE write transaction, replace every platform credential, notification endpoint, TOTP
     /// secret and each of the `settings` (those that exist) by what `reseal` makes of it, and
-    /// record `master_key.rotate` with `details` plus the counts of each kind. Any error of `reseal` or the database rolls the
-    /// whole transaction back. On PostgreSQL the sealing tables are locked against writers (reads
+    /// record `master_key.rotate` with `details` plus the counts of each kind. Any error of
+    /// `reseal` or the database rolls the whole transaction back. On PostgreSQL the sealing tables are locked against writers (reads
     /// go on) for the duration, so no credential written meanwhile is missed.
     pub async fn reseal_all<E: From<StoreError>>(
         &self,

@@ -11,17 +11,20 @@ use uuid::Uuid;
 use super::platforms::Platform;
 use super::scans::PlatformState;
 use super::{
-    Cursor, Page, PageRequest, Store, StoreError, StoreResult, page_of, parse_uuid, parse_word, ts,
+    Cursor, IN_LIST, Page, PageRequest, Store, StoreError, StoreResult, page_of, parse_uuid,
+    parse_word, placeholders, sql, ts,
 };
 use crate::selector::{PlatformFacts, Selector};
 
 /// Platforms read per query while resolving a selector.
 const PAGE: i64 = 1000;
 
-/// What a selector needs of one platform, as read from a row.
-struct FactsRow {
-    id: Uuid,
-    name: String,
+/// What a selector (or a grant's selector) looks at in one stored platform, as read from a row;
+/// [`StoredFacts::facts`] is what [`Selector::matches`] takes.
+#[derive(Debug, Clone)]
+pub struct StoredFacts {
+    pub id: Uuid,
+    pub name: String,
     host: String,
     tags: Vec<String>,
     state: PlatformState,
@@ -29,10 +32,15 @@ struct FactsRow {
     presented: bool,
 }
 
-impl FactsRow {
-    fn from_row(row: &AnyRow) -> StoreResult<FactsRow> {
+/// The columns [`StoredFacts::from_row`] reads, from `platforms`.
+const FACTS_COLUMNS: &str =
+    "id, name, host, tags, host_key_fingerprint, presented_host_key_fingerprint,
+     (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id) AS scan_state";
+
+impl StoredFacts {
+    fn from_row(row: &AnyRow) -> StoreResult<StoredFacts> {
         let tags: String = row.try_get("tags")?;
-        Ok(FactsRow {
+        Ok(StoredFacts {
             id: parse_uuid(row.try_get("id")?)?,
             name: row.try_get("name")?,
             host: row.try_get("host")?,
@@ -51,7 +59,8 @@ impl FactsRow {
         })
     }
 
-    fn facts(&self) -> PlatformFacts<'_> {
+    /// The facts as a selector reads them.
+    pub fn facts(&self) -> PlatformFacts<'_> {
         PlatformFacts {
             name: &self.name,
             host: &self.host,
@@ -72,19 +81,17 @@ impl Store {
         let mut selected = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let rows = sqlx::query(
-                "SELECT id, name, host, tags, host_key_fingerprint, presented_host_key_fingerprint,
-                     (SELECT s.state FROM platform_scans s WHERE s.platform_id = platforms.id)
-                         AS scan_state
-                 FROM platforms WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2",
-            )
+            let rows = sqlx::query(sql(format!(
+                "SELECT {FACTS_COLUMNS}
+                 FROM platforms WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2"
+            )))
             .bind(after.clone())
             .bind(PAGE)
             .fetch_all(&self.pool)
             .await?;
             let full = rows.len() as i64 == PAGE;
             for row in &rows {
-                let platform = FactsRow::from_row(row)?;
+                let platform = StoredFacts::from_row(row)?;
                 if selector.matches(&platform.facts()) {
                     selected.push((platform.id, platform.name.clone()));
                 }
@@ -96,6 +103,25 @@ impl Store {
         }
         selected.sort_by(|a, b| a.1.cmp(&b.1));
         Ok(selected)
+    }
+
+    /// The facts of each platform of `ids` that exists (ids without a platform are left out),
+    /// one query per 500 ids.
+    pub async fn platform_facts(&self, ids: &[Uuid]) -> StoreResult<Vec<StoredFacts>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IN_LIST) {
+            let mut query = sqlx::query(sql(format!(
+                "SELECT {FACTS_COLUMNS} FROM platforms WHERE id IN ({})",
+                placeholders(chunk.len())
+            )));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                out.push(StoredFacts::from_row(&row)?);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::role::Role;
 
 use super::audit::insert as audit;
-use super::users::parse_role;
+use super::users::parse_fleet_role;
 use super::{Actor, NewAudit, Store, StoreResult, now_ts, parse_uuid, ts};
 
 /// The user behind a live session or API token, as read on each request.
@@ -25,8 +25,10 @@ use super::{Actor, NewAudit, Store, StoreResult, now_ts, parse_uuid, ts};
 pub struct SignedIn {
     pub user_id: Uuid,
     pub username: String,
-    /// The role in force now (for an API token: the lower of the token's and the user's).
-    pub role: Role,
+    /// The user's own fleet-wide role now (`None`: only what grants give).
+    pub role: Option<Role>,
+    /// For an API token: the token's role, which caps every role the user holds.
+    pub token_role: Option<Role>,
 }
 
 /// What presenting a refresh token led to.
@@ -44,7 +46,8 @@ pub(crate) fn signed_in(row: &AnyRow) -> StoreResult<SignedIn> {
     Ok(SignedIn {
         user_id: parse_uuid(row.try_get("user_id")?)?,
         username: row.try_get("username")?,
-        role: parse_role(row.try_get("role")?)?,
+        role: parse_fleet_role(row.try_get("role")?)?,
+        token_role: None,
     })
 }
 

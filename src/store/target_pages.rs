@@ -12,7 +12,10 @@ use uuid::Uuid;
 use super::tasks::{TARGET_COLUMNS, target_from_row, task_from_row};
 use base64::Engine as _;
 
-use super::{IN_LIST, Page, Store, StoreResult, Target, Task, TaskStatus, placeholders, sql};
+use super::{
+    IN_LIST, Page, Store, StoreResult, Target, Task, TaskStatus, id_set, in_id_set, placeholders,
+    sql,
+};
 
 /// How many targets of a task are in each status, and how many carry warnings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -64,6 +67,8 @@ pub struct TargetFilter {
     pub output_digest: Option<String>,
     /// Only the targets with this [`Target::error_reason`]; `Some("")`: those without one.
     pub error_reason: Option<String>,
+    /// Only the targets on these platforms (the ones a user may see); `None`: all.
+    pub platforms: Option<Vec<Uuid>>,
 }
 
 /// Targets of one task that ended with the same status, the same failure reason (the sample's
@@ -130,14 +135,19 @@ fn page_of<T>(mut rows: Vec<(NumberCursor, T)>, limit: u32) -> Page<T> {
 }
 
 impl Store {
-    /// The task with `id` without its targets, with its [`TargetCounts`].
-    pub async fn get_task_head(&self, id: Uuid) -> StoreResult<Option<Task>> {
+    /// The task with `id` without its targets, with its [`TargetCounts`] (of its targets on
+    /// `platforms` only, when given).
+    pub async fn get_task_head(
+        &self,
+        id: Uuid,
+        platforms: Option<&[Uuid]>,
+    ) -> StoreResult<Option<Task>> {
         let Some(row) = self.task_row(id).await? else {
             return Ok(None);
         };
         let mut task = task_from_row(&row, Vec::new())?;
         task.target_counts = Some(
-            self.target_counts_of(&[id])
+            self.target_counts_of(&[id], platforms)
                 .await?
                 .remove(&id)
                 .unwrap_or_default(),
@@ -159,22 +169,26 @@ impl Store {
         .transpose()
     }
 
-    /// [`TargetCounts`] of each task of `tasks` that has targets.
+    /// [`TargetCounts`] of each task of `tasks` that has targets (on `platforms`, when given).
     pub async fn target_counts_of(
         &self,
         tasks: &[Uuid],
+        platforms: Option<&[Uuid]>,
     ) -> StoreResult<HashMap<Uuid, TargetCounts>> {
         let mut out: HashMap<Uuid, TargetCounts> = HashMap::new();
+        let platforms = id_set(platforms);
         for chunk in tasks.chunks(IN_LIST) {
             let mut query = sqlx::query(sql(format!(
                 "SELECT task_id, status, COUNT(*) AS n,
                         SUM(CASE WHEN warnings IS NULL THEN 0 ELSE 1 END) AS warned
-                 FROM targets WHERE task_id IN ({}) GROUP BY task_id, status",
-                placeholders(chunk.len())
+                 FROM targets WHERE task_id IN ({}) AND {} GROUP BY task_id, status",
+                placeholders(chunk.len()),
+                in_id_set(self.backend, "platform_id", chunk.len() + 1)
             )));
             for id in chunk {
                 query = query.bind(id.to_string());
             }
+            query = query.bind(platforms.clone());
             for row in query.fetch_all(&self.pool).await? {
                 let task = super::parse_uuid(row.try_get("task_id")?)?;
                 let status = TaskStatus::parse(row.try_get("status")?)?;
@@ -204,7 +218,9 @@ impl Store {
                AND ($4 IS NULL OR output_digest = $4)
                AND ($5 IS NULL OR position > $5)
                AND ($7 IS NULL OR COALESCE(error_reason, '') = $7)
-             ORDER BY position LIMIT $6"
+               AND {}
+             ORDER BY position LIMIT $6",
+            in_id_set(self.backend, "platform_id", 8)
         )))
         .bind(task.to_string())
         .bind(filter.status.map(TaskStatus::as_str))
@@ -213,6 +229,7 @@ impl Store {
         .bind(after)
         .bind(i64::from(limit) + 1)
         .bind(&filter.error_reason)
+        .bind(id_set(filter.platforms.as_deref()))
         .fetch_all(&self.pool)
         .await?;
         let mut targets = Vec::with_capacity(rows.len());
@@ -227,27 +244,31 @@ impl Store {
     /// the smallest groups first (the odd ones out), then by where their first member is in the
     /// task: a host whose key changed is its own group, not one of 300 empty outputs of hosts
     /// that refused the connection. Targets without a digest (not ended, or ended before digests
-    /// were kept) are in no group.
+    /// were kept) are in no group. With `platforms`, only the targets on those platforms are
+    /// grouped.
     pub async fn output_groups(
         &self,
         task: Uuid,
+        platforms: Option<&[Uuid]>,
         limit: u32,
         after: Option<NumberCursor>,
     ) -> StoreResult<Page<OutputGroup>> {
         let after_count = after.map(|c| c.0);
         let after_first = after.map_or(0, |c| c.1);
-        let rows = sqlx::query(
+        let rows = sqlx::query(sql(format!(
             "SELECT output_digest, status, COUNT(*) AS n, MAX(output_bytes) AS bytes,
                     MIN(position) AS first
-             FROM targets WHERE task_id = $1 AND output_digest IS NOT NULL
+             FROM targets WHERE task_id = $1 AND output_digest IS NOT NULL AND {}
              GROUP BY output_digest, status, error_reason
              HAVING ($2 IS NULL OR COUNT(*) > $2 OR (COUNT(*) = $2 AND MIN(position) > $3))
              ORDER BY n, first LIMIT $4",
-        )
+            in_id_set(self.backend, "platform_id", 5)
+        )))
         .bind(task.to_string())
         .bind(after_count)
         .bind(after_first)
         .bind(i64::from(limit) + 1)
+        .bind(id_set(platforms))
         .fetch_all(&self.pool)
         .await?;
         let mut groups = Vec::with_capacity(rows.len());

@@ -18,7 +18,8 @@ use super::audit::{cursor_parts, insert as audit};
 use super::audit_chain::ChainKey;
 use super::{
     Actor, Backend, Cursor, IN_LIST, NewAudit, Page, PageRequest, Store, StoreError, StoreResult,
-    now_ts, page_of, parse_opt_ts, parse_ts, parse_uuid, parse_word, placeholders, sql, ts,
+    id_set, in_id_set, now_ts, page_of, parse_opt_ts, parse_ts, parse_uuid, parse_word,
+    placeholders, sql, ts,
 };
 use crate::authorized_keys::{KeyOptions, KeyOptionsError};
 
@@ -246,6 +247,9 @@ pub struct TaskEvent {
 pub struct TaskFilter {
     pub status: Option<String>,
     pub kind: Option<TaskKind>,
+    /// Only tasks with a target on one of these platforms (the ones a user may see), and only
+    /// those targets counted; `None`: every task and target.
+    pub platforms: Option<Vec<Uuid>>,
 }
 
 pub(super) const TASK_COLUMNS: &str = "id, kind, status, params, concurrency, created_by, created_at, \
@@ -872,17 +876,22 @@ impl Store {
         page: &PageRequest,
     ) -> StoreResult<Page<Task>> {
         let (after_ts, after_id) = cursor_parts(page.cursor.as_ref());
+        let platforms = id_set(filter.platforms.as_deref());
         let rows = sqlx::query(sql(format!(
             "SELECT {TASK_COLUMNS} FROM tasks
              WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR kind = $2)
                AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4))
-             ORDER BY created_at DESC, id DESC LIMIT $5"
+               AND ($6 IS NULL OR EXISTS (SELECT 1 FROM targets t
+                                           WHERE t.task_id = tasks.id AND {}))
+             ORDER BY created_at DESC, id DESC LIMIT $5",
+            in_id_set(self.backend, "t.platform_id", 6)
         )))
         .bind(&filter.status)
         .bind(filter.kind.map(TaskKind::as_str))
         .bind(after_ts)
         .bind(after_id)
         .bind(i64::from(page.limit) + 1)
+        .bind(&platforms)
         .fetch_all(&self.pool)
         .await?;
         let mut tasks: Vec<Task> = rows
@@ -890,7 +899,9 @@ impl Store {
             .map(|row| task_from_row(row, Vec::new()))
             .collect::<StoreResult<_>>()?;
         let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
-        let mut counts = self.target_counts_of(&ids).await?;
+        let mut counts = self
+            .target_counts_of(&ids, filter.platforms.as_deref())
+            .await?;
         for task in &mut tasks {
             task.target_counts = Some(counts.remove(&task.id).unwrap_or_default());
         }

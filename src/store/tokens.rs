@@ -174,8 +174,8 @@ impl Store {
         Ok(())
     }
 
-    /// The user a presented API token stands for, with the lower of the token's and the user's
-    /// current role; `None` when the token is unknown, revoked or expired, or its user disabled.
+    /// The user a presented API token stands for, with the token's role (which caps the user's
+    /// current roles); `None` when the token is unknown, revoked or expired, or its user disabled.
     /// One indexed read; `last_used_at` is written only when it is a minute old or more.
     pub async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<SignedIn>> {
         let now = Utc::now();
@@ -194,7 +194,7 @@ impl Store {
             return Ok(None);
         };
         let mut user = super::sessions::signed_in(&row)?;
-        user.role = user.role.min(parse_role(row.try_get("token_role")?)?);
+        user.token_role = Some(parse_role(row.try_get("token_role")?)?);
         let last_used = parse_opt_ts(row.try_get("last_used_at")?)?;
         if last_used.is_none_or(|at| now - at >= LAST_USED_GRANULARITY) {
             let id: String = row.try_get("id")?;

@@ -10,10 +10,7 @@ use serde_json::json;
 use sqlx::Row as _;
 use uuid::Uuid;
 
-use crate::role::Role;
-
 use super::audit::insert as audit;
-use super::users::parse_role;
 use super::{Actor, NewAudit, Store, StoreError, StoreResult, now_ts, parse_uuid};
 
 /// A user's stored TOTP row.
@@ -32,8 +29,6 @@ pub struct TotpRecord {
 /// What the account page and the enrolment gate need to know of a user's second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TotpStanding {
-    /// The user's own role (not an API token's lower one).
-    pub role: Role,
     /// An admin marked the user `require_totp`.
     pub require_totp: bool,
     /// TOTP is on (confirmed).
@@ -48,7 +43,7 @@ impl Store {
     /// The second-factor standing of user `user_id`; `None` when there is no such user.
     pub async fn totp_standing(&self, user_id: Uuid) -> StoreResult<Option<TotpStanding>> {
         let row = sqlx::query(
-            "SELECT u.role, u.require_totp, t.id AS totp_id, t.enabled_at,
+            "SELECT u.require_totp, t.id AS totp_id, t.enabled_at,
                     (SELECT COUNT(*) FROM totp_recovery_codes r
                      WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left
              FROM users u LEFT JOIN user_totp t ON t.user_id = u.id WHERE u.id = $1",
@@ -60,7 +55,6 @@ impl Store {
             let has_row = row.try_get::<Option<String>, _>("totp_id")?.is_some();
             let enabled = row.try_get::<Option<String>, _>("enabled_at")?.is_some();
             Ok(TotpStanding {
-                role: parse_role(row.try_get("role")?)?,
                 require_totp: row.try_get::<i64, _>("require_totp")? != 0,
                 enabled,
                 pending: has_row && !enabled,

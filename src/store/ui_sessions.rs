@@ -6,18 +6,8 @@ use serde_json::json;
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::role::Role;
-
 use super::audit::insert as audit;
-use super::{Actor, NewAudit, Store, StoreError, StoreResult, now_ts, parse_uuid, ts};
-
-/// The user a live browser session signs in.
-#[derive(Debug, Clone)]
-pub struct BrowserSession {
-    pub user_id: Uuid,
-    pub username: String,
-    pub role: Role,
-}
+use super::{Actor, NewAudit, SignedIn, Store, StoreResult, now_ts, parse_uuid, ts};
 
 impl Store {
     /// Record a browser session for `user_id` whose token hashes to `token_hash` (hex SHA-256),
@@ -44,26 +34,17 @@ impl Store {
 
     /// The user of the unexpired session whose token hashes to `token_hash`, if that user is
     /// still enabled; `None` otherwise. One indexed lookup.
-    pub async fn browser_session(&self, token_hash: &str) -> StoreResult<Option<BrowserSession>> {
+    pub async fn browser_session(&self, token_hash: &str) -> StoreResult<Option<SignedIn>> {
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.role FROM ui_sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id AS user_id, u.username, u.role FROM ui_sessions s
+             JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled = 0",
         )
         .bind(token_hash)
         .bind(now_ts())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(BrowserSession {
-                user_id: parse_uuid(row.try_get("id")?)?,
-                username: row.try_get("username")?,
-                role: row
-                    .try_get::<String, _>("role")?
-                    .parse()
-                    .map_err(|e| StoreError::Corrupt(format!("user role: {e}")))?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(super::sessions::signed_in).transpose()
     }
 
     /// End the session whose token hashes to `token_hash` (logout), audited as `auth.logout`

@@ -24,7 +24,8 @@ pub struct User {
     pub username: String,
     /// PHC string of the Argon2id hash.
     pub password_hash: String,
-    pub role: Role,
+    /// The user's own fleet-wide role; `None`: only what grants give.
+    pub role: Option<Role>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     /// An admin asked this user to sign in with a second factor.
@@ -38,7 +39,9 @@ pub struct User {
 pub struct UserInfo {
     pub id: Uuid,
     pub username: String,
-    pub role: Role,
+    /// The user's own role over the whole fleet; `null`: none, only what grants (own or
+    /// through groups) give.
+    pub role: Option<Role>,
     /// A disabled user cannot sign in, and its sessions and API tokens are refused.
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
@@ -65,7 +68,8 @@ impl From<User> for UserInfo {
 /// Changes to a user; `None` leaves a field alone.
 #[derive(Debug, Clone, Default)]
 pub struct UserPatch {
-    pub role: Option<Role>,
+    /// `Some(None)` takes the fleet-wide role away (the user keeps what grants give).
+    pub role: Option<Option<Role>>,
     pub disabled: Option<bool>,
     /// A new Argon2id PHC hash; setting it ends the user's sessions.
     pub password_hash: Option<String>,
@@ -85,12 +89,27 @@ pub(crate) fn parse_role(text: String) -> StoreResult<Role> {
         .map_err(|e| StoreError::Corrupt(format!("role {text:?}: {e}")))
 }
 
+/// What `users.role` holds for a user without a fleet-wide role (migration 0019).
+const NO_ROLE: &str = "none";
+
+/// `users.role` as stored: a role, or `none`.
+pub(crate) fn parse_fleet_role(text: String) -> StoreResult<Option<Role>> {
+    match text.as_str() {
+        NO_ROLE => Ok(None),
+        _ => parse_role(text).map(Some),
+    }
+}
+
+fn fleet_role_text(role: Option<Role>) -> &'static str {
+    role.map_or(NO_ROLE, Role::as_str)
+}
+
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     Ok(User {
         id: parse_uuid(row.try_get("id")?)?,
         username: row.try_get("username")?,
         password_hash: row.try_get("password_hash")?,
-        role: parse_role(row.try_get("role")?)?,
+        role: parse_fleet_role(row.try_get("role")?)?,
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: parse_ts(row.try_get("created_at")?)?,
         require_totp: row.try_get::<i64, _>("require_totp")? != 0,
@@ -117,8 +136,9 @@ impl Store {
         actor: &Actor,
         username: &str,
         password_hash: &str,
-        role: Role,
+        role: impl Into<Option<Role>>,
     ) -> StoreResult<UserInfo> {
+        let role = role.into();
         let id = Uuid::new_v4();
         let mut tx = self.write_tx().await?;
         let row = sqlx::query(sql(format!(
@@ -128,7 +148,7 @@ impl Store {
         .bind(id.to_string())
         .bind(username)
         .bind(password_hash)
-        .bind(role.as_str())
+        .bind(fleet_role_text(role))
         .bind(now_ts())
         .fetch_one(&mut *tx)
         .await
@@ -170,6 +190,14 @@ impl Store {
         row.as_ref().map(user_from_row).transpose()
     }
 
+    /// The usernames of the users among `ids` that exist, by id.
+    pub async fn usernames(
+        &self,
+        ids: &[Uuid],
+    ) -> StoreResult<std::collections::HashMap<Uuid, String>> {
+        self.names_by_id("users", "username", ids).await
+    }
+
     /// Users, newest first.
     pub async fn list_users(&self, page: &PageRequest) -> StoreResult<Page<UserInfo>> {
         self.list_newest("users", COLUMNS, page, info_from_row, |u: &UserInfo| {
@@ -193,7 +221,7 @@ impl Store {
     ) -> StoreResult<UserInfo> {
         let mut tx = self.write_tx().await?;
         let loses_admin =
-            patch.role.is_some_and(|r| r != Role::Admin) || patch.disabled == Some(true);
+            patch.role.is_some_and(|r| r != Some(Role::Admin)) || patch.disabled == Some(true);
         if loses_admin {
             self.guard_last_admin(&mut tx, id).await?;
         }
@@ -204,7 +232,7 @@ impl Store {
              WHERE id = $1 RETURNING {COLUMNS}"
         )))
         .bind(id.to_string())
-        .bind(patch.role.map(Role::as_str))
+        .bind(patch.role.map(fleet_role_text))
         .bind(patch.disabled.map(i64::from))
         .bind(patch.password_hash.as_deref())
         .bind(patch.require_totp.map(i64::from))
@@ -228,7 +256,7 @@ impl Store {
                 outcome: "success",
                 details: json!({
                     "username": user.username,
-                    "role": patch.role,
+                    "role": patch.role.map(fleet_role_text),
                     "disabled": patch.disabled,
                     "password_changed": patch.password_hash.is_some(),
                     "require_totp": patch.require_totp,

@@ -44,19 +44,21 @@ pub enum RequireTotpFor {
     /// Only the users marked `require_totp`.
     #[default]
     None,
-    /// Every admin, and the users marked `require_totp`.
+    /// Every user holding the admin role (fleet-wide or on some platforms, own or through a
+    /// group), and the users marked `require_totp`.
     Admin,
     /// Every local account.
     All,
 }
 
 impl RequireTotpFor {
-    /// Whether a user with `role` and its own flag `user_flag` must use a second factor.
-    pub fn requires(self, role: Role, user_flag: bool) -> bool {
+    /// Whether a user whose strongest role (fleet-wide or on some platforms) is `strongest`, and
+    /// whose own flag is `user_flag`, must use a second factor.
+    pub fn requires(self, strongest: Option<Role>, user_flag: bool) -> bool {
         user_flag
             || match self {
                 RequireTotpFor::None => false,
-                RequireTotpFor::Admin => role == Role::Admin,
+                RequireTotpFor::Admin => strongest == Some(Role::Admin),
                 RequireTotpFor::All => true,
             }
     }

@@ -188,10 +188,11 @@ fn sealed_secrets_open_only_for_their_row_and_user() {
 #[test]
 fn the_policy_covers_admins_everyone_or_the_flagged() {
     use RequireTotpFor::{Admin, All, None};
-    assert!(!None.requires(Role::Admin, false));
-    assert!(None.requires(Role::Viewer, true));
-    assert!(Admin.requires(Role::Admin, false));
-    assert!(!Admin.requires(Role::Operator, false));
-    assert!(Admin.requires(Role::Operator, true));
-    assert!(All.requires(Role::Viewer, false));
+    assert!(!None.requires(Some(Role::Admin), false));
+    assert!(None.requires(Some(Role::Viewer), true));
+    assert!(Admin.requires(Some(Role::Admin), false));
+    assert!(!Admin.requires(Some(Role::Operator), false));
+    assert!(!Admin.requires(Option::None, false));
+    assert!(Admin.requires(Some(Role::Operator), true));
+    assert!(All.requires(Option::None, false));
 }

@@ -12,25 +12,13 @@ use serde_json::json;
 use super::pages::{PageResult, page};
 use super::session::page_session;
 use crate::api::AppState;
-use crate::api::error::ApiError;
+use crate::api::totp::status_of;
 
 /// `GET /ui/account`: the account page; without a session, a redirect to the login page.
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let Some(session) = page_session(&state, &headers).await? else {
         return Ok(Redirect::to("/").into_response());
     };
-    let standing = state
-        .store
-        .totp_standing(session.user.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
-    let required = state
-        .config
-        .require_totp_for
-        .requires(standing.role, standing.require_totp);
-    let totp = json!({
-        "enabled": standing.enabled, "pending": standing.pending, "required": required,
-        "recovery_codes_left": standing.recovery_codes_left,
-    });
+    let totp = status_of(&state, &session.user).await?;
     page("account.html", &session, "account", json!({ "totp": totp }))
 }

@@ -10,7 +10,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::pages::{PageResult, page, session_or_redirect, signed_in};
+use super::pages::{PageResult, page, require_fleet, session_or_redirect, signed_in};
 use crate::api::AppState;
 use crate::api::audit::AuditQuery;
 use crate::api::extract::ApiQuery;
@@ -130,6 +130,7 @@ pub async fn audit(
     ApiQuery(query): ApiQuery<AuditPageQuery>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
+    require_fleet(&session, crate::role::Role::Viewer)?;
     let (params, mut errors) = api_params(&query);
     let csv_query = serde_urlencoded::to_string(&params).unwrap_or_default();
     let mut events: Vec<AuditEvent> = Vec::new();

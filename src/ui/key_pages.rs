@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::pages::{PageResult, page, session_or_redirect, signed_in};
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiPath, ApiQuery, MAX_LIMIT};
+use crate::api::scope::visible_platforms;
 use crate::api::{AppState, keys as keys_api};
 use crate::store::Key;
 
@@ -83,7 +84,11 @@ pub async fn keys(
         Err(e) => return Err(e.into()),
     };
     let ids: Vec<Uuid> = list.items.iter().map(|k| k.id).collect();
-    let placements = state.store.key_placements(&ids).await?;
+    let visible = visible_platforms(&state, &session.user).await?;
+    let mut placements = state.store.key_placements(&ids).await?;
+    for places in placements.values_mut() {
+        places.retain(|p| visible.contains(p.platform_id));
+    }
     let owners = state.store.key_owners(OWNER_CHOICES).await?;
     let data = json!({
         "keys": list.items, "next_cursor": list.next_cursor, "placements": placements,
@@ -103,16 +108,21 @@ pub async fn key(
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
     let Json(key) = keys_api::get(State(state.clone()), ApiPath(id)).await?;
-    let placements = state
+    let visible = visible_platforms(&state, &session.user).await?;
+    let mut placements = state
         .store
         .key_placements(&[key.id])
         .await?
         .remove(&key.id)
         .unwrap_or_default();
-    let whereabouts = state
+    placements.retain(|p| visible.contains(p.platform_id));
+    let mut whereabouts = state
         .store
         .key_whereabouts(key.id, &key.fingerprint)
         .await?;
+    whereabouts
+        .unassigned
+        .retain(|p| visible.contains(p.platform_id));
     // Where a revoke everywhere goes: every assignment (also one still being revoked).
     let assigned: u64 = whereabouts.by_status.values().sum();
     // A replacement keeps the owner (the API refuses another one): offer only those keys.

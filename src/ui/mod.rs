@@ -6,9 +6,10 @@
 //! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
-//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/import`, `/ui/notifications`,
-//!   `/ui/account`: pages; without a session they redirect (303) to `/`, and for a user who must
-//!   turn on two-factor sign-in first, every page but `/ui/account` redirects there.
+//!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/groups`, `/ui/import`,
+//!   `/ui/notifications`, `/ui/account`: pages; without a session they redirect (303) to `/`, and
+//!   for a user who must turn on two-factor sign-in first, every page but `/ui/account`
+//!   redirects there.
 //! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js`, `account.js` and `app.css`,
 //!   public.
 //!
@@ -19,6 +20,7 @@
 mod account_page;
 mod assets;
 mod audit_page;
+mod groups_page;
 mod key_pages;
 mod pages;
 mod platforms_page;
@@ -46,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/access", get(pages::access))
         .route("/ui/audit", get(audit_page::audit))
         .route("/ui/users", get(pages::users))
+        .route("/ui/groups", get(groups_page::groups))
         .route("/ui/import", get(pages::import))
         .route("/ui/notifications", get(pages::notifications))
         .route("/ui/account", get(account_page::account))

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -13,11 +13,12 @@ use uuid::Uuid;
 
 use super::session::{PageSession, page_session};
 use super::templates::render;
+use crate::api::access::Access::AtLeast;
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::api::tasks as tasks_api;
 use crate::api::totp::{ENROL_PAGE, must_enrol};
-use crate::api::{AppState, access_report as access_api, platforms as platforms_api};
+use crate::api::{AppState, access_report as access_api};
 use crate::role::Role;
 use crate::store::TaskKind;
 
@@ -73,7 +74,7 @@ pub(super) async fn signed_in(
         Ok(None) => return Err(Redirect::to("/").into_response()),
         Err(e) => return Err(PageError(e).into_response()),
     };
-    match must_enrol(state, session.user.id).await {
+    match must_enrol(state, &session.user).await {
         Ok(false) => Ok(session),
         Ok(true) => Err(Redirect::to(ENROL_PAGE).into_response()),
         Err(e) => Err(PageError(e).into_response()),
@@ -87,15 +88,28 @@ pub(super) fn page(
     nav: &str,
     data: serde_json::Value,
 ) -> PageResult {
+    let grants = &session.user.grants;
     let me = context! {
         username => session.user.username.as_str(),
-        role => session.user.role.as_str(),
-        can_write => session.user.role >= Role::Operator,
-        is_admin => session.user.role == Role::Admin,
+        role => grants.summary(),
+        // Forms that act on platforms: the server checks each platform they name.
+        can_write => grants.strongest() >= Some(Role::Operator),
+        admin_somewhere => grants.strongest() >= Some(Role::Admin),
+        // Pages about the whole fleet (users, groups and grants, notifications, the audit log).
+        is_admin => grants.fleet() >= Some(Role::Admin),
+        fleet_viewer => grants.fleet() >= Some(Role::Viewer),
     };
     let base = context! { me, csrf => session.csrf.as_str(), nav };
     let data = minijinja::Value::from(minijinja::value::Serde(data));
     Ok(render(template, context! { ..data, ..base })?.into_response())
+}
+
+/// 403 (as the API answers it) unless the page's user holds `role` over the whole fleet.
+pub(super) fn require_fleet(session: &PageSession, role: Role) -> Result<(), PageError> {
+    match crate::api::access::refusal(AtLeast(role), &session.user.grants) {
+        Some(detail) => Err(ApiError::new(StatusCode::FORBIDDEN, detail).into()),
+        None => Ok(()),
+    }
 }
 
 /// The page's session, or return the redirect to the login page (`signed_in` must be in scope).
@@ -125,7 +139,12 @@ pub async fn platform(
     ApiPath(id): ApiPath<String>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    let platform = platforms_api::find(&state, &id).await?;
+    let platform =
+        crate::api::scope::find_platform(&state, &session.user, &id, Role::Viewer).await?;
+    let role_here = session
+        .user
+        .grants
+        .role_on(&crate::selector::PlatformFacts::from(&platform));
     let assignments = state.store.platform_assignments(platform.id).await?;
     // Each assignment's options as sshd reads them (`restrict,from="..."`); stored options were
     // checked when they were given, so a render error cannot happen and shows as none.
@@ -150,6 +169,7 @@ pub async fn platform(
     let data = json!({
         "platform": platform, "assignments": assignments, "options": options, "scan": scan,
         "expiry": expiry, "revoke_candidates": revoke_candidates,
+        "can_act": role_here >= Some(Role::Operator), "can_trust": role_here >= Some(Role::Admin),
     });
     page("platform.html", &session, "platforms", data)
 }
@@ -181,11 +201,12 @@ pub async fn access(
     ApiQuery(query): ApiQuery<AccessPageQuery>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
+    let visible = crate::api::scope::visible_platforms(&state, &session.user).await?;
     let platform_id = match query.platform.trim() {
         "" => None,
         name => match state.store.platform_id_by_name(name).await? {
-            Some(id) => Some(id.to_string()),
-            None => {
+            Some(id) if visible.contains(id) => Some(id.to_string()),
+            _ => {
                 let error = format!("no platform named {name:?}");
                 let data = json!({"entries": [], "filter": query, "error": error});
                 return page("access.html", &session, "access", data);
@@ -203,9 +224,13 @@ pub async fn access(
         ..Default::default()
     }
     .parse()?;
+    let filter = crate::store::AccessFilter {
+        platforms: visible.ids().map(<[_]>::to_vec),
+        ..request.filter
+    };
     let report = state
         .store
-        .access_report(&request.filter, request.limit, request.cursor.as_ref())
+        .access_report(&filter, request.limit, request.cursor.as_ref())
         .await?;
     let data = json!({
         "entries": report.items, "next_cursor": report.next_cursor, "filter": query,
@@ -222,7 +247,8 @@ pub async fn tasks(
     query: ApiQuery<tasks_api::ListQuery>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    let Json(list) = tasks_api::list(State(state.clone()), query).await?;
+    let user = Extension(session.user.clone());
+    let Json(list) = tasks_api::list(State(state.clone()), user, query).await?;
     let ids: Vec<Uuid> = list
         .items
         .iter()
@@ -251,10 +277,10 @@ pub async fn task(
     ApiPath(id): ApiPath<String>,
 ) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    let task = tasks_api::find_head(&state, &id).await?;
+    let task = tasks_api::find_head(&state, &session.user, &id).await?.task;
     // "Run it for real" repeats the dry run's platforms: only then are they all read.
     let real_run = match task.params.dry_run {
-        true => real_run(&tasks_api::find(&state, &id).await?),
+        true => real_run(&tasks_api::find(&state, &session.user, &id).await?),
         false => None,
     };
     let replaces = match (task.kind, task.params.replaces, task.params.key_ids.first()) {
@@ -332,14 +358,12 @@ pub async fn schedules(
 /// users through `/api/users`.
 pub async fn users(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    if session.user.role != Role::Admin {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "requires role admin").into());
-    }
+    require_fleet(&session, Role::Admin)?;
     page(
         "users.html",
         &session,
         "users",
-        json!({ "roles": Role::ALL.map(Role::as_str) }),
+        json!({ "roles": ["viewer", "operator", "admin", "none"] }),
     )
 }
 
@@ -357,9 +381,7 @@ const RECENT_DELIVERIES: u32 = 10;
 /// answer (admins only, else 403); changes go through `/api/notifications`.
 pub async fn notifications(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
     let session = session_or_redirect!(state, headers);
-    if session.user.role != Role::Admin {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "requires role admin").into());
-    }
+    require_fleet(&session, Role::Admin)?;
     let endpoints = state
         .store
         .list_notification_endpoints(&crate::store::PageRequest {

@@ -15,6 +15,7 @@ use crate::api::error::{ApiError, Errors};
 use crate::api::extract::ApiQuery;
 use crate::api::platform_filters::list_filters;
 use crate::api::platforms::{ListQuery, list_page};
+use crate::api::scope::narrowed;
 use crate::selector::{HostKeyStatus, Selector};
 use crate::store::{Page, PlatformSort, PlatformState, SYNC_KINDS};
 
@@ -53,7 +54,12 @@ pub async fn platforms(
         Err(redirect) => return Ok(redirect),
     };
     let mut errors = Errors::default();
-    let filters = list_filters(&mut errors, &query);
+    // A user whose grants cover part of the fleet sees that part: the page, its count and the
+    // selector "all N matching" acts on are narrowed to it.
+    let filters = list_filters(&mut errors, &query).map(|mut filters| {
+        filters.selector = narrowed(&session.user, filters.selector);
+        filters
+    });
     // Field errors by field, shown next to their inputs.
     let problems: serde_json::Map<String, serde_json::Value> = errors
         .finish()
@@ -65,11 +71,17 @@ pub async fn platforms(
         .collect();
     let (list, matching, count) = match &filters {
         Some(filters) => {
-            let list = list_page(&state, filters).await?;
-            let all = Selector::all();
-            let selector = filters.selector.as_ref().unwrap_or(&all);
-            // The same count `GET /api/platforms/match` gives for the composed selector.
-            let count = state.store.select_platforms(selector).await?.len();
+            let (list, known) = list_page(&state, filters).await?;
+            // The same count `GET /api/platforms/match` gives for the composed selector; a
+            // sorted list has already read every matching platform and counted them.
+            let count = match known {
+                Some(count) => count,
+                None => {
+                    let all = Selector::all();
+                    let selector = filters.selector.as_ref().unwrap_or(&all);
+                    state.store.select_platforms(selector).await?.len()
+                }
+            };
             let text = filters
                 .selector
                 .as_ref()

@@ -95,20 +95,13 @@ async fn session_user(
     let Some(token) = cookie_token(headers) else {
         return Ok(None);
     };
-    Ok(state
-        .store
-        .browser_session(&token_hash(&token))
-        .await?
-        .map(|s| {
-            (
-                AuthUser {
-                    id: s.user_id,
-                    username: s.username,
-                    role: s.role,
-                },
-                token,
-            )
-        }))
+    let Some(signed_in) = state.store.browser_session(&token_hash(&token)).await? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        AuthUser::load(&state.store, signed_in).await?,
+        token,
+    )))
 }
 
 /// The page session of a request for a UI page: `None` means "show the login page".

@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 23] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -33,6 +33,7 @@ const TEMPLATES: [(&str, &str); 22] = [
     ("access.html", include_str!("templates/access.html")),
     ("state.html", include_str!("templates/state.html")),
     ("users.html", include_str!("templates/users.html")),
+    ("groups.html", include_str!("templates/groups.html")),
     ("import.html", include_str!("templates/import.html")),
     (
         "import_result.html",

@@ -1,10 +1,12 @@
 //! Access control and API documentation, against the running service.
 //!
 //! The route x role matrix walks every operation of the OpenAPI document the service serves (it
-//! comes from the same registration as the router, so it is every route) with no token and with a
-//! user of each role, and checks each answer against the access table `testum::api::access`:
-//! 401 without a token on non-public routes, 403 exactly when the role is below the rule, neither
-//! otherwise. A route without a rule, or a rule without a route, fails the test.
+//! comes from the same registration as the router, so it is every route) with no token, with a
+//! user of each fleet-wide role, a user without any role and a user who is admin on `tag:web`
+//! only, and checks each answer against the access table `testum::api::access`: 401 without a
+//! token on non-public routes, 403 exactly when the table refuses the caller's grants
+//! (`access::refusal`), neither otherwise. A route without a rule, or a rule without a route,
+//! fails the test.
 
 use crate::app;
 
@@ -15,8 +17,9 @@ use app::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testum::api::access::{self, Access};
+use testum::grants::{Grants, ScopedGrant};
 use testum::role::Role;
-use testum::store::{PlatformState, ScheduleKind};
+use testum::store::{GrantSubject, NewGrant, PlatformState, ScheduleKind};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -78,32 +81,90 @@ async fn send(
     (status, content_type, body)
 }
 
-/// A user with `role`, created through the store, signed in; the access token.
-async fn sign_in(app: &TestApp, role: Role) -> String {
-    let (username, password) = credentials(role);
+/// Who a test user is: a fleet-wide role, no role at all, or admin on `tag:web` only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Fleet(Role),
+    Nobody,
+    WebAdmin,
+}
+
+impl Subject {
+    fn all() -> Vec<Subject> {
+        let mut all: Vec<Subject> = Role::ALL.into_iter().map(Subject::Fleet).collect();
+        all.extend([Subject::Nobody, Subject::WebAdmin]);
+        all
+    }
+
+    fn name(self) -> String {
+        match self {
+            Subject::Fleet(role) => format!("user-{role}"),
+            Subject::Nobody => "user-none".into(),
+            Subject::WebAdmin => "user-web-admin".into(),
+        }
+    }
+
+    /// The grants the server computes for this user.
+    fn grants(self) -> Grants {
+        match self {
+            Subject::Fleet(role) => Grants::fleet_wide(role),
+            Subject::Nobody => Grants::new(None, []),
+            Subject::WebAdmin => Grants::new(
+                None,
+                [ScopedGrant {
+                    role: Role::Admin,
+                    selector: "tag:web".parse().unwrap(),
+                }],
+            ),
+        }
+    }
+}
+
+/// A user for `subject`, created through the store (with its grant), signed in; the access
+/// token.
+async fn sign_in(app: &TestApp, subject: Subject) -> String {
+    let (username, password) = credentials(subject);
     let to_hash = password.clone();
     let hash = tokio::task::spawn_blocking(move || testum::crypto::hash_password(&to_hash))
         .await
         .unwrap()
         .unwrap();
-    app.store()
-        .create_user(&testum::store::Actor::system(), &username, &hash, role)
+    let system = testum::store::Actor::system();
+    let role = match subject {
+        Subject::Fleet(role) => Some(role),
+        Subject::Nobody | Subject::WebAdmin => None,
+    };
+    let user = app
+        .store()
+        .create_user(&system, &username, &hash, role)
         .await
         .unwrap();
-    log_in(app, role).await
+    if subject == Subject::WebAdmin {
+        app.store()
+            .create_grant(
+                &system,
+                NewGrant {
+                    subject: GrantSubject::User(user.id),
+                    role: Role::Admin,
+                    selector: "tag:web".parse().unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    log_in(app, subject).await
 }
 
-/// The username and password of the test user with `role`.
-fn credentials(role: Role) -> (String, String) {
-    (
-        format!("user-{role}"),
-        format!("{role} password, long enough"),
-    )
+/// The username and password of the test user of `subject`.
+fn credentials(subject: Subject) -> (String, String) {
+    let name = subject.name();
+    let password = format!("{name} password, long enough");
+    (name, password)
 }
 
-/// A new access token for the test user with `role` (made by [`sign_in`]).
-async fn log_in(app: &TestApp, role: Role) -> String {
-    let (username, password) = credentials(role);
+/// A new access token for the test user of `subject` (made by [`sign_in`]).
+async fn log_in(app: &TestApp, subject: Subject) -> String {
+    let (username, password) = credentials(subject);
     let (status, body) = app
         .call_anon(
             Method::POST,
@@ -145,8 +206,8 @@ async fn every_route_has_a_rule_and_every_role_gets_exactly_what_the_table_says(
     );
 
     let mut users = Vec::new();
-    for role in Role::ALL {
-        users.push((role, sign_in(&app, role).await));
+    for subject in Subject::all() {
+        users.push((subject, sign_in(&app, subject).await));
     }
     for (method, template) in &routed {
         let rule = access::rule_for(&Method::from_bytes(method.as_bytes()).unwrap(), template)
@@ -158,31 +219,31 @@ async fn every_route_has_a_rule_and_every_role_gets_exactly_what_the_table_says(
                 status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                 "{method} {template} is public but answered {status} without a token: {body}"
             ),
-            Access::AtLeast(_) => assert_eq!(
+            Access::SignedIn | Access::AtLeast(_) | Access::Scoped(_) => assert_eq!(
                 status,
                 StatusCode::UNAUTHORIZED,
                 "{method} {template} without a token: {body}"
             ),
         }
-        for (role, token) in users.iter_mut() {
+        for (subject, token) in users.iter_mut() {
             let (status, content_type, body) = send(&app, method, &path, Some(token)).await;
             if template == "/api/auth/logout" && status == StatusCode::NO_CONTENT {
                 // That ended the session the token belongs to; the next routes need a new one.
-                *token = log_in(&app, *role).await;
+                *token = log_in(&app, *subject).await;
             }
-            match rule.access {
-                Access::AtLeast(needed) if *role < needed => {
+            match access::refusal(rule.access, &subject.grants()) {
+                Some(detail) => {
                     assert_eq!(
                         status,
                         StatusCode::FORBIDDEN,
-                        "{method} {template} as {role}: {body}"
+                        "{method} {template} as {subject:?}: {body}"
                     );
                     assert_eq!(content_type, "application/problem+json");
-                    assert_eq!(body["detail"], format!("requires role {needed}"));
+                    assert_eq!(body["detail"], detail);
                 }
-                _ => assert!(
+                None => assert!(
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
-                    "{method} {template} as {role} answered {status}: {body}"
+                    "{method} {template} as {subject:?} answered {status}: {body}"
                 ),
             }
         }
@@ -192,7 +253,7 @@ async fn every_route_has_a_rule_and_every_role_gets_exactly_what_the_table_says(
 #[tokio::test]
 async fn host_key_re_trust_is_for_admins_only() {
     let app = TestApp::start().await;
-    let operator = sign_in(&app, Role::Operator).await;
+    let operator = sign_in(&app, Subject::Fleet(Role::Operator)).await;
     let path = format!("/api/platforms/{}/host_key/trust", uuid::Uuid::new_v4());
     let (status, _, body) = send(&app, "POST", &path, Some(&operator)).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");

@@ -672,8 +672,9 @@ async function loadUsers(table) {
     cell(u.username);
     const sel = document.createElement("select");
     sel.setAttribute("aria-label", "Role of " + u.username);
-    for (const r of roles) { const o = document.createElement("option"); o.textContent = r; o.selected = r === u.role; sel.appendChild(o); }
-    sel.onchange = () => patchUser(u.id, { role: sel.value });
+    // "none": no fleet-wide role (null), only what grants give.
+    for (const r of roles) { const o = document.createElement("option"); o.textContent = r; o.selected = r === (u.role || "none"); sel.appendChild(o); }
+    sel.onchange = () => patchUser(u.id, { role: sel.value === "none" ? null : sel.value });
     cell("").appendChild(sel);
     cell(u.disabled ? "disabled" : "enabled");
     twoFactorCell(cell(u.totp_enabled ? "on" : "off"), u);

@@ -517,6 +517,20 @@ async fn audit_list_reads_the_servers_log_with_its_filters() {
     assert_eq!(table[1][1..4], ["admin", "key.create", "success"]);
     assert!(table[1][5].contains(r#""name":"bob""#), "{stdout}");
     assert_eq!(table[2][4], format!("key:{alice}"));
+    // Part of an action or an actor, case ignored: both key.create events, only they.
+    let (stdout, _) = succeeds(
+        &app,
+        &[
+            "audit",
+            "list",
+            "--action-contains",
+            "KEY.CR",
+            "--actor-contains",
+            "adm",
+        ],
+    )
+    .await;
+    assert_eq!(rows(&stdout)[1..], table[1..], "{stdout}");
 
     // By key (a prefix of its name) and by platform, as JSON.
     let (stdout, _) = succeeds(&app, &["audit", "list", "--key", "ali", "--output", "json"]).await;

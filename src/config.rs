@@ -40,6 +40,12 @@ pub struct ServeConfig {
           value_parser = clap::value_parser!(u64).range(300..=7_776_000))]
     pub refresh_token_ttl_secs: u64,
 
+    /// Who must sign in with a second factor (TOTP): `none` (only the users an admin marked
+    /// `require_totp`), `admin` (every admin too) or `all`. Such a user without TOTP yet can
+    /// sign in, but can then only turn it on (and sign out).
+    #[arg(long, env = "TESTUM_REQUIRE_TOTP_FOR", value_enum, default_value_t)]
+    pub require_totp_for: crate::totp::RequireTotpFor,
+
     #[command(flatten)]
     pub rate_limits: crate::api::ratelimit::RateLimits,
     /// Bearer token `GET /metrics` requires. Default: none, `/metrics` is public (like

@@ -37,6 +37,7 @@ pub mod shell;
 pub mod ssh;
 pub mod store;
 pub mod tasks;
+pub mod totp;
 pub mod ui;
 pub mod validate;
 pub mod words;

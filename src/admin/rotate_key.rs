@@ -136,6 +136,7 @@ async fn reseal(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Resu
             let aad = match what {
                 Sealed::PlatformCredential(id) => crate::credential::aad(id),
                 Sealed::NotificationEndpoint(id) => crate::notify::aad(id),
+                Sealed::TotpSecret { row, user } => crate::totp::aad(row, user),
                 Sealed::Setting(MASTER_KEY_CHECK) => MASTER_KEY_CHECK_AAD.to_vec(),
                 Sealed::Setting(AUDIT_KEY_SETTING) => AUDIT_KEY_AAD.to_vec(),
                 Sealed::Setting(name) => bail!("no associated data known for setting {name}"),
@@ -145,6 +146,7 @@ async fn reseal(store: &Store, old: &MasterKey, new: &MasterKey) -> anyhow::Resu
                 Sealed::NotificationEndpoint(id) => {
                     format!("URL and secret of notification endpoint {id}")
                 }
+                Sealed::TotpSecret { user, .. } => format!("TOTP secret of user {user}"),
                 Sealed::Setting(AUDIT_KEY_SETTING) => "the audit chain key record".to_string(),
                 Sealed::Setting(_) => "the master key check: the current master key is not \
                                        the one this database was set up with"

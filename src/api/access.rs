@@ -86,6 +86,12 @@ pub const RULES: &[Rule] = &[
     rule("PATCH", "/api/users/{id}", AtLeast(Admin)),
     rule("DELETE", "/api/users/{id}", AtLeast(Admin)),
     rule("POST", "/api/users/me/password", SignedIn),
+    // Two-factor sign-in: everyone enrols their own; resetting another user's is an admin's.
+    rule("GET", "/api/users/me/totp", SignedIn),
+    rule("POST", "/api/users/me/totp", SignedIn),
+    rule("POST", "/api/users/me/totp/confirm", SignedIn),
+    rule("POST", "/api/users/me/totp/disable", SignedIn),
+    rule("DELETE", "/api/users/{id}/totp", AtLeast(Admin)),
     rule("GET", "/api/groups", AtLeast(Admin)),
     rule("POST", "/api/groups", AtLeast(Admin)),
     rule("GET", "/api/groups/{id}", AtLeast(Admin)),

@@ -27,6 +27,7 @@ use super::error::{ApiError, Problem};
 use super::extract::ApiJson;
 use super::ldap_login;
 use super::sessions::{TokenPair, start_session};
+use super::totp::{SecondFactorCheck, second_factor};
 use crate::crypto::{hash_password, verify_password};
 use crate::grants::Grants;
 use crate::opaque_token::{self, API_TOKEN_PREFIX};
@@ -205,11 +206,19 @@ pub struct LoginRequest {
     username: String,
     #[schema(value_type = String, format = Password)]
     password: Secret,
+    /// The second factor, for an account with two-factor sign-in on: the 6-digit code of the
+    /// authenticator app, or a recovery code. Ignored for other accounts.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    totp: Option<Secret>,
 }
 
 /// `POST /api/auth/login`: a [`TokenPair`], or 401 with the same answer for a wrong username
-/// and a wrong password; 429 with `Retry-After` past the per-username (and per-IP) limit, before
-/// any password is checked.
+/// and a wrong password; for an account with two-factor sign-in on and the right password, 401
+/// of problem type `tag:testum,2026:totp-required` without `totp`, and
+/// `tag:testum,2026:totp-invalid` with a wrong one. 429 with `Retry-After` past the
+/// per-username (and per-IP) limit, before any password or code is checked: the limit bounds
+/// code guessing too.
 #[utoipa::path(
     post,
     path = "/api/auth/login",
@@ -217,7 +226,7 @@ pub struct LoginRequest {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenPair),
-        (status = 401, description = "Wrong username or password (one answer for both)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong username or password (one answer for both); or, for an account with two-factor sign-in, no `totp` (type `tag:testum,2026:totp-required`) or a wrong one (`tag:testum,2026:totp-invalid`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address or for this username; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A field is missing or malformed", body = Problem, content_type = "application/problem+json")
     )
@@ -229,28 +238,96 @@ pub async fn login(
 ) -> Result<Json<TokenPair>, ApiError> {
     state.login_limiter.check(&request.username)?;
     let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    let auth = check_password(&state, &request.username, &request.password, remote).await?;
+    let auth = check_password(
+        &state,
+        &request.username,
+        &request.password,
+        request.totp.as_ref(),
+        remote,
+    )
+    .await?;
     Ok(Json(start_session(&state, &auth).await?))
 }
+
 /// Check `password` against the Argon2id hash of the enabled user `username` (or, with LDAP
-/// sign-in on, against the directory for a name without a local account: [`ldap_login`]) and
-/// audit the attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`). Used by the API
-/// login and the browser login alike. Errors: 401 with the same answer for a wrong username, a
-/// wrong password and a disabled user (an unknown user costs the same time).
+/// sign-in on, against the directory for a name without a local account: [`ldap_login`]), then,
+/// when the user has two-factor sign-in on, `totp` ([`super::totp::second_factor`], which spends
+/// it), and audit the attempt (`auth.login`, outcome `success` or `failure`, with `remote_addr`;
+/// for LDAP the provider and the subject; a refused second factor with its `reason`, a success
+/// with its `second_factor`, never a password or a code). Used by the API login and the browser
+/// login alike. Errors: 401 with the same answer for a wrong username, a wrong password and a
+/// disabled user (an unknown user costs the same time); 503 when the LDAP directory cannot be
+/// asked; after the right password, the typed 401s of [`super::totp::Refusal::error`].
 pub async fn check_password(
     state: &AppState,
     username: &str,
     password: &Secret,
+    totp: Option<&Secret>,
     remote: Option<String>,
 ) -> Result<AuthUser, ApiError> {
     let user = state.store.user_by_name(username).await?;
-    if let Some(directory) = &state.ldap {
+    let mut details = json!({"remote_addr": remote});
+    let auth = match &state.ldap {
         // No account, or one the directory vouches for: the directory decides (see
         // [`super::ldap_login`]); a local account keeps its own password.
-        if user.as_ref().is_none_or(|u| u.source == ldap_login::LDAP) {
-            return ldap_login::sign_in(state, directory, username, password, remote).await;
+        Some(directory) if user.as_ref().is_none_or(|u| u.source == ldap_login::LDAP) => {
+            let (auth, provider) =
+                ldap_login::sign_in(state, directory, username, password, remote).await?;
+            merge(&mut details, provider);
+            auth
         }
+        _ => local_password(state, user, username, password, remote).await?,
+    };
+    let factor = second_factor(state, auth.id, totp).await?;
+    let outcome = match &factor {
+        SecondFactorCheck::Refused(refusal) => {
+            merge(&mut details, json!({"reason": refusal.reason()}));
+            "failure"
+        }
+        SecondFactorCheck::RecoveryCode { left } => {
+            merge(
+                &mut details,
+                json!({"second_factor": factor.method(), "recovery_codes_left": left}),
+            );
+            "success"
+        }
+        _ => {
+            merge(&mut details, json!({"second_factor": factor.method()}));
+            "success"
+        }
+    };
+    state
+        .store
+        .audit(NewAudit {
+            actor: &auth.actor(),
+            action: "auth.login",
+            target: Some(format!("user:{}", auth.id)),
+            outcome,
+            details,
+        })
+        .await?;
+    if let SecondFactorCheck::Refused(refusal) = factor {
+        return Err(refusal.error());
     }
+    Ok(auth)
+}
+
+/// Copy the fields of object `more` into object `into`.
+fn merge(into: &mut serde_json::Value, more: serde_json::Value) {
+    if let (Some(into), serde_json::Value::Object(more)) = (into.as_object_mut(), more) {
+        into.extend(more);
+    }
+}
+
+/// The enabled local user `user` (looked up as `username`) if `password` is its password; else
+/// the failure audited and the one 401 for every wrong combination.
+async fn local_password(
+    state: &AppState,
+    user: Option<crate::store::User>,
+    username: &str,
+    password: &Secret,
+    remote: Option<String>,
+) -> Result<AuthUser, ApiError> {
     let hash = match &user {
         Some(user) if !user.disabled => user.password_hash.clone(),
         // Verify against a fixed hash anyway, so an unknown user costs the same time.
@@ -279,18 +356,7 @@ pub async fn check_password(
         role: user.role,
         token_role: None,
     };
-    let auth = AuthUser::load(&state.store, signed_in).await?;
-    state
-        .store
-        .audit(NewAudit {
-            actor: &auth.actor(),
-            action: "auth.login",
-            target: Some(format!("user:{}", auth.id)),
-            outcome: "success",
-            details: json!({"remote_addr": remote}),
-        })
-        .await?;
-    Ok(auth)
+    AuthUser::load(&state.store, signed_in).await
 }
 
 fn dummy_hash() -> &'static str {

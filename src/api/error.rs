@@ -26,15 +26,32 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Seconds for the `Retry-After` header (RFC 9110 §10.2.3) of a 429.
     pub retry_after: Option<u64>,
+    /// A problem type of testum's own, when a client must tell this problem from others of the
+    /// same status; `None`: `about:blank`.
+    pub problem_type: Option<ProblemType>,
+}
+
+/// A problem type (RFC 9457 §3.1.1) a client can act on, e.g. by asking for a second factor.
+/// The URI is a `tag:` URI (RFC 4151, which RFC 9457 §3.1.1 suggests for types that need not
+/// resolve); clients compare it as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemType {
+    /// The `type` member.
+    pub uri: &'static str,
+    /// The `title` member: a short summary of the type (the status's phrase stays in `status`).
+    pub title: &'static str,
 }
 
 /// The body of every error answer (`application/problem+json`, RFC 9457).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Problem<'a> {
-    /// Always `about:blank`: the status says what kind of problem it is.
+    /// `about:blank` (the status says what kind of problem it is), or a `tag:testum,2026:...`
+    /// URI a client may act on: `tag:testum,2026:totp-required` (401 of login: send `totp`),
+    /// `tag:testum,2026:totp-invalid` (401 of login: the second factor was wrong),
+    /// `tag:testum,2026:totp-enrolment-required` (403: turn on two-factor sign-in first).
     #[serde(rename = "type")]
     kind: &'static str,
-    /// The status's reason phrase, e.g. `Unprocessable Entity`.
+    /// The status's reason phrase, e.g. `Unprocessable Entity`, or the summary of `type`.
     title: &'a str,
     /// The HTTP status code.
     status: u16,
@@ -53,6 +70,19 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            problem_type: None,
+        }
+    }
+
+    /// An error of problem type `problem_type` with `status` and a human `detail`.
+    pub fn typed(
+        status: StatusCode,
+        problem_type: ProblemType,
+        detail: impl Into<String>,
+    ) -> ApiError {
+        ApiError {
+            problem_type: Some(problem_type),
+            ..ApiError::new(status, detail)
         }
     }
 
@@ -68,6 +98,7 @@ impl ApiError {
             detail,
             errors,
             retry_after: None,
+            problem_type: None,
         }
     }
 
@@ -131,9 +162,15 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("Error");
+        let (kind, title) = match self.problem_type {
+            Some(problem) => (problem.uri, problem.title),
+            None => (
+                "about:blank",
+                self.status.canonical_reason().unwrap_or("Error"),
+            ),
+        };
         let body = Problem {
-            kind: "about:blank",
+            kind,
             title,
             status: self.status.as_u16(),
             detail: &self.detail,

@@ -24,8 +24,10 @@ pub const LDAP: &str = "ldap";
 /// Most directory groups recorded for one user (the rest are left out, with a warning).
 const MAX_GROUPS: usize = 200;
 
-/// Sign `username` in with `password` through `directory`, audited as `auth.login` with the
-/// provider and, on success, the subject (the entry's DN) and the group changes. Errors: 401
+/// Sign `username` in with `password` through `directory`: the user, and what the audit event of
+/// the sign-in should say about it (the provider, the subject, i.e. the entry's DN, and the group
+/// changes); the caller checks a second factor and audits. A failure is audited here, with the
+/// provider and a reason. Errors: 401
 /// "invalid username or password" for anything the user got wrong (also an account disabled in
 /// testum, or a directory username testum cannot take); 503 when the directory cannot be asked.
 pub async fn sign_in(
@@ -34,7 +36,7 @@ pub async fn sign_in(
     username: &str,
     password: &Secret,
     remote: Option<String>,
-) -> Result<AuthUser, ApiError> {
+) -> Result<(AuthUser, serde_json::Value), ApiError> {
     let failed = |reason: &'static str| failure(state, username, reason, remote.clone());
     let identity = match directory.authenticate(username, password).await {
         Ok(identity) => identity,
@@ -89,19 +91,10 @@ pub async fn sign_in(
         },
     )
     .await?;
-    state
-        .store
-        .audit(NewAudit {
-            actor: &user.actor(),
-            action: "auth.login",
-            target: Some(format!("user:{}", user.id)),
-            outcome: "success",
-            details: json!({"remote_addr": remote, "provider": LDAP, "subject": identity.dn,
-                            "user_created": account.created, "groups": groups,
-                            "groups_joined": account.joined, "groups_left": account.left}),
-        })
-        .await?;
-    Ok(user)
+    let details = json!({"provider": LDAP, "subject": identity.dn,
+                         "user_created": account.created, "groups": groups,
+                         "groups_joined": account.joined, "groups_left": account.left});
+    Ok((user, details))
 }
 
 /// Audit a failed LDAP sign-in (never the password) and return the 401 to answer.

@@ -42,6 +42,7 @@ pub mod sessions;
 pub mod tasks;
 pub mod tls;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 pub mod ws;
 
@@ -138,6 +139,10 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get, users::patch, users::delete))
         .routes(routes!(users::change_own_password))
+        .routes(routes!(totp::status, totp::start))
+        .routes(routes!(totp::confirm))
+        .routes(routes!(totp::disable))
+        .routes(routes!(totp::reset))
         .routes(routes!(groups::list, groups::create))
         .routes(routes!(groups::get, groups::patch, groups::delete))
         .routes(routes!(grants::list, grants::create))
@@ -183,14 +188,19 @@ pub fn routes(limits: &ratelimit::RateLimits) -> OpenApiRouter<AppState> {
 
 /// The whole router (without trailing-slash normalisation, which wraps it in [`serve`]).
 ///
-/// Every route passes [`auth::require_auth`] (which lets public routes through) and then
-/// [`access::authorize`], both driven by the access table.
+/// Every route passes [`auth::require_auth`] (which lets public routes through), then
+/// [`access::authorize`], both driven by the access table, then [`totp::require_enrolment`]
+/// (a user who must turn on two-factor sign-in may only do that).
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = routes(&state.config.rate_limits).split_for_parts();
     let document = docs::Document::new(openapi);
     let https = state.tls.is_some();
     let cors_origins = state.config.http.cors_origins.clone();
     let router = routes
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            totp::require_enrolment,
+        ))
         .route_layer(middleware::from_fn(access::authorize))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

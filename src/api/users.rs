@@ -54,6 +54,10 @@ pub struct PatchUser {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Password)]
     password: Option<Secret>,
+    /// The user must sign in with a second factor (TOTP), whatever `TESTUM_REQUIRE_TOTP_FOR`
+    /// says; until it is on, the user can only turn it on.
+    #[serde(default)]
+    require_totp: Option<bool>,
 }
 
 /// `POST /api/users/me/password` body.
@@ -176,8 +180,9 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found(format!("no user with id {id}")))
 }
 
-/// `PATCH /api/users/{id} {role?, disabled?, password?}` (admin) → the user. Disabling or a new
-/// password ends the user's sessions; 409 when it would leave no enabled admin.
+/// `PATCH /api/users/{id} {role?, disabled?, password?, require_totp?}` (admin) → the user.
+/// Disabling or a new password ends the user's sessions; 409 when it would leave no enabled
+/// admin.
 #[utoipa::path(
     patch,
     path = "/api/users/{id}",
@@ -226,6 +231,7 @@ pub async fn patch(
         role: body.role,
         disabled: body.disabled,
         password_hash,
+        require_totp: body.require_totp,
     };
     Ok(Json(
         state.store.update_user(&user.actor(), id, patch).await?,

@@ -41,6 +41,7 @@ mod settings;
 mod target_pages;
 mod tasks;
 mod tokens;
+mod totp;
 mod ui_sessions;
 mod users;
 
@@ -92,6 +93,7 @@ pub use tasks::{
     TaskFilter, TaskKind, TaskParams, TaskStatus,
 };
 pub use tokens::{ApiToken, NewApiToken};
+pub use totp::{TotpRecord, TotpStanding};
 pub use users::{LOCAL_USERS, User, UserInfo, UserPatch};
 
 /// Who performed an action, as the audit log records it.

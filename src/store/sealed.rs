@@ -16,13 +16,15 @@ pub enum Sealed<'a> {
     Setting(&'a str),
     /// `notification_endpoints.sealed` (URL and secret) of the endpoint with this id.
     NotificationEndpoint(Uuid),
+    /// `user_totp.secret` of TOTP row `row` of user `user`.
+    TotpSecret { row: Uuid, user: Uuid },
 }
 
 impl Store {
-    /// In ONE write transaction, replace every platform credential and each of the `settings`
-    /// (those that exist) by what `reseal` makes of it, and record `master_key.rotate` with
-    /// `details` plus the count of credentials. Any error of `reseal` or the database rolls the
-    /// whole transaction back. On PostgreSQL the platforms table is locked against writers (reads
+    /// In ONE write transaction, replace every platform credential, notification endpoint, TOTP
+    /// secret and each of the `settings` (those that exist) by what `reseal` makes of it, and
+    /// record `master_key.rotate` with `details` plus the counts of each kind. Any error of
+    /// `reseal` or the database rolls the whole transaction back. On PostgreSQL the sealing tables are locked against writers (reads
     /// go on) for the duration, so no credential written meanwhile is missed.
     pub async fn reseal_all<E: From<StoreError>>(
         &self,
@@ -32,7 +34,7 @@ impl Store {
     ) -> Result<usize, E> {
         let mut tx = self.write_tx().await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("LOCK TABLE platforms, settings, notification_endpoints IN EXCLUSIVE MODE")
+            sqlx::query("LOCK TABLE platforms, settings, notification_endpoints, user_totp IN EXCLUSIVE MODE")
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
@@ -67,6 +69,22 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
         }
+        let totp = sqlx::query("SELECT id, user_id, secret FROM user_totp ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        for row in &totp {
+            let id = parse_uuid(row.try_get("id").map_err(StoreError::from)?)?;
+            let user = parse_uuid(row.try_get("user_id").map_err(StoreError::from)?)?;
+            let sealed: Vec<u8> = row.try_get("secret").map_err(StoreError::from)?;
+            let resealed = reseal(Sealed::TotpSecret { row: id, user }, &sealed)?;
+            sqlx::query("UPDATE user_totp SET secret = $1 WHERE id = $2")
+                .bind(resealed)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+        }
         for name in settings {
             let value: Option<Vec<u8>> =
                 sqlx::query_scalar("SELECT value FROM settings WHERE name = $1")
@@ -86,6 +104,7 @@ impl Store {
         }
         details["credentials"] = json!(rows.len());
         details["notification_endpoints"] = json!(endpoints.len());
+        details["totp_secrets"] = json!(totp.len());
         audit(
             &mut tx,
             self.chain_key(),

@@ -30,6 +30,10 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Who vouches for the password: [`LOCAL_USERS`] or a sign-in provider (`ldap`).
     pub source: String,
+    /// An admin asked this user to sign in with a second factor.
+    pub require_totp: bool,
+    /// Two-factor sign-in (TOTP) is on.
+    pub totp_enabled: bool,
 }
 
 /// The `source` of users whose password testum keeps itself.
@@ -49,6 +53,10 @@ pub struct UserInfo {
     /// Who vouches for the password: `local` (testum) or a sign-in provider (`ldap`), whose
     /// users were created at their first sign-in and have no local password.
     pub source: String,
+    /// The user must sign in with a second factor, whatever `TESTUM_REQUIRE_TOTP_FOR` says.
+    pub require_totp: bool,
+    /// The user signs in with a second factor (TOTP) now.
+    pub totp_enabled: bool,
 }
 
 impl From<User> for UserInfo {
@@ -60,6 +68,8 @@ impl From<User> for UserInfo {
             disabled: user.disabled,
             created_at: user.created_at,
             source: user.source,
+            require_totp: user.require_totp,
+            totp_enabled: user.totp_enabled,
         }
     }
 }
@@ -72,9 +82,14 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
     /// A new Argon2id PHC hash; setting it ends the user's sessions.
     pub password_hash: Option<String>,
+    /// Whether the user must sign in with a second factor.
+    pub require_totp: Option<bool>,
 }
 
-const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, source";
+const COLUMNS: &str = "id, username, password_hash, role, disabled, created_at, source,
+    require_totp,
+    (SELECT COUNT(*) FROM user_totp t WHERE t.user_id = users.id AND t.enabled_at IS NOT NULL)
+        AS totp_enabled";
 
 /// Message of the 409 that keeps the installation administrable.
 const LAST_ADMIN: &str = "this is the last enabled admin: make another user an admin first";
@@ -108,6 +123,8 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
         disabled: row.try_get::<i64, _>("disabled")? != 0,
         created_at: parse_ts(row.try_get("created_at")?)?,
         source: row.try_get("source")?,
+        require_totp: row.try_get::<i64, _>("require_totp")? != 0,
+        totp_enabled: row.try_get::<i64, _>("totp_enabled")? != 0,
     })
 }
 
@@ -234,13 +251,15 @@ impl Store {
         }
         let row = sqlx::query(sql(format!(
             "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled),
-                password_hash = COALESCE($4, password_hash)
+                password_hash = COALESCE($4, password_hash),
+                require_totp = COALESCE($5, require_totp)
              WHERE id = $1 RETURNING {COLUMNS}"
         )))
         .bind(id.to_string())
         .bind(patch.role.map(fleet_role_text))
         .bind(patch.disabled.map(i64::from))
         .bind(patch.password_hash.as_deref())
+        .bind(patch.require_totp.map(i64::from))
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -264,6 +283,7 @@ impl Store {
                     "role": patch.role.map(fleet_role_text),
                     "disabled": patch.disabled,
                     "password_changed": patch.password_hash.is_some(),
+                    "require_totp": patch.require_totp,
                     "sessions_ended": sessions_ended,
                 }),
             },

@@ -7,14 +7,17 @@
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
 //!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/groups`, `/ui/import`,
-//!   `/ui/notifications`: pages;
-//!   without a session they redirect (303) to `/`.
-//! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js` and `app.css`, public.
+//!   `/ui/notifications`, `/ui/account`: pages; without a session they redirect (303) to `/`, and
+//!   for a user who must turn on two-factor sign-in first, every page but `/ui/account`
+//!   redirects there.
+//! - `GET /ui/static/{file}`: `app.js`, `platforms.js`, `keys.js`, `account.js` and `app.css`,
+//!   public.
 //!
 //! Pages read through the same handlers as the API (so they show what the API shows, never a
 //! secret); every change is a `fetch` to the REST API, authenticated by the session cookie and
 //! the page's CSRF token, whose problem+json field errors the script puts next to the fields.
 
+mod account_page;
 mod assets;
 mod audit_page;
 mod groups_page;
@@ -48,5 +51,6 @@ pub fn router() -> Router<AppState> {
         .route("/ui/groups", get(groups_page::groups))
         .route("/ui/import", get(pages::import))
         .route("/ui/notifications", get(pages::notifications))
+        .route("/ui/account", get(account_page::account))
         .route("/ui/static/{file}", get(assets::file))
 }

@@ -17,6 +17,7 @@ use crate::api::access::Access::AtLeast;
 use crate::api::error::ApiError;
 use crate::api::extract::{ApiPath, ApiQuery};
 use crate::api::tasks as tasks_api;
+use crate::api::totp::{ENROL_PAGE, must_enrol};
 use crate::api::{AppState, access_report as access_api};
 use crate::role::Role;
 use crate::store::TaskKind;
@@ -51,19 +52,31 @@ impl IntoResponse for PageError {
 
 pub(super) type PageResult = Result<Response, PageError>;
 
-/// The login page, with the username typed so far and the reason of a failed attempt.
-pub fn login_page(username: &str, error: Option<&str>) -> Result<Html<String>, ApiError> {
-    render("login.html", context! { username, error })
+/// The login page, with the username typed so far and the reason of a failed attempt;
+/// `code_asked` (the password was right, the two-factor code missing or wrong) puts the focus on
+/// the password field, which the page does not fill in again.
+pub fn login_page(
+    username: &str,
+    error: Option<&str>,
+    code_asked: bool,
+) -> Result<Html<String>, ApiError> {
+    render("login.html", context! { username, error, code_asked })
 }
 
-/// The session of a page request, or the redirect to the login page.
+/// The session of a page request, or the redirect to the login page; a user who must turn on
+/// two-factor sign-in first is sent to the account page instead.
 pub(super) async fn signed_in(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<PageSession, Response> {
-    match page_session(state, headers).await {
-        Ok(Some(session)) => Ok(session),
-        Ok(None) => Err(Redirect::to("/").into_response()),
+    let session = match page_session(state, headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Err(Redirect::to("/").into_response()),
+        Err(e) => return Err(PageError(e).into_response()),
+    };
+    match must_enrol(state, &session.user).await {
+        Ok(false) => Ok(session),
+        Ok(true) => Err(Redirect::to(ENROL_PAGE).into_response()),
         Err(e) => Err(PageError(e).into_response()),
     }
 }
@@ -115,7 +128,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResu
     if page_session(&state, &headers).await?.is_some() {
         return Ok(Redirect::to("/ui/keys").into_response());
     }
-    Ok(login_page("", None)?.into_response())
+    Ok(login_page("", None, false)?.into_response())
 }
 
 /// `GET /ui/platforms/{id}`: one platform, its latest scan (state, findings, every line with

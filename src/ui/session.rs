@@ -1,7 +1,8 @@
 //! Browser sessions: the `testum_session` cookie, its CSRF token, login and logout.
 //!
-//! `POST /ui/login` (an HTML form: `username`, `password`) checks the password with the same code
-//! as `POST /api/auth/login` ([`crate::api::auth::check_password`], failed logins audited), stores
+//! `POST /ui/login` (an HTML form: `username`, `password`, and `totp`, the two-factor code of an
+//! account that has it on) checks them with the same code as `POST /api/auth/login`
+//! ([`crate::api::auth::check_password`], failed logins audited), stores
 //! a session whose token is 32 random bytes (only its SHA-256 is kept, see
 //! [`Store::create_browser_session`](crate::store::Store::create_browser_session)) and sets the
 //! cookie `testum_session` (HttpOnly, SameSite=Strict, Path=/; Secure when serving TLS).
@@ -27,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 use crate::api::AppState;
 use crate::api::auth::{AuthUser, SignedInWith, check_password};
 use crate::api::error::ApiError;
+use crate::api::totp::TOTP_REQUIRED;
 use crate::secret::Secret;
 
 /// Name of the session cookie.
@@ -196,6 +198,9 @@ fn cookie(token: &str, max_age: i64, secure: bool) -> HeaderValue {
 pub struct LoginForm {
     username: String,
     password: Secret,
+    /// The two-factor code (or a recovery code); empty for an account without it.
+    #[serde(default)]
+    totp: Secret,
 }
 
 /// `POST /ui/login`: on success a session cookie and a redirect (303) to the keys page; on
@@ -216,10 +221,18 @@ pub async fn login(
     }
     state.login_limiter.check(&form.username)?;
     let remote = connect_info.map(|Extension(ConnectInfo(addr))| addr.ip().to_string());
-    let user = match check_password(&state, &form.username, &form.password, remote).await {
+    let totp = Some(&form.totp).filter(|t| !t.expose().trim().is_empty());
+    let user = match check_password(&state, &form.username, &form.password, totp, remote).await {
         Ok(user) => user,
         Err(e) if e.status == StatusCode::UNAUTHORIZED => {
-            let page = super::pages::login_page(&form.username, Some(&e.detail))?;
+            let code_asked = e.problem_type.is_some();
+            let reason = if e.problem_type == Some(TOTP_REQUIRED) {
+                "two-factor sign-in is on for this account: type the password again with the \
+                 6-digit code of your authenticator app (or a recovery code)"
+            } else {
+                &e.detail
+            };
+            let page = super::pages::login_page(&form.username, Some(reason), code_asked)?;
             return Ok((StatusCode::UNAUTHORIZED, page).into_response());
         }
         Err(e) => return Err(e),

@@ -8,7 +8,7 @@ use minijinja::Environment;
 
 use crate::api::error::ApiError;
 
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 23] = [
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
@@ -43,6 +43,7 @@ const TEMPLATES: [(&str, &str); 22] = [
         "notifications.html",
         include_str!("templates/notifications.html"),
     ),
+    ("account.html", include_str!("templates/account.html")),
 ];
 
 /// `2026-11-29T10:11:12.123456Z` → `2026-11-29 10:11:12Z`: to the second, still UTC.

@@ -11,10 +11,10 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
 /// Call the API with bearer `token` (or none).
-async fn call_as(
+pub(crate) async fn call_as(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -75,7 +75,7 @@ async fn refresh(app: &TestApp, refresh_token: &Value) -> (StatusCode, Value) {
 }
 
 /// Create user `name` with `role` as the admin; its id.
-async fn create_user(app: &TestApp, name: &str, role: &str) -> String {
+pub(crate) async fn create_user(app: &TestApp, name: &str, role: &str) -> String {
     let (status, user) = app
         .post(
             "/api/users",

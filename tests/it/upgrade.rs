@@ -34,10 +34,10 @@ async fn pool(url: &str) -> AnyPool {
 
 /// Rows at the schema version before the last (the last, 0020_user_source, adds the columns
 /// `users.source`, `local` for every existing user, and `users.subject`, NULL for them; 0019_grants
-/// added `user_groups`, `group_members` and `grants`; 0017_target_error_reason added a column
-/// that stays NULL for these targets): one or more in every table, with bytes that are not UTF-8
-/// where the column holds bytes. Columns are named where later migrations add some with
-/// defaults.
+/// added `user_groups`, `group_members` and `grants`; 0018_totp added `users.require_totp` with a
+/// default and the two-factor tables; 0017_target_error_reason a column that stays NULL for these
+/// targets): one or more in every table, with bytes that are not UTF-8 where the column holds
+/// bytes. Columns are named where later migrations add some with defaults.
 const ROWS: &[&str] = &[
     "INSERT INTO users (id, username, password_hash, role, disabled, created_at)
      VALUES ('00000000-0000-4000-8000-000000000001', 'admin',
@@ -129,6 +129,12 @@ const ROWS: &[&str] = &[
        response)
      VALUES ('00000000-0000-4000-8000-00000000000b', 1, '2026-01-01T00:00:14.000000Z', 120, 200,
        NULL, 'ok')",
+    "INSERT INTO user_totp (id, user_id, secret, created_at, enabled_at, last_step)
+     VALUES ('00000000-0000-4000-8000-00000000000c', '00000000-0000-4000-8000-000000000001', $1,
+       '2026-01-01T00:00:15.000000Z', '2026-01-01T00:00:16.000000Z', 59000000)",
+    "INSERT INTO totp_recovery_codes (user_id, code_hash, created_at, used_at)
+     VALUES ('00000000-0000-4000-8000-000000000001', 'dd44', '2026-01-01T00:00:16.000000Z',
+       NULL)",
     // A testum at this version has adopted the pre-chain audit events already.
     "DELETE FROM settings WHERE name = 'audit_chain_adopt'",
 ];

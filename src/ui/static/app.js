@@ -677,6 +677,7 @@ async function loadUsers(table) {
     sel.onchange = () => patchUser(u.id, { role: sel.value === "none" ? null : sel.value });
     cell("").appendChild(sel);
     cell(u.disabled ? "disabled" : "enabled");
+    twoFactorCell(cell(u.totp_enabled ? "on" : "off"), u);
     cell((u.created_at || "").replace("T", " ").slice(0, 19) + "Z");
     const b = document.createElement("button");
     b.type = "button"; b.textContent = u.disabled ? "Enable" : "Disable";
@@ -684,6 +685,29 @@ async function loadUsers(table) {
     cell("").appendChild(b);
     return tr;
   }));
+}
+
+// A user's two-factor cell: on/off, the "required" box (PATCH require_totp) and, when it is on or
+// pending, a reset (DELETE /api/users/{id}/totp) for a user who lost the phone.
+function twoFactorCell(td, u) {
+  td.dataset.errorScope = "";
+  const label = document.createElement("label");
+  label.className = "check";
+  const box = document.createElement("input");
+  box.type = "checkbox"; box.checked = u.require_totp;
+  box.setAttribute("aria-label", "Require two-factor sign-in of " + u.username);
+  box.onchange = () => patchUser(u.id, { require_totp: box.checked });
+  label.append(box, "required");
+  td.appendChild(label);
+  if (u.totp_enabled) {
+    const reset = document.createElement("button");
+    reset.type = "button"; reset.className = "danger";
+    reset.textContent = "Reset";
+    reset.setAttribute("aria-label", "Reset two-factor sign-in of " + u.username);
+    reset.dataset.delete = `/api/users/${u.id}/totp`;
+    reset.dataset.confirm = `Reset two-factor sign-in of ${u.username}? They sign in with the password alone until they set it up again.`;
+    td.appendChild(reset);
+  }
 }
 
 async function patchUser(id, change) {

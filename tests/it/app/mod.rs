@@ -94,6 +94,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         http: Default::default(),
         ldap: Default::default(),
         refresh_token_ttl_secs: 7 * 86_400,
+        require_totp_for: Default::default(),
         // Every test client is 127.0.0.1 and tests sign in often: generous limits, so walking
         // the routes or signing in several users is not throttled. Rate-limit tests set theirs.
         rate_limits: testum::api::ratelimit::RateLimits {

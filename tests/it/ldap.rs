@@ -331,6 +331,23 @@ async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
     assert_eq!(audit["items"][0]["details"]["reason"], "rejected");
     assert!(!audit.to_string().contains("not-carols"));
 
+    // Two-factor sign-in holds for a directory user as for a local one: after the directory's
+    // yes, the code is asked for.
+    let (secret, _) = crate::totp::enrol(&app, &carol).await;
+    assert_eq!(
+        login(&app, "carol", "carol-pw").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let next_step = crate::totp::code_at(&secret, crate::totp::now() + 30);
+    let response = app
+        .http
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({"username": "carol", "password": "carol-pw", "totp": next_step}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
     // The password lives in the directory: testum will not set one.
     let (status, body) = app
         .call(

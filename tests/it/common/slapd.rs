@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::sshd::ensure_tool;
+use super::sshd::{ensure_tool, run};
 
 /// Base DN of the test directory.
 pub const BASE: &str = "dc=example,dc=test";
@@ -47,18 +47,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 impl Slapd {
@@ -224,7 +212,7 @@ impl Drop for Slapd {
 /// `server.key`) in `dir`.
 fn make_certificates(dir: &Path) {
     let p = |name: &str| dir.join(name);
-    run(Command::new("openssl")
+    run(Command::new("/usr/bin/openssl")
         .args([
             "req",
             "-x509",
@@ -239,7 +227,7 @@ fn make_certificates(dir: &Path) {
         .arg(p("ca.key"))
         .arg("-out")
         .arg(p("ca.pem")));
-    run(Command::new("openssl")
+    run(Command::new("/usr/bin/openssl")
         .args([
             "req",
             "-newkey",
@@ -258,7 +246,7 @@ fn make_certificates(dir: &Path) {
         "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    run(Command::new("openssl")
+    run(Command::new("/usr/bin/openssl")
         .args(["x509", "-req", "-days", "2"])
         .arg("-in")
         .arg(p("server.csr"))

@@ -30,7 +30,8 @@ pub const SSHD: &str = "/usr/sbin/sshd";
 /// Serialises useradd/userdel/chpasswd (they lock /etc/passwd and fail when it is busy).
 static ACCOUNTS: Mutex<()> = Mutex::new(());
 
-fn run(cmd: &mut Command) -> Output {
+/// Run `cmd` to its end; panics naming it, with its output, when it cannot run or fails.
+pub fn run(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));

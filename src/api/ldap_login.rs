@@ -38,6 +38,12 @@ pub async fn sign_in(
     remote: Option<String>,
 ) -> Result<(AuthUser, serde_json::Value), ApiError> {
     let failed = |reason: &'static str| failure(state, username, reason, remote.clone());
+    // Only names testum could record reach the directory: no wildcard or filter syntax (escaped
+    // anyway), and no spaces, which the directory would ignore while the per-username rate limit
+    // counts "lisa " apart from "lisa".
+    if crate::validate::username(username).is_err() {
+        return Err(failed("username_not_allowed").await);
+    }
     let identity = match directory.authenticate(username, password).await {
         Ok(identity) => identity,
         Err(LdapError::Rejected) => return Err(failed("rejected").await),

@@ -604,6 +604,50 @@ pub async fn patch(
         ..PlatformFacts::from(&platform)
     };
     require_for(&user, name, &facts)?;
+    // No edit raises its editor's role on the platform: renaming or retagging it into the
+    // scope of a stronger grant (admin on `name:web5`) would hand that grant to any platform.
+    let before = user.grants.role_on(&PlatformFacts::from(&platform));
+    let after = user.grants.role_on(&facts);
+    if after > before {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this change would give you role {} on {name}, where you hold {}: only someone \
+                 who holds it already may make it",
+                after.map_or("none", Role::as_str),
+                before.map_or("none", Role::as_str)
+            ),
+        ));
+    }
+    // A stored credential goes only where it was given, unless the editor may act on the whole
+    // fleet anyway: someone with operator on part of it must not point a platform (and its
+    // password or key) at a host of their choosing.
+    let moved = [
+        (
+            "host",
+            patch.host.as_ref().is_some_and(|h| *h != platform.host),
+        ),
+        ("port", patch.port.is_some_and(|p| p != platform.port)),
+        (
+            "username",
+            patch
+                .username
+                .as_ref()
+                .is_some_and(|u| *u != platform.username),
+        ),
+    ];
+    if patch.credential.is_none() && user.grants.fleet() < Some(Role::Operator) {
+        let mut errors = Errors::default();
+        for (field, _) in moved.iter().filter(|(_, changed)| *changed) {
+            errors.add(
+                field,
+                "changing it needs the credential again (auth_method with password or \
+                 private_key): a stored credential is only sent where it was given, unless you \
+                 are operator on the whole fleet",
+            );
+        }
+        errors.finish()?;
+    }
     let updated = state
         .store
         .patch_platform(&user.actor(), platform.id, patch)

@@ -128,13 +128,14 @@ fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     })
 }
 
-/// The user named `username`, if any, read on `conn` (in a transaction, say).
+/// The user named `username` whatever its case (names are unique so, migration 0009), if any,
+/// read on `conn` (in a transaction, say).
 pub(super) async fn user_by_name_in(
     conn: &mut AnyConnection,
     username: &str,
 ) -> StoreResult<Option<User>> {
     let row = sqlx::query(sql(format!(
-        "SELECT {COLUMNS} FROM users WHERE username = $1"
+        "SELECT {COLUMNS} FROM users WHERE lower(username) = lower($1)"
     )))
     .bind(username)
     .fetch_optional(conn)
@@ -204,7 +205,7 @@ impl Store {
         Ok(user)
     }
 
-    /// The user named `username`, if any.
+    /// The user named `username` whatever its case, if any.
     pub async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
         user_by_name_in(&mut *self.pool.acquire().await?, username).await
     }

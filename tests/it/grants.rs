@@ -680,3 +680,82 @@ async fn a_schedule_fires_only_within_its_creators_grants() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 }
+
+/// The trial's two escapes, now refused: pointing a platform (and its stored password) at another
+/// address, and renaming or retagging a platform into the scope of a stronger grant.
+#[tokio::test]
+async fn an_edit_neither_moves_a_credential_nor_raises_its_editors_role() {
+    let app = TestApp::start().await;
+    let web4 = unreachable(&app, "web4", "web").await;
+    let web5 = unreachable(&app, "web5", "web").await;
+    let (wendy, wendy_id) = user(&app, "wendy", Value::Null).await;
+    grant(&app, json!({"user_id": wendy_id}), "operator", "tag:web").await;
+    grant(&app, json!({"user_id": wendy_id}), "admin", "name:web5").await;
+    let path = format!("/api/platforms/{web4}");
+
+    // Another port, host or login for the stored password: refused, naming each field.
+    let (status, body) = wendy
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"port": common::closed_port(), "host": "127.0.0.2"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(names(&body["errors"], "field"), ["host", "port"]);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credential again")
+    );
+    let after = app.get(&path).await;
+    assert_eq!(after["host"], "127.0.0.1");
+    // With a credential of her own for the new address, the move is hers to make; the same
+    // values again are no move at all.
+    let (status, body) = wendy
+        .call(
+            Method::PATCH,
+            &path,
+            Some(
+                json!({"port": common::closed_port(), "auth_method": "password",
+                        "password": "wendy's own"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = wendy
+        .call(Method::PATCH, &path, Some(json!({"host": "127.0.0.1"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Admin on name:web5 does not travel with the name.
+    let (status, body) = wendy
+        .call(
+            Method::PATCH,
+            &format!("/api/platforms/{web5}"),
+            Some(json!({"name": "web5-old"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = wendy
+        .call(Method::PATCH, &path, Some(json!({"name": "web5"})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["detail"],
+        "this change would give you role admin on web5, where you hold operator: only someone \
+         who holds it already may make it"
+    );
+    assert_eq!(app.get(&path).await["name"], "web4");
+
+    // A fleet-wide operator moves platforms as before.
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({"port": common::closed_port()})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

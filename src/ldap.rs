@@ -195,8 +195,22 @@ impl Directory {
         if !settings.user_filter.contains("{username}") {
             return Err("TESTUM_LDAP_USER_FILTER: must contain {username}".into());
         }
-        if settings.group_base.is_some() && !settings.group_filter.contains("{dn}") {
-            return Err("TESTUM_LDAP_GROUP_FILTER: must contain {dn}".into());
+        if ldap3::parse_filter(settings.user_filter.replace("{username}", "x")).is_err() {
+            return Err(format!(
+                "TESTUM_LDAP_USER_FILTER {:?}: is not an LDAP filter (RFC 4515)",
+                settings.user_filter
+            ));
+        }
+        if settings.group_base.is_some() {
+            if !settings.group_filter.contains("{dn}") {
+                return Err("TESTUM_LDAP_GROUP_FILTER: must contain {dn}".into());
+            }
+            if ldap3::parse_filter(settings.group_filter.replace("{dn}", "x")).is_err() {
+                return Err(format!(
+                    "TESTUM_LDAP_GROUP_FILTER {:?}: is not an LDAP filter (RFC 4515)",
+                    settings.group_filter
+                ));
+            }
         }
         let bind = match (&settings.bind_dn, &settings.bind_password_file) {
             (None, None) => None,
@@ -251,11 +265,10 @@ impl Directory {
                      its start check; local accounts can still sign in");
                 Ok(None)
             }
-            Err(e) => Err(format!(
-                "TESTUM_LDAP_URL {}: {e} (TESTUM_LDAP_ON_ERROR=disable starts without LDAP \
-                 sign-in instead)",
-                directory.url
+            Err(LdapError::Unavailable(e)) => Err(format!(
+                "{e} (TESTUM_LDAP_ON_ERROR=disable starts without LDAP sign-in instead)"
             )),
+            Err(LdapError::Rejected) => Err("TESTUM_LDAP_URL: the start check was refused".into()),
         }
     }
 
@@ -263,6 +276,20 @@ impl Directory {
     /// that a wrong URL, certificate or service password is found before the first user is.
     pub async fn check(&self) -> Result<(), LdapError> {
         let mut ldap = self.connect().await?;
+        for (setting, base) in std::iter::once(("TESTUM_LDAP_USER_BASE", &self.user_base)).chain(
+            self.group_base
+                .iter()
+                .map(|base| ("TESTUM_LDAP_GROUP_BASE", base)),
+        ) {
+            // RFC 4511 §4.5.1: a base-object search of an entry that is not there is
+            // noSuchObject (32).
+            ldap.with_timeout(self.timeout)
+                .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+                .await
+                .map_err(unavailable(setting))?
+                .success()
+                .map_err(|e| LdapError::Unavailable(format!("{setting} {base:?}: {e}")))?;
+        }
         ldap.unbind().await.map_err(unavailable("unbind"))
     }
 
@@ -278,6 +305,41 @@ impl Directory {
             return Err(LdapError::Rejected);
         }
         let mut ldap = self.connect().await?;
+        let (entry, identity) = self.find(&mut ldap, username).await?;
+        let bound = ldap
+            .with_timeout(self.timeout)
+            .simple_bind(&entry.dn, password.expose())
+            .await
+            .map_err(unavailable("user bind"))?;
+        if bound.rc == INVALID_CREDENTIALS {
+            return Err(LdapError::Rejected);
+        }
+        bound.success().map_err(unavailable("user bind"))?;
+        let _ = ldap.unbind().await;
+        Ok(identity)
+    }
+
+    /// The user `username` as the directory has it now (entry still there and not left out by
+    /// the user filter, and its groups), without a password: what a session's refresh checks.
+    /// `Ok(None)` when the entry is gone or filtered out.
+    pub async fn lookup(&self, username: &str) -> Result<Option<LdapIdentity>, LdapError> {
+        let mut ldap = self.connect().await?;
+        let found = self.find(&mut ldap, username).await;
+        let _ = ldap.unbind().await;
+        match found {
+            Ok((_, identity)) => Ok(Some(identity)),
+            Err(LdapError::Rejected) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The one entry the user filter finds for `username` on `ldap`, and the identity it gives
+    /// (DN, username, groups). [`LdapError::Rejected`] when there is none.
+    async fn find(
+        &self,
+        ldap: &mut ldap3::Ldap,
+        username: &str,
+    ) -> Result<(SearchEntry, LdapIdentity), LdapError> {
         let filter = self
             .user_filter
             .replace("{username}", &ldap_escape(username));
@@ -334,25 +396,15 @@ impl Directory {
                 .filter_map(|dn| first_rdn_value(dn))
                 .collect(),
         };
-        let bound = ldap
-            .with_timeout(self.timeout)
-            .simple_bind(&entry.dn, password.expose())
-            .await
-            .map_err(unavailable("user bind"))?;
-        if bound.rc == INVALID_CREDENTIALS {
-            return Err(LdapError::Rejected);
-        }
-        bound.success().map_err(unavailable("user bind"))?;
-        let _ = ldap.unbind().await;
-        let username = attribute(&entry, &self.username_attribute)
-            .first()
-            .cloned()
-            .unwrap_or_else(|| username.to_string());
-        Ok(LdapIdentity {
-            dn: entry.dn,
-            username,
+        let identity = LdapIdentity {
+            dn: entry.dn.clone(),
+            username: attribute(&entry, &self.username_attribute)
+                .first()
+                .cloned()
+                .unwrap_or_else(|| username.to_string()),
             groups: sorted(groups),
-        })
+        };
+        Ok((entry, identity))
     }
 
     /// A connection bound as the service account, or anonymous.
@@ -365,15 +417,19 @@ impl Directory {
         }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.url)
             .await
-            .map_err(unavailable("connect"))?;
+            .map_err(|e| {
+                LdapError::Unavailable(format!("TESTUM_LDAP_URL {}: cannot connect: {e}", self.url))
+            })?;
         ldap3::drive!(conn);
         if let Some((dn, password)) = &self.bind {
             ldap.with_timeout(self.timeout)
                 .simple_bind(dn, password.expose())
                 .await
-                .map_err(unavailable("service bind"))?
+                .map_err(unavailable("TESTUM_LDAP_BIND_DN: the service bind"))?
                 .success()
-                .map_err(unavailable("service bind (TESTUM_LDAP_BIND_DN)"))?;
+                .map_err(unavailable(
+                    "TESTUM_LDAP_BIND_DN, TESTUM_LDAP_BIND_PASSWORD_FILE: the service bind failed",
+                ))?;
         }
         Ok(ldap)
     }
@@ -552,6 +608,12 @@ mod tests {
                 .unwrap_err()
                 .starts_with("TESTUM_LDAP_USER_FILTER")
         );
+        let unbalanced = LdapSettings {
+            user_filter: "(uid={username}".into(),
+            ..settings("ldap://127.0.0.1")
+        };
+        let e = Directory::from_settings(&unbalanced).unwrap_err();
+        assert!(e.ends_with("is not an LDAP filter (RFC 4515)"), "{e}");
         let half = LdapSettings {
             bind_dn: Some("cn=svc".into()),
             ..settings("ldap://127.0.0.1")

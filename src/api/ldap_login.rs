@@ -14,9 +14,10 @@ use serde_json::json;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::ApiError;
-use crate::ldap::{Directory, LdapError};
+use crate::ldap::{Directory, LdapError, LdapIdentity};
 use crate::secret::Secret;
-use crate::store::{Actor, NewAudit, ProviderSignIn, SignedIn, StoreError};
+use crate::store::{Actor, NewAudit, ProviderSignIn, ProviderUser, SignedIn, StoreError};
+use uuid::Uuid;
 
 /// The `source` of LDAP users and groups.
 pub const LDAP: &str = "ldap";
@@ -50,15 +51,42 @@ pub async fn sign_in(
         Err(e @ LdapError::Unavailable(_)) => {
             tracing::warn!(error = %e, "LDAP sign-in failed");
             failed("directory_unavailable").await;
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the LDAP directory cannot be reached; local accounts can still sign in",
-            ));
+            return Err(unavailable());
         }
     };
+    let account = match record(state, &identity).await? {
+        Ok(account) => account,
+        Err(reason) => return Err(failed(reason).await),
+    };
+    if account.user.disabled {
+        return Err(failed("disabled").await);
+    }
+    let user = AuthUser::load(
+        &state.store,
+        SignedIn {
+            user_id: account.user.id,
+            username: account.user.username.clone(),
+            role: account.user.role,
+            token_role: None,
+        },
+    )
+    .await?;
+    let details = json!({"provider": LDAP, "subject": identity.dn,
+                         "user_created": account.created, "groups": identity.groups,
+                         "groups_joined": account.joined, "groups_left": account.left});
+    Ok((user, details))
+}
+
+/// Record what the directory said of a user: its account (created when new) and its `ldap`
+/// groups. `Ok(Err(reason))` when testum cannot take the user: a directory username that is not
+/// a valid testum username, or the name of a local account (never taken over).
+async fn record(
+    state: &AppState,
+    identity: &LdapIdentity,
+) -> Result<Result<ProviderUser, &'static str>, ApiError> {
     let Ok(name) = crate::validate::username(&identity.username) else {
         tracing::warn!(dn = %identity.dn, "LDAP username is not a valid testum username");
-        return Err(failed("username_not_allowed").await);
+        return Ok(Err("username_not_allowed"));
     };
     let mut groups: Vec<String> = identity
         .groups
@@ -78,29 +106,62 @@ pub async fn sign_in(
             groups: &groups,
         })
         .await;
-    let account = match recorded {
-        Ok(account) => account,
-        // A local account of that name (found by a case-insensitive index): never taken over.
-        Err(StoreError::Conflict(_)) => return Err(failed("local_account_of_that_name").await),
-        Err(e) => return Err(e.into()),
-    };
-    if account.user.disabled {
-        return Err(failed("disabled").await);
+    match recorded {
+        Ok(account) => Ok(Ok(account)),
+        Err(StoreError::Conflict(_)) => Ok(Err("local_account_of_that_name")),
+        Err(e) => Err(e.into()),
     }
-    let user = AuthUser::load(
-        &state.store,
-        SignedIn {
-            user_id: account.user.id,
-            username: account.user.username.clone(),
-            role: account.user.role,
-            token_role: None,
+}
+
+/// At the refresh of session `family_id` of `user`, a user from LDAP: ask the directory again
+/// (without a password) so that offboarding there ends access here. The entry still there: its
+/// groups are taken again (memberships, hence grants, follow the directory). Gone, left out by
+/// the user filter, or no longer one testum can take: the session is ended (audited
+/// `auth.refresh`, outcome `denied`, with the reason) and the answer is 401. The directory cannot
+/// be asked: 503 (the refresh token is spent; sign in again once it answers).
+pub async fn recheck(
+    state: &AppState,
+    directory: &Directory,
+    user: &SignedIn,
+    family_id: Uuid,
+) -> Result<(), ApiError> {
+    let looked_up = directory.lookup(&user.username).await.map_err(|e| {
+        tracing::warn!(error = %e, user = %user.username, "LDAP re-check at refresh failed");
+        unavailable()
+    })?;
+    let reason = match looked_up {
+        None => "directory_entry_gone",
+        Some(identity) => match record(state, &identity).await? {
+            Ok(account) if account.user.id == user.user_id => return Ok(()),
+            Ok(_) | Err(_) => "directory_entry_changed",
         },
+    };
+    let actor = Actor {
+        user_id: Some(user.user_id),
+        name: user.username.clone(),
+    };
+    state.store.end_session(&actor, family_id).await?;
+    state
+        .store
+        .audit(NewAudit {
+            actor: &actor,
+            action: "auth.refresh",
+            target: Some(format!("user:{}", user.user_id)),
+            outcome: "denied",
+            details: json!({"provider": LDAP, "reason": reason}),
+        })
+        .await?;
+    Err(ApiError::unauthorized(
+        "the directory no longer knows this account; the session is ended",
+    ))
+}
+
+/// The 503 of a directory that cannot be asked.
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the LDAP directory cannot be reached; local accounts can still sign in",
     )
-    .await?;
-    let details = json!({"provider": LDAP, "subject": identity.dn,
-                         "user_created": account.created, "groups": groups,
-                         "groups_joined": account.joined, "groups_left": account.left});
-    Ok((user, details))
 }
 
 /// Audit a failed LDAP sign-in (never the password) and return the 401 to answer.

@@ -111,6 +111,15 @@ pub async fn refresh(
         .await?;
     match outcome {
         Refresh::Rotated { family_id, user } => {
+            if let Some(directory) = &state.ldap
+                && state
+                    .store
+                    .get_user(user.user_id)
+                    .await?
+                    .is_some_and(|u| u.source == super::ldap_login::LDAP)
+            {
+                super::ldap_login::recheck(&state, directory, &user, family_id).await?;
+            }
             let user = AuthUser::load(&state.store, user).await?;
             Ok(Json(pair(&state, &user, family_id, &next)?))
         }

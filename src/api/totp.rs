@@ -544,7 +544,8 @@ pub async fn reset(
     }
 }
 
-/// Whether `password` is user `user`'s (Argon2id, off the async runtime).
+/// Whether `password` is user `user`'s (Argon2id, off the async runtime); a 422 naming `password`
+/// for a user of a sign-in provider, which has no password in testum.
 async fn password_matches(
     state: &AppState,
     user: Uuid,
@@ -555,6 +556,15 @@ async fn password_matches(
         .get_user(user)
         .await?
         .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    if account.source != crate::store::LOCAL_USERS {
+        return Err(ApiError::field(
+            "password",
+            format!(
+                "this user signs in through {}: testum keeps no password for it; use a code",
+                account.source
+            ),
+        ));
+    }
     let password = password.clone();
     tokio::task::spawn_blocking(move || verify_password(password.expose(), &account.password_hash))
         .await

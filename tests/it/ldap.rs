@@ -176,7 +176,7 @@ async fn an_unreachable_server_or_a_wrong_service_password_is_unavailable() {
     let down = directory(&settings(&format!("ldap://127.0.0.1:{}", closed_port())));
     let e = down.check().await.unwrap_err();
     assert!(
-        matches!(e, LdapError::Unavailable(ref m) if m.starts_with("connect")),
+        matches!(e, LdapError::Unavailable(ref m) if m.starts_with("TESTUM_LDAP_URL ldap://127.0.0.1:")),
         "{e:?}"
     );
     let e = down
@@ -316,6 +316,7 @@ async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
     );
 
     // Left the group in the directory: the next sign-in takes the membership, and the role, away.
+    // (A refresh does too: see a_refresh_asks_the_directory_again.)
     slapd.remove_member(&format!("cn=web-ops,{GROUPS}"), &carol_dn);
     let (status, carol) = login(&app, "carol", "carol-pw").await;
     assert_eq!(status, StatusCode::OK);
@@ -347,6 +348,21 @@ async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // Turning it off takes a code: testum has no password of hers to check.
+    let response = app
+        .http
+        .post(format!("{}/api/users/me/totp/disable", app.base))
+        .bearer_auth(&carol)
+        .json(&json!({"password": "carol-pw"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(
+        problem["errors"][0]["message"],
+        "this user signs in through ldap: testum keeps no password for it; use a code"
+    );
 
     // The password lives in the directory: testum will not set one.
     let (status, body) = app
@@ -373,11 +389,12 @@ async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
         StatusCode::UNAUTHORIZED
     );
 
-    // A local account of the same name is never taken over: its own password only.
+    // A local account of the same name, whatever its case, is never taken over: its own
+    // password only (this was a 500 when the case differed).
     let (status, _) = app
         .post(
             "/api/users",
-            json!({"username": "dave", "password": "dave's local password", "role": "viewer"}),
+            json!({"username": "Dave", "password": "dave's local password", "role": "viewer"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -423,4 +440,100 @@ async fn an_unreachable_directory_stops_the_start_or_is_switched_off() {
     config.ldap.on_error = "disable".into();
     let state = testum::server::prepare(&config).await.unwrap();
     assert!(state.ldap.is_none());
+}
+
+#[tokio::test]
+async fn a_refresh_asks_the_directory_again() {
+    let (slapd, carol_dn) = populated();
+    let password_file = slapd.admin_password_file();
+    let app = TestApp::start_with(|config| {
+        config.ldap = LdapSettings {
+            bind_dn: Some(ADMIN_DN.into()),
+            bind_password_file: Some(password_file.clone()),
+            ..settings(&slapd.url)
+        };
+    })
+    .await;
+    let (status, body) = app
+        .post(
+            "/api/platforms",
+            json!({"name": "web1", "host": "127.0.0.1", "port": closed_port(), "username": "u",
+                   "auth_method": "password", "password": "x", "tags": ["web"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let signed_in: Value = app
+        .http
+        .post(format!("{}/api/auth/login", app.base))
+        .json(&json!({"username": "carol", "password": "carol-pw"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let groups = app.get("/api/groups?limit=500").await;
+    let web_ops = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "web-ops")
+        .unwrap()["id"]
+        .clone();
+    let (status, body) = app
+        .post(
+            "/api/grants",
+            json!({"group_id": web_ops, "role": "viewer", "selector": "tag:web"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let refresh = |token: Value| {
+        let http = app.http.clone();
+        let url = format!("{}/api/auth/refresh", app.base);
+        async move {
+            let response = http
+                .post(url)
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (
+                status,
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, pair) = refresh(signed_in["refresh_token"].clone()).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    assert_eq!(
+        visible(&app, pair["access_token"].as_str().unwrap()).await,
+        ["web1"]
+    );
+
+    // Out of web-ops in the directory: the refresh takes the membership away.
+    slapd.remove_member(&format!("cn=web-ops,{GROUPS}"), &carol_dn);
+    let (status, pair) = refresh(pair["refresh_token"].clone()).await;
+    assert_eq!(status, StatusCode::OK, "{pair}");
+    let access = pair["access_token"].as_str().unwrap().to_string();
+    assert!(visible(&app, &access).await.is_empty());
+
+    // Gone from the directory: the refresh is refused and the whole session ends.
+    slapd.delete(&carol_dn);
+    let (status, body) = refresh(pair["refresh_token"].clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let still = app
+        .http
+        .get(format!("{}/api/users/me/totp", app.base))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.status(), StatusCode::UNAUTHORIZED);
+    let audit = app.get("/api/audit?action=auth.refresh&limit=1").await;
+    assert_eq!(audit["items"][0]["outcome"], "denied");
+    assert_eq!(
+        audit["items"][0]["details"]["reason"],
+        "directory_entry_gone"
+    );
 }

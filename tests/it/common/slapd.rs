@@ -150,7 +150,12 @@ impl Slapd {
         );
     }
 
-    /// Run `tool` (ldapadd, ldapmodify) as the administrator with `ldif` on its stdin.
+    /// Delete the entry `dn`, through the server.
+    pub fn delete(&self, dn: &str) {
+        self.ldap_tool("/usr/bin/ldapdelete", &format!("{dn}\n"));
+    }
+
+    /// Run `tool` (ldapadd, ldapmodify, ldapdelete) as the administrator with `ldif` on its stdin.
     fn ldap_tool(&self, tool: &str, ldif: &str) {
         let mut child = Command::new(tool)
             .args(["-x", "-H", &self.url, "-D", ADMIN_DN, "-w", ADMIN_PASSWORD])

@@ -240,18 +240,35 @@ async fn visible(app: &TestApp, token: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
-    let (slapd, carol_dn) = populated();
+/// The service with LDAP sign-in through `slapd`, searching as its administrator.
+async fn service_on(slapd: &Slapd) -> TestApp {
     let password_file = slapd.admin_password_file();
-    let app = TestApp::start_with(|config| {
+    TestApp::start_with(|config| {
         config.ldap = LdapSettings {
             bind_dn: Some(ADMIN_DN.into()),
-            bind_password_file: Some(password_file.clone()),
+            bind_password_file: Some(password_file),
             ..settings(&slapd.url)
         };
     })
-    .await;
+    .await
+}
+
+/// The id of the group `name` of source `ldap`, as the admin lists groups.
+async fn ldap_group(app: &TestApp, name: &str) -> Value {
+    let groups = app.get("/api/groups?limit=500").await;
+    groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == name && g["source"] == "ldap")
+        .unwrap_or_else(|| panic!("no ldap group {name} in {groups}"))["id"]
+        .clone()
+}
+
+#[tokio::test]
+async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
+    let (slapd, carol_dn) = populated();
+    let app = service_on(&slapd).await;
     for (name, tag) in [("web1", "web"), ("db1", "db")] {
         let (status, body) = app
             .post(
@@ -279,20 +296,13 @@ async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
         .clone();
     assert_eq!(account["source"], "ldap");
     assert_eq!(account["role"], Value::Null);
-    let groups = app.get("/api/groups?limit=500").await;
-    let web_ops = groups["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "web-ops" && g["source"] == "ldap")
-        .unwrap_or_else(|| panic!("no ldap group web-ops in {groups}"))
-        .clone();
+    let web_ops = ldap_group(&app, "web-ops").await;
 
     // A grant on the directory group: operator on tag:web.
     let (status, body) = app
         .post(
             "/api/grants",
-            json!({"group_id": web_ops["id"], "role": "operator", "selector": "tag:web"}),
+            json!({"group_id": web_ops, "role": "operator", "selector": "tag:web"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -445,15 +455,7 @@ async fn an_unreachable_directory_stops_the_start_or_is_switched_off() {
 #[tokio::test]
 async fn a_refresh_asks_the_directory_again() {
     let (slapd, carol_dn) = populated();
-    let password_file = slapd.admin_password_file();
-    let app = TestApp::start_with(|config| {
-        config.ldap = LdapSettings {
-            bind_dn: Some(ADMIN_DN.into()),
-            bind_password_file: Some(password_file.clone()),
-            ..settings(&slapd.url)
-        };
-    })
-    .await;
+    let app = service_on(&slapd).await;
     let (status, body) = app
         .post(
             "/api/platforms",
@@ -472,14 +474,7 @@ async fn a_refresh_asks_the_directory_again() {
         .json()
         .await
         .unwrap();
-    let groups = app.get("/api/groups?limit=500").await;
-    let web_ops = groups["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "web-ops")
-        .unwrap()["id"]
-        .clone();
+    let web_ops = ldap_group(&app, "web-ops").await;
     let (status, body) = app
         .post(
             "/api/grants",

@@ -70,10 +70,11 @@ pub fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(mut config) => config
-            .settings
-            .read_files()
-            .and_then(|()| runtime.block_on(crate::server::serve(config))),
+        Command::Serve(mut config) => config.settings.read_files().and_then(|()| {
+            config.oidc = crate::oidc::OidcSettings::from_vars(std::env::vars())
+                .map_err(anyhow::Error::msg)?;
+            runtime.block_on(crate::server::serve(config))
+        }),
         Command::Worker(mut config) => config
             .settings
             .read_files()

@@ -59,6 +59,11 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub ldap: crate::ldap::LdapSettings,
 
+    /// OpenID Connect providers: read from the `TESTUM_OIDC_*` variables by
+    /// [`crate::oidc::OidcSettings::from_vars`] (not flags: each provider has its own set).
+    #[arg(skip)]
+    pub oidc: crate::oidc::OidcSettings,
+
     #[command(flatten)]
     pub settings: Settings,
 }

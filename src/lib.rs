@@ -25,6 +25,7 @@ pub mod ldap;
 mod master_key_check;
 pub mod metrics;
 pub mod notify;
+pub mod oidc;
 pub mod opaque_token;
 #[cfg(test)]
 mod peer_vectors;

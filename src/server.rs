@@ -127,6 +127,9 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
     let ldap = crate::ldap::Directory::open(&config.ldap)
         .await
         .map_err(anyhow::Error::msg)?;
+    let oidc = crate::oidc::Providers::open(&config.oidc)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let (store, master_key) = open(&config.settings).await?;
     if config.workers == 0 && store.backend() == Backend::Sqlite {
         bail!(
@@ -141,6 +144,7 @@ pub async fn prepare(config: &ServeConfig) -> anyhow::Result<AppState> {
         .context("cannot set up access token keys")?;
     state.tls = tls;
     state.ldap = ldap.map(Arc::new);
+    state.oidc = Arc::new(oidc);
     Ok(state)
 }
 

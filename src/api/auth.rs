@@ -313,7 +313,7 @@ pub async fn check_password(
 }
 
 /// Copy the fields of object `more` into object `into`.
-fn merge(into: &mut serde_json::Value, more: serde_json::Value) {
+pub(crate) fn merge(into: &mut serde_json::Value, more: serde_json::Value) {
     if let (Some(into), serde_json::Value::Object(more)) = (into.as_object_mut(), more) {
         into.extend(more);
     }

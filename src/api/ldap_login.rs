@@ -14,16 +14,14 @@ use serde_json::json;
 use super::AppState;
 use super::auth::AuthUser;
 use super::error::ApiError;
+use super::provider_login::{self, Vouched};
 use crate::ldap::{Directory, LdapError, LdapIdentity};
 use crate::secret::Secret;
-use crate::store::{Actor, NewAudit, ProviderSignIn, ProviderUser, SignedIn, StoreError};
+use crate::store::{AccountPolicy, Actor, NewAudit, ProviderUser, SignedIn};
 use uuid::Uuid;
 
 /// The `source` of LDAP users and groups.
 pub const LDAP: &str = "ldap";
-
-/// Most directory groups recorded for one user (the rest are left out, with a warning).
-const MAX_GROUPS: usize = 200;
 
 /// Sign `username` in with `password` through `directory`: the user, and what the audit event of
 /// the sign-in should say about it (the provider, the subject, i.e. the entry's DN, and the group
@@ -77,40 +75,19 @@ pub async fn sign_in(
     Ok((user, details))
 }
 
-/// Record what the directory said of a user: its account (created when new) and its `ldap`
-/// groups. `Ok(Err(reason))` when testum cannot take the user: a directory username that is not
-/// a valid testum username, or the name of a local account (never taken over).
+/// Record what the directory said of a user ([`provider_login::record`]; the account follows
+/// the entry when it is renamed).
 async fn record(
     state: &AppState,
     identity: &LdapIdentity,
 ) -> Result<Result<ProviderUser, &'static str>, ApiError> {
-    let Ok(name) = crate::validate::username(&identity.username) else {
-        tracing::warn!(dn = %identity.dn, "LDAP username is not a valid testum username");
-        return Ok(Err("username_not_allowed"));
+    let vouched = Vouched {
+        source: LDAP,
+        subject: &identity.dn,
+        username: &identity.username,
+        groups: &identity.groups,
     };
-    let mut groups: Vec<String> = identity
-        .groups
-        .iter()
-        .filter_map(|g| crate::validate::name(g).ok())
-        .collect();
-    if groups.len() > MAX_GROUPS {
-        tracing::warn!(dn = %identity.dn, groups = groups.len(), "LDAP user is in more groups than testum records; the first {MAX_GROUPS} by name are kept");
-        groups.truncate(MAX_GROUPS);
-    }
-    let recorded = state
-        .store
-        .provider_sign_in(&ProviderSignIn {
-            source: LDAP,
-            subject: &identity.dn,
-            username: &name,
-            groups: &groups,
-        })
-        .await;
-    match recorded {
-        Ok(account) => Ok(Ok(account)),
-        Err(StoreError::Conflict(_)) => Ok(Err("local_account_of_that_name")),
-        Err(e) => Err(e.into()),
-    }
+    provider_login::record(state, vouched, AccountPolicy::CreateFollowSubject).await
 }
 
 /// At the refresh of session `family_id` of `user`, a user from LDAP: ask the directory again
@@ -171,18 +148,8 @@ async fn failure(
     reason: &'static str,
     remote: Option<String>,
 ) -> ApiError {
-    let audited = state
-        .store
-        .audit(NewAudit {
-            actor: &Actor::typed(username),
-            action: "auth.login",
-            target: None,
-            outcome: "failure",
-            details: json!({"remote_addr": remote, "provider": LDAP, "reason": reason}),
-        })
-        .await;
-    match audited {
-        Ok(_) => ApiError::unauthorized("invalid username or password"),
-        Err(e) => e.into(),
+    match provider_login::audit_failure(state, username, LDAP, reason, remote, json!({})).await {
+        Ok(()) => ApiError::unauthorized("invalid username or password"),
+        Err(e) => e,
     }
 }

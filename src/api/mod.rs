@@ -33,6 +33,7 @@ pub mod ldap_login;
 pub mod notifications;
 pub mod platform_filters;
 pub mod platforms;
+pub mod provider_login;
 pub mod ratelimit;
 pub mod schedules;
 pub mod scope;
@@ -89,6 +90,9 @@ pub struct AppState {
     /// The LDAP directory users may sign in through (`TESTUM_LDAP_URL`), checked at start;
     /// `None`: local accounts only.
     pub ldap: Option<Arc<crate::ldap::Directory>>,
+    /// The OpenID Connect providers users may sign in through (`TESTUM_OIDC_PROVIDERS`), each
+    /// checked at start; empty: none.
+    pub oidc: Arc<crate::oidc::Providers>,
 }
 
 impl AppState {
@@ -112,6 +116,7 @@ impl AppState {
             workers: WorkerHealth::default(),
             tls: None,
             ldap: None,
+            oidc: Arc::default(),
         })
     }
 }

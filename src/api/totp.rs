@@ -181,11 +181,18 @@ pub async fn second_factor(
 /// Whether signed-in `user` must use a second factor: its own flag, or the policy for the
 /// rights this request carries (the strongest role of its grants; for an API token, capped at
 /// the token's role, so an admin's viewer token is not an admin's under `admin`).
+/// A user of an OpenID provider never must: the provider asks its own second factor.
 fn required(state: &AppState, user: &AuthUser, standing: &TotpStanding) -> bool {
-    state
-        .config
-        .require_totp_for
-        .requires(user.grants.strongest(), standing.require_totp)
+    !through_oidc(standing)
+        && state
+            .config
+            .require_totp_for
+            .requires(user.grants.strongest(), standing.require_totp)
+}
+
+/// Whether the user signs in through an OpenID provider.
+fn through_oidc(standing: &TotpStanding) -> bool {
+    standing.source.starts_with("oidc:")
 }
 
 /// Whether signed-in `user` must turn on two-factor sign-in before anything else: it is
@@ -322,7 +329,8 @@ pub async fn status(
 }
 
 /// `POST /api/users/me/totp` (any role) → 201 with a new secret, pending until confirmed; it
-/// replaces a pending one. 409 when two-factor sign-in is on already (turn it off first).
+/// replaces a pending one. 409 when two-factor sign-in is on already (turn it off first), or the
+/// account signs in through an OpenID provider (which asks its own).
 #[utoipa::path(
     post,
     path = "/api/users/me/totp",
@@ -330,7 +338,7 @@ pub async fn status(
     responses(
         (status = 201, description = "Started: add the account to the app, then confirm with a code", body = TotpEnrolment),
         (status = 403, description = "Signed in with an API token, which cannot change sign-in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Two-factor sign-in is on already", body = Problem, content_type = "application/problem+json")
+        (status = 409, description = "Two-factor sign-in is on already, or the account signs in through an OpenID provider", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn start(
@@ -339,6 +347,14 @@ pub async fn start(
     via: Option<Extension<ViaApiToken>>,
 ) -> Result<(StatusCode, Json<TotpEnrolment>), ApiError> {
     refuse_api_token(via, "turn on two-factor sign-in")?;
+    let standing = state.store.totp_standing(user.id).await?;
+    if standing.as_ref().is_some_and(through_oidc) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "this account signs in through an OpenID provider, which asks its own second \
+             factor; testum's is for local and LDAP accounts",
+        ));
+    }
     let secret = TotpSecret::generate();
     let material = totp::enrolment(&secret, &user.username).map_err(ApiError::internal)?;
     let id = Uuid::new_v4();

@@ -76,7 +76,7 @@ pub use platforms::{
     Assignment, DesiredState, NewPlatform, PinOutcome, PinnedHostKey, Platform, PlatformPatch,
     SyncStatus,
 };
-pub use provider_users::{ProviderSignIn, ProviderUser};
+pub use provider_users::{AccountPolicy, ProviderRefusal, ProviderSignIn, ProviderUser};
 pub use retention::ExpiredRows;
 pub use scans::{
     AccessCursor, AccessEntry, AccessFilter, KeyRef, MAX_STORED_LINES, PlatformScan, PlatformState,

@@ -1,6 +1,7 @@
-//! Users a sign-in provider vouches for (LDAP; later OIDC): created at their first sign-in, and
-//! their memberships in the provider's groups made equal to what the provider said at each
-//! sign-in. Grants on those groups (`user_groups.source` = the provider) then give the roles.
+//! Users a sign-in provider vouches for (LDAP, OpenID Connect): created at their first sign-in
+//! (or, where the provider is set so, only matched to accounts an admin made), and their
+//! memberships in the provider's groups made equal to what the provider said at each sign-in.
+//! Grants on those groups (`user_groups.source` = the provider) then give the roles.
 
 use serde_json::json;
 use sqlx::{AnyConnection, Row};
@@ -9,18 +10,63 @@ use uuid::Uuid;
 use super::audit::insert as audit;
 use super::users::{LOCAL_USERS, User};
 use super::{Actor, NewAudit, Store, StoreError, StoreResult, now_ts, parse_uuid};
+use crate::role::Role;
 
 /// What a provider said about a user that signed in.
 #[derive(Debug, Clone)]
 pub struct ProviderSignIn<'a> {
-    /// The provider: `ldap` (the users' and groups' `source`).
+    /// The provider: `ldap` or `oidc:<name>` (the users' and groups' `source`).
     pub source: &'a str,
-    /// The provider's name for the user (an LDAP DN).
+    /// The provider's name for the user (an LDAP DN, an ID token's `sub`).
     pub subject: &'a str,
     /// The username, already checked by [`crate::validate::username`].
     pub username: &'a str,
     /// The user's group names at the provider, already checked by [`crate::validate::name`].
     pub groups: &'a [String],
+    /// How an account is found or made for the user.
+    pub accounts: AccountPolicy,
+}
+
+/// How a provider's sign-in finds its account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountPolicy {
+    /// The account of the username, made at the first sign-in; its subject follows the provider
+    /// (an LDAP entry may be renamed). A local account of that name is never taken.
+    CreateFollowSubject,
+    /// The account of the username, made at the first sign-in, and bound to the subject it was
+    /// made with: a later sign-in by another subject under the same username (a name the
+    /// provider gave to someone else) is refused. A local account of that name is never taken.
+    CreatePinSubject,
+    /// No account is made: only an existing one of this provider (bound to its subject), or a
+    /// local account an admin made for the user, which the first sign-in links to the provider
+    /// (its source and subject set; its password kept). A local account with the fleet-wide
+    /// admin role is never linked: the provider's word alone does not make a fleet admin.
+    ExistingOnly,
+}
+
+/// Why a provider's sign-in got no account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderRefusal {
+    /// The username is a local account (or another provider's) that this sign-in may not take.
+    OtherAccount,
+    /// No account of that username, and the provider may not make one.
+    NoAccount,
+    /// The account is bound to another subject of the provider.
+    SubjectChanged,
+    /// The local account to link has the fleet-wide admin role.
+    AdminAccount,
+}
+
+impl ProviderRefusal {
+    /// The reason the audit records.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ProviderRefusal::OtherAccount => "local_account_of_that_name",
+            ProviderRefusal::NoAccount => "no_account",
+            ProviderRefusal::SubjectChanged => "subject_changed",
+            ProviderRefusal::AdminAccount => "admin_account_not_linked",
+        }
+    }
 }
 
 /// The user after a provider sign-in, and what changed.
@@ -35,22 +81,25 @@ pub struct ProviderUser {
 }
 
 impl Store {
-    /// Record the sign-in `sign_in` in one transaction: create the user when new (no fleet-wide
-    /// role, no usable local password, audited `user.create` by the actor named after the
-    /// provider), record its subject, create the provider's groups it names that do not exist yet
-    /// (audited `group.create`), and make its memberships in the provider's groups equal to
-    /// `sign_in.groups`. Errors: [`StoreError::Conflict`] when the username belongs to a user of
-    /// another source (a local account is never taken over by a provider).
+    /// Record the sign-in `sign_in` in one transaction: find its account as `sign_in.accounts`
+    /// says, creating it when new (no fleet-wide role, no usable local password, audited
+    /// `user.create` by the actor named after the provider) or linking a local one (audited
+    /// `user.link`), record its subject, create the provider's groups it names that do not
+    /// exist yet (audited `group.create`), and make its memberships in the provider's groups
+    /// equal to `sign_in.groups`. `Ok(Err(_))`: no account for this sign-in, nothing changed.
     pub async fn provider_sign_in(
         &self,
         sign_in: &ProviderSignIn<'_>,
-    ) -> StoreResult<ProviderUser> {
+    ) -> StoreResult<Result<ProviderUser, ProviderRefusal>> {
         let actor = Actor {
             user_id: None,
             name: sign_in.source.to_string(),
         };
         let mut tx = self.write_tx().await?;
-        let (user, created) = find_or_create(&mut tx, self, &actor, sign_in).await?;
+        let (user, created) = match find_or_create(&mut tx, self, &actor, sign_in).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let mut wanted = Vec::new();
         for name in sign_in.groups {
             wanted.push(provider_group(&mut tx, self, &actor, sign_in.source, name).await?);
@@ -96,36 +145,58 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(ProviderUser {
+        Ok(Ok(ProviderUser {
             user,
             created,
             joined,
             left,
-        })
+        }))
     }
 }
 
-/// The user `sign_in.username` of the provider, created when there is none; its subject updated.
+/// The account of `sign_in` as its [`AccountPolicy`] says (created or linked when it says so),
+/// its subject recorded, and whether it was created now.
 async fn find_or_create(
     conn: &mut AnyConnection,
     store: &Store,
     actor: &Actor,
     sign_in: &ProviderSignIn<'_>,
-) -> StoreResult<(User, bool)> {
+) -> StoreResult<Result<(User, bool), ProviderRefusal>> {
     let existing = super::users::user_by_name_in(conn, sign_in.username).await?;
     let (id, created) = match existing {
-        Some(user) if user.source != sign_in.source => {
-            return Err(StoreError::Conflict(format!(
-                "the username {:?} belongs to a {} account",
-                user.username,
-                if user.source == LOCAL_USERS {
-                    "local"
-                } else {
-                    &user.source
+        Some(user) if user.source == sign_in.source => {
+            if sign_in.accounts != AccountPolicy::CreateFollowSubject {
+                let subject: Option<String> =
+                    sqlx::query_scalar("SELECT subject FROM users WHERE id = $1")
+                        .bind(user.id.to_string())
+                        .fetch_one(&mut *conn)
+                        .await?;
+                if subject.is_some_and(|s| s != sign_in.subject) {
+                    return Ok(Err(ProviderRefusal::SubjectChanged));
                 }
-            )));
+            }
+            (user.id, false)
         }
-        Some(user) => (user.id, false),
+        Some(user)
+            if sign_in.accounts == AccountPolicy::ExistingOnly && user.source == LOCAL_USERS =>
+        {
+            if user.role == Some(Role::Admin) {
+                return Ok(Err(ProviderRefusal::AdminAccount));
+            }
+            sqlx::query("UPDATE users SET source = $1 WHERE id = $2")
+                .bind(sign_in.source)
+                .bind(user.id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            let details = json!({"username": user.username, "source": sign_in.source,
+                                 "subject": sign_in.subject});
+            record(conn, store, actor, "user.link", user.id, details).await?;
+            (user.id, false)
+        }
+        Some(_) => return Ok(Err(ProviderRefusal::OtherAccount)),
+        None if sign_in.accounts == AccountPolicy::ExistingOnly => {
+            return Ok(Err(ProviderRefusal::NoAccount));
+        }
         None => {
             let id = Uuid::new_v4();
             // "!" is no PHC string: no password ever verifies against it.
@@ -139,19 +210,9 @@ async fn find_or_create(
             .bind(sign_in.source)
             .execute(&mut *conn)
             .await?;
-            audit(
-                conn,
-                store.chain_key(),
-                NewAudit {
-                    actor,
-                    action: "user.create",
-                    target: Some(format!("user:{id}")),
-                    outcome: "success",
-                    details: json!({"username": sign_in.username, "role": null,
-                                    "source": sign_in.source, "subject": sign_in.subject}),
-                },
-            )
-            .await?;
+            let details = json!({"username": sign_in.username, "role": null,
+                                 "source": sign_in.source, "subject": sign_in.subject});
+            record(conn, store, actor, "user.create", id, details).await?;
             (id, true)
         }
     };
@@ -163,7 +224,31 @@ async fn find_or_create(
     let user = super::users::user_by_id_in(conn, id)
         .await?
         .ok_or(StoreError::NotFound)?;
-    Ok((user, created))
+    Ok(Ok((user, created)))
+}
+
+/// Audit `action` on user `id` by `actor`, in the sign-in's transaction.
+async fn record(
+    conn: &mut AnyConnection,
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    id: Uuid,
+    details: serde_json::Value,
+) -> StoreResult<()> {
+    audit(
+        conn,
+        store.chain_key(),
+        NewAudit {
+            actor,
+            action,
+            target: Some(format!("user:{id}")),
+            outcome: "success",
+            details,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The id and name of the group `name` of `source`, created (audited `group.create`) when new.

@@ -27,7 +27,7 @@ pub struct TotpRecord {
 }
 
 /// What the account page and the enrolment gate need to know of a user's second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpStanding {
     /// An admin marked the user `require_totp`.
     pub require_totp: bool,
@@ -37,13 +37,16 @@ pub struct TotpStanding {
     pub pending: bool,
     /// Recovery codes not used yet.
     pub recovery_codes_left: i64,
+    /// Who vouches for the user: `local`, `ldap`, `oidc:<name>` (an OpenID provider does its
+    /// own second factor; testum's is not asked for its users).
+    pub source: String,
 }
 
 impl Store {
     /// The second-factor standing of user `user_id`; `None` when there is no such user.
     pub async fn totp_standing(&self, user_id: Uuid) -> StoreResult<Option<TotpStanding>> {
         let row = sqlx::query(
-            "SELECT u.require_totp, t.id AS totp_id, t.enabled_at,
+            "SELECT u.require_totp, u.source, t.id AS totp_id, t.enabled_at,
                     (SELECT COUNT(*) FROM totp_recovery_codes r
                      WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left
              FROM users u LEFT JOIN user_totp t ON t.user_id = u.id WHERE u.id = $1",
@@ -59,6 +62,7 @@ impl Store {
                 enabled,
                 pending: has_row && !enabled,
                 recovery_codes_left: row.try_get("codes_left")?,
+                source: row.try_get("source")?,
             })
         })
         .transpose()

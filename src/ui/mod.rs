@@ -5,6 +5,8 @@
 //! Routes (not API routes, not in the OpenAPI document):
 //! - `GET /`: the login page without a session, else a redirect to `/ui/keys`.
 //! - `POST /ui/login`, `POST /ui/logout`: see [`session`].
+//! - `GET /ui/oidc/{name}/login`, `GET /ui/oidc/{name}/callback`: sign-in through an OpenID
+//!   Connect provider, see [`oidc_login`].
 //! - `GET /ui/keys`, `/ui/keys/{id}`, `/ui/platforms`, `/ui/platforms/{id}`, `/ui/tasks`, `/ui/tasks/{id}`,
 //!   `/ui/schedules`, `/ui/access`, `/ui/audit`, `/ui/users`, `/ui/groups`, `/ui/import`,
 //!   `/ui/notifications`, `/ui/account`: pages; without a session they redirect (303) to `/`, and
@@ -22,6 +24,7 @@ mod assets;
 mod audit_page;
 mod groups_page;
 mod key_pages;
+pub mod oidc_login;
 mod pages;
 mod platforms_page;
 pub mod session;
@@ -38,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::home))
         .route("/ui/login", post(session::login))
         .route("/ui/logout", post(session::logout))
+        .route("/ui/oidc/{name}/login", get(oidc_login::start))
+        .route("/ui/oidc/{name}/callback", get(oidc_login::callback))
         .route("/ui/keys", get(key_pages::keys))
         .route("/ui/keys/{id}", get(key_pages::key))
         .route("/ui/platforms", get(platforms_page::platforms))

@@ -55,12 +55,23 @@ pub(super) type PageResult = Result<Response, PageError>;
 /// The login page, with the username typed so far and the reason of a failed attempt;
 /// `code_asked` (the password was right, the two-factor code missing or wrong) puts the focus on
 /// the password field, which the page does not fill in again.
+/// The page also offers "Sign in with …" for each OpenID Connect provider.
 pub fn login_page(
+    state: &AppState,
     username: &str,
     error: Option<&str>,
     code_asked: bool,
 ) -> Result<Html<String>, ApiError> {
-    render("login.html", context! { username, error, code_asked })
+    let providers: Vec<_> = state
+        .oidc
+        .all()
+        .iter()
+        .map(|p| context! { name => &p.settings.name, display_name => &p.settings.display_name })
+        .collect();
+    render(
+        "login.html",
+        context! { username, error, code_asked, providers },
+    )
 }
 
 /// The session of a page request, or the redirect to the login page; a user who must turn on
@@ -128,7 +139,7 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResu
     if page_session(&state, &headers).await?.is_some() {
         return Ok(Redirect::to("/ui/keys").into_response());
     }
-    Ok(login_page("", None, false)?.into_response())
+    Ok(login_page(&state, "", None, false)?.into_response())
 }
 
 /// `GET /ui/platforms/{id}`: one platform, its latest scan (state, findings, every line with

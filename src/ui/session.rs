@@ -232,11 +232,17 @@ pub async fn login(
             } else {
                 &e.detail
             };
-            let page = super::pages::login_page(&form.username, Some(reason), code_asked)?;
+            let page = super::pages::login_page(&state, &form.username, Some(reason), code_asked)?;
             return Ok((StatusCode::UNAUTHORIZED, page).into_response());
         }
         Err(e) => return Err(e),
     };
+    start(&state, &user).await
+}
+
+/// Start a browser session for `user`, who just signed in (by password or through a provider):
+/// the session stored, its cookie set, and a redirect (303) to the keys page.
+pub async fn start(state: &AppState, user: &AuthUser) -> Result<Response, ApiError> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = B64.encode(raw);
@@ -246,7 +252,7 @@ pub async fn login(
         .create_browser_session(user.id, &token_hash(&token), expires)
         .await?;
     let mut response = Redirect::to("/ui/keys").into_response();
-    response.headers_mut().insert(
+    response.headers_mut().append(
         header::SET_COOKIE,
         cookie(&token, SESSION_SECS, state.tls.is_some()),
     );

@@ -93,6 +93,7 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
         metrics_token: None,
         http: Default::default(),
         ldap: Default::default(),
+        oidc: Default::default(),
         refresh_token_ttl_secs: 7 * 86_400,
         require_totp_for: Default::default(),
         // Every test client is 127.0.0.1 and tests sign in often: generous limits, so walking

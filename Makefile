@@ -3,7 +3,7 @@
 # run as root (as CI does) or need sudo-less root rights.
 
 SHELL := /bin/bash
-APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl iproute2 slapd ldap-utils
+APT_PACKAGES := openssh-server openssh-client sudo busybox postgresql-client chromium chromium-driver systemd docker-compose openssl iproute2 slapd ldap-utils nodejs
 
 .PHONY: test deps check faults schemathesis fuzz fuzz-smoke fuzz-deps bench bench-deps cases
 
@@ -79,6 +79,15 @@ deps:
 		  || python3 -m pip install --quiet --break-system-packages 'moto[server]' \
 		  || { echo "make test: cannot pip install 'moto[server]'" >&2; exit 1; }; }
 	@command -v moto_server >/dev/null 2>&1 || { echo "make test: moto_server is missing after install" >&2; exit 1; }
+	@# tests/it/oidc.rs signs in at a real OpenID provider: oidc-provider from npm (tests/oidc).
+	@# Debian's nodejs comes without npm (NodeSource's has it built in).
+	@command -v npm >/dev/null || { echo "installing: npm"; apt-get install -y -qq --no-install-recommends npm; }
+	@command -v npm >/dev/null || { echo "make test: npm is missing after install" >&2; exit 1; }
+	@test -f tests/oidc/node_modules/oidc-provider/package.json || { \
+		echo "installing: oidc-provider (npm ci in tests/oidc)"; \
+		(cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error) \
+		  || { echo "make test: cannot npm ci in tests/oidc" >&2; exit 1; }; }
+	@test -f tests/oidc/node_modules/oidc-provider/package.json || { echo "make test: oidc-provider is missing after npm ci" >&2; exit 1; }
 	@# tests/it/api_access.rs validates the OpenAPI document with openapi-spec-validator.
 	@python3 -c 'import openapi_spec_validator' 2>/dev/null || { \
 		echo "installing: openapi-spec-validator (pip)"; \

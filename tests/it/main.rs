@@ -38,6 +38,7 @@ mod keys_matrix;
 mod ldap;
 mod metrics;
 mod notifications;
+mod oidc;
 mod output_archive;
 mod peer_vectors;
 mod platform_files;

@@ -44,14 +44,16 @@ const provider = new Provider(issuer, {
   ttl: { IdToken: config.id_token_ttl_secs ?? 3600 },
   cookies: { keys: ['testum test provider cookie key'] },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
-  async findAccount(ctx, login) {
+  // The account id, hence `sub`, is "sub-<login>": not the username, as at real providers.
+  async findAccount(ctx, accountId) {
+    const login = accountId.replace(/^sub-/, '');
     const user = users[login];
     if (!user) return undefined;
     return {
-      accountId: login,
+      accountId,
       async claims() {
         return {
-          sub: `sub-${login}`,
+          sub: accountId,
           preferred_username: user.username ?? login,
           name: login,
           groups: user.groups ?? [],
@@ -100,7 +102,7 @@ server.on('request', async (req, res) => {
     if (!users[login] || users[login].password !== form.get('password')) {
       return loginPage(res, details.uid, 'wrong login or password');
     }
-    await provider.interactionFinished(req, res, { login: { accountId: login } }, {
+    await provider.interactionFinished(req, res, { login: { accountId: `sub-${login}` } }, {
       mergeWithLastSubmission: false,
     });
   } catch (err) {

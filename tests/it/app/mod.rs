@@ -145,6 +145,24 @@ impl TestApp {
         archive: Option<OutputArchive>,
         archive_on_finish: bool,
     ) -> TestApp {
+        TestApp::start_full(None, adjust, archive, archive_on_finish).await
+    }
+
+    /// [`TestApp::start_with`], serving on `listener`: for a test that must know the service's
+    /// address before it starts (an OpenID provider registers its redirect URI).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        adjust: impl FnOnce(&mut ServeConfig),
+    ) -> TestApp {
+        TestApp::start_full(Some(listener), adjust, None, true).await
+    }
+
+    async fn start_full(
+        listener: Option<tokio::net::TcpListener>,
+        adjust: impl FnOnce(&mut ServeConfig),
+        archive: Option<OutputArchive>,
+        archive_on_finish: bool,
+    ) -> TestApp {
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = config(data_dir.path().to_path_buf());
         config.settings.database_url = test_database_url().await;
@@ -163,7 +181,7 @@ impl TestApp {
                 ..WorkerConfig::from(&config.settings)
             },
         );
-        TestApp::serve(state, &config, data_dir, Some(worker)).await
+        TestApp::serve(state, &config, data_dir, Some(worker), listener).await
     }
 
     /// The service's HTTP API without a worker in process (as when `testum worker` processes do
@@ -176,17 +194,21 @@ impl TestApp {
         config.settings.database_url = test_database_url().await;
         adjust(&mut config);
         let state = testum::server::prepare(&config).await.unwrap();
-        TestApp::serve(state, &config, data_dir, None).await
+        TestApp::serve(state, &config, data_dir, None, None).await
     }
 
-    /// Serve `state` on a free loopback port and log in as `admin`.
+    /// Serve `state` on `listener` (default: a free loopback port) and log in as `admin`.
     async fn serve(
         state: testum::api::AppState,
         config: &ServeConfig,
         data_dir: tempfile::TempDir,
         worker: Option<Worker>,
+        listener: Option<tokio::net::TcpListener>,
     ) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = match listener {
+            Some(listener) => listener,
+            None => tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (store, archive) = (state.store.clone(), state.archive.clone());
         tokio::spawn(testum::api::serve(listener, state, std::future::pending()));

@@ -4,6 +4,7 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod oidc;
 pub mod slapd;
 pub mod sshd;
 

@@ -18,7 +18,7 @@
 //! | `GROUPS_CLAIM` | ID token claim listing the user's groups (empty: none) | `groups` |
 //! | `AUTO_CREATE` | create a user at its first sign-in | `TESTUM_OIDC_AUTO_CREATE`, `true` |
 //! | `CA_FILE` | PEM CA certificates for the provider's HTTPS | system roots |
-//! | `ON_ERROR` | `stop` the start when the provider fails its start check, or `disable` it | `stop` |
+//! | `ON_ERROR` | `fail`: stop the start when the provider fails its start check; `disable`: start without it | `fail` |
 //!
 //! `TESTUM_PUBLIC_URL` (the address browsers use to reach testum, e.g.
 //! `https://testum.example.com`) is required with any provider: the redirect URI registered at
@@ -139,12 +139,12 @@ impl OidcSettings {
                     None => auto_create,
                 },
                 ca_file: get(&key("CA_FILE")).map(PathBuf::from),
-                disable_on_error: match get(&key("ON_ERROR")).unwrap_or("stop") {
-                    "stop" => false,
+                disable_on_error: match get(&key("ON_ERROR")).unwrap_or("fail") {
+                    "fail" => false,
                     "disable" => true,
                     other => {
                         return Err(format!(
-                            "{}: {other:?} is neither \"stop\" nor \"disable\"",
+                            "{}: {other:?} is neither \"fail\" nor \"disable\"",
                             key("ON_ERROR")
                         ));
                     }

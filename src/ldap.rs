@@ -165,6 +165,21 @@ impl Directory {
     /// line naming the setting at fault.
     pub fn from_settings(settings: &LdapSettings) -> Result<Option<Directory>, String> {
         let Some(url) = settings.url.as_deref().map(str::trim) else {
+            // Settings that only make sense with a directory point at a forgotten URL: say so
+            // rather than start with LDAP sign-in silently off.
+            let orphan = [
+                ("TESTUM_LDAP_USER_BASE", settings.user_base.is_some()),
+                ("TESTUM_LDAP_BIND_DN", settings.bind_dn.is_some()),
+                ("TESTUM_LDAP_GROUP_BASE", settings.group_base.is_some()),
+                ("TESTUM_LDAP_CA_FILE", settings.ca_file.is_some()),
+            ]
+            .into_iter()
+            .find(|(_, set)| *set);
+            if let Some((setting, _)) = orphan {
+                return Err(format!(
+                    "TESTUM_LDAP_URL: required with {setting} (LDAP sign-in needs the directory's URL)"
+                ));
+            }
             return Ok(None);
         };
         let plain = match url.split_once("://") {
@@ -589,6 +604,15 @@ mod tests {
             Directory::from_settings(&LdapSettings::default())
                 .unwrap()
                 .is_none()
+        );
+        let forgotten_url = LdapSettings {
+            url: None,
+            ..settings("ldap://127.0.0.1")
+        };
+        assert_eq!(
+            Directory::from_settings(&forgotten_url).unwrap_err(),
+            "TESTUM_LDAP_URL: required with TESTUM_LDAP_USER_BASE (LDAP sign-in needs the \
+             directory's URL)"
         );
         let no_base = LdapSettings {
             user_base: None,

@@ -337,6 +337,14 @@ async fn local_password(
     let valid = tokio::task::spawn_blocking(move || verify_password(password.expose(), &hash))
         .await
         .map_err(ApiError::internal)?;
+    // The audit says why (for the admin reading it); the caller gets one answer for all.
+    let reason = match &user {
+        None => "unknown_user",
+        Some(u) if u.disabled => "disabled",
+        // "!": an account a sign-in provider made, which has no password here.
+        Some(u) if u.password_hash == "!" => "no_local_password",
+        Some(_) => "wrong_password",
+    };
     let Some(user) = user.filter(|u| valid && !u.disabled) else {
         state
             .store
@@ -345,7 +353,7 @@ async fn local_password(
                 action: "auth.login",
                 target: None,
                 outcome: "failure",
-                details: json!({"remote_addr": remote}),
+                details: json!({"remote_addr": remote, "reason": reason}),
             })
             .await?;
         return Err(ApiError::unauthorized("invalid username or password"));

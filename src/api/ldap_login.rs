@@ -70,7 +70,7 @@ pub async fn sign_in(
     )
     .await?;
     let details = json!({"provider": LDAP, "subject": identity.dn,
-                         "user_created": account.created, "groups": identity.groups,
+                         "user_created": account.created, "groups": account.groups,
                          "groups_joined": account.joined, "groups_left": account.left});
     Ok((user, details))
 }

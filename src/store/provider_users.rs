@@ -75,6 +75,8 @@ pub struct ProviderUser {
     pub user: User,
     /// Created by this sign-in.
     pub created: bool,
+    /// The provider's groups the user is in now (names as recorded).
+    pub groups: Vec<String>,
     /// Groups of the provider the user joined, and left, with this sign-in (names).
     pub joined: Vec<String>,
     pub left: Vec<String>,
@@ -145,9 +147,16 @@ impl Store {
             }
         }
         tx.commit().await?;
+        let mut groups: Vec<String> = Vec::new();
+        for (_, name) in wanted {
+            if !groups.contains(&name) {
+                groups.push(name);
+            }
+        }
         Ok(Ok(ProviderUser {
             user,
             created,
+            groups,
             joined,
             left,
         }))

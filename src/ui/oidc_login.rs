@@ -31,7 +31,7 @@ use super::pages::{PageError, login_page};
 use crate::api::AppState;
 use crate::api::auth::AuthUser;
 use crate::api::error::ApiError;
-use crate::api::provider_login::{self, MAX_GROUPS, Vouched};
+use crate::api::provider_login::{self, Vouched};
 use crate::oidc::{OidcError, Pending, Provider};
 use crate::store::{AccountPolicy, NewAudit, SignedIn};
 
@@ -284,9 +284,8 @@ async fn sign_in(
         },
     )
     .await?;
-    let groups: Vec<&String> = identity.groups.iter().take(MAX_GROUPS).collect();
     let details = json!({"subject": identity.subject, "user_created": account.created,
-                         "groups": groups, "groups_joined": account.joined,
+                         "groups": account.groups, "groups_joined": account.joined,
                          "groups_left": account.left});
     Ok(Ok((user, details)))
 }

@@ -91,6 +91,23 @@ async fn login_gives_the_same_answer_for_wrong_user_and_wrong_password() {
     );
     let text = audit.to_string();
     assert!(!text.contains("nope"), "a password reached the audit log");
+    // The caller cannot tell them apart; the admin reading the audit log can.
+    let reasons: Vec<(&str, &str)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "failure")
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap(),
+                e["details"]["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [("ghost", "unknown_user"), ("admin", "wrong_password")]
+    );
 }
 
 #[tokio::test]

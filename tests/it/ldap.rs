@@ -319,7 +319,12 @@ async fn directory_users_sign_in_and_get_roles_through_their_ldap_groups() {
         .find(|e| e["actor"] == "carol" && e["outcome"] == "success")
         .unwrap();
     assert_eq!(success["details"]["provider"], "ldap");
+    eprintln!("LDAP sign-in, as audited: {success:#}");
     assert_eq!(success["details"]["subject"], carol_dn.as_str());
+    assert_eq!(
+        success["details"]["groups"],
+        json!(["all-staff", "web-ops"])
+    );
     assert_eq!(
         success["details"]["groups_joined"],
         json!(["all-staff", "web-ops"])

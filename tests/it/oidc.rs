@@ -172,8 +172,25 @@ async fn a_user_signs_in_through_the_provider_and_gets_roles_from_its_groups() {
     assert_eq!(success["details"]["subject"], "sub-alice");
     assert_eq!(success["details"]["user_created"], true);
     assert_eq!(
+        success["details"]["groups"],
+        json!(["web-ops", "all-staff"])
+    );
+    assert_eq!(
         success["details"]["groups_joined"],
         json!(["web-ops", "all-staff"])
+    );
+    // It has no password here: the password login says no, and the audit says why.
+    let (status, _) = app
+        .call_anon(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"username": "alice", "password": "alice-pw"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        last_login(&app, "failure").await["details"]["reason"],
+        "no_local_password"
     );
     let audit_text = app.get("/api/audit?limit=500").await.to_string();
     assert!(!audit_text.contains("alice-pw"));

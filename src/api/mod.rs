@@ -211,7 +211,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_auth,
         ))
-        .merge(crate::ui::router())
+        .merge(crate::ui::router(&state.config.rate_limits))
         .layer(Extension(document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

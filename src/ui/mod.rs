@@ -36,13 +36,19 @@ use axum::routing::{get, post};
 use crate::api::AppState;
 
 /// The UI's routes, merged into [`crate::api::router`].
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(pages::home))
+///
+/// The sign-in routes (the login form, and each OpenID provider's start and callback, which ask
+/// the provider) are limited per client IP like the API's login (`limits`).
+pub fn router(limits: &crate::api::ratelimit::RateLimits) -> Router<AppState> {
+    let sign_in = Router::new()
         .route("/ui/login", post(session::login))
-        .route("/ui/logout", post(session::logout))
         .route("/ui/oidc/{name}/login", get(oidc_login::start))
         .route("/ui/oidc/{name}/callback", get(oidc_login::callback))
+        .route_layer(crate::api::ratelimit::ip_layer(limits));
+    Router::new()
+        .merge(sign_in)
+        .route("/", get(pages::home))
+        .route("/ui/logout", post(session::logout))
         .route("/ui/keys", get(key_pages::keys))
         .route("/ui/keys/{id}", get(key_pages::key))
         .route("/ui/platforms", get(platforms_page::platforms))

@@ -60,6 +60,7 @@ mod ui_grants;
 mod ui_host_keys;
 mod ui_import;
 mod ui_keys_audit;
+mod ui_narrow;
 mod ui_platforms;
 mod ui_totp;
 mod upgrade;

@@ -196,13 +196,18 @@ impl Browser {
     }
 
     /// What sticks out on the right of the window, outside a `.scroll` box (which scrolls on
-    /// its own): `tag#id.class` of each such element; empty when the page fits.
+    /// its own): `tag#id.class` of each such element, and a line when the page scrolls sideways
+    /// all the same (something inside a box widens it); empty when the page fits.
     pub async fn sticking_out(&self) -> serde_json::Value {
         self.client
             .execute(
-                "return [...document.querySelectorAll('body *')].filter((e) => \
-                   e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
-                   && !e.closest('.scroll')).map((e) => e.tagName + '#' + e.id + '.' + e.className)",
+                "const root = document.documentElement; \
+                 const out = [...document.querySelectorAll('body *')].filter((e) => \
+                   e.getBoundingClientRect().right > root.clientWidth + 1 \
+                   && !e.closest('.scroll')).map((e) => e.tagName + '#' + e.id + '.' + e.className); \
+                 if (root.scrollWidth > root.clientWidth + 1) \
+                   out.push('the page scrolls sideways: ' + root.scrollWidth + ' > ' + root.clientWidth + ' px'); \
+                 return out",
                 vec![],
             )
             .await

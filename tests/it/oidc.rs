@@ -349,6 +349,7 @@ async fn changed_state_other_nonce_and_expired_id_tokens_are_refused_and_audited
         "{error}"
     );
     let refused = last_login(&app, "failure").await;
+    eprintln!("OIDC sign-in refused, as audited: {refused:#}");
     assert_eq!(refused["details"]["reason"], "nonce_mismatch");
     assert_eq!(refused["details"]["provider"], "oidc:corp");
 

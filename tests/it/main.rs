@@ -61,5 +61,6 @@ mod ui_host_keys;
 mod ui_import;
 mod ui_keys_audit;
 mod ui_platforms;
+mod ui_tokens;
 mod ui_totp;
 mod upgrade;

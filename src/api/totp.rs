@@ -217,6 +217,7 @@ pub async fn status_of(state: &AppState, user: &AuthUser) -> Result<TotpStatus, 
         pending: standing.pending,
         required: required(state, user, &standing),
         recovery_codes_left: standing.recovery_codes_left,
+        provider_handles_second_factor: through_oidc(&standing),
     })
 }
 
@@ -269,6 +270,10 @@ pub struct TotpStatus {
     pub required: bool,
     /// Recovery codes not used yet.
     pub recovery_codes_left: i64,
+    /// The account signs in through an OpenID provider (source `oidc:<name>`), which asks its
+    /// own second factor: testum's is never required of it and cannot be set up
+    /// (`POST /api/users/me/totp` answers 409).
+    pub provider_handles_second_factor: bool,
 }
 
 /// `POST /api/users/me/totp` answer: what the authenticator app needs, shown this once.

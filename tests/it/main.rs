@@ -62,5 +62,6 @@ mod ui_import;
 mod ui_keys_audit;
 mod ui_narrow;
 mod ui_platforms;
+mod ui_tokens;
 mod ui_totp;
 mod upgrade;

@@ -6,7 +6,8 @@
 //! another `nonce`, an expired ID token, a username given to another subject, and, with
 //! `AUTO_CREATE=false`, a user without an account; each audited without a code or token. Also
 //! the start checks: an unreachable issuer and a wrong client secret stop the start naming the
-//! setting, or leave the provider out with `ON_ERROR=disable`.
+//! setting, or leave the provider out with `ON_ERROR=disable`. A provider's user is not offered
+//! testum's two-factor sign-in on the account page, and makes an API token there instead.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -235,6 +236,81 @@ async fn a_user_signs_in_through_the_provider_and_gets_roles_from_its_groups() {
         browser.count("#sign-in-corp").await == 1,
         "back at the login page"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_user_s_account_page_leaves_two_factor_to_the_provider_and_makes_tokens() {
+    let (listener, base) = listener().await;
+    let provider = TestProvider::start(
+        &redirect_uri(&base, "corp"),
+        json!({"erin": {"password": "erin-pw", "groups": ["web-ops"]}}),
+        json!({}),
+    );
+    let app = start(
+        listener,
+        &base,
+        vec![provider_settings("corp", "Corp SSO", &provider.issuer)],
+        |_| {},
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser.open(&format!("{base}/")).await;
+    browser.click("#sign-in-corp").await;
+    at_provider(&browser, "erin", "erin-pw").await;
+    browser.wait_path("/ui/keys").await;
+
+    // The second factor is the provider's: nothing to set up here. No role yet: no token either.
+    browser.open(&format!("{base}/ui/account")).await;
+    let two_factor = browser.text("#totp-state").await;
+    assert!(
+        two_factor.starts_with("Your sign-in provider asks for the second factor"),
+        "{two_factor}"
+    );
+    assert_eq!(browser.count("#totp-start").await, 0);
+    browser.find("#tokens-no-role").await;
+
+    // Viewer through a grant on the provider's group: the page makes a token, the credential
+    // the CLI and API take from a user without a password.
+    let groups = app.get("/api/groups").await;
+    let web_ops = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "web-ops" && g["source"] == "oidc:corp")
+        .unwrap_or_else(|| panic!("no oidc:corp group web-ops in {groups}"))["id"]
+        .clone();
+    let (status, body) = app
+        .post(
+            "/api/grants",
+            json!({"group_id": web_ops, "role": "viewer", "selector": "all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    browser.open(&format!("{base}/ui/account")).await;
+    browser.fill("#token-name", "erin-cli").await;
+    browser.click("#token-create button[type=submit]").await;
+    let secret = browser
+        .wait_text("#token-secret", |t| t.starts_with("tsm_"))
+        .await;
+    browser.client.set_window_size(400, 900).await.unwrap();
+    browser.screenshot("account-oidc-narrow").await;
+    assert_eq!(browser.sticking_out().await, json!([]), "wider than 400 px");
+    let as_erin = |path: &str| {
+        app.http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&secret)
+            .send()
+    };
+    let keys = as_erin("/api/keys").await.unwrap();
+    assert_eq!(keys.status(), StatusCode::OK);
+    let totp: Value = as_erin("/api/users/me/totp")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(totp["provider_handles_second_factor"], true, "{totp}");
+    assert_eq!(totp["required"], false, "{totp}");
 }
 
 /// Start a sign-in outside the browser and hand the browser a changed authorization URL with the

@@ -143,7 +143,8 @@ async fn enrolment_then_login_needs_a_code_once_and_recovery_codes_work_once() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         state,
-        json!({"enabled": false, "pending": false, "required": false, "recovery_codes_left": 0})
+        json!({"enabled": false, "pending": false, "required": false, "recovery_codes_left": 0,
+               "provider_handles_second_factor": false})
     );
 
     // Start: the URI, the same secret as text, and the URI as an SVG QR code. A second start
@@ -205,7 +206,8 @@ async fn enrolment_then_login_needs_a_code_once_and_recovery_codes_work_once() {
     let (_, state) = as_user(&app, &tina, Method::GET, "/api/users/me/totp", None).await;
     assert_eq!(
         state,
-        json!({"enabled": true, "pending": false, "required": false, "recovery_codes_left": 10})
+        json!({"enabled": true, "pending": false, "required": false, "recovery_codes_left": 10,
+               "provider_handles_second_factor": false})
     );
     let (status, _) = as_user(&app, &tina, Method::POST, "/api/users/me/totp", None).await;
     assert_eq!(

@@ -2,6 +2,9 @@
 // shown as an image) and the key to type by hand; POST /api/users/me/totp/confirm with the app's
 // code turns it on and answers the recovery codes, shown here once. Turning it off is a plain
 // `data-api` form (app.js).
+// API tokens: POST /api/tokens answers the secret, shown here once with how to use it (so this
+// form stays on the page instead of reloading like a `data-api` one); revoking is a
+// `data-delete` button (app.js).
 "use strict";
 
 async function startTotp(section, start) {
@@ -50,7 +53,42 @@ async function confirmTotp(ev) {
   }
 }
 
+async function makeToken(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  clearProblem(form);
+  const button = form.querySelector('[type="submit"]');
+  button.disabled = true;
+  try {
+    const { ok, status, data } = await api("POST", "/api/tokens", formBody(form));
+    if (!ok) { showProblem(form, data, status); return; }
+    const made = document.getElementById("token-made");
+    made.querySelector('[data-field="name"]').textContent = data.name;
+    document.getElementById("token-secret").textContent = data.token;
+    document.getElementById("token-usage").textContent = [
+      `export TESTUM_URL=${location.origin}`,
+      `export TESTUM_TOKEN=${data.token}`,
+      "testum keys list",
+      `curl -H "Authorization: Bearer $TESTUM_TOKEN" ${location.origin}/api/keys`,
+    ].join("\n");
+    form.hidden = true;
+    document.getElementById("no-tokens")?.remove();
+    made.hidden = false;
+    document.getElementById("token-done").focus();
+  } catch (err) {
+    showProblem(form, { detail: "the server cannot be reached: " + err.message }, 0);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const tokenForm = document.getElementById("token-create");
+  if (tokenForm) {
+    tokenForm.addEventListener("submit", makeToken);
+    // The list shows the new token once the page is read again; the secret is then gone.
+    document.getElementById("token-done").addEventListener("click", () => location.reload());
+  }
   const start = document.getElementById("totp-start");
   if (!start) return;
   start.addEventListener("click", () => startTotp(document.getElementById("totp"), start));

@@ -56,7 +56,8 @@ function clearProblem(scope) {
 // The JSON body of a form, starting from its `data-body` (JSON) if any: empty fields are left
 // out (PATCH keeps what is stored), number inputs become numbers, multi-selects arrays,
 // `data-list` inputs comma-separated arrays, `data-json` inputs their value read as JSON
-// (`true`, `false`), `datetime-local` with `data-utc` an RFC 3339 UTC time, and
+// (`true`, `false`), `datetime-local` with `data-utc` an RFC 3339 UTC time (a `date` one: the
+// start of that day, UTC), and
 // `data-include="NAME"` adds the values of the page's checked `[data-select=NAME]` boxes.
 // Fields named `options.NAME` (ticked boxes: `true`, `data-array`: a one-item list) make one sshd
 // options object, sent as `options` for every id of the form's `data-options` field.
@@ -78,7 +79,7 @@ function formBody(form) {
     if (el.dataset.json !== undefined) { body[el.name] = JSON.parse(v); continue; }
     if (v === "") continue;
     if (el.type === "number") body[el.name] = Number(v);
-    else if (el.dataset.utc !== undefined) body[el.name] = v.length === 16 ? v + ":00Z" : v + "Z";
+    else if (el.dataset.utc !== undefined) body[el.name] = el.type === "date" ? v + "T00:00:00Z" : v.length === 16 ? v + ":00Z" : v + "Z";
     else if (el.type === "password" || el.tagName === "TEXTAREA") body[el.name] = el.value;
     else body[el.name] = v;
   }

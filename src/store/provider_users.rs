@@ -38,22 +38,28 @@ pub enum AccountPolicy {
     /// provider gave to someone else) is refused. A local account of that name is never taken.
     CreatePinSubject,
     /// No account is made: only an existing one of this provider (bound to its subject), or a
-    /// local account an admin made for the user, which the first sign-in links to the provider
-    /// (its source and subject set; its password kept). A local account with the fleet-wide
-    /// admin role is never linked: the provider's word alone does not make a fleet admin.
+    /// local account an admin made for the user, which the first sign-in links to the provider:
+    /// its source and subject are set and its local password is dropped (from then on it signs
+    /// in through the provider only, so the provider's second factor and offboarding hold). A
+    /// local account that holds the admin role anywhere (its own role, a grant, or a group's
+    /// grant) is never linked: the provider's word alone does not make an admin.
     ExistingOnly,
 }
 
 /// Why a provider's sign-in got no account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderRefusal {
-    /// The username is a local account (or another provider's) that this sign-in may not take.
+    /// The username is a local account that this sign-in may not take.
     OtherAccount,
+    /// The username is an account of another provider (or of one no longer configured).
+    OtherProvider,
+    /// The account is disabled (nothing was changed).
+    Disabled,
     /// No account of that username, and the provider may not make one.
     NoAccount,
     /// The account is bound to another subject of the provider.
     SubjectChanged,
-    /// The local account to link has the fleet-wide admin role.
+    /// The local account to link holds the admin role somewhere.
     AdminAccount,
 }
 
@@ -62,6 +68,8 @@ impl ProviderRefusal {
     pub fn reason(self) -> &'static str {
         match self {
             ProviderRefusal::OtherAccount => "local_account_of_that_name",
+            ProviderRefusal::OtherProvider => "account_of_another_provider",
+            ProviderRefusal::Disabled => "disabled",
             ProviderRefusal::NoAccount => "no_account",
             ProviderRefusal::SubjectChanged => "subject_changed",
             ProviderRefusal::AdminAccount => "admin_account_not_linked",
@@ -172,6 +180,9 @@ async fn find_or_create(
     sign_in: &ProviderSignIn<'_>,
 ) -> StoreResult<Result<(User, bool), ProviderRefusal>> {
     let existing = super::users::user_by_name_in(conn, sign_in.username).await?;
+    if existing.as_ref().is_some_and(|user| user.disabled) {
+        return Ok(Err(ProviderRefusal::Disabled));
+    }
     let (id, created) = match existing {
         Some(user) if user.source == sign_in.source => {
             if sign_in.accounts != AccountPolicy::CreateFollowSubject {
@@ -189,20 +200,24 @@ async fn find_or_create(
         Some(user)
             if sign_in.accounts == AccountPolicy::ExistingOnly && user.source == LOCAL_USERS =>
         {
-            if user.role == Some(Role::Admin) {
+            if user.role == Some(Role::Admin) || admin_by_grant(conn, user.id).await? {
                 return Ok(Err(ProviderRefusal::AdminAccount));
             }
-            sqlx::query("UPDATE users SET source = $1 WHERE id = $2")
+            // "!" is no PHC string: the local password no longer verifies.
+            sqlx::query("UPDATE users SET source = $1, password_hash = '!' WHERE id = $2")
                 .bind(sign_in.source)
                 .bind(user.id.to_string())
                 .execute(&mut *conn)
                 .await?;
             let details = json!({"username": user.username, "source": sign_in.source,
-                                 "subject": sign_in.subject});
+                                 "subject": sign_in.subject, "local_password_dropped": true});
             record(conn, store, actor, "user.link", user.id, details).await?;
             (user.id, false)
         }
-        Some(_) => return Ok(Err(ProviderRefusal::OtherAccount)),
+        Some(user) if user.source == LOCAL_USERS => {
+            return Ok(Err(ProviderRefusal::OtherAccount));
+        }
+        Some(_) => return Ok(Err(ProviderRefusal::OtherProvider)),
         None if sign_in.accounts == AccountPolicy::ExistingOnly => {
             return Ok(Err(ProviderRefusal::NoAccount));
         }
@@ -234,6 +249,18 @@ async fn find_or_create(
         .await?
         .ok_or(StoreError::NotFound)?;
     Ok(Ok((user, created)))
+}
+
+/// Whether user `id` holds the admin role through a grant, its own or one of its groups'.
+async fn admin_by_grant(conn: &mut AnyConnection, id: Uuid) -> StoreResult<bool> {
+    let grants: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM grants g WHERE g.role = 'admin' AND (g.user_id = $1 OR g.group_id IN
+           (SELECT m.group_id FROM group_members m WHERE m.user_id = $1))",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(grants > 0)
 }
 
 /// Audit `action` on user `id` by `actor`, in the sign-in's transaction.

@@ -10,7 +10,9 @@
 //! - `GET /ui/oidc/{name}/callback?code&state` refuses a callback whose `state` is not the one
 //!   sealed in this browser's cookie (or without the cookie, or after 10 minutes), exchanges the
 //!   code, checks the ID token, finds or makes the account (`oidc:<name>` users and groups, see
-//!   [`crate::api::provider_login`]), starts a browser session and clears the cookie.
+//!   [`crate::api::provider_login`]), starts a browser session and clears the cookie; the
+//!   answer is a page that moves on to the keys page (see [`continue_page`] for why not a
+//!   redirect).
 //!
 //! Every attempt is audited as `auth.login`, with the provider (`oidc:<name>`), the subject on
 //! success, and on failure a stable `reason` (`state_mismatch`, `provider_error`, `code_refused`,
@@ -28,6 +30,7 @@ use serde_json::json;
 use subtle::ConstantTimeEq as _;
 
 use super::pages::{PageError, login_page};
+use super::session::secure_cookies;
 use crate::api::AppState;
 use crate::api::auth::AuthUser;
 use crate::api::error::ApiError;
@@ -90,7 +93,7 @@ pub async fn start(
     let mut response = Redirect::to(url.as_str()).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        cookie(&sealed, PENDING_SECS, state.tls.is_some()),
+        cookie(&sealed, PENDING_SECS, secure_cookies(&state)),
     );
     Ok(response)
 }
@@ -167,7 +170,10 @@ pub async fn callback(
                 })
                 .await
                 .map_err(ApiError::from)?;
-            super::session::start(&state, &user).await?
+            let mut page = continue_page().into_response();
+            let set_cookie = super::session::create(&state, &user).await?;
+            page.headers_mut().append(header::SET_COOKIE, set_cookie);
+            page
         }
         Err(failure) => {
             let actor = failure.username.unwrap_or_else(|| source.clone());
@@ -187,8 +193,20 @@ pub async fn callback(
     let mut response = outcome;
     response
         .headers_mut()
-        .append(header::SET_COOKIE, cookie("", 0, state.tls.is_some()));
+        .append(header::SET_COOKIE, cookie("", 0, secure_cookies(&state)));
     Ok(response)
+}
+
+/// The answer to a successful callback: a page that moves on to the keys page by itself. Not a
+/// redirect: the callback is reached by the provider's redirect, a navigation another site
+/// started, and a browser does not send a SameSite=Strict cookie (the session's) on a redirect
+/// of that navigation; a navigation this page starts is testum's own.
+fn continue_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"0;url=/ui/keys\"><title>Signed in</title></head>\
+         <body><main><p>Signed in. <a href=\"/ui/keys\">Continue</a></p></main></body></html>",
+    )
 }
 
 /// The checks of a callback, in order; `Ok(Err(_))` for a refused sign-in, `Err` for a fault of
@@ -320,9 +338,13 @@ fn refusal_message(reason: &str, username: &str, display: &str) -> String {
         "subject_changed" => {
             format!("The testum account {username:?} belongs to another {display} user.")
         }
-        "admin_account_not_linked" => format!(
-            "{username:?} is a fleet-wide admin account: it signs in with its password only."
-        ),
+        "admin_account_not_linked" => {
+            format!("{username:?} holds the admin role: it signs in with its password only.")
+        }
+        "account_of_another_provider" => {
+            format!("The testum account {username:?} signs in another way, not through {display}.")
+        }
+        "disabled" => format!("The testum account {username:?} is disabled."),
         _ => format!("{display} names you {username:?}, which is not a testum username."),
     }
 }

@@ -240,9 +240,19 @@ pub async fn login(
     start(&state, &user).await
 }
 
-/// Start a browser session for `user`, who just signed in (by password or through a provider):
-/// the session stored, its cookie set, and a redirect (303) to the keys page.
+/// Start a browser session for `user`, who just signed in with the login form: the session
+/// stored, its cookie set, and a redirect (303) to the keys page.
 pub async fn start(state: &AppState, user: &AuthUser) -> Result<Response, ApiError> {
+    let mut response = Redirect::to("/ui/keys").into_response();
+    let set_cookie = create(state, user).await?;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie);
+    Ok(response)
+}
+
+/// Store a new browser session for `user`; the `Set-Cookie` value that hands it to the browser.
+pub async fn create(state: &AppState, user: &AuthUser) -> Result<HeaderValue, ApiError> {
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let token = B64.encode(raw);
@@ -251,12 +261,19 @@ pub async fn start(state: &AppState, user: &AuthUser) -> Result<Response, ApiErr
         .store
         .create_browser_session(user.id, &token_hash(&token), expires)
         .await?;
-    let mut response = Redirect::to("/ui/keys").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        cookie(&token, SESSION_SECS, state.tls.is_some()),
-    );
-    Ok(response)
+    Ok(cookie(&token, SESSION_SECS, secure_cookies(state)))
+}
+
+/// Whether cookies get `Secure`: testum serves TLS itself, or browsers reach it over HTTPS
+/// (`TESTUM_PUBLIC_URL` is `https://`, e.g. behind a TLS-terminating proxy).
+pub fn secure_cookies(state: &AppState) -> bool {
+    state.tls.is_some()
+        || state
+            .config
+            .oidc
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
 }
 
 /// `POST /ui/logout`: ends the session (the form carries the CSRF token as `csrf`), audited as
@@ -279,7 +296,7 @@ pub async fn logout(
     let mut response = Redirect::to("/").into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie("", 0, state.tls.is_some()));
+        .insert(header::SET_COOKIE, cookie("", 0, secure_cookies(&state)));
     Ok(response)
 }
 

@@ -37,10 +37,12 @@ fn provider_settings(name: &str, display_name: &str, issuer: &str) -> ProviderSe
     }
 }
 
-/// A free loopback listener for testum, and its base URL.
+/// A free loopback listener for testum, and its base URL as browsers reach it: by the name
+/// `localhost` while the providers are at `127.0.0.1`, so that testum and the provider are two
+/// sites, as a company's provider is (cookies and redirects behave as they would there).
 async fn listener() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     (listener, base)
 }
 
@@ -74,18 +76,26 @@ async fn at_provider(browser: &Browser, login: &str, password: &str) {
     browser.click("#provider-submit").await;
 }
 
-/// As a fresh browser (no testum session, no session at the provider: both are on
+/// As a fresh browser (no testum session, no session at any provider: they are all on
 /// 127.0.0.1, whose cookies are shared across ports), open the login page and click "Sign in
 /// with …" of provider `name`.
 async fn click_sign_in_with(browser: &Browser, base: &str, name: &str) {
-    browser.open(&format!("{base}/")).await;
-    browser
-        .client
-        .delete_all_cookies()
-        .await
-        .expect("clear cookies");
+    forget_sessions(browser, base).await;
     browser.open(&format!("{base}/")).await;
     browser.click(&format!("#sign-in-{name}")).await;
+}
+
+/// Delete the browser's cookies of testum (at `base`) and of the providers (at 127.0.0.1).
+async fn forget_sessions(browser: &Browser, base: &str) {
+    let port = base.rsplit(':').next().unwrap();
+    for site in [base.to_string(), format!("http://127.0.0.1:{port}")] {
+        browser.open(&format!("{site}/")).await;
+        browser
+            .client
+            .delete_all_cookies()
+            .await
+            .expect("clear cookies");
+    }
 }
 
 /// The newest `auth.login` event of outcome `outcome`.
@@ -350,12 +360,8 @@ async fn tampered_sign_in(
         .collect();
     url.query_pairs_mut().clear().extend_pairs(pairs);
     // A cookie is set on the page's own site: open testum first (and forget any session).
+    forget_sessions(browser, base).await;
     browser.open(&format!("{base}/")).await;
-    browser
-        .client
-        .delete_all_cookies()
-        .await
-        .expect("clear cookies");
     // (Set from the page, as WebDriver cannot set a cookie on an IP address; HttpOnly is moot.)
     browser
         .client
@@ -462,7 +468,7 @@ async fn without_auto_create_only_accounts_an_admin_made_sign_in() {
     let provider = TestProvider::start(
         &redirect_uri(&base, "corp"),
         json!({"carol": {"password": "carol-pw"}, "dave": {"password": "dave-pw"},
-               "admin": {"password": "admin-at-provider"}}),
+               "erin": {"password": "erin-pw"}, "admin": {"password": "admin-at-provider"}}),
         json!({}),
     );
     let mut settings = provider_settings("corp", "Corp SSO", &provider.issuer);
@@ -490,16 +496,50 @@ async fn without_auto_create_only_accounts_an_admin_made_sign_in() {
     let linked = app.get("/api/audit?action=user.link&limit=1").await;
     assert_eq!(linked["items"][0]["target"], format!("user:{carol}"));
     assert_eq!(linked["items"][0]["details"]["subject"], "sub-carol");
+    // From now on through the provider only: its password (and with it any way around the
+    // provider's second factor and offboarding) is gone.
+    let (status, _) = app
+        .call_anon(
+            Method::POST,
+            "/api/auth/login",
+            Some(json!({"username": "carol", "password": crate::api_sessions::PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    // The provider's word alone never signs anyone in as a fleet-wide admin.
-    click_sign_in_with(&browser, &base, "corp").await;
-    at_provider(&browser, "admin", "admin-at-provider").await;
-    let error = login_error(&browser).await;
-    assert!(error.contains("fleet-wide admin account"), "{error}");
-    assert_eq!(
-        last_login(&app, "failure").await["details"]["reason"],
-        "admin_account_not_linked"
-    );
+    // The provider's word alone never signs anyone in as an admin: not the bootstrap admin, not
+    // an account that is admin through a group's grant.
+    let erin = crate::api_sessions::create_user(&app, "erin", "viewer").await;
+    let (status, group) = app.post("/api/groups", json!({"name": "admins"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group = group["id"].as_str().unwrap().to_string();
+    let (status, body) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/groups/{group}"),
+            Some(json!({"members": [erin]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post(
+            "/api/grants",
+            json!({"group_id": group, "role": "admin", "selector": "all"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (login, password) in [("admin", "admin-at-provider"), ("erin", "erin-pw")] {
+        click_sign_in_with(&browser, &base, "corp").await;
+        at_provider(&browser, login, password).await;
+        let error = login_error(&browser).await;
+        assert!(error.contains("holds the admin role"), "{error}");
+        assert_eq!(
+            last_login(&app, "failure").await["details"]["reason"],
+            "admin_account_not_linked"
+        );
+    }
+    let erin_now = app.get(&format!("/api/users/{erin}")).await;
+    assert_eq!(erin_now["source"], "local", "{erin_now}");
 
     // A disabled account stays out.
     let dave = crate::api_sessions::create_user(&app, "dave", "viewer").await;

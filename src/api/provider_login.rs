@@ -42,6 +42,12 @@ pub async fn record(
         .iter()
         .filter_map(|g| crate::validate::name(g).ok())
         .collect();
+    if groups.len() < user.groups.len() {
+        tracing::warn!(source = user.source, subject = %user.subject,
+            dropped = user.groups.len() - groups.len(),
+            "some of the user's provider groups are not names testum takes (letters, digits, \
+             '.', '_', '-', ...); they are left out, and so are their grants");
+    }
     if groups.len() > MAX_GROUPS {
         tracing::warn!(source = user.source, subject = %user.subject, groups = groups.len(),
             "user is in more provider groups than testum records; the first {MAX_GROUPS} are kept");

@@ -278,7 +278,7 @@ impl Provider {
             "invalid_grant" => Ok(()),
             "invalid_client" | "unauthorized_client" => Err(format!(
                 "{}: the provider refused the client ({error}, HTTP {status}): check {} and the secret",
-                self.var("CLIENT_SECRET_FILE"),
+                self.var(self.settings.client_secret_setting),
                 self.var("CLIENT_ID"),
             )),
             _ => {
@@ -367,15 +367,14 @@ impl Provider {
             detail: "the token answer has no ID token (is `openid` among the scopes?)".into(),
         })?;
         let nonce = Nonce::new(pending.nonce.clone());
-        let skewed = || chrono::Utc::now() - chrono::Duration::seconds(CLOCK_SKEW_SECS);
         let verified = {
-            let verifier = client.id_token_verifier().set_time_fn(skewed);
+            let verifier = verifier(&client);
             id_token.claims(&verifier, &nonce).cloned()
         };
         let claims = match verified {
             Err(ClaimsVerificationError::SignatureVerification(_)) => {
                 let client = self.client(self.metadata(true).await?);
-                let verifier = client.id_token_verifier().set_time_fn(skewed);
+                let verifier = verifier(&client);
                 id_token.claims(&verifier, &nonce).cloned()
             }
             other => other,
@@ -412,6 +411,23 @@ impl Provider {
     }
 }
 
+/// The crate's ID token verifier for `client`, with [`CLOCK_SKEW_SECS`] allowed both ways: an
+/// `exp` that passed less than that ago is accepted, an `iat` more than that ahead is refused
+/// (a token minted by a clock far ahead would live on past its intended end).
+fn verifier(client: &Client) -> openidconnect::core::CoreIdTokenVerifier<'_> {
+    client
+        .id_token_verifier()
+        .set_time_fn(|| chrono::Utc::now() - chrono::Duration::seconds(CLOCK_SKEW_SECS))
+        .set_issue_time_verifier_fn(|iat| {
+            let latest = chrono::Utc::now() + chrono::Duration::seconds(CLOCK_SKEW_SECS);
+            if iat > latest {
+                Err(format!("issued in the future ({iat})"))
+            } else {
+                Ok(())
+            }
+        })
+}
+
 /// The environment variable of `setting` for provider `name`.
 fn var(name: &str, setting: &str) -> String {
     format!(
@@ -434,7 +450,7 @@ async fn discover(http: &http::Http, issuer: &IssuerUrl) -> Result<CoreProviderM
 }
 
 /// `https`, or `http` to a loopback address.
-fn secure_or_loopback(url: &url::Url) -> bool {
+pub(crate) fn secure_or_loopback(url: &url::Url) -> bool {
     match url.scheme() {
         "https" => true,
         "http" => match url.host() {
@@ -462,11 +478,16 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The [`OidcError`] of an ID token that failed a check.
 fn id_token_error(e: ClaimsVerificationError) -> OidcError {
     let reason = match &e {
+        // The crate reports a refused `iat` as Expired, with our message.
+        ClaimsVerificationError::Expired(why) if why.contains("issued in the future") => {
+            "id_token_from_the_future"
+        }
         ClaimsVerificationError::Expired(_) => "id_token_expired",
         ClaimsVerificationError::InvalidNonce(_) => "nonce_mismatch",
         ClaimsVerificationError::InvalidIssuer(_) => "issuer_mismatch",
         ClaimsVerificationError::InvalidAudience(_) => "audience_mismatch",
         ClaimsVerificationError::SignatureVerification(_) => "signature_invalid",
+
         _ => "id_token_invalid",
     };
     OidcError::IdToken {

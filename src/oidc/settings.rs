@@ -46,6 +46,9 @@ pub struct ProviderSettings {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: Secret,
+    /// The variable the secret came from (`CLIENT_SECRET_FILE` or `CLIENT_SECRET`), named in
+    /// errors.
+    pub client_secret_setting: &'static str,
     /// Scopes asked for besides `openid`.
     pub scopes: Vec<String>,
     pub username_claim: String,
@@ -96,6 +99,11 @@ impl OidcSettings {
                     format!("{}: required for the OIDC provider {name:?}", key(setting))
                 })
             };
+            let client_secret_setting = if get(&key("CLIENT_SECRET")).is_some() {
+                "CLIENT_SECRET"
+            } else {
+                "CLIENT_SECRET_FILE"
+            };
             let client_secret = match (get(&key("CLIENT_SECRET_FILE")), get(&key("CLIENT_SECRET")))
             {
                 (Some(_), Some(_)) => {
@@ -121,6 +129,7 @@ impl OidcSettings {
                 issuer: required("ISSUER")?,
                 client_id: required("CLIENT_ID")?,
                 client_secret,
+                client_secret_setting,
                 scopes: scopes
                     .split([' ', ','])
                     .filter(|s| !s.is_empty() && *s != "openid")
@@ -151,6 +160,32 @@ impl OidcSettings {
                 },
             });
         }
+        // A variable no listed provider reads is a typo or a provider left out of the list: say
+        // so rather than start without what it was meant to set.
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let global = [
+                "TESTUM_PUBLIC_URL",
+                "TESTUM_OIDC_PROVIDERS",
+                "TESTUM_OIDC_AUTO_CREATE",
+            ];
+            let read = global.contains(&name.as_str())
+                || providers.iter().any(|p| {
+                    let prefix =
+                        format!("TESTUM_OIDC_{}_", p.name.to_uppercase().replace('-', "_"));
+                    name.strip_prefix(&prefix)
+                        .is_some_and(|setting| SETTINGS.contains(&setting))
+                });
+            if !read {
+                let listed: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+                return Err(format!(
+                    "{name}: no OIDC provider reads it (TESTUM_OIDC_PROVIDERS lists {listed:?}; \
+                     a provider's settings are TESTUM_OIDC_<NAME>_{{{}}})",
+                    SETTINGS.join(",")
+                ));
+            }
+        }
         let public_url = get("TESTUM_PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
         if !providers.is_empty() {
             match &public_url {
@@ -161,10 +196,8 @@ impl OidcSettings {
                             .into(),
                     );
                 }
-                Some(url) if url::Url::parse(url).is_err() || !url.starts_with("http") => {
-                    return Err(format!("TESTUM_PUBLIC_URL: {url:?} is not an http(s) URL"));
-                }
-                Some(_) => {}
+                Some(url) => public_url_problem(url)
+                    .map_or(Ok(()), |why| Err(format!("TESTUM_PUBLIC_URL: {why}")))?,
             }
         }
         Ok(OidcSettings {
@@ -172,6 +205,44 @@ impl OidcSettings {
             providers,
         })
     }
+}
+
+/// The per-provider settings (`TESTUM_OIDC_<NAME>_<SETTING>`).
+const SETTINGS: [&str; 11] = [
+    "ISSUER",
+    "CLIENT_ID",
+    "CLIENT_SECRET_FILE",
+    "CLIENT_SECRET",
+    "DISPLAY_NAME",
+    "SCOPES",
+    "USERNAME_CLAIM",
+    "GROUPS_CLAIM",
+    "AUTO_CREATE",
+    "CA_FILE",
+    "ON_ERROR",
+];
+
+/// What is wrong with `url` as the address browsers reach testum at, the base of the redirect
+/// URI (RFC 6749 §3.1.2: absolute, no fragment): not `http(s)`, a query, a fragment, a user or
+/// password, or plain `http` to anything but a loopback address (the sign-in code would cross
+/// the network in clear text).
+fn public_url_problem(url: &str) -> Option<&'static str> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Some("must be a URL such as https://testum.example.com");
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Some("must be https:// (or http:// to a loopback address)");
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Some("must have no query or fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some("must hold no user or password");
+    }
+    if parsed.scheme() == "http" && !super::secure_or_loopback(&parsed) {
+        return Some("must be https:// (plain http:// only to a loopback address)");
+    }
+    None
 }
 
 /// A provider name: what goes in `/ui/oidc/<name>/...` and in the `oidc:<name>` source.
@@ -314,6 +385,55 @@ mod tests {
         for (vars, start) in cases {
             let e = parse(vars).unwrap_err();
             assert!(e.starts_with(start), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_variable_no_provider_reads_is_refused() {
+        for stray in [
+            "TESTUM_OIDC_CORPP_SCOPES",
+            "TESTUM_OIDC_CORP_USERNAME_CLAM",
+            "TESTUM_OIDC_OTHER_ISSUER",
+        ] {
+            let mut vars = CORP.to_vec();
+            vars.push((stray, "x"));
+            let e = parse(&vars).unwrap_err();
+            assert!(
+                e.starts_with(&format!("{stray}: no OIDC provider reads it")),
+                "{e}"
+            );
+        }
+        let e = parse(&[("TESTUM_OIDC_CORP_ISSUER", "https://x")]).unwrap_err();
+        assert!(
+            e.starts_with(
+                "TESTUM_OIDC_CORP_ISSUER: no OIDC provider reads it (TESTUM_OIDC_PROVIDERS lists []"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_public_url_is_a_plain_https_base() {
+        for (url, ok) in [
+            ("https://testum.example.com", true),
+            ("https://testum.example.com/testum", true),
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost:8080", true),
+            ("http://testum.example.com", false),
+            ("https://testum.example.com/?x=1", false),
+            ("https://testum.example.com/#frag", false),
+            ("https://user:pw@testum.example.com", false),
+            ("ftp://testum.example.com", false),
+            ("testum.example.com", false),
+        ] {
+            let mut vars = CORP.to_vec();
+            vars[1] = ("TESTUM_PUBLIC_URL", url);
+            let result = parse(&vars);
+            assert_eq!(result.is_ok(), ok, "{url}: {result:?}");
+            if let Err(e) = result {
+                assert!(e.starts_with("TESTUM_PUBLIC_URL: must"), "{e}");
+                assert!(!e.contains("pw"), "the password is never repeated: {e}");
+            }
         }
     }
 

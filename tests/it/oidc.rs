@@ -3,7 +3,7 @@
 //! the provider's sign-in page takes the password, and testum makes the account and its groups
 //! from the ID token; grants on those groups give the roles. Then every way a sign-in must fail:
 //! a callback whose `state` was changed or that this browser did not start, an ID token with
-//! another `nonce`, an expired ID token, a username given to another subject, and, with
+//! another `nonce`, an expired ID token, one issued in the future, a username given to another subject, and, with
 //! `AUTO_CREATE=false`, a user without an account; each audited without a code or token. Also
 //! the start checks: an unreachable issuer and a wrong client secret stop the start naming the
 //! setting, or leave the provider out with `ON_ERROR=disable`. A provider's user is not offered
@@ -28,6 +28,7 @@ fn provider_settings(name: &str, display_name: &str, issuer: &str) -> ProviderSe
         issuer: issuer.into(),
         client_id: CLIENT_ID.into(),
         client_secret: Secret::new(CLIENT_SECRET),
+        client_secret_setting: "CLIENT_SECRET_FILE",
         scopes: vec!["profile".into(), "groups".into()],
         username_claim: "preferred_username".into(),
         groups_claim: Some("groups".into()),
@@ -386,12 +387,19 @@ async fn changed_state_other_nonce_and_expired_id_tokens_are_refused_and_audited
         users,
         json!({"clock_offset_secs": -600, "id_token_ttl_secs": 60}),
     );
+    // And one two hours ahead: its tokens would live on two hours past their end.
+    let ahead = TestProvider::start(
+        &redirect_uri(&base, "ahead"),
+        json!({"bob": {"password": "bob-pw"}}),
+        json!({"clock_offset_secs": 7200}),
+    );
     let app = start(
         listener,
         &base,
         vec![
             provider_settings("corp", "Corp SSO", &provider.issuer),
             provider_settings("stale", "Stale SSO", &stale.issuer),
+            provider_settings("ahead", "Ahead SSO", &ahead.issuer),
         ],
         |_| {},
     )
@@ -443,6 +451,16 @@ async fn changed_state_other_nonce_and_expired_id_tokens_are_refused_and_audited
     let refused = last_login(&app, "failure").await;
     assert_eq!(refused["details"]["reason"], "id_token_expired");
     assert_eq!(refused["details"]["provider"], "oidc:stale");
+
+    // An ID token issued in the future.
+    click_sign_in_with(&browser, &base, "ahead").await;
+    at_provider(&browser, "bob", "bob-pw").await;
+    let error = login_error(&browser).await;
+    assert!(error.contains("id token from the future"), "{error}");
+    assert_eq!(
+        last_login(&app, "failure").await["details"]["reason"],
+        "id_token_from_the_future"
+    );
 
     // A callback this browser did not start (no cookie), e.g. a link someone sent.
     let (status, page) = anon_text(&app, "/ui/oidc/corp/callback?code=stolen&state=guessed").await;

@@ -56,6 +56,17 @@ impl AuthUser {
         }
     }
 
+    /// `user`, who just signed in (no API token), with the grants it holds now.
+    pub async fn signed_in(store: &Store, user: &crate::store::User) -> Result<AuthUser, ApiError> {
+        let signed_in = SignedIn {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.role,
+            token_role: None,
+        };
+        AuthUser::load(store, signed_in).await
+    }
+
     /// `user` with the grants it holds now (own and through its groups), capped at its API
     /// token's role if it signed in with one.
     pub async fn load(store: &Store, user: SignedIn) -> Result<AuthUser, ApiError> {
@@ -358,13 +369,7 @@ async fn local_password(
             .await?;
         return Err(ApiError::unauthorized("invalid username or password"));
     };
-    let signed_in = SignedIn {
-        user_id: user.id,
-        username: user.username,
-        role: user.role,
-        token_role: None,
-    };
-    AuthUser::load(&state.store, signed_in).await
+    AuthUser::signed_in(&state.store, &user).await
 }
 
 fn dummy_hash() -> &'static str {

@@ -59,16 +59,7 @@ pub async fn sign_in(
     if account.user.disabled {
         return Err(failed("disabled").await);
     }
-    let user = AuthUser::load(
-        &state.store,
-        SignedIn {
-            user_id: account.user.id,
-            username: account.user.username.clone(),
-            role: account.user.role,
-            token_role: None,
-        },
-    )
-    .await?;
+    let user = AuthUser::signed_in(&state.store, &account.user).await?;
     let details = json!({"provider": LDAP, "subject": identity.dn,
                          "user_created": account.created, "groups": account.groups,
                          "groups_joined": account.joined, "groups_left": account.left});

@@ -11,7 +11,7 @@
 //! the fields of the server's problem+json answer.
 
 mod access;
-mod api;
+pub(crate) mod api;
 mod audit;
 mod follow;
 mod host_key;

@@ -86,5 +86,5 @@ async fn send(client: &reqwest::Client, request: HttpRequest) -> Result<HttpResp
 
 /// The error's text without the URL reqwest puts in it (the caller names the URL once).
 fn describe(e: reqwest::Error) -> String {
-    super::error_chain(&e.without_url())
+    crate::client::api::error_chain(&e.without_url())
 }

@@ -33,6 +33,8 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use crate::client::api::error_chain;
+
 pub use settings::{OidcSettings, ProviderSettings};
 
 /// How long discovered metadata (endpoints, signing keys) is used before it is read again, so a
@@ -461,18 +463,6 @@ pub(crate) fn secure_or_loopback(url: &url::Url) -> bool {
         },
         _ => false,
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The [`OidcError`] of an ID token that failed a check.

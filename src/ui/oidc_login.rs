@@ -36,7 +36,7 @@ use crate::api::auth::AuthUser;
 use crate::api::error::ApiError;
 use crate::api::provider_login::{self, Vouched};
 use crate::oidc::{OidcError, Pending, Provider};
-use crate::store::{AccountPolicy, NewAudit, SignedIn};
+use crate::store::{AccountPolicy, NewAudit};
 
 /// Name of the cookie that holds a pending sign-in.
 const COOKIE: &str = "testum_oidc";
@@ -292,16 +292,7 @@ async fn sign_in(
             format!("The testum account {} is disabled.", account.user.username),
         )));
     }
-    let user = AuthUser::load(
-        &state.store,
-        SignedIn {
-            user_id: account.user.id,
-            username: account.user.username.clone(),
-            role: account.user.role,
-            token_role: None,
-        },
-    )
-    .await?;
+    let user = AuthUser::signed_in(&state.store, &account.user).await?;
     let details = json!({"subject": identity.subject, "user_created": account.created,
                          "groups": account.groups, "groups_joined": account.joined,
                          "groups_left": account.left});

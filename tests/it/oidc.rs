@@ -109,6 +109,25 @@ async fn last_login(app: &TestApp, outcome: &str) -> Value {
     audit["items"][0].clone()
 }
 
+/// Grant `role` on `selector` to the `oidc:corp` group `group` (made by a member's sign-in).
+async fn grant_to_group(app: &TestApp, group: &str, role: &str, selector: &str) {
+    let groups = app.get("/api/groups").await;
+    let id = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == group && g["source"] == "oidc:corp")
+        .unwrap_or_else(|| panic!("no oidc:corp group {group} in {groups}"))["id"]
+        .clone();
+    let (status, body) = app
+        .post(
+            "/api/grants",
+            json!({"group_id": id, "role": role, "selector": selector}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
 /// GET `path` without signing in: the status and the body.
 async fn anon_text(app: &TestApp, path: &str) -> (StatusCode, String) {
     let response = app
@@ -211,21 +230,7 @@ async fn a_user_signs_in_through_the_provider_and_gets_roles_from_its_groups() {
     // tag:web) shows web1, never db1.
     browser.open(&format!("{base}/ui/platforms")).await;
     assert!(!browser.source().await.contains("web1"));
-    let groups = app.get("/api/groups").await;
-    let web_ops = groups["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "web-ops" && g["source"] == "oidc:corp")
-        .unwrap_or_else(|| panic!("no oidc:corp group web-ops in {groups}"))["id"]
-        .clone();
-    let (status, body) = app
-        .post(
-            "/api/grants",
-            json!({"group_id": web_ops, "role": "operator", "selector": "tag:web"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    grant_to_group(&app, "web-ops", "operator", "tag:web").await;
     browser.open(&format!("{base}/ui/platforms")).await;
     let page = browser.source().await;
     assert!(page.contains("web1") && !page.contains("db1"), "{page}");
@@ -282,21 +287,7 @@ async fn a_provider_user_s_account_page_leaves_two_factor_to_the_provider_and_ma
 
     // Viewer through a grant on the provider's group: the page makes a token, the credential
     // the CLI and API take from a user without a password.
-    let groups = app.get("/api/groups").await;
-    let web_ops = groups["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["name"] == "web-ops" && g["source"] == "oidc:corp")
-        .unwrap_or_else(|| panic!("no oidc:corp group web-ops in {groups}"))["id"]
-        .clone();
-    let (status, body) = app
-        .post(
-            "/api/grants",
-            json!({"group_id": web_ops, "role": "viewer", "selector": "all"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
+    grant_to_group(&app, "web-ops", "viewer", "all").await;
     browser.open(&format!("{base}/ui/account")).await;
     browser.fill("#token-name", "erin-cli").await;
     browser.click("#token-create button[type=submit]").await;

@@ -236,15 +236,24 @@ async fn keys_page_picker_where_and_revoke_everywhere_in_the_browser() {
         browser.click(&format!("#sel-{id}")).await;
     }
     browser.fill("#deploy-keys", "carol").await;
-    let carol_box = browser
-        .find(&format!("#deploy-keys-list input[value='{carol_id}']"))
-        .await;
-    assert!(!carol_box.is_enabled().await.unwrap());
     browser
         .wait_text("#deploy-keys-list", |t| {
             t.contains("expired: cannot be deployed")
         })
         .await;
+    // Read in the page, in one go: each typed letter re-renders the list, so an element found
+    // a moment earlier may already be replaced (a stale reference under load).
+    let carol_box_disabled = browser
+        .client
+        .execute(
+            "return document.querySelector(arguments[0]).disabled",
+            vec![json!(format!(
+                "#deploy-keys-list input[value='{carol_id}']"
+            ))],
+        )
+        .await
+        .unwrap();
+    assert_eq!(carol_box_disabled, json!(true));
     browser.fill("#deploy-keys", "rather-long").await;
     browser
         .wait_text("#deploy-keys-status", |t| t == "1 key(s) shown.")

@@ -37,16 +37,17 @@ use crate::api::AppState;
 
 /// The UI's routes, merged into [`crate::api::router`].
 ///
-/// The sign-in routes (the login form, and each OpenID provider's start and callback, which ask
-/// the provider) are limited per client IP like the API's login (`limits`).
+/// The routes that check credentials (the login form, and each OpenID provider's callback, which
+/// makes testum call the provider) are limited per client IP like the API's login (`limits`); an
+/// OIDC sign-in's start only sends the browser on, and does not spend from that allowance.
 pub fn router(limits: &crate::api::ratelimit::RateLimits) -> Router<AppState> {
     let sign_in = Router::new()
         .route("/ui/login", post(session::login))
-        .route("/ui/oidc/{name}/login", get(oidc_login::start))
         .route("/ui/oidc/{name}/callback", get(oidc_login::callback))
         .route_layer(crate::api::ratelimit::ip_layer(limits));
     Router::new()
         .merge(sign_in)
+        .route("/ui/oidc/{name}/login", get(oidc_login::start))
         .route("/", get(pages::home))
         .route("/ui/logout", post(session::logout))
         .route("/ui/keys", get(key_pages::keys))

@@ -309,6 +309,14 @@ fn message(display: &str, e: &OidcError) -> String {
             "{display} did not say who you are (no {claim} claim): ask an admin to check the \
              username claim setting."
         ),
+        OidcError::IdToken {
+            reason: "id_token_expired" | "id_token_from_the_future",
+            ..
+        } => format!(
+            "The sign-in through {display} could not be verified ({}): the clocks of testum and \
+             {display} disagree; tell your administrator.",
+            e.reason().replace('_', " ")
+        ),
         OidcError::CodeRefused(_) | OidcError::IdToken { .. } => format!(
             "The sign-in through {display} could not be verified ({}): start again.",
             e.reason().replace('_', " ")

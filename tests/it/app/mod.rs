@@ -114,7 +114,9 @@ pub fn config(data_dir: PathBuf) -> ServeConfig {
             log_format: "text".into(),
             worker_concurrency: 100,
             lease_secs: 30,
-            connect_timeout_secs: 10,
+            // Generous: on 2 cores busy with the whole suite a fresh sshd's first handshake
+            // has taken more than 10 s (a connect-timeout failure no test means to check).
+            connect_timeout_secs: 30,
             shutdown_grace_secs: 30,
             max_output_bytes: 16 * 1024 * 1024,
             max_task_output_bytes: 4 * 1024 * 1024 * 1024,
